@@ -1,0 +1,241 @@
+"""S3 object storage and IRSA identities for one region: versioned, encrypted, private, replicated with RTC."""
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import yaml
+
+from config.base import duration_seconds
+from config.stack import replica_bucket_name
+from config.storage import AwsStorage
+
+from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
+
+ROLE_ACTIONS = {
+    READER: ["s3:GetObject"],
+    WRITER: ["s3:GetObject", "s3:PutObject"],
+    DELETER: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+}
+KMS_ACTIONS = {READER: ["kms:Decrypt"], WRITER: ["kms:Decrypt", "kms:GenerateDataKey"],
+               DELETER: ["kms:Decrypt", "kms:GenerateDataKey"]}
+
+
+def days(duration: str) -> int:
+    """Whole days of a duration, at least 1 (S3 lifecycle counts days)."""
+    return max(1, int(duration_seconds(duration) // 86400))
+
+
+def lifecycle_rules(storage: AwsStorage) -> list[dict[str, Any]]:
+    """Lifecycle that never deletes or freezes a block Thanos reads: no expiration of current objects (retention is
+    the compactor's job), only noncurrent versions, stale delete markers and abandoned multipart uploads go, and an
+    optional transition to a class that stays instantly readable."""
+    rules: list[dict[str, Any]] = [
+        {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {"prefix": ""},
+         "abort_incomplete_multipart_upload": {"days_after_initiation": 1}},
+        {"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {"prefix": ""},
+         "noncurrent_version_expiration": {"noncurrent_days": days(storage.noncurrent_version_expiration)}},
+        {"id": "remove-expired-delete-markers", "status": "Enabled", "filter": {"prefix": ""},
+         "expiration": {"expired_object_delete_marker": True}},
+    ]
+    if storage.infrequent_access_after:
+        rules.append({"id": "current-to-infrequent-access", "status": "Enabled", "filter": {"prefix": ""},
+                      "transitions": [{"days": days(storage.infrequent_access_after),
+                                       "storage_class": storage.infrequent_access_class}]})
+    return rules
+
+
+def encryption_rule(kms_key_arn: str | None) -> dict[str, Any]:
+    """SSE-KMS with a bucket key when a key is given, else SSE-S3."""
+    if kms_key_arn:
+        return {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                            "kms_master_key_id": kms_key_arn},
+                "bucket_key_enabled": True}
+    return {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
+    """Deny every request that does not use TLS."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
+def component_policy(role: str, bucket_arn: str, kms_key_arn: str | None) -> dict[str, Any]:
+    """The IAM policy of a component: list the bucket, and the object actions of its role, on this bucket only."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ListBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
+        {"Sid": "Objects", "Effect": "Allow", "Action": ROLE_ACTIONS[role], "Resource": [f"{bucket_arn}/*"]},
+    ]
+    if kms_key_arn:
+        statements.append({"Sid": "BucketKey", "Effect": "Allow", "Action": KMS_ACTIONS[role],
+                           "Resource": [kms_key_arn]})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str, component: str) -> dict[str, Any]:
+    """Trust the cluster's OIDC provider for exactly one ServiceAccount, audience sts.amazonaws.com."""
+    host = issuer.removeprefix("https://").rstrip("/")
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ServiceAccount", "Effect": "Allow", "Principal": {"Federated": oidc_provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{host}:sub": subject(namespace, component),
+                                       f"{host}:aud": "sts.amazonaws.com"}}}]}
+
+
+def replication_trust_policy() -> dict[str, Any]:
+    """S3 assumes the replication role."""
+    return {"Version": "2012-10-17", "Statement": [{"Sid": "S3Replication", "Effect": "Allow",
+                                                    "Principal": {"Service": "s3.amazonaws.com"},
+                                                    "Action": "sts:AssumeRole"}]}
+
+
+def replication_policy(source_arn: str, destination_arn: str, source_key: str | None,
+                       destination_key: str | None) -> dict[str, Any]:
+    """Only the replication actions: read versions of the source, replicate into the destination."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "SourceBucket", "Effect": "Allow", "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+         "Resource": [source_arn]},
+        {"Sid": "SourceObjects", "Effect": "Allow",
+         "Action": ["s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"],
+         "Resource": [f"{source_arn}/*"]},
+        {"Sid": "DestinationObjects", "Effect": "Allow",
+         "Action": ["s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"],
+         "Resource": [f"{destination_arn}/*"]},
+    ]
+    if source_key and destination_key:
+        statements += [{"Sid": "DecryptSource", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [source_key]},
+                       {"Sid": "EncryptDestination", "Effect": "Allow", "Action": ["kms:Encrypt"],
+                        "Resource": [destination_key]}]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def replication_rule(storage: AwsStorage, destination_arn: str) -> dict[str, Any]:
+    """Replicate everything with Replication Time Control (15 minutes) and its metrics."""
+    assert storage.replication is not None
+    destination: dict[str, Any] = {
+        "bucket": destination_arn, "storage_class": "STANDARD",
+        "replication_time": {"status": "Enabled", "time": {"minutes": 15}},
+        "metrics": {"status": "Enabled", "event_threshold": {"minutes": 15}}}
+    rule: dict[str, Any] = {
+        "id": "thanos-dr", "status": "Enabled", "priority": 1, "filter": {"prefix": ""},
+        "delete_marker_replication": {"status": "Enabled" if storage.replication.replicate_deletes else "Disabled"},
+        "destination": destination}
+    if storage.kms_key_arn:
+        destination["encryption_configuration"] = {"replica_kms_key_id": storage.replica_kms_key_arn}
+        rule["source_selection_criteria"] = {"sse_kms_encrypted_objects": {"status": "Enabled"}}
+    return rule
+
+
+def objstore_config(storage: AwsStorage, region: str) -> str:
+    """The objstore YAML: the SDK's credential chain (IRSA web identity), no keys, server-side encryption."""
+    sse = {"type": "SSE-KMS", "kms_key_id": storage.kms_key_arn} if storage.kms_key_arn else {"type": "SSE-S3"}
+    return yaml.safe_dump({"type": "S3", "config": {
+        "bucket": storage.bucket, "endpoint": f"s3.{region}.amazonaws.com", "region": region,
+        "aws_sdk_auth": True, "signature_version2": False, "sse_config": sse}}, sort_keys=True)
+
+
+def _json(document: Any) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(document).apply(lambda d: json.dumps(d, sort_keys=True))
+
+
+class S3Bucket(pulumi.ComponentResource):
+    """One hardened bucket: versioning, encryption, public access block, owner-enforced, TLS only, lifecycle."""
+
+    bucket: aws.s3.Bucket
+    """The bucket."""
+    versioning: aws.s3.BucketVersioning
+    """Its versioning (replication depends on it)."""
+
+    def __init__(self, name: str, bucket_name: str, storage: AwsStorage, kms_key_arn: str | None, protect: bool,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:aws:S3Bucket", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=False,
+                                    tags={"thanos.io/bucket": bucket_name},
+                                    opts=pulumi.ResourceOptions(parent=self, protect=protect,
+                                                                retain_on_delete=protect))
+        self.versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"}, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=self.bucket.id,
+                                                       rules=[encryption_rule(kms_key_arn)], opts=child)
+        public_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block", bucket=self.bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=self.bucket.id,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=self.bucket.id,
+                            policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
+        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.id,
+                                            rules=lifecycle_rules(storage),
+                                            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
+        self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
+
+
+class AwsObjectStore(pulumi.ComponentResource):
+    """The region's bucket, its DR copy in another region, the replication role, and an IRSA role per component."""
+
+    access: dict[str, BucketAccess]
+    """Bucket access by cluster name."""
+    outputs: dict[str, Any]
+    """What the stack exports for this region."""
+
+    def __init__(self, name: str, region: str, storage: AwsStorage, clusters: list[ClusterIdentity], namespace: str,
+                 protect: bool, provider: aws.Provider, dr_provider: aws.Provider | None,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:aws:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[provider])))
+        primary = S3Bucket(f"{name}-bucket", storage.bucket, storage, storage.kms_key_arn, protect,
+                           pulumi.ResourceOptions(parent=self))
+        self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.bucket.arn}
+
+        if storage.replication and dr_provider:
+            replica = S3Bucket(f"{name}-dr-bucket", replica_bucket_name(storage), storage,
+                               storage.replica_kms_key_arn, protect,
+                               pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
+            role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
+                                assume_role_policy=json.dumps(replication_trust_policy(), sort_keys=True),
+                                opts=pulumi.ResourceOptions(parent=self))
+            aws.iam.RolePolicy(f"{name}-replication", role=role.id, policy=pulumi.Output.all(
+                primary.bucket.arn, replica.bucket.arn).apply(lambda arns: json.dumps(replication_policy(
+                    arns[0], arns[1], storage.kms_key_arn, storage.replica_kms_key_arn), sort_keys=True)),
+                opts=pulumi.ResourceOptions(parent=self))
+            aws.s3.BucketReplicationConfig(
+                f"{name}-replication", bucket=primary.bucket.id, role=role.arn,
+                rules=[replica.bucket.arn.apply(lambda arn: replication_rule(storage, arn))],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[primary.versioning, replica.versioning]))
+            self.outputs.update(drBucket=replica.bucket.bucket, drBucketArn=replica.bucket.arn,
+                                replicationRoleArn=role.arn)
+
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+        config = objstore_config(storage, region)
+        self.access = {}
+        roles: dict[str, Any] = {}
+        for cluster in clusters:
+            annotations = {}
+            for component in cluster.components:
+                annotations[component] = {"eks.amazonaws.com/role-arn": self._irsa_role(
+                    f"{name}-{cluster.name}-{component}", cluster, component, namespace, account.account_id,
+                    primary.bucket.arn, storage.kms_key_arn).arn}
+                roles[f"{cluster.name}/{component}"] = annotations[component]["eks.amazonaws.com/role-arn"]
+            self.access[cluster.name] = BucketAccess(objstore_config=config, annotations=annotations, pod_labels={})
+        self.outputs["roles"] = roles
+        self.register_outputs(self.outputs)
+
+    def _irsa_role(self, name: str, cluster: ClusterIdentity, component: str, namespace: str,
+                   account_id: pulumi.Output[str], bucket_arn: pulumi.Output[str],
+                   kms_key_arn: str | None) -> aws.iam.Role:
+        trust = pulumi.Output.all(account_id, cluster.oidc_issuer).apply(lambda v: json.dumps(irsa_trust_policy(
+            f"arn:aws:iam::{v[0]}:oidc-provider/{v[1].removeprefix('https://').rstrip('/')}", v[1], namespace,
+            component), sort_keys=True))
+        role = aws.iam.Role(name, name=f"thanos-{cluster.name}-{component}"[:64],
+                            assume_role_policy=trust, tags={"thanos.io/component": component,
+                                                            "thanos.io/access": COMPONENT_ROLES[component]},
+                            opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicy(name, role=role.id, policy=bucket_arn.apply(lambda arn: json.dumps(
+            component_policy(COMPONENT_ROLES[component], arn, kms_key_arn), sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self))
+        return role

@@ -1,0 +1,171 @@
+"""Azure Blob storage and federated workload identities for one region: geo-redundant, private, object-replicated."""
+
+import uuid
+from typing import Any
+
+import pulumi
+import pulumi_azure_native as azure
+import yaml
+
+from config.base import duration_seconds
+from config.stack import replica_bucket_name
+from config.storage import AzureStorage
+
+from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
+
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+_ROLE_NAMESPACE = uuid.UUID("0d7f7b0e-54a6-4c3a-9a57-1b4f4d2e8c21")
+
+# The writer role: read and add blobs, never delete (no built-in role has exactly that).
+WRITER_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/read"]
+WRITER_DATA_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+                       "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+                       "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"]
+
+
+def stable_guid(*parts: str) -> str:
+    """A deterministic GUID (role definition and assignment names must be GUIDs)."""
+    return str(uuid.uuid5(_ROLE_NAMESPACE, "/".join(parts)))
+
+
+def whole_days(duration: str) -> int:
+    """Whole days, at least 1."""
+    return max(1, int(duration_seconds(duration) // 86400))
+
+
+def lifecycle_policy(storage: AzureStorage) -> dict[str, Any]:
+    """Delete only previous versions after the configured age; current blobs are the compactor's to delete."""
+    return {"rules": [{"name": "expire-noncurrent-versions", "type": "Lifecycle", "enabled": True, "definition": {
+        "actions": {"version": {"delete": {"days_after_creation_greater_than": whole_days(storage.soft_delete)}}},
+        "filters": {"blob_types": ["blockBlob"]}}}]}
+
+
+def objstore_config(storage: AzureStorage) -> str:
+    """The objstore YAML: account and container; credentials from workload identity (no account key)."""
+    return yaml.safe_dump({"type": "AZURE", "config": {"storage_account": storage.account,
+                                                       "container": storage.container}}, sort_keys=True)
+
+
+class AzureAccount(pulumi.ComponentResource):
+    """A hardened StorageV2 account with versioning, change feed, soft delete, lifecycle and a private container."""
+
+    account: azure.storage.StorageAccount
+    """The account."""
+    container: azure.storage.BlobContainer
+    """The container Thanos uses."""
+    blob_service: azure.storage.BlobServiceProperties
+    """Versioning and change feed (object replication needs both)."""
+
+    def __init__(self, name: str, account_name: str, location: str, storage: AzureStorage, protect: bool,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:azure:StorageAccount", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        rg = storage.resource_group
+        self.account = azure.storage.StorageAccount(
+            name, account_name=account_name, resource_group_name=rg, location=location, kind="StorageV2",
+            sku={"name": storage.sku}, access_tier="Hot", allow_blob_public_access=False,
+            allow_shared_key_access=False, minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
+            allow_cross_tenant_replication=False, public_network_access="Enabled",
+            encryption={"key_source": "Microsoft.Storage", "require_infrastructure_encryption": True,
+                        "services": {"blob": {"enabled": True, "key_type": "Account"}}},
+            tags={"thanos.io/bucket": account_name},
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect))
+        retention = {"enabled": True, "days": whole_days(storage.soft_delete)}
+        self.blob_service = azure.storage.BlobServiceProperties(
+            f"{name}-blob-service", account_name=self.account.name, resource_group_name=rg,
+            blob_services_name="default", is_versioning_enabled=True, change_feed={"enabled": True},
+            delete_retention_policy=retention, container_delete_retention_policy=retention, opts=child)
+        self.container = azure.storage.BlobContainer(
+            f"{name}-container", account_name=self.account.name, resource_group_name=rg,
+            container_name=storage.container, public_access="None", opts=child)
+        azure.storage.ManagementPolicy(f"{name}-lifecycle", account_name=self.account.name, resource_group_name=rg,
+                                       management_policy_name="default", policy=lifecycle_policy(storage),
+                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[self.blob_service]))
+        self.register_outputs({"account": self.account.name, "id": self.account.id})
+
+
+class AzureObjectStore(pulumi.ComponentResource):
+    """The region's account, object replication to a DR account, and a federated identity per component."""
+
+    access: dict[str, BucketAccess]
+    """Bucket access by cluster name."""
+    outputs: dict[str, Any]
+    """What the stack exports for this region."""
+
+    def __init__(self, name: str, location: str, storage: AzureStorage, dr_location: str | None,
+                 clusters: list[ClusterIdentity], namespace: str, protect: bool, provider: azure.Provider,
+                 dr_provider: azure.Provider | None, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[provider])))
+        rg = storage.resource_group
+        primary = AzureAccount(f"{name}-account", storage.account, location, storage, protect,
+                               pulumi.ResourceOptions(parent=self))
+        self.outputs = {"account": primary.account.name, "accountId": primary.account.id,
+                        "container": primary.container.name}
+
+        if storage.replication and dr_provider and dr_location:
+            replica = AzureAccount(f"{name}-dr-account", replica_bucket_name(storage), dr_location, storage, protect,
+                                   pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
+            rule = {"source_container": storage.container, "destination_container": storage.container,
+                    "filters": {"prefix_match": []}}
+            # Azure wants the policy on the destination first; the source then repeats its generated ids.
+            destination_policy = azure.storage.ObjectReplicationPolicy(
+                f"{name}-replication-destination", account_name=replica.account.name, resource_group_name=rg,
+                object_replication_policy_id="default", source_account=primary.account.id,
+                destination_account=replica.account.id, rules=[rule],
+                opts=pulumi.ResourceOptions(parent=self, provider=dr_provider,
+                                            depends_on=[primary.blob_service, replica.blob_service,
+                                                        primary.container, replica.container]))
+            azure.storage.ObjectReplicationPolicy(
+                f"{name}-replication-source", account_name=primary.account.name, resource_group_name=rg,
+                object_replication_policy_id=destination_policy.policy_id, source_account=primary.account.id,
+                destination_account=replica.account.id,
+                rules=destination_policy.rules.apply(lambda rules: [dict(rule, rule_id=rules[0]["rule_id"]
+                                                                         if isinstance(rules[0], dict)
+                                                                         else rules[0].rule_id)]),
+                opts=pulumi.ResourceOptions(parent=self))
+            self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
+
+        client = azure.authorization.get_client_config_output()
+        subscription = client.subscription_id
+        scope = primary.container.id
+        writer_role = azure.authorization.RoleDefinition(
+            f"{name}-blob-writer", role_definition_id=stable_guid(storage.account, "writer"),
+            role_name=f"Thanos blob writer ({storage.account})",
+            description="Read and add blobs in the Thanos container; no delete.",
+            scope=primary.account.id, assignable_scopes=[primary.account.id],
+            permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
+            opts=pulumi.ResourceOptions(parent=self))
+        role_ids = {
+            READER: subscription.apply(lambda s: f"/subscriptions/{s}/providers/Microsoft.Authorization/"
+                                                 f"roleDefinitions/{BLOB_DATA_READER}"),
+            WRITER: writer_role.id,
+            DELETER: subscription.apply(lambda s: f"/subscriptions/{s}/providers/Microsoft.Authorization/"
+                                                  f"roleDefinitions/{BLOB_DATA_CONTRIBUTOR}"),
+        }
+        self.access = {}
+        identities: dict[str, Any] = {}
+        for cluster in clusters:
+            annotations = {}
+            for component in cluster.components:
+                resource = f"{name}-{cluster.name}-{component}"
+                identity = azure.managedidentity.UserAssignedIdentity(
+                    resource, resource_name_=f"thanos-{cluster.name}-{component}", resource_group_name=rg,
+                    location=location, opts=pulumi.ResourceOptions(parent=self))
+                azure.managedidentity.FederatedIdentityCredential(
+                    resource, resource_name_=identity.name, resource_group_name=rg,
+                    federated_identity_credential_resource_name=f"{cluster.name}-{component}",
+                    issuer=cluster.oidc_issuer, subject=subject(namespace, component),
+                    audiences=["api://AzureADTokenExchange"], opts=pulumi.ResourceOptions(parent=self))
+                azure.authorization.RoleAssignment(
+                    resource, role_assignment_name=stable_guid(storage.account, cluster.name, component),
+                    principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
+                    role_definition_id=role_ids[COMPONENT_ROLES[component]],
+                    opts=pulumi.ResourceOptions(parent=self))
+                annotations[component] = {"azure.workload.identity/client-id": identity.client_id}
+                identities[f"{cluster.name}/{component}"] = identity.client_id
+            self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage), annotations=annotations,
+                                                     pod_labels={"azure.workload.identity/use": "true"})
+        self.outputs["identities"] = identities
+        self.register_outputs(self.outputs)

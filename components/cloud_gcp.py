@@ -1,0 +1,99 @@
+"""GCS object storage and Workload Identity for one region: dual-region with turbo replication, private, versioned."""
+
+import hashlib
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+import yaml
+
+from config.base import duration_seconds
+from config.storage import GcpStorage
+
+from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, service_account
+
+# Bucket-scoped roles: viewers read; creators add objects but cannot overwrite or delete; only objectUser deletes.
+ROLE_BINDINGS = {
+    READER: ["roles/storage.objectViewer"],
+    WRITER: ["roles/storage.objectViewer", "roles/storage.objectCreator"],
+    DELETER: ["roles/storage.objectUser"],
+}
+
+
+def account_id(cluster: str, component: str) -> str:
+    """A Google service account id (6-30 characters) naming the cluster and component, hashed when too long."""
+    candidate = f"thanos-{cluster}-{component}"
+    if len(candidate) <= 30:
+        return candidate
+    digest = hashlib.sha256(candidate.encode()).hexdigest()[:6]
+    return f"th-{cluster[:12]}-{component[:8]}-{digest}".replace("--", "-")[:30].rstrip("-")
+
+
+def workload_identity_member(project: str, namespace: str, component: str) -> str:
+    """The one Kubernetes ServiceAccount allowed to act as the Google service account."""
+    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account(component)}]"
+
+
+def lifecycle_rules(storage: GcpStorage) -> list[dict[str, Any]]:
+    """Never delete or re-class a live object: only noncurrent versions and abandoned uploads are removed."""
+    return [
+        {"action": {"type": "Delete"},
+         "condition": {"days_since_noncurrent_time": max(1, int(duration_seconds(storage.noncurrent_version_expiration)
+                                                                 // 86400)), "with_state": "ARCHIVED"}},
+        {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 1}},
+    ]
+
+
+def objstore_config(storage: GcpStorage) -> str:
+    """The objstore YAML: bucket only; credentials come from Workload Identity (no service account key)."""
+    return yaml.safe_dump({"type": "GCS", "config": {"bucket": storage.bucket}}, sort_keys=True)
+
+
+class GcpObjectStore(pulumi.ComponentResource):
+    """The region's GCS bucket and a Google service account per component bound to exactly one Kubernetes SA."""
+
+    access: dict[str, BucketAccess]
+    """Bucket access by cluster name."""
+    outputs: dict[str, Any]
+    """What the stack exports for this region."""
+
+    def __init__(self, name: str, storage: GcpStorage, clusters: list[ClusterIdentity], namespace: str, protect: bool,
+                 provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:gcp:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[provider])))
+        placement = {"data_locations": list(storage.dual_region)} if storage.dual_region else None
+        bucket = gcp.storage.Bucket(
+            f"{name}-bucket", name=storage.bucket, project=storage.project, location=storage.location,
+            custom_placement_config=placement,
+            rpo="ASYNC_TURBO" if storage.dual_region and storage.turbo_replication else None,
+            storage_class="STANDARD", versioning={"enabled": True}, uniform_bucket_level_access=True,
+            public_access_prevention="enforced", force_destroy=False,
+            soft_delete_policy={"retention_duration_seconds": int(duration_seconds(storage.soft_delete))},
+            lifecycle_rules=lifecycle_rules(storage), labels={"thanos-io-bucket": storage.bucket},
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect))
+        self.outputs = {"bucket": bucket.name, "bucketUrl": bucket.url}
+        self.access = {}
+        accounts: dict[str, Any] = {}
+        for cluster in clusters:
+            annotations = {}
+            for component in cluster.components:
+                account = gcp.serviceaccount.Account(
+                    f"{name}-{cluster.name}-{component}", account_id=account_id(cluster.name, component),
+                    project=storage.project, display_name=f"Thanos {component} in {cluster.name}",
+                    opts=pulumi.ResourceOptions(parent=self))
+                gcp.serviceaccount.IAMMember(
+                    f"{name}-{cluster.name}-{component}-workload-identity", service_account_id=account.name,
+                    role="roles/iam.workloadIdentityUser",
+                    member=workload_identity_member(storage.project, namespace, component),
+                    opts=pulumi.ResourceOptions(parent=self))
+                for role in ROLE_BINDINGS[COMPONENT_ROLES[component]]:
+                    gcp.storage.BucketIAMMember(
+                        f"{name}-{cluster.name}-{component}-{role.rsplit('.', 1)[-1]}", bucket=bucket.name, role=role,
+                        member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                        opts=pulumi.ResourceOptions(parent=self))
+                annotations[component] = {"iam.gke.io/gcp-service-account": account.email}
+                accounts[f"{cluster.name}/{component}"] = account.email
+            self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage),
+                                                     annotations=annotations, pod_labels={})
+        self.outputs["serviceAccounts"] = accounts
+        self.register_outputs(self.outputs)

@@ -1,0 +1,97 @@
+"""An S3-compatible server (MinIO) inside the cluster for dev: pinned image, PVC, generated credentials, bucket at start."""
+
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+import yaml
+
+from config.storage import MINIO_CLIENT_IMAGE, InClusterStorage
+
+from .common import container_security_context, pod_spec, volume_claim
+from .identity import BucketAccess
+from .kube import ClusterContext, register
+from .workload import workload_objects
+
+NAME = "thanos-minio"
+CREDENTIALS = "thanos-minio-credentials"
+PORT = 9000
+
+
+def endpoint(namespace: str) -> str:
+    """host:port of the server."""
+    return f"{NAME}.{namespace}.svc.cluster.local:{PORT}"
+
+
+def objstore_config(storage: InClusterStorage, namespace: str, user: str, password: str) -> str:
+    """The objstore YAML for the in-cluster server (plain HTTP inside the cluster, dev only)."""
+    return yaml.safe_dump({"type": "S3", "config": {
+        "bucket": storage.bucket, "endpoint": endpoint(namespace), "insecure": True, "access_key": user,
+        "secret_key": password, "bucket_lookup_type": "path"}}, sort_keys=True)
+
+
+def _credentials_env() -> list[dict[str, Any]]:
+    return [{"name": "MINIO_ROOT_USER", "valueFrom": {"secretKeyRef": {"name": CREDENTIALS, "key": "user"}}},
+            {"name": "MINIO_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": CREDENTIALS, "key": "password"}}},
+            {"name": "HOME", "value": "/tmp"}]
+
+
+def build_minio(ctx: ClusterContext, storage: InClusterStorage) -> list[dict[str, Any]]:
+    """StatefulSet with a PVC and its Service, and a Job that creates the bucket once the server answers."""
+    component = "minio"
+    port = {"name": "s3", "containerPort": PORT, "protocol": "TCP"}
+    health = {"periodSeconds": 10, "timeoutSeconds": 5}
+    server = {
+        "name": "minio", "image": storage.image, "imagePullPolicy": "IfNotPresent",
+        "args": ["server", "/data", "--address", f":{PORT}", "--console-address", ":9001"],
+        "env": _credentials_env(), "ports": [port],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+        "livenessProbe": {"httpGet": {"path": "/minio/health/live", "port": "s3"}, **health},
+        "readinessProbe": {"httpGet": {"path": "/minio/health/ready", "port": "s3"}, **health},
+    }
+    pod = pod_spec("thanos-minio", [server], selector=ctx.selector(component), replicas=1,
+                   volumes=[{"name": "tmp", "emptyDir": {}}], grace_seconds=30)
+    objects = workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=1, pod=pod, ports=[port],
+                               claims=[volume_claim("data", storage.size, None)])
+    make_bucket = {
+        "name": "make-bucket", "image": MINIO_CLIENT_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c"],
+        "args": [f"until mc alias set local http://{endpoint(ctx.namespace)} \"$MINIO_ROOT_USER\" "
+                 f"\"$MINIO_ROOT_PASSWORD\"; do sleep 5; done && mc mb --ignore-existing local/{storage.bucket}"],
+        "env": [*_credentials_env(), {"name": "MC_CONFIG_DIR", "value": "/tmp/.mc"}],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    job_pod = pod_spec("thanos-minio", [make_bucket], selector=ctx.selector(component), replicas=1,
+                       volumes=[{"name": "tmp", "emptyDir": {}}], grace_seconds=10)
+    job_pod["restartPolicy"] = "OnFailure"
+    objects.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": ctx.metadata(f"{NAME}-make-bucket", component),
+                    "spec": {"backoffLimit": 20, "ttlSecondsAfterFinished": 86400,
+                             "template": {"metadata": {"labels": ctx.labels("minio-setup")}, "spec": job_pod}}})
+    objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": ctx.metadata("thanos-minio", component), "automountServiceAccountToken": False})
+    return objects
+
+
+class InClusterObjectStore(pulumi.ComponentResource):
+    """MinIO in the cluster's namespace, with generated root credentials kept as Pulumi secrets."""
+
+    access: BucketAccess
+    """The bucket access of the one cluster it serves."""
+
+    def __init__(self, name: str, ctx: ClusterContext, storage: InClusterStorage,
+                 opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None):
+        super().__init__("thanos:incluster:ObjectStore", name, {}, opts)
+        password = random.RandomPassword(f"{name}-password", length=32, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        user = "thanos"
+        credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CREDENTIALS, "minio"),
+                       "type": "Opaque", "stringData": {"user": user, "password": password.result}}
+        register([credentials, *build_minio(ctx, storage)], name, self, depends_on)
+        config = pulumi.Output.secret(password.result).apply(
+            lambda secret: objstore_config(storage, ctx.namespace, user, secret))
+        self.access = BucketAccess(objstore_config=config, annotations={}, pod_labels={})
+        self.register_outputs({"endpoint": endpoint(ctx.namespace), "bucket": storage.bucket})

@@ -1,0 +1,110 @@
+"""One cluster: its namespace, shared objects, and every Thanos workload, wired together by DNS names."""
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from config.stack import StackConfig
+from config.storage import InClusterStorage
+
+from . import compactor as compactor_module
+from .bucket_web import BucketWeb
+from .cloud_incluster import InClusterObjectStore
+from .common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
+from .compactor import Compactor
+from .identity import BucketAccess
+from .kube import ClusterContext
+from .memcached import MemcachedPool
+from .namespace import Namespace
+from .prometheus import Prometheus
+from .query import Query
+from .query_frontend import QueryFrontend
+from .receive import Receive, receive_endpoints, remote_write_url
+from .ruler import NAME as RULER_NAME
+from .ruler import Ruler
+from .store import Store, store_endpoints, shard_names
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """What is decided about a cluster before anything is registered (pure, tested without mocks)."""
+
+    endpoints: list[str]
+    """StoreAPI addresses Query fans out to."""
+    replica_labels: list[str]
+    """Every replica label a producer of this cluster uses: Query deduplicates on each."""
+    compactor_dedup_labels: list[str]
+    """Labels the compactor merges offline (byte-identical receive replicas only)."""
+    scraped: list[str]
+    """Headless Services Prometheus scrapes."""
+
+
+def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool) -> ClusterPlan:
+    """Decide the wiring: which StoreAPIs exist, which replica labels are in use, what is scraped."""
+    thanos = stack.thanos
+    endpoints = [dns_srv("grpc", "thanos-sidecar", namespace), *store_endpoints(thanos.store, namespace),
+                 dns_srv("grpc", RULER_NAME, namespace)]
+    labels = [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL]
+    scraped = ["thanos-sidecar", "thanos-query-pods", "thanos-query-frontend-pods", *shard_names(thanos.store),
+               RULER_NAME]
+    dedup: list[str] = []
+    if thanos.receive.enabled:
+        endpoints += receive_endpoints(namespace)
+        labels.append(RECEIVE_REPLICA_LABEL)
+        scraped += ["thanos-receive", "thanos-receive-router"]
+        if thanos.receive.replication_factor > 1:
+            dedup.append(RECEIVE_REPLICA_LABEL)
+    if compactor_here:
+        scraped.append(compactor_module.NAME)
+    if thanos.bucket_web.enabled:
+        scraped.append("thanos-bucket-web")
+    return ClusterPlan(endpoints, labels, dedup, scraped)
+
+
+class ThanosCluster(pulumi.ComponentResource):
+    """Everything Thanos in one cluster, on that cluster's own Kubernetes provider."""
+
+    def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, provider: k8s.Provider,
+                 compactor_here: bool, access: BucketAccess | None, in_cluster: InClusterStorage | None,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:index:Cluster", name, {}, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[provider])))
+        thanos = stack.thanos
+        namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self))
+        after_ns = [namespace.namespace]
+        if in_cluster is not None:
+            access = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster, pulumi.ResourceOptions(parent=self),
+                                          after_ns).access
+        assert access is not None
+        shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations)
+        ready = after_ns + list(shared.values())
+        plan = plan_cluster(stack, ctx.namespace, compactor_here)
+        pod_labels = access.pod_labels
+        child = pulumi.ResourceOptions(parent=self)
+
+        for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
+                           ("query-results", thanos.caches.query_results)):
+            MemcachedPool(f"{name}-memcached-{pool}", ctx, pool, spec, child, after_ns)
+        Prometheus(f"{name}-prometheus", ctx, thanos.prometheus, plan.scraped, pod_labels, child, ready)
+        Query(f"{name}-query", ctx, thanos.query, plan.endpoints, plan.replica_labels, child, after_ns)
+        QueryFrontend(f"{name}-query-frontend", ctx, thanos.query_frontend, thanos.caches.query_results, child,
+                      after_ns)
+        Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, ready)
+        Ruler(f"{name}-ruler", ctx, thanos.ruler, dns_srv("http", "thanos-query-pods", ctx.namespace), pod_labels,
+              child, ready)
+        if compactor_here:
+            Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels, pod_labels, child,
+                      ready)
+        if thanos.receive.enabled:
+            Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, child, ready)
+        if thanos.bucket_web.enabled:
+            BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready)
+
+        self.outputs = {
+            "namespace": ctx.namespace,
+            "queryFrontendUrl": f"http://thanos-query-frontend.{ctx.namespace}.svc.cluster.local:10902",
+            "remoteWriteUrl": remote_write_url(ctx.namespace) if thanos.receive.enabled else None,
+            "compactor": compactor_here,
+        }
+        self.register_outputs(self.outputs)

@@ -1,0 +1,202 @@
+"""Pure builders every workload shares: labels, hardened security contexts, probes, spreading, PDB, HPA, Services."""
+
+from typing import Any
+
+from config.base import memory_bytes
+from config.thanos import Resources
+
+GRPC_PORT = 10901
+HTTP_PORT = 10902
+REMOTE_WRITE_PORT = 19291
+MEMCACHED_PORT = 11211
+PROMETHEUS_PORT = 9090
+
+OBJSTORE_SECRET = "thanos-objstore"
+OBJSTORE_KEY = "objstore.yml"
+OBJSTORE_MOUNT = "/etc/thanos/objstore"
+OBJSTORE_FLAG = f"--objstore.config-file={OBJSTORE_MOUNT}/{OBJSTORE_KEY}"
+
+# Replica labels: the one place they are named, so producers, query and compactor can never disagree.
+PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
+RULER_REPLICA_LABEL = "rule_replica"
+RECEIVE_REPLICA_LABEL = "receive_replica"
+REPLICA_LABELS = (PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, RECEIVE_REPLICA_LABEL)
+
+RUN_AS_USER = 65534
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
+
+
+def service_name(component: str) -> str:
+    """`thanos-<component>`: the upstream thanos-mixin selects jobs by this string."""
+    return f"thanos-{component}"
+
+
+def labels(component: str, cluster: str, version: str) -> dict[str, str]:
+    """The full label set of a component's objects."""
+    return {**selector_labels(component, cluster), "app.kubernetes.io/part-of": "thanos",
+            "app.kubernetes.io/version": version, "app.kubernetes.io/managed-by": "pulumi"}
+
+
+def selector_labels(component: str, cluster: str) -> dict[str, str]:
+    """The labels that select exactly one component's pods (no version: selectors are immutable)."""
+    return {"app.kubernetes.io/name": service_name(component), "app.kubernetes.io/instance": cluster}
+
+
+def image_version(image: str) -> str:
+    """The tag of an image reference (`quay.io/thanos/thanos:v0.42.4` -> `v0.42.4`)."""
+    return image.rsplit(":", 1)[-1]
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod level: non-root, fixed UID/GID, volumes owned by the group, seccomp RuntimeDefault."""
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
+            "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def container_security_context() -> dict[str, Any]:
+    """Container level: read-only root, no privilege escalation, every capability dropped (Pod Security restricted)."""
+    return {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def resource_requirements(resources: Resources) -> dict[str, Any]:
+    """Kubernetes requests/limits from a Resources spec (no CPU limit unless configured)."""
+    def compute(c: Any) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", c.cpu), ("memory", c.memory)) if v}
+
+    return {"requests": compute(resources.requests), "limits": compute(resources.limits)}
+
+
+def gomemlimit(resources: Resources) -> str:
+    """GOMEMLIMIT at 90% of the memory limit, so Go collects before the kernel kills."""
+    return str(int(memory_bytes(resources.limits.memory) * 0.9))
+
+
+def http_probes(port: str = "http", startup_seconds: int = 0) -> dict[str, Any]:
+    """Liveness on /-/healthy and readiness on /-/ready; a startup probe when start can be slow."""
+    probes: dict[str, Any] = {
+        "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": port}, "periodSeconds": 30,
+                          "timeoutSeconds": 5, "failureThreshold": 4},
+        "readinessProbe": {"httpGet": {"path": "/-/ready", "port": port}, "periodSeconds": 10,
+                           "timeoutSeconds": 5, "failureThreshold": 3},
+    }
+    if startup_seconds:
+        probes["startupProbe"] = {"httpGet": {"path": "/-/ready", "port": port}, "periodSeconds": 10,
+                                  "timeoutSeconds": 5, "failureThreshold": max(1, startup_seconds // 10)}
+    return probes
+
+
+def thanos_ports(*, grpc: bool = True, remote_write: bool = False) -> list[dict[str, Any]]:
+    """Container ports: http always, grpc for StoreAPI servers, remote-write for receive."""
+    ports = [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}]
+    if grpc:
+        ports.append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+    if remote_write:
+        ports.append({"name": "remote-write", "containerPort": REMOTE_WRITE_PORT, "protocol": "TCP"})
+    return ports
+
+
+def downward_env() -> list[dict[str, Any]]:
+    """POD_NAME and POD_NAMESPACE from the downward API (replica labels, local endpoints)."""
+    return [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+
+
+def container(name: str, image: str, args: list[str], resources: Resources, *, ports: list[dict[str, Any]],
+              mounts: list[dict[str, Any]] | None = None, env: list[dict[str, Any]] | None = None,
+              probes: dict[str, Any] | None = None, go: bool = True) -> dict[str, Any]:
+    """A hardened container with requests, limits, probes and (for Go programs) GOMEMLIMIT."""
+    environment = list(env or [])
+    if go:
+        environment.append({"name": "GOMEMLIMIT", "value": gomemlimit(resources)})
+    spec: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent", "args": args,
+                            "ports": ports, "resources": resource_requirements(resources),
+                            "securityContext": container_security_context(),
+                            "terminationMessagePolicy": "FallbackToLogsOnError"}
+    if environment:
+        spec["env"] = environment
+    if mounts:
+        spec["volumeMounts"] = mounts
+    spec.update(probes or {})
+    return spec
+
+
+def spreading(selector: dict[str, str], replicas: int) -> dict[str, Any]:
+    """Hard anti-affinity on nodes and a zone spread for a multi-replica workload; nothing for a singleton."""
+    if replicas < 2:
+        return {}
+    return {
+        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": selector}, "topologyKey": HOST_KEY}]}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "ScheduleAnyway",
+                                       "labelSelector": {"matchLabels": selector}}],
+    }
+
+
+def pod_spec(service_account: str, containers: list[dict[str, Any]], *, selector: dict[str, str], replicas: int,
+             volumes: list[dict[str, Any]] | None = None, grace_seconds: int = 120) -> dict[str, Any]:
+    """The pod spec every Thanos workload shares."""
+    spec: dict[str, Any] = {"serviceAccountName": service_account, "automountServiceAccountToken": False,
+                            "securityContext": pod_security_context(), "terminationGracePeriodSeconds": grace_seconds,
+                            "nodeSelector": {"kubernetes.io/os": "linux"}, "containers": containers,
+                            **spreading(selector, replicas)}
+    if volumes:
+        spec["volumes"] = volumes
+    return spec
+
+
+def objstore_volume() -> dict[str, Any]:
+    """The objstore Secret as a read-only file volume (never an env var or inline flag)."""
+    return {"name": "objstore", "secret": {"secretName": OBJSTORE_SECRET, "defaultMode": 0o440,
+                                           "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}
+
+
+def objstore_mount() -> dict[str, Any]:
+    """Where the objstore Secret is mounted."""
+    return {"name": "objstore", "mountPath": OBJSTORE_MOUNT, "readOnly": True}
+
+
+def volume_claim(name: str, size: str, storage_class: str | None) -> dict[str, Any]:
+    """A ReadWriteOnce volumeClaimTemplate."""
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def service_spec(selector: dict[str, str], ports: list[dict[str, Any]], *, headless: bool) -> dict[str, Any]:
+    """A Service over the given container ports; headless ones publish per-pod DNS and SRV records."""
+    spec: dict[str, Any] = {"selector": selector,
+                            "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"],
+                                       "protocol": "TCP"} for p in ports]}
+    if headless:
+        spec.update(clusterIP="None", publishNotReadyAddresses=False)
+    return spec
+
+
+def pdb_spec(selector: dict[str, str], max_unavailable: int = 1) -> dict[str, Any]:
+    """A PodDisruptionBudget that lets a drain take `max_unavailable` pods at a time."""
+    return {"maxUnavailable": max_unavailable, "selector": {"matchLabels": selector},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+
+
+def hpa_spec(kind: str, name: str, minimum: int, maximum: int, cpu_utilization: int) -> dict[str, Any]:
+    """A HorizontalPodAutoscaler on average CPU utilisation."""
+    return {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": name},
+            "minReplicas": minimum, "maxReplicas": max(minimum, maximum),
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": cpu_utilization}}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}}
+
+
+def dns_srv(port_name: str, service: str, namespace: str) -> str:
+    """A `dnssrv+` address of a headless Service's named port."""
+    return f"dnssrv+_{port_name}._tcp.{service}.{namespace}.svc.cluster.local"
+
+
+def inline_config(config: Any) -> str:
+    """A config passed inline in a flag: one line of JSON (a YAML subset Thanos parses), keys sorted."""
+    import json
+
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))

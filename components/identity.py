@@ -1,0 +1,58 @@
+"""Who may do what in the bucket: one identity per Thanos component, least privilege by role."""
+
+from dataclasses import dataclass
+
+import pulumi
+
+READER, WRITER, DELETER = "reader", "writer", "deleter"
+
+# Readers list and read; writers also upload new objects; only the compactor deletes (compaction, retention).
+COMPONENT_ROLES = {
+    "prometheus": WRITER,   # the sidecar uploads Prometheus blocks
+    "ruler": WRITER,
+    "receive": WRITER,
+    "store": READER,
+    "bucket-web": READER,
+    "compactor": DELETER,
+}
+
+
+def components_in(compactor_here: bool, receive: bool, bucket_web: bool) -> list[str]:
+    """The components of a cluster that need bucket access."""
+    wanted = {"prometheus", "ruler", "store"} | ({"compactor"} if compactor_here else set()) \
+        | ({"receive"} if receive else set()) | ({"bucket-web"} if bucket_web else set())
+    return [c for c in COMPONENT_ROLES if c in wanted]
+
+
+def service_account(component: str) -> str:
+    """The Kubernetes ServiceAccount of a component."""
+    return f"thanos-{component}"
+
+
+def subject(namespace: str, component: str) -> str:
+    """The OIDC `sub` of a component's ServiceAccount token."""
+    return f"system:serviceaccount:{namespace}:{service_account(component)}"
+
+
+@dataclass
+class ClusterIdentity:
+    """What a cloud backend needs to know about a cluster to give its components identities."""
+
+    name: str
+    """Cluster name."""
+    oidc_issuer: pulumi.Input[str] | None
+    """The cluster's OIDC issuer URL (AWS, Azure)."""
+    components: list[str]
+    """Components that need bucket access in this cluster."""
+
+
+@dataclass
+class BucketAccess:
+    """What a cluster receives from its region's object store."""
+
+    objstore_config: pulumi.Input[str]
+    """The objstore YAML for the `thanos-objstore` Secret."""
+    annotations: dict[str, dict[str, pulumi.Input[str]]]
+    """ServiceAccount annotations by component (workload identity bindings)."""
+    pod_labels: dict[str, str]
+    """Labels every bucket-using pod needs (Azure workload identity)."""

@@ -1,0 +1,89 @@
+"""Register manifest dicts as typed pulumi-kubernetes resources, and the context every builder receives."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .common import image_version, labels, selector_labels
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """What a component's builders need to know about where they run."""
+
+    cluster: str
+    """Cluster name (the `cluster` external label)."""
+    region: str
+    """Region name (the `region` external label)."""
+    namespace: str
+    """Namespace of every Thanos object."""
+    image: str
+    """The Thanos image."""
+
+    @property
+    def version(self) -> str:
+        """The Thanos version tag."""
+        return image_version(self.image)
+
+    def labels(self, component: str) -> dict[str, str]:
+        """Full labels of a component's objects."""
+        return labels(component, self.cluster, self.version)
+
+    def selector(self, component: str) -> dict[str, str]:
+        """Selector labels of a component's pods."""
+        return selector_labels(component, self.cluster)
+
+    def metadata(self, name: str, component: str, **extra: Any) -> dict[str, Any]:
+        """metadata with an explicit name (DNS known before deploy), namespace and labels."""
+        return {"name": name, "namespace": self.namespace, "labels": self.labels(component), **extra}
+
+
+_KINDS = {
+    ("v1", "Namespace"): lambda: k8s.core.v1.Namespace,
+    ("v1", "ServiceAccount"): lambda: k8s.core.v1.ServiceAccount,
+    ("v1", "Service"): lambda: k8s.core.v1.Service,
+    ("v1", "Secret"): lambda: k8s.core.v1.Secret,
+    ("v1", "ConfigMap"): lambda: k8s.core.v1.ConfigMap,
+    ("v1", "PersistentVolumeClaim"): lambda: k8s.core.v1.PersistentVolumeClaim,
+    ("apps/v1", "Deployment"): lambda: k8s.apps.v1.Deployment,
+    ("apps/v1", "StatefulSet"): lambda: k8s.apps.v1.StatefulSet,
+    ("policy/v1", "PodDisruptionBudget"): lambda: k8s.policy.v1.PodDisruptionBudget,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): lambda: k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    ("networking.k8s.io/v1", "NetworkPolicy"): lambda: k8s.networking.v1.NetworkPolicy,
+    ("batch/v1", "Job"): lambda: k8s.batch.v1.Job,
+}
+
+
+def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resource,
+             depends_on: list[pulumi.Resource] | None = None) -> dict[str, pulumi.CustomResource]:
+    """Create one typed resource per manifest, named `<prefix>-<kind>-<name>`; returns them by `<kind>/<name>`."""
+    created: dict[str, pulumi.CustomResource] = {}
+    for manifest in manifests:
+        api_version, kind = manifest["apiVersion"], manifest["kind"]
+        cls = _KINDS[(api_version, kind)]()
+        body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        name = body["metadata"]["name"]
+        created[f"{kind}/{name}"] = cls(f"{prefix}-{kind.lower()}-{name}", **_python_args(body),
+                                        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []))
+    return created
+
+
+def _python_args(body: dict[str, Any]) -> dict[str, Any]:
+    """Top-level manifest fields as SDK keyword arguments (nested dicts stay camelCase, as on the wire)."""
+    renames = {"stringData": "string_data", "automountServiceAccountToken": "automount_service_account_token"}
+    return {renames.get(k, k): v for k, v in body.items()}
+
+
+class ManifestComponent(pulumi.ComponentResource):
+    """A component whose children are the Kubernetes objects its pure builder returned."""
+
+    objects: dict[str, pulumi.CustomResource]
+    """The registered objects by `<kind>/<name>`."""
+
+    def __init__(self, type_token: str, name: str, manifests: list[dict[str, Any]],
+                 opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None):
+        super().__init__(type_token, name, {}, opts)
+        self.objects = register(manifests, name, self, depends_on)
+        self.register_outputs({"objects": sorted(self.objects)})

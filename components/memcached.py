@@ -1,0 +1,87 @@
+"""Memcached pools for the store gateway (index, bucket) and query-frontend (results), and the cache configs."""
+
+from typing import Any
+
+from config.thanos import MEMCACHED_IMAGE, MemcachedSpec
+
+from .common import (MEMCACHED_PORT, container_security_context, dns_srv, pdb_spec, pod_spec, service_spec)
+from .kube import ClusterContext, ManifestComponent
+
+
+def pool_name(pool: str) -> str:
+    """Service and workload name of a pool: `thanos-memcached-<pool>`."""
+    return f"thanos-memcached-{pool}"
+
+
+def memcached_address(pool: str, namespace: str) -> str:
+    """The client address: SRV over the headless Service, so clients hash over pods (never a load balancer)."""
+    return dns_srv("memcached", pool_name(pool), namespace)
+
+
+def memory_limit_mi(spec: MemcachedSpec) -> int:
+    """Container memory limit: item memory plus 25% for connections and slab overhead."""
+    return int(spec.memory_mb * 1.25) + 32
+
+
+def _client_config(pool: str, namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
+    item_bytes = int(spec.max_item_size[:-1]) * (1024 if spec.max_item_size.endswith("k") else 1024 * 1024)
+    return {"addresses": [memcached_address(pool, namespace)], "timeout": "500ms", "max_idle_connections": 100,
+            "max_async_concurrency": 20, "max_async_buffer_size": 10000, "max_get_multi_concurrency": 100,
+            "max_get_multi_batch_size": 100, "max_item_size": item_bytes, "dns_provider_update_interval": "10s"}
+
+
+def index_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
+    """`--index-cache.config` for the store gateway."""
+    return {"type": "MEMCACHED", "config": _client_config("index", namespace, spec)}
+
+
+def caching_bucket_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
+    """`--store.caching-bucket.config` for the store gateway (chunks, metadata, iteration)."""
+    return {"type": "MEMCACHED", "config": _client_config("bucket", namespace, spec),
+                           "chunk_subrange_size": 16000, "max_chunks_get_range_requests": 3,
+                           "chunk_object_attrs_ttl": "24h", "chunk_subrange_ttl": "24h", "blocks_iter_ttl": "5m",
+                           "metafile_exists_ttl": "2h", "metafile_doesnt_exist_ttl": "15m",
+                           "metafile_content_ttl": "24h", "metafile_max_size": "1MiB"}
+
+
+def results_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
+    """`--query-range.response-cache-config` / `--labels.response-cache-config` for the query-frontend."""
+    return {"type": "MEMCACHED", "config": {**_client_config("query-results", namespace, spec), "expiration": "24h"}}
+
+
+def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list[dict[str, Any]]:
+    """Deployment, headless Service and PDB of one pool."""
+    name = pool_name(pool)
+    component = f"memcached-{pool}"
+    selector = ctx.selector(component)
+    port = {"name": "memcached", "containerPort": MEMCACHED_PORT, "protocol": "TCP"}
+    probe = {"tcpSocket": {"port": "memcached"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    memcached = {
+        "name": "memcached", "image": MEMCACHED_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "args": [f"-m{spec.memory_mb}", f"-I{spec.max_item_size}", f"-c{spec.connection_limit}", "-v"],
+        "ports": [port],
+        "resources": {"requests": {"cpu": spec.cpu, "memory": f"{memory_limit_mi(spec)}Mi"},
+                      "limits": {"memory": f"{memory_limit_mi(spec)}Mi"}},
+        "securityContext": container_security_context(),
+        "livenessProbe": {**probe, "failureThreshold": 6}, "readinessProbe": {**probe, "failureThreshold": 3},
+    }
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(name, component),
+         "spec": service_spec(selector, [port], headless=True)},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": ctx.metadata(name, component),
+         "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector},
+                  "template": {"metadata": {"labels": ctx.labels(component)},
+                               "spec": pod_spec("thanos-memcached", [memcached], selector=selector,
+                                                replicas=spec.replicas, grace_seconds=30)}}},
+    ]
+    if spec.replicas > 1:
+        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                        "metadata": ctx.metadata(name, component), "spec": pdb_spec(selector)})
+    return objects
+
+
+class MemcachedPool(ManifestComponent):
+    """One memcached pool in a cluster."""
+
+    def __init__(self, name: str, ctx: ClusterContext, pool: str, spec: MemcachedSpec, opts=None, depends_on=None):
+        super().__init__("thanos:k8s:MemcachedPool", name, build_memcached(ctx, pool, spec), opts, depends_on)

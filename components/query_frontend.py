@@ -1,0 +1,55 @@
+"""Thanos Query-frontend: splits, retries and caches range and label queries in front of Query."""
+
+from typing import Any
+
+from config.thanos import MemcachedSpec, QueryFrontendSpec
+
+from .common import HTTP_PORT, container, http_probes, inline_config, pod_spec, service_name, thanos_ports
+from .flags import thanos_args
+from .kube import ClusterContext, ManifestComponent
+from .memcached import results_cache_config
+from .query import query_url
+from .workload import workload_objects
+
+NAME = "thanos-query-frontend"
+
+
+def query_frontend_args(ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec) -> list[str]:
+    """Query-frontend flags: split by interval, retry, compress, cache in memcached, ask for downsampled data."""
+    results_cache = inline_config(results_cache_config(ctx.namespace, cache))
+    tripper = inline_config({"max_idle_conns": 300, "max_idle_conns_per_host": 100, "idle_conn_timeout": "90s"})
+    return thanos_args("query-frontend", [
+        f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
+        f"--query-frontend.downstream-url={query_url(ctx.namespace)}",
+        f"--query-frontend.downstream-tripper-config={tripper}",
+        f"--query-range.split-interval={spec.split_interval}", f"--labels.split-interval={spec.split_interval}",
+        f"--query-range.max-retries-per-request={spec.max_retries}",
+        f"--labels.max-retries-per-request={spec.max_retries}",
+        "--query-range.request-downsampled", "--query-frontend.compress-responses",
+        f"--query-frontend.log-queries-longer-than={spec.log_queries_longer_than}",
+        f"--query-range.response-cache-config={results_cache}", f"--labels.response-cache-config={results_cache}"])
+
+
+def build_query_frontend(ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec) -> list[dict[str, Any]]:
+    """Deployment, headless Service, ClusterIP Service for users, PDB, HPA."""
+    component = "query-frontend"
+    selector = ctx.selector(component)
+    ports = thanos_ports(grpc=False)
+    pod = pod_spec(service_name(component), [container(
+        "thanos-query-frontend", ctx.image, query_frontend_args(ctx, spec, cache), spec.resources, ports=ports,
+        probes=http_probes())], selector=selector, replicas=spec.replicas)
+    autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
+    objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
+                               ports=ports, autoscale=autoscale)
+    objects.append({"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(NAME, component),
+                    "spec": {"selector": selector, "ports": [
+                        {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}]}})
+    return objects
+
+
+class QueryFrontend(ManifestComponent):
+    """Thanos Query-frontend."""
+
+    def __init__(self, name: str, ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec, opts=None,
+                 depends_on=None):
+        super().__init__("thanos:k8s:QueryFrontend", name, build_query_frontend(ctx, spec, cache), opts, depends_on)

@@ -1,0 +1,93 @@
+"""Thanos Receive: a router Deployment hashing remote writes over an ingestor StatefulSet (ketama hashring)."""
+
+import json
+from typing import Any
+
+from config.thanos import ReceiveSpec
+
+from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, RECEIVE_REPLICA_LABEL, REMOTE_WRITE_PORT, container,
+                     dns_srv, downward_env, http_probes, objstore_mount, objstore_volume, pod_spec, service_name,
+                     thanos_ports, volume_claim)
+from .flags import thanos_args
+from .kube import ClusterContext, ManifestComponent
+from .workload import workload_objects
+
+INGESTOR = "thanos-receive"
+ROUTER = "thanos-receive-router"
+HASHRING = "thanos-receive-hashring"
+DATA_DIR = "/var/thanos/receive"
+HASHRING_DIR = "/etc/thanos/hashring"
+
+
+def ingestor_endpoint(index: int, namespace: str) -> str:
+    """The stable gRPC address of ingestor `index`: its StatefulSet pod DNS name."""
+    return f"{INGESTOR}-{index}.{INGESTOR}.{namespace}.svc.cluster.local:{GRPC_PORT}"
+
+
+def hashring(spec: ReceiveSpec, namespace: str) -> list[dict[str, Any]]:
+    """hashrings.json: one default ring over every ingestor, ketama (the endpoint count covers the factor)."""
+    return [{"hashring": "default", "tenants": [], "algorithm": "ketama",
+             "endpoints": [ingestor_endpoint(i, namespace) for i in range(spec.ingestors)]}]
+
+
+def receive_endpoints(namespace: str) -> list[str]:
+    """The StoreAPI of the ingestors, for Query."""
+    return [dns_srv("grpc", INGESTOR, namespace)]
+
+
+def remote_write_url(namespace: str) -> str:
+    """Where Prometheus servers remote-write to (the routers)."""
+    return f"http://{ROUTER}.{namespace}.svc.cluster.local:{REMOTE_WRITE_PORT}/api/v1/receive"
+
+
+def _common(ctx: ClusterContext) -> list[str]:
+    return [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
+            f"--remote-write.address=0.0.0.0:{REMOTE_WRITE_PORT}",
+            f'--label=cluster="{ctx.cluster}"', f'--label=region="{ctx.region}"']
+
+
+def ingestor_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
+    """Ingestor flags: a TSDB on a PVC, uploads, a per-pod replica label and its own stable local endpoint."""
+    return thanos_args("receive", [
+        *_common(ctx), f'--label={RECEIVE_REPLICA_LABEL}="$(POD_NAME)"', f"--tsdb.path={DATA_DIR}",
+        f"--tsdb.retention={spec.retention}", OBJSTORE_FLAG,
+        f"--receive.local-endpoint=$(POD_NAME).{INGESTOR}.$(POD_NAMESPACE).svc.cluster.local:{GRPC_PORT}"])
+
+
+def router_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
+    """Router flags: the hashring file and the replication factor; no local endpoint, so it only routes."""
+    return thanos_args("receive", [
+        *_common(ctx), f"--receive.hashrings-file={HASHRING_DIR}/hashrings.json",
+        "--receive.hashrings-algorithm=ketama", f"--receive.replication-factor={spec.replication_factor}"])
+
+
+def build_receive(ctx: ClusterContext, spec: ReceiveSpec,
+                  pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Hashring ConfigMap, ingestor StatefulSet (PVC, long grace to flush), router Deployment, Services, PDBs."""
+    ports = thanos_ports(remote_write=True)
+    ingestor_pod = pod_spec(service_name("receive"), [container(
+        "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
+        mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
+        selector=ctx.selector("receive"), replicas=spec.ingestors, volumes=[objstore_volume()], grace_seconds=900)
+    router_pod = pod_spec(service_name("receive-router"), [container(
+        "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
+        mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True}], probes=http_probes())],
+        selector=ctx.selector("receive-router"), replicas=spec.router_replicas,
+        volumes=[{"name": "hashring", "configMap": {"name": HASHRING}}], grace_seconds=60)
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(HASHRING, "receive-router"),
+                "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace), indent=2, sort_keys=True)}}]
+    # A drain may take as many ingestors as the write quorum tolerates losing, and never none.
+    objects += workload_objects(ctx, "receive", INGESTOR, kind="StatefulSet", replicas=spec.ingestors,
+                                pod=ingestor_pod, ports=ports, claims=[volume_claim("data", spec.storage_size, None)],
+                                max_unavailable=max(1, spec.replication_factor // 2), pod_labels=pod_labels)
+    objects += workload_objects(ctx, "receive-router", ROUTER, kind="Deployment", replicas=spec.router_replicas,
+                                pod=router_pod, ports=ports)
+    return objects
+
+
+class Receive(ManifestComponent):
+    """Thanos Receive router and ingestors."""
+
+    def __init__(self, name: str, ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
+                 opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Receive", name, build_receive(ctx, spec, pod_labels), opts, depends_on)

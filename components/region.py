@@ -1,0 +1,120 @@
+"""A region: one explicit cloud provider, its object store (with DR copy), and each of its clusters."""
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from config.stack import ClusterSpec, RegionSpec, StackConfig
+
+from .cluster import ThanosCluster
+from .identity import ClusterIdentity, components_in
+from .kube import ClusterContext
+
+def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
+    """The one explicit provider of a region's cloud, imported only for the clouds a stack uses."""
+    storage = region.storage
+    if storage.provider == "aws":
+        import pulumi_aws as aws
+
+        return aws.Provider(f"aws-{region.name}", region=region.name, default_tags={
+            "tags": {"app.kubernetes.io/part-of": "thanos", "thanos.io/environment": environment}})
+    if storage.provider == "gcp":
+        import pulumi_gcp as gcp
+
+        return gcp.Provider(f"gcp-{region.name}", project=storage.project, region=region.name,
+                            default_labels={"thanos-io-environment": environment})
+    if storage.provider == "azure":
+        import pulumi_azure_native as azure
+
+        return azure.Provider(f"azure-{region.name}", location=region.name)
+    return None
+
+
+class StackReferences:
+    """One StackReference per referenced cluster stack, however many clusters read it."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, pulumi.StackReference] = {}
+
+    def output(self, stack: str, name: str) -> pulumi.Output[Any]:
+        """A required output of `stack`."""
+        if stack not in self._by_name:
+            self._by_name[stack] = pulumi.StackReference(stack)
+        return self._by_name[stack].require_output(name)
+
+
+def kubernetes_provider(cluster: ClusterSpec, namespace: str, refs: StackReferences) -> k8s.Provider:
+    """The cluster's provider: a kubeconfig context, or the kubeconfig exported by the cluster's stack."""
+    access = cluster.kubernetes
+    kubeconfig = refs.output(access.stack, access.kubeconfig_output) if access.stack else None
+    return k8s.Provider(f"k8s-{cluster.name}", context=access.context, kubeconfig=kubeconfig, namespace=namespace,
+                        enable_server_side_apply=True, delete_unreachable=False)
+
+
+def oidc_issuer(cluster: ClusterSpec, refs: StackReferences) -> pulumi.Input[str] | None:
+    """The cluster's OIDC issuer URL, from config or from the cluster stack."""
+    if cluster.oidc_issuer:
+        return cluster.oidc_issuer
+    if cluster.issuer_from_stack:
+        return refs.output(cluster.kubernetes.stack, cluster.kubernetes.oidc_issuer_output)
+    return None
+
+
+def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: list[ClusterIdentity],
+                 provider: pulumi.ProviderResource | None, providers: dict[str, Any], parent: pulumi.Resource) -> Any:
+    """The cloud backend of the region's storage (None for in-cluster storage, which lives in its cluster)."""
+    storage = region.storage
+    opts = pulumi.ResourceOptions(parent=parent)
+    destination = getattr(storage, "replication", None) and storage.replication.destination
+    if storage.provider == "aws":
+        from .cloud_aws import AwsObjectStore
+
+        return AwsObjectStore(f"{name}-objectstore", region.name, storage, identities, stack.namespace,
+                              stack.protect_data, provider, providers.get(destination), opts)
+    if storage.provider == "gcp":
+        from .cloud_gcp import GcpObjectStore
+
+        return GcpObjectStore(f"{name}-objectstore", storage, identities, stack.namespace, stack.protect_data,
+                              provider, opts)
+    if storage.provider == "azure":
+        from .cloud_azure import AzureObjectStore
+
+        return AzureObjectStore(f"{name}-objectstore", region.name, storage, destination, identities,
+                                stack.namespace, stack.protect_data, provider, providers.get(destination), opts)
+    return None
+
+
+class ThanosRegion(pulumi.ComponentResource):
+    """A region's object store and clusters."""
+
+    outputs: dict[str, Any]
+    """Bucket, identities and cluster endpoints of the region."""
+
+    def __init__(self, name: str, region: RegionSpec, stack: StackConfig, providers: dict[str, Any],
+                 refs: StackReferences, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:index:Region", name, {}, opts)
+        thanos = stack.thanos
+        compactor_cluster = region.compactor_cluster_name
+        identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
+            c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled)) for c in region.clusters]
+        store = object_store(name, region, stack, identities, providers.get(region.name), providers, self)
+        self.outputs = {"storage": store.outputs if store else {"provider": "in-cluster"}, "clusters": {}}
+        for cluster in region.clusters:
+            ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=stack.namespace,
+                                 image=thanos.image)
+            provider = kubernetes_provider(cluster, stack.namespace, refs)
+            in_cluster = region.storage if region.storage.provider == "in-cluster" else None
+            built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,
+                                  store.access[cluster.name] if store else None, in_cluster,
+                                  pulumi.ResourceOptions(parent=self))
+            self.outputs["clusters"][cluster.name] = built.outputs
+        self.register_outputs(self.outputs)
+
+
+def deploy(stack: StackConfig) -> dict[str, Any]:
+    """Every region of the stack; returns the stack outputs by region."""
+    providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
+    refs = StackReferences()
+    return {region.name: ThanosRegion(region.name, region, stack, providers, refs).outputs
+            for region in stack.regions}

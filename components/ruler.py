@@ -1,0 +1,80 @@
+"""Thanos Ruler: evaluates rules against Query, HA by a per-pod replica label dropped from alerts."""
+
+from typing import Any
+
+import yaml
+
+from config.thanos import RELOADER_IMAGE, RulerSpec
+
+from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, RULER_REPLICA_LABEL, container, container_security_context,
+                     downward_env, http_probes, objstore_mount, objstore_volume, pod_spec, service_name,
+                     thanos_ports, volume_claim)
+from .flags import thanos_args
+from .kube import ClusterContext, ManifestComponent
+from .rules import default_rule_groups
+from .workload import workload_objects
+
+NAME = "thanos-ruler"
+DATA_DIR = "/var/thanos/rule"
+RULES_DIR = "/etc/thanos/rules"
+
+
+def ruler_labels(ctx: ClusterContext) -> list[str]:
+    """`--label` values: cluster and region, plus the per-pod replica label (StatefulSet ordinal, so persistent)."""
+    return [f'cluster="{ctx.cluster}"', f'region="{ctx.region}"', f'{RULER_REPLICA_LABEL}="$(POD_NAME)"']
+
+
+def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str) -> list[str]:
+    """Ruler flags: labels with the replica label, which is dropped from alerts so Alertmanager deduplicates."""
+    flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
+             f"--data-dir={DATA_DIR}", OBJSTORE_FLAG, *(f"--label={label}" for label in ruler_labels(ctx)),
+             f"--alert.label-drop={RULER_REPLICA_LABEL}", f"--rule-file={RULES_DIR}/*.yaml",
+             f"--eval-interval={spec.evaluation_interval}", f"--tsdb.retention={spec.retention}",
+             "--tsdb.block-duration=2h", f"--query={query_address}"]
+    flags += [f"--alertmanagers.url={url}" for url in spec.alertmanagers]
+    return thanos_args("rule", flags)
+
+
+def rules_file(spec: RulerSpec) -> str:
+    """The rule file the ruler loads: the configured groups, or the shipped self-monitoring alerts."""
+    groups = spec.rule_groups if spec.rule_groups is not None else default_rule_groups()
+    return yaml.safe_dump({"groups": groups}, sort_keys=False)
+
+
+def reloader(spec: RulerSpec) -> dict[str, Any]:
+    """configmap-reload: calls the ruler's /-/reload when the rules ConfigMap changes."""
+    return {"name": "rules-reloader", "image": RELOADER_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "args": [f"--volume-dir={RULES_DIR}", f"--webhook-url=http://localhost:{HTTP_PORT}/-/reload",
+                     "--web.listen-address=:9533"],
+            "ports": [{"name": "reloader", "containerPort": 9533, "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": "rules", "mountPath": RULES_DIR, "readOnly": True}],
+            "livenessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 30},
+            "readinessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 10}}
+
+
+def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str,
+                pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Rules ConfigMap, StatefulSet with a PVC and the reloader, headless Service, PDB."""
+    component = "ruler"
+    ruler = container("thanos-ruler", ctx.image, ruler_args(ctx, spec, query_address), spec.resources,
+                      ports=thanos_ports(), env=downward_env(), probes=http_probes(startup_seconds=300),
+                      mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount(),
+                              {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
+    pod = pod_spec(service_name(component), [ruler, reloader(spec)], selector=ctx.selector(component),
+                   replicas=spec.replicas, volumes=[objstore_volume(), {"name": "rules", "configMap": {
+                       "name": f"{NAME}-rules"}}])
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(f"{NAME}-rules", component),
+                "data": {"thanos.yaml": rules_file(spec)}}]
+    return objects + workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=spec.replicas, pod=pod,
+                                      ports=thanos_ports(), claims=[volume_claim("data", spec.storage_size, None)],
+                                      pod_labels=pod_labels)
+
+
+class Ruler(ManifestComponent):
+    """Thanos Ruler."""
+
+    def __init__(self, name: str, ctx: ClusterContext, spec: RulerSpec, query_address: str,
+                 pod_labels: dict[str, str] | None = None, opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Ruler", name, build_ruler(ctx, spec, query_address, pod_labels), opts, depends_on)

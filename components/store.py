@@ -1,0 +1,80 @@
+"""Thanos Store gateway: serves the bucket's blocks, hash-sharded over __block_id when asked, with caches and limits."""
+
+from typing import Any
+
+from config.base import memory_bytes
+from config.thanos import CachesSpec, StoreSpec
+
+from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, container, dns_srv, http_probes, inline_config,
+                     objstore_mount, objstore_volume, pod_spec, service_name, thanos_ports, volume_claim)
+from .flags import thanos_args
+from .kube import ClusterContext, ManifestComponent
+from .memcached import caching_bucket_config, index_cache_config
+from .workload import workload_objects
+
+NAME = "thanos-store"
+DATA_DIR = "/var/thanos/store"
+
+
+def shard_names(spec: StoreSpec) -> list[str]:
+    """One StatefulSet and Service per shard: `thanos-store`, or `thanos-store-0..N-1` when sharded."""
+    return [NAME] if spec.shards == 1 else [f"{NAME}-{i}" for i in range(spec.shards)]
+
+
+def store_endpoints(spec: StoreSpec, namespace: str) -> list[str]:
+    """The StoreAPI addresses Query needs: one SRV name per shard."""
+    return [dns_srv("grpc", name, namespace) for name in shard_names(spec)]
+
+
+def shard_relabel_config(shard: int, shards: int) -> list[dict[str, Any]]:
+    """Keep the blocks whose __block_id hashes to `shard`: the shards together cover every block exactly once."""
+    return [{"action": "hashmod", "source_labels": ["__block_id"], "target_label": "shard", "modulus": shards},
+            {"action": "keep", "source_labels": ["shard"], "regex": str(shard)}]
+
+
+def chunk_pool_bytes(spec: StoreSpec) -> int:
+    """`--chunk-pool-size` at a quarter of the memory limit, so the pool plus query working memory fit in the limit."""
+    return memory_bytes(spec.resources.limits.memory) // 4
+
+
+def store_args(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec, shard: int) -> list[str]:
+    """Store flags: per-request limits, memcached index cache and caching bucket, deletion-mark delay, shard selector."""
+    flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
+             f"--data-dir={DATA_DIR}", OBJSTORE_FLAG,
+             f"--index-cache.config={inline_config(index_cache_config(ctx.namespace, caches.index))}",
+             f"--store.caching-bucket.config={inline_config(caching_bucket_config(ctx.namespace, caches.bucket))}",
+             f"--chunk-pool-size={chunk_pool_bytes(spec) // 2**20}MiB",
+             f"--store.limits.request-series={spec.series_limit}",
+             f"--store.limits.request-samples={spec.samples_limit}",
+             f"--store.grpc.series-max-concurrency={spec.series_max_concurrency}",
+             f"--ignore-deletion-marks-delay={spec.ignore_deletion_marks_delay}",
+             "--store.enable-index-header-lazy-reader"]
+    if spec.shards > 1:
+        flags.append(f"--selector.relabel-config={inline_config(shard_relabel_config(shard, spec.shards))}")
+    return thanos_args("store", flags)
+
+
+def build_store(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec,
+                pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per shard: StatefulSet with a PVC, headless Service, PDB."""
+    component = "store"
+    objects: list[dict[str, Any]] = []
+    for shard, name in enumerate(shard_names(spec)):
+        selector = {**ctx.selector(component), "thanos.io/shard": str(shard)}
+        pod = pod_spec(service_name(component), [container(
+            "thanos-store", ctx.image, store_args(ctx, spec, caches, shard), spec.resources, ports=thanos_ports(),
+            mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()],
+            probes=http_probes(startup_seconds=1800))], selector=selector, replicas=spec.replicas,
+            volumes=[objstore_volume()])
+        objects += workload_objects(ctx, component, name, kind="StatefulSet", replicas=spec.replicas, pod=pod,
+                                    ports=thanos_ports(), claims=[volume_claim("data", spec.storage_size, None)],
+                                    selector=selector, pod_labels=pod_labels)
+    return objects
+
+
+class Store(ManifestComponent):
+    """Thanos Store gateway (all shards)."""
+
+    def __init__(self, name: str, ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec,
+                 pod_labels: dict[str, str] | None = None, opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Store", name, build_store(ctx, spec, caches, pod_labels), opts, depends_on)

@@ -1,0 +1,44 @@
+"""The objects every Thanos workload is made of: a Service, the workload, its PDB and (for some) an HPA."""
+
+from typing import Any
+
+from .common import hpa_spec, pdb_spec, service_spec
+from .kube import ClusterContext
+
+
+def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: str, replicas: int,
+                     pod: dict[str, Any], ports: list[dict[str, Any]], claims: list[dict[str, Any]] | None = None,
+                     max_unavailable: int = 1, autoscale: tuple[int, int] | None = None,
+                     selector: dict[str, str] | None = None, extra_labels: dict[str, str] | None = None,
+                     pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """A headless Service (DNS SRV discovery and scraping), the Deployment or StatefulSet, a PDB when there is more
+    than one replica, and an HPA when `autoscale` is (max replicas, CPU %)."""
+    selector = selector or ctx.selector(component)
+    metadata = ctx.metadata(name, component)
+    if extra_labels:
+        metadata["labels"] = {**metadata["labels"], **extra_labels}
+    template_labels = {**metadata["labels"], **selector, **(pod_labels or {})}
+    spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector},
+                            "template": {"metadata": {"labels": template_labels}, "spec": pod}}
+    if kind == "StatefulSet":
+        spec.update(serviceName=name, podManagementPolicy="Parallel" if replicas > 1 else "OrderedReady",
+                    updateStrategy={"type": "RollingUpdate"},
+                    persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain", "whenScaled": "Retain"})
+        if claims:
+            spec["volumeClaimTemplates"] = claims
+    else:
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    if autoscale:
+        del spec["replicas"]  # the HPA owns the replica count; a fixed one would fight it on every update
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": metadata,
+         "spec": service_spec(selector, ports, headless=True)},
+        {"apiVersion": "apps/v1", "kind": kind, "metadata": metadata, "spec": spec},
+    ]
+    if replicas > 1:
+        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata,
+                        "spec": pdb_spec(selector, max_unavailable)})
+    if autoscale:
+        objects.append({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata,
+                        "spec": hpa_spec(kind, name, replicas, *autoscale)})
+    return objects

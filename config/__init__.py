@@ -1,0 +1,71 @@
+"""Stack configuration: the `thanos:config` key, validated in one call, every problem reported with its key path."""
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from .stack import ClusterSpec, RegionSpec, StackConfig, cross_check, replica_bucket_name
+from .storage import STORAGE_PROVIDERS
+
+CONFIG_KEY = "config"
+"""The one structured key of a stack file: `thanos:config`."""
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; `problems` holds (key path, message) pairs, all of them."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "thanos:config"):
+        self.problems = problems
+        lines = [f"invalid stack configuration in {source}: {len(problems)} problem(s)"]
+        lines += [f"  - {path}: {message}" for path, message in problems]
+        super().__init__("\n".join(lines))
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """`('regions', 1, 'storage', 'aws', 'bucket')` -> `regions[1].storage.bucket` (the union tag dropped)."""
+    path = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in STORAGE_PROVIDERS and i > 0 and loc[i - 1] == "storage":
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; keys are kebab-case)"
+    if error["type"] == "union_tag_invalid":
+        return f"provider must be one of {', '.join(STORAGE_PROVIDERS)}, got {error['input'].get('provider')!r}" \
+            if isinstance(error.get("input"), dict) else message
+    if error["type"] != "missing" and not isinstance(error.get("input"), (dict, list)) and repr(error.get("input")) not in message:
+        return f"{message} (got {error['input']!r})"
+    return message
+
+
+def load(raw: Any, source: str = "thanos:config") -> StackConfig:
+    """Validate the raw `thanos:config` object; raise ConfigError naming every bad key."""
+    if raw is None:
+        raise ConfigError([("(top level)", "the stack has no thanos:config key")], source)
+    try:
+        stack = StackConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError([(key_path(e["loc"]), _message(e)) for e in err.errors()], source) from None
+    problems = cross_check(stack)
+    if problems:
+        raise ConfigError(problems, source)
+    return stack
+
+
+def from_pulumi() -> StackConfig:
+    """Read and validate `thanos:config` of the current Pulumi stack."""
+    import pulumi
+
+    return load(pulumi.Config().get_object(CONFIG_KEY), source=f"Pulumi.{pulumi.get_stack()}.yaml thanos:config")
+
+
+__all__ = ["ConfigError", "StackConfig", "RegionSpec", "ClusterSpec", "load", "from_pulumi", "replica_bucket_name",
+           "key_path"]

@@ -1,0 +1,166 @@
+"""The stack root: regions with their storage and clusters, the Thanos spec, and the cross-field checks."""
+
+from pydantic import Field, model_validator
+
+from .base import Name, StrictModel
+from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Storage
+from .thanos import ThanosSpec
+
+
+class KubernetesAccess(StrictModel):
+    """How the program reaches a cluster: a kubeconfig context, or a cluster stack's outputs."""
+
+    context: str | None = None
+    """Context of the user's kubeconfig (kind, k3d, minikube, EKS...); default none."""
+    stack: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$")
+    """`org/project/stack` of the stack that created the cluster; default none."""
+    kubeconfig_output: str = "kubeconfig"
+    """Output of that stack holding the kubeconfig (a secret); default kubeconfig."""
+    oidc_issuer_output: str = "oidcIssuerUrl"
+    """Output of that stack holding the cluster's OIDC issuer URL; default oidcIssuerUrl."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "KubernetesAccess":
+        if bool(self.context) == bool(self.stack):
+            raise ValueError("set exactly one of context (a kubeconfig context) or stack (org/project/stack)")
+        return self
+
+
+class ClusterSpec(StrictModel):
+    """One Kubernetes cluster of a region: a Prometheus HA pair and the Thanos components run in it."""
+
+    name: Name
+    """Cluster name, unique in the stack; it becomes the `cluster` external label. Required."""
+    kubernetes: KubernetesAccess
+    """How to reach it; required."""
+    oidc_issuer: str | None = Field(None, pattern=r"^https://\S+$")
+    """OIDC issuer URL of the cluster (IRSA, Azure workload identity); default the stack output, if any."""
+
+    @property
+    def issuer_from_stack(self) -> bool:
+        """True when the OIDC issuer comes from the cluster stack's outputs."""
+        return self.oidc_issuer is None and self.kubernetes.stack is not None
+
+
+class RegionSpec(StrictModel):
+    """One cloud region: its bucket, and the clusters that write to it."""
+
+    name: Name
+    """Region name as the cloud spells it (us-east-1, europe-west1, westeurope) or any name for in-cluster; required."""
+    storage: Storage
+    """The region's object storage; required."""
+    clusters: list[ClusterSpec] = Field(default_factory=list)
+    """Clusters in the region; default none (a DR-only region holding replicas)."""
+    compactor_cluster: Name | None = None
+    """The cluster that runs the region's single compactor; default the first cluster."""
+
+    @property
+    def compactor_cluster_name(self) -> str | None:
+        """The cluster hosting this region's compactor, or None for a DR-only region."""
+        return self.compactor_cluster or (self.clusters[0].name if self.clusters else None)
+
+
+class StackConfig(StrictModel):
+    """The whole `thanos:config` key of a stack."""
+
+    environment: Name
+    """Environment label put on every resource (dev, prod...); required."""
+    namespace: Name = "thanos"
+    """Kubernetes namespace of every Thanos workload; default thanos."""
+    protect_data: bool = True
+    """Buckets and storage accounts get protect and retainOnDelete, and are never force-destroyed; default true."""
+    regions: list[RegionSpec] = Field(min_length=1)
+    """Regions of the stack, at least one."""
+    thanos: ThanosSpec = Field(default_factory=ThanosSpec)
+    """The Thanos workloads of every cluster."""
+
+    def cluster_names(self) -> list[str]:
+        """Every cluster of the stack, in config order."""
+        return [c.name for r in self.regions for c in r.clusters]
+
+    def stack_references(self) -> dict[str, list[str]]:
+        """The outputs read from other stacks, by stack name (preflight mocks exactly these)."""
+        refs: dict[str, list[str]] = {}
+        for region in self.regions:
+            for cluster in region.clusters:
+                access = cluster.kubernetes
+                if access.stack:
+                    outputs = refs.setdefault(access.stack, [])
+                    wanted = [access.kubeconfig_output] + ([access.oidc_issuer_output] if cluster.issuer_from_stack else [])
+                    outputs.extend(o for o in wanted if o not in outputs)
+        return refs
+
+
+def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
+    """Checks that span regions and clusters; returns (key path, message) for every problem found."""
+    problems: list[tuple[str, str]] = []
+    region_index = {r.name: i for i, r in enumerate(stack.regions)}
+
+    seen_regions: set[str] = set()
+    seen_clusters: dict[str, str] = {}
+    buckets: dict[str, str] = {}
+
+    def claim_bucket(name: str, path: str) -> None:
+        if name in buckets:
+            problems.append((path, f"bucket {name!r} is already used at {buckets[name]}: two compactors would own "
+                                   "one bucket (overlapping blocks, halted compaction)"))
+        else:
+            buckets[name] = path
+
+    for i, region in enumerate(stack.regions):
+        at = f"regions[{i}]"
+        if region.name in seen_regions:
+            problems.append((f"{at}.name", f"region {region.name!r} appears twice"))
+        seen_regions.add(region.name)
+        storage = region.storage
+
+        for j, cluster in enumerate(region.clusters):
+            cat = f"{at}.clusters[{j}]"
+            if cluster.name in seen_clusters:
+                problems.append((f"{cat}.name", f"cluster {cluster.name!r} is already defined at {seen_clusters[cluster.name]}"))
+            else:
+                seen_clusters[cluster.name] = cat
+            needs_issuer = isinstance(storage, (AwsStorage, AzureStorage))
+            if needs_issuer and cluster.oidc_issuer is None and not cluster.issuer_from_stack:
+                problems.append((f"{cat}.oidc-issuer", f"required for {storage.provider} workload identity "
+                                                        "(or read it from kubernetes.stack)"))
+
+        names = [c.name for c in region.clusters]
+        if region.compactor_cluster and region.compactor_cluster not in names:
+            problems.append((f"{at}.compactor-cluster", f"{region.compactor_cluster!r} is not a cluster of this region "
+                                                         f"({', '.join(names) or 'none'})"))
+
+        bucket_name = storage.account if isinstance(storage, AzureStorage) else storage.bucket
+        claim_bucket(bucket_name, f"{at}.storage")
+
+        if isinstance(storage, InClusterStorage) and len(region.clusters) != 1:
+            problems.append((f"{at}.clusters", "in-cluster storage serves exactly one cluster"))
+        if isinstance(storage, GcpStorage) and storage.dual_region and not storage.location.isalpha():
+            problems.append((f"{at}.storage.location", "a dual-region placement needs a multi-region location (US, EU, ASIA)"))
+
+        replication = getattr(storage, "replication", None)
+        if replication is None:
+            continue
+        rat = f"{at}.storage.replication"
+        target = replication.destination
+        if target == region.name:
+            problems.append((f"{rat}.destination", "must be another region than the source"))
+        elif target not in region_index:
+            problems.append((f"{rat}.destination", f"region {target!r} is not defined in regions "
+                                                   f"({', '.join(region_index)})"))
+        elif stack.regions[region_index[target]].storage.provider != storage.provider:
+            problems.append((f"{rat}.destination", f"region {target!r} uses "
+                                                   f"{stack.regions[region_index[target]].storage.provider}, "
+                                                   f"not {storage.provider}"))
+        claim_bucket(replica_bucket_name(storage), f"{rat}.bucket")
+    return problems
+
+
+def replica_bucket_name(storage: AwsStorage | AzureStorage) -> str:
+    """The DR bucket (or Azure account) name of a replicated storage."""
+    assert storage.replication is not None
+    if storage.replication.bucket:
+        return storage.replication.bucket
+    if isinstance(storage, AzureStorage):
+        return (storage.account[:22] + "dr")
+    return f"{storage.bucket}-dr"

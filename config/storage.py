@@ -1,0 +1,121 @@
+"""Object storage per region: a union discriminated on `provider` (aws, gcp, azure, in-cluster)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import Duration, Memory, Name, StrictModel, duration_seconds
+
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+MINIO_CLIENT_IMAGE = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+
+_S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_GCS_BUCKET = r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$"
+
+
+class Replication(StrictModel):
+    """Cross-region replication of the bucket to a DR copy in another region of the stack."""
+
+    destination: Name
+    """Name of the stack region that holds the DR copy; required."""
+    bucket: str | None = None
+    """Name of the DR bucket (Azure: storage account); default `<source>-dr`."""
+    replicate_deletes: bool = True
+    """Replicate delete markers, so the DR copy mirrors compaction and retention instead of keeping
+    overlapping pre-compaction blocks forever; versioning on the DR copy keeps every deleted object
+    recoverable for `noncurrent-version-expiration`. Default true."""
+
+
+class AwsStorage(StrictModel):
+    """An S3 bucket: versioned, encrypted, public access blocked, replicated with RTC to a DR bucket."""
+
+    provider: Literal["aws"]
+    """Discriminator."""
+    bucket: str = Field(pattern=_S3_BUCKET)
+    """Bucket name, globally unique; required."""
+    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
+    """SSE-KMS key of the bucket; default none (SSE-S3)."""
+    replica_kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
+    """SSE-KMS key in the DR region for the replica; required with kms-key-arn and replication."""
+    noncurrent_version_expiration: Duration = "30d"
+    """How long overwritten or deleted object versions are kept; default 30d."""
+    infrequent_access_after: Duration | None = None
+    """Move current objects to an instantly readable infrequent-access class after this age; default never."""
+    infrequent_access_class: Literal["STANDARD_IA", "GLACIER_IR"] = "STANDARD_IA"
+    """The class for that transition (never GLACIER or DEEP_ARCHIVE: Thanos cannot read them); default STANDARD_IA."""
+    replication: Replication | None = None
+    """Replication to a DR bucket; default none."""
+
+    @model_validator(mode="after")
+    def _kms_pair(self) -> "AwsStorage":
+        if self.kms_key_arn and self.replication and not self.replica_kms_key_arn:
+            raise ValueError("replica-kms-key-arn is required when kms-key-arn and replication are both set")
+        if self.infrequent_access_after and duration_seconds(self.infrequent_access_after) < 30 * 86400:
+            raise ValueError("infrequent-access-after must be at least 30d (S3 refuses earlier transitions to IA)")
+        return self
+
+
+class GcpStorage(StrictModel):
+    """A GCS bucket: versioned, uniform access, public access prevention, dual-region with turbo replication."""
+
+    provider: Literal["gcp"]
+    """Discriminator."""
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    """GCP project that owns the bucket and the service accounts; required."""
+    bucket: str = Field(pattern=_GCS_BUCKET)
+    """Bucket name, globally unique; required."""
+    location: str = Field(pattern=r"^[A-Z0-9-]+$")
+    """Bucket location: a region (US-EAST1), a multi-region (US) for a dual-region placement; required."""
+    dual_region: tuple[str, str] | None = None
+    """The two regions of a configurable dual-region placement (inside `location`); default none (single region)."""
+    turbo_replication: bool = True
+    """`rpo=ASYNC_TURBO` (15-minute RPO) on a dual-region bucket; default true."""
+    soft_delete: Duration = "7d"
+    """Soft delete retention; default 7d."""
+    noncurrent_version_expiration: Duration = "30d"
+    """How long noncurrent versions are kept; default 30d."""
+
+    @model_validator(mode="after")
+    def _turbo_needs_dual_region(self) -> "GcpStorage":
+        if self.dual_region and self.dual_region[0] == self.dual_region[1]:
+            raise ValueError("dual-region needs two different regions")
+        return self
+
+
+class AzureStorage(StrictModel):
+    """A StorageV2 account (geo-redundant), a private container, object replication to a DR account."""
+
+    provider: Literal["azure"]
+    """Discriminator."""
+    resource_group: str = Field(pattern=r"^[-\w._()]{1,90}$")
+    """Existing resource group for the account and identities; required."""
+    account: str = Field(pattern=r"^[a-z0-9]{3,24}$")
+    """Storage account name, globally unique; required."""
+    container: str = Field("thanos", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    """Blob container name; default thanos."""
+    sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS",
+                 "Standard_GZRS", "Standard_RAGZRS"] = "Standard_RAGZRS"
+    """Redundancy SKU; default Standard_RAGZRS (zone- and geo-redundant)."""
+    soft_delete: Duration = "14d"
+    """Blob and container soft delete retention (whole days); default 14d."""
+    replication: Replication | None = None
+    """Object replication to a DR account; default none."""
+
+
+class InClusterStorage(StrictModel):
+    """An S3-compatible server (MinIO) inside the cluster, for dev: no cloud account needed."""
+
+    provider: Literal["in-cluster"]
+    """Discriminator."""
+    bucket: str = Field("thanos", pattern=_S3_BUCKET)
+    """Bucket created at start; default thanos."""
+    size: Memory = "20Gi"
+    """PVC size of the server; default 20Gi."""
+    image: str = MINIO_IMAGE
+    """Server image, pinned; default the MinIO release of 2025-04-22."""
+
+
+Storage = Annotated[AwsStorage | GcpStorage | AzureStorage | InClusterStorage, Field(discriminator="provider")]
+"""The object storage of one region, chosen by `provider`."""
+
+STORAGE_PROVIDERS = ("aws", "gcp", "azure", "in-cluster")

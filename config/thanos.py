@@ -1,0 +1,334 @@
+"""Specs of the Thanos workloads: one model per component, every default documented and sized in one place."""
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from .base import Cpu, Duration, Memory, StrictModel, cpu_millicores, duration_seconds, memory_bytes
+
+THANOS_IMAGE = "quay.io/thanos/thanos:v0.42.4"
+PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
+MEMCACHED_IMAGE = "docker.io/library/memcached:1.6.39-alpine"
+RELOADER_IMAGE = "ghcr.io/jimmidyson/configmap-reload:v0.15.0"
+
+# Thanos refuses to start a compactor whose retention is shorter than the next downsampling pass needs.
+MIN_RAW_RETENTION_WITH_DOWNSAMPLING = "40h"
+MIN_5M_RETENTION_WITH_DOWNSAMPLING = "10d"
+
+
+class Compute(StrictModel):
+    """A CPU and memory pair, as in a container's requests or limits."""
+
+    cpu: Cpu | None = None
+    """CPU quantity; default none (no CPU limit, which avoids throttling the Go runtime)."""
+    memory: Memory
+    """Memory quantity; required."""
+
+
+class Resources(StrictModel):
+    """Container requests and limits; limits.memory is required so the OOM killer never picks a neighbour."""
+
+    requests: Compute
+    """What the scheduler reserves; required."""
+    limits: Compute
+    """The ceiling; memory required."""
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> "Resources":
+        if memory_bytes(self.limits.memory) < memory_bytes(self.requests.memory):
+            raise ValueError(f"limits.memory {self.limits.memory} is below requests.memory {self.requests.memory}")
+        if self.limits.cpu and self.requests.cpu and cpu_millicores(self.limits.cpu) < cpu_millicores(self.requests.cpu):
+            raise ValueError(f"limits.cpu {self.limits.cpu} is below requests.cpu {self.requests.cpu}")
+        return self
+
+
+def sized(cpu: str, memory: str, memory_limit: str) -> Any:
+    """A default `Resources` for a component: the one sizing place every spec draws from."""
+    return Field(default_factory=lambda: Resources(requests=Compute(cpu=cpu, memory=memory),
+                                                   limits=Compute(memory=memory_limit)))
+
+
+class Autoscaling(StrictModel):
+    """A HorizontalPodAutoscaler for a stateless component."""
+
+    enabled: bool = True
+    """Create the HPA; default true."""
+    max_replicas: int = Field(6, ge=1)
+    """Upper bound of replicas; default 6."""
+    cpu_utilization: int = Field(75, ge=10, le=100)
+    """Target average CPU utilisation in percent of requests; default 75."""
+
+
+class PrometheusSpec(StrictModel):
+    """The Prometheus HA pair of every cluster, with the Thanos sidecar that uploads its blocks."""
+
+    image: str = PROMETHEUS_IMAGE
+    """Prometheus image, pinned; default quay.io/prometheus/prometheus:v3.5.0."""
+    replicas: int = Field(2, ge=1)
+    """Replicas of the HA group (they differ only in the replica label); default 2."""
+    retention: Duration = "24h"
+    """Local TSDB retention; default 24h, at least 6h (three 2h blocks) so uploads survive a bucket outage."""
+    scrape_interval: Duration = "30s"
+    """Global scrape interval; default 30s."""
+    storage_size: Memory = "50Gi"
+    """PVC size of each replica; default 50Gi."""
+    storage_class: str | None = None
+    """StorageClass of the PVCs; default the cluster's default class."""
+    resources: Resources = sized("500m", "2Gi", "4Gi")
+    """Prometheus container; default 500m/2Gi requests, 4Gi limit."""
+    sidecar_resources: Resources = sized("100m", "256Mi", "512Mi")
+    """Thanos sidecar container; default 100m/256Mi requests, 512Mi limit."""
+
+    @model_validator(mode="after")
+    def _retention_covers_three_blocks(self) -> "PrometheusSpec":
+        if duration_seconds(self.retention) < 6 * 3600:
+            raise ValueError(f"retention {self.retention} is below 6h: the sidecar needs three 2h blocks locally "
+                             "to ride out an object storage outage")
+        return self
+
+
+class QuerySpec(StrictModel):
+    """Thanos Query: the PromQL entry point that fans out to sidecars, stores, rulers and receivers."""
+
+    replicas: int = Field(2, ge=1)
+    """Replicas (the HPA minimum when autoscaling is on); default 2."""
+    timeout: Duration = "2m"
+    """`--query.timeout`; default 2m."""
+    max_concurrent: int = Field(20, ge=1)
+    """`--query.max-concurrent`; default 20."""
+    lookback_delta: Duration = "5m"
+    """`--query.lookback-delta`; default 5m."""
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    """HPA on CPU; default on, up to 6 replicas."""
+    resources: Resources = sized("500m", "1Gi", "2Gi")
+    """Default 500m/1Gi requests, 2Gi limit."""
+
+
+class QueryFrontendSpec(StrictModel):
+    """Thanos Query-frontend: splits, retries and caches range and label queries in front of Query."""
+
+    replicas: int = Field(2, ge=1)
+    """Replicas (the HPA minimum when autoscaling is on); default 2."""
+    split_interval: Duration = "24h"
+    """`--query-range.split-interval` and `--labels.split-interval`; default 24h (must be > 0 with a cache)."""
+    max_retries: int = Field(5, ge=0)
+    """Retries per split request; default 5."""
+    log_queries_longer_than: Duration = "10s"
+    """`--query-frontend.log-queries-longer-than`; default 10s."""
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    """HPA on CPU; default on, up to 6 replicas."""
+    resources: Resources = sized("250m", "512Mi", "1Gi")
+    """Default 250m/512Mi requests, 1Gi limit."""
+
+    @model_validator(mode="after")
+    def _split_positive(self) -> "QueryFrontendSpec":
+        if duration_seconds(self.split_interval) == 0:
+            raise ValueError("split-interval must be > 0: the results cache needs split queries")
+        return self
+
+
+class StoreSpec(StrictModel):
+    """Thanos Store gateway: serves the blocks in the bucket, sharded by block hash when asked."""
+
+    replicas: int = Field(2, ge=1)
+    """Replicas per shard; default 2."""
+    shards: int = Field(1, ge=1, le=16)
+    """Hash shards over `__block_id` (one StatefulSet each, together covering every block); default 1."""
+    storage_size: Memory = "20Gi"
+    """PVC size for the index-header cache; default 20Gi."""
+    series_limit: int = Field(1_000_000, ge=1)
+    """`--store.limits.request-series`: series one request may touch; default 1000000."""
+    samples_limit: int = Field(100_000_000, ge=1)
+    """`--store.limits.request-samples`: samples one request may return; default 100000000."""
+    series_max_concurrency: int = Field(20, ge=1)
+    """`--store.grpc.series-max-concurrency`; default 20."""
+    ignore_deletion_marks_delay: Duration = "24h"
+    """`--ignore-deletion-marks-delay`; default 24h (half the compactor's delete-delay)."""
+    resources: Resources = sized("500m", "2Gi", "4Gi")
+    """Default 500m/2Gi requests, 4Gi limit."""
+
+
+class RetentionSpec(StrictModel):
+    """How long the compactor keeps each resolution; `0d` means forever."""
+
+    raw: Duration = "30d"
+    """`--retention.resolution-raw`; default 30d."""
+    res_5m: Duration = Field("180d", alias="5m")
+    """`--retention.resolution-5m`; default 180d."""
+    res_1h: Duration = Field("2y", alias="1h")
+    """`--retention.resolution-1h`; default 2y."""
+    downsampling: bool = True
+    """Produce 5m and 1h downsampled blocks; default true."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RetentionSpec":
+        raw, five, hour = (duration_seconds(v) for v in (self.raw, self.res_5m, self.res_1h))
+        problems = []
+        if self.downsampling and raw and raw < duration_seconds(MIN_RAW_RETENTION_WITH_DOWNSAMPLING):
+            problems.append(f"raw {self.raw} is below 40h: with downsampling on, Thanos refuses to start "
+                            "(5m blocks are made from raw blocks older than 40h)")
+        if self.downsampling and five and five < duration_seconds(MIN_5M_RETENTION_WITH_DOWNSAMPLING):
+            problems.append(f"5m {self.res_5m} is below 10d: with downsampling on, Thanos refuses to start "
+                            "(1h blocks are made from 5m blocks older than 10d)")
+
+        def forever(seconds: float) -> float:
+            return float("inf") if seconds == 0 else seconds
+
+        if forever(five) < forever(raw):
+            problems.append(f"5m {self.res_5m} is shorter than raw {self.raw}: downsampled data would vanish first")
+        if forever(hour) < forever(five):
+            problems.append(f"1h {self.res_1h} is shorter than 5m {self.res_5m}: downsampled data would vanish first")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def longest_seconds(self) -> float:
+        """The longest retention in seconds, infinity when any resolution is kept forever."""
+        values = [duration_seconds(v) for v in (self.raw, self.res_5m, self.res_1h)]
+        return float("inf") if 0 in values else max(values)
+
+
+class CompactorSpec(StrictModel):
+    """Thanos Compactor: the single writer that compacts, downsamples, applies retention and deletes."""
+
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
+    """Retention per resolution; default raw 30d, 5m 180d, 1h 2y."""
+    storage_size: Memory = "100Gi"
+    """PVC size of the scratch space; default 100Gi (the Thanos docs' figure for a medium bucket)."""
+    delete_delay: Duration = "48h"
+    """`--delete-delay`: how long a block marked for deletion stays readable; default 48h."""
+    consistency_delay: Duration = "30m"
+    """`--consistency-delay`; default 30m."""
+    concurrency: int = Field(1, ge=1)
+    """`--compact.concurrency`; default 1."""
+    resources: Resources = sized("1", "4Gi", "8Gi")
+    """Default 1 CPU/4Gi requests, 8Gi limit."""
+
+    @model_validator(mode="after")
+    def _delete_delay_positive(self) -> "CompactorSpec":
+        if duration_seconds(self.delete_delay) == 0:
+            raise ValueError("delete-delay 0 deletes blocks store gateways still serve: keep it > 0 (48h)")
+        return self
+
+
+class RulerSpec(StrictModel):
+    """Thanos Ruler: evaluates recording and alerting rules against Query, HA by replica label."""
+
+    replicas: int = Field(2, ge=1)
+    """Replicas; default 2."""
+    alertmanagers: list[str] = Field(default_factory=list)
+    """Alertmanager URLs (`--alertmanagers.url`), e.g. dnssrv+http://alertmanager-operated.monitoring.svc; default none."""
+    evaluation_interval: Duration = "1m"
+    """`--eval-interval`; default 1m."""
+    retention: Duration = "48h"
+    """`--tsdb.retention` of the local TSDB; default 48h."""
+    storage_size: Memory = "10Gi"
+    """PVC size; default 10Gi."""
+    rule_groups: list[dict[str, Any]] | None = None
+    """Prometheus rule groups to evaluate; default the shipped Thanos self-monitoring alerts."""
+    resources: Resources = sized("250m", "512Mi", "1Gi")
+    """Default 250m/512Mi requests, 1Gi limit."""
+
+
+class ReceiveSpec(StrictModel):
+    """Thanos Receive: remote-write ingestion, a router Deployment in front of an ingestor StatefulSet."""
+
+    enabled: bool = True
+    """Deploy receive; default true."""
+    ingestors: int = Field(3, ge=1)
+    """Ingestor replicas (hashring endpoints); default 3."""
+    replication_factor: int = Field(3, ge=1)
+    """`--receive.replication-factor`; default 3 (odd, never more than the ingestors)."""
+    router_replicas: int = Field(2, ge=1)
+    """Router replicas; default 2."""
+    retention: Duration = "15d"
+    """`--tsdb.retention` of the ingestors; default 15d."""
+    storage_size: Memory = "50Gi"
+    """PVC size per ingestor; default 50Gi."""
+    resources: Resources = sized("1", "4Gi", "8Gi")
+    """Ingestor container; default 1 CPU/4Gi requests, 8Gi limit."""
+    router_resources: Resources = sized("250m", "512Mi", "1Gi")
+    """Router container; default 250m/512Mi requests, 1Gi limit."""
+
+    @model_validator(mode="after")
+    def _quorum(self) -> "ReceiveSpec":
+        problems = []
+        if self.replication_factor % 2 == 0:
+            problems.append(f"replication-factor {self.replication_factor} is even: use an odd factor (1, 3, 5) "
+                            "so a write quorum survives one lost replica")
+        if self.replication_factor > self.ingestors:
+            problems.append(f"replication-factor {self.replication_factor} exceeds ingestors {self.ingestors}: "
+                            "every write would fail with 'insufficient nodes'")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class BucketWebSpec(StrictModel):
+    """`thanos tools bucket web`: a read-only UI of the blocks in the bucket."""
+
+    enabled: bool = True
+    """Deploy it; default true."""
+    refresh: Duration = "30m"
+    """`--refresh`; default 30m."""
+    resources: Resources = sized("100m", "256Mi", "512Mi")
+    """Default 100m/256Mi requests, 512Mi limit."""
+
+
+class MemcachedSpec(StrictModel):
+    """One memcached pool (index cache, bucket cache or query-frontend results cache)."""
+
+    replicas: int = Field(2, ge=1)
+    """Replicas; default 2."""
+    memory_mb: int = Field(1024, ge=64)
+    """`-m`, item memory per replica in MiB; the container limit adds 25% on top; default 1024."""
+    max_item_size: str = Field("5m", pattern=r"^\d+[km]$")
+    """`-I`, the largest item; default 5m."""
+    connection_limit: int = Field(4096, ge=64)
+    """`-c`; default 4096."""
+    cpu: Cpu = "250m"
+    """CPU request; default 250m."""
+
+
+class CachesSpec(StrictModel):
+    """The memcached pools the store gateway and query-frontend use."""
+
+    index: MemcachedSpec = Field(default_factory=MemcachedSpec)
+    """Store gateway index cache; default 2 x 1024 MiB."""
+    bucket: MemcachedSpec = Field(default_factory=MemcachedSpec)
+    """Store gateway caching bucket (chunks, metadata); default 2 x 1024 MiB."""
+    query_results: MemcachedSpec = Field(default_factory=lambda: MemcachedSpec(memory_mb=512))
+    """Query-frontend results cache (range and labels); default 2 x 512 MiB."""
+
+
+class ThanosSpec(StrictModel):
+    """Every Thanos workload of a cluster; the same spec applies to each cluster of the stack."""
+
+    image: str = THANOS_IMAGE
+    """The one Thanos image of every component, pinned; default quay.io/thanos/thanos:v0.42.4."""
+    prometheus: PrometheusSpec = Field(default_factory=PrometheusSpec)
+    """Prometheus HA pair with sidecar; default 2 replicas."""
+    query: QuerySpec = Field(default_factory=QuerySpec)
+    """Query; default 2 replicas, HPA on."""
+    query_frontend: QueryFrontendSpec = Field(default_factory=QueryFrontendSpec)
+    """Query-frontend; default 2 replicas, HPA on."""
+    store: StoreSpec = Field(default_factory=StoreSpec)
+    """Store gateway; default 2 replicas, 1 shard."""
+    compactor: CompactorSpec = Field(default_factory=CompactorSpec)
+    """Compactor (one per bucket, in the region's compactor cluster)."""
+    ruler: RulerSpec = Field(default_factory=RulerSpec)
+    """Ruler; default 2 replicas."""
+    receive: ReceiveSpec = Field(default_factory=ReceiveSpec)
+    """Receive router + ingestors; default on, 3 ingestors, RF 3."""
+    bucket_web: BucketWebSpec = Field(default_factory=BucketWebSpec)
+    """Bucket web UI; default on."""
+    caches: CachesSpec = Field(default_factory=CachesSpec)
+    """Memcached pools; default 2 replicas each."""
+
+    @model_validator(mode="after")
+    def _image_pinned(self) -> "ThanosSpec":
+        for name, image in (("image", self.image), ("prometheus.image", self.prometheus.image)):
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+            if not tag or tag == "latest":
+                raise ValueError(f"{name} {image!r} must be pinned to a version tag, not latest or untagged")
+        return self

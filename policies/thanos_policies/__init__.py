@@ -1,0 +1,3 @@
+"""The Thanos policy pack's rules, one module per domain."""
+
+POLICIES: list = []

@@ -1,0 +1,1 @@
+"""Offline preflight: the real program under Pulumi's mock engine, the real policy pack over it."""

@@ -1,0 +1,144 @@
+"""`python -m preflight STACK`: plan a stack offline, run the policy pack over it, write JSON and manifests."""
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXIT_OK, EXIT_MANDATORY, EXIT_CONFIG, EXIT_PROGRAM = 0, 1, 2, 3
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m preflight",
+                                     description="Plan a stack under Pulumi's mock engine and run the policy pack.")
+    parser.add_argument("stack", nargs="?", help="stack name: reads Pulumi.STACK.yaml")
+    parser.add_argument("--config-file", type=Path, help="a stack file of that shape to use instead")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the plan as JSON here")
+    parser.add_argument("--manifests", type=Path, help="write every Kubernetes object as YAML under this directory")
+    parser.add_argument("--no-policy", action="store_true", help="do not run the policy pack")
+    parser.add_argument("--policy-config", type=Path,
+                        help="policy pack config JSON (default policies/STACK.json when it exists)")
+    args = parser.parse_args(argv)
+    if not args.stack and not args.config_file:
+        parser.error("give a STACK or --config-file")
+    return args
+
+
+def stack_name_of(args: argparse.Namespace) -> str:
+    """STACK when given, else the middle part of the config file name (Pulumi.<stack>.yaml)."""
+    if args.stack:
+        return args.stack
+    parts = args.config_file.name.split(".")
+    return parts[1] if len(parts) >= 3 else args.config_file.stem
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` map of a stack file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack file {path}")
+    document = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise ValueError(f"{path}: expected a mapping with a 'config:' mapping")
+    return document.get("config") or {}
+
+
+def placeholder_stack_outputs(references: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """Deterministic stand-ins for the outputs read from other stacks."""
+    outputs: dict[str, dict[str, str]] = {}
+    for stack, names in references.items():
+        outputs[stack] = {}
+        for name in names:
+            if "oidc" in name.lower() or "issuer" in name.lower():
+                outputs[stack][name] = f"https://oidc.preflight.invalid/{stack.replace('/', '-')}"
+            else:
+                outputs[stack][name] = f"# kubeconfig of {stack} (preflight placeholder)\n"
+    return outputs
+
+
+def summary(plan: Any, violations: list[Any]) -> str:
+    """A preview-like text: resources by component and type, then findings by level."""
+    lines = [f"Plan of {plan.project}/{plan.stack}: {len(plan.resources)} resources "
+             f"({sum(r.custom for r in plan.resources)} custom, {sum(not r.custom for r in plan.resources)} components)"]
+    components = Counter(r.type for r in plan.resources if not r.custom)
+    if components:
+        lines.append("  components:")
+        lines += [f"    {count:4d}  {typ}" for typ, count in sorted(components.items())]
+    types = Counter(r.type for r in plan.resources if r.custom)
+    lines.append("  resources:")
+    lines += [f"    {count:4d}  {typ}" for typ, count in sorted(types.items())]
+    lines.append(f"  outputs: {', '.join(sorted(plan.outputs)) or 'none'}")
+    levels = Counter(v.level for v in violations)
+    lines.append(f"Policies: {levels.get('mandatory', 0)} mandatory, {levels.get('advisory', 0)} advisory")
+    for v in sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
+        lines.append(f"  [{v.level}] {v.policy}: {v.urn.rsplit('::', 1)[-1] or '(stack)'}: {v.message}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    stack = stack_name_of(args)
+    stack_file = args.config_file or ROOT / f"Pulumi.{stack}.yaml"
+
+    import config as stack_config
+
+    try:
+        raw_config = read_stack_file(stack_file)
+        project = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}).get("name", "thanos")
+        settings = stack_config.load(raw_config.get(f"{project}:{stack_config.CONFIG_KEY}"),
+                                     source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}")
+    except stack_config.ConfigError as err:
+        print(err, file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        print(f"invalid stack file: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    # The real engine does not read the host's kubeconfig for a plan, and neither do we.
+    for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
+        os.environ.pop(var, None)
+    from . import engine
+
+    try:
+        plan = engine.run_program(ROOT / "__main__.py", project, stack, raw_config,
+                                  placeholder_stack_outputs(settings.stack_references()))
+    except Exception:  # the program raised: show where, the way `pulumi preview` would
+        print(f"the program raised while planning stack {stack}:", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_PROGRAM
+
+    violations = []
+    if not args.no_policy:
+        from . import policy
+
+        policy_config_path = args.policy_config or ROOT / "policies" / f"{stack}.json"
+        violations = policy.run_policies(plan, policy.load_policy_config(
+            policy_config_path if policy_config_path.is_file() else None))
+
+    print(summary(plan, violations))
+    if args.json_path:
+        document = {"project": plan.project, "stack": plan.stack,
+                    "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
+                    "violations": [v.to_json() for v in violations]}
+        args.json_path.parent.mkdir(parents=True, exist_ok=True)
+        args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    if args.manifests:
+        from .manifests import write_manifests
+
+        count = write_manifests(plan, args.manifests)
+        print(f"wrote {count} Kubernetes manifests under {args.manifests}")
+    return EXIT_MANDATORY if any(v.level == "mandatory" for v in violations) else EXIT_OK
+
+
+def run() -> None:
+    """Entry point: exit without the SDK's event-loop teardown noise."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,107 @@
+"""Run the real policy pack over a recorded plan, the way the engine's analyzer does."""
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (EnforcementLevel, PolicyCustomTimeouts, PolicyProviderResource, PolicyResource,
+                           PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy,
+                           StackValidationArgs, StackValidationPolicy)
+from pulumi_policy.proxy import unknown_checking_proxy
+
+from .engine import Plan, Resource
+
+POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One policy finding."""
+
+    policy: str
+    level: str
+    urn: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        """The preflight contract's violation record."""
+        return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+
+
+def load_policies() -> list[Any]:
+    """The pack's policies, imported from `policies/thanos_policies` (never its blocking `__main__.py`)."""
+    if str(POLICIES_DIR) not in sys.path:
+        sys.path.insert(0, str(POLICIES_DIR))
+    from thanos_policies import POLICIES
+
+    return POLICIES
+
+
+def load_policy_config(path: Path | None) -> dict[str, Any]:
+    """A `--policy-pack-config` JSON file, or {}."""
+    return json.loads(path.read_text()) if path else {}
+
+
+def enforcement_level(policy: Any, config: dict[str, Any]) -> EnforcementLevel:
+    """The effective level: the policy's own entry, then `all`, then the policy's default (advisory if none)."""
+    for key in (policy.name, "all"):
+        entry = config.get(key)
+        level = entry.get("enforcementLevel") if isinstance(entry, dict) else entry
+        if level:
+            return EnforcementLevel(level)
+    return policy.enforcement_level or EnforcementLevel.ADVISORY
+
+
+def policy_properties(policy: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """The policy's config properties: schema defaults overlaid with the config file's entry."""
+    values: dict[str, Any] = {}
+    if policy.config_schema:
+        values = {k: v["default"] for k, v in policy.config_schema.properties.items() if "default" in v}
+    entry = config.get(policy.name)
+    if isinstance(entry, dict):
+        values.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+    return values
+
+
+def _options(resource: Resource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(resource.protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], resource.parent)
+
+
+def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None = None) -> list[Violation]:
+    """Every violation the pack reports on the plan: resource policies on inputs, stack policies on outputs."""
+    policies = load_policies() if policies is None else policies
+    by_urn = {r.urn: r for r in plan.resources}
+    checked = [r for r in plan.resources if r.custom and not r.type.startswith("pulumi:")]
+    violations: list[Violation] = []
+
+    stack_resources = []
+    for r in checked:
+        provider = by_urn.get(r.provider) if r.provider else None
+        stack_resources.append(PolicyResource(
+            r.type, unknown_checking_proxy(r.outputs), r.urn, r.name, _options(r),
+            PolicyProviderResource(provider.type, provider.inputs, provider.urn, provider.name) if provider else None,
+            None, [], {}))
+    resource_by_urn = {p.urn: p for p in stack_resources}
+    for policy_resource, r in zip(stack_resources, checked):
+        parent = resource_by_urn.get(r.parent) if r.parent else None
+        policy_resource.parent = parent
+
+    for policy in policies:
+        level = enforcement_level(policy, config)
+        if level == EnforcementLevel.DISABLED:
+            continue
+        shown = "mandatory" if level in (EnforcementLevel.MANDATORY, EnforcementLevel.REMEDIATE) else "advisory"
+        properties = policy_properties(policy, config)
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in checked:
+                args = ResourceValidationArgs(r.type, unknown_checking_proxy(r.inputs), r.urn, r.name, _options(r),
+                                              None, properties)
+                policy.validate(args, lambda message, urn=None, _r=r, _p=policy:
+                                violations.append(Violation(_p.name, shown, _r.urn, message)))
+        elif isinstance(policy, StackValidationPolicy):
+            policy.validate(StackValidationArgs(stack_resources, properties),
+                            lambda message, urn=None, _p=policy:
+                            violations.append(Violation(_p.name, shown, urn or "", message)))
+    return violations
