@@ -23,6 +23,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, dest="json_path", help="write the plan as JSON here")
     parser.add_argument("--manifests", type=Path, help="write every Kubernetes object as YAML under this directory")
     parser.add_argument("--no-policy", action="store_true", help="do not run the policy pack")
+    parser.add_argument("--program", type=Path, default=ROOT / "__main__.py",
+                        help="the Pulumi program to run (default: this project's __main__.py)")
     parser.add_argument("--policy-config", type=Path,
                         help="policy pack config JSON (default policies/STACK.json when it exists)")
     args = parser.parse_args(argv)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import engine
 
     try:
-        plan = engine.run_program(ROOT / "__main__.py", project, stack, raw_config,
+        plan = engine.run_program(args.program, project, stack, raw_config,
                                   placeholder_stack_outputs(settings.stack_references()))
     except Exception:  # the program raised: show where, the way `pulumi preview` would
         print(f"the program raised while planning stack {stack}:", file=sys.stderr)

@@ -244,4 +244,6 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
             depends_on=sorted(set(request.dependencies)),
             raw_inputs=json_format.MessageToDict(request.properties if read else request.object),
             outputs=plain(json_format.MessageToDict(response.properties if read else response.object))))
+    # Registration order depends on when outputs resolve; the URN order does not.
+    plan.resources.sort(key=lambda r: r.urn)
     return plan

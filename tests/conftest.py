@@ -1,0 +1,58 @@
+"""Shared fixtures: the shipped stacks planned once through the real preflight CLI."""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+@dataclass
+class PlannedStack:
+    """A stack planned by `python -m preflight STACK --json --manifests`."""
+
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+    plan: dict[str, Any]
+    manifests: Path
+
+    def resources(self, type_token: str) -> list[dict[str, Any]]:
+        """Resources of one type token."""
+        return [r for r in self.plan["resources"] if r["type"] == type_token]
+
+    def objects(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Kubernetes objects from the written manifests."""
+        docs = [yaml.safe_load(p.read_text()) for p in sorted(self.manifests.rglob("*.yaml"))]
+        return [d for d in docs if kind is None or d["kind"] == kind]
+
+
+def run_preflight(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the preflight CLI as users and CI do."""
+    return subprocess.run([sys.executable, "-m", "preflight", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `thanos:config` object of a shipped stack file."""
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["thanos:config"]
+
+
+@pytest.fixture(scope="session")
+def planned(tmp_path_factory) -> dict[str, PlannedStack]:
+    """Every shipped stack, planned once per test session."""
+    result = {}
+    for stack in STACKS:
+        out = tmp_path_factory.mktemp(f"plan-{stack}")
+        proc = run_preflight(stack, "--json", str(out / "plan.json"), "--manifests", str(out / "manifests"))
+        plan = json.loads((out / "plan.json").read_text()) if (out / "plan.json").exists() else {}
+        result[stack] = PlannedStack(stack, proc.returncode, proc.stdout, proc.stderr, plan, out / "manifests")
+    return result

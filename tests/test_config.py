@@ -1,0 +1,201 @@
+"""The stack config: every shipped stack loads; each class of bad input is refused with its key path."""
+
+import copy
+
+import pytest
+import yaml
+
+import config
+from config.base import cpu_millicores, duration_seconds, memory_bytes
+
+from .conftest import ROOT, STACKS, run_preflight, stack_config
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stack_loads(stack):
+    loaded = config.load(stack_config(stack))
+    assert loaded.regions and all(r.clusters for r in loaded.regions)
+
+
+def test_four_stacks_ship_dev_prod_gcp_azure():
+    assert {"dev", "prod", "gcp", "azure"} <= set(STACKS)
+    providers = {s: {r.storage.provider for r in config.load(stack_config(s)).regions} for s in STACKS}
+    assert providers["dev"] == {"in-cluster"} and providers["prod"] == {"aws"}
+    assert providers["gcp"] == {"gcp"} and providers["azure"] == {"azure"}
+
+
+def test_prod_has_the_seed_shape():
+    prod = config.load(stack_config("prod"))
+    assert [r.name for r in prod.regions] == ["us-east-1", "us-west-2"]
+    assert prod.cluster_names() == ["chicago", "seattle"]
+    retention = prod.thanos.compactor.retention
+    assert (retention.raw, retention.res_5m, retention.res_1h) == ("30d", "180d", "2y")
+    assert prod.regions[0].storage.replication.destination == "us-west-2"
+    assert prod.protect_data is True
+
+
+def problems(raw) -> dict[str, str]:
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    return dict(err.value.problems)
+
+
+def prod():
+    return copy.deepcopy(stack_config("prod"))
+
+
+def test_unknown_key_is_named():
+    raw = prod()
+    raw["regions"][0]["clusters"][0]["kubernetess"] = {}
+    assert "unknown key" in problems(raw)["regions[0].clusters[0].kubernetess"]
+
+
+def test_non_number_where_a_number_goes():
+    raw = prod()
+    raw["thanos"]["query"] = {"replicas": "two"}
+    assert "integer" in problems(raw)["thanos.query.replicas"]
+
+
+def test_negative_replicas():
+    raw = prod()
+    raw["thanos"]["store"] = {"replicas": -1}
+    assert "greater than or equal to 1" in problems(raw)["thanos.store.replicas"]
+
+
+def test_bad_duration():
+    raw = prod()
+    raw["thanos"]["query"] = {"timeout": "banana"}
+    assert "'banana' is not a duration" in problems(raw)["thanos.query.timeout"]
+
+
+def test_missing_required_key():
+    raw = prod()
+    del raw["regions"][0]["storage"]["bucket"]
+    assert problems(raw)["regions[0].storage.bucket"] == "Field required"
+
+
+def test_unknown_storage_provider():
+    raw = prod()
+    raw["regions"][0]["storage"]["provider"] = "oracle"
+    assert "provider must be one of aws, gcp, azure, in-cluster" in problems(raw)["regions[0].storage"]
+
+
+@pytest.mark.parametrize("retention, expected", [
+    ({"raw": "1d"}, "raw 1d is below 40h"),
+    ({"raw": "30d", "5m": "5d"}, "5m 5d is below 10d"),
+    ({"raw": "90d", "5m": "30d", "1h": "1y"}, "5m 30d is shorter than raw 90d"),
+    ({"raw": "30d", "5m": "90d", "1h": "60d"}, "1h 60d is shorter than 5m 90d"),
+    ({"raw": "0d", "5m": "180d", "1h": "0d"}, "5m 180d is shorter than raw 0d"),
+])
+def test_contradictory_retention(retention, expected):
+    raw = prod()
+    raw["thanos"]["compactor"]["retention"] = retention
+    assert expected in problems(raw)["thanos.compactor.retention"]
+
+
+def test_retention_forever_and_without_downsampling_is_fine():
+    raw = prod()
+    raw["thanos"]["compactor"]["retention"] = {"raw": "0d", "5m": "0d", "1h": "0d"}
+    config.load(raw)
+    raw["thanos"]["compactor"]["retention"] = {"raw": "1d", "5m": "1d", "1h": "1d", "downsampling": False}
+    config.load(raw)
+
+
+def test_duplicate_names():
+    raw = prod()
+    raw["regions"][1]["name"] = "us-east-1"
+    raw["regions"][1]["clusters"][0]["name"] = "chicago"
+    found = problems(raw)
+    assert "appears twice" in found["regions[1].name"]
+    assert "already defined at regions[0].clusters[0]" in found["regions[1].clusters[0].name"]
+
+
+def test_replication_destination_must_exist_and_differ():
+    raw = prod()
+    raw["regions"][0]["storage"]["replication"]["destination"] = "eu-west-1"
+    raw["regions"][1]["storage"]["replication"]["destination"] = "us-west-2"
+    found = problems(raw)
+    assert "region 'eu-west-1' is not defined" in found["regions[0].storage.replication.destination"]
+    assert "another region than the source" in found["regions[1].storage.replication.destination"]
+
+
+def test_two_compactors_on_one_bucket_refused():
+    raw = prod()
+    raw["regions"][1]["storage"]["bucket"] = raw["regions"][0]["storage"]["bucket"]
+    assert "two compactors would own one bucket" in problems(raw)["regions[1].storage"]
+
+
+def test_dr_bucket_cannot_be_another_regions_primary():
+    raw = prod()
+    raw["regions"][0]["storage"]["replication"]["bucket"] = raw["regions"][1]["storage"]["bucket"]
+    assert "two compactors would own one bucket" in problems(raw)["regions[1].storage"]
+
+
+def test_receive_quorum_rules():
+    raw = prod()
+    raw["thanos"]["receive"] = {"ingestors": 2, "replication-factor": 4}
+    message = problems(raw)["thanos.receive"]
+    assert "is even" in message and "exceeds ingestors 2" in message
+
+
+def test_every_problem_reported_at_once():
+    raw = prod()
+    raw["regions"][0]["clusters"][0]["bogus"] = 1
+    raw["thanos"]["query"] = {"replicas": -1, "timeout": "banana"}
+    raw["thanos"]["compactor"]["retention"] = {"raw": "1d"}
+    assert len(problems(raw)) == 4
+
+
+def test_compactor_cluster_must_be_in_region():
+    raw = prod()
+    raw["regions"][0]["compactor-cluster"] = "seattle"
+    assert "is not a cluster of this region" in problems(raw)["regions[0].compactor-cluster"]
+
+
+def test_aws_cluster_needs_an_oidc_issuer():
+    raw = prod()
+    raw["regions"][0]["clusters"][0]["kubernetes"] = {"context": "chicago"}
+    assert "workload identity" in problems(raw)["regions[0].clusters[0].oidc-issuer"]
+
+
+def test_latest_image_refused():
+    raw = prod()
+    raw["thanos"]["image"] = "quay.io/thanos/thanos:latest"
+    assert "pinned" in problems(raw)["thanos"]
+
+
+@pytest.mark.parametrize("value, seconds", [("30d", 30 * 86400), ("1h30m", 5400), ("2y", 2 * 365 * 86400),
+                                            ("500ms", 0.5), ("0d", 0)])
+def test_duration_parsing(value, seconds):
+    assert duration_seconds(value) == seconds
+
+
+def test_quantities():
+    assert memory_bytes("2Gi") == 2 * 1024**3 and memory_bytes("512M") == 512 * 10**6
+    assert cpu_millicores("250m") == 250 and cpu_millicores("2") == 2000
+    with pytest.raises(ValueError):
+        memory_bytes("lots")
+
+
+def test_preflight_exits_2_naming_every_bad_key_and_registers_nothing(tmp_path):
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    raw = document["config"]["thanos:config"]
+    raw["regions"][0]["clusters"][0]["bogus"] = 1
+    raw["thanos"]["query"] = {"replicas": -1, "timeout": "banana", "max-concurrent": "many"}
+    raw["thanos"]["compactor"]["retention"] = {"raw": "1d"}
+    bad = tmp_path / "Pulumi.broken.yaml"
+    bad.write_text(yaml.safe_dump(document))
+    proc = run_preflight("--config-file", str(bad), "--json", str(tmp_path / "plan.json"))
+    assert proc.returncode == 2
+    for path in ("regions[0].clusters[0].bogus", "thanos.query.replicas", "thanos.query.timeout",
+                 "thanos.query.max-concurrent", "thanos.compactor.retention"):
+        assert path in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_preflight_exits_2_on_a_missing_config_key(tmp_path):
+    bad = tmp_path / "Pulumi.empty.yaml"
+    bad.write_text("config: {}\n")
+    proc = run_preflight("--config-file", str(bad))
+    assert proc.returncode == 2 and "no thanos:config key" in proc.stderr
