@@ -1,0 +1,221 @@
+"""Object storage and workload identity per cloud: safe buckets, replication, least privilege, one SA per trust."""
+
+import json
+
+import parliament
+import pytest
+
+from components import cloud_aws
+from components.identity import COMPONENT_ROLES, DELETER, READER, WRITER
+from config.storage import AwsStorage
+
+BUCKET_ARN = "arn:aws:s3:::acme-thanos"
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+WRITE_ACTIONS = {"s3:PutObject"}
+DELETE_ACTIONS = {"s3:DeleteObject", "s3:DeleteObjectVersion"}
+
+
+def lint(document: dict) -> list[str]:
+    policy = parliament.analyze_policy_string(json.dumps(document))
+    return [f"{f.issue}: {f.detail}" for f in policy.findings]
+
+
+def actions(document: dict) -> set[str]:
+    return {a for s in document["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+@pytest.mark.parametrize("role", [READER, WRITER, DELETER])
+@pytest.mark.parametrize("kms", [None, KEY_ARN])
+def test_component_policies_pass_parliament(role, kms):
+    assert lint(cloud_aws.component_policy(role, BUCKET_ARN, kms)) == []
+
+
+def test_replication_and_trust_policies_pass_parliament():
+    assert lint(cloud_aws.replication_policy(BUCKET_ARN, BUCKET_ARN + "-dr", KEY_ARN, KEY_ARN)) == []
+    assert lint(cloud_aws.replication_policy(BUCKET_ARN, BUCKET_ARN + "-dr", None, None)) == []
+
+
+def test_parliament_does_flag_a_bad_policy():
+    bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": BUCKET_ARN}]}
+    assert lint(bad)
+
+
+def test_privilege_matrix():
+    reader, writer, deleter = (actions(cloud_aws.component_policy(r, BUCKET_ARN, None)) for r in (READER, WRITER, DELETER))
+    assert not reader & (WRITE_ACTIONS | DELETE_ACTIONS)
+    assert WRITE_ACTIONS <= writer and not writer & DELETE_ACTIONS
+    assert "s3:DeleteObject" in deleter
+    assert [c for c, r in COMPONENT_ROLES.items() if r == DELETER] == ["compactor"]
+    assert {c for c, r in COMPONENT_ROLES.items() if r == READER} == {"store", "bucket-web"}
+    for doc in (cloud_aws.component_policy(r, BUCKET_ARN, KEY_ARN) for r in (READER, WRITER, DELETER)):
+        assert not any("*" in a for a in actions(doc))
+
+
+def test_irsa_trust_is_bound_to_exactly_one_service_account():
+    trust = cloud_aws.irsa_trust_policy("arn:aws:iam::1:oidc-provider/oidc.eks/id/X", "https://oidc.eks/id/X",
+                                        "thanos", "store")
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]
+    assert condition == {"oidc.eks/id/X:sub": "system:serviceaccount:thanos:thanos-store",
+                         "oidc.eks/id/X:aud": "sts.amazonaws.com"}
+    assert "StringLike" not in trust["Statement"][0]["Condition"]
+
+
+def test_lifecycle_never_expires_or_freezes_current_objects():
+    storage = AwsStorage(provider="aws", bucket="acme-thanos", infrequent_access_after="90d")
+    rules = cloud_aws.lifecycle_rules(storage)
+    for rule in rules:
+        expiration = rule.get("expiration", {})
+        assert set(expiration) <= {"expired_object_delete_marker"}
+        for transition in rule.get("transitions", []):
+            assert transition["storage_class"] in ("STANDARD_IA", "GLACIER_IR")
+    ids = {r["id"] for r in rules}
+    assert {"abort-incomplete-multipart-uploads", "expire-noncurrent-versions"} <= ids
+
+
+def inputs_of(planned, stack, type_token):
+    return [r["inputs"] for r in planned[stack].resources(type_token)]
+
+
+def test_aws_buckets_are_versioned_encrypted_private_and_replicated_with_rtc(planned):
+    stack = "prod"
+    buckets = {i["bucket"] for i in inputs_of(planned, stack, "aws:s3/bucket:Bucket")}
+    assert buckets == {"acme-thanos-prod-us-east-1", "acme-thanos-prod-us-east-1-dr",
+                       "acme-thanos-prod-us-west-2", "acme-thanos-prod-us-west-2-dr"}
+    assert all(i["forceDestroy"] is False for i in inputs_of(planned, stack, "aws:s3/bucket:Bucket"))
+    versioning = inputs_of(planned, stack, "aws:s3/bucketVersioning:BucketVersioning")
+    assert len(versioning) == 4 and all(v["versioningConfiguration"]["status"] == "Enabled" for v in versioning)
+    sse = inputs_of(planned, stack,
+                    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert len(sse) == 4
+    assert all(s["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256" for s in sse)
+    blocks = inputs_of(planned, stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert len(blocks) == 4 and all(all(b[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                                       "restrictPublicBuckets")) for b in blocks)
+    ownership = inputs_of(planned, stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert all(o["rule"]["objectOwnership"] == "BucketOwnerEnforced" for o in ownership)
+    replication = inputs_of(planned, stack, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert len(replication) == 2
+    for config in replication:
+        rule = config["rules"][0]
+        assert rule["destination"]["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
+        assert rule["destination"]["metrics"]["eventThreshold"] == {"minutes": 15}
+        assert rule["deleteMarkerReplication"]["status"] == "Enabled"
+        assert rule["destination"]["bucket"].endswith("-dr")
+
+
+def test_aws_replication_waits_for_versioning(planned):
+    by_urn = {r["urn"]: r for r in planned["prod"].plan["resources"]}
+    for config in planned["prod"].resources("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+        types = [by_urn[u]["type"] for u in config["dependsOn"]]
+        assert types.count("aws:s3/bucketVersioning:BucketVersioning") == 2
+
+
+def test_aws_roles_one_per_component_and_cluster_each_trusting_one_sa(planned):
+    roles = planned["prod"].resources("aws:iam/role:Role")
+    irsa = [r for r in roles if "replication" not in r["name"]]
+    names = sorted(r["inputs"]["name"] for r in irsa)
+    assert "thanos-chicago-compactor" in names and "thanos-seattle-compactor" in names
+    assert len(names) == len(set(names)) == 12  # 6 components x 2 clusters, compactor once per region
+    for role in irsa:
+        trust = json.loads(role["inputs"]["assumeRolePolicy"])
+        condition = trust["Statement"][0]["Condition"]["StringEquals"]
+        subs = [v for k, v in condition.items() if k.endswith(":sub")]
+        assert len(subs) == 1 and subs[0].startswith("system:serviceaccount:thanos:thanos-")
+        assert [v for k, v in condition.items() if k.endswith(":aud")] == ["sts.amazonaws.com"]
+
+
+def test_aws_role_policies_pass_parliament_and_only_the_compactor_deletes(planned):
+    for policy in planned["prod"].resources("aws:iam/rolePolicy:RolePolicy"):
+        document = json.loads(policy["inputs"]["policy"])
+        assert lint(document) == [], policy["name"]
+        if "replication" in policy["name"]:
+            continue
+        deletes = bool(actions(document) & DELETE_ACTIONS)
+        assert deletes == policy["name"].endswith("-compactor"), policy["name"]
+
+
+def test_service_accounts_carry_the_role_arns(planned):
+    accounts = {o["metadata"]["name"]: o for o in planned["prod"].objects("ServiceAccount")}
+    annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
+    assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
+
+
+def test_gcs_buckets(planned):
+    buckets = inputs_of(planned, "gcp", "gcp:storage/bucket:Bucket")
+    assert len(buckets) == 2
+    for bucket in buckets:
+        assert bucket["versioning"] == {"enabled": True} and bucket["uniformBucketLevelAccess"] is True
+        assert bucket["publicAccessPrevention"] == "enforced" and bucket["rpo"] == "ASYNC_TURBO"
+        assert len(bucket["customPlacementConfig"]["dataLocations"]) == 2
+        assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 7 * 86400
+        assert {r["action"]["type"] for r in bucket["lifecycleRules"]} == {"Delete", "AbortIncompleteMultipartUpload"}
+        delete = next(r for r in bucket["lifecycleRules"] if r["action"]["type"] == "Delete")
+        assert delete["condition"]["withState"] == "ARCHIVED"
+    assert all(r["protect"] and r["retainOnDelete"] for r in planned["gcp"].resources("gcp:storage/bucket:Bucket"))
+
+
+def test_gcp_privileges_and_workload_identity(planned):
+    members = planned["gcp"].resources("gcp:storage/bucketIAMMember:BucketIAMMember")
+    for member in members:
+        component = next(c for c in COMPONENT_ROLES if member["name"].endswith(f"{c}-{member['inputs']['role'].rsplit('.', 1)[-1]}"))
+        role = member["inputs"]["role"]
+        if COMPONENT_ROLES[component] == READER:
+            assert role == "roles/storage.objectViewer"
+        elif COMPONENT_ROLES[component] == WRITER:
+            assert role in ("roles/storage.objectViewer", "roles/storage.objectCreator")
+        else:
+            assert role == "roles/storage.objectUser"
+    for binding in planned["gcp"].resources("gcp:serviceaccount/iAMMember:IAMMember"):
+        assert binding["inputs"]["role"] == "roles/iam.workloadIdentityUser"
+        assert binding["inputs"]["member"].startswith("serviceAccount:acme-observability.svc.id.goog[thanos/thanos-")
+
+
+def test_azure_accounts(planned):
+    accounts = planned["azure"].resources("azure-native:storage:StorageAccount")
+    assert len(accounts) == 4
+    for account in accounts:
+        i = account["inputs"]
+        assert i["kind"] == "StorageV2" and i["sku"]["name"] == "Standard_RAGZRS"
+        assert i["allowSharedKeyAccess"] is False and i["allowBlobPublicAccess"] is False
+        assert i["minimumTlsVersion"] == "TLS1_2"
+        assert account["protect"] and account["retainOnDelete"]
+    for service in inputs_of(planned, "azure", "azure-native:storage:BlobServiceProperties"):
+        assert service["isVersioningEnabled"] and service["changeFeed"]["enabled"]
+        assert service["deleteRetentionPolicy"]["enabled"]
+    assert all(c["publicAccess"] == "None" for c in inputs_of(planned, "azure", "azure-native:storage:BlobContainer"))
+    policies = inputs_of(planned, "azure", "azure-native:storage:ObjectReplicationPolicy")
+    assert len(policies) == 4 and sum(p["objectReplicationPolicyId"] == "default" for p in policies) == 2
+
+
+def test_azure_identities_federated_to_one_sa_with_scoped_roles(planned):
+    for credential in inputs_of(planned, "azure", "azure-native:managedidentity:FederatedIdentityCredential"):
+        assert credential["subject"].startswith("system:serviceaccount:thanos:thanos-")
+        assert credential["audiences"] == ["api://AzureADTokenExchange"]
+    for assignment in planned["azure"].resources("azure-native:authorization:RoleAssignment"):
+        inputs = assignment["inputs"]
+        assert "/containers/thanos" in inputs["scope"]
+        component = next(c for c in COMPONENT_ROLES if assignment["name"].endswith(f"-{c}"))
+        if COMPONENT_ROLES[component] == DELETER:
+            assert inputs["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")
+        elif COMPONENT_ROLES[component] == READER:
+            assert inputs["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+        else:
+            assert "roleDefinitions" in inputs["roleDefinitionId"] and "ba92f5b4" not in inputs["roleDefinitionId"]
+    writer = inputs_of(planned, "azure", "azure-native:authorization:RoleDefinition")[0]
+    assert not any("delete" in a for p in writer["permissions"] for a in p["dataActions"] + p["actions"])
+
+
+def test_objstore_configs_hold_no_static_keys_in_the_clouds():
+    from components import cloud_azure, cloud_gcp
+    import yaml
+    from config.storage import AzureStorage, GcpStorage
+
+    s3 = yaml.safe_load(cloud_aws.objstore_config(AwsStorage(provider="aws", bucket="b-1"), "us-east-1"))
+    assert s3["config"]["aws_sdk_auth"] is True and "secret_key" not in s3["config"]
+    gcs = yaml.safe_load(cloud_gcp.objstore_config(GcpStorage(provider="gcp", project="proj-123", bucket="b-1",
+                                                              location="US")))
+    assert set(gcs["config"]) == {"bucket"}
+    azure = yaml.safe_load(cloud_azure.objstore_config(AzureStorage(provider="azure", resource_group="rg",
+                                                                    account="acct1")))
+    assert set(azure["config"]) == {"storage_account", "container"}
