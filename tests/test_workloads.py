@@ -1,0 +1,201 @@
+"""Workload builders (pure, no mocks) and the planned manifests: the Thanos invariants hold everywhere."""
+
+import json
+
+import pytest
+import yaml
+
+import config
+from components import compactor, common, prometheus, query, receive, store
+from components.cluster import plan_cluster
+from components.kube import ClusterContext
+from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec
+
+from .conftest import STACKS, stack_config
+
+CTX = ClusterContext(cluster="chicago", region="us-east-1", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
+
+
+def flag_values(args, name):
+    return [a.split("=", 1)[1] for a in args if a.startswith(f"--{name}=")]
+
+
+def test_prometheus_block_durations_equal_and_two_hours():
+    args = prometheus.prometheus_args(PrometheusSpec())
+    assert flag_values(args, "storage.tsdb.min-block-duration") == flag_values(args, "storage.tsdb.max-block-duration") == ["2h"]
+    assert "--web.enable-admin-api" in args and "--web.enable-lifecycle" in args
+
+
+def test_prometheus_external_labels_unique_and_persistent():
+    labels = prometheus.external_labels(CTX)
+    assert labels == {"cluster": "chicago", "region": "us-east-1", "prometheus_replica": "${POD_NAME}"}
+
+
+def test_replica_labels_consistent_between_producers_query_and_compactor():
+    stack = config.load(stack_config("prod"))
+    plan = plan_cluster(stack, "thanos", compactor_here=True)
+    query_args = query.query_args(stack.thanos.query, plan.endpoints, plan.replica_labels)
+    assert set(flag_values(query_args, "query.replica-label")) == set(common.REPLICA_LABELS)
+    ruler_labels = [l.split("=")[0] for l in __import__("components.ruler", fromlist=["x"]).ruler_labels(CTX)]
+    receive_args = receive.ingestor_args(CTX, stack.thanos.receive)
+    producers = {"prometheus_replica"} | set(ruler_labels) | {l.split("=")[0] for l in flag_values(receive_args, "label")}
+    for label in common.REPLICA_LABELS:
+        assert label in producers
+    compact_args = compactor.compactor_args(stack.thanos.compactor, plan.compactor_dedup_labels)
+    assert flag_values(compact_args, "deduplication.replica-label") == ["receive_replica"]
+    assert not any(a.startswith("--deduplication.func") for a in compact_args)  # one-to-one, right for receive
+
+
+def test_query_uses_endpoint_sd_config_not_removed_flags():
+    stack = config.load(stack_config("prod"))
+    plan = plan_cluster(stack, "thanos", compactor_here=False)
+    args = query.query_args(stack.thanos.query, plan.endpoints, plan.replica_labels)
+    assert not any(a.startswith(("--store=", "--endpoint=")) for a in args)
+    sd = json.loads(flag_values(args, "endpoint.sd-config")[0])
+    addresses = [e["address"] for e in sd["endpoints"]]
+    assert all(a.startswith("dnssrv+_grpc._tcp.") for a in addresses)
+    assert any("thanos-sidecar" in a for a in addresses) and any("thanos-receive." in a for a in addresses)
+
+
+def test_hashring_covers_the_replication_factor():
+    spec = ReceiveSpec(ingestors=5, replication_factor=3)
+    ring = receive.hashring(spec, "thanos")
+    assert len(ring[0]["endpoints"]) == 5 >= spec.replication_factor
+    assert ring[0]["algorithm"] == "ketama"
+    assert ring[0]["endpoints"][0] == "thanos-receive-0.thanos-receive.thanos.svc.cluster.local:10901"
+    local = flag_values(receive.ingestor_args(CTX, spec), "receive.local-endpoint")[0]
+    assert local == "$(POD_NAME).thanos-receive.$(POD_NAMESPACE).svc.cluster.local:10901"
+    assert flag_values(receive.router_args(CTX, spec), "receive.replication-factor") == ["3"]
+
+
+def test_store_shards_cover_every_block_exactly_once():
+    spec = StoreSpec(shards=3)
+    configs = [store.shard_relabel_config(i, 3) for i in range(3)]
+    assert {c[0]["modulus"] for c in configs} == {3}
+    assert sorted(c[1]["regex"] for c in configs) == ["0", "1", "2"]
+    assert store.shard_names(spec) == ["thanos-store-0", "thanos-store-1", "thanos-store-2"]
+    assert len(store.store_endpoints(spec, "thanos")) == 3
+
+
+def test_store_has_limits_and_a_chunk_pool_within_its_memory():
+    args = store.store_args(CTX, StoreSpec(), config.load(stack_config("prod")).thanos.caches, 0)
+    assert flag_values(args, "store.limits.request-series") == ["1000000"]
+    assert flag_values(args, "store.limits.request-samples") == ["100000000"]
+    assert flag_values(args, "chunk-pool-size") == ["1024MiB"]  # a quarter of the 4Gi limit
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_is_hardened_probed_and_sized(planned, stack):
+    for obj in planned[stack].objects():
+        if obj["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"]:
+            ctx = c["securityContext"]
+            name = f"{obj['metadata']['name']}/{c['name']}"
+            assert ctx["readOnlyRootFilesystem"] is True and ctx["allowPrivilegeEscalation"] is False, name
+            assert ctx["capabilities"]["drop"] == ["ALL"], name
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"], name
+            if obj["kind"] != "Job":
+                assert "livenessProbe" in c and "readinessProbe" in c, name
+            if c["image"].startswith("quay.io/thanos/thanos:"):
+                assert c["livenessProbe"]["httpGet"]["path"] == "/-/healthy", name
+                assert c["readinessProbe"]["httpGet"]["path"] == "/-/ready", name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_multi_replica_workloads_have_pdb_anti_affinity_and_zone_spread(planned, stack):
+    objects = planned[stack].objects()
+    pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    hpas = {o["spec"]["scaleTargetRef"]["name"]: o for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    for obj in objects:
+        if obj["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        replicas = obj["spec"].get("replicas") or hpas[obj["metadata"]["name"]]["spec"]["minReplicas"]
+        selector = obj["spec"]["selector"]["matchLabels"]
+        matching = [p for p in pdbs if p["spec"]["selector"]["matchLabels"] == selector]
+        if replicas < 2:
+            assert not matching, f"{obj['metadata']['name']}: a PDB on a singleton blocks drains"
+            continue
+        assert len(matching) == 1, obj["metadata"]["name"]
+        assert matching[0]["spec"]["maxUnavailable"] >= 1
+        pod = obj["spec"]["template"]["spec"]
+        terms = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
+        assert terms[0]["labelSelector"]["matchLabels"] == selector
+        assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+
+
+def test_receive_pdb_allows_floor_rf_over_two(planned):
+    pdb = next(o for o in planned["prod"].objects("PodDisruptionBudget") if o["metadata"]["name"] == "thanos-receive")
+    assert pdb["spec"]["maxUnavailable"] == 1  # floor(3 / 2)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_compactor_per_bucket_never_scaled(planned, stack):
+    compactors = [o for o in planned[stack].objects("StatefulSet") if o["metadata"]["name"] == "thanos-compactor"]
+    assert len(compactors) == len(config.load(stack_config(stack)).regions)
+    for c in compactors:
+        assert c["spec"]["replicas"] == 1 and c["spec"]["volumeClaimTemplates"]
+        assert "--wait" in c["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [h for h in planned[stack].objects("HorizontalPodAutoscaler")
+                if h["spec"]["scaleTargetRef"]["name"] == "thanos-compactor"]
+
+
+def test_prod_compactor_settings(planned):
+    c = next(o for o in planned["prod"].objects("StatefulSet") if o["metadata"]["name"] == "thanos-compactor")
+    args = c["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert flag_values(args, "retention.resolution-raw") == ["30d"]
+    assert flag_values(args, "retention.resolution-5m") == ["180d"] and flag_values(args, "retention.resolution-1h") == ["2y"]
+    assert flag_values(args, "delete-delay") == ["48h"]
+    assert c["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "100Gi"
+
+
+def test_ruler_drops_its_replica_label_from_alerts(planned):
+    ruler = next(o for o in planned["prod"].objects("StatefulSet") if o["metadata"]["name"] == "thanos-ruler")
+    args = ruler["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert 'rule_replica="$(POD_NAME)"' in flag_values(args, "label")
+    assert flag_values(args, "alert.label-drop") == ["rule_replica"]
+    assert ruler["spec"]["replicas"] == 2
+
+
+def test_objstore_is_only_in_a_secret_mounted_as_a_file(planned):
+    for stack in STACKS:
+        for obj in planned[stack].objects("ConfigMap"):
+            for text in obj.get("data", {}).values():
+                document = yaml.safe_load(text)
+                assert not (isinstance(document, dict) and {"type", "config"} <= set(document)), obj["metadata"]
+        for obj in planned[stack].objects():
+            if obj["kind"] in ("Deployment", "StatefulSet"):
+                for c in obj["spec"]["template"]["spec"]["containers"]:
+                    assert not any(a.startswith("--objstore.config=") for a in c.get("args", []))
+
+
+def test_prod_has_hpa_for_query_and_frontend(planned):
+    targets = sorted({h["spec"]["scaleTargetRef"]["name"] for h in planned["prod"].objects("HorizontalPodAutoscaler")})
+    assert targets == ["thanos-query-frontend-pods", "thanos-query-pods"]
+
+
+def test_services_are_named_for_the_thanos_mixin(planned):
+    names = {s["metadata"]["name"] for s in planned["prod"].objects("Service")}
+    for component in ("query", "query-frontend", "store", "compactor", "ruler", "receive", "sidecar", "bucket-web"):
+        assert any(f"thanos-{component}" in n for n in names), component
+    scrape = yaml.safe_load(next(c for c in planned["prod"].objects("ConfigMap")
+                                 if c["metadata"]["name"] == "thanos-prometheus")["data"]["prometheus.yml"])
+    jobs = {j["job_name"] for j in scrape["scrape_configs"]}
+    assert {"thanos-compactor", "thanos-sidecar", "thanos-ruler", "thanos-receive"} <= jobs
+
+
+def test_network_policies_allow_only_the_data_path_ports(planned):
+    policies = {p["metadata"]["name"]: p for p in planned["prod"].objects("NetworkPolicy")}
+    assert policies["thanos-default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    ports = {p["port"] for p in policies["thanos-data-path"]["spec"]["ingress"][0]["ports"]}
+    assert {10901, 10902, 19291, 11211} <= ports
+
+
+def test_namespace_enforces_restricted_pod_security(planned):
+    namespace = planned["prod"].objects("Namespace")[0]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
