@@ -1,3 +1,5 @@
-"""The Thanos policy pack's rules, one module per domain."""
+"""The Thanos policy pack's rules, one module per domain; `POLICIES` is what the pack serves."""
 
-POLICIES: list = []
+from . import ha, platform, thanos
+
+POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES]

@@ -1,0 +1,97 @@
+"""HA: spread multi-replica Thanos workloads over nodes and zones, keep enough replicas, allow drains."""
+
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy)
+
+from .workloads import WORKLOAD_TYPES, component, pod_spec, replicas
+
+HA_COMPONENTS = ("query", "query-frontend", "store", "rule", "receive", "prometheus", "memcached")
+HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
+
+
+def _is_ha_candidate(props) -> str:
+    name = component(props)
+    if name in HA_COMPONENTS:
+        return name
+    images = [c.get("image") or "" for c in (pod_spec(props).get("containers") or [])]
+    return "memcached" if any("memcached" in i for i in images) else ""
+
+
+def _spreads_hosts(pod) -> bool:
+    affinity = ((pod.get("affinity") or {}).get("podAntiAffinity") or {})
+    hard = [t for t in affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or [] if t.get("topologyKey") == HOST]
+    spread = [t for t in pod.get("topologySpreadConstraints") or []
+              if t.get("topologyKey") == HOST and t.get("whenUnsatisfiable") == "DoNotSchedule"]
+    return bool(hard or spread)
+
+
+def _spreads_zones(pod) -> bool:
+    affinity = ((pod.get("affinity") or {}).get("podAntiAffinity") or {})
+    terms = [t.get("topologyKey") for t in affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []]
+    terms += [(t.get("podAffinityTerm") or {}).get("topologyKey")
+              for t in affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
+    terms += [t.get("topologyKey") for t in pod.get("topologySpreadConstraints") or []]
+    return ZONE in terms
+
+
+def validate_anti_affinity(args, report):
+    if args.resource_type not in WORKLOAD_TYPES or replicas(args.props) < 2:
+        return
+    name = _is_ha_candidate(args.props)
+    if not name:
+        return
+    pod = pod_spec(args.props)
+    if not _spreads_hosts(pod):
+        report(f"{name} runs {replicas(args.props)} replicas without hard pod anti-affinity (or a DoNotSchedule "
+               f"spread) on {HOST}: one node failure can take every replica down.")
+    if not _spreads_zones(pod):
+        report(f"{name} runs {replicas(args.props)} replicas without a spread over {ZONE}.")
+
+
+def validate_min_replicas(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    name = _is_ha_candidate(args.props)
+    minimum = int(args.get_config().get("minReplicas", 2))
+    if name and replicas(args.props) < minimum:
+        report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required.")
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def validate_pdb(args, report):
+    pdbs = [r for r in args.resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES or replicas(r.props) < 2 or not _is_ha_candidate(r.props):
+            continue
+        labels = ((r.props.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+        namespace = (r.props.get("metadata") or {}).get("namespace")
+        matching = [p for p in pdbs if (p.props.get("metadata") or {}).get("namespace") == namespace
+                    and p.provider and r.provider and p.provider.urn == r.provider.urn
+                    and _selects(((p.props.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}, labels)]
+        name = (r.props.get("metadata") or {}).get("name")
+        if not matching:
+            report(f"{name} has {replicas(r.props)} replicas and no PodDisruptionBudget selecting its pods.", r.urn)
+            continue
+        spec = matching[0].props.get("spec") or {}
+        if spec.get("maxUnavailable") == 0 or (spec.get("minAvailable") is not None
+                                               and int(spec["minAvailable"]) >= replicas(r.props)):
+            report(f"the PodDisruptionBudget of {name} allows no disruption: it blocks every node drain.", r.urn)
+
+
+POLICIES = [
+    ResourceValidationPolicy(
+        name="thanos-ha-anti-affinity", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Multi-replica Thanos workloads have hard anti-affinity on nodes and a spread over zones.",
+        validate=validate_anti_affinity),
+    ResourceValidationPolicy(
+        name="thanos-ha-min-replicas", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Query, query-frontend, store, ruler, receive, Prometheus and memcached run enough replicas.",
+        validate=validate_min_replicas,
+        config_schema=PolicyConfigSchema(properties={"minReplicas": {"type": "integer", "default": 2}})),
+    StackValidationPolicy(
+        name="thanos-ha-pdb", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Every multi-replica Thanos workload has a PodDisruptionBudget that selects it and allows a drain.",
+        validate=validate_pdb),
+]

@@ -1,0 +1,222 @@
+"""Storage safety, identity and secrets, container hardening."""
+
+import json
+
+import yaml
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
+from .workloads import WORKLOAD_TYPES, containers, pod_spec, thanos_containers
+
+S3_BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
+STATIC_KEYS = ("access_key", "secret_key", "service_account", "storage_account_key", "client_secret",
+               "storage_connection_string")
+
+
+def _by_bucket(resources, type_token, bucket_id):
+    return [r for r in resources if r.resource_type == type_token and r.props.get("bucket") == bucket_id]
+
+
+def validate_bucket_safety(args, report):
+    resources = args.resources
+    for r in resources:
+        props = r.props
+        if r.resource_type == S3_BUCKET:
+            bucket = props.get("bucket")
+            versioning = _by_bucket(resources, "aws:s3/bucketVersioning:BucketVersioning", bucket)
+            if not any((v.props.get("versioningConfiguration") or {}).get("status") == "Enabled" for v in versioning):
+                report(f"S3 bucket {bucket} has no versioning enabled.", r.urn)
+            if not _by_bucket(resources, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                                         "BucketServerSideEncryptionConfiguration", bucket):
+                report(f"S3 bucket {bucket} has no server-side encryption configuration.", r.urn)
+            blocks = _by_bucket(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket)
+            keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+            if not any(all(b.props.get(k) for k in keys) for b in blocks):
+                report(f"S3 bucket {bucket} does not block all four kinds of public access.", r.urn)
+        elif r.resource_type == "gcp:storage/bucket:Bucket":
+            if not (props.get("versioning") or {}).get("enabled"):
+                report(f"GCS bucket {props.get('name')} has no versioning.", r.urn)
+            if props.get("publicAccessPrevention") != "enforced" or not props.get("uniformBucketLevelAccess"):
+                report(f"GCS bucket {props.get('name')} must enforce public access prevention and uniform access.", r.urn)
+        elif r.resource_type == "azure-native:storage:StorageAccount":
+            if props.get("allowBlobPublicAccess") is not False or props.get("allowSharedKeyAccess") is not False:
+                report(f"storage account {props.get('accountName')} must disable public blob and shared-key access.",
+                       r.urn)
+
+
+def validate_lifecycle(args, report):
+    if args.resource_type == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+        for rule in args.props.get("rules") or []:
+            expiration = rule.get("expiration") or {}
+            if expiration.get("days") or expiration.get("date"):
+                report(f"lifecycle rule {rule.get('id')} expires current objects: retention is the compactor's job; "
+                       "an expiration deletes parts of blocks Thanos still reads.")
+            for t in rule.get("transitions") or []:
+                if t.get("storageClass") in ("GLACIER", "DEEP_ARCHIVE"):
+                    report(f"lifecycle rule {rule.get('id')} moves objects to {t.get('storageClass')}, which Thanos "
+                           "cannot read without a restore.")
+    elif args.resource_type == "gcp:storage/bucket:Bucket":
+        for rule in args.props.get("lifecycleRules") or []:
+            action, condition = rule.get("action") or {}, rule.get("condition") or {}
+            if action.get("type") == "Delete" and condition.get("withState") != "ARCHIVED" \
+                    and not condition.get("daysSinceNoncurrentTime") and not condition.get("numNewerVersions"):
+                report("a GCS lifecycle rule deletes live objects: retention is the compactor's job.")
+
+
+def validate_replicated(args, report):
+    resources = args.resources
+    replicated = {r.props.get("bucket") for r in resources
+                  if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+                  and any(rule.get("status") == "Enabled" for rule in r.props.get("rules") or [])}
+    destinations = {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
+                    for r in resources if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+                    for rule in r.props.get("rules") or []}
+    for r in resources:
+        if r.resource_type == S3_BUCKET and r.props.get("bucket") not in replicated | destinations:
+            report(f"S3 bucket {r.props.get('bucket')} is not replicated to another region.", r.urn)
+        if r.resource_type == "gcp:storage/bucket:Bucket" and r.props.get("rpo") != "ASYNC_TURBO":
+            report(f"GCS bucket {r.props.get('name')} is not dual-region with turbo replication.", r.urn)
+        if r.resource_type == "azure-native:storage:StorageAccount" and \
+                "GZRS" not in ((r.props.get("sku") or {}).get("name") or "") and \
+                "GRS" not in ((r.props.get("sku") or {}).get("name") or ""):
+            report(f"storage account {r.props.get('accountName')} is not geo-redundant.", r.urn)
+
+
+def validate_protected(args, report):
+    if args.resource_type in BUCKET_TYPES and not args.opts.protect:
+        report("this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete).")
+
+
+def validate_no_wildcards(args, report):
+    if args.resource_type not in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        return
+    document = args.props.get("policy")
+    document = json.loads(document) if isinstance(document, str) else document or {}
+    for statement in document.get("Statement") or []:
+        found = statement.get("Action") or []
+        for action in [found] if isinstance(found, str) else found:
+            if "*" in action:
+                report(f"IAM action {action} is a wildcard: grant the exact actions.")
+
+
+DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:*", "*")
+GCS_DELETE_ROLES = ("roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin")
+AZURE_DELETE_ROLES = ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b")
+
+
+def validate_only_compactor_deletes(args, report):
+    roles = {}
+    for r in args.resources:
+        if r.resource_type == "aws:iam/role:Role":
+            component = (r.props.get("tags") or {}).get("thanos.io/component")
+            for key in (r.props.get("name"), r.props.get("id")):
+                if key:
+                    roles[key] = component
+    for r in args.resources:
+        if r.resource_type == "aws:iam/rolePolicy:RolePolicy":
+            component = roles.get(r.props.get("role"))
+            document = r.props.get("policy")
+            document = json.loads(document) if isinstance(document, str) else document or {}
+            granted = [a for s in document.get("Statement") or [] if s.get("Effect") == "Allow"
+                       for a in ([s["Action"]] if isinstance(s.get("Action"), str) else s.get("Action") or [])]
+            if component and component != "compactor" and any(a in DELETE_ACTIONS for a in granted):
+                report(f"the {component} role may delete objects: only the compactor deletes.", r.urn)
+        elif r.resource_type == "gcp:storage/bucketIAMMember:BucketIAMMember":
+            member = str(r.props.get("member") or "")
+            if r.props.get("role") in GCS_DELETE_ROLES and "compactor" not in member:
+                report(f"{member} gets {r.props.get('role')}, which deletes objects: only the compactor deletes.",
+                       r.urn)
+        elif r.resource_type == "azure-native:authorization:RoleAssignment":
+            role = str(r.props.get("roleDefinitionId") or "")
+            if role.rsplit("/", 1)[-1] in AZURE_DELETE_ROLES and "compactor" not in r.name:
+                report(f"{r.name} gets a blob role that deletes: only the compactor deletes.", r.urn)
+
+
+def _objstore(text):
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return document if isinstance(document, dict) and "type" in document and "config" in document else None
+
+
+def validate_objstore_secrecy(args, report):
+    if args.resource_type == "kubernetes:core/v1:ConfigMap":
+        for key, text in (args.props.get("data") or {}).items():
+            if isinstance(text, str) and _objstore(text):
+                report(f"ConfigMap key {key} holds an objstore config: keep it in a Secret.")
+    if args.resource_type == "kubernetes:core/v1:Secret":
+        for key, text in {**(args.props.get("stringData") or {})}.items():
+            document = _objstore(text) if isinstance(text, str) else None
+            if document and document.get("type") in ("S3", "GCS", "AZURE"):
+                config = document.get("config") or {}
+                cloud = document["type"] != "S3" or "amazonaws.com" in str(config.get("endpoint", ""))
+                if cloud and any(config.get(k) for k in STATIC_KEYS):
+                    report(f"Secret key {key} holds static cloud credentials: use workload identity.")
+    if args.resource_type in WORKLOAD_TYPES:
+        for _, _, flags in thanos_containers(args.props):
+            if any(f.startswith("--objstore.config=") for f in flags):
+                report("the objstore config is passed inline as a flag: mount it from a Secret (--objstore.config-file).")
+
+
+def validate_hardening(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    pod = pod_spec(args.props)
+    if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
+        report("the pod does not set runAsNonRoot.")
+    for c in containers(args.props):
+        name, ctx = c.get("name"), c.get("securityContext") or {}
+        image = c.get("image") or ""
+        tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if not tag or tag == "latest":
+            report(f"container {name} image {image} is not pinned to a version.")
+        if not ctx.get("readOnlyRootFilesystem") or ctx.get("allowPrivilegeEscalation") is not False:
+            report(f"container {name} needs readOnlyRootFilesystem and allowPrivilegeEscalation false.")
+        if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
+            report(f"container {name} does not drop ALL capabilities.")
+        resources = c.get("resources") or {}
+        if not resources.get("requests") or not (resources.get("limits") or {}).get("memory"):
+            report(f"container {name} needs resource requests and a memory limit.")
+        if not c.get("livenessProbe") or not c.get("readinessProbe"):
+            report(f"container {name} needs liveness and readiness probes.")
+
+
+def validate_one_version(args, report):
+    tags = {}
+    for r in args.resources:
+        if r.resource_type in WORKLOAD_TYPES:
+            for c, _, _ in thanos_containers(r.props):
+                tags.setdefault(c.get("image", "").rsplit(":", 1)[-1], r.urn)
+    if len(tags) > 1:
+        report(f"the stack runs more than one Thanos version: {', '.join(sorted(tags))}.")
+
+
+POLICIES = [
+    StackValidationPolicy(name="thanos-storage-bucket-safety", enforcement_level=EnforcementLevel.MANDATORY,
+                          description="Buckets are versioned, encrypted and closed to the public (S3, GCS, Azure).",
+                          validate=validate_bucket_safety),
+    ResourceValidationPolicy(name="thanos-retention-lifecycle", enforcement_level=EnforcementLevel.MANDATORY,
+                             description="Bucket lifecycle never expires current objects or freezes them unreadable.",
+                             validate=validate_lifecycle),
+    StackValidationPolicy(name="thanos-storage-replicated", enforcement_level=EnforcementLevel.MANDATORY,
+                          description="Every Thanos bucket is replicated to another region.",
+                          validate=validate_replicated),
+    ResourceValidationPolicy(name="thanos-storage-protected", enforcement_level=EnforcementLevel.MANDATORY,
+                             description="Buckets and storage accounts are protected from deletion.",
+                             validate=validate_protected),
+    ResourceValidationPolicy(name="thanos-identity-no-wildcards", enforcement_level=EnforcementLevel.MANDATORY,
+                             description="IAM policies grant exact actions, never wildcards.",
+                             validate=validate_no_wildcards),
+    StackValidationPolicy(name="thanos-identity-only-compactor-deletes", enforcement_level=EnforcementLevel.MANDATORY,
+                          description="No identity but the compactor's may delete objects (AWS, GCS, Azure).",
+                          validate=validate_only_compactor_deletes),
+    ResourceValidationPolicy(name="thanos-identity-objstore-secret", enforcement_level=EnforcementLevel.MANDATORY,
+                             description="The objstore config lives only in a Secret and holds no static cloud keys.",
+                             validate=validate_objstore_secrecy),
+    ResourceValidationPolicy(name="thanos-hardening-pods", enforcement_level=EnforcementLevel.MANDATORY,
+                             description="Pinned images, non-root, read-only root, no escalation, resources, probes.",
+                             validate=validate_hardening),
+    StackValidationPolicy(name="thanos-hardening-one-version", enforcement_level=EnforcementLevel.MANDATORY,
+                          description="One Thanos version across the stack.", validate=validate_one_version),
+]

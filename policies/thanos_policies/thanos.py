@@ -1,0 +1,252 @@
+"""Thanos semantics: retention, the singleton compactor, block producers, store limits, flags."""
+
+import json
+import os
+
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy
+
+import yaml
+
+from .workloads import (WORKLOAD_TYPES, cluster_of, containers, flag, has_switch, mounted_secrets, plain, pod_spec,
+                        replicas, seconds, thanos_containers)
+
+_FLAGS = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))["commands"]
+
+
+def validate_retention(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    floor = seconds(args.get_config().get("rawFloor", "30d"))
+    for _, command, flags in thanos_containers(args.props):
+        if command != "compact":
+            continue
+        raw, five, hour = (seconds((flag(flags, f"retention.resolution-{r}") or ["0d"])[0]) for r in ("raw", "5m", "1h"))
+        downsampling = not has_switch(flags, "downsampling.disable")
+        if downsampling and raw and raw < 40 * 3600:
+            report("compactor raw retention is below 40h with downsampling on: Thanos refuses to start.")
+        if downsampling and five and five < 10 * 86400:
+            report("compactor 5m retention is below 10d with downsampling on: Thanos refuses to start.")
+        if raw and raw < floor:
+            report(f"compactor raw retention is below the floor of {args.get_config().get('rawFloor', '30d')}.")
+        inf = float("inf")
+        if (five or inf) < (raw or inf) or (hour or inf) < (five or inf):
+            report("compactor retention must satisfy 1h >= 5m >= raw (0d = forever).")
+
+
+def validate_compactor(args, report):
+    if args.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
+        target = ((args.props.get("spec") or {}).get("scaleTargetRef") or {}).get("name") or ""
+        if "compact" in target:
+            report(f"the compactor {target} is autoscaled: it must be a singleton.")
+        return
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    for _, command, flags in thanos_containers(args.props):
+        if command != "compact":
+            continue
+        if replicas(args.props) > 1:
+            report(f"the compactor runs {replicas(args.props)} replicas: more than one compactor per bucket "
+                   "produces overlapping blocks and halts compaction.")
+        if args.resource_type.endswith(":Deployment") and \
+                ((args.props.get("spec") or {}).get("strategy") or {}).get("type") != "Recreate":
+            report("a compactor Deployment must use strategy Recreate so two never run at once.")
+        claims = (args.props.get("spec") or {}).get("volumeClaimTemplates") or []
+        volumes = pod_spec(args.props).get("volumes") or []
+        if not claims and not any(v.get("persistentVolumeClaim") for v in volumes):
+            report("the compactor's data directory is not on a persistent volume.")
+
+
+def validate_block_producers(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    sidecars = [flags for _, command, flags in thanos_containers(args.props) if command == "sidecar"]
+    uploading = [f for f in sidecars if flag(f, "objstore.config-file") or flag(f, "objstore.config")]
+    if uploading:
+        for c in containers(args.props):
+            if "prometheus" in (c.get("image") or "") and "thanos" not in (c.get("image") or ""):
+                a = c.get("args") or []
+                low, high = flag(a, "storage.tsdb.min-block-duration"), flag(a, "storage.tsdb.max-block-duration")
+                if low != ["2h"] or high != ["2h"]:
+                    report("Prometheus with an uploading sidecar needs --storage.tsdb.min-block-duration = "
+                           "--storage.tsdb.max-block-duration = 2h (local compaction would lose or overlap blocks).")
+    for _, command, flags in thanos_containers(args.props):
+        if command == "rule" and replicas(args.props) > 1:
+            labels = [v.split("=", 1)[0] for v in flag(flags, "label") if "$(POD_NAME)" in v]
+            if not labels:
+                report("ruler replicas have no per-pod replica label (--label=<name>=\"$(POD_NAME)\"): their blocks overlap.")
+            for label in labels:
+                if label not in flag(flags, "alert.label-drop"):
+                    report(f"ruler HA must drop its replica label from alerts: add --alert.label-drop={label}.")
+        if command == "receive" and flag(flags, "receive.replication-factor"):
+            factor = int(flag(flags, "receive.replication-factor")[0])
+            if factor % 2 == 0:
+                report(f"receive replication factor {factor} is even: use an odd factor.")
+
+
+def remediate_label_drop(args):
+    """Add the missing --alert.label-drop for the ruler's per-pod replica label."""
+    if args.resource_type not in WORKLOAD_TYPES:
+        return None
+    props = plain(args.props)
+    changed = False
+    for c in pod_spec(props).get("containers") or []:
+        a = c.get("args") or []
+        if a[:1] == ["rule"]:
+            for label in [v.split("=", 1)[0] for v in flag(a, "label") if "$(POD_NAME)" in v]:
+                if label not in flag(a, "alert.label-drop"):
+                    a.append(f"--alert.label-drop={label}")
+                    changed = True
+    return props if changed else None
+
+
+def validate_store_limits(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    for c, command, flags in thanos_containers(args.props):
+        if command != "store":
+            continue
+        if not ((c.get("resources") or {}).get("limits") or {}).get("memory"):
+            report("the store gateway has no memory limit.")
+        for name in ("store.limits.request-series", "store.limits.request-samples"):
+            if not [v for v in flag(flags, name) if v != "0"]:
+                report(f"the store gateway sets no --{name}: one wide query can OOM every replica.")
+
+
+def validate_flags(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    for _, command, flags in thanos_containers(args.props):
+        known = _FLAGS.get(command)
+        if not known:
+            continue
+        for f in flags:
+            name = f[2:].split("=", 1)[0] if f.startswith("--") else f
+            base = name[3:] if name.startswith("no-") and name[3:] in known["negatable"] else name
+            if base not in known["flags"]:
+                report(f"thanos {command} has no flag --{name} in v0.42.4.")
+            elif base in known["deprecated"]:
+                report(f"thanos {command} --{name} is deprecated in v0.42.4.")
+
+
+def _bucket_of(secret) -> str:
+    data = secret.props.get("stringData") or {}
+    for text in data.values():
+        try:
+            document = yaml.safe_load(text) if isinstance(text, str) else None
+        except yaml.YAMLError:
+            continue
+        if isinstance(document, dict) and isinstance(document.get("config"), dict):
+            config = document["config"]
+            name = config.get("bucket") or f"{config.get('storage_account')}/{config.get('container')}"
+            return f"{document.get('type')}:{name}/{document.get('prefix') or ''}"
+    return ""
+
+
+def validate_one_compactor_per_bucket(args, report):
+    secrets = {(cluster_of(r), (r.props.get("metadata") or {}).get("name")): r for r in args.resources
+               if r.resource_type == "kubernetes:core/v1:Secret"}
+    owners: dict[str, list[str]] = {}
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES or not any(c == "compact" for _, c, _ in thanos_containers(r.props)):
+            continue
+        if flag([f for _, _, fl in thanos_containers(r.props) for f in fl], "selector.relabel-config"):
+            continue  # a sharded compactor owns only its selection of the streams
+        for name in mounted_secrets(r.props):
+            secret = secrets.get((cluster_of(r), name))
+            bucket = _bucket_of(secret) if secret else ""
+            if bucket:
+                owners.setdefault(bucket, []).append(r.urn)
+    for bucket, urns in sorted(owners.items()):
+        if len(urns) > 1:
+            report(f"{len(urns)} compactors write to bucket {bucket}: exactly one compactor may own a bucket.",
+                   urns[1])
+
+
+def _producer_replica_labels(resource) -> set[str]:
+    labels = set()
+    if resource.resource_type == "kubernetes:core/v1:ConfigMap":
+        for text in (resource.props.get("data") or {}).values():
+            try:
+                document = yaml.safe_load(text) if isinstance(text, str) else None
+            except yaml.YAMLError:
+                continue
+            external = ((document or {}).get("global") or {}).get("external_labels") if isinstance(document, dict) else None
+            labels |= {k for k, v in (external or {}).items() if "$" in str(v)}
+    elif resource.resource_type in WORKLOAD_TYPES:
+        for _, command, flags in thanos_containers(resource.props):
+            if command in ("rule", "receive"):
+                labels |= {v.split("=", 1)[0] for v in flag(flags, "label") if "$(" in v}
+    return labels
+
+
+def validate_replica_labels(args, report):
+    producers: dict[str, set[str]] = {}
+    queries = []
+    for r in args.resources:
+        producers.setdefault(cluster_of(r), set()).update(_producer_replica_labels(r))
+        if r.resource_type in WORKLOAD_TYPES:
+            for _, command, flags in thanos_containers(r.props):
+                if command == "query":
+                    queries.append((r, set(flag(flags, "query.replica-label"))))
+    for query, labels in queries:
+        missing = sorted(producers.get(cluster_of(query), set()) - labels)
+        if missing:
+            report(f"query does not deduplicate on {', '.join(missing)}: add --query.replica-label for each, "
+                   "or every replica's series shows up twice.", query.urn)
+
+
+def validate_receive_ring(args, report):
+    rings: dict[str, int] = {}
+    for r in args.resources:
+        if r.resource_type == "kubernetes:core/v1:ConfigMap" and "hashrings.json" in (r.props.get("data") or {}):
+            try:
+                ring = json.loads(r.props["data"]["hashrings.json"])
+            except (TypeError, ValueError):
+                continue
+            rings[cluster_of(r)] = min((len(h.get("endpoints") or []) for h in ring), default=0)
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        for _, command, flags in thanos_containers(r.props):
+            factor = flag(flags, "receive.replication-factor")
+            endpoints = rings.get(cluster_of(r))
+            if command == "receive" and factor and endpoints is not None and int(factor[0]) > endpoints:
+                report(f"receive replication factor {factor[0]} exceeds the {endpoints} hashring endpoints: "
+                       "every write fails.", r.urn)
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="thanos-compactor-one-per-bucket", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Exactly one unsharded compactor per bucket across the stack.",
+        validate=validate_one_compactor_per_bucket),
+    StackValidationPolicy(
+        name="thanos-producers-replica-labels", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Every replica label a block producer uses is a --query.replica-label of every query.",
+        validate=validate_replica_labels),
+    StackValidationPolicy(
+        name="thanos-producers-receive-ring", enforcement_level=EnforcementLevel.MANDATORY,
+        description="The receive replication factor never exceeds the hashring's endpoints.",
+        validate=validate_receive_ring),
+    ResourceValidationPolicy(
+        name="thanos-retention-minimums", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Compactor retention meets Thanos' downsampling minimums, the raw floor, and 1h >= 5m >= raw.",
+        validate=validate_retention,
+        config_schema=PolicyConfigSchema(properties={"rawFloor": {"type": "string", "default": "30d"}})),
+    ResourceValidationPolicy(
+        name="thanos-compactor-singleton", enforcement_level=EnforcementLevel.MANDATORY,
+        description="The compactor never runs more than one replica, is never autoscaled and keeps its data on a PVC.",
+        validate=validate_compactor),
+    ResourceValidationPolicy(
+        name="thanos-producers-blocks-and-labels", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Uploading Prometheus uses 2h blocks; ruler HA labels and drops its replica label; receive RF is odd.",
+        validate=validate_block_producers, remediate=remediate_label_drop),
+    ResourceValidationPolicy(
+        name="thanos-store-limits", enforcement_level=EnforcementLevel.MANDATORY,
+        description="The store gateway has a memory limit and per-request series and sample limits.",
+        validate=validate_store_limits),
+    ResourceValidationPolicy(
+        name="thanos-flags-known", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Every Thanos flag exists in the pinned v0.42.4 release and is not deprecated.",
+        validate=validate_flags),
+]

@@ -1,0 +1,341 @@
+"""The policy pack, rule by rule: a passing case from the real prod plan and a failing case (one change, one exact
+message); then the recorded prod plan mutated the way real incidents happened."""
+
+import copy
+import json
+
+import pytest
+import yaml
+from pulumi_policy import (PolicyCustomTimeouts, PolicyProviderResource, PolicyResource, PolicyResourceOptions,
+                           ResourceValidationArgs, StackValidationArgs)
+from pulumi_policy.proxy import unknown_checking_proxy
+
+from components import cloud_aws
+from config.storage import AwsStorage
+from preflight.engine import Plan, Resource
+from preflight.policy import load_policies, run_policies
+
+from .conftest import ROOT, STACKS
+
+POLICIES = {p.name: p for p in load_policies()}
+STS = "kubernetes:apps/v1:StatefulSet"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def options(protect=False):
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+
+def check(policy: str, type_token: str, props: dict, config: dict | None = None, protect=False) -> list[str]:
+    """Messages one resource policy reports."""
+    found: list[str] = []
+    args = ResourceValidationArgs(type_token, unknown_checking_proxy(copy.deepcopy(props)), f"urn:x::{type_token}::r",
+                                  "r", options(protect), None, config or {})
+    POLICIES[policy].validate(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+def check_stack(policy: str, resources: list[dict]) -> list[str]:
+    """Messages one stack policy reports over plan-shaped resources (type, inputs, provider)."""
+    found: list[str] = []
+    built = []
+    for i, r in enumerate(resources):
+        provider = PolicyProviderResource("pulumi:providers:kubernetes", {}, r["provider"], "p") \
+            if r.get("provider") else None
+        built.append(PolicyResource(r["type"], unknown_checking_proxy(copy.deepcopy(r["inputs"])), r.get("urn", f"u{i}"),
+                                    r.get("name", f"r{i}"), options(r.get("protect", False)), provider, None, [], {}))
+    POLICIES[policy].validate(StackValidationArgs(built, {}), lambda message, urn=None: found.append(message))
+    return found
+
+
+@pytest.fixture(scope="module")
+def prod(planned):
+    return planned["prod"].plan["resources"]
+
+
+def workload(resources, name, cluster="chicago"):
+    return copy.deepcopy(next(r for r in resources if r["type"] in (STS, DEPLOYMENT)
+                              and r["inputs"]["metadata"]["name"] == name and cluster in r["provider"]))
+
+
+def container(props, name):
+    return next(c for c in props["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def test_pack_metadata():
+    assert len(POLICIES) >= 20
+    for policy in POLICIES.values():
+        assert policy.name.startswith("thanos-") and policy.description.endswith(".")
+        assert policy.enforcement_level is not None
+
+
+def test_pack_config_files_name_real_policies():
+    for path in (ROOT / "policies").glob("*.json"):
+        assert set(json.loads(path.read_text())) <= set(POLICIES) | {"all"}, path
+
+
+def test_policy_flag_table_matches_the_reference():
+    reference = json.loads((ROOT / "reference" / "thanos-v0.42.4-flags.json").read_text())["commands"]
+    derived = json.loads((ROOT / "policies" / "thanos_policies" / "thanos_flags.json").read_text())["commands"]
+    for command, table in derived.items():
+        flags = {**reference[command].get("flags", {}), **reference[command].get("hidden_flags", {})}
+        assert table["flags"] == sorted(flags)
+        assert table["deprecated"] == sorted(k for k, v in flags.items() if v.get("deprecated"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stacks_have_no_findings(planned, stack):
+    assert planned[stack].plan["violations"] == []
+
+
+# --- HA -----------------------------------------------------------------------------------------------------------
+
+def test_anti_affinity(prod):
+    query = workload(prod, "thanos-query-pods")["inputs"]
+    assert check("thanos-ha-anti-affinity", DEPLOYMENT, query) == []
+    del query["spec"]["template"]["spec"]["affinity"]
+    assert check("thanos-ha-anti-affinity", DEPLOYMENT, query) == [
+        "query runs 2 replicas without hard pod anti-affinity (or a DoNotSchedule spread) on kubernetes.io/hostname: "
+        "one node failure can take every replica down."]
+    del query["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert "without a spread over topology.kubernetes.io/zone" in check("thanos-ha-anti-affinity", DEPLOYMENT, query)[1]
+
+
+def test_min_replicas(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    assert check("thanos-ha-min-replicas", STS, store) == []
+    store["spec"]["replicas"] = 1
+    assert check("thanos-ha-min-replicas", STS, store) == ["store has 1 replica(s); at least 2 are required."]
+    assert check("thanos-ha-min-replicas", STS, store, {"minReplicas": 1}) == []
+
+
+def test_pdb(prod):
+    cluster = [r for r in prod if "chicago" in (r["provider"] or "")]
+    assert check_stack("thanos-ha-pdb", cluster) == []
+    without = [r for r in cluster if not (r["type"].endswith("PodDisruptionBudget")
+                                          and r["inputs"]["metadata"]["name"] == "thanos-ruler")]
+    assert check_stack("thanos-ha-pdb", without) == [
+        "thanos-ruler has 2 replicas and no PodDisruptionBudget selecting its pods."]
+    blocking = copy.deepcopy(cluster)
+    next(r for r in blocking if r["type"].endswith("PodDisruptionBudget")
+         and r["inputs"]["metadata"]["name"] == "thanos-ruler")["inputs"]["spec"]["maxUnavailable"] = 0
+    assert check_stack("thanos-ha-pdb", blocking) == [
+        "the PodDisruptionBudget of thanos-ruler allows no disruption: it blocks every node drain."]
+
+
+# --- Thanos semantics -----------------------------------------------------------------------------------------------
+
+def set_flag(props, container_name, name, value):
+    c = container(props, container_name)
+    c["args"] = [a for a in c["args"] if not a.startswith(f"--{name}=")] + ([f"--{name}={value}"] if value else [])
+
+
+def test_retention(prod):
+    compactor = workload(prod, "thanos-compactor")["inputs"]
+    assert check("thanos-retention-minimums", STS, compactor) == []
+    set_flag(compactor, "thanos-compactor", "retention.resolution-raw", "1d")
+    assert check("thanos-retention-minimums", STS, compactor) == [
+        "compactor raw retention is below 40h with downsampling on: Thanos refuses to start.",
+        "compactor raw retention is below the floor of 30d."]
+    set_flag(compactor, "thanos-compactor", "retention.resolution-raw", "7d")
+    assert check("thanos-retention-minimums", STS, compactor, {"rawFloor": "2d"}) == []
+    set_flag(compactor, "thanos-compactor", "retention.resolution-1h", "90d")
+    assert check("thanos-retention-minimums", STS, compactor, {"rawFloor": "2d"}) == [
+        "compactor retention must satisfy 1h >= 5m >= raw (0d = forever)."]
+
+
+def test_compactor_singleton(prod):
+    compactor = workload(prod, "thanos-compactor")["inputs"]
+    assert check("thanos-compactor-singleton", STS, compactor) == []
+    compactor["spec"]["replicas"] = 2
+    assert check("thanos-compactor-singleton", STS, compactor) == [
+        "the compactor runs 2 replicas: more than one compactor per bucket produces overlapping blocks and halts "
+        "compaction."]
+    compactor["spec"]["replicas"] = 1
+    del compactor["spec"]["volumeClaimTemplates"]
+    assert check("thanos-compactor-singleton", STS, compactor) == [
+        "the compactor's data directory is not on a persistent volume."]
+    hpa = {"spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "thanos-compactor"}}}
+    assert check("thanos-compactor-singleton", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", hpa) == [
+        "the compactor thanos-compactor is autoscaled: it must be a singleton."]
+
+
+def test_block_durations(prod):
+    prometheus = workload(prod, "thanos-prometheus")["inputs"]
+    assert check("thanos-producers-blocks-and-labels", STS, prometheus) == []
+    set_flag(prometheus, "prometheus", "storage.tsdb.max-block-duration", "24h")
+    assert check("thanos-producers-blocks-and-labels", STS, prometheus) == [
+        "Prometheus with an uploading sidecar needs --storage.tsdb.min-block-duration = "
+        "--storage.tsdb.max-block-duration = 2h (local compaction would lose or overlap blocks)."]
+
+
+def test_ruler_label_drop_and_its_remediation(prod):
+    ruler = workload(prod, "thanos-ruler")["inputs"]
+    assert check("thanos-producers-blocks-and-labels", STS, ruler) == []
+    set_flag(ruler, "thanos-ruler", "alert.label-drop", None)
+    assert check("thanos-producers-blocks-and-labels", STS, ruler) == [
+        "ruler HA must drop its replica label from alerts: add --alert.label-drop=rule_replica."]
+    args = ResourceValidationArgs(STS, unknown_checking_proxy(ruler), "urn", "r", options(), None, {})
+    fixed = POLICIES["thanos-producers-blocks-and-labels"].remediate(args)
+    assert "--alert.label-drop=rule_replica" in container(fixed, "thanos-ruler")["args"]
+    assert check("thanos-producers-blocks-and-labels", STS, fixed) == []
+
+
+def test_store_limits(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    assert check("thanos-store-limits", STS, store) == []
+    set_flag(store, "thanos-store", "store.limits.request-series", None)
+    del container(store, "thanos-store")["resources"]["limits"]["memory"]
+    assert check("thanos-store-limits", STS, store) == [
+        "the store gateway has no memory limit.",
+        "the store gateway sets no --store.limits.request-series: one wide query can OOM every replica."]
+
+
+def test_flags_known(prod):
+    query = workload(prod, "thanos-query-pods")["inputs"]
+    assert check("thanos-flags-known", DEPLOYMENT, query) == []
+    container(query, "thanos-query")["args"] += ["--store=dnssrv+_grpc._tcp.x", "--endpoint=x"]
+    assert check("thanos-flags-known", DEPLOYMENT, query) == [
+        "thanos query has no flag --store in v0.42.4.", "thanos query --endpoint is deprecated in v0.42.4."]
+
+
+def test_one_compactor_per_bucket(prod):
+    compactor = workload(prod, "thanos-compactor")
+    secret = aws_secret("acme-thanos-prod-us-east-1", compactor["provider"])
+    second = copy.deepcopy(compactor)
+    second["urn"] = "urn:second"
+    assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor]) == []
+    assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor, second]) == [
+        "2 compactors write to bucket S3:acme-thanos-prod-us-east-1/: exactly one compactor may own a bucket."]
+
+
+def aws_secret(bucket, provider="urn:pulumi:prod::thanos::pulumi:providers:kubernetes::k8s-chicago"):
+    return {"type": "kubernetes:core/v1:Secret", "provider": provider,
+            "inputs": {"metadata": {"name": "thanos-objstore", "namespace": "thanos"},
+                       "stringData": {"objstore.yml": cloud_aws.objstore_config(
+                           AwsStorage(provider="aws", bucket=bucket), "us-east-1")}}}
+
+
+def test_replica_labels(prod):
+    cluster = [r for r in prod if "chicago" in (r["provider"] or "")]
+    assert check_stack("thanos-producers-replica-labels", cluster) == []
+    broken = copy.deepcopy(cluster)
+    query = next(r for r in broken if r["type"] == DEPLOYMENT and r["inputs"]["metadata"]["name"] == "thanos-query-pods")
+    c = container(query["inputs"], "thanos-query")
+    c["args"] = [a for a in c["args"] if a != "--query.replica-label=receive_replica"]
+    assert check_stack("thanos-producers-replica-labels", broken) == [
+        "query does not deduplicate on receive_replica: add --query.replica-label for each, or every replica's "
+        "series shows up twice."]
+
+
+def test_receive_ring(prod):
+    cluster = [r for r in prod if "chicago" in (r["provider"] or "")]
+    assert check_stack("thanos-producers-receive-ring", cluster) == []
+    broken = copy.deepcopy(cluster)
+    ring = next(r for r in broken if r["type"] == "kubernetes:core/v1:ConfigMap"
+                and r["inputs"]["metadata"]["name"] == "thanos-receive-hashring")
+    document = json.loads(ring["inputs"]["data"]["hashrings.json"])
+    document[0]["endpoints"] = document[0]["endpoints"][:2]
+    ring["inputs"]["data"]["hashrings.json"] = json.dumps(document)
+    assert check_stack("thanos-producers-receive-ring", broken) == [
+        "receive replication factor 3 exceeds the 2 hashring endpoints: every write fails."]
+
+
+# --- storage, identity, hardening -------------------------------------------------------------------------------
+
+def test_bucket_safety(prod):
+    assert check_stack("thanos-storage-bucket-safety", prod) == []
+    without = [r for r in prod if not (r["type"] == "aws:s3/bucketVersioning:BucketVersioning"
+                                       and r["name"] == "us-east-1-objectstore-bucket-versioning")]
+    assert check_stack("thanos-storage-bucket-safety", without) == [
+        "S3 bucket acme-thanos-prod-us-east-1 has no versioning enabled."]
+
+
+def test_lifecycle(prod):
+    lifecycle = next(r for r in prod if r["type"] == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert check("thanos-retention-lifecycle", lifecycle["type"], lifecycle["inputs"]) == []
+    props = copy.deepcopy(lifecycle["inputs"])
+    props["rules"].append({"id": "cheap", "status": "Enabled", "transitions": [{"days": 30, "storageClass": "GLACIER"}],
+                           "expiration": {"days": 90}})
+    assert check("thanos-retention-lifecycle", lifecycle["type"], props) == [
+        "lifecycle rule cheap expires current objects: retention is the compactor's job; an expiration deletes parts "
+        "of blocks Thanos still reads.",
+        "lifecycle rule cheap moves objects to GLACIER, which Thanos cannot read without a restore."]
+
+
+def test_replicated(prod):
+    assert check_stack("thanos-storage-replicated", prod) == []
+    without = copy.deepcopy(prod)
+    config = next(r for r in without if r["type"] == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+                  and r["name"].startswith("us-west-2"))
+    config["inputs"]["rules"][0]["status"] = "Disabled"
+    assert check_stack("thanos-storage-replicated", without) == [
+        "S3 bucket acme-thanos-prod-us-west-2 is not replicated to another region."]
+
+
+def test_protected(prod):
+    bucket = next(r for r in prod if r["type"] == "aws:s3/bucket:Bucket")
+    assert check("thanos-storage-protected", bucket["type"], bucket["inputs"], protect=True) == []
+    assert check("thanos-storage-protected", bucket["type"], bucket["inputs"], protect=False) == [
+        "this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete)."]
+
+
+def test_no_wildcards(prod):
+    policy = next(r for r in prod if r["type"] == "aws:iam/rolePolicy:RolePolicy")
+    assert check("thanos-identity-no-wildcards", policy["type"], policy["inputs"]) == []
+    document = json.loads(policy["inputs"]["policy"])
+    document["Statement"][1]["Action"] = ["s3:*"]
+    assert check("thanos-identity-no-wildcards", policy["type"], {"policy": json.dumps(document)}) == [
+        "IAM action s3:* is a wildcard: grant the exact actions."]
+
+
+def test_only_compactor_deletes(prod):
+    assert check_stack("thanos-identity-only-compactor-deletes", prod) == []
+    broken = copy.deepcopy(prod)
+    store_policy = next(r for r in broken if r["type"] == "aws:iam/rolePolicy:RolePolicy"
+                        and r["name"] == "us-east-1-objectstore-chicago-store")
+    document = json.loads(store_policy["inputs"]["policy"])
+    document["Statement"][1]["Action"].append("s3:DeleteObject")
+    store_policy["inputs"]["policy"] = json.dumps(document)
+    store_policy["inputs"]["role"] = "thanos-chicago-store"
+    for r in broken:
+        if r["type"] == "aws:iam/role:Role":
+            r["inputs"]["id"] = r["inputs"]["name"]
+    assert check_stack("thanos-identity-only-compactor-deletes", broken) == [
+        "the store role may delete objects: only the compactor deletes."]
+
+
+def test_objstore_secrecy():
+    config = yaml.safe_dump({"type": "S3", "config": {"bucket": "b", "endpoint": "s3.us-east-1.amazonaws.com",
+                                                      "access_key": "AKIA", "secret_key": "s"}})
+    assert check("thanos-identity-objstore-secret", "kubernetes:core/v1:ConfigMap", {"data": {"objstore.yml": config}}) == [
+        "ConfigMap key objstore.yml holds an objstore config: keep it in a Secret."]
+    assert check("thanos-identity-objstore-secret", "kubernetes:core/v1:Secret", {"stringData": {"objstore.yml": config}}) == [
+        "Secret key objstore.yml holds static cloud credentials: use workload identity."]
+    safe = aws_secret("acme-thanos")["inputs"]
+    assert check("thanos-identity-objstore-secret", "kubernetes:core/v1:Secret", safe) == []
+
+
+def test_hardening(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    assert check("thanos-hardening-pods", STS, store) == []
+    c = container(store, "thanos-store")
+    c["image"] = "quay.io/thanos/thanos:latest"
+    c["securityContext"]["readOnlyRootFilesystem"] = False
+    del c["readinessProbe"]
+    assert check("thanos-hardening-pods", STS, store) == [
+        "container thanos-store image quay.io/thanos/thanos:latest is not pinned to a version.",
+        "container thanos-store needs readOnlyRootFilesystem and allowPrivilegeEscalation false.",
+        "container thanos-store needs liveness and readiness probes."]
+
+
+def test_one_version(prod):
+    assert check_stack("thanos-hardening-one-version", prod) == []
+    broken = copy.deepcopy(prod)
+    container(workload_in(broken, "thanos-store"), "thanos-store")["image"] = "quay.io/thanos/thanos:v0.41.0"
+    assert check_stack("thanos-hardening-one-version", broken) == [
+        "the stack runs more than one Thanos version: v0.41.0, v0.42.4."]
+
+
+def workload_in(resources, name):
+    return next(r for r in resources if r["type"] in (STS, DEPLOYMENT) and r["inputs"]["metadata"]["name"] == name)["inputs"]

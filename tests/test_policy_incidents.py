@@ -1,0 +1,202 @@
+"""The recorded prod plan, mutated the way real incidents happened, run through the pack as preflight runs it;
+and the pack driven through the real analyzer gRPC protocol, as the Pulumi CLI drives it."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import grpc
+import pytest
+import yaml
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from components import cloud_aws
+from config.storage import AwsStorage
+from preflight.engine import Plan, Resource
+from preflight.policy import run_policies
+
+from .conftest import ROOT, run_preflight
+
+STS = "kubernetes:apps/v1:StatefulSet"
+
+
+def plan_from(planned_stack) -> Plan:
+    """A Plan rebuilt from the preflight JSON, the redacted objstore Secrets refilled with what the program writes."""
+    plan = Plan(project="thanos", stack="prod")
+    buckets = {"chicago": "acme-thanos-prod-us-east-1", "seattle": "acme-thanos-prod-us-west-2"}
+    for r in planned_stack.plan["resources"]:
+        inputs = copy.deepcopy(r["inputs"])
+        if r["type"] == "kubernetes:core/v1:Secret" and inputs["metadata"]["name"] == "thanos-objstore":
+            cluster = r["provider"].rsplit("k8s-", 1)[-1]
+            inputs["stringData"] = {"objstore.yml": cloud_aws.objstore_config(
+                AwsStorage(provider="aws", bucket=buckets[cluster]), "us-east-1")}
+        plan.resources.append(Resource(urn=r["urn"], type=r["type"], name=r["name"], custom=r["custom"],
+                                       parent=r["parent"], provider=r["provider"], protect=r["protect"],
+                                       retain_on_delete=r["retainOnDelete"], depends_on=r["dependsOn"],
+                                       raw_inputs=inputs, outputs=copy.deepcopy(inputs)))
+    return plan
+
+
+def find(plan, type_token, name, cluster="chicago"):
+    return next(r for r in plan.resources if r.type == type_token and r.raw_inputs["metadata"]["name"] == name
+                and cluster in (r.provider or ""))
+
+
+def args_of(resource, container_name):
+    for c in resource.raw_inputs["spec"]["template"]["spec"]["containers"]:
+        if c["name"] == container_name:
+            return c["args"]
+    raise KeyError(container_name)
+
+
+def mutate(resource, fn):
+    fn(resource.raw_inputs)
+    resource.outputs = copy.deepcopy(resource.raw_inputs)
+
+
+@pytest.fixture
+def plan(planned):
+    return plan_from(planned["prod"])
+
+
+def findings(plan) -> set[tuple[str, str]]:
+    return {(v.policy, v.level) for v in run_policies(plan, {})}
+
+
+def test_recorded_prod_plan_is_clean(plan):
+    assert run_policies(plan, {}) == []
+
+
+def test_a_second_compactor_pointed_at_the_primary_bucket(plan):
+    secret = find(plan, "kubernetes:core/v1:Secret", "thanos-objstore", "seattle")
+    mutate(secret, lambda p: p["stringData"].update({"objstore.yml": cloud_aws.objstore_config(
+        AwsStorage(provider="aws", bucket="acme-thanos-prod-us-east-1"), "us-east-1")}))
+    assert ("thanos-compactor-one-per-bucket", "mandatory") in findings(plan)
+
+
+def test_compactor_scaled_to_two(plan):
+    mutate(find(plan, STS, "thanos-compactor"), lambda p: p["spec"].update(replicas=2))
+    assert ("thanos-compactor-singleton", "mandatory") in findings(plan)
+
+
+def test_anti_affinity_removed(plan):
+    mutate(find(plan, STS, "thanos-store"), lambda p: p["spec"]["template"]["spec"].pop("affinity"))
+    assert ("thanos-ha-anti-affinity", "mandatory") in findings(plan)
+
+
+def test_raw_retention_of_one_day(plan):
+    compactor = find(plan, STS, "thanos-compactor")
+    mutate(compactor, lambda p: args_of(compactor, "thanos-compactor").__setitem__(
+        args_of(compactor, "thanos-compactor").index("--retention.resolution-raw=30d"), "--retention.resolution-raw=1d"))
+    assert ("thanos-retention-minimums", "mandatory") in findings(plan)
+
+
+def test_24h_prometheus_blocks(plan):
+    prometheus = find(plan, STS, "thanos-prometheus")
+    a = args_of(prometheus, "prometheus")
+    mutate(prometheus, lambda p: a.__setitem__(a.index("--storage.tsdb.max-block-duration=2h"),
+                                               "--storage.tsdb.max-block-duration=24h"))
+    assert ("thanos-producers-blocks-and-labels", "mandatory") in findings(plan)
+
+
+def test_configmap_holding_bucket_keys(plan):
+    leaked = yaml.safe_dump({"type": "S3", "config": {"bucket": "acme-thanos-prod-us-east-1", "endpoint":
+                             "s3.us-east-1.amazonaws.com", "access_key": "AKIAEXAMPLE", "secret_key": "x"}})
+    cm = find(plan, "kubernetes:core/v1:ConfigMap", "thanos-ruler-rules")
+    mutate(cm, lambda p: p["data"].update({"objstore.yml": leaked}))
+    assert ("thanos-identity-objstore-secret", "mandatory") in findings(plan)
+
+
+def test_query_missing_a_replica_label(plan):
+    query = find(plan, "kubernetes:apps/v1:Deployment", "thanos-query-pods")
+    mutate(query, lambda p: args_of(query, "thanos-query").remove("--query.replica-label=rule_replica"))
+    assert ("thanos-producers-replica-labels", "mandatory") in findings(plan)
+
+
+def test_dev_config_relaxes_only_what_dev_needs(planned):
+    config = json.loads((ROOT / "policies" / "dev.json").read_text())
+    assert {k for k, v in config.items() if v.get("enforcementLevel") == "disabled"} == {
+        "thanos-ha-min-replicas", "thanos-storage-replicated", "thanos-storage-protected"}
+
+
+def test_preflight_exits_1_on_a_mandatory_violation(tmp_path):
+    strict = tmp_path / "strict.json"
+    strict.write_text("{}")
+    proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    violations = json.loads((tmp_path / "p.json").read_text())["violations"]
+    assert {"thanos-ha-min-replicas", "thanos-retention-minimums"} <= {v["policy"] for v in violations}
+    assert "[mandatory] thanos-ha-min-replicas" in proc.stdout
+
+
+# --- the real analyzer protocol --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def analyzer():
+    proc = subprocess.Popen([sys.executable, str(ROOT / "policies" / "__main__.py")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    port = proc.stdout.readline().strip()
+    assert port.isdigit(), proc.stderr.read()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(channel).result(timeout=10)
+    yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    channel.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def struct(value) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(json.loads(json.dumps(value)))
+    return s
+
+
+def configure(analyzer, config: dict):
+    policy_config = {}
+    for name, entry in config.items():
+        level = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
+                 "disabled": analyzer_pb2.DISABLED}[entry["enforcementLevel"]]
+        properties = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        policy_config[name] = analyzer_pb2.PolicyConfig(enforcementLevel=level, properties=struct(properties))
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=policy_config))
+
+
+def test_analyzer_info_lists_every_policy(analyzer):
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "thanos-guard"
+    names = {p.name for p in info.policies}
+    assert {"thanos-ha-anti-affinity", "thanos-compactor-singleton", "thanos-flags-known"} <= names
+    assert all(p.enforcementLevel == analyzer_pb2.MANDATORY for p in info.policies)
+
+
+def test_analyze_and_analyze_stack_with_the_dev_config(analyzer, planned):
+    configure(analyzer, json.loads((ROOT / "policies" / "dev.json").read_text()))
+    store = next(r for r in planned["prod"].plan["resources"]
+                 if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-store")
+    props = copy.deepcopy(store["inputs"])
+    props["spec"]["replicas"] = 1
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=STS, name="store", urn=store["urn"],
+                                                            properties=struct(props)))
+    assert [d.policyName for d in response.diagnostics] == []  # one replica is fine in dev
+    props["spec"]["template"]["spec"]["containers"][0]["args"].append("--store=x")
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=STS, name="store", urn=store["urn"],
+                                                            properties=struct(props)))
+    flagged = [d for d in response.diagnostics if d.policyName == "thanos-flags-known"]
+    assert len(flagged) == 1 and flagged[0].enforcementLevel == analyzer_pb2.MANDATORY
+    assert "thanos store has no flag --store in v0.42.4." in flagged[0].message
+
+    compactor = next(r for r in planned["prod"].plan["resources"]
+                     if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-compactor")
+    hpa = {"spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "thanos-compactor"}, "maxReplicas": 3}}
+    resources = [analyzer_pb2.AnalyzerResource(type=STS, urn=compactor["urn"], name="c",
+                                               properties=struct(compactor["inputs"])),
+                 analyzer_pb2.AnalyzerResource(type="aws:s3/bucket:Bucket", urn="urn:b", name="b",
+                                               properties=struct({"bucket": "lonely"}))]
+    stack = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources))
+    policies = {d.policyName for d in stack.diagnostics}
+    assert "thanos-storage-bucket-safety" in policies and "thanos-storage-replicated" not in policies
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+        type="kubernetes:autoscaling/v2:HorizontalPodAutoscaler", name="hpa", urn="urn:h", properties=struct(hpa)))
+    assert ["thanos-compactor-singleton"] == [d.policyName for d in response.diagnostics]
