@@ -4,6 +4,7 @@ import json
 import runpy
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,9 @@ class Resource:
     raw_inputs: dict[str, Any]
     outputs: dict[str, Any]
 
-    @property
+    @cached_property
     def inputs(self) -> dict[str, Any]:
-        """Inputs with secrets unwrapped (what policies read)."""
+        """Inputs with secrets unwrapped (what policies read); computed once."""
         return plain(self.raw_inputs)
 
     def to_json(self) -> dict[str, Any]:

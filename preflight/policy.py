@@ -88,6 +88,8 @@ def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None 
         parent = resource_by_urn.get(r.parent) if r.parent else None
         policy_resource.parent = parent
 
+    # One read-only proxy per resource, shared by every resource policy (building them is the costly part).
+    proxied = [(r, unknown_checking_proxy(r.inputs), _options(r)) for r in checked]
     for policy in policies:
         level = enforcement_level(policy, config)
         if level == EnforcementLevel.DISABLED:
@@ -95,9 +97,8 @@ def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None 
         shown = "mandatory" if level in (EnforcementLevel.MANDATORY, EnforcementLevel.REMEDIATE) else "advisory"
         properties = policy_properties(policy, config)
         if isinstance(policy, ResourceValidationPolicy):
-            for r in checked:
-                args = ResourceValidationArgs(r.type, unknown_checking_proxy(r.inputs), r.urn, r.name, _options(r),
-                                              None, properties)
+            for r, props, opts in proxied:
+                args = ResourceValidationArgs(r.type, props, r.urn, r.name, opts, None, properties)
                 policy.validate(args, lambda message, urn=None, _r=r, _p=policy:
                                 violations.append(Violation(_p.name, shown, _r.urn, message)))
         elif isinstance(policy, StackValidationPolicy):

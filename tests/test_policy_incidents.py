@@ -53,6 +53,7 @@ def args_of(resource, container_name):
 
 def mutate(resource, fn):
     fn(resource.raw_inputs)
+    resource.__dict__.pop("inputs", None)  # drop the cached unwrapped copy
     resource.outputs = copy.deepcopy(resource.raw_inputs)
 
 
