@@ -10,7 +10,6 @@ from config.storage import InClusterStorage
 
 from . import compactor as compactor_module
 from .bucket_web import BucketWeb
-from .cloud_incluster import InClusterObjectStore
 from .common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
 from .compactor import Compactor
 from .identity import BucketAccess
@@ -74,6 +73,8 @@ class ThanosCluster(pulumi.ComponentResource):
         namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self))
         after_ns = [namespace.namespace]
         if in_cluster is not None:
+            from .cloud_incluster import InClusterObjectStore  # pulumi_random only for stacks that need it
+
             access = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster, pulumi.ResourceOptions(parent=self),
                                           after_ns).access
         assert access is not None

@@ -339,3 +339,48 @@ def test_one_version(prod):
 
 def workload_in(resources, name):
     return next(r for r in resources if r["type"] in (STS, DEPLOYMENT) and r["inputs"]["metadata"]["name"] == name)["inputs"]
+
+
+def test_external_labels(prod):
+    cluster = [r for r in prod if "chicago" in (r["provider"] or "")]
+    assert check_stack("thanos-producers-external-labels", cluster) == []
+    broken = copy.deepcopy(cluster)
+    config_map = next(r for r in broken if r["type"] == "kubernetes:core/v1:ConfigMap"
+                      and r["inputs"]["metadata"]["name"] == "thanos-prometheus")
+    document = yaml.safe_load(config_map["inputs"]["data"]["prometheus.yml"])
+    del document["global"]["external_labels"]["prometheus_replica"]
+    config_map["inputs"]["data"]["prometheus.yml"] = yaml.safe_dump(document)
+    receive = next(r for r in broken if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-receive")
+    c = container(receive["inputs"], "thanos-receive")
+    c["args"] = [a for a in c["args"] if "receive_replica" not in a]
+    assert check_stack("thanos-producers-external-labels", broken) == [
+        "thanos-prometheus: 2 Prometheus replicas share one external label set (add a per-pod replica label such as "
+        "prometheus_replica: ${POD_NAME}).",
+        "thanos-receive: 3 receive replicas upload blocks with identical labels (add a per-pod replica label)."]
+
+
+def test_azure_and_gcs_lifecycle(planned):
+    policy = next(r for r in planned["azure"].plan["resources"]
+                  if r["type"] == "azure-native:storage:ManagementPolicy")
+    assert check("thanos-retention-lifecycle", policy["type"], policy["inputs"]) == []
+    props = copy.deepcopy(policy["inputs"])
+    props["policy"]["rules"].append({"name": "cheap", "definition": {"actions": {"baseBlob": {
+        "tierToArchive": {"daysAfterModificationGreaterThan": 30}, "delete": {"daysAfterModificationGreaterThan": 90}}}}})
+    assert check("thanos-retention-lifecycle", policy["type"], props) == [
+        "management policy rule cheap deletes current blobs: retention is the compactor's job.",
+        "management policy rule cheap moves blobs to the Archive tier, which Thanos cannot read."]
+    bucket = next(r for r in planned["gcp"].plan["resources"] if r["type"] == "gcp:storage/bucket:Bucket")
+    assert check("thanos-retention-lifecycle", bucket["type"], bucket["inputs"]) == []
+    props = copy.deepcopy(bucket["inputs"])
+    props["lifecycleRules"].append({"action": {"type": "Delete"}, "condition": {"age": 90}})
+    assert check("thanos-retention-lifecycle", bucket["type"], props) == [
+        "a GCS lifecycle rule deletes live objects: retention is the compactor's job."]
+
+
+def test_unknown_values_raise_the_engines_preview_signal(prod):
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+    store = workload(prod, "thanos-store")["inputs"]
+    container(store, "thanos-store")["image"] = UNKNOWN_STRING_VALUE
+    with pytest.raises(UnknownValueError):
+        check("thanos-hardening-pods", STS, store)

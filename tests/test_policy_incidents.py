@@ -201,3 +201,16 @@ def test_analyze_and_analyze_stack_with_the_dev_config(analyzer, planned):
     response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
         type="kubernetes:autoscaling/v2:HorizontalPodAutoscaler", name="hpa", urn="urn:h", properties=struct(hpa)))
     assert ["thanos-compactor-singleton"] == [d.policyName for d in response.diagnostics]
+
+
+def test_unknown_values_during_preview_become_an_advisory_note(analyzer, planned):
+    configure(analyzer, {})
+    store = next(r for r in planned["prod"].plan["resources"]
+                 if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-store")
+    props = copy.deepcopy(store["inputs"])
+    props["spec"]["template"]["spec"]["containers"][0]["image"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=STS, name="store", urn=store["urn"],
+                                                            properties=struct(props)))
+    notes = [d for d in response.diagnostics if d.policyName == "thanos-hardening-pods"]
+    assert len(notes) == 1 and notes[0].enforcementLevel == analyzer_pb2.ADVISORY
+    assert "during preview" in notes[0].message

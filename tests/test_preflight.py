@@ -96,3 +96,55 @@ def test_program_that_raises_exits_3(tmp_path):
 def test_unknown_stack_exits_2():
     proc = run_preflight("nosuchstack")
     assert proc.returncode == 2 and "no stack file" in proc.stderr
+
+
+def test_a_stack_imports_only_its_own_cloud_sdk(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "sys.path.insert(0, %r)\n"
+        "import yaml\n"
+        "from preflight import engine\n"
+        "config = yaml.safe_load(Path(%r).read_text())['config']\n"
+        "engine.run_program(Path(%r), 'thanos', 'gcp', config, {})\n"
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules if m.startswith('pulumi_'))))\n"
+        % (str(ROOT), str(ROOT / "Pulumi.gcp.yaml"), str(ROOT / "__main__.py")))
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert "pulumi_gcp" in loaded and "pulumi_kubernetes" in loaded
+    assert not loaded & {"pulumi_aws", "pulumi_azure_native", "pulumi_random"}, loaded
+
+
+def test_the_program_itself_refuses_bad_config_with_a_clean_error(tmp_path):
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "sys.path.insert(0, %r)\n"
+        "import pulumi\n"
+        "from preflight import engine\n"
+        "bad = {'thanos:config': {'environment': 'dev', 'regions': [], 'bogus': 1}}\n"
+        "try:\n"
+        "    engine.run_program(Path(%r), 'thanos', 'dev', bad, {})\n"
+        "except pulumi.RunError as err:\n"
+        "    print('RUNERROR', err)\n"
+        % (str(ROOT), str(ROOT / "__main__.py")))
+    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "RUNERROR invalid stack configuration" in proc.stdout, proc.stdout + proc.stderr
+    assert "regions: List should have at least 1 item" in proc.stdout and "bogus: unknown key" in proc.stdout
+
+
+def test_manifests_are_deterministic(tmp_path):
+    for name in ("a", "b"):
+        assert run_preflight("prod", "--manifests", str(tmp_path / name), "--no-policy").returncode == 0
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.yaml"))
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.yaml"))
+    assert files_a == files_b
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)

@@ -55,12 +55,24 @@ def validate_lifecycle(args, report):
                 if t.get("storageClass") in ("GLACIER", "DEEP_ARCHIVE"):
                     report(f"lifecycle rule {rule.get('id')} moves objects to {t.get('storageClass')}, which Thanos "
                            "cannot read without a restore.")
+    elif args.resource_type == "azure-native:storage:ManagementPolicy":
+        for rule in ((args.props.get("policy") or {}).get("rules") or []):
+            base = (((rule.get("definition") or {}).get("actions") or {}).get("baseBlob") or {})
+            if base.get("delete"):
+                report(f"management policy rule {rule.get('name')} deletes current blobs: retention is the "
+                       "compactor's job.")
+            if base.get("tierToArchive"):
+                report(f"management policy rule {rule.get('name')} moves blobs to the Archive tier, which Thanos "
+                       "cannot read.")
     elif args.resource_type == "gcp:storage/bucket:Bucket":
         for rule in args.props.get("lifecycleRules") or []:
             action, condition = rule.get("action") or {}, rule.get("condition") or {}
             if action.get("type") == "Delete" and condition.get("withState") != "ARCHIVED" \
                     and not condition.get("daysSinceNoncurrentTime") and not condition.get("numNewerVersions"):
                 report("a GCS lifecycle rule deletes live objects: retention is the compactor's job.")
+            if action.get("type") == "SetStorageClass" and action.get("storageClass") in ("ARCHIVE", "COLDLINE"):
+                report(f"a GCS lifecycle rule moves objects to {action.get('storageClass')}: every read of an old "
+                       "block then pays retrieval fees and a minimum storage duration.")
 
 
 def validate_replicated(args, report):

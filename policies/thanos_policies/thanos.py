@@ -195,6 +195,41 @@ def validate_replica_labels(args, report):
                    "or every replica's series shows up twice.", query.urn)
 
 
+def _prometheus_external_labels(resources, workload) -> dict | None:
+    """external_labels of the prometheus.yml a Prometheus workload mounts, or None when it mounts none we can see."""
+    config_maps = [(v.get("configMap") or {}).get("name") for v in pod_spec(workload.props).get("volumes") or []
+                   if v.get("configMap")]
+    for r in resources:
+        if r.resource_type == "kubernetes:core/v1:ConfigMap" and cluster_of(r) == cluster_of(workload) \
+                and (r.props.get("metadata") or {}).get("name") in config_maps:
+            text = (r.props.get("data") or {}).get("prometheus.yml")
+            if isinstance(text, str):
+                return ((yaml.safe_load(text) or {}).get("global") or {}).get("external_labels") or {}
+    return None
+
+
+def validate_external_labels(args, report):
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        name = (r.props.get("metadata") or {}).get("name")
+        for _, command, flags in thanos_containers(r.props):
+            per_pod = [v for v in flag(flags, "label") if "$(POD_NAME)" in v]
+            if command in ("rule", "receive") and flag(flags, "objstore.config-file") and not flag(flags, "label"):
+                report(f"{name}: thanos {command} uploads blocks without --label external labels.", r.urn)
+            elif command in ("rule", "receive") and flag(flags, "objstore.config-file") and replicas(r.props) > 1 \
+                    and not per_pod:
+                report(f"{name}: {replicas(r.props)} {command} replicas upload blocks with identical labels "
+                       "(add a per-pod replica label).", r.urn)
+            if command == "sidecar" and (flag(flags, "objstore.config-file") or flag(flags, "objstore.config")):
+                labels = _prometheus_external_labels(args.resources, r)
+                if labels is not None and not labels:
+                    report(f"{name}: Prometheus uploads blocks without external labels.", r.urn)
+                elif labels and replicas(r.props) > 1 and not any("$" in str(v) for v in labels.values()):
+                    report(f"{name}: {replicas(r.props)} Prometheus replicas share one external label set "
+                           "(add a per-pod replica label such as prometheus_replica: ${POD_NAME}).", r.urn)
+
+
 def validate_receive_ring(args, report):
     rings: dict[str, int] = {}
     for r in args.resources:
@@ -224,6 +259,10 @@ POLICIES = [
         name="thanos-producers-replica-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every replica label a block producer uses is a --query.replica-label of every query.",
         validate=validate_replica_labels),
+    StackValidationPolicy(
+        name="thanos-producers-external-labels", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Every block producer has external labels, with a per-pod replica label when it has replicas.",
+        validate=validate_external_labels),
     StackValidationPolicy(
         name="thanos-producers-receive-ring", enforcement_level=EnforcementLevel.MANDATORY,
         description="The receive replication factor never exceeds the hashring's endpoints.",
