@@ -16,9 +16,21 @@ NAME = "thanos-store"
 DATA_DIR = "/var/thanos/store"
 
 
+def shards(spec: StoreSpec) -> list[tuple[str, int | None, int]]:
+    """(name, time partition or None, hash shard) of every StatefulSet: `thanos-store`, `thanos-store-<h>`,
+    `thanos-store-t<t>` or `thanos-store-t<t>-<h>`."""
+    times: list[int | None] = list(range(len(spec.time_partitions))) or [None]
+    result = []
+    for t in times:
+        for h in range(spec.shards):
+            name = NAME + (f"-t{t}" if t is not None else "") + (f"-{h}" if spec.shards > 1 else "")
+            result.append((name, t, h))
+    return result
+
+
 def shard_names(spec: StoreSpec) -> list[str]:
-    """One StatefulSet and Service per shard: `thanos-store`, or `thanos-store-0..N-1` when sharded."""
-    return [NAME] if spec.shards == 1 else [f"{NAME}-{i}" for i in range(spec.shards)]
+    """The StatefulSet (and Service) name of every shard."""
+    return [name for name, _, _ in shards(spec)]
 
 
 def store_endpoints(spec: StoreSpec, namespace: str) -> list[str]:
@@ -37,8 +49,10 @@ def chunk_pool_bytes(spec: StoreSpec) -> int:
     return memory_bytes(spec.resources.limits.memory) // 4
 
 
-def store_args(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec, shard: int) -> list[str]:
-    """Store flags: per-request limits, memcached index cache and caching bucket, deletion-mark delay, shard selector."""
+def store_args(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec, shard: int,
+               partition: int | None = None) -> list[str]:
+    """Store flags: per-request limits, memcached index cache and caching bucket, deletion-mark delay, shard
+    selector and time range."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              f"--data-dir={DATA_DIR}", OBJSTORE_FLAG,
              f"--index-cache.config={inline_config(index_cache_config(ctx.namespace, caches.index))}",
@@ -51,6 +65,10 @@ def store_args(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec, shard: 
              "--store.enable-index-header-lazy-reader"]
     if spec.shards > 1:
         flags.append(f"--selector.relabel-config={inline_config(shard_relabel_config(shard, spec.shards))}")
+    if partition is not None:
+        part = spec.time_partitions[partition]
+        flags += [f"--min-time=-{part.min_time}"] if part.min_time else []
+        flags += [f"--max-time=-{part.max_time}"] if part.max_time else []
     return thanos_args("store", flags)
 
 
@@ -59,10 +77,11 @@ def build_store(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec,
     """Per shard: StatefulSet with a PVC, headless Service, PDB."""
     component = "store"
     objects: list[dict[str, Any]] = []
-    for shard, name in enumerate(shard_names(spec)):
-        selector = {**ctx.selector(component), "thanos.io/shard": str(shard)}
+    for name, partition, shard in shards(spec):
+        selector = {**ctx.selector(component), "thanos.io/shard": name[len(NAME) + 1:] or "all"}
         pod = pod_spec(service_name(component), [container(
-            "thanos-store", ctx.image, store_args(ctx, spec, caches, shard), spec.resources, ports=thanos_ports(),
+            "thanos-store", ctx.image, store_args(ctx, spec, caches, shard, partition), spec.resources,
+            ports=thanos_ports(),
             mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()],
             probes=http_probes(startup_seconds=1800))], selector=selector, replicas=spec.replicas,
             volumes=[objstore_volume()])

@@ -127,13 +127,25 @@ class QueryFrontendSpec(StrictModel):
         return self
 
 
+class TimePartition(StrictModel):
+    """One time range of store gateways: `--min-time` / `--max-time` relative to now (`-2w`); none = unbounded."""
+
+    min_time: Duration | None = None
+    """How far back this partition serves, as a positive duration meaning `now - it`; default unbounded (oldest)."""
+    max_time: Duration | None = None
+    """The newest data it serves, as a positive duration meaning `now - it`; default unbounded (now)."""
+
+
 class StoreSpec(StrictModel):
-    """Thanos Store gateway: serves the blocks in the bucket, sharded by block hash when asked."""
+    """Thanos Store gateway: serves the blocks in the bucket, sharded by block hash and/or time when asked."""
 
     replicas: int = Field(2, ge=1)
     """Replicas per shard; default 2."""
     shards: int = Field(1, ge=1, le=16)
     """Hash shards over `__block_id` (one StatefulSet each, together covering every block); default 1."""
+    time_partitions: list[TimePartition] = Field(default_factory=list)
+    """Time partitions, oldest first, each hash-sharded as above; they must overlap (no gap) and cover all time;
+    default none (one partition covering everything)."""
     storage_size: Memory = "20Gi"
     """PVC size for the index-header cache; default 20Gi."""
     series_limit: int = Field(1_000_000, ge=1)
@@ -146,6 +158,31 @@ class StoreSpec(StrictModel):
     """`--ignore-deletion-marks-delay`; default 24h (half the compactor's delete-delay)."""
     resources: Resources = sized("500m", "2Gi", "4Gi")
     """Default 500m/2Gi requests, 4Gi limit."""
+
+    @model_validator(mode="after")
+    def _partitions_cover_all_time(self) -> "StoreSpec":
+        parts = self.time_partitions
+        if not parts:
+            return self
+        problems = []
+        if parts[0].min_time is not None:
+            problems.append("the first time partition must have no min-time (it serves the oldest blocks)")
+        if parts[-1].max_time is not None:
+            problems.append("the last time partition must have no max-time (it serves the newest blocks)")
+        for i, (older, newer) in enumerate(zip(parts, parts[1:])):
+            if older.max_time is None or newer.min_time is None:
+                problems.append(f"time-partitions[{i}] and [{i + 1}] need max-time and min-time where they meet")
+            elif duration_seconds(newer.min_time) <= duration_seconds(older.max_time):
+                problems.append(f"time-partitions[{i + 1}].min-time {newer.min_time} does not reach past "
+                                f"time-partitions[{i}].max-time {older.max_time}: the ranges must overlap, "
+                                "or blocks between them are served by no store")
+        for i, part in enumerate(parts):
+            if part.min_time and part.max_time and duration_seconds(part.min_time) <= duration_seconds(part.max_time):
+                problems.append(f"time-partitions[{i}]: min-time {part.min_time} must be further back than "
+                                f"max-time {part.max_time}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class RetentionSpec(StrictModel):
@@ -324,6 +361,15 @@ class ThanosSpec(StrictModel):
     """Bucket web UI; default on."""
     caches: CachesSpec = Field(default_factory=CachesSpec)
     """Memcached pools; default 2 replicas each."""
+
+    @model_validator(mode="after")
+    def _deletion_delays(self) -> "ThanosSpec":
+        marks, delay = duration_seconds(self.store.ignore_deletion_marks_delay), duration_seconds(self.compactor.delete_delay)
+        if marks >= delay:
+            raise ValueError(f"store.ignore-deletion-marks-delay {self.store.ignore_deletion_marks_delay} must be "
+                             f"below compactor.delete-delay {self.compactor.delete_delay} (half of it is the rule): "
+                             "stores would query blocks the compactor already deleted")
+        return self
 
     @model_validator(mode="after")
     def _image_pinned(self) -> "ThanosSpec":

@@ -199,3 +199,20 @@ def test_preflight_exits_2_on_a_missing_config_key(tmp_path):
     bad.write_text("config: {}\n")
     proc = run_preflight("--config-file", str(bad))
     assert proc.returncode == 2 and "no thanos:config key" in proc.stderr
+
+
+@pytest.mark.parametrize("partitions, expected", [
+    ([{"max-time": "2w"}, {"min-time": "1w"}], "does not reach past time-partitions[0].max-time 2w"),
+    ([{"min-time": "8w", "max-time": "2w"}, {"min-time": "3w"}], "the first time partition must have no min-time"),
+    ([{"max-time": "2w"}, {"min-time": "3w", "max-time": "1d"}], "the last time partition must have no max-time"),
+])
+def test_store_time_partitions_must_cover_all_time(partitions, expected):
+    raw = prod()
+    raw["thanos"]["store"] = {"time-partitions": partitions}
+    assert expected in problems(raw)["thanos.store"]
+
+
+def test_store_deletion_marks_delay_below_delete_delay():
+    raw = prod()
+    raw["thanos"]["store"] = {"ignore-deletion-marks-delay": "48h"}
+    assert "must be below compactor.delete-delay 48h" in problems(raw)["thanos"]

@@ -384,3 +384,33 @@ def test_unknown_values_raise_the_engines_preview_signal(prod):
     container(store, "thanos-store")["image"] = UNKNOWN_STRING_VALUE
     with pytest.raises(UnknownValueError):
         check("thanos-hardening-pods", STS, store)
+
+
+def store_stack(spec_raw):
+    from components import store as store_module
+    from components.kube import ClusterContext
+    from config.thanos import CachesSpec, StoreSpec
+
+    ctx = ClusterContext(cluster="c", region="r", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
+    objects = store_module.build_store(ctx, StoreSpec.model_validate(spec_raw), CachesSpec())
+    return [{"type": STS, "provider": "urn:k8s-c", "inputs": o} for o in objects if o["kind"] == "StatefulSet"]
+
+
+def test_store_shards_cover():
+    sharded = store_stack({"shards": 3, "time-partitions": [{"max-time": "2w"}, {"min-time": "3w"}]})
+    assert check_stack("thanos-store-shards-cover", sharded) == []
+    assert check_stack("thanos-store-shards-cover", sharded[1:]) == [
+        "no store serves hash shard(s) [0] of 3: those blocks are invisible."]
+    gap = copy.deepcopy(sharded)
+    for s in gap[3:]:
+        c = s["inputs"]["spec"]["template"]["spec"]["containers"][0]
+        c["args"] = [a.replace("--min-time=-3w", "--min-time=-1w") for a in c["args"]]
+    assert check_stack("thanos-store-shards-cover", gap) == [
+        "store time partitions leave a gap between them: blocks in it are served by no store."]
+
+
+def test_compactor_delete_delay(prod):
+    compactor = workload(prod, "thanos-compactor")["inputs"]
+    set_flag(compactor, "thanos-compactor", "delete-delay", "0s")
+    assert check("thanos-compactor-singleton", STS, compactor) == [
+        "the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them."]

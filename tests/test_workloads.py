@@ -199,3 +199,18 @@ def test_network_policies_allow_only_the_data_path_ports(planned):
 def test_namespace_enforces_restricted_pod_security(planned):
     namespace = planned["prod"].objects("Namespace")[0]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_store_time_partitions_times_hash_shards():
+    spec = StoreSpec(shards=2, time_partitions=[{"max-time": "2w"}, {"min-time": "3w"}])
+    assert store.shard_names(spec) == ["thanos-store-t0-0", "thanos-store-t0-1", "thanos-store-t1-0",
+                                       "thanos-store-t1-1"]
+    caches = config.load(stack_config("prod")).thanos.caches
+    old = store.store_args(CTX, spec, caches, 1, 0)
+    new = store.store_args(CTX, spec, caches, 0, 1)
+    assert flag_values(old, "max-time") == ["-2w"] and not flag_values(old, "min-time")
+    assert flag_values(new, "min-time") == ["-3w"] and not flag_values(new, "max-time")
+    assert json.loads(flag_values(old, "selector.relabel-config")[0])[1]["regex"] == "1"
+    objects = store.build_store(CTX, spec, caches)
+    selectors = [o["spec"]["selector"]["matchLabels"]["thanos.io/shard"] for o in objects if o["kind"] == "StatefulSet"]
+    assert selectors == ["t0-0", "t0-1", "t1-0", "t1-1"]

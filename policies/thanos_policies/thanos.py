@@ -50,6 +50,9 @@ def validate_compactor(args, report):
         if args.resource_type.endswith(":Deployment") and \
                 ((args.props.get("spec") or {}).get("strategy") or {}).get("type") != "Recreate":
             report("a compactor Deployment must use strategy Recreate so two never run at once.")
+        delay = (flag(flags, "delete-delay") or ["48h"])[0]
+        if seconds(delay) == 0:
+            report("the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them.")
         claims = (args.props.get("spec") or {}).get("volumeClaimTemplates") or []
         volumes = pod_spec(args.props).get("volumes") or []
         if not claims and not any(v.get("persistentVolumeClaim") for v in volumes):
@@ -230,6 +233,50 @@ def validate_external_labels(args, report):
                            "(add a per-pod replica label such as prometheus_replica: ${POD_NAME}).", r.urn)
 
 
+def _relative(value: str | None) -> float | None:
+    """`-2w` -> seconds back from now; None for unbounded; NaN for absolute times (not judged)."""
+    if not value:
+        return None
+    return seconds(value[1:]) if value.startswith("-") else float("nan")
+
+
+def validate_store_coverage(args, report):
+    groups: dict[str, dict[tuple, list[tuple[int, int]]]] = {}
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        for _, command, flags in thanos_containers(r.props):
+            if command != "store":
+                continue
+            window = (_relative((flag(flags, "min-time") or [None])[0]), _relative((flag(flags, "max-time") or [None])[0]))
+            shard = (1, 0)
+            for text in flag(flags, "selector.relabel-config"):
+                rules = yaml.safe_load(text) or []
+                hashmod = next((x for x in rules if x.get("action") == "hashmod"), None)
+                keep = next((x for x in rules if x.get("action") == "keep"), None)
+                if hashmod and keep and str(keep.get("regex", "")).isdigit():
+                    shard = (int(hashmod.get("modulus", 1)), int(keep["regex"]))
+            groups.setdefault(cluster_of(r), {}).setdefault(window, []).append(shard)
+    for windows in groups.values():
+        for window, shard_list in windows.items():
+            moduli = {m for m, _ in shard_list}
+            if len(moduli) > 1:
+                report(f"store shards of one time range use different hashmod moduli {sorted(moduli)}.")
+            elif set(range(next(iter(moduli)))) - {s for _, s in shard_list}:
+                missing = sorted(set(range(next(iter(moduli)))) - {s for _, s in shard_list})
+                report(f"no store serves hash shard(s) {missing} of {next(iter(moduli))}: those blocks are invisible.")
+        ranges = sorted(windows, key=lambda w: -(w[0] if w[0] is not None else float("inf")))
+        if any(v != v for w in ranges for v in w if v is not None):
+            continue  # absolute times: not judged statically
+        if ranges[0][0] is not None:
+            report("no store serves blocks older than the oldest --min-time.")
+        if ranges[-1][1] is not None:
+            report("no store serves the newest blocks (every store has a --max-time).")
+        for older, newer in zip(ranges, ranges[1:]):
+            if older[1] is None or newer[0] is None or newer[0] <= older[1]:
+                report("store time partitions leave a gap between them: blocks in it are served by no store.")
+
+
 def validate_receive_ring(args, report):
     rings: dict[str, int] = {}
     for r in args.resources:
@@ -263,6 +310,10 @@ POLICIES = [
         name="thanos-producers-external-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every block producer has external labels, with a per-pod replica label when it has replicas.",
         validate=validate_external_labels),
+    StackValidationPolicy(
+        name="thanos-store-shards-cover", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Store gateway hash and time shards together serve every block, with no gap.",
+        validate=validate_store_coverage),
     StackValidationPolicy(
         name="thanos-producers-receive-ring", enforcement_level=EnforcementLevel.MANDATORY,
         description="The receive replication factor never exceeds the hashring's endpoints.",
