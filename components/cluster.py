@@ -8,9 +8,9 @@ import pulumi_kubernetes as k8s
 from config.stack import StackConfig
 from config.storage import InClusterStorage
 
-from . import compactor as compactor_module
 from .bucket_web import BucketWeb
 from .common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
+from .compactor import NAME as COMPACTOR_NAME
 from .compactor import Compactor
 from .identity import BucketAccess
 from .kube import ClusterContext
@@ -55,7 +55,7 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool) -> Cl
         if thanos.receive.replication_factor > 1:
             dedup.append(RECEIVE_REPLICA_LABEL)
     if compactor_here:
-        scraped.append(compactor_module.NAME)
+        scraped.append(COMPACTOR_NAME)
     if thanos.bucket_web.enabled:
         scraped.append("thanos-bucket-web")
     return ClusterPlan(endpoints, labels, dedup, scraped)

@@ -1,5 +1,6 @@
 """Pure builders every workload shares: labels, hardened security contexts, probes, spreading, PDB, HPA, Services."""
 
+import json
 from typing import Any
 
 from config.base import memory_bytes
@@ -197,6 +198,4 @@ def dns_srv(port_name: str, service: str, namespace: str) -> str:
 
 def inline_config(config: Any) -> str:
     """A config passed inline in a flag: one line of JSON (a YAML subset Thanos parses), keys sorted."""
-    import json
-
     return json.dumps(config, sort_keys=True, separators=(",", ":"))

@@ -169,7 +169,7 @@ class StoreSpec(StrictModel):
             problems.append("the first time partition must have no min-time (it serves the oldest blocks)")
         if parts[-1].max_time is not None:
             problems.append("the last time partition must have no max-time (it serves the newest blocks)")
-        for i, (older, newer) in enumerate(zip(parts, parts[1:])):
+        for i, (older, newer) in enumerate(zip(parts, parts[1:], strict=False)):
             if older.max_time is None or newer.min_time is None:
                 problems.append(f"time-partitions[{i}] and [{i + 1}] need max-time and min-time where they meet")
             elif duration_seconds(newer.min_time) <= duration_seconds(older.max_time):

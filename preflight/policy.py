@@ -84,7 +84,7 @@ def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None 
             PolicyProviderResource(provider.type, provider.inputs, provider.urn, provider.name) if provider else None,
             None, [], {}))
     resource_by_urn = {p.urn: p for p in stack_resources}
-    for policy_resource, r in zip(stack_resources, checked):
+    for policy_resource, r in zip(stack_resources, checked, strict=True):
         parent = resource_by_urn.get(r.parent) if r.parent else None
         policy_resource.parent = parent
 
@@ -99,10 +99,10 @@ def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None 
         if isinstance(policy, ResourceValidationPolicy):
             for r, props, opts in proxied:
                 args = ResourceValidationArgs(r.type, props, r.urn, r.name, opts, None, properties)
-                policy.validate(args, lambda message, urn=None, _r=r, _p=policy:
-                                violations.append(Violation(_p.name, shown, _r.urn, message)))
+                policy.validate(args, lambda message, urn=None, _r=r, _p=policy, _level=shown:
+                                violations.append(Violation(_p.name, _level, _r.urn, message)))
         elif isinstance(policy, StackValidationPolicy):
             policy.validate(StackValidationArgs(stack_resources, properties),
-                            lambda message, urn=None, _p=policy:
-                            violations.append(Violation(_p.name, shown, urn or "", message)))
+                            lambda message, urn=None, _p=policy, _level=shown:
+                            violations.append(Violation(_p.name, _level, urn or "", message)))
     return violations

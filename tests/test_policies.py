@@ -12,8 +12,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from components import cloud_aws
 from config.storage import AwsStorage
-from preflight.engine import Plan, Resource
-from preflight.policy import load_policies, run_policies
+from preflight.policy import load_policies
 
 from .conftest import ROOT, STACKS
 

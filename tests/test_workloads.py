@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 import config
-from components import compactor, common, prometheus, query, receive, store
+from components import compactor, common, prometheus, query, receive, ruler, store
 from components.cluster import plan_cluster
 from components.kube import ClusterContext
 from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec
@@ -36,9 +36,9 @@ def test_replica_labels_consistent_between_producers_query_and_compactor():
     plan = plan_cluster(stack, "thanos", compactor_here=True)
     query_args = query.query_args(stack.thanos.query, plan.endpoints, plan.replica_labels)
     assert set(flag_values(query_args, "query.replica-label")) == set(common.REPLICA_LABELS)
-    ruler_labels = [l.split("=")[0] for l in __import__("components.ruler", fromlist=["x"]).ruler_labels(CTX)]
+    ruler_labels = [label.split("=")[0] for label in ruler.ruler_labels(CTX)]
     receive_args = receive.ingestor_args(CTX, stack.thanos.receive)
-    producers = {"prometheus_replica"} | set(ruler_labels) | {l.split("=")[0] for l in flag_values(receive_args, "label")}
+    producers = {"prometheus_replica"} | set(ruler_labels) | {v.split("=")[0] for v in flag_values(receive_args, "label")}
     for label in common.REPLICA_LABELS:
         assert label in producers
     compact_args = compactor.compactor_args(stack.thanos.compactor, plan.compactor_dedup_labels)

@@ -258,7 +258,7 @@ def validate_store_coverage(args, report):
                     shard = (int(hashmod.get("modulus", 1)), int(keep["regex"]))
             groups.setdefault(cluster_of(r), {}).setdefault(window, []).append(shard)
     for windows in groups.values():
-        for window, shard_list in windows.items():
+        for shard_list in windows.values():
             moduli = {m for m, _ in shard_list}
             if len(moduli) > 1:
                 report(f"store shards of one time range use different hashmod moduli {sorted(moduli)}.")
@@ -272,7 +272,7 @@ def validate_store_coverage(args, report):
             report("no store serves blocks older than the oldest --min-time.")
         if ranges[-1][1] is not None:
             report("no store serves the newest blocks (every store has a --max-time).")
-        for older, newer in zip(ranges, ranges[1:]):
+        for older, newer in zip(ranges, ranges[1:], strict=False):
             if older[1] is None or newer[0] is None or newer[0] <= older[1]:
                 report("store time partitions leave a gap between them: blocks in it are served by no store.")
 
