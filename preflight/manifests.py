@@ -11,6 +11,18 @@ from .engine import Plan, Resource, redacted
 K8S_PROVIDER_PREFIX = "k8s-"
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (prometheus.yml, rules, hashrings) as literal blocks, so manifests read like files."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _string)
+
+
 def kubernetes_objects(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
     """(cluster, object) for every Kubernetes object of the plan, secrets redacted, in registration order."""
     providers = {r.urn: r.name for r in plan.resources if r.type == "pulumi:providers:kubernetes"}
@@ -55,6 +67,6 @@ def write_manifests(plan: Plan, directory: Path) -> int:
         if path.exists():
             raise ValueError(f"two Kubernetes objects map to {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        path.write_text(yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=False, width=120))
         count += 1
     return count
