@@ -29,9 +29,10 @@ def account_id(cluster: str, component: str) -> str:
     return f"th-{cluster[:12]}-{component[:8]}-{digest}".replace("--", "-")[:30].rstrip("-")
 
 
-def workload_identity_member(project: str, namespace: str, component: str) -> str:
-    """The one Kubernetes ServiceAccount allowed to act as the Google service account."""
-    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account(component)}]"
+def workload_identity_member(pool: str, namespace: str, component: str) -> str:
+    """The one Kubernetes ServiceAccount (of the cluster's Workload Identity pool) allowed to act as the Google
+    service account."""
+    return f"serviceAccount:{pool}[{namespace}/{service_account(component)}]"
 
 
 def lifecycle_rules(storage: GcpStorage) -> list[dict[str, Any]]:
@@ -84,7 +85,8 @@ class GcpObjectStore(pulumi.ComponentResource):
                 gcp.serviceaccount.IAMMember(
                     f"{name}-{cluster.name}-{component}-workload-identity", service_account_id=account.name,
                     role="roles/iam.workloadIdentityUser",
-                    member=workload_identity_member(storage.project, namespace, component),
+                    member=workload_identity_member(cluster.workload_identity_pool or f"{storage.project}.svc.id.goog",
+                                                    namespace, component),
                     opts=pulumi.ResourceOptions(parent=self))
                 for role in ROLE_BINDINGS[COMPONENT_ROLES[component]]:
                     gcp.storage.BucketIAMMember(

@@ -44,6 +44,8 @@ class ClusterIdentity:
     """The cluster's OIDC issuer URL (AWS, Azure)."""
     components: list[str]
     """Components that need bucket access in this cluster."""
+    workload_identity_pool: str | None = None
+    """GKE Workload Identity pool, when it is not the bucket project's."""
 
 
 @dataclass

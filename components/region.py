@@ -97,7 +97,8 @@ class ThanosRegion(pulumi.ComponentResource):
         thanos = stack.thanos
         compactor_cluster = region.compactor_cluster_name
         identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
-            c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled)) for c in region.clusters]
+            c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool)
+            for c in region.clusters]
         store = object_store(name, region, stack, identities, providers.get(region.name), providers, self)
         self.outputs = {"storage": store.outputs if store else {"provider": "in-cluster"}, "clusters": {}}
         for cluster in region.clusters:

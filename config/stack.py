@@ -35,6 +35,8 @@ class ClusterSpec(StrictModel):
     """How to reach it; required."""
     oidc_issuer: str | None = Field(None, pattern=r"^https://\S+$")
     """OIDC issuer URL of the cluster (IRSA, Azure workload identity); default the stack output, if any."""
+    workload_identity_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog$")
+    """GKE Workload Identity pool of the cluster; default `<storage project>.svc.id.goog`."""
 
     @property
     def issuer_from_stack(self) -> bool:

@@ -166,9 +166,13 @@ def test_gcp_privileges_and_workload_identity(planned):
             assert role in ("roles/storage.objectViewer", "roles/storage.objectCreator")
         else:
             assert role == "roles/storage.objectUser"
-    for binding in planned["gcp"].resources("gcp:serviceaccount/iAMMember:IAMMember"):
+    pools = {"iowa": "acme-observability.svc.id.goog", "belgium": "acme-eu-clusters.svc.id.goog"}
+    bindings = planned["gcp"].resources("gcp:serviceaccount/iAMMember:IAMMember")
+    assert len(bindings) == 12
+    for binding in bindings:
+        cluster = binding["name"].split("-objectstore-")[1].split("-")[0]
         assert binding["inputs"]["role"] == "roles/iam.workloadIdentityUser"
-        assert binding["inputs"]["member"].startswith("serviceAccount:acme-observability.svc.id.goog[thanos/thanos-")
+        assert binding["inputs"]["member"].startswith(f"serviceAccount:{pools[cluster]}[thanos/thanos-")
 
 
 def test_azure_accounts(planned):
