@@ -223,3 +223,13 @@ def test_objstore_configs_hold_no_static_keys_in_the_clouds():
     azure = yaml.safe_load(cloud_azure.objstore_config(AzureStorage(provider="azure", resource_group="rg",
                                                                     account="acct1")))
     assert set(azure["config"]) == {"storage_account", "container"}
+
+
+def test_every_aws_permission_and_bucket_policy_in_the_plan_passes_parliament(planned):
+    """Trust policies are asserted above instead: parliament reads every policy as an identity or resource policy
+    (it wants a Resource and knows only SAML/Cognito/web federation), so it cannot judge an IRSA trust document."""
+    documents = [r for r in planned["prod"].plan["resources"]
+                 if r["type"] in ("aws:iam/rolePolicy:RolePolicy", "aws:s3/bucketPolicy:BucketPolicy")]
+    assert len(documents) == 14 + 4
+    for resource in documents:
+        assert lint(json.loads(resource["inputs"]["policy"])) == [], resource["name"]
