@@ -413,3 +413,58 @@ def test_compactor_delete_delay(prod):
     set_flag(compactor, "thanos-compactor", "delete-delay", "0s")
     assert check("thanos-compactor-singleton", STS, compactor) == [
         "the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them."]
+
+
+def test_receive_replication_factor_must_be_odd(prod):
+    router = workload(prod, "thanos-receive-router")["inputs"]
+    assert check("thanos-producers-blocks-and-labels", DEPLOYMENT, router) == []
+    set_flag(router, "thanos-receive-router", "receive.replication-factor", "2")
+    assert check("thanos-producers-blocks-and-labels", DEPLOYMENT, router) == [
+        "receive replication factor 2 is even: use an odd factor."]
+
+
+def test_bucket_safety_on_gcs_and_azure(planned):
+    gcp = planned["gcp"].plan["resources"]
+    assert check_stack("thanos-storage-bucket-safety", gcp) == []
+    broken = copy.deepcopy(gcp)
+    next(r for r in broken if r["type"] == "gcp:storage/bucket:Bucket")["inputs"]["publicAccessPrevention"] = "inherited"
+    assert check_stack("thanos-storage-bucket-safety", broken) == [
+        "GCS bucket acme-thanos-prod-eu must enforce public access prevention and uniform access."]
+    azure = planned["azure"].plan["resources"]
+    assert check_stack("thanos-storage-bucket-safety", azure) == []
+    broken = copy.deepcopy(azure)
+    next(r for r in broken if r["type"] == "azure-native:storage:StorageAccount")["inputs"]["allowSharedKeyAccess"] = True
+    assert check_stack("thanos-storage-bucket-safety", broken) == [
+        "storage account acmethanosneu must disable public blob and shared-key access."]
+
+
+def test_only_compactor_deletes_on_gcs_and_azure(planned):
+    gcp = copy.deepcopy(planned["gcp"].plan["resources"])
+    assert check_stack("thanos-identity-only-compactor-deletes", gcp) == []
+    member = next(r for r in gcp if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
+                  and r["name"].endswith("iowa-store-objectViewer"))
+    member["inputs"]["role"] = "roles/storage.objectAdmin"
+    member["inputs"]["member"] = "serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com"
+    assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
+        "serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com gets roles/storage.objectAdmin, "
+        "which deletes objects: only the compactor deletes."]
+    azure = copy.deepcopy(planned["azure"].plan["resources"])
+    assert check_stack("thanos-identity-only-compactor-deletes", azure) == []
+    assignment = next(r for r in azure if r["type"] == "azure-native:authorization:RoleAssignment"
+                      and r["name"].endswith("amsterdam-ruler"))
+    assignment["inputs"]["roleDefinitionId"] = ("/subscriptions/0/providers/Microsoft.Authorization/roleDefinitions/"
+                                                "ba92f5b4-2d11-453d-a403-e96b0029c9fe")
+    assert check_stack("thanos-identity-only-compactor-deletes", azure) == [
+        "westeurope-objectstore-amsterdam-ruler gets a blob role that deletes: only the compactor deletes."]
+
+
+def test_objstore_inline_flag(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    set_flag(store, "thanos-store", "objstore.config", "type: S3")
+    assert check("thanos-identity-objstore-secret", STS, store) == [
+        "the objstore config is passed inline as a flag: mount it from a Secret (--objstore.config-file)."]
+
+
+def test_every_policy_has_tests():
+    text = "".join(p.read_text() for p in (ROOT / "tests").glob("test_polic*.py"))
+    assert [name for name in POLICIES if f'"{name}"' not in text] == []
