@@ -11,6 +11,7 @@ from .cluster import ThanosCluster
 from .identity import ClusterIdentity, components_in
 from .kube import ClusterContext
 
+
 def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
     """The one explicit provider of a region's cloud, imported only for the clouds a stack uses."""
     storage = region.storage
