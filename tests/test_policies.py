@@ -468,3 +468,15 @@ def test_objstore_inline_flag(prod):
 def test_every_policy_has_tests():
     text = "".join(p.read_text() for p in (ROOT / "tests").glob("test_polic*.py"))
     assert [name for name in POLICIES if f'"{name}"' not in text] == []
+
+
+def test_no_compactor_on_a_replication_destination(prod):
+    compactor = workload(prod, "thanos-compactor")
+    secret = aws_secret("acme-thanos-prod-us-east-1-dr", compactor["provider"])
+    replication = [r for r in prod if r["type"] == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"]
+    assert check_stack("thanos-compactor-one-per-bucket", [aws_secret("acme-thanos-prod-us-east-1",
+                                                                       compactor["provider"]), compactor,
+                                                            *replication]) == []
+    assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor, *replication]) == [
+        "a compactor writes to acme-thanos-prod-us-east-1-dr, a replication destination: it would compact the "
+        "replicated streams a second time (overlaps); DR copies are read-only."]

@@ -163,6 +163,14 @@ def validate_one_compactor_per_bucket(args, report):
         if len(urns) > 1:
             report(f"{len(urns)} compactors write to bucket {bucket}: exactly one compactor may own a bucket.",
                    urns[1])
+    replicas_of = {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
+                   for r in args.resources if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+                   for rule in r.props.get("rules") or []}
+    for bucket, urns in sorted(owners.items()):
+        name = bucket.split(":", 1)[-1].rsplit("/", 1)[0]
+        if name in replicas_of:
+            report(f"a compactor writes to {name}, a replication destination: it would compact the replicated "
+                   "streams a second time (overlaps); DR copies are read-only.", urns[0])
 
 
 def _producer_replica_labels(resource) -> set[str]:
