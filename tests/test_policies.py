@@ -480,3 +480,18 @@ def test_no_compactor_on_a_replication_destination(prod):
     assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor, *replication]) == [
         "a compactor writes to acme-thanos-prod-us-east-1-dr, a replication destination: it would compact the "
         "replicated streams a second time (overlaps); DR copies are read-only."]
+
+
+def test_compactor_volume_floor(prod):
+    compactor = workload(prod, "thanos-compactor")["inputs"]
+    compactor["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "20Gi"
+    assert check("thanos-compactor-singleton", STS, compactor) == [
+        "the compactor's volume is 20Gi, below 100Gi: compaction halts when it runs out of disk."]
+    assert check("thanos-compactor-singleton", STS, compactor, {"minDataVolume": "10Gi"}) == []
+
+
+def test_prometheus_local_retention(prod):
+    prometheus = workload(prod, "thanos-prometheus")["inputs"]
+    set_flag(prometheus, "prometheus", "storage.tsdb.retention.time", "2h")
+    assert check("thanos-producers-blocks-and-labels", STS, prometheus) == [
+        "Prometheus keeps 2h locally: below 6h (three blocks) an object storage outage loses data."]

@@ -13,6 +13,19 @@ from .workloads import (WORKLOAD_TYPES, cluster_of, containers, flag, has_switch
 _FLAGS = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))["commands"]
 
 
+_UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3,
+          "Ti": 1024**4}
+
+
+def _bytes(quantity: str) -> float:
+    """Bytes in a Kubernetes quantity (`100Gi`); NaN when it is not one."""
+    number = quantity.rstrip("kMGTi")
+    try:
+        return float(number) * _UNITS[quantity[len(number):]]
+    except (KeyError, ValueError):
+        return float("nan")
+
+
 def validate_retention(args, report):
     if args.resource_type not in WORKLOAD_TYPES:
         return
@@ -57,6 +70,11 @@ def validate_compactor(args, report):
         volumes = pod_spec(args.props).get("volumes") or []
         if not claims and not any(v.get("persistentVolumeClaim") for v in volumes):
             report("the compactor's data directory is not on a persistent volume.")
+        floor = args.get_config().get("minDataVolume", "100Gi")
+        for claim in claims:
+            size = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+            if size and _bytes(size) < _bytes(floor):
+                report(f"the compactor's volume is {size}, below {floor}: compaction halts when it runs out of disk.")
 
 
 def validate_block_producers(args, report):
@@ -72,6 +90,10 @@ def validate_block_producers(args, report):
                 if low != ["2h"] or high != ["2h"]:
                     report("Prometheus with an uploading sidecar needs --storage.tsdb.min-block-duration = "
                            "--storage.tsdb.max-block-duration = 2h (local compaction would lose or overlap blocks).")
+                retention = flag(a, "storage.tsdb.retention.time")
+                if retention and seconds(retention[0]) < 6 * 3600:
+                    report(f"Prometheus keeps {retention[0]} locally: below 6h (three blocks) an object storage "
+                           "outage loses data.")
     for _, command, flags in thanos_containers(args.props):
         if command == "rule" and replicas(args.props) > 1:
             labels = [v.split("=", 1)[0] for v in flag(flags, "label") if "$(POD_NAME)" in v]
@@ -334,7 +356,8 @@ POLICIES = [
     ResourceValidationPolicy(
         name="thanos-compactor-singleton", enforcement_level=EnforcementLevel.MANDATORY,
         description="The compactor never runs more than one replica, is never autoscaled and keeps its data on a PVC.",
-        validate=validate_compactor),
+        validate=validate_compactor,
+        config_schema=PolicyConfigSchema(properties={"minDataVolume": {"type": "string", "default": "100Gi"}})),
     ResourceValidationPolicy(
         name="thanos-producers-blocks-and-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Uploading Prometheus uses 2h blocks; ruler HA labels and drops its replica label; receive RF is odd.",
