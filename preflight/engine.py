@@ -1,5 +1,6 @@
 """Run the real Pulumi program under the SDK's mock engine and record every resource with inputs and options."""
 
+import gc
 import json
 import runpy
 import uuid
@@ -211,6 +212,12 @@ def _urn_of(reference: str) -> str | None:
 def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
                 stack_outputs: dict[str, dict[str, Any]]) -> Plan:
     """Run `program` (a Pulumi `__main__.py`) under mocks with the given stack config; return its plan."""
+    # The SDK allocates many short-lived objects per resource; with the default thresholds the collector walks the
+    # ever-growing plan again and again, which makes large stacks superlinear. Collect rarely instead.
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(200_000, 100, 1000)
     pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
                                    for key, value in config.items()})
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
@@ -232,7 +239,11 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
 
         return pulumi.Output.from_input(collect()).apply(exported.update)
 
-    run()
+    try:
+        run()
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
     plan = Plan(project=project, stack=stack, outputs=exported)
     for request, response in monitor.records:
         if request.type == "pulumi:pulumi:Stack":
