@@ -52,7 +52,7 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool) -> Cl
         endpoints += receive_endpoints(namespace)
         labels.append(RECEIVE_REPLICA_LABEL)
         scraped += ["thanos-receive", "thanos-receive-router"]
-        if thanos.receive.replication_factor > 1:
+        if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)
     if compactor_here:
         scraped.append(COMPACTOR_NAME)

@@ -238,6 +238,9 @@ class CompactorSpec(StrictModel):
     """`--consistency-delay`; default 30m."""
     concurrency: int = Field(1, ge=1)
     """`--compact.concurrency`; default 1."""
+    deduplicate_receive_replicas: bool = True
+    """Merge the byte-identical copies replicated receive writes (`--deduplication.replica-label=receive_replica`,
+    one-to-one vertical compaction; irreversible, and never applied to Prometheus HA pairs); default true."""
     resources: Resources = sized("1", "4Gi", "8Gi")
     """Default 1 CPU/4Gi requests, 8Gi limit."""
 

@@ -46,6 +46,15 @@ def test_replica_labels_consistent_between_producers_query_and_compactor():
     assert not any(a.startswith("--deduplication.func") for a in compact_args)  # one-to-one, right for receive
 
 
+def test_offline_dedup_of_receive_replicas_can_be_turned_off():
+    raw = stack_config("prod")
+    raw = {**raw, "thanos": {**raw["thanos"], "compactor": {**raw["thanos"]["compactor"],
+                                                            "deduplicate-receive-replicas": False}}}
+    assert plan_cluster(config.load(raw), "thanos", compactor_here=True).compactor_dedup_labels == []
+    single = {**raw, "thanos": {**raw["thanos"], "receive": {"ingestors": 1, "replication-factor": 1}}}
+    assert plan_cluster(config.load(single), "thanos", compactor_here=True).compactor_dedup_labels == []
+
+
 def test_query_uses_endpoint_sd_config_not_removed_flags():
     stack = config.load(stack_config("prod"))
     plan = plan_cluster(stack, "thanos", compactor_here=False)
