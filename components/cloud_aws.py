@@ -136,10 +136,6 @@ def objstore_config(storage: AwsStorage, region: str) -> str:
         "aws_sdk_auth": True, "signature_version2": False, "sse_config": sse}}, sort_keys=True)
 
 
-def _json(document: Any) -> pulumi.Output[str]:
-    return pulumi.Output.from_input(document).apply(lambda d: json.dumps(d, sort_keys=True))
-
-
 class S3Bucket(pulumi.ComponentResource):
     """One hardened bucket: versioning, encryption, public access block, owner-enforced, TLS only, lifecycle."""
 

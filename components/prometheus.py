@@ -18,9 +18,6 @@ CONFIG_DIR = "/etc/prometheus"
 DATA_DIR = "/prometheus"
 BLOCK_DURATION = "2h"
 
-# Every scraped Thanos job, by job name (the thanos-mixin selects `job=~".*thanos-<component>.*"`) and Service.
-SCRAPED_SERVICES = ("thanos-sidecar", "thanos-query", "thanos-query-frontend", "thanos-store", "thanos-compactor",
-                    "thanos-ruler", "thanos-receive", "thanos-receive-router", "thanos-bucket-web")
 
 
 def external_labels(ctx: ClusterContext) -> dict[str, str]:

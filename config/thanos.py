@@ -219,11 +219,6 @@ class RetentionSpec(StrictModel):
             raise ValueError("; ".join(problems))
         return self
 
-    def longest_seconds(self) -> float:
-        """The longest retention in seconds, infinity when any resolution is kept forever."""
-        values = [duration_seconds(v) for v in (self.raw, self.res_5m, self.res_1h)]
-        return float("inf") if 0 in values else max(values)
-
 
 class CompactorSpec(StrictModel):
     """Thanos Compactor: the single writer that compacts, downsamples, applies retention and deletes."""
