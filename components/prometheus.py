@@ -19,7 +19,6 @@ DATA_DIR = "/prometheus"
 BLOCK_DURATION = "2h"
 
 
-
 def external_labels(ctx: ClusterContext) -> dict[str, str]:
     """What makes this Prometheus' blocks unique and persistent: cluster, region and the pod (ordinal) name."""
     return {"cluster": ctx.cluster, "region": ctx.region, PROMETHEUS_REPLICA_LABEL: "${POD_NAME}"}
