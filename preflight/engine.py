@@ -210,8 +210,9 @@ def _urn_of(reference: str) -> str | None:
 
 
 def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
-                stack_outputs: dict[str, dict[str, Any]]) -> Plan:
-    """Run `program` (a Pulumi `__main__.py`) under mocks with the given stack config; return its plan."""
+                stack_outputs: dict[str, dict[str, Any]], preview: bool = False) -> Plan:
+    """Run `program` (a Pulumi `__main__.py`) under mocks with the given stack config; return its plan.
+    With `preview`, provider outputs stay unknown, as in `pulumi preview`."""
     # The SDK allocates many short-lived objects per resource; with the default thresholds the collector walks the
     # ever-growing plan again and again, which makes large stacks superlinear. Collect rarely instead.
     gc.collect()
@@ -221,7 +222,7 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
     pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
                                    for key, value in config.items()})
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
-    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     exported: dict[str, Any] = {}
 
     @pulumi.runtime.test

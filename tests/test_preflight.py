@@ -148,3 +148,27 @@ def test_manifests_are_deterministic(tmp_path):
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.yaml"))
     assert files_a == files_b
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_program_also_plans_in_preview_mode_with_unknown_outputs(planned, stack, tmp_path):
+    """`pulumi preview` runs the program with every provider-computed output unknown."""
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys, yaml\n"
+        "from pathlib import Path\n"
+        "sys.path.insert(0, %r)\n"
+        "import config as stack_config\n"
+        "from preflight import engine\n"
+        "from preflight.cli import placeholder_stack_outputs\n"
+        "raw = yaml.safe_load(Path(%r).read_text())['config']\n"
+        "refs = placeholder_stack_outputs(stack_config.load(raw['thanos:config']).stack_references())\n"
+        "plan = engine.run_program(Path(%r), 'thanos', %r, raw, refs, preview=True)\n"
+        "print('RESOURCES', len(plan.resources))\n"
+        % (str(ROOT), str(ROOT / f"Pulumi.{stack}.yaml"), str(ROOT / "__main__.py"), stack))
+    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split("RESOURCES")[1]) == len(planned[stack].plan["resources"])
