@@ -98,25 +98,31 @@ def test_unknown_stack_exits_2():
     assert proc.returncode == 2 and "no stack file" in proc.stderr
 
 
-def test_a_stack_imports_only_its_own_cloud_sdk(tmp_path):
+SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random"}, "prod": {"pulumi_kubernetes", "pulumi_aws"},
+               "gcp": {"pulumi_kubernetes", "pulumi_gcp"}, "azure": {"pulumi_kubernetes", "pulumi_azure_native"}}
+
+
+@pytest.mark.parametrize("stack", sorted(SDK_OF_STACK))
+def test_a_stack_imports_only_the_sdks_it_uses(stack, tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(
         "import sys, json\n"
         "from pathlib import Path\n"
         "sys.path.insert(0, %r)\n"
         "import yaml\n"
+        "import config as stack_config\n"
         "from preflight import engine\n"
-        "config = yaml.safe_load(Path(%r).read_text())['config']\n"
-        "engine.run_program(Path(%r), 'thanos', 'gcp', config, {})\n"
-        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules if m.startswith('pulumi_'))))\n"
-        % (str(ROOT), str(ROOT / "Pulumi.gcp.yaml"), str(ROOT / "__main__.py")))
+        "from preflight.cli import placeholder_stack_outputs\n"
+        "raw = yaml.safe_load(Path(%r).read_text())['config']\n"
+        "refs = placeholder_stack_outputs(stack_config.load(raw['thanos:config']).stack_references())\n"
+        "engine.run_program(Path(%r), 'thanos', %r, raw, refs)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')})))\n"
+        % (str(ROOT), str(ROOT / f"Pulumi.{stack}.yaml"), str(ROOT / "__main__.py"), stack))
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert "pulumi_gcp" in loaded and "pulumi_kubernetes" in loaded
-    assert not loaded & {"pulumi_aws", "pulumi_azure_native", "pulumi_random"}, loaded
+    assert set(json.loads(proc.stdout.strip().splitlines()[-1])) == SDK_OF_STACK[stack], proc.stderr
 
 
 def test_the_program_itself_refuses_bad_config_with_a_clean_error(tmp_path):
