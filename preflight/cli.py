@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid stack file: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
-    # The real engine does not read the host's kubeconfig for a plan, and neither do we.
+    # The plan must not depend on this host: drop what the SDK would otherwise read from the environment.
     for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
         os.environ.pop(var, None)
     from . import engine

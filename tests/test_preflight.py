@@ -1,6 +1,8 @@
 """The preflight contract: exit codes, JSON shape, manifest layout, determinism, mock options recorded."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -98,51 +100,47 @@ def test_unknown_stack_exits_2():
     assert proc.returncode == 2 and "no stack file" in proc.stderr
 
 
+PROBE_PRELUDE = f"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+import pulumi, yaml
+import config as stack_config
+from preflight import engine
+from preflight.cli import placeholder_stack_outputs
+
+def plan_stack(stack, preview=False):
+    raw = yaml.safe_load(Path({str(ROOT)!r}, f"Pulumi.{{stack}}.yaml").read_text())["config"]
+    refs = placeholder_stack_outputs(stack_config.load(raw["thanos:config"]).stack_references())
+    return engine.run_program(Path({str(ROOT / "__main__.py")!r}), "thanos", stack, raw, refs, preview=preview)
+"""
+
+
+def run_probe(tmp_path, body: str) -> subprocess.CompletedProcess:
+    """Run `body` after PROBE_PRELUDE in a fresh interpreter (the mock engine's state is per process)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE_PRELUDE + body)
+    return subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
 SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random"}, "prod": {"pulumi_kubernetes", "pulumi_aws"},
                "gcp": {"pulumi_kubernetes", "pulumi_gcp"}, "azure": {"pulumi_kubernetes", "pulumi_azure_native"}}
 
 
 @pytest.mark.parametrize("stack", sorted(SDK_OF_STACK))
 def test_a_stack_imports_only_the_sdks_it_uses(stack, tmp_path):
-    probe = tmp_path / "probe.py"
-    probe.write_text(
-        "import sys, json\n"
-        "from pathlib import Path\n"
-        "sys.path.insert(0, %r)\n"
-        "import yaml\n"
-        "import config as stack_config\n"
-        "from preflight import engine\n"
-        "from preflight.cli import placeholder_stack_outputs\n"
-        "raw = yaml.safe_load(Path(%r).read_text())['config']\n"
-        "refs = placeholder_stack_outputs(stack_config.load(raw['thanos:config']).stack_references())\n"
-        "engine.run_program(Path(%r), 'thanos', %r, raw, refs)\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')})))\n"
-        % (str(ROOT), str(ROOT / f"Pulumi.{stack}.yaml"), str(ROOT / "__main__.py"), stack))
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = run_probe(tmp_path, f"plan_stack({stack!r})\n"
+                               "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')})))\n")
     assert set(json.loads(proc.stdout.strip().splitlines()[-1])) == SDK_OF_STACK[stack], proc.stderr
 
 
 def test_the_program_itself_refuses_bad_config_with_a_clean_error(tmp_path):
-    import subprocess
-    import sys
-
-    probe = tmp_path / "probe.py"
-    probe.write_text(
-        "import sys\n"
-        "from pathlib import Path\n"
-        "sys.path.insert(0, %r)\n"
-        "import pulumi\n"
-        "from preflight import engine\n"
+    proc = run_probe(tmp_path, (
         "bad = {'thanos:config': {'environment': 'dev', 'regions': [], 'bogus': 1}}\n"
         "try:\n"
-        "    engine.run_program(Path(%r), 'thanos', 'dev', bad, {})\n"
+        f"    engine.run_program(Path({str(ROOT / '__main__.py')!r}), 'thanos', 'dev', bad, {{}})\n"
         "except pulumi.RunError as err:\n"
-        "    print('RUNERROR', err)\n"
-        % (str(ROOT), str(ROOT / "__main__.py")))
-    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        "    print('RUNERROR', err)\n"))
     assert "RUNERROR invalid stack configuration" in proc.stdout, proc.stdout + proc.stderr
     assert "regions: List should have at least 1 item" in proc.stdout and "bogus: unknown key" in proc.stdout
 
@@ -159,22 +157,6 @@ def test_manifests_are_deterministic(tmp_path):
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_program_also_plans_in_preview_mode_with_unknown_outputs(planned, stack, tmp_path):
     """`pulumi preview` runs the program with every provider-computed output unknown."""
-    import subprocess
-    import sys
-
-    probe = tmp_path / "probe.py"
-    probe.write_text(
-        "import sys, yaml\n"
-        "from pathlib import Path\n"
-        "sys.path.insert(0, %r)\n"
-        "import config as stack_config\n"
-        "from preflight import engine\n"
-        "from preflight.cli import placeholder_stack_outputs\n"
-        "raw = yaml.safe_load(Path(%r).read_text())['config']\n"
-        "refs = placeholder_stack_outputs(stack_config.load(raw['thanos:config']).stack_references())\n"
-        "plan = engine.run_program(Path(%r), 'thanos', %r, raw, refs, preview=True)\n"
-        "print('RESOURCES', len(plan.resources))\n"
-        % (str(ROOT), str(ROOT / f"Pulumi.{stack}.yaml"), str(ROOT / "__main__.py"), stack))
-    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = run_probe(tmp_path, f"print('RESOURCES', len(plan_stack({stack!r}, preview=True).resources))\n")
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split("RESOURCES")[1]) == len(planned[stack].plan["resources"])
