@@ -127,7 +127,8 @@ class AzureObjectStore(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self))
             self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
 
-        client = azure.authorization.get_client_config_output()
+        # Invokes go to the default provider unless told otherwise, and every stack disables default providers.
+        client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
         subscription = client.subscription_id
         scope = primary.container.id
         writer_role = azure.authorization.RoleDefinition(

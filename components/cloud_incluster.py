@@ -85,8 +85,10 @@ class InClusterObjectStore(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: ClusterContext, storage: InClusterStorage,
                  opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None):
         super().__init__("thanos:incluster:ObjectStore", name, {}, opts)
+        # Default providers are disabled for every package, random included.
+        provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
         password = random.RandomPassword(f"{name}-password", length=32, special=False,
-                                         opts=pulumi.ResourceOptions(parent=self))
+                                         opts=pulumi.ResourceOptions(parent=self, provider=provider))
         user = "thanos"
         credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CREDENTIALS, "minio"),
                        "type": "Opaque", "stringData": {"user": user, "password": password.result}}

@@ -111,6 +111,16 @@ class Plan:
     stack: str
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    invokes: list["Invoke"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Invoke:
+    """One data-source call (`get_*`), with the provider the engine would send it to ("" = the default provider)."""
+
+    token: str
+    args: dict[str, Any]
+    provider: str
 
 
 class PlanMocks(pulumi.runtime.Mocks):
@@ -118,6 +128,7 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def __init__(self, stack_outputs: dict[str, dict[str, Any]]):
         self.stack_outputs = stack_outputs
+        self.invokes: list[Invoke] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -178,6 +189,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         return {"id": f"{base}/{typ.split(':')[-1]}/{name}"}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.invokes.append(Invoke(args.token, plain(dict(args.args)), _urn_of(args.provider) or ""))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": MOCK_ACCOUNT_ID, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/preflight",
                     "userId": "preflight", "id": MOCK_ACCOUNT_ID}
@@ -245,7 +257,8 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-    plan = Plan(project=project, stack=stack, outputs=exported)
+    plan = Plan(project=project, stack=stack, outputs=exported,
+                invokes=sorted(monitor.mocks.invokes, key=lambda i: (i.token, i.provider)))
     for request, response in monitor.records:
         if request.type == "pulumi:pulumi:Stack":
             continue

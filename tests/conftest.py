@@ -56,3 +56,26 @@ def planned(tmp_path_factory) -> dict[str, PlannedStack]:
         plan = json.loads((out / "plan.json").read_text()) if (out / "plan.json").exists() else {}
         result[stack] = PlannedStack(stack, proc.returncode, proc.stdout, proc.stderr, plan, out / "manifests")
     return result
+
+
+PROBE_PRELUDE = f"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+import pulumi, yaml
+import config as stack_config
+from preflight import engine
+from preflight.cli import placeholder_stack_outputs
+
+def plan_stack(stack, preview=False):
+    raw = yaml.safe_load(Path({str(ROOT)!r}, f"Pulumi.{{stack}}.yaml").read_text())["config"]
+    refs = placeholder_stack_outputs(stack_config.load(raw["thanos:config"]).stack_references())
+    return engine.run_program(Path({str(ROOT / "__main__.py")!r}), "thanos", stack, raw, refs, preview=preview)
+"""
+
+
+def run_probe(tmp_path, body: str) -> subprocess.CompletedProcess:
+    """Run `body` after PROBE_PRELUDE in a fresh interpreter (the mock engine's state is per process)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE_PRELUDE + body)
+    return subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -1,12 +1,10 @@
 """The preflight contract: exit codes, JSON shape, manifest layout, determinism, mock options recorded."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import ROOT, STACKS, run_preflight
+from .conftest import ROOT, STACKS, run_preflight, run_probe
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "protect", "retainOnDelete", "dependsOn",
                  "inputs", "secretInputs"}
@@ -37,7 +35,7 @@ def test_json_follows_the_contract(planned, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_cloud_and_kubernetes_resource_has_an_explicit_provider(planned, stack):
     for resource in planned[stack].plan["resources"]:
-        if resource["custom"] and not resource["type"].startswith(("pulumi:", "random:")):
+        if resource["custom"] and not resource["type"].startswith("pulumi:"):
             assert resource["provider"], f"{resource['urn']} uses a default provider"
 
 
@@ -98,29 +96,6 @@ def test_program_that_raises_exits_3(tmp_path):
 def test_unknown_stack_exits_2():
     proc = run_preflight("nosuchstack")
     assert proc.returncode == 2 and "no stack file" in proc.stderr
-
-
-PROBE_PRELUDE = f"""
-import json, sys
-from pathlib import Path
-sys.path.insert(0, {str(ROOT)!r})
-import pulumi, yaml
-import config as stack_config
-from preflight import engine
-from preflight.cli import placeholder_stack_outputs
-
-def plan_stack(stack, preview=False):
-    raw = yaml.safe_load(Path({str(ROOT)!r}, f"Pulumi.{{stack}}.yaml").read_text())["config"]
-    refs = placeholder_stack_outputs(stack_config.load(raw["thanos:config"]).stack_references())
-    return engine.run_program(Path({str(ROOT / "__main__.py")!r}), "thanos", stack, raw, refs, preview=preview)
-"""
-
-
-def run_probe(tmp_path, body: str) -> subprocess.CompletedProcess:
-    """Run `body` after PROBE_PRELUDE in a fresh interpreter (the mock engine's state is per process)."""
-    probe = tmp_path / "probe.py"
-    probe.write_text(PROBE_PRELUDE + body)
-    return subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
 SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random"}, "prod": {"pulumi_kubernetes", "pulumi_aws"},
