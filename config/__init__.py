@@ -36,6 +36,11 @@ def key_path(loc: tuple[Any, ...]) -> str:
 
 def _message(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        # pydantic names the Python class here ("a valid dictionary or instance of StoreSpec"): say it in YAML terms.
+        message = "must be a mapping of keys (key: value)"
+        if isinstance(error.get("input"), list):
+            return f"{message}, not a list"
     if error["type"] == "extra_forbidden":
         return "unknown key (check the spelling; keys are kebab-case)"
     if error["type"] == "union_tag_invalid":

@@ -41,14 +41,53 @@ def stack_name_of(args: argparse.Namespace) -> str:
     return parts[1] if len(parts) >= 3 else args.config_file.stem
 
 
+class OptionError(ValueError):
+    """A command-line option is unusable; the message names the option."""
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The `config:` map of a stack file."""
     if not path.is_file():
         raise FileNotFoundError(f"no stack file {path}")
-    document = yaml.safe_load(path.read_text()) or {}
+    with path.open() as stream:  # a stream, so YAML errors name the file rather than "<unicode string>"
+        document = yaml.safe_load(stream) or {}
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ValueError(f"{path}: expected a mapping with a 'config:' mapping")
     return document.get("config") or {}
+
+
+def check_options(args: argparse.Namespace, stack: str) -> dict[str, Any] | None:
+    """Refuse unusable options before anything runs or is written; return the policy config to use (None with
+    --no-policy)."""
+    if not args.program.is_file():
+        raise OptionError(f"--program {args.program}: no such file")
+    if args.json_path:
+        if args.json_path.is_dir():
+            raise OptionError(f"--json {args.json_path}: is a directory; give a file path")
+        if not args.json_path.parent.is_dir():
+            raise OptionError(f"--json {args.json_path}: directory {args.json_path.parent} does not exist")
+    if args.manifests:
+        from .manifests import ManifestDirError, check_manifest_dir
+
+        try:
+            check_manifest_dir(args.manifests)
+        except ManifestDirError as err:
+            raise OptionError(f"--manifests {args.manifests}: {err}") from None
+    path = args.policy_config
+    if path is None:
+        default = ROOT / "policies" / f"{stack}.json"
+        path = default if default.is_file() else None
+    elif not path.is_file():
+        raise OptionError(f"--policy-config {path}: no such file")
+    if path is None:
+        return None if args.no_policy else {}
+    from . import policy
+
+    try:
+        config = policy.load_policy_config(path)
+    except policy.PolicyConfigError as err:
+        raise OptionError(f"--policy-config {path}: {err}") from None
+    return None if args.no_policy else config
 
 
 def placeholder_stack_outputs(references: dict[str, list[str]]) -> dict[str, dict[str, str]]:
@@ -64,7 +103,7 @@ def placeholder_stack_outputs(references: dict[str, list[str]]) -> dict[str, dic
     return outputs
 
 
-def summary(plan: Any, violations: list[Any]) -> str:
+def summary(plan: Any, violations: list[Any] | None) -> str:
     """A preview-like text: resources by component and type, then findings by level."""
     lines = [f"Plan of {plan.project}/{plan.stack}: {len(plan.resources)} resources "
              f"({sum(r.custom for r in plan.resources)} custom, {sum(not r.custom for r in plan.resources)} components)"]
@@ -76,6 +115,9 @@ def summary(plan: Any, violations: list[Any]) -> str:
     lines.append("  resources:")
     lines += [f"    {count:4d}  {typ}" for typ, count in sorted(types.items())]
     lines.append(f"  outputs: {', '.join(sorted(plan.outputs)) or 'none'}")
+    if violations is None:
+        lines.append("Policies: skipped (--no-policy)")
+        return "\n".join(lines)
     levels = Counter(v.level for v in violations)
     lines.append(f"Policies: {levels.get('mandatory', 0)} mandatory, {levels.get('advisory', 0)} advisory")
     for v in sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
@@ -101,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"invalid stack file: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    try:
+        policy_config = check_options(args, stack)
+    except OptionError as err:
+        print(f"preflight: {err}", file=sys.stderr)
+        return EXIT_CONFIG
 
     # The plan must not depend on this host: drop what the SDK would otherwise read from the environment.
     for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
@@ -115,27 +162,29 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return EXIT_PROGRAM
 
-    violations = []
-    if not args.no_policy:
+    violations = None
+    if policy_config is not None:
         from . import policy
 
-        policy_config_path = args.policy_config or ROOT / "policies" / f"{stack}.json"
-        violations = policy.run_policies(plan, policy.load_policy_config(
-            policy_config_path if policy_config_path.is_file() else None))
+        violations = policy.run_policies(plan, policy_config)
 
     print(summary(plan, violations))
-    if args.json_path:
-        document = {"project": plan.project, "stack": plan.stack,
-                    "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
-                    "violations": [v.to_json() for v in violations]}
-        args.json_path.parent.mkdir(parents=True, exist_ok=True)
-        args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    # Manifests first: their writer checks every path before writing any, so a refusal leaves nothing behind.
     if args.manifests:
         from .manifests import write_manifests
 
-        count = write_manifests(plan, args.manifests)
+        try:
+            count = write_manifests(plan, args.manifests)
+        except ValueError as err:
+            print(f"preflight: --manifests {args.manifests}: {err}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"wrote {count} Kubernetes manifests under {args.manifests}")
-    return EXIT_MANDATORY if any(v.level == "mandatory" for v in violations) else EXIT_OK
+    if args.json_path:
+        document = {"project": plan.project, "stack": plan.stack,
+                    "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
+                    "violations": [v.to_json() for v in violations or []]}
+        args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return EXIT_MANDATORY if any(v.level == "mandatory" for v in violations or []) else EXIT_OK
 
 
 def run() -> None:

@@ -1,6 +1,5 @@
 """Write the Kubernetes objects of a plan as YAML, one file per object: <cluster>/<namespace>/<kind>-<name>.yaml."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +8,13 @@ import yaml
 from .engine import Plan, Resource, redacted
 
 K8S_PROVIDER_PREFIX = "k8s-"
+MARKER = ".preflight-manifests"
+"""The file preflight keeps in a manifests directory: the list of files it wrote there, the only ones it removes."""
+_MARKER_HEADER = "# written by python -m preflight; the files below are the ones it may replace or remove\n"
+
+
+class ManifestDirError(ValueError):
+    """The manifests directory cannot be used without touching files preflight did not write."""
 
 
 class _ManifestDumper(yaml.SafeDumper):
@@ -57,16 +63,54 @@ def manifest_path(cluster: str, obj: dict[str, Any]) -> Path:
     return Path(cluster) / namespace / f"{obj['kind'].lower()}-{metadata['name']}.yaml"
 
 
+def owned_files(directory: Path) -> list[Path] | None:
+    """The files a previous run wrote into `directory` (from its marker), or None when preflight did not make it."""
+    marker = directory / MARKER
+    if not marker.is_file():
+        return None
+    lines = marker.read_text().splitlines()
+    if not lines or lines[0] + "\n" != _MARKER_HEADER:
+        return None
+    return [directory / line for line in lines[1:] if line and not line.startswith(("/", "..")) and ".." not in line]
+
+
+def check_manifest_dir(directory: Path) -> None:
+    """Refuse a path that is a file, or a non-empty directory that preflight did not write."""
+    if directory.exists() and not directory.is_dir():
+        raise ManifestDirError("is a file, not a directory")
+    if directory.is_dir() and any(directory.iterdir()) and owned_files(directory) is None:
+        raise ManifestDirError(f"directory is not empty and was not written by preflight (no {MARKER} marker): "
+                               "give a new or empty directory; nothing there is touched")
+
+
 def write_manifests(plan: Plan, directory: Path) -> int:
-    """Replace `directory` with the plan's manifests; return how many were written."""
-    if directory.exists():
-        shutil.rmtree(directory)
-    count = 0
+    """Write the plan's manifests under `directory`, replacing only what an earlier run wrote there (every other
+    file in it is left alone); return how many were written."""
+    check_manifest_dir(directory)
+    previous = set(owned_files(directory) or [])
+    planned: dict[Path, dict[str, Any]] = {}
     for cluster, obj in kubernetes_objects(plan):
         path = directory / manifest_path(cluster, obj)
-        if path.exists():
+        if path in planned:
             raise ValueError(f"two Kubernetes objects map to {path}")
+        planned[path] = obj
+    clashes = sorted(str(p) for p in planned if p.exists() and p not in previous)
+    if clashes:
+        raise ManifestDirError(f"{clashes[0]} exists and was not written by preflight; nothing was written")
+    for stale in previous - set(planned):
+        if stale.is_file():
+            stale.unlink()
+            _remove_empty_parents(stale.parent, directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for path, obj in planned.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=False, width=120))
-        count += 1
-    return count
+    listing = sorted(p.relative_to(directory).as_posix() for p in planned)
+    (directory / MARKER).write_text(_MARKER_HEADER + "".join(f"{line}\n" for line in listing))
+    return len(planned)
+
+
+def _remove_empty_parents(folder: Path, top: Path) -> None:
+    while folder != top and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

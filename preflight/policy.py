@@ -39,9 +39,41 @@ def load_policies() -> list[Any]:
     return POLICIES
 
 
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+
+
+class PolicyConfigError(ValueError):
+    """A policy pack config file is unreadable or names what the pack does not have."""
+
+
 def load_policy_config(path: Path | None) -> dict[str, Any]:
-    """A `--policy-pack-config` JSON file, or {}."""
-    return json.loads(path.read_text()) if path else {}
+    """A `--policy-pack-config` JSON file (checked against the pack: policy names, levels, properties), or {}."""
+    if path is None:
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as err:
+        raise PolicyConfigError(f"not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise PolicyConfigError("must be a JSON object of policy names")
+    policies = {p.name: p for p in load_policies()}
+    problems = []
+    for name, entry in config.items():
+        policy = policies.get(name)
+        if policy is None and name != "all":
+            problems.append(f"no policy named {name!r}")
+            continue
+        level = entry.get("enforcementLevel") if isinstance(entry, dict) else entry
+        if not isinstance(entry, (dict, str)) or (level is not None and level not in LEVELS):
+            problems.append(f"{name}: enforcementLevel must be one of {', '.join(LEVELS)}")
+        known = set(policy.config_schema.properties) if policy and policy.config_schema else set()
+        unknown = sorted(set(entry) - known - {"enforcementLevel"}) if isinstance(entry, dict) else []
+        if unknown:
+            problems.append(f"{name}: unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
+                            f" (known: {', '.join(sorted(known)) or 'none'})")
+    if problems:
+        raise PolicyConfigError("; ".join(problems))
+    return config
 
 
 def enforcement_level(policy: Any, config: dict[str, Any]) -> EnforcementLevel:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from .conftest import ROOT, STACKS, run_preflight, run_probe
 
@@ -135,3 +136,92 @@ def test_the_program_also_plans_in_preview_mode_with_unknown_outputs(planned, st
     proc = run_probe(tmp_path, f"print('RESOURCES', len(plan_stack({stack!r}, preview=True).resources))\n")
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split("RESOURCES")[1]) == len(planned[stack].plan["resources"])
+
+
+# --- options and files: one-line errors naming the option, exit 2, nothing written, nothing of the user's removed ---
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--program", "missing.py", "--program {tmp}/missing.py: no such file"),
+    ("--policy-config", "missing.json", "--policy-config {tmp}/missing.json: no such file"),
+    ("--policy-config", "broken.json", "--policy-config {tmp}/broken.json: not valid JSON"),
+    ("--policy-config", "unknown.json", "--policy-config {tmp}/unknown.json: no policy named 'thanos-no-such-rule'"),
+    ("--policy-config", "level.json", "--policy-config {tmp}/level.json: thanos-ha-pdb: enforcementLevel must be one of"),
+    ("--json", "no/such/dir/plan.json", "--json {tmp}/no/such/dir/plan.json: directory {tmp}/no/such/dir does not exist"),
+    ("--manifests", "a-file.txt", "--manifests {tmp}/a-file.txt: is a file, not a directory"),
+    ("--manifests", "project", "--manifests {tmp}/project: directory is not empty and was not written by preflight"),
+])
+def test_bad_options_are_one_line_errors_with_exit_2_and_nothing_written(tmp_path, option, value, message):
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "unknown.json").write_text('{"thanos-no-such-rule": {"enforcementLevel": "disabled"}}')
+    (tmp_path / "level.json").write_text('{"thanos-ha-pdb": {"enforcementLevel": "strict"}}')
+    (tmp_path / "a-file.txt").write_text("mine")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "__main__.py").write_text("my program")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    extra = [] if option == "--json" else ["--json", str(tmp_path / "plan.json")]
+    proc = run_preflight("dev", option, str(tmp_path / value), *extra)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("preflight: " + message.format(tmp=tmp_path)), proc.stderr
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "project" / "__main__.py").read_text() == "my program"
+
+
+def test_manifests_directory_keeps_the_users_files_and_drops_only_stale_ones(tmp_path):
+    out = tmp_path / "manifests"
+    assert run_preflight("dev", "--manifests", str(out), "--no-policy").returncode == 0
+    web = out / "kind" / "thanos" / "deployment-thanos-bucket-web.yaml"
+    assert web.is_file()
+    (out / "kind" / "thanos" / "notes.md").write_text("my notes")
+    (out / "README").write_text("mine")
+    smaller = tmp_path / "Pulumi.dev.yaml"
+    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    raw["config"]["thanos:config"]["thanos"]["bucket-web"] = {"enabled": False}
+    smaller.write_text(yaml.safe_dump(raw))
+    proc = run_preflight("--config-file", str(smaller), "--manifests", str(out), "--no-policy")
+    assert proc.returncode == 0, proc.stderr
+    assert not web.exists()
+    assert (out / "kind" / "thanos" / "notes.md").read_text() == "my notes"
+    assert (out / "README").read_text() == "mine"
+    written = (out / ".preflight-manifests").read_text().splitlines()[1:]
+    assert len(written) == len(list(out.rglob("*.yaml"))) == int(proc.stdout.split("wrote ")[1].split()[0])
+
+
+def test_manifests_never_overwrite_a_file_preflight_did_not_write(tmp_path):
+    out = tmp_path / "manifests"
+    assert run_preflight("dev", "--manifests", str(out), "--no-policy").returncode == 0
+    marker = out / ".preflight-manifests"
+    target = out / "kind" / "thanos" / "deployment-thanos-query-pods.yaml"
+    marker.write_text("\n".join(line for line in marker.read_text().splitlines() if "query-pods" not in line) + "\n")
+    target.write_text("my own edit")
+    proc = run_preflight("dev", "--manifests", str(out), "--no-policy", "--json", str(tmp_path / "plan.json"))
+    assert proc.returncode == 2
+    assert "deployment-thanos-query-pods.yaml exists and was not written by preflight" in proc.stderr
+    assert target.read_text() == "my own edit" and not (tmp_path / "plan.json").exists()
+
+
+def test_no_policy_says_the_policies_were_skipped():
+    proc = run_preflight("dev", "--no-policy")
+    assert proc.returncode == 0
+    assert proc.stdout.strip().endswith("Policies: skipped (--no-policy)")
+    assert "mandatory" not in proc.stdout
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    broken = tmp_path / "Pulumi.broken.yaml"
+    broken.write_text("config:\n  thanos:config:\n    regions: [{name: a\n")
+    proc = run_preflight("--config-file", str(broken))
+    assert proc.returncode == 2
+    assert str(broken) in proc.stderr and "<unicode string>" not in proc.stderr
+
+
+def test_config_errors_never_name_python_classes(tmp_path):
+    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    raw["config"]["thanos:config"]["thanos"].update(store=5, compactor={"retention": [1]})
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    proc = run_preflight("--config-file", str(path))
+    assert proc.returncode == 2
+    assert "  - thanos.store: must be a mapping of keys (key: value) (got 5)" in proc.stderr
+    assert "  - thanos.compactor.retention: must be a mapping of keys (key: value), not a list" in proc.stderr
+    assert "Spec" not in proc.stderr and "instance of" not in proc.stderr
