@@ -12,12 +12,18 @@ from config.storage import GcpStorage
 
 from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, service_account
 
-# Bucket-scoped roles: viewers read; creators add objects but cannot overwrite or delete; only objectUser deletes.
-ROLE_BINDINGS = {
-    READER: ["roles/storage.objectViewer"],
-    WRITER: ["roles/storage.objectViewer", "roles/storage.objectCreator"],
-    DELETER: ["roles/storage.objectUser"],
-}
+# Bucket-scoped roles. GCS needs delete permission to overwrite an object, so a writer holding only objectCreator
+# can neither clean up nor re-upload a block after a failed upload: the block is lost once local retention passes.
+# Writers therefore get a custom role with exactly the object permissions an upload needs (on GCS only, writers may
+# delete); readers only view; the compactor gets objectUser.
+WRITER_PERMISSIONS = ["storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"]
+READER_ROLE = "roles/storage.objectViewer"
+DELETER_ROLE = "roles/storage.objectUser"
+
+
+def writer_role_id(bucket: str) -> str:
+    """The custom role id of a bucket's writers (letters, digits, `_` and `.`; at most 64 characters)."""
+    return "thanosWriter_" + bucket.replace("-", "_")[:51]
 
 
 def account_id(cluster: str, component: str) -> str:
@@ -73,6 +79,13 @@ class GcpObjectStore(pulumi.ComponentResource):
             lifecycle_rules=lifecycle_rules(storage), labels={"thanos-io-bucket": storage.bucket},
             opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect))
         self.outputs = {"bucket": bucket.name, "bucketUrl": bucket.url}
+        writer_role = gcp.projects.IAMCustomRole(
+            f"{name}-writer-role", project=storage.project, role_id=writer_role_id(storage.bucket),
+            title=f"Thanos block writer ({storage.bucket})", permissions=WRITER_PERMISSIONS, stage="GA",
+            description="Upload Thanos blocks and replace a failed upload: object get, list, create and delete.",
+            opts=pulumi.ResourceOptions(parent=self))
+        roles = {READER: [("objectViewer", READER_ROLE)], WRITER: [("writer", writer_role.name)],
+                 DELETER: [("objectUser", DELETER_ROLE)]}
         self.access = {}
         accounts: dict[str, Any] = {}
         for cluster in clusters:
@@ -88,9 +101,9 @@ class GcpObjectStore(pulumi.ComponentResource):
                     member=workload_identity_member(cluster.workload_identity_pool or f"{storage.project}.svc.id.goog",
                                                     namespace, component),
                     opts=pulumi.ResourceOptions(parent=self))
-                for role in ROLE_BINDINGS[COMPONENT_ROLES[component]]:
+                for suffix, role in roles[COMPONENT_ROLES[component]]:
                     gcp.storage.BucketIAMMember(
-                        f"{name}-{cluster.name}-{component}-{role.rsplit('.', 1)[-1]}", bucket=bucket.name, role=role,
+                        f"{name}-{cluster.name}-{component}-{suffix}", bucket=bucket.name, role=role,
                         member=account.email.apply(lambda email: f"serviceAccount:{email}"),
                         opts=pulumi.ResourceOptions(parent=self))
                 annotations[component] = {"iam.gke.io/gcp-service-account": account.email}

@@ -150,6 +150,8 @@ class PlanMocks(pulumi.runtime.Mocks):
             email = f"{inputs['accountId']}@{inputs.get('project', 'project')}.iam.gserviceaccount.com"
             outputs.update(email=email, name=f"projects/{inputs.get('project', 'project')}/serviceAccounts/{email}",
                            member=f"serviceAccount:{email}")
+        elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+            outputs["name"] = f"projects/{inputs['project']}/roles/{inputs['roleId']}"
         elif typ == "gcp:storage/bucket:Bucket":
             physical_id = inputs["name"]
             outputs.update(url=f"gs://{physical_id}", selfLink=f"https://www.googleapis.com/storage/v1/b/{physical_id}")

@@ -445,9 +445,25 @@ def test_only_compactor_deletes_on_gcs_and_azure(planned):
                   and r["name"].endswith("iowa-store-objectViewer"))
     member["inputs"]["role"] = "roles/storage.objectAdmin"
     member["inputs"]["member"] = "serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com"
+    gcs_message = ("which deletes objects: only the compactor deletes (on GCS, block writers too, through a role of "
+                   "exactly object get, list, create and delete).")
     assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
         "serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com gets roles/storage.objectAdmin, "
-        "which deletes objects: only the compactor deletes."]
+        + gcs_message]
+    # The writers' custom role deletes: a reader bound to it is refused, a writer with a broader role too.
+    gcp = copy.deepcopy(planned["gcp"].plan["resources"])
+    writer = next(r for r in gcp if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
+                  and r["name"].endswith("iowa-ruler-writer"))
+    store = next(r for r in gcp if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
+                 and r["name"].endswith("iowa-store-objectViewer"))
+    writer_role = writer["inputs"]["role"]
+    store["inputs"]["role"] = writer_role
+    writer["inputs"]["role"] = "roles/storage.objectUser"
+    assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
+        "serviceAccount:thanos-iowa-ruler@acme-observability.iam.gserviceaccount.com gets roles/storage.objectUser, "
+        + gcs_message,
+        f"serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com gets {writer_role}"
+        ", " + gcs_message]
     azure = copy.deepcopy(planned["azure"].plan["resources"])
     assert check_stack("thanos-identity-only-compactor-deletes", azure) == []
     assignment = next(r for r in azure if r["type"] == "azure-native:authorization:RoleAssignment"

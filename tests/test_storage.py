@@ -156,16 +156,27 @@ def test_gcs_buckets(planned):
 
 
 def test_gcp_privileges_and_workload_identity(planned):
+    """Readers view, the compactor gets objectUser, and writers get a custom role of exactly object get, list, create
+    and delete: GCS needs delete to overwrite, so a writer without it cannot replace a failed upload (the trade-off:
+    on GCS alone, block writers may delete)."""
+    from components.cloud_gcp import WRITER_PERMISSIONS, writer_role_id
+
+    custom = {f"projects/{r['inputs']['project']}/roles/{r['inputs']['roleId']}": r["inputs"]
+              for r in planned["gcp"].resources("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    assert sorted(custom) == sorted(f"projects/acme-observability/roles/{writer_role_id(b)}"
+                                    for b in ("acme-thanos-prod-us", "acme-thanos-prod-eu"))
+    for role in custom.values():
+        assert sorted(role["permissions"]) == sorted(WRITER_PERMISSIONS) == [
+            "storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"]
     members = planned["gcp"].resources("gcp:storage/bucketIAMMember:BucketIAMMember")
+    by_role = {READER: set(), WRITER: set(), DELETER: set()}
     for member in members:
-        component = next(c for c in COMPONENT_ROLES if member["name"].endswith(f"{c}-{member['inputs']['role'].rsplit('.', 1)[-1]}"))
-        role = member["inputs"]["role"]
-        if COMPONENT_ROLES[component] == READER:
-            assert role == "roles/storage.objectViewer"
-        elif COMPONENT_ROLES[component] == WRITER:
-            assert role in ("roles/storage.objectViewer", "roles/storage.objectCreator")
-        else:
-            assert role == "roles/storage.objectUser"
+        component = member["name"].split("-objectstore-")[1].split("-", 1)[1].rsplit("-", 1)[0]
+        by_role[COMPONENT_ROLES[component]].add(member["inputs"]["role"])
+    assert by_role[READER] == {"roles/storage.objectViewer"}
+    assert by_role[WRITER] == set(custom)
+    assert by_role[DELETER] == {"roles/storage.objectUser"}
+    assert len(members) == 12, "one binding per component and cluster"
     pools = {"iowa": "acme-observability.svc.id.goog", "belgium": "acme-eu-clusters.svc.id.goog"}
     bindings = planned["gcp"].resources("gcp:serviceaccount/iAMMember:IAMMember")
     assert len(bindings) == 12

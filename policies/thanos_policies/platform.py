@@ -113,10 +113,22 @@ def validate_no_wildcards(args, report):
 
 DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:*", "*")
 GCS_DELETE_ROLES = ("roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin")
+GCS_WRITER_PERMISSIONS = {"storage.objects.create", "storage.objects.delete", "storage.objects.get",
+                          "storage.objects.list"}
+# GCS needs delete permission to overwrite an object: a block writer that cannot delete cannot replace a failed
+# upload. So on GCS alone, writers may delete, through a role limited to exactly these object permissions.
+GCS_WRITERS = ("prometheus", "ruler", "receive")
 AZURE_DELETE_ROLES = ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b")
 
 
+def _gcs_custom_roles(resources) -> dict[str, set[str]]:
+    """`projects/<project>/roles/<id>` -> permissions of every custom role in the stack."""
+    return {f"projects/{r.props.get('project')}/roles/{r.props.get('roleId')}": set(r.props.get("permissions") or [])
+            for r in resources if r.resource_type == "gcp:projects/iAMCustomRole:IAMCustomRole"}
+
+
 def validate_only_compactor_deletes(args, report):
+    custom = _gcs_custom_roles(args.resources)
     roles = {}
     for r in args.resources:
         if r.resource_type == "aws:iam/role:Role":
@@ -134,10 +146,15 @@ def validate_only_compactor_deletes(args, report):
             if component and component != "compactor" and any(a in DELETE_ACTIONS for a in granted):
                 report(f"the {component} role may delete objects: only the compactor deletes.", r.urn)
         elif r.resource_type == "gcp:storage/bucketIAMMember:BucketIAMMember":
-            member = str(r.props.get("member") or "")
-            if r.props.get("role") in GCS_DELETE_ROLES and "compactor" not in member:
-                report(f"{member} gets {r.props.get('role')}, which deletes objects: only the compactor deletes.",
-                       r.urn)
+            member, role = str(r.props.get("member") or ""), str(r.props.get("role") or "")
+            deletes = role in GCS_DELETE_ROLES or "storage.objects.delete" in custom.get(role, set())
+            writer_role = role in custom and custom[role] <= GCS_WRITER_PERMISSIONS
+            if not deletes or "compactor" in member:
+                continue
+            if any(w in member for w in GCS_WRITERS) and writer_role:
+                continue
+            report(f"{member} gets {role}, which deletes objects: only the compactor deletes (on GCS, block writers "
+                   "too, through a role of exactly object get, list, create and delete).", r.urn)
         elif r.resource_type == "azure-native:authorization:RoleAssignment":
             role = str(r.props.get("roleDefinitionId") or "")
             if role.rsplit("/", 1)[-1] in AZURE_DELETE_ROLES and "compactor" not in r.name:
