@@ -123,25 +123,27 @@ def container(name: str, image: str, args: list[str], resources: Resources, *, p
     return spec
 
 
-def spreading(selector: dict[str, str], replicas: int) -> dict[str, Any]:
-    """Hard anti-affinity on nodes and a zone spread for a multi-replica workload; nothing for a singleton."""
+def spreading(selector: dict[str, str], replicas: int, zone_spread: str = "DoNotSchedule") -> dict[str, Any]:
+    """Hard anti-affinity on nodes and a zone spread (`DoNotSchedule`: never two replicas in one zone while another
+    zone has none; `ScheduleAnyway`: best effort) for a multi-replica workload; nothing for a singleton."""
     if replicas < 2:
         return {}
     return {
         "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": {"matchLabels": selector}, "topologyKey": HOST_KEY}]}},
-        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "ScheduleAnyway",
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": zone_spread,
                                        "labelSelector": {"matchLabels": selector}}],
     }
 
 
 def pod_spec(service_account: str, containers: list[dict[str, Any]], *, selector: dict[str, str], replicas: int,
-             volumes: list[dict[str, Any]] | None = None, grace_seconds: int = 120) -> dict[str, Any]:
+             volumes: list[dict[str, Any]] | None = None, grace_seconds: int = 120,
+             zone_spread: str = "DoNotSchedule") -> dict[str, Any]:
     """The pod spec every Thanos workload shares."""
     spec: dict[str, Any] = {"serviceAccountName": service_account, "automountServiceAccountToken": False,
                             "securityContext": pod_security_context(), "terminationGracePeriodSeconds": grace_seconds,
                             "nodeSelector": {"kubernetes.io/os": "linux"}, "containers": containers,
-                            **spreading(selector, replicas)}
+                            **spreading(selector, replicas, zone_spread)}
     if volumes:
         spec["volumes"] = volumes
     return spec

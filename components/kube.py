@@ -21,6 +21,10 @@ class ClusterContext:
     """Namespace of every Thanos object."""
     image: str
     """The Thanos image."""
+    zones: tuple[str, ...] = ()
+    """The cluster's zones (`topology.kubernetes.io/zone` values) when known: receive places ingestors per zone."""
+    zone_spread: str = "DoNotSchedule"
+    """`whenUnsatisfiable` of every zone spread constraint."""
 
     @property
     def version(self) -> str:

@@ -72,7 +72,8 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
          "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector},
                   "template": {"metadata": {"labels": ctx.labels(component)},
                                "spec": pod_spec("thanos-memcached", [memcached], selector=selector,
-                                                replicas=spec.replicas, grace_seconds=30)}}},
+                                                replicas=spec.replicas, grace_seconds=30,
+                                                zone_spread=ctx.zone_spread)}}},
     ]
     if spec.replicas > 1:
         objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",

@@ -73,6 +73,7 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[st
                         ports=thanos_ports(), mounts=[data, config, objstore_mount()], env=downward_env(),
                         probes=http_probes())
     pod = pod_spec(service_name("prometheus"), [prometheus, sidecar], selector=selector, replicas=spec.replicas,
+                   zone_spread=ctx.zone_spread,
                    volumes=[{"name": "config", "configMap": {"name": NAME}}, objstore_volume()], grace_seconds=600)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": yaml.safe_dump(prometheus_config(ctx, spec, scraped), sort_keys=False)}}]

@@ -41,7 +41,8 @@ def build_query(ctx: ClusterContext, spec: QuerySpec, endpoints: list[str],
     selector = ctx.selector(component)
     pod = pod_spec(service_name(component), [container(
         "thanos-query", ctx.image, query_args(spec, endpoints, replica_labels), spec.resources,
-        ports=thanos_ports(), probes=http_probes())], selector=selector, replicas=spec.replicas)
+        ports=thanos_ports(), probes=http_probes())], selector=selector, replicas=spec.replicas,
+        zone_spread=ctx.zone_spread)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
     objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
                                ports=thanos_ports(), autoscale=autoscale)

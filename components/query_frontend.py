@@ -37,7 +37,8 @@ def build_query_frontend(ctx: ClusterContext, spec: QueryFrontendSpec, cache: Me
     ports = thanos_ports(grpc=False)
     pod = pod_spec(service_name(component), [container(
         "thanos-query-frontend", ctx.image, query_frontend_args(ctx, spec, cache), spec.resources, ports=ports,
-        probes=http_probes())], selector=selector, replicas=spec.replicas)
+        probes=http_probes())], selector=selector, replicas=spec.replicas,
+        zone_spread=ctx.zone_spread)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
     objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
                                ports=ports, autoscale=autoscale)

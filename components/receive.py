@@ -1,11 +1,12 @@
 """Thanos Receive: a router Deployment hashing remote writes over an ingestor StatefulSet (ketama hashring)."""
 
+import copy
 import json
 from typing import Any
 
 from config.thanos import ReceiveSpec
 
-from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, RECEIVE_REPLICA_LABEL, REMOTE_WRITE_PORT, container,
+from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, RECEIVE_REPLICA_LABEL, REMOTE_WRITE_PORT, ZONE_KEY, container,
                      dns_srv, downward_env, http_probes, objstore_mount, objstore_volume, pod_spec, service_name,
                      thanos_ports, volume_claim)
 from .flags import thanos_args
@@ -19,15 +20,32 @@ DATA_DIR = "/var/thanos/receive"
 HASHRING_DIR = "/etc/thanos/hashring"
 
 
-def ingestor_endpoint(index: int, namespace: str) -> str:
-    """The stable gRPC address of ingestor `index`: its StatefulSet pod DNS name."""
-    return f"{INGESTOR}-{index}.{INGESTOR}.{namespace}.svc.cluster.local:{GRPC_PORT}"
+ZONE_LABEL = "thanos.io/zone"
 
 
-def hashring(spec: ReceiveSpec, namespace: str) -> list[dict[str, Any]]:
-    """hashrings.json: one default ring over every ingestor, ketama (the endpoint count covers the factor)."""
-    return [{"hashring": "default", "tenants": [], "algorithm": "ketama",
-             "endpoints": [ingestor_endpoint(i, namespace) for i in range(spec.ingestors)]}]
+def ingestor_endpoint(index: int, namespace: str, statefulset: str = INGESTOR) -> str:
+    """The stable gRPC address of ingestor `index` of a StatefulSet: its pod DNS name under the headless Service."""
+    return f"{statefulset}-{index}.{INGESTOR}.{namespace}.svc.cluster.local:{GRPC_PORT}"
+
+
+def zone_statefulsets(spec: ReceiveSpec, zones: tuple[str, ...]) -> list[tuple[str, str | None, int]]:
+    """(StatefulSet name, zone, replicas) of the ingestors: one set without zones, else one per zone, the ingestors
+    dealt out as evenly as the count allows (earlier zones get the remainder)."""
+    if not zones:
+        return [(INGESTOR, None, spec.ingestors)]
+    base, extra = divmod(spec.ingestors, len(zones))
+    return [(f"{INGESTOR}-{zone}", zone, base + (1 if i < extra else 0)) for i, zone in enumerate(zones)]
+
+
+def hashring(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """hashrings.json: one default ring over every ingestor, ketama (the endpoint count covers the factor); with
+    zones each endpoint carries its `az`, and ketama places a series' copies in distinct zones."""
+    endpoints: list[Any] = []
+    for name, zone, count in zone_statefulsets(spec, zones):
+        for i in range(count):
+            address = ingestor_endpoint(i, namespace, name)
+            endpoints.append({"address": address, "az": zone} if zone else address)
+    return [{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": endpoints}]
 
 
 def receive_endpoints(namespace: str) -> list[str]:
@@ -68,21 +86,44 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec,
     ingestor_pod = pod_spec(service_name("receive"), [container(
         "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
-        selector=ctx.selector("receive"), replicas=spec.ingestors, volumes=[objstore_volume()], grace_seconds=900)
+        selector=ctx.selector("receive"), replicas=spec.ingestors, volumes=[objstore_volume()], grace_seconds=900,
+        zone_spread=ctx.zone_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
         "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
         mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True}], probes=http_probes())],
-        selector=ctx.selector("receive-router"), replicas=spec.router_replicas,
+        selector=ctx.selector("receive-router"), replicas=spec.router_replicas, zone_spread=ctx.zone_spread,
         volumes=[{"name": "hashring", "configMap": {"name": HASHRING}}], grace_seconds=60)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(HASHRING, "receive-router"),
-                "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace), indent=2, sort_keys=True)}}]
+                "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2,
+                                                      sort_keys=True)}}]
     # A drain may take as many ingestors as the write quorum tolerates losing, and never none.
     objects += workload_objects(ctx, "receive", INGESTOR, kind="StatefulSet", replicas=spec.ingestors,
                                 pod=ingestor_pod, ports=ports, claims=[volume_claim("data", spec.storage_size, None)],
                                 max_unavailable=max(1, spec.replication_factor // 2), pod_labels=pod_labels)
+    if ctx.zones:
+        objects = [o for o in objects if o["kind"] != "StatefulSet"] + zoned_ingestors(
+            ctx, spec, ingestor_pod, ports, pod_labels)
     objects += workload_objects(ctx, "receive-router", ROUTER, kind="Deployment", replicas=spec.router_replicas,
                                 pod=router_pod, ports=ports)
     return objects
+
+
+def zoned_ingestors(ctx: ClusterContext, spec: ReceiveSpec, pod: dict[str, Any], ports: list[dict[str, Any]],
+                    pod_labels: dict[str, str] | None) -> list[dict[str, Any]]:
+    """One ingestor StatefulSet per zone, pinned to it by node affinity, every pod under the one headless Service
+    (so `--receive.local-endpoint` and the hashring addresses agree); the Service and PDB select all of them."""
+    statefulsets = []
+    for name, zone, count in zone_statefulsets(spec, ctx.zones):
+        selector = {**ctx.selector("receive"), ZONE_LABEL: zone}
+        pinned = copy.deepcopy(pod)
+        pinned.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": ZONE_KEY, "operator": "In", "values": [zone]}]}]}}
+        workload = next(o for o in workload_objects(
+            ctx, "receive", name, kind="StatefulSet", replicas=count, pod=pinned, ports=ports, selector=selector,
+            claims=[volume_claim("data", spec.storage_size, None)], pod_labels=pod_labels) if o["kind"] == "StatefulSet")
+        workload["spec"]["serviceName"] = INGESTOR
+        statefulsets.append(workload)
+    return statefulsets
 
 
 class Receive(ManifestComponent):

@@ -104,7 +104,7 @@ class ThanosRegion(pulumi.ComponentResource):
         self.outputs = {"storage": store.outputs if store else {"provider": "in-cluster"}, "clusters": {}}
         for cluster in region.clusters:
             ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=stack.namespace,
-                                 image=thanos.image)
+                                 image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread)
             provider = kubernetes_provider(cluster, stack.namespace, refs)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
             built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,

@@ -63,7 +63,7 @@ def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str,
                       mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount(),
                               {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
     pod = pod_spec(service_name(component), [ruler, reloader(spec)], selector=ctx.selector(component),
-                   replicas=spec.replicas, volumes=[objstore_volume(), {"name": "rules", "configMap": {
+                   replicas=spec.replicas, zone_spread=ctx.zone_spread, volumes=[objstore_volume(), {"name": "rules", "configMap": {
                        "name": f"{NAME}-rules"}}])
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(f"{NAME}-rules", component),
                 "data": {"thanos.yaml": rules_file(spec)}}]

@@ -37,6 +37,10 @@ class ClusterSpec(StrictModel):
     """OIDC issuer URL of the cluster (IRSA, Azure workload identity); default the stack output, if any."""
     workload_identity_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog$")
     """GKE Workload Identity pool of the cluster; default `<storage project>.svc.id.goog`."""
+    zones: list[Name] = Field(default_factory=list)
+    """The cluster's zones (its nodes' `topology.kubernetes.io/zone` values, e.g. us-east-1a): receive then runs its
+    ingestors spread over them (one StatefulSet per zone, give at least two ingestors per zone) with a zone-aware
+    hashring, so every series has copies in distinct zones; default none."""
 
     @property
     def issuer_from_stack(self) -> bool:
@@ -122,6 +126,7 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
                 problems.append((f"{cat}.name", f"cluster {cluster.name!r} is already defined at {seen_clusters[cluster.name]}"))
             else:
                 seen_clusters[cluster.name] = cat
+            problems += _zone_problems(cluster, stack, f"{cat}.zones")
             needs_issuer = isinstance(storage, (AwsStorage, AzureStorage))
             if needs_issuer and cluster.oidc_issuer is None and not cluster.issuer_from_stack:
                 problems.append((f"{cat}.oidc-issuer", f"required for {storage.provider} workload identity "
@@ -155,6 +160,23 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
                                                    f"{stack.regions[region_index[target]].storage.provider}, "
                                                    f"not {storage.provider}"))
         claim_bucket(replica_bucket_name(storage), f"{rat}.bucket")
+    return problems
+
+
+def _zone_problems(cluster: ClusterSpec, stack: StackConfig, path: str) -> list[tuple[str, str]]:
+    zones, receive = cluster.zones, stack.thanos.receive
+    problems = []
+    if len(set(zones)) != len(zones):
+        problems.append((path, "a zone is listed twice"))
+    too_long = [z for z in zones if len(z) > 37]  # thanos-receive-<zone> must stay a valid StatefulSet name (52)
+    if too_long:
+        problems.append((path, f"zone name {too_long[0]!r} is longer than 37 characters"))
+    if zones and receive.enabled and len(zones) < receive.replication_factor:
+        problems.append((path, f"{len(zones)} zone(s) cannot hold the {receive.replication_factor} copies of "
+                               "thanos.receive.replication-factor in distinct zones: list at least that many zones"))
+    if zones and receive.enabled and receive.ingestors < len(zones):
+        problems.append((path, f"thanos.receive.ingestors {receive.ingestors} is below the {len(zones)} zones: "
+                               "every zone needs an ingestor"))
     return problems
 
 

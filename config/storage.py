@@ -99,7 +99,14 @@ class AzureStorage(StrictModel):
     soft_delete: Duration = "14d"
     """Blob and container soft delete retention (whole days); default 14d."""
     replication: Replication | None = None
-    """Object replication to a DR account; default none."""
+    """Object replication to a DR account; default none (never replicates deletes: replicate-deletes is refused)."""
+
+    @model_validator(mode="after")
+    def _no_delete_replication(self) -> "AzureStorage":
+        if self.replication and "replicate_deletes" in self.replication.model_fields_set:
+            raise ValueError("replication.replicate-deletes is not supported on Azure: object replication copies new "
+                             "and changed blobs and never replicates deletes; remove the key")
+        return self
 
 
 class InClusterStorage(StrictModel):

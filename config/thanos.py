@@ -1,6 +1,6 @@
 """Specs of the Thanos workloads: one model per component, every default documented and sized in one place."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -270,14 +270,16 @@ class ReceiveSpec(StrictModel):
 
     enabled: bool = True
     """Deploy receive; default true."""
-    ingestors: int = Field(3, ge=1)
-    """Ingestor replicas (hashring endpoints); default 3."""
+    ingestors: int = Field(4, ge=1)
+    """Ingestor replicas (hashring endpoints); default 4, one more than the replication factor, so a rollout or a lost
+    node never leaves a series with fewer than its write quorum and no ingestor holds every series."""
     replication_factor: int = Field(3, ge=1)
     """`--receive.replication-factor`; default 3 (odd, never more than the ingestors)."""
     router_replicas: int = Field(2, ge=1)
     """Router replicas; default 2."""
-    retention: Duration = "15d"
-    """`--tsdb.retention` of the ingestors; default 15d."""
+    retention: Duration = "2d"
+    """`--tsdb.retention` of the ingestors; default 2d (blocks are uploaded every 2h and the store gateway serves them
+    from then on: longer only fills the disks)."""
     storage_size: Memory = "50Gi"
     """PVC size per ingestor; default 50Gi."""
     resources: Resources = sized("1", "4Gi", "8Gi")
@@ -359,6 +361,10 @@ class ThanosSpec(StrictModel):
     """Bucket web UI; default on."""
     caches: CachesSpec = Field(default_factory=CachesSpec)
     """Memcached pools; default 2 replicas each."""
+    zone_spread: Literal["DoNotSchedule", "ScheduleAnyway"] = "DoNotSchedule"
+    """What a multi-replica workload does when it cannot spread evenly over zones: `DoNotSchedule` (wait, so a pair
+    never shares a zone) or `ScheduleAnyway` (best effort, e.g. a cluster whose nodes carry no zone label); default
+    DoNotSchedule."""
 
     @model_validator(mode="after")
     def _deletion_delays(self) -> "ThanosSpec":

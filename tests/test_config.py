@@ -216,3 +216,27 @@ def test_store_deletion_marks_delay_below_delete_delay():
     raw = prod()
     raw["thanos"]["store"] = {"ignore-deletion-marks-delay": "48h"}
     assert "must be below compactor.delete-delay 48h" in problems(raw)["thanos"]
+
+
+def test_azure_refuses_replicate_deletes_it_cannot_honour():
+    raw = copy.deepcopy(stack_config("azure"))
+    assert config.load(raw).regions[0].storage.replication is not None
+    raw["regions"][0]["storage"]["replication"]["replicate-deletes"] = False
+    assert problems(raw) == {"regions[0].storage": (
+        "replication.replicate-deletes is not supported on Azure: object replication copies new and changed blobs "
+        "and never replicates deletes; remove the key")}
+
+
+def test_cluster_zones_must_hold_the_replication_factor():
+    raw = prod()
+    raw["regions"][0]["clusters"][0]["zones"] = ["us-east-1a", "us-east-1b"]
+    raw["regions"][1]["clusters"][0]["zones"] = ["us-west-2a", "us-west-2a", "us-west-2b", "us-west-2c"]
+    raw["thanos"]["receive"] = {"ingestors": 3}
+    assert problems(raw) == {
+        "regions[0].clusters[0].zones": "2 zone(s) cannot hold the 3 copies of thanos.receive.replication-factor in "
+                                        "distinct zones: list at least that many zones",
+        "regions[1].clusters[0].zones": "a zone is listed twice"}
+    raw["regions"][1]["clusters"][0]["zones"] = ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
+    raw["regions"][0]["clusters"][0]["zones"] = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert problems(raw) == {"regions[1].clusters[0].zones": "thanos.receive.ingestors 3 is below the 4 zones: every "
+                                                             "zone needs an ingestor"}

@@ -34,7 +34,7 @@ def check(policy: str, type_token: str, props: dict, config: dict | None = None,
     return found
 
 
-def check_stack(policy: str, resources: list[dict]) -> list[str]:
+def check_stack(policy: str, resources: list[dict], config: dict | None = None) -> list[str]:
     """Messages one stack policy reports over plan-shaped resources (type, inputs, provider)."""
     found: list[str] = []
     built = []
@@ -43,7 +43,7 @@ def check_stack(policy: str, resources: list[dict]) -> list[str]:
             if r.get("provider") else None
         built.append(PolicyResource(r["type"], unknown_checking_proxy(copy.deepcopy(r["inputs"])), r.get("urn", f"u{i}"),
                                     r.get("name", f"r{i}"), options(r.get("protect", False)), provider, None, [], {}))
-    POLICIES[policy].validate(StackValidationArgs(built, {}), lambda message, urn=None: found.append(message))
+    POLICIES[policy].validate(StackValidationArgs(built, config or {}), lambda message, urn=None: found.append(message))
     return found
 
 
@@ -349,13 +349,14 @@ def test_external_labels(prod):
     document = yaml.safe_load(config_map["inputs"]["data"]["prometheus.yml"])
     del document["global"]["external_labels"]["prometheus_replica"]
     config_map["inputs"]["data"]["prometheus.yml"] = yaml.safe_dump(document)
-    receive = next(r for r in broken if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-receive")
+    receive = next(r for r in broken if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-receive-us-east-1a")
     c = container(receive["inputs"], "thanos-receive")
     c["args"] = [a for a in c["args"] if "receive_replica" not in a]
     assert check_stack("thanos-producers-external-labels", broken) == [
         "thanos-prometheus: 2 Prometheus replicas share one external label set (add a per-pod replica label such as "
         "prometheus_replica: ${POD_NAME}).",
-        "thanos-receive: 3 receive replicas upload blocks with identical labels (add a per-pod replica label)."]
+        "thanos-receive-us-east-1a: 2 receive replicas upload blocks with identical labels (add a per-pod replica "
+        "label)."]
 
 
 def test_azure_and_gcs_lifecycle(planned):
@@ -511,3 +512,17 @@ def test_prometheus_local_retention(prod):
     set_flag(prometheus, "prometheus", "storage.tsdb.retention.time", "2h")
     assert check("thanos-producers-blocks-and-labels", STS, prometheus) == [
         "Prometheus keeps 2h locally: below 6h (three blocks) an object storage outage loses data."]
+
+
+def test_receive_needs_a_spare_ingestor(prod):
+    cluster = copy.deepcopy([r for r in prod if "chicago" in (r["provider"] or "")])
+    ring = next(r for r in cluster if r["type"] == "kubernetes:core/v1:ConfigMap"
+                and r["inputs"]["metadata"]["name"] == "thanos-receive-hashring")
+    document = json.loads(ring["inputs"]["data"]["hashrings.json"])
+    document[0]["endpoints"] = document[0]["endpoints"][:3]
+    ring["inputs"]["data"]["hashrings.json"] = json.dumps(document)
+    assert check_stack("thanos-producers-receive-ring", cluster) == [
+        "receive runs 3 ingestor(s) for replication factor 3: below 4 every ingestor holds every series, so a rollout "
+        "leaves no room for one more failure before writes lose their quorum; add ingestors "
+        "(thanos.receive.ingestors)."]
+    assert check_stack("thanos-producers-receive-ring", cluster, {"minSpareIngestors": 0}) == []

@@ -9,7 +9,7 @@ import config
 from components import compactor, common, prometheus, query, receive, ruler, store
 from components.cluster import plan_cluster
 from components.kube import ClusterContext
-from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec
+from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec, ThanosSpec
 
 from .conftest import STACKS, stack_config
 
@@ -51,7 +51,7 @@ def test_offline_dedup_of_receive_replicas_can_be_turned_off():
     raw = {**raw, "thanos": {**raw["thanos"], "compactor": {**raw["thanos"]["compactor"],
                                                             "deduplicate-receive-replicas": False}}}
     assert plan_cluster(config.load(raw), "thanos", compactor_here=True).compactor_dedup_labels == []
-    single = {**raw, "thanos": {**raw["thanos"], "receive": {"ingestors": 1, "replication-factor": 1}}}
+    single = {**raw, "thanos": {**raw["thanos"], "receive": {"ingestors": 3, "replication-factor": 1}}}
     assert plan_cluster(config.load(single), "thanos", compactor_here=True).compactor_dedup_labels == []
 
 
@@ -125,7 +125,9 @@ def test_multi_replica_workloads_have_pdb_anti_affinity_and_zone_spread(planned,
             continue
         replicas = obj["spec"].get("replicas") or hpas[obj["metadata"]["name"]]["spec"]["minReplicas"]
         selector = obj["spec"]["selector"]["matchLabels"]
-        matching = [p for p in pdbs if p["spec"]["selector"]["matchLabels"] == selector]
+        labels = obj["spec"]["template"]["metadata"]["labels"]
+        # Exactly one PDB may select a pod: the eviction API refuses pods that two budgets select.
+        matching = [p for p in pdbs if p["spec"]["selector"]["matchLabels"].items() <= labels.items()]
         if replicas < 2:
             assert not matching, f"{obj['metadata']['name']}: a PDB on a singleton blocks drains"
             continue
@@ -134,8 +136,10 @@ def test_multi_replica_workloads_have_pdb_anti_affinity_and_zone_spread(planned,
         pod = obj["spec"]["template"]["spec"]
         terms = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
-        assert terms[0]["labelSelector"]["matchLabels"] == selector
-        assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+        assert terms[0]["labelSelector"]["matchLabels"].items() <= selector.items()
+        spread = pod["topologySpreadConstraints"][0]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spread["whenUnsatisfiable"] == ("ScheduleAnyway" if stack == "dev" else "DoNotSchedule")
 
 
 def test_receive_pdb_allows_floor_rf_over_two(planned):
@@ -223,3 +227,43 @@ def test_store_time_partitions_times_hash_shards():
     objects = store.build_store(CTX, spec, caches)
     selectors = [o["spec"]["selector"]["matchLabels"]["thanos.io/shard"] for o in objects if o["kind"] == "StatefulSet"]
     assert selectors == ["t0-0", "t0-1", "t1-0", "t1-1"]
+
+
+def test_receive_runs_per_zone_with_a_zone_aware_hashring(planned):
+    """prod lists three zones per cluster: one ingestor StatefulSet per zone, pinned by node affinity, all under the
+    one headless Service, and every hashring endpoint tagged with its zone (ketama then spreads a series' copies)."""
+    objects = [o for o in planned["prod"].objects() if o["metadata"].get("namespace") == "thanos"]
+    chicago = [o for o in objects if o["metadata"]["labels"].get("app.kubernetes.io/instance") == "chicago"]
+    ingestors = {o["metadata"]["name"]: o for o in chicago if o["kind"] == "StatefulSet"
+                 and o["metadata"]["name"].startswith("thanos-receive-")}
+    zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert sorted(ingestors) == [f"thanos-receive-{z}" for z in zones]
+    for zone in zones:
+        sts = ingestors[f"thanos-receive-{zone}"]
+        assert sts["spec"]["replicas"] == 2 and sts["spec"]["serviceName"] == "thanos-receive"
+        term = sts["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+        assert term == {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}
+    ring_map = next(o for o in chicago if o["metadata"]["name"] == "thanos-receive-hashring")
+    ring = json.loads(ring_map["data"]["hashrings.json"])[0]
+    assert ring["algorithm"] == "ketama"
+    assert [e["az"] for e in ring["endpoints"]] == [z for z in zones for _ in range(2)]
+    assert ring["endpoints"][0]["address"] == "thanos-receive-us-east-1a-0.thanos-receive.thanos.svc.cluster.local:10901"
+    service = next(o for o in chicago if o["kind"] == "Service" and o["metadata"]["name"] == "thanos-receive")
+    assert "thanos.io/zone" not in service["spec"]["selector"]
+
+
+def test_receive_defaults_leave_headroom():
+    spec = ReceiveSpec()
+    assert (spec.ingestors, spec.replication_factor, spec.retention) == (4, 3, "2d")
+    assert receive.zone_statefulsets(ReceiveSpec(ingestors=4), ("a", "b", "c")) == [
+        ("thanos-receive-a", "a", 2), ("thanos-receive-b", "b", 1), ("thanos-receive-c", "c", 1)]
+
+
+def test_zone_spread_is_a_config_choice():
+    pod = common.pod_spec("sa", [], selector={"a": "b"}, replicas=2, zone_spread="ScheduleAnyway")
+    assert pod["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert common.pod_spec("sa", [], selector={"a": "b"}, replicas=2)["topologySpreadConstraints"][0][
+        "whenUnsatisfiable"] == "DoNotSchedule"
+    assert ThanosSpec().zone_spread == "DoNotSchedule"
+    assert config.load(stack_config("dev")).thanos.zone_spread == "ScheduleAnyway"

@@ -308,6 +308,7 @@ def validate_store_coverage(args, report):
 
 
 def validate_receive_ring(args, report):
+    spare = int(args.get_config().get("minSpareIngestors", 1))
     rings: dict[str, int] = {}
     for r in args.resources:
         if r.resource_type == "kubernetes:core/v1:ConfigMap" and "hashrings.json" in (r.props.get("data") or {}):
@@ -322,9 +323,16 @@ def validate_receive_ring(args, report):
         for _, command, flags in thanos_containers(r.props):
             factor = flag(flags, "receive.replication-factor")
             endpoints = rings.get(cluster_of(r))
-            if command == "receive" and factor and endpoints is not None and int(factor[0]) > endpoints:
+            if command != "receive" or not factor or endpoints is None:
+                continue
+            if int(factor[0]) > endpoints:
                 report(f"receive replication factor {factor[0]} exceeds the {endpoints} hashring endpoints: "
                        "every write fails.", r.urn)
+            elif endpoints < int(factor[0]) + spare:
+                report(f"receive runs {endpoints} ingestor(s) for replication factor {factor[0]}: below "
+                       f"{int(factor[0]) + spare} every ingestor holds every series, so a rollout leaves no room for "
+                       "one more failure before writes lose their quorum; add ingestors (thanos.receive.ingestors).",
+                       r.urn)
 
 
 POLICIES = [
@@ -346,8 +354,9 @@ POLICIES = [
         validate=validate_store_coverage),
     StackValidationPolicy(
         name="thanos-producers-receive-ring", enforcement_level=EnforcementLevel.MANDATORY,
-        description="The receive replication factor never exceeds the hashring's endpoints.",
-        validate=validate_receive_ring),
+        description="The receive replication factor never exceeds the hashring's endpoints, with spare ingestors.",
+        validate=validate_receive_ring,
+        config_schema=PolicyConfigSchema(properties={"minSpareIngestors": {"type": "integer", "default": 1}})),
     ResourceValidationPolicy(
         name="thanos-retention-minimums", enforcement_level=EnforcementLevel.MANDATORY,
         description="Compactor retention meets Thanos' downsampling minimums, the raw floor, and 1h >= 5m >= raw.",
