@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, WithJsonSchema
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _DURATION_RE = re.compile(r"^(\d+(?:ms|s|m|h|d|w|y))+$")
@@ -61,13 +61,18 @@ def _check_dns_label(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_check_duration)]
+def _schema(title: str, pattern: str, example: str) -> WithJsonSchema:
+    """The JSON Schema of a validated string type (for editors; the validator stays the authority)."""
+    return WithJsonSchema({"type": "string", "title": title, "pattern": pattern, "examples": [example]})
+
+
+Duration = Annotated[str, AfterValidator(_check_duration), _schema("duration", _DURATION_RE.pattern, "30d")]
 """A Prometheus/Thanos duration string: `30d`, `2h`, `1h30m`, `0d` (0 means forever for retention)."""
-Memory = Annotated[str, AfterValidator(_check_memory)]
+Memory = Annotated[str, AfterValidator(_check_memory), _schema("quantity", _MEMORY_RE.pattern, "2Gi")]
 """A Kubernetes memory quantity: `512Mi`, `2Gi`."""
-Cpu = Annotated[str, AfterValidator(_check_cpu)]
+Cpu = Annotated[str, AfterValidator(_check_cpu), _schema("cpu", _CPU_RE.pattern, "250m")]
 """A Kubernetes CPU quantity: `250m`, `2`."""
-Name = Annotated[str, AfterValidator(_check_dns_label)]
+Name = Annotated[str, AfterValidator(_check_dns_label), _schema("name", _DNS_LABEL_RE.pattern, "chicago")]
 """A DNS-label-safe name (regions, clusters): it ends up in resource and Kubernetes names."""
 
 
@@ -79,7 +84,7 @@ class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors, values are immutable, YAML keys are kebab-case."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_kebab,
-                              populate_by_name=True, validate_default=True)
+                              populate_by_name=True, validate_default=True, use_attribute_docstrings=True)
 
 
 __all__ = ["StrictModel", "Duration", "Memory", "Cpu", "Name", "duration_seconds", "memory_bytes",

@@ -119,7 +119,7 @@ class InClusterStorage(StrictModel):
     size: Memory = "20Gi"
     """PVC size of the server; default 20Gi."""
     image: str = MINIO_IMAGE
-    """Server image, pinned; default the MinIO release of 2025-04-22."""
+    """Server image, pinned; default quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z."""
 
 
 Storage = Annotated[AwsStorage | GcpStorage | AzureStorage | InClusterStorage, Field(discriminator="provider")]

@@ -356,7 +356,7 @@ class ThanosSpec(StrictModel):
     ruler: RulerSpec = Field(default_factory=RulerSpec)
     """Ruler; default 2 replicas."""
     receive: ReceiveSpec = Field(default_factory=ReceiveSpec)
-    """Receive router + ingestors; default on, 3 ingestors, RF 3."""
+    """Receive router + ingestors; default on, 4 ingestors, RF 3."""
     bucket_web: BucketWebSpec = Field(default_factory=BucketWebSpec)
     """Bucket web UI; default on."""
     caches: CachesSpec = Field(default_factory=CachesSpec)
