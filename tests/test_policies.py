@@ -104,7 +104,7 @@ def test_min_replicas(prod):
     store = workload(prod, "thanos-store")["inputs"]
     assert check("thanos-ha-min-replicas", STS, store) == []
     store["spec"]["replicas"] = 1
-    assert check("thanos-ha-min-replicas", STS, store) == ["store has 1 replica(s); at least 2 are required."]
+    assert check("thanos-ha-min-replicas", STS, store) == ["store has 1 replica(s); at least 2 are required (config: thanos.store.replicas)."]
     assert check("thanos-ha-min-replicas", STS, store, {"minReplicas": 1}) == []
 
 
@@ -134,13 +134,14 @@ def test_retention(prod):
     assert check("thanos-retention-minimums", STS, compactor) == []
     set_flag(compactor, "thanos-compactor", "retention.resolution-raw", "1d")
     assert check("thanos-retention-minimums", STS, compactor) == [
-        "compactor raw retention is below 40h with downsampling on: Thanos refuses to start.",
-        "compactor raw retention is below the floor of 30d."]
+        "compactor raw retention is below 40h with downsampling on: Thanos refuses to start "
+        "(config: thanos.compactor.retention.raw).",
+        "compactor raw retention is below the floor of 30d (config: thanos.compactor.retention.raw)."]
     set_flag(compactor, "thanos-compactor", "retention.resolution-raw", "7d")
     assert check("thanos-retention-minimums", STS, compactor, {"rawFloor": "2d"}) == []
     set_flag(compactor, "thanos-compactor", "retention.resolution-1h", "90d")
     assert check("thanos-retention-minimums", STS, compactor, {"rawFloor": "2d"}) == [
-        "compactor retention must satisfy 1h >= 5m >= raw (0d = forever)."]
+        "compactor retention must satisfy 1h >= 5m >= raw (0d = forever) (config: thanos.compactor.retention)."]
 
 
 def test_compactor_singleton(prod):
@@ -186,8 +187,9 @@ def test_store_limits(prod):
     set_flag(store, "thanos-store", "store.limits.request-series", None)
     del container(store, "thanos-store")["resources"]["limits"]["memory"]
     assert check("thanos-store-limits", STS, store) == [
-        "the store gateway has no memory limit.",
-        "the store gateway sets no --store.limits.request-series: one wide query can OOM every replica."]
+        "the store gateway has no memory limit (config: thanos.store.resources).",
+        "the store gateway sets no --store.limits.request-series: one wide query can OOM every replica "
+        "(config: thanos.store.series-limit)."]
 
 
 def test_flags_known(prod):
@@ -205,7 +207,8 @@ def test_one_compactor_per_bucket(prod):
     second["urn"] = "urn:second"
     assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor]) == []
     assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor, second]) == [
-        "2 compactors write to bucket S3:acme-thanos-prod-us-east-1/: exactly one compactor may own a bucket."]
+        "2 compactors write to bucket S3:acme-thanos-prod-us-east-1/: exactly one compactor may own a bucket "
+        "(config: regions[].compactor-cluster)."]
 
 
 def aws_secret(bucket, provider="urn:pulumi:prod::thanos::pulumi:providers:kubernetes::k8s-chicago"):
@@ -237,7 +240,8 @@ def test_receive_ring(prod):
     document[0]["endpoints"] = document[0]["endpoints"][:2]
     ring["inputs"]["data"]["hashrings.json"] = json.dumps(document)
     assert check_stack("thanos-producers-receive-ring", broken) == [
-        "receive replication factor 3 exceeds the 2 hashring endpoints: every write fails."]
+        "receive replication factor 3 exceeds the 2 hashring endpoints: every write fails "
+        "(config: thanos.receive.replication-factor)."]
 
 
 # --- storage, identity, hardening -------------------------------------------------------------------------------
@@ -269,14 +273,15 @@ def test_replicated(prod):
                   and r["name"].startswith("us-west-2"))
     config["inputs"]["rules"][0]["status"] = "Disabled"
     assert check_stack("thanos-storage-replicated", without) == [
-        "S3 bucket acme-thanos-prod-us-west-2 is not replicated to another region."]
+        "S3 bucket acme-thanos-prod-us-west-2 is not replicated to another region "
+        "(config: regions[].storage.replication)."]
 
 
 def test_protected(prod):
     bucket = next(r for r in prod if r["type"] == "aws:s3/bucket:Bucket")
     assert check("thanos-storage-protected", bucket["type"], bucket["inputs"], protect=True) == []
     assert check("thanos-storage-protected", bucket["type"], bucket["inputs"], protect=False) == [
-        "this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete)."]
+        "this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete) (config: protect-data)."]
 
 
 def test_no_wildcards(prod):
@@ -323,7 +328,7 @@ def test_hardening(prod):
     c["securityContext"]["readOnlyRootFilesystem"] = False
     del c["readinessProbe"]
     assert check("thanos-hardening-pods", STS, store) == [
-        "container thanos-store image quay.io/thanos/thanos:latest is not pinned to a version.",
+        "container thanos-store image quay.io/thanos/thanos:latest is not pinned to a version (config: thanos.image).",
         "container thanos-store needs readOnlyRootFilesystem and allowPrivilegeEscalation false.",
         "container thanos-store needs liveness and readiness probes."]
 
@@ -333,7 +338,7 @@ def test_one_version(prod):
     broken = copy.deepcopy(prod)
     container(workload_in(broken, "thanos-store"), "thanos-store")["image"] = "quay.io/thanos/thanos:v0.41.0"
     assert check_stack("thanos-hardening-one-version", broken) == [
-        "the stack runs more than one Thanos version: v0.41.0, v0.42.4."]
+        "the stack runs more than one Thanos version: v0.41.0, v0.42.4 (config: thanos.image)."]
 
 
 def workload_in(resources, name):
@@ -400,20 +405,22 @@ def test_store_shards_cover():
     sharded = store_stack({"shards": 3, "time-partitions": [{"max-time": "2w"}, {"min-time": "3w"}]})
     assert check_stack("thanos-store-shards-cover", sharded) == []
     assert check_stack("thanos-store-shards-cover", sharded[1:]) == [
-        "no store serves hash shard(s) [0] of 3: those blocks are invisible."]
+        "no store serves hash shard(s) [0] of 3: those blocks are invisible (config: thanos.store.shards)."]
     gap = copy.deepcopy(sharded)
     for s in gap[3:]:
         c = s["inputs"]["spec"]["template"]["spec"]["containers"][0]
         c["args"] = [a.replace("--min-time=-3w", "--min-time=-1w") for a in c["args"]]
     assert check_stack("thanos-store-shards-cover", gap) == [
-        "store time partitions leave a gap between them: blocks in it are served by no store."]
+        "store time partitions leave a gap between them: blocks in it are served by no store "
+        "(config: thanos.store.time-partitions)."]
 
 
 def test_compactor_delete_delay(prod):
     compactor = workload(prod, "thanos-compactor")["inputs"]
     set_flag(compactor, "thanos-compactor", "delete-delay", "0s")
     assert check("thanos-compactor-singleton", STS, compactor) == [
-        "the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them."]
+        "the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them "
+        "(config: thanos.compactor.delete-delay)."]
 
 
 def test_receive_replication_factor_must_be_odd(prod):
@@ -421,7 +428,7 @@ def test_receive_replication_factor_must_be_odd(prod):
     assert check("thanos-producers-blocks-and-labels", DEPLOYMENT, router) == []
     set_flag(router, "thanos-receive-router", "receive.replication-factor", "2")
     assert check("thanos-producers-blocks-and-labels", DEPLOYMENT, router) == [
-        "receive replication factor 2 is even: use an odd factor."]
+        "receive replication factor 2 is even: use an odd factor (config: thanos.receive.replication-factor)."]
 
 
 def test_bucket_safety_on_gcs_and_azure(planned):
@@ -503,7 +510,8 @@ def test_compactor_volume_floor(prod):
     compactor = workload(prod, "thanos-compactor")["inputs"]
     compactor["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "20Gi"
     assert check("thanos-compactor-singleton", STS, compactor) == [
-        "the compactor's volume is 20Gi, below 100Gi: compaction halts when it runs out of disk."]
+        "the compactor's volume is 20Gi, below 100Gi: compaction halts when it runs out of disk "
+        "(config: thanos.compactor.storage-size)."]
     assert check("thanos-compactor-singleton", STS, compactor, {"minDataVolume": "10Gi"}) == []
 
 
@@ -511,7 +519,8 @@ def test_prometheus_local_retention(prod):
     prometheus = workload(prod, "thanos-prometheus")["inputs"]
     set_flag(prometheus, "prometheus", "storage.tsdb.retention.time", "2h")
     assert check("thanos-producers-blocks-and-labels", STS, prometheus) == [
-        "Prometheus keeps 2h locally: below 6h (three blocks) an object storage outage loses data."]
+        "Prometheus keeps 2h locally: below 6h (three blocks) an object storage outage loses data "
+        "(config: thanos.prometheus.retention)."]
 
 
 def test_receive_needs_a_spare_ingestor(prod):
@@ -523,6 +532,5 @@ def test_receive_needs_a_spare_ingestor(prod):
     ring["inputs"]["data"]["hashrings.json"] = json.dumps(document)
     assert check_stack("thanos-producers-receive-ring", cluster) == [
         "receive runs 3 ingestor(s) for replication factor 3: below 4 every ingestor holds every series, so a rollout "
-        "leaves no room for one more failure before writes lose their quorum; add ingestors "
-        "(thanos.receive.ingestors)."]
+        "leaves no room for one more failure before writes lose their quorum (config: thanos.receive.ingestors)."]
     assert check_stack("thanos-producers-receive-ring", cluster, {"minSpareIngestors": 0}) == []

@@ -2,10 +2,13 @@
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy)
 
-from .workloads import WORKLOAD_TYPES, component, pod_spec, replicas
+from .workloads import WORKLOAD_TYPES, component, fix, pod_spec, replicas
 
 HA_COMPONENTS = ("query", "query-frontend", "store", "rule", "receive", "prometheus", "memcached")
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
+REPLICAS_KEY = {"query": "thanos.query.replicas", "query-frontend": "thanos.query-frontend.replicas",
+                "store": "thanos.store.replicas", "rule": "thanos.ruler.replicas", "receive": "thanos.receive.ingestors",
+                "prometheus": "thanos.prometheus.replicas", "memcached": "thanos.caches.<pool>.replicas"}
 
 
 def _is_ha_candidate(props) -> str:
@@ -53,7 +56,7 @@ def validate_min_replicas(args, report):
     name = _is_ha_candidate(args.props)
     minimum = int(args.get_config().get("minReplicas", 2))
     if name and replicas(args.props) < minimum:
-        report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required.")
+        report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required{fix(REPLICAS_KEY[name])}.")
 
 
 def _selects(selector: dict, labels: dict) -> bool:

@@ -5,7 +5,7 @@ import json
 import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from .workloads import WORKLOAD_TYPES, containers, pod_spec, thanos_containers
+from .workloads import WORKLOAD_TYPES, containers, fix, pod_spec, thanos_containers
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
@@ -85,18 +85,21 @@ def validate_replicated(args, report):
                     for rule in r.props.get("rules") or []}
     for r in resources:
         if r.resource_type == S3_BUCKET and r.props.get("bucket") not in replicated | destinations:
-            report(f"S3 bucket {r.props.get('bucket')} is not replicated to another region.", r.urn)
+            report(f"S3 bucket {r.props.get('bucket')} is not replicated to another region"
+                   f"{fix('regions[].storage.replication')}.", r.urn)
         if r.resource_type == "gcp:storage/bucket:Bucket" and r.props.get("rpo") != "ASYNC_TURBO":
-            report(f"GCS bucket {r.props.get('name')} is not dual-region with turbo replication.", r.urn)
+            report(f"GCS bucket {r.props.get('name')} is not dual-region with turbo replication"
+                   f"{fix('regions[].storage.dual-region')}.", r.urn)
         if r.resource_type == "azure-native:storage:StorageAccount" and \
                 "GZRS" not in ((r.props.get("sku") or {}).get("name") or "") and \
                 "GRS" not in ((r.props.get("sku") or {}).get("name") or ""):
-            report(f"storage account {r.props.get('accountName')} is not geo-redundant.", r.urn)
+            report(f"storage account {r.props.get('accountName')} is not geo-redundant{fix('regions[].storage.sku')}.",
+                   r.urn)
 
 
 def validate_protected(args, report):
     if args.resource_type in BUCKET_TYPES and not args.opts.protect:
-        report("this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete).")
+        report(f"this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete){fix('protect-data')}.")
 
 
 def validate_no_wildcards(args, report):
@@ -199,7 +202,7 @@ def validate_hardening(args, report):
         image = c.get("image") or ""
         tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
         if not tag or tag == "latest":
-            report(f"container {name} image {image} is not pinned to a version.")
+            report(f"container {name} image {image} is not pinned to a version{fix('thanos.image')}.")
         if not ctx.get("readOnlyRootFilesystem") or ctx.get("allowPrivilegeEscalation") is not False:
             report(f"container {name} needs readOnlyRootFilesystem and allowPrivilegeEscalation false.")
         if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
@@ -218,7 +221,7 @@ def validate_one_version(args, report):
             for c, _, _ in thanos_containers(r.props):
                 tags.setdefault(c.get("image", "").rsplit(":", 1)[-1], r.urn)
     if len(tags) > 1:
-        report(f"the stack runs more than one Thanos version: {', '.join(sorted(tags))}.")
+        report(f"the stack runs more than one Thanos version: {', '.join(sorted(tags))}{fix('thanos.image')}.")
 
 
 POLICIES = [

@@ -7,8 +7,8 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidati
 
 import yaml
 
-from .workloads import (WORKLOAD_TYPES, cluster_of, containers, flag, has_switch, mounted_secrets, plain, pod_spec,
-                        replicas, seconds, thanos_containers)
+from .workloads import (WORKLOAD_TYPES, cluster_of, containers, fix, flag, has_switch, mounted_secrets, plain,
+                        pod_spec, replicas, seconds, thanos_containers)
 
 _FLAGS = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))["commands"]
 
@@ -36,14 +36,17 @@ def validate_retention(args, report):
         raw, five, hour = (seconds((flag(flags, f"retention.resolution-{r}") or ["0d"])[0]) for r in ("raw", "5m", "1h"))
         downsampling = not has_switch(flags, "downsampling.disable")
         if downsampling and raw and raw < 40 * 3600:
-            report("compactor raw retention is below 40h with downsampling on: Thanos refuses to start.")
+            report(f"compactor raw retention is below 40h with downsampling on: Thanos refuses to start"
+                   f"{fix('thanos.compactor.retention.raw')}.")
         if downsampling and five and five < 10 * 86400:
-            report("compactor 5m retention is below 10d with downsampling on: Thanos refuses to start.")
+            report(f"compactor 5m retention is below 10d with downsampling on: Thanos refuses to start"
+                   f"{fix('thanos.compactor.retention.5m')}.")
         if raw and raw < floor:
-            report(f"compactor raw retention is below the floor of {args.get_config().get('rawFloor', '30d')}.")
+            report(f"compactor raw retention is below the floor of {args.get_config().get('rawFloor', '30d')}"
+                   f"{fix('thanos.compactor.retention.raw')}.")
         inf = float("inf")
         if (five or inf) < (raw or inf) or (hour or inf) < (five or inf):
-            report("compactor retention must satisfy 1h >= 5m >= raw (0d = forever).")
+            report(f"compactor retention must satisfy 1h >= 5m >= raw (0d = forever){fix('thanos.compactor.retention')}.")
 
 
 def validate_compactor(args, report):
@@ -65,7 +68,8 @@ def validate_compactor(args, report):
             report("a compactor Deployment must use strategy Recreate so two never run at once.")
         delay = (flag(flags, "delete-delay") or ["48h"])[0]
         if seconds(delay) == 0:
-            report("the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them.")
+            report(f"the compactor's --delete-delay is 0: blocks vanish while store gateways still serve them"
+                   f"{fix('thanos.compactor.delete-delay')}.")
         claims = (args.props.get("spec") or {}).get("volumeClaimTemplates") or []
         volumes = pod_spec(args.props).get("volumes") or []
         if not claims and not any(v.get("persistentVolumeClaim") for v in volumes):
@@ -74,7 +78,8 @@ def validate_compactor(args, report):
         for claim in claims:
             size = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
             if size and _bytes(size) < _bytes(floor):
-                report(f"the compactor's volume is {size}, below {floor}: compaction halts when it runs out of disk.")
+                report(f"the compactor's volume is {size}, below {floor}: compaction halts when it runs out of disk"
+                       f"{fix('thanos.compactor.storage-size')}.")
 
 
 def validate_block_producers(args, report):
@@ -93,7 +98,7 @@ def validate_block_producers(args, report):
                 retention = flag(a, "storage.tsdb.retention.time")
                 if retention and seconds(retention[0]) < 6 * 3600:
                     report(f"Prometheus keeps {retention[0]} locally: below 6h (three blocks) an object storage "
-                           "outage loses data.")
+                           f"outage loses data{fix('thanos.prometheus.retention')}.")
     for _, command, flags in thanos_containers(args.props):
         if command == "rule" and replicas(args.props) > 1:
             labels = [v.split("=", 1)[0] for v in flag(flags, "label") if "$(POD_NAME)" in v]
@@ -105,7 +110,8 @@ def validate_block_producers(args, report):
         if command == "receive" and flag(flags, "receive.replication-factor"):
             factor = int(flag(flags, "receive.replication-factor")[0])
             if factor % 2 == 0:
-                report(f"receive replication factor {factor} is even: use an odd factor.")
+                report(f"receive replication factor {factor} is even: use an odd factor"
+                       f"{fix('thanos.receive.replication-factor')}.")
 
 
 def remediate_label_drop(args):
@@ -131,10 +137,12 @@ def validate_store_limits(args, report):
         if command != "store":
             continue
         if not ((c.get("resources") or {}).get("limits") or {}).get("memory"):
-            report("the store gateway has no memory limit.")
+            report(f"the store gateway has no memory limit{fix('thanos.store.resources')}.")
         for name in ("store.limits.request-series", "store.limits.request-samples"):
             if not [v for v in flag(flags, name) if v != "0"]:
-                report(f"the store gateway sets no --{name}: one wide query can OOM every replica.")
+                key = "series-limit" if name.endswith("series") else "samples-limit"
+                report(f"the store gateway sets no --{name}: one wide query can OOM every replica"
+                       f"{fix('thanos.store.' + key)}.")
 
 
 def validate_flags(args, report):
@@ -183,7 +191,8 @@ def validate_one_compactor_per_bucket(args, report):
                 owners.setdefault(bucket, []).append(r.urn)
     for bucket, urns in sorted(owners.items()):
         if len(urns) > 1:
-            report(f"{len(urns)} compactors write to bucket {bucket}: exactly one compactor may own a bucket.",
+            report(f"{len(urns)} compactors write to bucket {bucket}: exactly one compactor may own a bucket"
+                   f"{fix('regions[].compactor-cluster')}.",
                    urns[1])
     replicas_of = {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
                    for r in args.resources if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -294,17 +303,19 @@ def validate_store_coverage(args, report):
                 report(f"store shards of one time range use different hashmod moduli {sorted(moduli)}.")
             elif set(range(next(iter(moduli)))) - {s for _, s in shard_list}:
                 missing = sorted(set(range(next(iter(moduli)))) - {s for _, s in shard_list})
-                report(f"no store serves hash shard(s) {missing} of {next(iter(moduli))}: those blocks are invisible.")
+                report(f"no store serves hash shard(s) {missing} of {next(iter(moduli))}: those blocks are invisible"
+                       f"{fix('thanos.store.shards')}.")
         ranges = sorted(windows, key=lambda w: -(w[0] if w[0] is not None else float("inf")))
         if any(v != v for w in ranges for v in w if v is not None):
             continue  # absolute times: not judged statically
         if ranges[0][0] is not None:
-            report("no store serves blocks older than the oldest --min-time.")
+            report(f"no store serves blocks older than the oldest --min-time{fix('thanos.store.time-partitions')}.")
         if ranges[-1][1] is not None:
-            report("no store serves the newest blocks (every store has a --max-time).")
+            report(f"no store serves the newest blocks (every store has a --max-time){fix('thanos.store.time-partitions')}.")
         for older, newer in zip(ranges, ranges[1:], strict=False):
             if older[1] is None or newer[0] is None or newer[0] <= older[1]:
-                report("store time partitions leave a gap between them: blocks in it are served by no store.")
+                report(f"store time partitions leave a gap between them: blocks in it are served by no store"
+                       f"{fix('thanos.store.time-partitions')}.")
 
 
 def validate_receive_ring(args, report):
@@ -327,11 +338,11 @@ def validate_receive_ring(args, report):
                 continue
             if int(factor[0]) > endpoints:
                 report(f"receive replication factor {factor[0]} exceeds the {endpoints} hashring endpoints: "
-                       "every write fails.", r.urn)
+                       f"every write fails{fix('thanos.receive.replication-factor')}.", r.urn)
             elif endpoints < int(factor[0]) + spare:
                 report(f"receive runs {endpoints} ingestor(s) for replication factor {factor[0]}: below "
                        f"{int(factor[0]) + spare} every ingestor holds every series, so a rollout leaves no room for "
-                       "one more failure before writes lose their quorum; add ingestors (thanos.receive.ingestors).",
+                       f"one more failure before writes lose their quorum{fix('thanos.receive.ingestors')}.",
                        r.urn)
 
 

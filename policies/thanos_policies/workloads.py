@@ -11,6 +11,11 @@ _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
+def fix(key: str) -> str:
+    """Names the key of this project's `thanos:config` that fixes a finding (for stacks built with it)."""
+    return f" (config: {key})"
+
+
 def seconds(duration: str) -> float:
     """Seconds in a Prometheus duration; NaN when it is not one."""
     parts = _DURATION.findall(duration or "")
