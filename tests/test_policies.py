@@ -104,7 +104,8 @@ def test_min_replicas(prod):
     store = workload(prod, "thanos-store")["inputs"]
     assert check("thanos-ha-min-replicas", STS, store) == []
     store["spec"]["replicas"] = 1
-    assert check("thanos-ha-min-replicas", STS, store) == ["store has 1 replica(s); at least 2 are required (config: thanos.store.replicas)."]
+    assert check("thanos-ha-min-replicas", STS, store) == [
+        "store has 1 replica(s); at least 2 are required (config: thanos.store.replicas)."]
     assert check("thanos-ha-min-replicas", STS, store, {"minReplicas": 1}) == []
 
 

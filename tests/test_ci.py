@@ -1,0 +1,92 @@
+"""The pull-request workflow works as written: the virtualenvs it creates are the ones the project and the policy
+pack name, and the credentials step fetches exactly the clusters each stack names (run with stub cloud CLIs)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+WORKFLOW = yaml.safe_load((ROOT / ".github" / "workflows" / "pull-request.yml").read_text())
+
+
+def stub_clis(tmp_path, aks_group: str):
+    """gcloud, az and kubelogin that log their arguments (az answers the resource group lookup)."""
+    log = tmp_path / "calls.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("gcloud", "kubelogin"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n')
+    (bin_dir / "az").write_text(f'#!/bin/sh\necho "az $*" >> {log}\n'
+                                f'if [ "$1 $2" = "aks list" ]; then printf "{aks_group}"; fi\n')
+    for path in bin_dir.iterdir():
+        path.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHON": sys.executable}
+    return env, log
+
+
+def fetch(stack, env):
+    return subprocess.run([str(ROOT / "ci" / "kube-credentials.sh"), stack], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_gke_contexts_are_fetched_from_their_own_names(tmp_path):
+    env, log = stub_clis(tmp_path, "")
+    proc = fetch("gcp", env)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == [
+        "gcloud container clusters get-credentials iowa --location us-central1 --project acme-observability",
+        "gcloud container clusters get-credentials belgium --location europe-west1 --project acme-eu-clusters"]
+
+
+def test_aks_contexts_are_found_in_the_subscription_and_converted_for_entra_id(tmp_path):
+    env, log = stub_clis(tmp_path, "rg-aks")
+    proc = fetch("azure", env)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    assert calls[1] == "az aks get-credentials --name aks-amsterdam --resource-group rg-aks --context aks-amsterdam " \
+                       "--overwrite-existing"
+    assert calls[3].startswith("az aks get-credentials --name aks-dublin ")
+    assert calls[-1] == "kubelogin convert-kubeconfig -l azurecli"
+
+
+def test_a_missing_aks_cluster_fails_naming_the_context(tmp_path):
+    env, _ = stub_clis(tmp_path, "")
+    proc = fetch("azure", env)
+    assert proc.returncode == 1
+    assert "context aks-amsterdam of stack azure: no AKS cluster named aks-amsterdam" in proc.stderr
+
+
+def test_stacks_reading_kubeconfigs_from_stack_outputs_fetch_nothing(tmp_path):
+    env, log = stub_clis(tmp_path, "")
+    proc = fetch("prod", env)
+    assert proc.returncode == 0 and "nothing to fetch" in proc.stdout
+    assert not log.exists()
+
+
+def preview_steps():
+    return WORKFLOW["jobs"]["preview"]["steps"]
+
+
+def test_the_preview_creates_the_virtualenvs_the_project_and_the_pack_name():
+    program_venv = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    pack_venv = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    script = next(s["run"] for s in preview_steps() if s.get("name", "").startswith("Create the program"))
+    assert f"python -m venv {program_venv} " in script and f"{program_venv}/bin/pip install -r requirements.txt" in script
+    assert f"python -m venv policies/{pack_venv} " in script
+    assert f"policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in script
+
+
+@pytest.mark.parametrize("stack", ["prod", "gcp", "azure"])
+def test_every_previewed_stack_gets_credentials_or_an_explicit_skip(stack):
+    matrix = {m["stack"]: m for m in WORKFLOW["jobs"]["preview"]["strategy"]["matrix"]["include"]}
+    assert stack in matrix
+    decide = preview_steps()[0]["run"]
+    assert "skipping the ${{ matrix.stack }} preview: no PULUMI_ACCESS_TOKEN secret" in decide
+    assert "repository variable ${{ matrix.cloud_variable }} is not set" in decide
+    fetch_step = next(s for s in preview_steps() if s.get("name") == "Fetch cluster credentials")
+    assert "ci/kube-credentials.sh ${{ matrix.stack }}" in fetch_step["run"]
+    assert all(s["if"].startswith("steps.ready.outputs.run == 'true'") for s in preview_steps()[1:])
