@@ -61,3 +61,12 @@ def test_the_schema_refuses_unknown_keys_and_bad_values():
     document["config"]["thanos:config"]["thanos"]["querry"] = {}
     with pytest.raises(jsonschema.ValidationError, match="Additional properties are not allowed"):
         jsonschema.validate(document, schema)
+
+
+def test_readme_lists_every_policy_with_its_description():
+    from preflight.policy import load_policies
+
+    readme = (ROOT / "README.md").read_text()
+    for policy in load_policies():
+        kind = "stack" if type(policy).__name__.startswith("Stack") else "resource"
+        assert f"| `{policy.name}` | {kind} | {policy.description} |" in readme
