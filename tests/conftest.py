@@ -1,5 +1,6 @@
 """Shared fixtures: the shipped stacks planned once through the real preflight CLI."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -44,6 +45,53 @@ def run_preflight(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def stack_config(stack: str) -> dict[str, Any]:
     """The `thanos:config` object of a shipped stack file."""
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["thanos:config"]
+
+
+POLICY_DIR = ROOT / "policies" / "thanos_policies"
+FIRED_LINES: set[tuple[str, int]] = set()
+"""(file, line) of every line of the policy pack executed by a test that uses `record_policy_lines`."""
+POLICY_TEST_MODULES: set[str] = set()
+"""The test modules that recorded lines in this session."""
+
+
+def report_call_sites() -> dict[tuple[str, int], str]:
+    """Every `report(...)` call of the pack: (file, line) -> the message as written (its first string part)."""
+    sites = {}
+    for path in sorted(POLICY_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "report":
+                sites[(str(path), node.lineno)] = ast.get_source_segment(path.read_text(), node.args[0])[:100]
+    return sites
+
+
+@pytest.fixture
+def record_policy_lines(request):
+    """Trace the lines of the pack this test executes (only frames of the pack's own files are traced)."""
+    prefix = str(POLICY_DIR)
+
+    def local(frame, event, arg):
+        if event == "line":
+            FIRED_LINES.add((frame.f_code.co_filename, frame.f_lineno))
+        return local
+
+    def calls(frame, event, arg):
+        return local if frame.f_code.co_filename.startswith(prefix) else None
+
+    POLICY_TEST_MODULES.add(request.module.__name__)
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    yield
+    sys.settrace(previous)
+
+
+def pytest_collection_modifyitems(items):
+    """The policy-message meta-test runs last: it reads what the other policy tests made fire."""
+    last = [i for i in items if i.get_closest_marker("after_policy_tests")]
+    items[:] = [i for i in items if i not in last] + last
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_policy_tests: runs after every other test (reads what they fired)")
 
 
 @pytest.fixture(scope="session")

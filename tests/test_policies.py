@@ -17,6 +17,7 @@ from preflight.policy import load_policies
 from .conftest import ROOT, STACKS
 
 POLICIES = {p.name: p for p in load_policies()}
+pytestmark = pytest.mark.usefixtures("record_policy_lines")
 STS = "kubernetes:apps/v1:StatefulSet"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
@@ -535,3 +536,131 @@ def test_receive_needs_a_spare_ingestor(prod):
         "receive runs 3 ingestor(s) for replication factor 3: below 4 every ingestor holds every series, so a rollout "
         "leaves no room for one more failure before writes lose their quorum (config: thanos.receive.ingestors)."]
     assert check_stack("thanos-producers-receive-ring", cluster, {"minSpareIngestors": 0}) == []
+
+
+# --- every remaining message made to fire, exactly -----------------------------------------------------------------
+
+def test_s3_encryption_and_public_access_block(prod):
+    bucket = "acme-thanos-prod-us-east-1"
+    without = [r for r in prod if not (r["type"] in ("aws:s3/bucketServerSideEncryptionConfiguration:"
+                                                     "BucketServerSideEncryptionConfiguration",
+                                                     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+                                       and r["name"].startswith("us-east-1-objectstore-bucket-"))]
+    assert len(prod) - len(without) == 2
+    assert check_stack("thanos-storage-bucket-safety", without) == [
+        f"S3 bucket {bucket} has no server-side encryption configuration.",
+        f"S3 bucket {bucket} does not block all four kinds of public access."]
+    partial = copy.deepcopy(prod)
+    block = next(r for r in partial if r["type"] == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+                 and r["name"].startswith("us-east-1-objectstore-bucket-"))
+    block["inputs"]["restrictPublicBuckets"] = False
+    assert check_stack("thanos-storage-bucket-safety", partial) == [
+        f"S3 bucket {bucket} does not block all four kinds of public access."]
+
+
+def test_gcs_versioning_archive_classes_and_turbo_replication(planned):
+    gcp = copy.deepcopy(planned["gcp"].plan["resources"])
+    bucket = next(r for r in gcp if r["type"] == "gcp:storage/bucket:Bucket")
+    name = bucket["inputs"]["name"]
+    bucket["inputs"]["versioning"] = {"enabled": False}
+    bucket["inputs"].pop("rpo")
+    assert check_stack("thanos-storage-bucket-safety", gcp) == [f"GCS bucket {name} has no versioning."]
+    assert check_stack("thanos-storage-replicated", gcp) == [
+        f"GCS bucket {name} is not dual-region with turbo replication (config: regions[].storage.dual-region)."]
+    props = copy.deepcopy(bucket["inputs"])
+    props["lifecycleRules"].append({"action": {"type": "SetStorageClass", "storageClass": "COLDLINE"},
+                                    "condition": {"age": 365}})
+    assert check("thanos-retention-lifecycle", bucket["type"], props) == [
+        "a GCS lifecycle rule moves objects to COLDLINE: every read of an old block then pays retrieval fees and a "
+        "minimum storage duration."]
+
+
+def test_azure_account_must_be_geo_redundant(planned):
+    azure = copy.deepcopy(planned["azure"].plan["resources"])
+    assert check_stack("thanos-storage-replicated", azure) == []
+    account = next(r for r in azure if r["type"] == "azure-native:storage:StorageAccount")
+    account["inputs"]["sku"] = {"name": "Standard_ZRS"}
+    assert check_stack("thanos-storage-replicated", azure) == [
+        f"storage account {account['inputs']['accountName']} is not geo-redundant (config: regions[].storage.sku)."]
+
+
+def test_hardening_of_the_pod_and_every_container(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    pod = store["spec"]["template"]["spec"]
+    del pod["securityContext"]["runAsNonRoot"]
+    c = container(store, "thanos-store")
+    c["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
+    del c["resources"]["requests"]
+    assert check("thanos-hardening-pods", STS, store) == [
+        "the pod does not set runAsNonRoot.",
+        "container thanos-store does not drop ALL capabilities.",
+        "container thanos-store needs resource requests and a memory limit."]
+
+
+def test_5m_retention_below_ten_days(prod):
+    compactor = workload(prod, "thanos-compactor")["inputs"]
+    set_flag(compactor, "thanos-compactor", "retention.resolution-5m", "7d")
+    set_flag(compactor, "thanos-compactor", "retention.resolution-1h", "7d")
+    assert check("thanos-retention-minimums", STS, compactor) == [
+        "compactor 5m retention is below 10d with downsampling on: Thanos refuses to start "
+        "(config: thanos.compactor.retention.5m).",
+        "compactor retention must satisfy 1h >= 5m >= raw (0d = forever) (config: thanos.compactor.retention)."]
+    set_flag(compactor, "thanos-compactor", "downsampling.disable", None)
+    compactor_c = container(compactor, "thanos-compactor")
+    compactor_c["args"].append("--downsampling.disable")
+    assert check("thanos-retention-minimums", STS, compactor) == [
+        "compactor retention must satisfy 1h >= 5m >= raw (0d = forever) (config: thanos.compactor.retention)."]
+
+
+def test_a_compactor_deployment_must_recreate(prod):
+    compactor = workload(prod, "thanos-compactor")["inputs"]
+    spec = compactor["spec"]
+    claim = spec.pop("volumeClaimTemplates")[0]
+    spec["template"]["spec"]["volumes"].append({"name": "data", "persistentVolumeClaim": {"claimName": "c"}})
+    spec["strategy"] = {"type": "RollingUpdate"}
+    assert claim and check("thanos-compactor-singleton", DEPLOYMENT, compactor) == [
+        "a compactor Deployment must use strategy Recreate so two never run at once."]
+    spec["strategy"] = {"type": "Recreate"}
+    assert check("thanos-compactor-singleton", DEPLOYMENT, compactor) == []
+
+
+def test_ruler_replicas_need_a_per_pod_label(prod):
+    ruler = workload(prod, "thanos-ruler")["inputs"]
+    c = container(ruler, "thanos-ruler")
+    c["args"] = [a for a in c["args"] if not a.startswith("--label=rule_replica=")]
+    assert check("thanos-producers-blocks-and-labels", STS, ruler) == [
+        "ruler replicas have no per-pod replica label (--label=<name>=\"$(POD_NAME)\"): their blocks overlap."]
+    ruler["spec"]["replicas"] = 1
+    assert check("thanos-producers-blocks-and-labels", STS, ruler) == []
+
+
+def test_uploaders_need_external_labels(prod):
+    cluster = copy.deepcopy([r for r in prod if "chicago" in (r["provider"] or "")])
+    ruler = next(r for r in cluster if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-ruler")
+    c = container(ruler["inputs"], "thanos-ruler")
+    c["args"] = [a for a in c["args"] if not a.startswith("--label=")]
+    config_map = next(r for r in cluster if r["type"] == "kubernetes:core/v1:ConfigMap"
+                      and r["inputs"]["metadata"]["name"] == "thanos-prometheus")
+    document = yaml.safe_load(config_map["inputs"]["data"]["prometheus.yml"])
+    del document["global"]["external_labels"]
+    config_map["inputs"]["data"]["prometheus.yml"] = yaml.safe_dump(document)
+    assert check_stack("thanos-producers-external-labels", cluster) == [
+        "thanos-prometheus: Prometheus uploads blocks without external labels.",
+        "thanos-ruler: thanos rule uploads blocks without --label external labels."]
+
+
+def test_store_shards_need_one_modulus_and_time_partitions_cover_both_ends():
+    sharded = store_stack({"shards": 2})
+    assert check_stack("thanos-store-shards-cover", sharded) == []
+    odd = copy.deepcopy(sharded)
+    c = odd[1]["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    c["args"] = [a.replace('"modulus":2', '"modulus":3') for a in c["args"]]
+    assert any('"modulus":3' in a for a in c["args"])
+    assert check_stack("thanos-store-shards-cover", odd) == [
+        "store shards of one time range use different hashmod moduli [2, 3]."]
+    parts = store_stack({"time-partitions": [{"max-time": "2w"}, {"min-time": "3w"}]})
+    assert check_stack("thanos-store-shards-cover", parts) == []
+    assert check_stack("thanos-store-shards-cover", parts[1:]) == [
+        "no store serves blocks older than the oldest --min-time (config: thanos.store.time-partitions)."]
+    assert check_stack("thanos-store-shards-cover", parts[:1]) == [
+        "no store serves the newest blocks (every store has a --max-time) (config: thanos.store.time-partitions)."]

@@ -19,6 +19,7 @@ from preflight.policy import run_policies
 
 from .conftest import ROOT, run_preflight
 
+pytestmark = pytest.mark.usefixtures("record_policy_lines")
 STS = "kubernetes:apps/v1:StatefulSet"
 
 
