@@ -77,10 +77,15 @@ def test_pack_config_files_name_real_policies():
 def test_policy_flag_table_matches_the_reference():
     reference = json.loads((ROOT / "reference" / "thanos-v0.42.4-flags.json").read_text())["commands"]
     derived = json.loads((ROOT / "policies" / "thanos_policies" / "thanos_flags.json").read_text())["commands"]
+    from thanos_policies.workloads import COMMANDS
+
+    assert sorted(derived) == sorted(COMMANDS), "the pack's table has exactly the commands the pack recognises"
     for command, table in derived.items():
         flags = {**reference[command].get("flags", {}), **reference[command].get("hidden_flags", {})}
         assert table["flags"] == sorted(flags)
         assert table["deprecated"] == sorted(k for k, v in flags.items() if v.get("deprecated"))
+        assert table["negatable"] == sorted(k for k, v in flags.items() if v.get("negatable"))
+        assert table["negatable"], command
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -63,36 +63,49 @@ def plan(planned):
     return plan_from(planned["prod"])
 
 
-def findings(plan) -> set[tuple[str, str]]:
-    return {(v.policy, v.level) for v in run_policies(plan, {})}
+def findings(plan) -> list[tuple[str, str, str, str]]:
+    """Every finding on the plan: (policy, level, resource name or "" for the stack, message), sorted."""
+    return sorted((v.policy, v.level, v.urn.rsplit("::", 1)[-1], v.message) for v in run_policies(plan, {}))
 
 
 def test_recorded_prod_plan_is_clean(plan):
-    assert run_policies(plan, {}) == []
+    assert findings(plan) == []
 
 
 def test_a_second_compactor_pointed_at_the_primary_bucket(plan):
     secret = find(plan, "kubernetes:core/v1:Secret", "thanos-objstore", "seattle")
     mutate(secret, lambda p: p["stringData"].update({"objstore.yml": cloud_aws.objstore_config(
         AwsStorage(provider="aws", bucket="acme-thanos-prod-us-east-1"), "us-east-1")}))
-    assert ("thanos-compactor-one-per-bucket", "mandatory") in findings(plan)
+    assert findings(plan) == [("thanos-compactor-one-per-bucket", "mandatory",
+                               "seattle-compactor-statefulset-thanos-compactor",
+                               "2 compactors write to bucket S3:acme-thanos-prod-us-east-1/: exactly one compactor may "
+                               "own a bucket (config: regions[].compactor-cluster).")]
 
 
 def test_compactor_scaled_to_two(plan):
     mutate(find(plan, STS, "thanos-compactor"), lambda p: p["spec"].update(replicas=2))
-    assert ("thanos-compactor-singleton", "mandatory") in findings(plan)
+    assert findings(plan) == [("thanos-compactor-singleton", "mandatory", "chicago-compactor-statefulset-thanos-compactor",
+                               "the compactor runs 2 replicas: more than one compactor per bucket produces overlapping "
+                               "blocks and halts compaction.")]
 
 
 def test_anti_affinity_removed(plan):
     mutate(find(plan, STS, "thanos-store"), lambda p: p["spec"]["template"]["spec"].pop("affinity"))
-    assert ("thanos-ha-anti-affinity", "mandatory") in findings(plan)
+    assert findings(plan) == [("thanos-ha-anti-affinity", "mandatory", "chicago-store-statefulset-thanos-store",
+                               "store runs 2 replicas without hard pod anti-affinity (or a DoNotSchedule spread) on "
+                               "kubernetes.io/hostname: one node failure can take every replica down.")]
 
 
 def test_raw_retention_of_one_day(plan):
     compactor = find(plan, STS, "thanos-compactor")
     mutate(compactor, lambda p: args_of(compactor, "thanos-compactor").__setitem__(
         args_of(compactor, "thanos-compactor").index("--retention.resolution-raw=30d"), "--retention.resolution-raw=1d"))
-    assert ("thanos-retention-minimums", "mandatory") in findings(plan)
+    compactor_name = "chicago-compactor-statefulset-thanos-compactor"
+    assert findings(plan) == [
+        ("thanos-retention-minimums", "mandatory", compactor_name, "compactor raw retention is below 40h with "
+         "downsampling on: Thanos refuses to start (config: thanos.compactor.retention.raw)."),
+        ("thanos-retention-minimums", "mandatory", compactor_name,
+         "compactor raw retention is below the floor of 30d (config: thanos.compactor.retention.raw).")]
 
 
 def test_24h_prometheus_blocks(plan):
@@ -100,7 +113,10 @@ def test_24h_prometheus_blocks(plan):
     a = args_of(prometheus, "prometheus")
     mutate(prometheus, lambda p: a.__setitem__(a.index("--storage.tsdb.max-block-duration=2h"),
                                                "--storage.tsdb.max-block-duration=24h"))
-    assert ("thanos-producers-blocks-and-labels", "mandatory") in findings(plan)
+    assert findings(plan) == [("thanos-producers-blocks-and-labels", "mandatory",
+                               "chicago-prometheus-statefulset-thanos-prometheus",
+                               "Prometheus with an uploading sidecar needs --storage.tsdb.min-block-duration = "
+                               "--storage.tsdb.max-block-duration = 2h (local compaction would lose or overlap blocks).")]
 
 
 def test_configmap_holding_bucket_keys(plan):
@@ -108,13 +124,17 @@ def test_configmap_holding_bucket_keys(plan):
                              "s3.us-east-1.amazonaws.com", "access_key": "AKIAEXAMPLE", "secret_key": "x"}})
     cm = find(plan, "kubernetes:core/v1:ConfigMap", "thanos-ruler-rules")
     mutate(cm, lambda p: p["data"].update({"objstore.yml": leaked}))
-    assert ("thanos-identity-objstore-secret", "mandatory") in findings(plan)
+    assert findings(plan) == [("thanos-identity-objstore-secret", "mandatory", "chicago-ruler-configmap-thanos-ruler-rules",
+                               "ConfigMap key objstore.yml holds an objstore config: keep it in a Secret.")]
 
 
 def test_query_missing_a_replica_label(plan):
     query = find(plan, "kubernetes:apps/v1:Deployment", "thanos-query-pods")
     mutate(query, lambda p: args_of(query, "thanos-query").remove("--query.replica-label=rule_replica"))
-    assert ("thanos-producers-replica-labels", "mandatory") in findings(plan)
+    assert findings(plan) == [("thanos-producers-replica-labels", "mandatory",
+                               "chicago-query-deployment-thanos-query-pods",
+                               "query does not deduplicate on rule_replica: add --query.replica-label for each, or every "
+                               "replica's series shows up twice.")]
 
 
 def test_dev_config_relaxes_only_what_dev_needs(planned):
@@ -123,14 +143,31 @@ def test_dev_config_relaxes_only_what_dev_needs(planned):
         "thanos-ha-min-replicas", "thanos-storage-replicated", "thanos-storage-protected"}
 
 
-def test_preflight_exits_1_on_a_mandatory_violation(tmp_path):
+def test_preflight_exits_1_on_a_mandatory_violation_and_reports_each_in_the_contract(tmp_path):
+    """dev under the strict defaults (no dev relaxations): its single replicas, its one ingestor, its 5Gi compactor
+    volume and its 7d raw retention are refused, each finding in the JSON contract, and nothing else is."""
     strict = tmp_path / "strict.json"
     strict.write_text("{}")
     proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    violations = json.loads((tmp_path / "p.json").read_text())["violations"]
-    assert {"thanos-ha-min-replicas", "thanos-retention-minimums"} <= {v["policy"] for v in violations}
-    assert "[mandatory] thanos-ha-min-replicas" in proc.stdout
+    plan = json.loads((tmp_path / "p.json").read_text())
+    urns = {r["urn"] for r in plan["resources"]}
+    violations = plan["violations"]
+    for violation in violations:
+        assert set(violation) == {"policy", "level", "urn", "message"}
+        assert violation["level"] == "mandatory" and violation["urn"] in urns
+        assert f"[mandatory] {violation['policy']}: {violation['urn'].rsplit('::', 1)[-1]}: {violation['message']}" \
+            in proc.stdout
+    by_policy = {}
+    for violation in violations:
+        by_policy.setdefault(violation["policy"], []).append(violation["urn"].rsplit("::", 1)[-1])
+    assert sorted(by_policy) == ["thanos-compactor-singleton", "thanos-ha-min-replicas", "thanos-producers-receive-ring",
+                                 "thanos-retention-minimums"]
+    assert by_policy["thanos-compactor-singleton"] == ["kind-compactor-statefulset-thanos-compactor"]
+    assert len(by_policy["thanos-ha-min-replicas"]) == 10  # 3 caches, prometheus, query, frontend, router, receive,
+    assert by_policy["thanos-producers-receive-ring"] == ["kind-receive-deployment-thanos-receive-router"]  # ruler,
+    assert by_policy["thanos-retention-minimums"] == ["kind-compactor-statefulset-thanos-compactor"]  # store
+    assert f"Policies: {len(violations)} mandatory, 0 advisory" in proc.stdout
 
 
 # --- the real analyzer protocol --------------------------------------------------------------------------------
@@ -168,9 +205,17 @@ def configure(analyzer, config: dict):
 def test_analyzer_info_lists_every_policy(analyzer):
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "thanos-guard"
-    names = {p.name for p in info.policies}
-    assert {"thanos-ha-anti-affinity", "thanos-compactor-singleton", "thanos-flags-known"} <= names
-    assert all(p.enforcementLevel == analyzer_pb2.MANDATORY for p in info.policies)
+    from preflight.policy import load_policies
+
+    pack = {p.name: p for p in load_policies()}
+    served = {p.name: p for p in info.policies}
+    assert sorted(served) == sorted(pack) and len(served) >= 22
+    for name, policy in served.items():
+        assert policy.description == pack[name].description, name
+        assert policy.enforcementLevel == analyzer_pb2.MANDATORY, name
+    configurable = {name for name, p in served.items() if p.configSchema.properties}
+    assert configurable == {"thanos-ha-min-replicas", "thanos-retention-minimums", "thanos-compactor-singleton",
+                            "thanos-producers-receive-ring"}
 
 
 def test_analyze_and_analyze_stack_with_the_dev_config(analyzer, planned):

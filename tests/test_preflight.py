@@ -126,8 +126,8 @@ def test_manifests_are_deterministic(tmp_path):
         assert run_preflight("prod", "--manifests", str(tmp_path / name), "--no-policy").returncode == 0
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.yaml"))
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.yaml"))
-    assert files_a == files_b
-    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
+    assert files_a == files_b and len(files_a) > 100
+    assert [f for f in files_a if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()] == []
 
 
 @pytest.mark.parametrize("stack", STACKS)

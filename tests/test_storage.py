@@ -11,6 +11,8 @@ from config.storage import AwsStorage
 
 BUCKET_ARN = "arn:aws:s3:::acme-thanos"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PROD_KEY = "arn:aws:kms:us-east-1:111122223333:key/7f3b2c1e-0d4a-4c6b-9e8f-1a2b3c4d5e6f"
+PROD_REPLICA_KEY = "arn:aws:kms:us-west-2:111122223333:key/2b8e6d4c-3f1a-4e7b-8c9d-6f5e4d3c2b1a"
 WRITE_ACTIONS = {"s3:PutObject"}
 DELETE_ACTIONS = {"s3:DeleteObject", "s3:DeleteObjectVersion"}
 
@@ -81,18 +83,25 @@ def test_aws_buckets_are_versioned_encrypted_private_and_replicated_with_rtc(pla
     buckets = {i["bucket"] for i in inputs_of(planned, stack, "aws:s3/bucket:Bucket")}
     assert buckets == {"acme-thanos-prod-us-east-1", "acme-thanos-prod-us-east-1-dr",
                        "acme-thanos-prod-us-west-2", "acme-thanos-prod-us-west-2-dr"}
-    assert all(i["forceDestroy"] is False for i in inputs_of(planned, stack, "aws:s3/bucket:Bucket"))
+    assert [i["forceDestroy"] for i in inputs_of(planned, stack, "aws:s3/bucket:Bucket")] == [False] * 4
     versioning = inputs_of(planned, stack, "aws:s3/bucketVersioning:BucketVersioning")
     assert len(versioning) == 4 and all(v["versioningConfiguration"]["status"] == "Enabled" for v in versioning)
     sse = inputs_of(planned, stack,
                     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     assert len(sse) == 4
-    assert all(s["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256" for s in sse)
+    # us-east-1 uses its customer KMS keys (the DR copy in us-west-2 the replica key); us-west-2 uses SSE-S3.
+    by_bucket = {s["bucket"]: s["rules"][0] for s in sse}
+    assert by_bucket["acme-thanos-prod-us-east-1"] == {"applyServerSideEncryptionByDefault": {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": PROD_KEY}, "bucketKeyEnabled": True}
+    assert by_bucket["acme-thanos-prod-us-east-1-dr"] == {"applyServerSideEncryptionByDefault": {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": PROD_REPLICA_KEY}, "bucketKeyEnabled": True}
+    for bucket in ("acme-thanos-prod-us-west-2", "acme-thanos-prod-us-west-2-dr"):
+        assert by_bucket[bucket] == {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
     blocks = inputs_of(planned, stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert len(blocks) == 4 and all(all(b[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                                        "restrictPublicBuckets")) for b in blocks)
     ownership = inputs_of(planned, stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
-    assert all(o["rule"]["objectOwnership"] == "BucketOwnerEnforced" for o in ownership)
+    assert [o["rule"]["objectOwnership"] for o in ownership] == ["BucketOwnerEnforced"] * 4
     replication = inputs_of(planned, stack, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
     assert len(replication) == 2
     for config in replication:
@@ -105,7 +114,9 @@ def test_aws_buckets_are_versioned_encrypted_private_and_replicated_with_rtc(pla
 
 def test_aws_replication_waits_for_versioning(planned):
     by_urn = {r["urn"]: r for r in planned["prod"].plan["resources"]}
-    for config in planned["prod"].resources("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+    configs = planned["prod"].resources("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert len(configs) == 2
+    for config in configs:
         types = [by_urn[u]["type"] for u in config["dependsOn"]]
         assert types.count("aws:s3/bucketVersioning:BucketVersioning") == 2
 
@@ -138,7 +149,7 @@ def test_service_accounts_carry_the_role_arns(planned):
     accounts = {o["metadata"]["name"]: o for o in planned["prod"].objects("ServiceAccount")}
     annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
-    assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    assert len(accounts) == 10 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
 
 
 def test_gcs_buckets(planned):
@@ -195,19 +206,25 @@ def test_azure_accounts(planned):
         assert i["allowSharedKeyAccess"] is False and i["allowBlobPublicAccess"] is False
         assert i["minimumTlsVersion"] == "TLS1_2"
         assert account["protect"] and account["retainOnDelete"]
-    for service in inputs_of(planned, "azure", "azure-native:storage:BlobServiceProperties"):
+    services = inputs_of(planned, "azure", "azure-native:storage:BlobServiceProperties")
+    assert len(services) == 4
+    for service in services:
         assert service["isVersioningEnabled"] and service["changeFeed"]["enabled"]
         assert service["deleteRetentionPolicy"]["enabled"]
-    assert all(c["publicAccess"] == "None" for c in inputs_of(planned, "azure", "azure-native:storage:BlobContainer"))
+    assert [c["publicAccess"] for c in inputs_of(planned, "azure", "azure-native:storage:BlobContainer")] == ["None"] * 4
     policies = inputs_of(planned, "azure", "azure-native:storage:ObjectReplicationPolicy")
     assert len(policies) == 4 and sum(p["objectReplicationPolicyId"] == "default" for p in policies) == 2
 
 
 def test_azure_identities_federated_to_one_sa_with_scoped_roles(planned):
-    for credential in inputs_of(planned, "azure", "azure-native:managedidentity:FederatedIdentityCredential"):
+    credentials = inputs_of(planned, "azure", "azure-native:managedidentity:FederatedIdentityCredential")
+    assert len(credentials) == 12  # 6 components in each of the 2 clusters (each region runs its compactor)
+    for credential in credentials:
         assert credential["subject"].startswith("system:serviceaccount:thanos:thanos-")
         assert credential["audiences"] == ["api://AzureADTokenExchange"]
-    for assignment in planned["azure"].resources("azure-native:authorization:RoleAssignment"):
+    assignments = planned["azure"].resources("azure-native:authorization:RoleAssignment")
+    assert len(assignments) == 12
+    for assignment in assignments:
         inputs = assignment["inputs"]
         assert "/containers/thanos" in inputs["scope"]
         component = next(c for c in COMPONENT_ROLES if assignment["name"].endswith(f"-{c}"))
@@ -244,3 +261,39 @@ def test_every_aws_permission_and_bucket_policy_in_the_plan_passes_parliament(pl
     assert len(documents) == 14 + 4
     for resource in documents:
         assert lint(json.loads(resource["inputs"]["policy"])) == [], resource["name"]
+
+
+def test_every_bucket_denies_requests_without_tls(planned):
+    policies = planned["prod"].resources("aws:s3/bucketPolicy:BucketPolicy")
+    assert len(policies) == 4
+    for policy in policies:
+        bucket = policy["inputs"]["bucket"]
+        assert json.loads(policy["inputs"]["policy"]) == {"Version": "2012-10-17", "Statement": [{
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
+def test_the_kms_key_reaches_objstore_roles_and_replication(planned):
+    import yaml
+
+    policies = {r["name"]: json.loads(r["inputs"]["policy"]) for r in planned["prod"].resources("aws:iam/rolePolicy:RolePolicy")}
+    chicago = {n: d for n, d in policies.items() if n.startswith("us-east-1-objectstore-chicago-")}
+    seattle = {n: d for n, d in policies.items() if n.startswith("us-west-2-objectstore-seattle-")}
+    assert len(chicago) == len(seattle) == 6
+    for name, document in chicago.items():
+        kms = [s for s in document["Statement"] if s["Sid"] == "BucketKey"]
+        assert len(kms) == 1 and kms[0]["Resource"] == [PROD_KEY], name
+        assert "kms:Decrypt" in kms[0]["Action"]
+        assert ("kms:GenerateDataKey" in kms[0]["Action"]) == (not name.endswith(("-store", "-bucket-web")))
+    assert not any(s["Sid"] == "BucketKey" for d in seattle.values() for s in d["Statement"])
+    replication = policies["us-east-1-objectstore-replication"]["Statement"]
+    assert {s["Sid"]: s["Resource"] for s in replication if s["Sid"] in ("DecryptSource", "EncryptDestination")} == {
+        "DecryptSource": [PROD_KEY], "EncryptDestination": [PROD_REPLICA_KEY]}
+    rule = next(r for r in planned["prod"].resources("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+                if r["name"].startswith("us-east-1"))["inputs"]["rules"][0]
+    assert rule["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": PROD_REPLICA_KEY}
+    assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
+    objstore = yaml.safe_load(cloud_aws.objstore_config(AwsStorage(provider="aws", bucket="b-1", kms_key_arn=PROD_KEY),
+                                                        "us-east-1"))
+    assert objstore["config"]["sse_config"] == {"type": "SSE-KMS", "kms_key_id": PROD_KEY}

@@ -95,10 +95,13 @@ def test_store_has_limits_and_a_chunk_pool_within_its_memory():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_is_hardened_probed_and_sized(planned, stack):
+    pods = containers = 0
     for obj in planned[stack].objects():
         if obj["kind"] not in ("Deployment", "StatefulSet", "Job"):
             continue
         pod = obj["spec"]["template"]["spec"]
+        pods += 1
+        containers += len(pod["containers"])
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert pod["automountServiceAccountToken"] is False
@@ -113,6 +116,7 @@ def test_every_pod_is_hardened_probed_and_sized(planned, stack):
             if c["image"].startswith("quay.io/thanos/thanos:"):
                 assert c["livenessProbe"]["httpGet"]["path"] == "/-/healthy", name
                 assert c["readinessProbe"]["httpGet"]["path"] == "/-/ready", name
+    assert pods >= 12 and containers > pods  # every workload, Prometheus with its sidecar and ruler with its reloader
 
 
 @pytest.mark.parametrize("stack", STACKS)

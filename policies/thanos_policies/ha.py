@@ -2,7 +2,7 @@
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy)
 
-from .workloads import WORKLOAD_TYPES, component, fix, pod_spec, replicas
+from .workloads import WORKLOAD_TYPES, component, fix, flag, pod_spec, replicas, thanos_containers
 
 HA_COMPONENTS = ("query", "query-frontend", "store", "rule", "receive", "prometheus", "memcached")
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
@@ -56,7 +56,18 @@ def validate_min_replicas(args, report):
     name = _is_ha_candidate(args.props)
     minimum = int(args.get_config().get("minReplicas", 2))
     if name and replicas(args.props) < minimum:
-        report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required{fix(REPLICAS_KEY[name])}.")
+        report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required{fix(_replicas_key(name, args.props))}.")
+
+
+def _replicas_key(name: str, props) -> str:
+    """The config key of a component's replica count (receive routers and memcached pools have their own)."""
+    flags = [f for _, _, fl in thanos_containers(props) for f in fl]
+    if name == "receive" and flag(flags, "receive.hashrings-file") and not flag(flags, "receive.local-endpoint"):
+        return "thanos.receive.router-replicas"
+    pool = ((props.get("metadata") or {}).get("name") or "").removeprefix("thanos-memcached-")
+    if name == "memcached" and pool in ("index", "bucket", "query-results"):
+        return f"thanos.caches.{pool}.replicas"
+    return REPLICAS_KEY[name]
 
 
 def _selects(selector: dict, labels: dict) -> bool:
