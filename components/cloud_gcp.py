@@ -16,7 +16,8 @@ from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, Cl
 # can neither clean up nor re-upload a block after a failed upload: the block is lost once local retention passes.
 # Writers therefore get a custom role with exactly the object permissions an upload needs (on GCS only, writers may
 # delete); readers only view; the compactor gets objectUser.
-WRITER_PERMISSIONS = ["storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"]
+WRITER_PERMISSIONS = ["storage.objects.create", "storage.objects.delete", "storage.objects.get",
+                      "storage.objects.list"]
 READER_ROLE = "roles/storage.objectViewer"
 DELETER_ROLE = "roles/storage.objectUser"
 

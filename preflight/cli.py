@@ -23,6 +23,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, dest="json_path", help="write the plan as JSON here")
     parser.add_argument("--manifests", type=Path, help="write every Kubernetes object as YAML under this directory")
     parser.add_argument("--no-policy", action="store_true", help="do not run the policy pack")
+    parser.add_argument("--conformance", action="store_true",
+                        help="also check every input against the installed provider SDKs' types (exit 1 on a problem)")
     parser.add_argument("--program", type=Path, default=ROOT / "__main__.py",
                         help="the Pulumi program to run (default: this project's __main__.py)")
     parser.add_argument("--policy-config", type=Path,
@@ -169,6 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         violations = policy.run_policies(plan, policy_config)
 
     print(summary(plan, violations))
+    nonconforming = False
+    if args.conformance:
+        from .conformance import check_plan
+
+        report = check_plan(plan)
+        nonconforming = bool(report.problems)
+        print(f"Conformance: {report.resources} resources, {report.properties} property names and {report.invokes} "
+              f"invokes checked against the installed provider SDKs: {len(report.problems) or 'no'} problem(s)")
+        for problem in report.problems:
+            print(f"  [conformance] {problem}")
     # Manifests first: their writer checks every path before writing any, so a refusal leaves nothing behind.
     if args.manifests:
         from .manifests import write_manifests
@@ -184,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                     "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
                     "violations": [v.to_json() for v in violations or []]}
         args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return EXIT_MANDATORY if any(v.level == "mandatory" for v in violations or []) else EXIT_OK
+    mandatory = any(v.level == "mandatory" for v in violations or [])
+    return EXIT_MANDATORY if mandatory or nonconforming else EXIT_OK
 
 
 def run() -> None:

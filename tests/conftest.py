@@ -100,7 +100,8 @@ def planned(tmp_path_factory) -> dict[str, PlannedStack]:
     result = {}
     for stack in STACKS:
         out = tmp_path_factory.mktemp(f"plan-{stack}")
-        proc = run_preflight(stack, "--json", str(out / "plan.json"), "--manifests", str(out / "manifests"))
+        proc = run_preflight(stack, "--json", str(out / "plan.json"), "--manifests", str(out / "manifests"),
+                             "--conformance")
         plan = json.loads((out / "plan.json").read_text()) if (out / "plan.json").exists() else {}
         result[stack] = PlannedStack(stack, proc.returncode, proc.stdout, proc.stderr, plan, out / "manifests")
     return result

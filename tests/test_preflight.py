@@ -71,11 +71,17 @@ def test_manifest_layout(planned):
     assert len(list(manifests.rglob("*.yaml"))) == len(k8s_resources)
 
 
-def test_same_stack_gives_the_same_json_byte_for_byte(tmp_path):
-    first, second = tmp_path / "a.json", tmp_path / "b.json"
-    for path in (first, second):
-        assert run_preflight("prod", "--json", str(path)).returncode == 0
-    assert first.read_bytes() == second.read_bytes()
+def test_same_stack_gives_the_same_json_and_manifests_byte_for_byte(planned, tmp_path):
+    """A second run of prod (the session fixture made the first) writes the same JSON and manifests."""
+    proc = run_preflight("prod", "--json", str(tmp_path / "plan.json"), "--manifests", str(tmp_path / "m"),
+                         "--conformance")
+    assert proc.returncode == 0, proc.stderr
+    first = planned["prod"].manifests
+    assert (tmp_path / "plan.json").read_bytes() == (first.parent / "plan.json").read_bytes()
+    files_a = sorted(p.relative_to(first) for p in first.rglob("*.yaml"))
+    files_b = sorted(p.relative_to(tmp_path / "m") for p in (tmp_path / "m").rglob("*.yaml"))
+    assert files_a == files_b and len(files_a) > 100
+    assert [f for f in files_a if (first / f).read_bytes() != (tmp_path / "m" / f).read_bytes()] == []
 
 
 def test_config_file_names_the_stack(tmp_path):
@@ -103,13 +109,6 @@ SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random"}, "prod": {"pulumi_
                "gcp": {"pulumi_kubernetes", "pulumi_gcp"}, "azure": {"pulumi_kubernetes", "pulumi_azure_native"}}
 
 
-@pytest.mark.parametrize("stack", sorted(SDK_OF_STACK))
-def test_a_stack_imports_only_the_sdks_it_uses(stack, tmp_path):
-    proc = run_probe(tmp_path, f"plan_stack({stack!r})\n"
-                               "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')})))\n")
-    assert set(json.loads(proc.stdout.strip().splitlines()[-1])) == SDK_OF_STACK[stack], proc.stderr
-
-
 def test_the_program_itself_refuses_bad_config_with_a_clean_error(tmp_path):
     proc = run_probe(tmp_path, (
         "bad = {'thanos:config': {'environment': 'dev', 'regions': [], 'bogus': 1}}\n"
@@ -121,21 +120,16 @@ def test_the_program_itself_refuses_bad_config_with_a_clean_error(tmp_path):
     assert "regions: List should have at least 1 item" in proc.stdout and "bogus: unknown key" in proc.stdout
 
 
-def test_manifests_are_deterministic(tmp_path):
-    for name in ("a", "b"):
-        assert run_preflight("prod", "--manifests", str(tmp_path / name), "--no-policy").returncode == 0
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.yaml"))
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.yaml"))
-    assert files_a == files_b and len(files_a) > 100
-    assert [f for f in files_a if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()] == []
-
-
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_program_also_plans_in_preview_mode_with_unknown_outputs(planned, stack, tmp_path):
-    """`pulumi preview` runs the program with every provider-computed output unknown."""
-    proc = run_probe(tmp_path, f"print('RESOURCES', len(plan_stack({stack!r}, preview=True).resources))\n")
+def test_preview_mode_plans_the_same_resources_and_imports_only_the_stacks_sdks(planned, stack, tmp_path):
+    """`pulumi preview` runs the program with every provider-computed output unknown; and a stack loads only the
+    provider SDKs it uses (each costs import time)."""
+    proc = run_probe(tmp_path, f"print('RESOURCES', len(plan_stack({stack!r}, preview=True).resources))\n"
+                               "print('SDKS', json.dumps(sorted({m.split('.')[0] for m in sys.modules "
+                               "if m.startswith('pulumi_')})))\n")
     assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout.split("RESOURCES")[1]) == len(planned[stack].plan["resources"])
+    assert int(proc.stdout.split("RESOURCES")[1].split()[0]) == len(planned[stack].plan["resources"])
+    assert set(json.loads(proc.stdout.split("SDKS")[1])) == SDK_OF_STACK[stack]
 
 
 # --- options and files: one-line errors naming the option, exit 2, nothing written, nothing of the user's removed ---

@@ -1,0 +1,210 @@
+"""Mutation check: apply curated one-line mutations to production code in a temporary copy, run the tests that should
+notice, and print which mutations were killed. Every mutation in the list must be killed; a new rule or builder adds
+its own. Run: `./run mutate [-j N] [ID ...]` (not part of `./run tests`: it takes minutes).
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY_TESTS = ("tests/test_policies.py", "tests/test_policy_incidents.py", "tests/test_policy_messages.py")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate defect: `edits` are (file, exact text, replacement), each text found exactly once."""
+
+    id: str
+    why: str
+    edits: tuple[tuple[str, str, str], ...]
+    tests: tuple[str, ...]
+
+
+def one(id: str, why: str, path: str, old: str, new: str, *tests: str) -> Mutation:
+    """A mutation of one line."""
+    return Mutation(id, why, ((path, old, new),), tests)
+
+
+MUTATIONS = [
+    # What the test audit found (issue 14), one mutation each.
+    one("silence-s3-encryption", "a never-fired policy message disabled",
+        "policies/thanos_policies/platform.py", 'if not _by_bucket(resources, "aws:s3/bucketServerSideEncryptionConfiguration:"',
+        'if False and not _by_bucket(resources, "aws:s3/bucketServerSideEncryptionConfiguration:"', *POLICY_TESTS),
+    one("tls-deny-every-request", "the TLS-only bucket policy denies TLS requests instead",
+        "components/cloud_aws.py", '"Condition": {"Bool": {"aws:SecureTransport": "false"}}',
+        '"Condition": {"Bool": {"aws:SecureTransport": "true"}}', "tests/test_storage.py"),
+    one("kms-key-ignored", "a configured KMS key is ignored (SSE-S3 instead)",
+        "components/cloud_aws.py", 'return {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",',
+        'return {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256",', "tests/test_storage.py"),
+    Mutation("deprecated-flag-unchecked", "the builders' flag check accepts anything and store emits a deprecated flag",
+             (("components/flags.py", "    problems = [p for p in (flag_problem(command, f) for f in flags) if p]",
+               "    problems = []"),
+              ("components/store.py", 'f"--store.limits.request-samples={spec.samples_limit}"',
+               'f"--store.grpc.series-sample-limit={spec.samples_limit}"')),
+             ("tests/test_artifacts.py",)),
+    one("hashring-empty", "the receive hashring lists no endpoint",
+        "components/receive.py", '    return [{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": endpoints}]',
+        '    return [{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": []}]',
+        "tests/test_artifacts.py", "tests/test_workloads.py"),
+    one("violation-without-level", "a violation record loses its level",
+        "preflight/policy.py", 'return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}',
+        'return {"policy": self.policy, "urn": self.urn, "message": self.message}', "tests/test_policy_incidents.py"),
+    one("policy-not-served", "the pack stops serving the platform policies",
+        "policies/thanos_policies/__init__.py", "POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES]",
+        "POLICIES = [*ha.POLICIES, *thanos.POLICIES]", *POLICY_TESTS),
+    one("misspelled-manifest-field", "a manifest field the Kubernetes schema does not have",
+        "components/common.py", 'spec.update(clusterIP="None", publishNotReadyAddresses=False)',
+        'spec.update(clusterIP="None", publishNotReadyAdresses=False)', "tests/test_artifacts.py"),
+    one("incident-message-changed", "an incident's message says something else",
+        "policies/thanos_policies/thanos.py", '"produces overlapping blocks and halts compaction."',
+        '"produces overlapping blocks."', *POLICY_TESTS),
+    # One per policy domain.
+    one("ha-zone-spread-ignored", "ha: any workload counts as zone-spread",
+        "policies/thanos_policies/ha.py", "    return ZONE in terms", "    return True", *POLICY_TESTS),
+    one("ha-pdb-blocking-accepted", "ha: a PDB that allows no disruption passes",
+        "policies/thanos_policies/ha.py", 'if spec.get("maxUnavailable") == 0 or', 'if spec.get("maxUnavailable") == -1 or',
+        *POLICY_TESTS),
+    one("retention-floor-ignored", "retention: the raw floor is not enforced",
+        "policies/thanos_policies/thanos.py", "        if raw and raw < floor:", "        if raw and raw < floor / 100:",
+        *POLICY_TESTS),
+    one("compactor-two-replicas-allowed", "compactor: two replicas pass",
+        "policies/thanos_policies/thanos.py", "        if replicas(args.props) > 1:", "        if replicas(args.props) > 2:",
+        *POLICY_TESTS),
+    one("replica-labels-unchecked", "producers: query may miss a replica label",
+        "policies/thanos_policies/thanos.py", "        missing = sorted(producers.get(cluster_of(query), set()) - labels)",
+        "        missing = []", *POLICY_TESTS),
+    one("store-gap-accepted", "store: a gap between time partitions passes",
+        "policies/thanos_policies/thanos.py", "if older[1] is None or newer[0] is None or newer[0] <= older[1]:",
+        "if older[1] is None or newer[0] is None:", *POLICY_TESTS),
+    one("receive-spare-ignored", "producers: no spare ingestor passes",
+        "policies/thanos_policies/thanos.py", "            elif endpoints < int(factor[0]) + spare:",
+        "            elif endpoints < int(factor[0]):", *POLICY_TESTS),
+    one("deprecated-flags-accepted", "flags: deprecated flags pass",
+        "policies/thanos_policies/thanos.py", "            elif base in known[\"deprecated\"]:",
+        "            elif base in []:", *POLICY_TESTS),
+    one("storage-versioning-unchecked", "storage: an unversioned S3 bucket passes",
+        "policies/thanos_policies/platform.py", 'for v in versioning):', 'for v in versioning) or True:', *POLICY_TESTS),
+    one("identity-store-may-delete", "identity: a non-compactor role that deletes passes",
+        "policies/thanos_policies/platform.py", 'if component and component != "compactor" and any(a in DELETE_ACTIONS',
+        'if component and component == "nobody" and any(a in DELETE_ACTIONS', *POLICY_TESTS),
+    one("static-keys-accepted", "identity: static cloud keys in a Secret pass",
+        "policies/thanos_policies/platform.py", "if cloud and any(config.get(k) for k in STATIC_KEYS):",
+        "if cloud and any(config.get(k) for k in ()):", *POLICY_TESTS),
+    one("hardening-writable-root", "hardening: a writable root filesystem passes",
+        "policies/thanos_policies/platform.py", 'if not ctx.get("readOnlyRootFilesystem") or',
+        'if False and not ctx.get("readOnlyRootFilesystem") or', *POLICY_TESTS),
+    # Builders, config and the tools around them.
+    one("compactor-scaled", "the compactor StatefulSet runs two replicas",
+        "components/compactor.py", 'kind="StatefulSet", replicas=1,', 'kind="StatefulSet", replicas=2,',
+        "tests/test_workloads.py"),
+    one("gcs-writer-cannot-delete", "GCS writers lose delete (a failed upload is never replaced)",
+        "components/cloud_gcp.py", '"storage.objects.create", "storage.objects.delete", "storage.objects.get",',
+        '"storage.objects.create", "storage.objects.get",',
+        "tests/test_storage.py"),
+    one("zone-spread-best-effort", "zone spread defaults to ScheduleAnyway",
+        "config/thanos.py", 'zone_spread: Literal["DoNotSchedule", "ScheduleAnyway"] = "DoNotSchedule"',
+        'zone_spread: Literal["DoNotSchedule", "ScheduleAnyway"] = "ScheduleAnyway"', "tests/test_workloads.py"),
+    one("azure-deletes-accepted", "Azure silently accepts replicate-deletes again",
+        "config/storage.py", 'if self.replication and "replicate_deletes" in self.replication.model_fields_set:',
+        "if False:", "tests/test_config.py"),
+    one("manifests-dir-unchecked", "preflight writes into a directory it did not create",
+        "preflight/manifests.py", "    if directory.is_dir() and any(directory.iterdir()) and owned_files(directory) is None:",
+        "    if False:", "tests/test_preflight.py"),
+    one("stale-user-file-removed", "preflight removes files it did not write",
+        "preflight/manifests.py", "    for stale in previous - set(planned):",
+        "    for stale in set(directory.rglob('*.md')) | (previous - set(planned)):", "tests/test_preflight.py"),
+    one("conformance-blind", "the conformance check accepts unknown nested properties",
+        "preflight/conformance.py", "            if prop is None:\n                if key not in ignore:",
+        "            if prop is None:\n                if False:", "tests/test_conformance.py"),
+    one("invoke-default-provider", "the Azure invoke goes to the default provider again",
+        "components/cloud_azure.py",
+        "client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))",
+        "client = azure.authorization.get_client_config_output()", "tests/test_conformance.py"),
+]
+
+
+def tracked_files() -> list[str]:
+    """The project's files as git sees them (tracked, plus new ones not ignored)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if line and (ROOT / line).is_file()]
+
+
+def copy_project(target: Path) -> None:
+    for name in tracked_files():
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, destination)
+
+
+def problems_in(mutation: Mutation, root: Path = ROOT) -> list[str]:
+    """Why a mutation cannot be applied (its text missing or ambiguous): the list has gone stale."""
+    found = []
+    for path, old, _ in mutation.edits:
+        count = (root / path).read_text().count(old)
+        if count != 1:
+            found.append(f"{mutation.id}: {path} has the text {count} times, not once")
+    return found
+
+
+def run_one(mutation: Mutation, copy: Path, python: str) -> tuple[Mutation, str, float]:
+    """Apply, test, restore; the verdict is killed, survived or stale."""
+    if problems_in(mutation, copy):
+        return mutation, "stale", 0.0
+    originals = {path: (copy / path).read_text() for path, _, _ in mutation.edits}
+    for path, old, new in mutation.edits:
+        (copy / path).write_text((copy / path).read_text().replace(old, new))
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests],
+                              cwd=copy, capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        verdict = "killed" if proc.returncode not in (0, 5) else "survived"
+    finally:
+        for path, text in originals.items():
+            (copy / path).write_text(text)
+    return mutation, verdict, time.perf_counter() - start
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="./run mutate", description=__doc__.splitlines()[0])
+    parser.add_argument("ids", nargs="*", help="only these mutations (default: all)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="mutations tested at once (one copy each)")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.ids or m.id in args.ids]
+    unknown = set(args.ids) - {m.id for m in MUTATIONS}
+    if unknown:
+        print(f"no mutation named {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        copies = []
+        for i in range(max(1, args.jobs)):
+            copies.append(Path(tmp) / f"copy{i}")
+            copy_project(copies[-1])
+        queues = [chosen[i::len(copies)] for i in range(len(copies))]
+
+        def work(index: int) -> list[tuple[Mutation, str, float]]:
+            return [run_one(m, copies[index], sys.executable) for m in queues[index]]
+
+        with ThreadPoolExecutor(len(copies)) as pool:
+            results = [r for batch in pool.map(work, range(len(copies))) for r in batch]
+    results.sort(key=lambda r: chosen.index(r[0]))
+    width = max(len(m.id) for m in chosen)
+    print(f"{'mutation':<{width}}  verdict   seconds  what it breaks")
+    for mutation, verdict, seconds in results:
+        print(f"{mutation.id:<{width}}  {verdict:<8}  {seconds:7.1f}  {mutation.why}")
+    killed = sum(v == "killed" for _, v, _ in results)
+    print(f"{killed} of {len(results)} mutations killed")
+    return 0 if killed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
