@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .capacity import apply_capacity
 from .stack import ClusterSpec, RegionSpec, StackConfig, cross_check, replica_bucket_name
 from .storage import STORAGE_PROVIDERS
 
@@ -51,8 +52,9 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
-def load(raw: Any, source: str = "thanos:config") -> StackConfig:
-    """Validate the raw `thanos:config` object; raise ConfigError naming every bad key."""
+def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = None) -> StackConfig:
+    """Validate the raw `thanos:config` object; raise ConfigError naming every bad key. With `capacity:`, sizes not
+    set come from the capacity plan; warnings about explicit sizes below it (enforce: warn) go to `warnings`."""
     if raw is None:
         raise ConfigError([("(top level)", "the stack has no thanos:config key")], source)
     try:
@@ -62,6 +64,14 @@ def load(raw: Any, source: str = "thanos:config") -> StackConfig:
     problems = cross_check(stack)
     if problems:
         raise ConfigError(problems, source)
+    try:
+        stack, problems, notes = apply_capacity(stack)
+    except ValueError as err:
+        raise ConfigError([("capacity", str(err))], source) from None
+    if problems:
+        raise ConfigError(problems, source)
+    if warnings is not None:
+        warnings.extend(notes)
     return stack
 
 
@@ -69,7 +79,12 @@ def from_pulumi() -> StackConfig:
     """Read and validate `thanos:config` of the current Pulumi stack."""
     import pulumi
 
-    return load(pulumi.Config().get_object(CONFIG_KEY), source=f"Pulumi.{pulumi.get_stack()}.yaml thanos:config")
+    warnings: list[str] = []
+    stack = load(pulumi.Config().get_object(CONFIG_KEY), source=f"Pulumi.{pulumi.get_stack()}.yaml thanos:config",
+                 warnings=warnings)
+    for warning in warnings:
+        pulumi.log.warn(f"capacity: {warning}")
+    return stack
 
 
 __all__ = ["ConfigError", "StackConfig", "RegionSpec", "ClusterSpec", "load", "from_pulumi", "replica_bucket_name",

@@ -4,6 +4,7 @@ from pydantic import Field, model_validator
 
 from .base import Name, StrictModel
 from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Storage
+from .capacity import CapacitySpec
 from .thanos import ThanosSpec
 
 
@@ -79,6 +80,9 @@ class StackConfig(StrictModel):
     """Regions of the stack, at least one."""
     thanos: ThanosSpec = Field(default_factory=ThanosSpec)
     """The Thanos workloads of every cluster."""
+    capacity: CapacitySpec | None = None
+    """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
+    size below the plan's is refused (or warned about); default none (the sizes as configured)."""
 
     def cluster_names(self) -> list[str]:
         """Every cluster of the stack, in config order."""

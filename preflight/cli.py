@@ -137,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw_config = read_stack_file(stack_file)
         project = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}).get("name", "thanos")
+        warnings: list[str] = []
         settings = stack_config.load(raw_config.get(f"{project}:{stack_config.CONFIG_KEY}"),
-                                     source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}")
+                                     source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}", warnings=warnings)
+        for warning in warnings:
+            print(f"warning: capacity: {warning}", file=sys.stderr)
     except stack_config.ConfigError as err:
         print(err, file=sys.stderr)
         return EXIT_CONFIG

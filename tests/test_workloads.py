@@ -168,7 +168,7 @@ def test_prod_compactor_settings(planned):
     assert flag_values(args, "retention.resolution-raw") == ["30d"]
     assert flag_values(args, "retention.resolution-5m") == ["180d"] and flag_values(args, "retention.resolution-1h") == ["2y"]
     assert flag_values(args, "delete-delay") == ["48h"]
-    assert c["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "100Gi"
+    assert c["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "211Gi"  # the capacity plan
 
 
 def test_ruler_drops_its_replica_label_from_alerts(planned):

@@ -1,0 +1,158 @@
+"""`capacity:` in thanos:config: plan sizes from active series, fill every size the stack leaves unset, and refuse
+(or warn about) sizes set below what the plan needs."""
+
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field
+
+from capacity import Constants, Inputs, Plan, gib, mib, plan
+
+from .base import StrictModel, duration_seconds, memory_bytes
+
+_DEFAULTS = Constants()
+
+
+class CapacitySpec(StrictModel):
+    """The inputs of the capacity planner (`python -m capacity STACK` prints its whole answer)."""
+
+    active_series: int = Field(ge=1)
+    """Active series per cluster, scraped by each Prometheus replica; required."""
+    remote_write_series: int = Field(0, ge=0)
+    """Active series per cluster arriving through receive (remote write); default 0."""
+    ruler_series: int = Field(0, ge=0)
+    """Series the ruler writes per cluster (recording rules, ALERTS); default 0."""
+    churn: Literal["low", "medium", "high"] = "medium"
+    """Series churn (index overhead): low, medium or high (short-lived pods); default medium."""
+    concurrent_queries: int = Field(2, ge=1)
+    """Heavy queries at once per query replica (query and store memory); default 2."""
+    queries_per_day: int = Field(10_000, ge=0)
+    """Queries reaching the store gateways per day (read request cost); default 10000."""
+    storage_class: str = ""
+    """Storage class priced (aws STANDARD/STANDARD_IA/GLACIER_IR, gcp STANDARD/NEARLINE, azure HOT/COOL); default
+    the cloud's standard class."""
+    enforce: Literal["refuse", "warn"] = "refuse"
+    """What an explicit size below the plan's does: refuse or warn; default refuse."""
+    raw_chunk_bytes_per_sample: float = Field(_DEFAULTS.raw_chunk_bytes_per_sample, gt=0)
+    """Raw chunk bytes per sample, index excluded (measure: bucket inspect bytes / samples); default 1.8."""
+    bytes_per_5m_window: float = Field(_DEFAULTS.bytes_per_5m_window, gt=0)
+    """Bytes per series per 5m window, index included; default 7.0."""
+    bytes_per_1h_window: float = Field(_DEFAULTS.bytes_per_1h_window, gt=0)
+    """Bytes per series per 1h window, index included; default 9.0."""
+    index_overhead: float | None = Field(None, ge=0)
+    """Index bytes as a fraction of chunk bytes, replacing the churn table; default none (from churn)."""
+    head_bytes_per_series: int = Field(_DEFAULTS.head_bytes_per_series, ge=512)
+    """Head memory per active series in bytes; default 8192."""
+
+
+def inputs_for(stack, region) -> Inputs:
+    """The planner inputs of one region's bucket and clusters."""
+    spec, thanos = stack.capacity, stack.thanos
+    overhead = dict(_DEFAULTS.index_overhead)
+    if spec.index_overhead is not None:
+        overhead[spec.churn] = spec.index_overhead
+    constants = replace(_DEFAULTS, raw_chunk_bytes_per_sample=spec.raw_chunk_bytes_per_sample,
+                        bytes_per_5m_window=spec.bytes_per_5m_window, bytes_per_1h_window=spec.bytes_per_1h_window,
+                        head_bytes_per_series=spec.head_bytes_per_series, index_overhead=overhead)
+    retention = thanos.compactor.retention
+    days = lambda d: duration_seconds(d) / 86400  # noqa: E731
+    hours = lambda d: duration_seconds(d) / 3600  # noqa: E731
+    receive = thanos.receive
+    return Inputs(
+        active_series=spec.active_series, clusters=max(1, len(region.clusters)),
+        scrape_interval_s=duration_seconds(thanos.prometheus.scrape_interval), churn=spec.churn,
+        prometheus_replicas=thanos.prometheus.replicas,
+        remote_write_series=spec.remote_write_series if receive.enabled else 0,
+        receive_replication_factor=receive.replication_factor,
+        receive_dedup=thanos.compactor.deduplicate_receive_replicas, receive_ingestors=receive.ingestors,
+        ruler_series=spec.ruler_series, retention_raw_days=days(retention.raw),
+        retention_5m_days=days(retention.res_5m), retention_1h_days=days(retention.res_1h),
+        downsampling=retention.downsampling, delete_delay_hours=hours(thanos.compactor.delete_delay),
+        prometheus_retention_hours=hours(thanos.prometheus.retention),
+        receive_retention_hours=hours(receive.retention), ruler_retention_hours=hours(thanos.ruler.retention),
+        compaction_concurrency=thanos.compactor.concurrency, concurrent_queries=spec.concurrent_queries,
+        queries_per_day=spec.queries_per_day, cloud=region.storage.provider, storage_class=spec.storage_class,
+        replicated=getattr(region.storage, "replication", None) is not None,
+        constants=constants)
+
+
+def plans(stack) -> dict[str, Plan]:
+    """The plan of every region that has clusters."""
+    return {r.name: plan(inputs_for(stack, r)) for r in stack.regions if r.clusters}
+
+
+def needed_sizes(stack) -> dict[str, int]:
+    """Bytes each sized key needs (the largest over the regions: one Thanos spec serves every cluster)."""
+    needed: dict[str, int] = {}
+    caches = stack.thanos.caches
+    for p in plans(stack).values():
+        s = p.sizes
+        for key, value in (
+                ("prometheus.storage-size", s.prometheus_disk), ("prometheus.resources", s.prometheus_memory),
+                ("receive.storage-size", s.receive_disk), ("receive.resources", s.receive_memory),
+                ("ruler.storage-size", s.ruler_disk), ("ruler.resources", s.ruler_memory),
+                ("compactor.storage-size", s.compactor_disk), ("store.storage-size", s.store_disk),
+                ("store.resources", s.store_memory), ("query.resources", s.query_memory),
+                ("caches.index.memory-mb", s.cache_index // caches.index.replicas),
+                ("caches.bucket.memory-mb", s.cache_bucket // caches.bucket.replicas),
+                ("caches.query-results.memory-mb", s.cache_query_results // caches.query_results.replicas)):
+            needed[key] = max(needed.get(key, 0), int(value))
+    return needed
+
+
+def _component(thanos, path: str):
+    node = thanos
+    for part in path.split(".")[:-1]:
+        node = getattr(node, part.replace("-", "_"))
+    return node
+
+
+def apply_capacity(stack) -> tuple[object, list[tuple[str, str]], list[str]]:
+    """(the stack with planned sizes where none was set, problems for explicit sizes below the plan, warnings)."""
+    if stack.capacity is None:
+        return stack, [], []
+    from .thanos import Compute, Resources
+
+    thanos = stack.thanos
+    updates: dict[str, dict[str, object]] = {}
+    below: list[tuple[str, str]] = []
+    for key, need in needed_sizes(stack).items():
+        component = _component(thanos, key)
+        field = key.rsplit(".", 1)[1].replace("-", "_")
+        explicit = field in component.model_fields_set
+        section = key.rsplit(".", 1)[0]
+        if field == "memory_mb":
+            planned: object = max(64, mib(need))
+            have = component.memory_mb * 1024**2
+            needed_text = f"{planned}"
+        elif field == "resources":
+            have = memory_bytes(component.resources.requests.memory)
+            planned = Resources(requests=Compute(cpu=component.resources.requests.cpu, memory=f"{mib(need)}Mi"),
+                                limits=Compute(cpu=component.resources.limits.cpu,
+                                               memory=f"{mib(need * _DEFAULTS.memory_limit_factor)}Mi"))
+            needed_text = f"{mib(need)}Mi"
+            key = f"{key}.requests.memory"
+        else:
+            have = memory_bytes(getattr(component, field))
+            planned = f"{gib(need)}Gi"
+            needed_text = str(planned)
+        if explicit:
+            if have < need:
+                current = component.resources.requests.memory if field == "resources" else getattr(component, field)
+                below.append((f"thanos.{key}", f"{current} is below the {needed_text} the capacity plan needs "
+                                               f"({stack.capacity.active_series} active series per cluster)"))
+            continue
+        updates.setdefault(section, {})[field] = planned
+    sized = thanos
+    for section, fields in sorted(updates.items(), key=lambda item: -item[0].count(".")):
+        parts = section.split(".")
+        node = _component(sized, section + ".x")
+        new_node = node.model_copy(update=fields)
+        if len(parts) == 1:
+            sized = sized.model_copy(update={parts[0].replace("-", "_"): new_node})
+        else:
+            parent = getattr(sized, parts[0])
+            sized = sized.model_copy(update={parts[0]: parent.model_copy(update={parts[1].replace("-", "_"): new_node})})
+    problems = below if stack.capacity.enforce == "refuse" else []
+    warnings = [f"{path}: {message}" for path, message in below] if stack.capacity.enforce == "warn" else []
+    return stack.model_copy(update={"thanos": sized}), problems, warnings
