@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY_TESTS = ("tests/test_policies.py", "tests/test_policy_incidents.py", "tests/test_policy_messages.py")
+POLICY_TESTS = ("tests/test_policies.py", "tests/test_policy_incidents.py", "tests/test_third_party.py",
+                "tests/test_policy_messages.py")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ MUTATIONS = [
         "preflight/policy.py", 'return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}',
         'return {"policy": self.policy, "urn": self.urn, "message": self.message}', "tests/test_policy_incidents.py"),
     one("policy-not-served", "the pack stops serving the platform policies",
-        "policies/thanos_policies/__init__.py", "POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES]",
-        "POLICIES = [*ha.POLICIES, *thanos.POLICIES]", *POLICY_TESTS),
+        "policies/thanos_policies/__init__.py",
+        "POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES, *wiring.POLICIES]",
+        "POLICIES = [*ha.POLICIES, *thanos.POLICIES, *wiring.POLICIES]", *POLICY_TESTS),
     one("misspelled-manifest-field", "a manifest field the Kubernetes schema does not have",
         "components/common.py", 'spec.update(clusterIP="None", publishNotReadyAddresses=False)',
         'spec.update(clusterIP="None", publishNotReadyAdresses=False)', "tests/test_artifacts.py"),
@@ -79,7 +81,7 @@ MUTATIONS = [
         "policies/thanos_policies/thanos.py", "        if replicas(args.props) > 1:", "        if replicas(args.props) > 2:",
         *POLICY_TESTS),
     one("replica-labels-unchecked", "producers: query may miss a replica label",
-        "policies/thanos_policies/thanos.py", "        missing = sorted(producers.get(cluster_of(query), set()) - labels)",
+        "policies/thanos_policies/thanos.py", "        missing = sorted(producers.get(provider_of(query), set()) - labels)",
         "        missing = []", *POLICY_TESTS),
     one("store-gap-accepted", "store: a gap between time partitions passes",
         "policies/thanos_policies/thanos.py", "if older[1] is None or newer[0] is None or newer[0] <= older[1]:",
@@ -101,6 +103,37 @@ MUTATIONS = [
     one("hardening-writable-root", "hardening: a writable root filesystem passes",
         "policies/thanos_policies/platform.py", 'if not ctx.get("readOnlyRootFilesystem") or',
         'if False and not ctx.get("readOnlyRootFilesystem") or', *POLICY_TESTS),
+    one("placeholder-accepted", "wiring: an unfilled <PLACEHOLDER> address passes",
+        "policies/thanos_policies/wiring.py", "                if _PLACEHOLDER.search(address):",
+        "                if False:", *POLICY_TESTS),
+    one("replicate-onto-itself", "wiring: tools bucket replicate onto its own source passes",
+        "policies/thanos_policies/wiring.py", "                if source and source == target_bucket:",
+        "                if source and source != source:", *POLICY_TESTS),
+    # The reading layer every rule shares (anyone's Thanos).
+    one("flag-value-form-unread", "`--flag value` is read as two flags again",
+        "policies/thanos_policies/workloads.py", "            if takes or (takes is None and not following.startswith(\"-\")):",
+        "            if False:", *POLICY_TESTS),
+    one("pod-name-fieldref-unread", "a replica label from a fieldRef to the pod's name is not recognised",
+        "policies/thanos_policies/workloads.py", "            values[name] = POD_NAME", "            values[name] = name",
+        *POLICY_TESTS),
+    one("secret-env-unread", "an objstore config from a Secret through env counts as inline again",
+        "policies/thanos_policies/platform.py", 'if any(not value.startswith("$(") for value in flag(flags, "objstore.config")):',
+        'if any(True for value in flag(flags, "objstore.config")):', *POLICY_TESTS),
+    one("bitnami-image-invisible", "Thanos is recognised only by the quay.io image path again",
+        "policies/thanos_policies/workloads.py", '    return repository.rsplit("/", 1)[-1] == "thanos"',
+        '    return repository.endswith("thanos/thanos")', *POLICY_TESTS),
+    one("unsharded-store-gap", "an unsharded store beside hash shards is read as a coverage gap",
+        "policies/thanos_policies/thanos.py", "            if (1, 0) in shard_list:", "            if False:",
+        *POLICY_TESTS),
+    one("deprecations-of-another-release", "flags of another release are judged with v0.42.4's table",
+        "policies/thanos_policies/thanos.py", "            if version != PINNED:", "            if False:",
+        *POLICY_TESTS),
+    one("chunk-pool-unchecked", "a chunk pool above the memory limit passes",
+        "policies/thanos_policies/thanos.py", "        if limit and _thanos_bytes(pool) >= _bytes(limit):",
+        "        if False:", *POLICY_TESTS),
+    one("findings-repeated", "one problem is reported once per occurrence again",
+        "policies/thanos_policies/workloads.py", "            if (message, urn) in seen:", "            if False:",
+        *POLICY_TESTS),
     # Builders, config and the tools around them.
     one("compactor-scaled", "the compactor StatefulSet runs two replicas",
         "components/compactor.py", 'kind="StatefulSet", replicas=1,', 'kind="StatefulSet", replicas=2,',

@@ -593,7 +593,10 @@ def test_hardening_of_the_pod_and_every_container(prod):
     store = workload(prod, "thanos-store")["inputs"]
     pod = store["spec"]["template"]["spec"]
     del pod["securityContext"]["runAsNonRoot"]
+    assert check("thanos-hardening-pods", STS, store) == []  # runAsUser 65534 and each container's runAsNonRoot
+    del pod["securityContext"]["runAsUser"]
     c = container(store, "thanos-store")
+    del c["securityContext"]["runAsNonRoot"]
     c["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
     del c["resources"]["requests"]
     assert check("thanos-hardening-pods", STS, store) == [
@@ -669,3 +672,70 @@ def test_store_shards_need_one_modulus_and_time_partitions_cover_both_ends():
         "no store serves blocks older than the oldest --min-time (config: thanos.store.time-partitions)."]
     assert check_stack("thanos-store-shards-cover", parts[:1]) == [
         "no store serves the newest blocks (every store has a --max-time) (config: thanos.store.time-partitions)."]
+
+
+# --- reading anyone's Thanos --------------------------------------------------------------------------------------
+
+def test_thanos_is_read_from_any_image_command_and_flag_form():
+    from thanos_policies.workloads import image_version, thanos_containers
+
+    env = [{"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "CONFIG", "valueFrom": {"secretKeyRef": {"name": "objstore", "key": "thanos.yaml"}}},
+           {"name": "ZONE", "value": "eu-1a"}]
+    pods = [
+        {"image": "quay.io/thanos/thanos:v0.42.4", "args": ["rule", "--label", 'rule_replica="$(NAME)"', "--wait"]},
+        {"image": "mirror.example.com/thanosio/thanos:v0.42.4", "command": ["/bin/thanos", "rule"],
+         "args": ['--label=rule_replica="$(NAME)"', "--wait"]},
+        {"image": "docker.io/bitnami/thanos:0.34.1-debian-12-r0", "args": ["rule", '--label=rule_replica="$(NAME)"',
+                                                                             "--wait"]},
+        {"image": "registry.local/observability/my-build:1.0", "command": ["thanos"],
+         "args": ["rule", '--label=rule_replica="$(NAME)"', "--wait"]},
+    ]
+    for c in pods:
+        props = {"spec": {"template": {"spec": {"containers": [{**c, "env": env}]}}}}
+        [(_, command, flags)] = list(thanos_containers(props))
+        assert (command, flags) == ("rule", ['--label=rule_replica="$(POD_NAME)"', "--wait"]), c["image"]
+    store = {"image": "quay.io/thanos/thanos:v0.42.4", "env": env,
+             "args": ["store", "--objstore.config", "$(CONFIG)", "--min-time", "-2w", "--label=zone=$(ZONE)"]}
+    [(_, _, flags)] = list(thanos_containers({"spec": {"template": {"spec": {"containers": [store]}}}}))
+    assert flags == ["--objstore.config=$(secret:objstore/thanos.yaml)", "--min-time=-2w", "--label=zone=eu-1a"]
+    assert not list(thanos_containers({"spec": {"template": {"spec": {"containers": [
+        {"image": "quay.io/prometheus/prometheus:v3.5.0", "args": ["--config.file=/etc/p.yml"]}]}}}}))
+    assert [image_version(i) for i in ("quay.io/thanos/thanos:v0.42.4", "bitnami/thanos:0.34.1-debian-12-r0",
+                                       "thanos/thanos@sha256:abc", "thanos/thanos:latest")] == [
+        (0, 42, 4), (0, 34, 1), None, None]
+
+
+def test_flags_are_judged_by_the_release_the_image_runs():
+    def query(image, *args):
+        return {"spec": {"template": {"spec": {"containers": [{"image": image, "args": ["query", *args]}]}}}}
+
+    assert check("thanos-flags-known", DEPLOYMENT, query("quay.io/thanos/thanos:v0.30.2", "--endpoint=x",
+                                                         "--store=y")) == []
+    assert check("thanos-flags-known", DEPLOYMENT, query("quay.io/thanos/thanos:v0.39.1", "--store=y",
+                                                         "--endpoint=x", "--store=z")) == [
+        "thanos query has no flag --store since v0.38.0 (the image is v0.39.1)."]
+    assert check("thanos-flags-known", DEPLOYMENT, query("quay.io/thanos/thanos:v0.42.4", "--endpoint=x")) == [
+        "thanos query --endpoint is deprecated in v0.42.4."]
+
+
+def test_wiring_references_find_placeholders_missing_services_and_self_copies():
+    from thanos_policies.wiring import service_of
+
+    assert [service_of(a) for a in ("dnssrv+_grpc._tcp.thanos-store.thanos.svc.cluster.local",
+                                     "thanos-receive-0.thanos-receive.obs.svc.cluster.local:10901",
+                                     "http://thanos-query.thanos.svc:9090", "memcached:11211")] == [
+        ("thanos", "thanos-store"), ("obs", "thanos-receive"), ("thanos", "thanos-query"), None]
+    query = {"type": DEPLOYMENT, "provider": "urn:k8s", "inputs": {"metadata": {"name": "q", "namespace": "t"}, "spec": {
+        "template": {"spec": {"containers": [{"image": "quay.io/thanos/thanos:v0.42.4", "args": [
+            "query", "--endpoint=dnssrv+_grpc._tcp.thanos-store.t.svc", "--endpoint=<STORE_ADDRESS>:10901"]}]}}}}}
+    store = {"type": "kubernetes:core/v1:Service", "provider": "urn:k8s",
+             "inputs": {"metadata": {"name": "thanos-store", "namespace": "t"}}}
+    assert check_stack("thanos-wiring-references", [query, store]) == [
+        "q: thanos query dials <STORE_ADDRESS>:10901, an unfilled placeholder."]
+    renamed = copy.deepcopy(store)
+    renamed["inputs"]["metadata"]["name"] = "thanos-store-0"
+    assert check_stack("thanos-wiring-references", [query, renamed])[0] == (
+        "q: thanos query dials dnssrv+_grpc._tcp.thanos-store.t.svc, but the stack declares no Service thanos-store "
+        "in namespace t.")
+    assert len(check_stack("thanos-wiring-references", [query])) == 1  # no Service visible in t: not judged

@@ -5,7 +5,7 @@ import pytest
 
 from .conftest import FIRED_LINES, POLICY_TEST_MODULES, ROOT, report_call_sites
 
-POLICY_TESTS = {"tests.test_policies", "tests.test_policy_incidents"}
+POLICY_TESTS = {"tests.test_policies", "tests.test_policy_incidents", "tests.test_third_party"}
 
 
 @pytest.mark.after_policy_tests

@@ -2,7 +2,8 @@
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy)
 
-from .workloads import WORKLOAD_TYPES, component, fix, flag, pod_spec, replicas, thanos_containers
+from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, component, deduplicated, fix, flag,
+                        pod_spec, replicas, thanos_containers)
 
 HA_COMPONENTS = ("query", "query-frontend", "store", "rule", "receive", "prometheus", "memcached")
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
@@ -11,7 +12,14 @@ REPLICAS_KEY = {"query": "thanos.query.replicas", "query-frontend": "thanos.quer
                 "prometheus": "thanos.prometheus.replicas", "memcached": "thanos.caches.<pool>.replicas"}
 
 
-def _is_ha_candidate(props) -> str:
+HA_TYPES = (*WORKLOAD_TYPES, PROMETHEUS_CR, THANOS_RULER_CR)
+
+
+def _is_ha_candidate(props, resource_type: str = "") -> str:
+    if resource_type == PROMETHEUS_CR:
+        return "prometheus" if (props.get("spec") or {}).get("thanos") is not None else ""
+    if resource_type == THANOS_RULER_CR:
+        return "rule"
     name = component(props)
     if name in HA_COMPONENTS:
         return name
@@ -36,13 +44,18 @@ def _spreads_zones(pod) -> bool:
     return ZONE in terms
 
 
+def _pod(resource_type: str, props) -> dict:
+    """The pod spec, or for an operator CR the fields it copies into its pods (affinity, spread)."""
+    return (props.get("spec") or {}) if resource_type in (PROMETHEUS_CR, THANOS_RULER_CR) else pod_spec(props)
+
+
 def validate_anti_affinity(args, report):
-    if args.resource_type not in WORKLOAD_TYPES or replicas(args.props) < 2:
+    if args.resource_type not in HA_TYPES or replicas(args.props) < 2:
         return
-    name = _is_ha_candidate(args.props)
+    name = _is_ha_candidate(args.props, args.resource_type)
     if not name:
         return
-    pod = pod_spec(args.props)
+    pod = _pod(args.resource_type, args.props)
     if not _spreads_hosts(pod):
         report(f"{name} runs {replicas(args.props)} replicas without hard pod anti-affinity (or a DoNotSchedule "
                f"spread) on {HOST}: one node failure can take every replica down.")
@@ -51,9 +64,9 @@ def validate_anti_affinity(args, report):
 
 
 def validate_min_replicas(args, report):
-    if args.resource_type not in WORKLOAD_TYPES:
+    if args.resource_type not in HA_TYPES:
         return
-    name = _is_ha_candidate(args.props)
+    name = _is_ha_candidate(args.props, args.resource_type)
     minimum = int(args.get_config().get("minReplicas", 2))
     if name and replicas(args.props) < minimum:
         report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required{fix(_replicas_key(name, args.props))}.")
@@ -70,6 +83,19 @@ def _replicas_key(name: str, props) -> str:
     return REPLICAS_KEY[name]
 
 
+def _pod_labels(resource) -> dict:
+    """The labels of a workload's pods (for an operator CR, the ones prometheus-operator gives them)."""
+    props, name = resource.props, (resource.props.get("metadata") or {}).get("name")
+    if resource.resource_type == PROMETHEUS_CR:
+        own = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": name, "prometheus": name,
+               "operator.prometheus.io/name": name}
+    elif resource.resource_type == THANOS_RULER_CR:
+        own = {"app.kubernetes.io/name": "thanos-ruler", "app.kubernetes.io/instance": name, "thanos-ruler": name}
+    else:
+        return ((props.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    return {**(((props.get("spec") or {}).get("podMetadata") or {}).get("labels") or {}), **own}
+
+
 def _selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
@@ -77,9 +103,9 @@ def _selects(selector: dict, labels: dict) -> bool:
 def validate_pdb(args, report):
     pdbs = [r for r in args.resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
     for r in args.resources:
-        if r.resource_type not in WORKLOAD_TYPES or replicas(r.props) < 2 or not _is_ha_candidate(r.props):
+        if r.resource_type not in HA_TYPES or replicas(r.props) < 2 or not _is_ha_candidate(r.props, r.resource_type):
             continue
-        labels = ((r.props.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+        labels = _pod_labels(r)
         namespace = (r.props.get("metadata") or {}).get("namespace")
         matching = [p for p in pdbs if (p.props.get("metadata") or {}).get("namespace") == namespace
                     and p.provider and r.provider and p.provider.urn == r.provider.urn
@@ -98,14 +124,14 @@ POLICIES = [
     ResourceValidationPolicy(
         name="thanos-ha-anti-affinity", enforcement_level=EnforcementLevel.MANDATORY,
         description="Multi-replica Thanos workloads have hard anti-affinity on nodes and a spread over zones.",
-        validate=validate_anti_affinity),
+        validate=deduplicated(validate_anti_affinity)),
     ResourceValidationPolicy(
         name="thanos-ha-min-replicas", enforcement_level=EnforcementLevel.MANDATORY,
         description="Query, query-frontend, store, ruler, receive, Prometheus and memcached run enough replicas.",
-        validate=validate_min_replicas,
+        validate=deduplicated(validate_min_replicas),
         config_schema=PolicyConfigSchema(properties={"minReplicas": {"type": "integer", "default": 2}})),
     StackValidationPolicy(
         name="thanos-ha-pdb", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every multi-replica Thanos workload has a PodDisruptionBudget that selects it and allows a drain.",
-        validate=validate_pdb),
+        validate=deduplicated(validate_pdb)),
 ]

@@ -5,7 +5,8 @@ import json
 import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from .workloads import WORKLOAD_TYPES, containers, fix, pod_spec, thanos_containers
+from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag,
+                        objstore_document, pod_spec, secret_text, thanos_containers)
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
@@ -178,8 +179,9 @@ def validate_objstore_secrecy(args, report):
             if isinstance(text, str) and _objstore(text):
                 report(f"ConfigMap key {key} holds an objstore config: keep it in a Secret.")
     if args.resource_type == "kubernetes:core/v1:Secret":
-        for key, text in {**(args.props.get("stringData") or {})}.items():
-            document = _objstore(text) if isinstance(text, str) else None
+        keys = {*(args.props.get("stringData") or {}), *(args.props.get("data") or {})}
+        for key in sorted(keys):
+            document = objstore_document(secret_text(_Props(args), key))
             if document and document.get("type") in ("S3", "GCS", "AZURE"):
                 config = document.get("config") or {}
                 cloud = document["type"] != "S3" or "amazonaws.com" in str(config.get("endpoint", ""))
@@ -187,30 +189,62 @@ def validate_objstore_secrecy(args, report):
                     report(f"Secret key {key} holds static cloud credentials: use workload identity.")
     if args.resource_type in WORKLOAD_TYPES:
         for _, _, flags in thanos_containers(args.props):
-            if any(f.startswith("--objstore.config=") for f in flags):
+            # $(VAR) from a Secret key (kube-thanos, prometheus-operator) is no inline config.
+            if any(not value.startswith("$(") for value in flag(flags, "objstore.config")):
                 report("the objstore config is passed inline as a flag: mount it from a Secret (--objstore.config-file).")
 
 
+class _Props:
+    """A resource policy's args seen as the stack resource shape `secret_text` reads."""
+
+    def __init__(self, args):
+        self.props, self.resource_type = args.props, args.resource_type
+
+
+def _pinned(image: str) -> bool:
+    tail = image.rsplit("/", 1)[-1]
+    return "@sha256:" in image or (":" in tail and tail.rsplit(":", 1)[1] not in ("", "latest"))
+
+
+def _non_root(container: dict, pod: dict) -> bool:
+    ctx, pod_ctx = container.get("securityContext") or {}, pod.get("securityContext") or {}
+    non_root = ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
+    user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+    return bool(non_root) or (user is not None and int(user) != 0)
+
+
 def validate_hardening(args, report):
-    if args.resource_type not in WORKLOAD_TYPES:
+    if args.resource_type in (PROMETHEUS_CR, THANOS_RULER_CR):
+        spec = args.props.get("spec") or {}
+        image = ((spec.get("thanos") or {}) if args.resource_type == PROMETHEUS_CR else spec).get("image")
+        if image and not _pinned(image):
+            report(f"the Thanos image {image} is not pinned to a version.")
         return
+    if args.resource_type not in WORKLOAD_TYPES or not any(True for _ in thanos_containers(args.props, init=True)):
+        return  # only pods that run Thanos: other workloads of the stack are not this pack's to judge
     pod = pod_spec(args.props)
-    if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
+    thanos = {id(c) for c, _, _ in thanos_containers(args.props)}
+    long_running = args.resource_type not in ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
+    if not (pod.get("securityContext") or {}).get("runAsNonRoot") and not all(
+            _non_root(c, pod) for c in containers(args.props, init=True)):
         report("the pod does not set runAsNonRoot.")
-    for c in containers(args.props):
+    init = {id(c) for c in pod.get("initContainers") or []}
+    for c in containers(args.props, init=True):
         name, ctx = c.get("name"), c.get("securityContext") or {}
+        kind = "init container" if id(c) in init else "container"
         image = c.get("image") or ""
-        tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
-        if not tag or tag == "latest":
-            report(f"container {name} image {image} is not pinned to a version{fix('thanos.image')}.")
+        if not _pinned(image):
+            report(f"{kind} {name} image {image} is not pinned to a version{fix('thanos.image')}.")
+        if id(c) in init and not _non_root(c, pod):
+            report(f"init container {name} runs as root.")
         if not ctx.get("readOnlyRootFilesystem") or ctx.get("allowPrivilegeEscalation") is not False:
-            report(f"container {name} needs readOnlyRootFilesystem and allowPrivilegeEscalation false.")
+            report(f"{kind} {name} needs readOnlyRootFilesystem and allowPrivilegeEscalation false.")
         if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
-            report(f"container {name} does not drop ALL capabilities.")
+            report(f"{kind} {name} does not drop ALL capabilities.")
         resources = c.get("resources") or {}
         if not resources.get("requests") or not (resources.get("limits") or {}).get("memory"):
-            report(f"container {name} needs resource requests and a memory limit.")
-        if not c.get("livenessProbe") or not c.get("readinessProbe"):
+            report(f"{kind} {name} needs resource requests and a memory limit.")
+        if long_running and id(c) in thanos and (not c.get("livenessProbe") or not c.get("readinessProbe")):
             report(f"container {name} needs liveness and readiness probes.")
 
 
@@ -227,28 +261,28 @@ def validate_one_version(args, report):
 POLICIES = [
     StackValidationPolicy(name="thanos-storage-bucket-safety", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Buckets are versioned, encrypted and closed to the public (S3, GCS, Azure).",
-                          validate=validate_bucket_safety),
+                          validate=deduplicated(validate_bucket_safety)),
     ResourceValidationPolicy(name="thanos-retention-lifecycle", enforcement_level=EnforcementLevel.MANDATORY,
                              description="Bucket lifecycle never expires current objects or freezes them unreadable.",
-                             validate=validate_lifecycle),
+                             validate=deduplicated(validate_lifecycle)),
     StackValidationPolicy(name="thanos-storage-replicated", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Every Thanos bucket is replicated to another region.",
-                          validate=validate_replicated),
+                          validate=deduplicated(validate_replicated)),
     ResourceValidationPolicy(name="thanos-storage-protected", enforcement_level=EnforcementLevel.MANDATORY,
                              description="Buckets and storage accounts are protected from deletion.",
-                             validate=validate_protected),
+                             validate=deduplicated(validate_protected)),
     ResourceValidationPolicy(name="thanos-identity-no-wildcards", enforcement_level=EnforcementLevel.MANDATORY,
                              description="IAM policies grant exact actions, never wildcards.",
-                             validate=validate_no_wildcards),
+                             validate=deduplicated(validate_no_wildcards)),
     StackValidationPolicy(name="thanos-identity-only-compactor-deletes", enforcement_level=EnforcementLevel.MANDATORY,
                           description="No identity but the compactor's may delete objects (AWS, GCS, Azure).",
-                          validate=validate_only_compactor_deletes),
+                          validate=deduplicated(validate_only_compactor_deletes)),
     ResourceValidationPolicy(name="thanos-identity-objstore-secret", enforcement_level=EnforcementLevel.MANDATORY,
                              description="The objstore config lives only in a Secret and holds no static cloud keys.",
-                             validate=validate_objstore_secrecy),
+                             validate=deduplicated(validate_objstore_secrecy)),
     ResourceValidationPolicy(name="thanos-hardening-pods", enforcement_level=EnforcementLevel.MANDATORY,
                              description="Pinned images, non-root, read-only root, no escalation, resources, probes.",
-                             validate=validate_hardening),
+                             validate=deduplicated(validate_hardening)),
     StackValidationPolicy(name="thanos-hardening-one-version", enforcement_level=EnforcementLevel.MANDATORY,
-                          description="One Thanos version across the stack.", validate=validate_one_version),
+                          description="One Thanos version across the stack.", validate=deduplicated(validate_one_version)),
 ]

@@ -7,10 +7,17 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidati
 
 import yaml
 
-from .workloads import (WORKLOAD_TYPES, cluster_of, containers, fix, flag, has_switch, mounted_secrets, plain,
-                        pod_spec, replicas, seconds, thanos_containers)
+from .workloads import (deduplicated, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, bucket_name, cluster_of,
+                        containers, fix, flag, has_switch, image_version, objstore_document, plain, pod_spec,
+                        provider_of, replicas, secret_text, seconds, thanos_command, thanos_containers)
 
-_FLAGS = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))["commands"]
+_TABLE = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))
+_FLAGS = _TABLE["commands"]
+PINNED = tuple(int(n) for n in _TABLE["version"].lstrip("v").split("."))
+"""The release whose full flag table the pack carries."""
+REMOVED = {command: {name: tuple(int(n) for n in version.split(".")) for name, version in flags.items()}
+           for command, flags in _TABLE["removed"].items()}
+"""Flags a release removed, by command: true of every later release."""
 
 
 _UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3,
@@ -22,6 +29,17 @@ def _bytes(quantity: str) -> float:
     number = quantity.rstrip("kMGTi")
     try:
         return float(number) * _UNITS[quantity[len(number):]]
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def _thanos_bytes(size: str) -> float:
+    """Bytes in a Thanos size flag (`2GB`, `512MB`: base 2, as Thanos reads them); NaN when it is not one."""
+    units = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4,
+             "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+    number = size.rstrip("KMGTiBb")
+    try:
+        return float(number) * units[size[len(number):].upper() or "B"]
     except (KeyError, ValueError):
         return float("nan")
 
@@ -101,7 +119,7 @@ def validate_block_producers(args, report):
                            f"outage loses data{fix('thanos.prometheus.retention')}.")
     for _, command, flags in thanos_containers(args.props):
         if command == "rule" and replicas(args.props) > 1:
-            labels = [v.split("=", 1)[0] for v in flag(flags, "label") if "$(POD_NAME)" in v]
+            labels = [v.split("=", 1)[0] for v in flag(flags, "label") if POD_NAME in v]
             if not labels:
                 report("ruler replicas have no per-pod replica label (--label=<name>=\"$(POD_NAME)\"): their blocks overlap.")
             for label in labels:
@@ -121,12 +139,14 @@ def remediate_label_drop(args):
     props = plain(args.props)
     changed = False
     for c in pod_spec(props).get("containers") or []:
-        a = c.get("args") or []
-        if a[:1] == ["rule"]:
-            for label in [v.split("=", 1)[0] for v in flag(a, "label") if "$(POD_NAME)" in v]:
-                if label not in flag(a, "alert.label-drop"):
-                    a.append(f"--alert.label-drop={label}")
-                    changed = True
+        found = thanos_command(c)
+        if not found or found[0] != "rule":
+            continue
+        flags = [f for _, command, f in thanos_containers({"spec": {"template": {"spec": {"containers": [c]}}}})][0]
+        for label in [v.split("=", 1)[0] for v in flag(flags, "label") if POD_NAME in v]:
+            if label not in flag(flags, "alert.label-drop"):
+                c["args"] = [*(c.get("args") or []), f"--alert.label-drop={label}"]
+                changed = True
     return props if changed else None
 
 
@@ -136,8 +156,13 @@ def validate_store_limits(args, report):
     for c, command, flags in thanos_containers(args.props):
         if command != "store":
             continue
-        if not ((c.get("resources") or {}).get("limits") or {}).get("memory"):
+        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if not limit:
             report(f"the store gateway has no memory limit{fix('thanos.store.resources')}.")
+        pool = (flag(flags, "chunk-pool-size") or ["2GB"])[0]  # Thanos' default
+        if limit and _thanos_bytes(pool) >= _bytes(limit):
+            report(f"the store gateway's chunk pool ({pool}) is not below its memory limit ({limit}): one busy "
+                   "query fills the pool and the kernel kills the store.")
         for name in ("store.limits.request-series", "store.limits.request-samples"):
             if not [v for v in flag(flags, name) if v != "0"]:
                 key = "series-limit" if name.endswith("series") else "samples-limit"
@@ -145,131 +170,193 @@ def validate_store_limits(args, report):
                        f"{fix('thanos.store.' + key)}.")
 
 
+def _version_text(version: tuple[int, ...]) -> str:
+    return "v" + ".".join(str(n) for n in version)
+
+
 def validate_flags(args, report):
     if args.resource_type not in WORKLOAD_TYPES:
         return
-    for _, command, flags in thanos_containers(args.props):
+    for c, command, flags in thanos_containers(args.props):
         known = _FLAGS.get(command)
-        if not known:
-            continue
+        version = image_version(c.get("image") or "")
+        if not known or version is None:
+            continue  # an unpinned image is the hardening rule's finding; its flags cannot be judged
         for f in flags:
             name = f[2:].split("=", 1)[0] if f.startswith("--") else f
             base = name[3:] if name.startswith("no-") and name[3:] in known["negatable"] else name
-            if base not in known["flags"]:
+            removed = REMOVED.get(command, {}).get(base)
+            if version != PINNED:
+                # Another release: only what holds across releases (a removed flag stays removed), never its table.
+                if removed and version >= removed:
+                    report(f"thanos {command} has no flag --{name} since {_version_text(removed)} "
+                           f"(the image is {_version_text(version)}).")
+            elif base not in known["flags"]:
                 report(f"thanos {command} has no flag --{name} in v0.42.4.")
             elif base in known["deprecated"]:
                 report(f"thanos {command} --{name} is deprecated in v0.42.4.")
 
 
-def _bucket_of(secret) -> str:
-    data = secret.props.get("stringData") or {}
-    for text in data.values():
-        try:
-            document = yaml.safe_load(text) if isinstance(text, str) else None
-        except yaml.YAMLError:
+def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, bool]]]:
+    """bucket -> [(compactor workload, sharded)] for every compactor whose objstore config the stack shows."""
+    owners: dict[str, list[tuple[object, bool]]] = {}
+    for r in stack.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
             continue
-        if isinstance(document, dict) and isinstance(document.get("config"), dict):
-            config = document["config"]
-            name = config.get("bucket") or f"{config.get('storage_account')}/{config.get('container')}"
-            return f"{document.get('type')}:{name}/{document.get('prefix') or ''}"
-    return ""
+        for c, command, flags in thanos_containers(r.props):
+            if command != "compact":
+                continue
+            bucket = bucket_name(stack.objstore(r, c, flags)[0])
+            if bucket:  # a sharded compactor owns only the streams its relabel config selects
+                owners.setdefault(bucket, []).append((r, bool(flag(flags, "selector.relabel-config"))))
+    return owners
 
 
 def validate_one_compactor_per_bucket(args, report):
-    secrets = {(cluster_of(r), (r.props.get("metadata") or {}).get("name")): r for r in args.resources
-               if r.resource_type == "kubernetes:core/v1:Secret"}
-    owners: dict[str, list[str]] = {}
-    for r in args.resources:
-        if r.resource_type not in WORKLOAD_TYPES or not any(c == "compact" for _, c, _ in thanos_containers(r.props)):
-            continue
-        if flag([f for _, _, fl in thanos_containers(r.props) for f in fl], "selector.relabel-config"):
-            continue  # a sharded compactor owns only its selection of the streams
-        for name in mounted_secrets(r.props):
-            secret = secrets.get((cluster_of(r), name))
-            bucket = _bucket_of(secret) if secret else ""
-            if bucket:
-                owners.setdefault(bucket, []).append(r.urn)
-    for bucket, urns in sorted(owners.items()):
-        if len(urns) > 1:
-            report(f"{len(urns)} compactors write to bucket {bucket}: exactly one compactor may own a bucket"
-                   f"{fix('regions[].compactor-cluster')}.",
-                   urns[1])
+    stack = Stack(args.resources)
+    owners = compactors_by_bucket(stack)
+    for bucket, found in sorted(owners.items()):
+        unsharded = [r.urn for r, sharded in found if not sharded]
+        if len(unsharded) > 1:
+            report(f"{len(unsharded)} compactors write to bucket {bucket}: exactly one compactor may own a bucket"
+                   f"{fix('regions[].compactor-cluster')}.", unsharded[1])
+        elif unsharded and len(found) > 1:
+            report(f"an unsharded compactor writes to bucket {bucket} beside {len(found) - 1} sharded one(s): it "
+                   "compacts the streams they own as well (overlapping blocks, halted compaction).", unsharded[0])
     replicas_of = {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
                    for r in args.resources if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
                    for rule in r.props.get("rules") or []}
-    for bucket, urns in sorted(owners.items()):
+    for bucket, found in sorted(owners.items()):
         name = bucket.split(":", 1)[-1].rsplit("/", 1)[0]
         if name in replicas_of:
             report(f"a compactor writes to {name}, a replication destination: it would compact the replicated "
-                   "streams a second time (overlaps); DR copies are read-only.", urns[0])
+                   "streams a second time (overlaps); DR copies are read-only.", found[0][0].urn)
+
+
+def _uploads(flags: list[str]) -> bool:
+    return bool(flag(flags, "objstore.config-file") or flag(flags, "objstore.config"))
+
+
+def _external_labels_of_config(text) -> dict | None:
+    try:
+        document = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("global"), dict):
+        return None
+    return document["global"].get("external_labels") or {}
 
 
 def _producer_replica_labels(resource) -> set[str]:
+    """Replica labels a producer stamps on its blocks (per-pod values), from any of the shapes producers take."""
     labels = set()
+    props = resource.props
     if resource.resource_type == "kubernetes:core/v1:ConfigMap":
-        for text in (resource.props.get("data") or {}).values():
-            try:
-                document = yaml.safe_load(text) if isinstance(text, str) else None
-            except yaml.YAMLError:
-                continue
-            external = ((document or {}).get("global") or {}).get("external_labels") if isinstance(document, dict) else None
-            labels |= {k for k, v in (external or {}).items() if "$" in str(v)}
+        for text in (props.get("data") or {}).values():
+            labels |= {k for k, v in (_external_labels_of_config(text) or {}).items() if "$" in str(v)}
     elif resource.resource_type in WORKLOAD_TYPES:
-        for _, command, flags in thanos_containers(resource.props):
+        for _, command, flags in thanos_containers(props):
             if command in ("rule", "receive"):
                 labels |= {v.split("=", 1)[0] for v in flag(flags, "label") if "$(" in v}
+    elif resource.resource_type == PROMETHEUS_CR and (props.get("spec") or {}).get("thanos") is not None:
+        # prometheus-operator stamps each pod's name under replicaExternalLabelName (default prometheus_replica).
+        name = (props.get("spec") or {}).get("replicaExternalLabelName", "prometheus_replica")
+        labels |= {name} if name else set()
+    elif resource.resource_type == THANOS_RULER_CR:
+        labels.add("thanos_ruler_replica")  # the operator's per-pod label of every ThanosRuler
     return labels
 
 
 def validate_replica_labels(args, report):
+    # Scoped by cluster, not namespace: producers (kube-prometheus in monitoring) and query often live apart.
     producers: dict[str, set[str]] = {}
     queries = []
     for r in args.resources:
-        producers.setdefault(cluster_of(r), set()).update(_producer_replica_labels(r))
+        producers.setdefault(provider_of(r), set()).update(_producer_replica_labels(r))
         if r.resource_type in WORKLOAD_TYPES:
             for _, command, flags in thanos_containers(r.props):
                 if command == "query":
                     queries.append((r, set(flag(flags, "query.replica-label"))))
     for query, labels in queries:
-        missing = sorted(producers.get(cluster_of(query), set()) - labels)
+        missing = sorted(producers.get(provider_of(query), set()) - labels)
         if missing:
             report(f"query does not deduplicate on {', '.join(missing)}: add --query.replica-label for each, "
                    "or every replica's series shows up twice.", query.urn)
 
 
-def _prometheus_external_labels(resources, workload) -> dict | None:
+def _prometheus_external_labels(stack: Stack, workload) -> dict | None:
     """external_labels of the prometheus.yml a Prometheus workload mounts, or None when it mounts none we can see."""
-    config_maps = [(v.get("configMap") or {}).get("name") for v in pod_spec(workload.props).get("volumes") or []
-                   if v.get("configMap")]
-    for r in resources:
-        if r.resource_type == "kubernetes:core/v1:ConfigMap" and cluster_of(r) == cluster_of(workload) \
-                and (r.props.get("metadata") or {}).get("name") in config_maps:
-            text = (r.props.get("data") or {}).get("prometheus.yml")
-            if isinstance(text, str):
-                return ((yaml.safe_load(text) or {}).get("global") or {}).get("external_labels") or {}
+    for volume in pod_spec(workload.props).get("volumes") or []:
+        config_map = stack.get(workload, "ConfigMap", (volume.get("configMap") or {}).get("name") or "")
+        if config_map is not None:
+            labels = _external_labels_of_config((config_map.props.get("data") or {}).get("prometheus.yml"))
+            if labels is not None:
+                return labels
     return None
 
 
+def producers(stack: Stack) -> list[tuple[object, str, dict[str, str], int]]:
+    """(resource, bucket, external labels, replicas) of every block producer whose bucket the stack shows."""
+    found = []
+    for r in stack.resources:
+        if r.resource_type in WORKLOAD_TYPES:
+            for c, command, flags in thanos_containers(r.props):
+                if command not in ("sidecar", "rule", "receive") or not _uploads(flags):
+                    continue
+                bucket = bucket_name(stack.objstore(r, c, flags)[0])
+                if command == "sidecar":
+                    labels = _prometheus_external_labels(stack, r) or {}
+                else:
+                    labels = dict(v.split("=", 1) for v in flag(flags, "label") if "=" in v)
+                if bucket:
+                    found.append((r, bucket, labels, replicas(r.props)))
+        elif r.resource_type == PROMETHEUS_CR and ((r.props.get("spec") or {}).get("thanos") or {}).get(
+                "objectStorageConfig"):
+            spec = r.props.get("spec") or {}
+            ref = spec["thanos"]["objectStorageConfig"]
+            secret = stack.get(r, "Secret", ref.get("name") or "")
+            bucket = bucket_name(objstore_document(secret_text(secret, ref.get("key") or ""))) if secret else ""
+            if bucket:
+                labels = dict(spec.get("externalLabels") or {})
+                replica = spec.get("replicaExternalLabelName", "prometheus_replica")
+                if replica:
+                    labels[replica] = POD_NAME
+                found.append((r, bucket, labels, replicas(r.props)))
+    return found
+
+
 def validate_external_labels(args, report):
+    stack = Stack(args.resources)
     for r in args.resources:
         if r.resource_type not in WORKLOAD_TYPES:
             continue
         name = (r.props.get("metadata") or {}).get("name")
         for _, command, flags in thanos_containers(r.props):
-            per_pod = [v for v in flag(flags, "label") if "$(POD_NAME)" in v]
-            if command in ("rule", "receive") and flag(flags, "objstore.config-file") and not flag(flags, "label"):
+            per_pod = [v for v in flag(flags, "label") if POD_NAME in v]
+            if command in ("rule", "receive") and _uploads(flags) and not flag(flags, "label"):
                 report(f"{name}: thanos {command} uploads blocks without --label external labels.", r.urn)
-            elif command in ("rule", "receive") and flag(flags, "objstore.config-file") and replicas(r.props) > 1 \
-                    and not per_pod:
+            elif command in ("rule", "receive") and _uploads(flags) and replicas(r.props) > 1 and not per_pod:
                 report(f"{name}: {replicas(r.props)} {command} replicas upload blocks with identical labels "
                        "(add a per-pod replica label).", r.urn)
-            if command == "sidecar" and (flag(flags, "objstore.config-file") or flag(flags, "objstore.config")):
-                labels = _prometheus_external_labels(args.resources, r)
+            if command == "sidecar" and _uploads(flags):
+                labels = _prometheus_external_labels(stack, r)
                 if labels is not None and not labels:
                     report(f"{name}: Prometheus uploads blocks without external labels.", r.urn)
                 elif labels and replicas(r.props) > 1 and not any("$" in str(v) for v in labels.values()):
                     report(f"{name}: {replicas(r.props)} Prometheus replicas share one external label set "
                            "(add a per-pod replica label such as prometheus_replica: ${POD_NAME}).", r.urn)
+    # Two producers writing one bucket under the same labels write one stream from two sources: overlapping blocks.
+    # A per-pod label keeps pods apart only while pod names differ: same-named workloads (in two clusters) collide.
+    seen: dict[tuple, object] = {}
+    for r, bucket, labels, _ in producers(stack):
+        per_pod = any(POD_NAME in str(v) for v in labels.values())
+        key = (bucket, frozenset(labels.items()), (r.props.get("metadata") or {}).get("name") if per_pod else None)
+        if key in seen and seen[key] is not r:
+            other = (seen[key].props.get("metadata") or {}).get("name")
+            report(f"{(r.props.get('metadata') or {}).get('name')} and {other} upload to {bucket} with the same "
+                   f"external labels {dict(sorted(labels.items()))}: their blocks overlap and compaction halts.",
+                   r.urn)
+        seen.setdefault(key, r)
 
 
 def _relative(value: str | None) -> float | None:
@@ -298,6 +385,8 @@ def validate_store_coverage(args, report):
             groups.setdefault(cluster_of(r), {}).setdefault(window, []).append(shard)
     for windows in groups.values():
         for shard_list in windows.values():
+            if (1, 0) in shard_list:
+                continue  # an unsharded store serves every block of the range: the shards beside it only overlap
             moduli = {m for m, _ in shard_list}
             if len(moduli) > 1:
                 report(f"store shards of one time range use different hashmod moduli {sorted(moduli)}.")
@@ -350,44 +439,44 @@ POLICIES = [
     StackValidationPolicy(
         name="thanos-compactor-one-per-bucket", enforcement_level=EnforcementLevel.MANDATORY,
         description="Exactly one unsharded compactor per bucket across the stack.",
-        validate=validate_one_compactor_per_bucket),
+        validate=deduplicated(validate_one_compactor_per_bucket)),
     StackValidationPolicy(
         name="thanos-producers-replica-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every replica label a block producer uses is a --query.replica-label of every query.",
-        validate=validate_replica_labels),
+        validate=deduplicated(validate_replica_labels)),
     StackValidationPolicy(
         name="thanos-producers-external-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every block producer has external labels, with a per-pod replica label when it has replicas.",
-        validate=validate_external_labels),
+        validate=deduplicated(validate_external_labels)),
     StackValidationPolicy(
         name="thanos-store-shards-cover", enforcement_level=EnforcementLevel.MANDATORY,
         description="Store gateway hash and time shards together serve every block, with no gap.",
-        validate=validate_store_coverage),
+        validate=deduplicated(validate_store_coverage)),
     StackValidationPolicy(
         name="thanos-producers-receive-ring", enforcement_level=EnforcementLevel.MANDATORY,
         description="The receive replication factor never exceeds the hashring's endpoints, with spare ingestors.",
-        validate=validate_receive_ring,
+        validate=deduplicated(validate_receive_ring),
         config_schema=PolicyConfigSchema(properties={"minSpareIngestors": {"type": "integer", "default": 1}})),
     ResourceValidationPolicy(
         name="thanos-retention-minimums", enforcement_level=EnforcementLevel.MANDATORY,
         description="Compactor retention meets Thanos' downsampling minimums, the raw floor, and 1h >= 5m >= raw.",
-        validate=validate_retention,
+        validate=deduplicated(validate_retention),
         config_schema=PolicyConfigSchema(properties={"rawFloor": {"type": "string", "default": "30d"}})),
     ResourceValidationPolicy(
         name="thanos-compactor-singleton", enforcement_level=EnforcementLevel.MANDATORY,
         description="The compactor never runs more than one replica, is never autoscaled and keeps its data on a PVC.",
-        validate=validate_compactor,
+        validate=deduplicated(validate_compactor),
         config_schema=PolicyConfigSchema(properties={"minDataVolume": {"type": "string", "default": "100Gi"}})),
     ResourceValidationPolicy(
         name="thanos-producers-blocks-and-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Uploading Prometheus uses 2h blocks; ruler HA labels and drops its replica label; receive RF is odd.",
-        validate=validate_block_producers, remediate=remediate_label_drop),
+        validate=deduplicated(validate_block_producers), remediate=remediate_label_drop),
     ResourceValidationPolicy(
         name="thanos-store-limits", enforcement_level=EnforcementLevel.MANDATORY,
         description="The store gateway has a memory limit and per-request series and sample limits.",
-        validate=validate_store_limits),
+        validate=deduplicated(validate_store_limits)),
     ResourceValidationPolicy(
         name="thanos-flags-known", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every Thanos flag exists in the pinned v0.42.4 release and is not deprecated.",
-        validate=validate_flags),
+        validate=deduplicated(validate_flags)),
 ]

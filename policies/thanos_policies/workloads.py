@@ -1,14 +1,33 @@
-"""Reading Kubernetes workloads the way the engine passes them (camelCase props, possibly proxied)."""
+"""Reading Kubernetes workloads the way the engine passes them (camelCase props, possibly proxied), for any Thanos
+deployment: this project's, kube-thanos, the Helm charts, prometheus-operator.
 
+Thanos is recognised by its executable and subcommand (any registry or mirror, `command` or `args`), flags in both
+`--flag=value` and `--flag value` forms, `$(VAR)` expanded from the container's env (literals, fieldRef,
+secretKeyRef, configMapKeyRef), and the objstore config resolved through volumes, env and Secret `data`/`stringData`.
+"""
+
+import base64
+import json
+import os
 import re
 from typing import Any, Iterator
 
-WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
-THANOS_IMAGE = re.compile(r"(^|/)thanos/thanos[:@]")
+import yaml
+
+WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
+                  "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
+PROMETHEUS_CR = "kubernetes:monitoring.coreos.com/v1:Prometheus"
+THANOS_RULER_CR = "kubernetes:monitoring.coreos.com/v1:ThanosRuler"
 COMMANDS = ("tools bucket web", "tools bucket replicate", "tools bucket cleanup", "tools bucket retention",
             "query-frontend", "sidecar", "query", "store", "compact", "rule", "receive")
+POD_NAME = "$(POD_NAME)"
+"""What a value taken from the pod's own name (fieldRef metadata.name) expands to."""
+SECRET_REF = "$(secret:"
+"""Prefix of what a value taken from a Secret (secretKeyRef) expands to: `$(secret:<name>/<key>)`."""
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_FLAG_TABLE = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))["commands"]
 
 
 def fix(key: str) -> str:
@@ -34,25 +53,113 @@ def plain(value: Any) -> Any:
 
 
 def pod_spec(props: Any) -> dict:
-    """spec.template.spec of a workload, or {}."""
-    return ((props.get("spec") or {}).get("template") or {}).get("spec") or {}
+    """The pod spec of a workload (Deployment, StatefulSet, DaemonSet, Job, CronJob), or {}."""
+    spec = props.get("spec") or {}
+    if "jobTemplate" in spec:
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec") or {}
 
 
-def containers(props: Any) -> list:
-    """The workload's containers."""
-    return list(pod_spec(props).get("containers") or [])
+def containers(props: Any, init: bool = False) -> list:
+    """The workload's containers (with `init`, its init containers too, first)."""
+    pod = pod_spec(props)
+    return [*(pod.get("initContainers") or [] if init else []), *(pod.get("containers") or [])]
 
 
-def thanos_containers(props: Any) -> Iterator[tuple[dict, str, list[str]]]:
-    """(container, thanos command, flags) for every container running the Thanos image."""
-    for c in containers(props):
-        if THANOS_IMAGE.search(c.get("image") or ""):
-            args = [str(a) for a in (c.get("args") or [])]
-            for command in COMMANDS:
-                words = command.split()
-                if args[: len(words)] == words:
-                    yield c, command, args[len(words):]
-                    break
+def image_version(image: str) -> tuple[int, ...] | None:
+    """(major, minor, patch) from an image tag such as `v0.42.4`, `0.34.1-debian-12-r0`; None when untagged."""
+    tail = (image or "").rsplit("/", 1)[-1].split("@", 1)[0]
+    if ":" not in tail:
+        return None
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", tail.rsplit(":", 1)[1])
+    return tuple(int(n) for n in match.groups()) if match else None
+
+
+def _is_thanos_executable(word: str) -> bool:
+    return word.rsplit("/", 1)[-1] == "thanos"
+
+
+def _is_thanos_image(image: str) -> bool:
+    repository = (image or "").split("@", 1)[0].rsplit(":", 1)[0] if "/" in (image or "") or ":" in (image or "") \
+        else image or ""
+    return repository.rsplit("/", 1)[-1] == "thanos"
+
+
+def environment(container: dict) -> dict[str, str]:
+    """What each env var of the container expands to in `$(VAR)`: literals as written, the pod's name as
+    $(POD_NAME), a Secret key as $(secret:<name>/<key>), a ConfigMap key as $(configmap:<name>/<key>)."""
+    values: dict[str, str] = {}
+    for item in container.get("env") or []:
+        name, source = item.get("name"), item.get("valueFrom") or {}
+        if "value" in item:
+            values[name] = _VAR.sub(lambda m: values.get(m.group(1), m.group(0)), str(item.get("value") or ""))
+        elif (source.get("fieldRef") or {}).get("fieldPath") == "metadata.name":
+            values[name] = POD_NAME
+        elif source.get("fieldRef"):
+            values[name] = f"$(field:{source['fieldRef'].get('fieldPath')})"
+        elif source.get("secretKeyRef"):
+            ref = source["secretKeyRef"]
+            values[name] = f"{SECRET_REF}{ref.get('name')}/{ref.get('key')})"
+        elif source.get("configMapKeyRef"):
+            ref = source["configMapKeyRef"]
+            values[name] = f"$(configmap:{ref.get('name')}/{ref.get('key')})"
+    return values
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """`$(VAR)` replaced the way Kubernetes does in command and args (unknown variables stay as written)."""
+    return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text)
+
+
+def _takes_value(command: str, name: str) -> bool | None:
+    table = _FLAG_TABLE.get(command) or {}
+    if name in table.get("flags", []):
+        return name not in table.get("switches", [])
+    return None
+
+
+def normalise_flags(command: str, words: list[str]) -> list[str]:
+    """Flags as `--name=value` (or `--name` for a switch), whichever form they were written in."""
+    flags, i = [], 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and "=" not in word and i + 1 < len(words):
+            name = word[2:]
+            takes = _takes_value(command, name)
+            following = words[i + 1]
+            if takes or (takes is None and not following.startswith("-")):
+                flags.append(f"{word}={following}")
+                i += 2
+                continue
+        flags.append(word)
+        i += 1
+    return flags
+
+
+def thanos_command(container: dict) -> tuple[str, list[str]] | None:
+    """(subcommand, raw flag words) when the container runs Thanos, else None."""
+    words = [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]
+    if words and _is_thanos_executable(words[0]):
+        words = words[1:]
+    elif not _is_thanos_image(container.get("image") or ""):
+        return None
+    if words and words[0] in ("/bin/sh", "sh", "bash", "/bin/bash"):
+        return None  # a shell script: not read
+    for command in COMMANDS:
+        parts = command.split()
+        if words[: len(parts)] == parts:
+            return command, words[len(parts):]
+    return None
+
+
+def thanos_containers(props: Any, init: bool = False) -> Iterator[tuple[dict, str, list[str]]]:
+    """(container, thanos command, flags as `--name=value` with `$(VAR)` expanded) for every Thanos container."""
+    for c in containers(props, init):
+        found = thanos_command(c)
+        if found:
+            command, words = found
+            env = environment(c)
+            yield c, command, [expand(f, env) for f in normalise_flags(command, words)]
 
 
 def flag(flags: list[str], name: str) -> list[str]:
@@ -66,9 +173,11 @@ def has_switch(flags: list[str], name: str) -> bool:
 
 
 def replicas(props: Any) -> int:
-    """spec.replicas (an HPA-managed workload without it counts as 2)."""
+    """spec.replicas (an HPA-managed workload without it counts as 2; a Prometheus or ThanosRuler CR defaults to 1)."""
     value = (props.get("spec") or {}).get("replicas")
-    return 2 if value is None else int(value)
+    if value is None:
+        return 1 if "thanos" in (props.get("spec") or {}) or "queryEndpoints" in (props.get("spec") or {}) else 2
+    return int(value)
 
 
 def component(props: Any) -> str:
@@ -80,13 +189,131 @@ def component(props: Any) -> str:
     return ""
 
 
+def provider_of(resource: Any) -> str:
+    """The Kubernetes provider (cluster) a stack resource lives on."""
+    return resource.provider.urn if getattr(resource, "provider", None) else ""
+
+
+def namespace_of(resource: Any) -> str:
+    """metadata.namespace, or "" (the provider's default)."""
+    return (resource.props.get("metadata") or {}).get("namespace") or ""
+
+
 def cluster_of(resource: Any) -> str:
     """The Kubernetes provider (cluster) and namespace a stack resource lives in."""
-    provider = resource.provider.urn if getattr(resource, "provider", None) else ""
-    return f"{provider}|{(resource.props.get('metadata') or {}).get('namespace') or ''}"
+    return f"{provider_of(resource)}|{namespace_of(resource)}"
 
 
 def mounted_secrets(props: Any) -> list[str]:
     """Names of the Secrets a workload mounts as volumes."""
     return [(v.get("secret") or {}).get("secretName") for v in pod_spec(props).get("volumes") or []
             if v.get("secret")]
+
+
+def secret_text(secret: Any, key: str) -> str | None:
+    """One key of a Secret or ConfigMap resource, from `stringData` or base64 `data`."""
+    props = secret.props
+    text = (props.get("stringData") or {}).get(key)
+    if isinstance(text, str):
+        return text
+    encoded = (props.get("data") or {}).get(key)
+    if not isinstance(encoded, str):
+        return None
+    if secret.resource_type == "kubernetes:core/v1:ConfigMap":
+        return encoded
+    try:
+        return base64.b64decode(encoded, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def objstore_document(text: str | None) -> dict | None:
+    """A parsed objstore config, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return document if isinstance(document, dict) and "type" in document and "config" in document else None
+
+
+def bucket_name(document: dict | None) -> str:
+    """`TYPE:bucket/prefix` of an objstore config ("" when unknown)."""
+    if not document or not isinstance(document.get("config"), dict):
+        return ""
+    config = document["config"]
+    name = config.get("bucket") or f"{config.get('storage_account')}/{config.get('container')}"
+    return f"{document.get('type')}:{name}/{document.get('prefix') or ''}"
+
+
+class Stack:
+    """Index of a stack's resources for cross-resource reads (Secrets, ConfigMaps, Services by cluster)."""
+
+    def __init__(self, resources: list) -> None:
+        self.resources = resources
+        self.objects: dict[tuple[str, str, str, str], Any] = {}
+        for r in resources:
+            kind = r.resource_type.rsplit(":", 1)[-1]
+            name = (r.props.get("metadata") or {}).get("name")
+            if kind in ("Secret", "ConfigMap", "Service") and name:
+                self.objects[(provider_of(r), namespace_of(r), kind, name)] = r
+
+    def get(self, owner: Any, kind: str, name: str) -> Any:
+        """A Secret, ConfigMap or Service in the owner's cluster and namespace."""
+        return self.objects.get((provider_of(owner), namespace_of(owner), kind, name))
+
+    def services_in(self, provider: str, namespace: str) -> set[str]:
+        """Names of the Services the stack declares in one namespace of one cluster."""
+        return {name for (p, ns, kind, name) in self.objects if p == provider and ns == namespace and kind == "Service"}
+
+    def objstore(self, owner: Any, container: dict, flags: list[str], prefix: str = "objstore") -> tuple[dict | None, str]:
+        """(objstore config, where it came from: "file", "secret", "inline" or "") of a Thanos container."""
+        for value in flag(flags, f"{prefix}.config"):
+            if value.startswith(SECRET_REF):
+                name, _, key = value[len(SECRET_REF):-1].partition("/")
+                secret = self.get(owner, "Secret", name)
+                return (objstore_document(secret_text(secret, key)) if secret else None), "secret"
+            if value.startswith("$("):
+                return None, "env"
+            return objstore_document(value), "inline"
+        for path in flag(flags, f"{prefix}.config-file"):
+            return self._from_file(owner, container, path), "file"
+        return None, ""
+
+    def _from_file(self, owner: Any, container: dict, path: str) -> dict | None:
+        pod = pod_spec(owner.props)
+        volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+        for mount in container.get("volumeMounts") or []:
+            root = (mount.get("mountPath") or "").rstrip("/")
+            if not path.startswith(root + "/"):
+                continue
+            volume = volumes.get(mount.get("name")) or {}
+            relative = mount.get("subPath") or path[len(root) + 1:]
+            source = volume.get("secret") or volume.get("configMap")
+            if not source:
+                continue
+            kind = "Secret" if volume.get("secret") else "ConfigMap"
+            key = next((i.get("key") for i in source.get("items") or [] if i.get("path") == relative), relative)
+            resource = self.get(owner, kind, source.get("secretName") or source.get("name"))
+            return objstore_document(secret_text(resource, key)) if resource else None
+        return None
+
+
+def deduplicated(validate):
+    """A validate function that reports each message once per resource (a flag repeated in nine containers is one
+    finding, not nine)."""
+    def run(args, report):
+        seen = set()
+
+        def once(message, urn=None):
+            if (message, urn) in seen:
+                return
+            seen.add((message, urn))
+            if urn is None:
+                report(message)
+            else:
+                report(message, urn)
+        validate(args, once)
+    run.__name__ = validate.__name__
+    return run
