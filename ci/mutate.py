@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY_TESTS = ("tests/test_policies.py", "tests/test_policy_incidents.py", "tests/test_third_party.py",
-                "tests/test_policy_messages.py")
+POLICY_TESTS = ("tests/test_policies.py", "tests/test_policy_incidents.py", "tests/test_third_party.py")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -48,10 +49,8 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 POLICY_DIR = ROOT / "policies" / "thanos_policies"
-FIRED_LINES: set[tuple[str, int]] = set()
-"""(file, line) of every line of the policy pack executed by a test that uses `record_policy_lines`."""
-POLICY_TEST_MODULES: set[str] = set()
-"""The test modules that recorded lines in this session."""
+FIRED_LINES_FILE = "THANOS_FIRED_LINES"
+"""Environment variable: a file where `record_policy_lines` appends `file:line` of every pack line a test ran."""
 
 
 def report_call_sites() -> dict[tuple[str, int], str]:
@@ -65,33 +64,29 @@ def report_call_sites() -> dict[tuple[str, int], str]:
 
 
 @pytest.fixture
-def record_policy_lines(request):
-    """Trace the lines of the pack this test executes (only frames of the pack's own files are traced)."""
-    prefix = str(POLICY_DIR)
+def record_policy_lines():
+    """When THANOS_FIRED_LINES names a file, trace the lines of the pack this test executes (only frames of the
+    pack's own files) and append them to it; otherwise nothing."""
+    target = os.environ.get(FIRED_LINES_FILE)
+    if not target:
+        yield
+        return
+    prefix, fired = str(POLICY_DIR), set()
 
     def local(frame, event, arg):
         if event == "line":
-            FIRED_LINES.add((frame.f_code.co_filename, frame.f_lineno))
+            fired.add((frame.f_code.co_filename, frame.f_lineno))
         return local
 
     def calls(frame, event, arg):
         return local if frame.f_code.co_filename.startswith(prefix) else None
 
-    POLICY_TEST_MODULES.add(request.module.__name__)
     previous = sys.gettrace()
     sys.settrace(calls)
     yield
     sys.settrace(previous)
-
-
-def pytest_collection_modifyitems(items):
-    """The policy-message meta-test runs last: it reads what the other policy tests made fire."""
-    last = [i for i in items if i.get_closest_marker("after_policy_tests")]
-    items[:] = [i for i in items if i not in last] + last
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "after_policy_tests: runs after every other test (reads what they fired)")
+    with open(target, "a") as out:
+        out.writelines(f"{path}:{line}\n" for path, line in fired)
 
 
 @pytest.fixture(scope="session")
