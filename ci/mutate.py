@@ -201,7 +201,7 @@ def run_one(mutation: Mutation, copy: Path, python: str) -> tuple[Mutation, str,
         (copy / path).write_text((copy / path).read_text().replace(old, new))
     start = time.perf_counter()
     try:
-        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests],
+        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *mutation.tests],
                               cwd=copy, capture_output=True, text=True, timeout=900,
                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         verdict = "killed" if proc.returncode not in (0, 5) else "survived"
