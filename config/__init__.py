@@ -66,8 +66,9 @@ def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = N
         raise ConfigError(problems, source)
     try:
         stack, problems, notes = apply_capacity(stack)
-    except ValueError as err:
-        raise ConfigError([("capacity", str(err))], source) from None
+    except ValueError as err:  # the planner refuses a storage class the region's cloud does not price
+        key = "capacity.storage-class" if str(err).startswith("storage class") else "capacity"
+        raise ConfigError([(key, str(err))], source) from None
     if problems:
         raise ConfigError(problems, source)
     if warnings is not None:

@@ -214,3 +214,12 @@ def test_the_command_refuses_a_stack_without_capacity_inputs():
     proc = run_capacity("dev", "--series", "50000")
     assert proc.returncode == 0 and "50,000 active series each" in proc.stdout
     assert "set below the plan: thanos.compactor.storage-size: 5Gi is below the 100Gi" in proc.stdout
+
+
+def test_a_storage_class_the_cloud_does_not_price_is_named():
+    raw = copy.deepcopy(stack_config("prod"))
+    raw["capacity"]["storage-class"] = "DEEP_ARCHIVE"
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert err.value.problems == [("capacity.storage-class", "storage class of aws must be one of STANDARD, "
+                                                             "STANDARD_IA, GLACIER_IR, not 'DEEP_ARCHIVE'")]
