@@ -111,48 +111,39 @@ def apply_capacity(stack) -> tuple[object, list[tuple[str, str]], list[str]]:
     """(the stack with planned sizes where none was set, problems for explicit sizes below the plan, warnings)."""
     if stack.capacity is None:
         return stack, [], []
-    from .thanos import Compute, Resources
+    from .thanos import ThanosSpec
 
     thanos = stack.thanos
-    updates: dict[str, dict[str, object]] = {}
+    updates: dict[str, object] = {}
     below: list[tuple[str, str]] = []
     for key, need in needed_sizes(stack).items():
         component = _component(thanos, key)
         field = key.rsplit(".", 1)[1].replace("-", "_")
-        explicit = field in component.model_fields_set
-        section = key.rsplit(".", 1)[0]
         if field == "memory_mb":
             planned: object = max(64, mib(need))
-            have = component.memory_mb * 1024**2
-            needed_text = f"{planned}"
+            have, current, needed_text = component.memory_mb * 1024**2, component.memory_mb, str(planned)
         elif field == "resources":
-            have = memory_bytes(component.resources.requests.memory)
-            planned = Resources(requests=Compute(cpu=component.resources.requests.cpu, memory=f"{mib(need)}Mi"),
-                                limits=Compute(cpu=component.resources.limits.cpu,
-                                               memory=f"{mib(need * _DEFAULTS.memory_limit_factor)}Mi"))
-            needed_text = f"{mib(need)}Mi"
-            key = f"{key}.requests.memory"
+            requests, limits = component.resources.requests, component.resources.limits
+            planned = {"requests": {"cpu": requests.cpu, "memory": f"{mib(need)}Mi"},
+                       "limits": {"cpu": limits.cpu, "memory": f"{mib(need * _DEFAULTS.memory_limit_factor)}Mi"}}
+            have, current, needed_text = memory_bytes(requests.memory), requests.memory, f"{mib(need)}Mi"
         else:
-            have = memory_bytes(getattr(component, field))
             planned = f"{gib(need)}Gi"
-            needed_text = str(planned)
-        if explicit:
-            if have < need:
-                current = component.resources.requests.memory if field == "resources" else getattr(component, field)
-                below.append((f"thanos.{key}", f"{current} is below the {needed_text} the capacity plan needs "
-                                               f"({stack.capacity.active_series} active series per cluster)"))
-            continue
-        updates.setdefault(section, {})[field] = planned
-    sized = thanos
-    for section, fields in sorted(updates.items(), key=lambda item: -item[0].count(".")):
-        parts = section.split(".")
-        node = _component(sized, section + ".x")
-        new_node = node.model_copy(update=fields)
-        if len(parts) == 1:
-            sized = sized.model_copy(update={parts[0].replace("-", "_"): new_node})
-        else:
-            parent = getattr(sized, parts[0])
-            sized = sized.model_copy(update={parts[0]: parent.model_copy(update={parts[1].replace("-", "_"): new_node})})
+            have, current, needed_text = memory_bytes(getattr(component, field)), getattr(component, field), planned
+        if field not in component.model_fields_set:
+            updates[key] = planned
+        elif have < need:
+            shown = f"{key}.requests.memory" if field == "resources" else key
+            below.append((f"thanos.{shown}", f"{current} is below the {needed_text} the capacity plan needs "
+                                            f"({stack.capacity.active_series} active series per cluster)"))
+    data = thanos.model_dump()
+    for key, value in updates.items():
+        *parents, leaf = key.replace("-", "_").split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    sized = ThanosSpec.model_validate(data)
     problems = below if stack.capacity.enforce == "refuse" else []
     warnings = [f"{path}: {message}" for path, message in below] if stack.capacity.enforce == "warn" else []
     return stack.model_copy(update={"thanos": sized}), problems, warnings
