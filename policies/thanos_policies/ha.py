@@ -50,17 +50,17 @@ def _pod(resource_type: str, props) -> dict:
 
 
 def validate_anti_affinity(args, report):
-    if args.resource_type not in HA_TYPES or replicas(args.props) < 2:
+    if args.resource_type not in HA_TYPES or replicas(args.props, args.resource_type) < 2:
         return
     name = _is_ha_candidate(args.props, args.resource_type)
     if not name:
         return
     pod = _pod(args.resource_type, args.props)
     if not _spreads_hosts(pod):
-        report(f"{name} runs {replicas(args.props)} replicas without hard pod anti-affinity (or a DoNotSchedule "
+        report(f"{name} runs {replicas(args.props, args.resource_type)} replicas without hard pod anti-affinity (or a DoNotSchedule "
                f"spread) on {HOST}: one node failure can take every replica down.")
     if not _spreads_zones(pod):
-        report(f"{name} runs {replicas(args.props)} replicas without a spread over {ZONE}.")
+        report(f"{name} runs {replicas(args.props, args.resource_type)} replicas without a spread over {ZONE}.")
 
 
 def validate_min_replicas(args, report):
@@ -68,8 +68,9 @@ def validate_min_replicas(args, report):
         return
     name = _is_ha_candidate(args.props, args.resource_type)
     minimum = int(args.get_config().get("minReplicas", 2))
-    if name and replicas(args.props) < minimum:
-        report(f"{name} has {replicas(args.props)} replica(s); at least {minimum} are required{fix(_replicas_key(name, args.props))}.")
+    if name and replicas(args.props, args.resource_type) < minimum:
+        report(f"{name} has {replicas(args.props, args.resource_type)} replica(s); at least {minimum} are required"
+               f"{fix(_replicas_key(name, args.props))}.")
 
 
 def _replicas_key(name: str, props) -> str:
@@ -103,7 +104,7 @@ def _selects(selector: dict, labels: dict) -> bool:
 def validate_pdb(args, report):
     pdbs = [r for r in args.resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
     for r in args.resources:
-        if r.resource_type not in HA_TYPES or replicas(r.props) < 2 or not _is_ha_candidate(r.props, r.resource_type):
+        if r.resource_type not in HA_TYPES or replicas(r.props, r.resource_type) < 2 or not _is_ha_candidate(r.props, r.resource_type):
             continue
         labels = _pod_labels(r)
         namespace = (r.props.get("metadata") or {}).get("namespace")
@@ -112,11 +113,11 @@ def validate_pdb(args, report):
                     and _selects(((p.props.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}, labels)]
         name = (r.props.get("metadata") or {}).get("name")
         if not matching:
-            report(f"{name} has {replicas(r.props)} replicas and no PodDisruptionBudget selecting its pods.", r.urn)
+            report(f"{name} has {replicas(r.props, r.resource_type)} replicas and no PodDisruptionBudget selecting its pods.", r.urn)
             continue
         spec = matching[0].props.get("spec") or {}
         if spec.get("maxUnavailable") == 0 or (spec.get("minAvailable") is not None
-                                               and int(spec["minAvailable"]) >= replicas(r.props)):
+                                               and int(spec["minAvailable"]) >= replicas(r.props, r.resource_type)):
             report(f"the PodDisruptionBudget of {name} allows no disruption: it blocks every node drain.", r.urn)
 
 

@@ -295,8 +295,8 @@ def _prometheus_external_labels(stack: Stack, workload) -> dict | None:
     return None
 
 
-def producers(stack: Stack) -> list[tuple[object, str, dict[str, str], int]]:
-    """(resource, bucket, external labels, replicas) of every block producer whose bucket the stack shows."""
+def producers(stack: Stack) -> list[tuple[object, str, dict[str, str]]]:
+    """(resource, bucket, external labels) of every block producer whose bucket the stack shows."""
     found = []
     for r in stack.resources:
         if r.resource_type in WORKLOAD_TYPES:
@@ -309,7 +309,7 @@ def producers(stack: Stack) -> list[tuple[object, str, dict[str, str], int]]:
                 else:
                     labels = dict(v.split("=", 1) for v in flag(flags, "label") if "=" in v)
                 if bucket:
-                    found.append((r, bucket, labels, replicas(r.props)))
+                    found.append((r, bucket, labels))
         elif r.resource_type == PROMETHEUS_CR and ((r.props.get("spec") or {}).get("thanos") or {}).get(
                 "objectStorageConfig"):
             spec = r.props.get("spec") or {}
@@ -321,7 +321,7 @@ def producers(stack: Stack) -> list[tuple[object, str, dict[str, str], int]]:
                 replica = spec.get("replicaExternalLabelName", "prometheus_replica")
                 if replica:
                     labels[replica] = POD_NAME
-                found.append((r, bucket, labels, replicas(r.props)))
+                found.append((r, bucket, labels))
     return found
 
 
@@ -348,7 +348,7 @@ def validate_external_labels(args, report):
     # Two producers writing one bucket under the same labels write one stream from two sources: overlapping blocks.
     # A per-pod label keeps pods apart only while pod names differ: same-named workloads (in two clusters) collide.
     seen: dict[tuple, object] = {}
-    for r, bucket, labels, _ in producers(stack):
+    for r, bucket, labels in producers(stack):
         per_pod = any(POD_NAME in str(v) for v in labels.values())
         key = (bucket, frozenset(labels.items()), (r.props.get("metadata") or {}).get("name") if per_pod else None)
         if key in seen and seen[key] is not r:

@@ -80,9 +80,10 @@ def _is_thanos_executable(word: str) -> bool:
 
 
 def _is_thanos_image(image: str) -> bool:
-    repository = (image or "").split("@", 1)[0].rsplit(":", 1)[0] if "/" in (image or "") or ":" in (image or "") \
-        else image or ""
-    return repository.rsplit("/", 1)[-1] == "thanos"
+    """The repository's last path segment is `thanos` (quay.io/thanos/thanos, thanosio/thanos, bitnami/thanos, a
+    mirror on a registry with a port)."""
+    last = (image or "").split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[0] == "thanos"
 
 
 def environment(container: dict) -> dict[str, str]:
@@ -172,11 +173,12 @@ def has_switch(flags: list[str], name: str) -> bool:
     return f"--{name}" in flags
 
 
-def replicas(props: Any) -> int:
-    """spec.replicas (an HPA-managed workload without it counts as 2; a Prometheus or ThanosRuler CR defaults to 1)."""
+def replicas(props: Any, resource_type: str = "") -> int:
+    """spec.replicas; when unset, 1 for a Prometheus or ThanosRuler CR (the operator's default) and 2 for a workload
+    (an HPA owns its count)."""
     value = (props.get("spec") or {}).get("replicas")
     if value is None:
-        return 1 if "thanos" in (props.get("spec") or {}) or "queryEndpoints" in (props.get("spec") or {}) else 2
+        return 1 if resource_type in (PROMETHEUS_CR, THANOS_RULER_CR) else 2
     return int(value)
 
 
