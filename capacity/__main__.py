@@ -11,7 +11,7 @@ Exit codes: 0 planned, 2 a bad stack file or option (the message names it).
 import argparse
 import json
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -86,8 +86,7 @@ def as_json(plans) -> dict:
     """The plans as plain data (bytes and dollars), constants included."""
     out = {}
     for region, p in plans.items():
-        inputs = asdict(replace(p.inputs))
-        out[region] = {"inputs": inputs,
+        out[region] = {"inputs": asdict(p.inputs),
                        "bucket": {"resolutions": [asdict(r) for r in p.bucket.resolutions],
                                   "transientBytes": p.bucket.transient_bytes, "totalBytes": p.bucket.total_bytes,
                                   "peakBytes": p.bucket.peak_bytes, "blocksPerStream": p.bucket.blocks_per_stream},

@@ -2,7 +2,6 @@
 
 import json
 
-import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag,
@@ -165,23 +164,15 @@ def validate_only_compactor_deletes(args, report):
                 report(f"{r.name} gets a blob role that deletes: only the compactor deletes.", r.urn)
 
 
-def _objstore(text):
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    return document if isinstance(document, dict) and "type" in document and "config" in document else None
-
-
 def validate_objstore_secrecy(args, report):
     if args.resource_type == "kubernetes:core/v1:ConfigMap":
         for key, text in (args.props.get("data") or {}).items():
-            if isinstance(text, str) and _objstore(text):
+            if objstore_document(text):
                 report(f"ConfigMap key {key} holds an objstore config: keep it in a Secret.")
     if args.resource_type == "kubernetes:core/v1:Secret":
         keys = {*(args.props.get("stringData") or {}), *(args.props.get("data") or {})}
         for key in sorted(keys):
-            document = objstore_document(secret_text(_Props(args), key))
+            document = objstore_document(secret_text(args.props, key))
             if document and document.get("type") in ("S3", "GCS", "AZURE"):
                 config = document.get("config") or {}
                 cloud = document["type"] != "S3" or "amazonaws.com" in str(config.get("endpoint", ""))
@@ -192,13 +183,6 @@ def validate_objstore_secrecy(args, report):
             # $(VAR) from a Secret key (kube-thanos, prometheus-operator) is no inline config.
             if any(not value.startswith("$(") for value in flag(flags, "objstore.config")):
                 report("the objstore config is passed inline as a flag: mount it from a Secret (--objstore.config-file).")
-
-
-class _Props:
-    """A resource policy's args seen as the stack resource shape `secret_text` reads."""
-
-    def __init__(self, args):
-        self.props, self.resource_type = args.props, args.resource_type
 
 
 def _pinned(image: str) -> bool:

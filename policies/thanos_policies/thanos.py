@@ -1,22 +1,21 @@
 """Thanos semantics: retention, the singleton compactor, block producers, store limits, flags."""
 
 import json
-import os
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy
 
 import yaml
 
-from .workloads import (deduplicated, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, bucket_name, cluster_of,
-                        containers, fix, flag, has_switch, image_version, objstore_document, plain, pod_spec,
-                        provider_of, replicas, secret_text, seconds, thanos_command, thanos_containers)
+from .workloads import (FLAG_TABLE, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, bucket_name,
+                        cluster_of, container_flags, containers, deduplicated, fix, flag, has_switch, image_version,
+                        objstore_document, plain, pod_spec, provider_of, replicas, secret_text, seconds,
+                        thanos_containers)
 
-_TABLE = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))
-_FLAGS = _TABLE["commands"]
-PINNED = tuple(int(n) for n in _TABLE["version"].lstrip("v").split("."))
+_FLAGS = FLAG_TABLE["commands"]
+PINNED = tuple(int(n) for n in FLAG_TABLE["version"].lstrip("v").split("."))
 """The release whose full flag table the pack carries."""
 REMOVED = {command: {name: tuple(int(n) for n in version.split(".")) for name, version in flags.items()}
-           for command, flags in _TABLE["removed"].items()}
+           for command, flags in FLAG_TABLE["removed"].items()}
 """Flags a release removed, by command: true of every later release."""
 
 
@@ -139,10 +138,10 @@ def remediate_label_drop(args):
     props = plain(args.props)
     changed = False
     for c in pod_spec(props).get("containers") or []:
-        found = thanos_command(c)
+        found = container_flags(c)
         if not found or found[0] != "rule":
             continue
-        flags = [f for _, command, f in thanos_containers({"spec": {"template": {"spec": {"containers": [c]}}}})][0]
+        flags = found[1]
         for label in [v.split("=", 1)[0] for v in flag(flags, "label") if POD_NAME in v]:
             if label not in flag(flags, "alert.label-drop"):
                 c["args"] = [*(c.get("args") or []), f"--alert.label-drop={label}"]
@@ -315,7 +314,7 @@ def producers(stack: Stack) -> list[tuple[object, str, dict[str, str]]]:
             spec = r.props.get("spec") or {}
             ref = spec["thanos"]["objectStorageConfig"]
             secret = stack.get(r, "Secret", ref.get("name") or "")
-            bucket = bucket_name(objstore_document(secret_text(secret, ref.get("key") or ""))) if secret else ""
+            bucket = bucket_name(objstore_document(secret_text(secret.props, ref.get("key") or ""))) if secret else ""
             if bucket:
                 labels = dict(spec.get("externalLabels") or {})
                 replica = spec.get("replicaExternalLabelName", "prometheus_replica")

@@ -27,7 +27,8 @@ SECRET_REF = "$(secret:"
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_FLAG_TABLE = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))["commands"]
+FLAG_TABLE = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))
+"""The pack's flag table (derived from reference/thanos-v0.42.4-flags.json): commands, removed flags, version."""
 
 
 def fix(key: str) -> str:
@@ -113,7 +114,7 @@ def expand(text: str, env: dict[str, str]) -> str:
 
 
 def _takes_value(command: str, name: str) -> bool | None:
-    table = _FLAG_TABLE.get(command) or {}
+    table = FLAG_TABLE["commands"].get(command) or {}
     if name in table.get("flags", []):
         return name not in table.get("switches", [])
     return None
@@ -153,14 +154,22 @@ def thanos_command(container: dict) -> tuple[str, list[str]] | None:
     return None
 
 
+def container_flags(container: dict) -> tuple[str, list[str]] | None:
+    """(thanos command, flags as `--name=value` with `$(VAR)` expanded) of one container, or None."""
+    found = thanos_command(container)
+    if not found:
+        return None
+    command, words = found
+    env = environment(container)
+    return command, [expand(f, env) for f in normalise_flags(command, words)]
+
+
 def thanos_containers(props: Any, init: bool = False) -> Iterator[tuple[dict, str, list[str]]]:
-    """(container, thanos command, flags as `--name=value` with `$(VAR)` expanded) for every Thanos container."""
+    """(container, thanos command, flags) for every Thanos container of a workload."""
     for c in containers(props, init):
-        found = thanos_command(c)
+        found = container_flags(c)
         if found:
-            command, words = found
-            env = environment(c)
-            yield c, command, [expand(f, env) for f in normalise_flags(command, words)]
+            yield c, *found
 
 
 def flag(flags: list[str], name: str) -> list[str]:
@@ -206,22 +215,15 @@ def cluster_of(resource: Any) -> str:
     return f"{provider_of(resource)}|{namespace_of(resource)}"
 
 
-def mounted_secrets(props: Any) -> list[str]:
-    """Names of the Secrets a workload mounts as volumes."""
-    return [(v.get("secret") or {}).get("secretName") for v in pod_spec(props).get("volumes") or []
-            if v.get("secret")]
-
-
-def secret_text(secret: Any, key: str) -> str | None:
-    """One key of a Secret or ConfigMap resource, from `stringData` or base64 `data`."""
-    props = secret.props
+def secret_text(props: Any, key: str, config_map: bool = False) -> str | None:
+    """One key of a Secret's props, from `stringData` or base64 `data` (a ConfigMap's `data` is plain text)."""
     text = (props.get("stringData") or {}).get(key)
     if isinstance(text, str):
         return text
     encoded = (props.get("data") or {}).get(key)
     if not isinstance(encoded, str):
         return None
-    if secret.resource_type == "kubernetes:core/v1:ConfigMap":
+    if config_map:
         return encoded
     try:
         return base64.b64decode(encoded, validate=True).decode()
@@ -275,7 +277,7 @@ class Stack:
             if value.startswith(SECRET_REF):
                 name, _, key = value[len(SECRET_REF):-1].partition("/")
                 secret = self.get(owner, "Secret", name)
-                return (objstore_document(secret_text(secret, key)) if secret else None), "secret"
+                return (objstore_document(secret_text(secret.props, key)) if secret else None), "secret"
             if value.startswith("$("):
                 return None, "env"
             return objstore_document(value), "inline"
@@ -298,7 +300,7 @@ class Stack:
             kind = "Secret" if volume.get("secret") else "ConfigMap"
             key = next((i.get("key") for i in source.get("items") or [] if i.get("path") == relative), relative)
             resource = self.get(owner, kind, source.get("secretName") or source.get("name"))
-            return objstore_document(secret_text(resource, key)) if resource else None
+            return objstore_document(secret_text(resource.props, key, kind == "ConfigMap")) if resource else None
         return None
 
 
