@@ -5,24 +5,23 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.platform.common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
+from components.platform.kube import ClusterContext
+from components.platform.namespace import Namespace
+from components.storage.identity import BucketAccess
+from components.thanos.bucket_web import BucketWeb
+from components.thanos.compactor import NAME as COMPACTOR_NAME
+from components.thanos.compactor import Compactor
+from components.thanos.memcached import MemcachedPool
+from components.thanos.prometheus import Prometheus
+from components.thanos.query import Query
+from components.thanos.query_frontend import QueryFrontend
+from components.thanos.receive import Receive, receive_endpoints, remote_write_url
+from components.thanos.ruler import NAME as RULER_NAME
+from components.thanos.ruler import Ruler
+from components.thanos.store import Store, shard_names, store_endpoints
 from config.stack import StackConfig
 from config.storage import InClusterStorage
-
-from .bucket_web import BucketWeb
-from .common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
-from .compactor import NAME as COMPACTOR_NAME
-from .compactor import Compactor
-from .identity import BucketAccess
-from .kube import ClusterContext
-from .memcached import MemcachedPool
-from .namespace import Namespace
-from .prometheus import Prometheus
-from .query import Query
-from .query_frontend import QueryFrontend
-from .receive import Receive, receive_endpoints, remote_write_url
-from .ruler import NAME as RULER_NAME
-from .ruler import Ruler
-from .store import Store, store_endpoints, shard_names
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class ThanosCluster(pulumi.ComponentResource):
         namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self))
         after_ns = [namespace.namespace]
         if in_cluster is not None:
-            from .cloud_incluster import InClusterObjectStore  # pulumi_random only for stacks that need it
+            from components.storage.in_cluster import InClusterObjectStore  # pulumi_random only for stacks that need it
 
             access = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster, pulumi.ResourceOptions(parent=self),
                                           after_ns).access

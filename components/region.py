@@ -5,11 +5,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster import ThanosCluster
+from components.platform.kube import ClusterContext
+from components.storage.identity import ClusterIdentity, components_in
 from config.stack import ClusterSpec, RegionSpec, StackConfig
-
-from .cluster import ThanosCluster
-from .identity import ClusterIdentity, components_in
-from .kube import ClusterContext
 
 
 def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
@@ -69,17 +68,17 @@ def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: 
     opts = pulumi.ResourceOptions(parent=parent)
     destination = getattr(storage, "replication", None) and storage.replication.destination
     if storage.provider == "aws":
-        from .cloud_aws import AwsObjectStore
+        from components.storage.aws import AwsObjectStore
 
         return AwsObjectStore(f"{name}-objectstore", region.name, storage, identities, stack.namespace,
                               stack.protect_data, provider, providers.get(destination), opts)
     if storage.provider == "gcp":
-        from .cloud_gcp import GcpObjectStore
+        from components.storage.gcp import GcpObjectStore
 
         return GcpObjectStore(f"{name}-objectstore", storage, identities, stack.namespace, stack.protect_data,
                               provider, opts)
     if storage.provider == "azure":
-        from .cloud_azure import AzureObjectStore
+        from components.storage.azure import AzureObjectStore
 
         return AzureObjectStore(f"{name}-objectstore", region.name, storage, destination, identities,
                                 stack.namespace, stack.protect_data, provider, providers.get(destination), opts)

@@ -3,15 +3,15 @@ the objstore key table, the GitHub workflow schema."""
 
 import json
 import shutil
-from collections import Counter
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
-from components.flags import flag_problem
+from components.thanos.flags import flag_problem
 
 from .conftest import ROOT, STACKS
 

@@ -6,11 +6,17 @@ import json
 
 import pytest
 import yaml
-from pulumi_policy import (PolicyCustomTimeouts, PolicyProviderResource, PolicyResource, PolicyResourceOptions,
-                           ResourceValidationArgs, StackValidationArgs)
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components import cloud_aws
+from components.storage import aws as cloud_aws
 from config.storage import AwsStorage
 from preflight.policy import load_policies
 
@@ -399,8 +405,8 @@ def test_unknown_values_raise_the_engines_preview_signal(prod):
 
 
 def store_stack(spec_raw):
-    from components import store as store_module
-    from components.kube import ClusterContext
+    from components.platform.kube import ClusterContext
+    from components.thanos import store as store_module
     from config.thanos import CachesSpec, StoreSpec
 
     ctx = ClusterContext(cluster="c", region="r", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")

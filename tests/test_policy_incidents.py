@@ -12,7 +12,7 @@ import yaml
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from components import cloud_aws
+from components.storage import aws as cloud_aws
 from config.storage import AwsStorage
 from preflight.engine import Plan, Resource
 from preflight.policy import run_policies

@@ -5,8 +5,8 @@ import json
 import parliament
 import pytest
 
-from components import cloud_aws
-from components.identity import COMPONENT_ROLES, DELETER, READER, WRITER
+from components.storage import aws as cloud_aws
+from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER
 from config.storage import AwsStorage
 
 BUCKET_ARN = "arn:aws:s3:::acme-thanos"
@@ -170,7 +170,7 @@ def test_gcp_privileges_and_workload_identity(planned):
     """Readers view, the compactor gets objectUser, and writers get a custom role of exactly object get, list, create
     and delete: GCS needs delete to overwrite, so a writer without it cannot replace a failed upload (the trade-off:
     on GCS alone, block writers may delete)."""
-    from components.cloud_gcp import WRITER_PERMISSIONS, writer_role_id
+    from components.storage.gcp import WRITER_PERMISSIONS, writer_role_id
 
     custom = {f"projects/{r['inputs']['project']}/roles/{r['inputs']['roleId']}": r["inputs"]
               for r in planned["gcp"].resources("gcp:projects/iAMCustomRole:IAMCustomRole")}
@@ -239,8 +239,10 @@ def test_azure_identities_federated_to_one_sa_with_scoped_roles(planned):
 
 
 def test_objstore_configs_hold_no_static_keys_in_the_clouds():
-    from components import cloud_azure, cloud_gcp
     import yaml
+
+    from components.storage import azure as cloud_azure
+    from components.storage import gcp as cloud_gcp
     from config.storage import AzureStorage, GcpStorage
 
     s3 = yaml.safe_load(cloud_aws.objstore_config(AwsStorage(provider="aws", bucket="b-1"), "us-east-1"))

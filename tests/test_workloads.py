@@ -6,9 +6,10 @@ import pytest
 import yaml
 
 import config
-from components import compactor, common, prometheus, query, receive, ruler, store
 from components.cluster import plan_cluster
-from components.kube import ClusterContext
+from components.platform import common
+from components.platform.kube import ClusterContext
+from components.thanos import compactor, prometheus, query, receive, ruler, store
 from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec, ThanosSpec
 
 from .conftest import STACKS, stack_config

@@ -4,7 +4,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-FLAG_TABLE = Path(__file__).resolve().parent.parent / "reference" / "thanos-v0.42.4-flags.json"
+FLAG_TABLE = Path(__file__).resolve().parents[2] / "reference" / "thanos-v0.42.4-flags.json"
 
 
 @lru_cache(maxsize=1)

@@ -7,10 +7,9 @@ import pulumi
 import pulumi_gcp as gcp
 import yaml
 
+from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, service_account
 from config.base import duration_seconds
 from config.storage import GcpStorage
-
-from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, service_account
 
 # Bucket-scoped roles. GCS needs delete permission to overwrite an object, so a writer holding only objectCreator
 # can neither clean up nor re-upload a block after a failed upload: the block is lost once local retention passes.

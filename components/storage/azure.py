@@ -7,11 +7,10 @@ import pulumi
 import pulumi_azure_native as azure
 import yaml
 
+from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AzureStorage
-
-from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
 
 BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"

@@ -6,12 +6,11 @@ import pulumi
 import pulumi_random as random
 import yaml
 
+from components.platform.common import container_security_context, pod_spec, volume_claim
+from components.platform.kube import ClusterContext, register
+from components.platform.workload import workload_objects
+from components.storage.identity import BucketAccess
 from config.storage import MINIO_CLIENT_IMAGE, InClusterStorage
-
-from .common import container_security_context, pod_spec, volume_claim
-from .identity import BucketAccess
-from .kube import ClusterContext, register
-from .workload import workload_objects
 
 NAME = "thanos-minio"
 CREDENTIALS = "thanos-minio-credentials"

@@ -4,8 +4,16 @@ from typing import Any
 
 import pulumi
 
-from .common import GRPC_PORT, HTTP_PORT, MEMCACHED_PORT, OBJSTORE_KEY, OBJSTORE_SECRET, PROMETHEUS_PORT, REMOTE_WRITE_PORT
-from .kube import ClusterContext, register
+from components.platform.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    MEMCACHED_PORT,
+    OBJSTORE_KEY,
+    OBJSTORE_SECRET,
+    PROMETHEUS_PORT,
+    REMOTE_WRITE_PORT,
+)
+from components.platform.kube import ClusterContext, register
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from .common import hpa_spec, pdb_spec, service_spec
-from .kube import ClusterContext
+from components.platform.common import hpa_spec, pdb_spec, service_spec
+from components.platform.kube import ClusterContext
 
 
 def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: str, replicas: int,

@@ -7,11 +7,10 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AwsStorage
-
-from .identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
 
 ROLE_ACTIONS = {
     READER: ["s3:GetObject"],

@@ -4,15 +4,27 @@ from typing import Any
 
 import yaml
 
+from components.platform.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    OBJSTORE_FLAG,
+    RULER_REPLICA_LABEL,
+    container,
+    container_security_context,
+    downward_env,
+    http_probes,
+    objstore_mount,
+    objstore_volume,
+    pod_spec,
+    service_name,
+    thanos_ports,
+    volume_claim,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
+from components.thanos.rules import default_rule_groups
 from config.thanos import RELOADER_IMAGE, RulerSpec
-
-from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, RULER_REPLICA_LABEL, container, container_security_context,
-                     downward_env, http_probes, objstore_mount, objstore_volume, pod_spec, service_name,
-                     thanos_ports, volume_claim)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .rules import default_rule_groups
-from .workload import workload_objects
 
 NAME = "thanos-ruler"
 DATA_DIR = "/var/thanos/rule"

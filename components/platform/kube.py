@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .common import image_version, labels, selector_labels
+from components.platform.common import image_version, labels, selector_labels
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,20 @@
 
 from typing import Any
 
+from components.platform.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    container,
+    http_probes,
+    inline_config,
+    pod_spec,
+    service_name,
+    thanos_ports,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
 from config.thanos import QuerySpec
-
-from .common import (GRPC_PORT, HTTP_PORT, container, http_probes, inline_config, pod_spec, service_name,
-                     thanos_ports)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .workload import workload_objects
 
 NAME = "thanos-query"
 

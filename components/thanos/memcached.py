@@ -2,10 +2,9 @@
 
 from typing import Any
 
+from components.platform.common import MEMCACHED_PORT, container_security_context, dns_srv, pdb_spec, pod_spec, service_spec
+from components.platform.kube import ClusterContext, ManifestComponent
 from config.thanos import MEMCACHED_IMAGE, MemcachedSpec
-
-from .common import (MEMCACHED_PORT, container_security_context, dns_srv, pdb_spec, pod_spec, service_spec)
-from .kube import ClusterContext, ManifestComponent
 
 
 def pool_name(pool: str) -> str:

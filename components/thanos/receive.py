@@ -4,14 +4,28 @@ import copy
 import json
 from typing import Any
 
+from components.platform.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    OBJSTORE_FLAG,
+    RECEIVE_REPLICA_LABEL,
+    REMOTE_WRITE_PORT,
+    ZONE_KEY,
+    container,
+    dns_srv,
+    downward_env,
+    http_probes,
+    objstore_mount,
+    objstore_volume,
+    pod_spec,
+    service_name,
+    thanos_ports,
+    volume_claim,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
 from config.thanos import ReceiveSpec
-
-from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, RECEIVE_REPLICA_LABEL, REMOTE_WRITE_PORT, ZONE_KEY, container,
-                     dns_srv, downward_env, http_probes, objstore_mount, objstore_volume, pod_spec, service_name,
-                     thanos_ports, volume_claim)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .workload import workload_objects
 
 INGESTOR = "thanos-receive"
 ROUTER = "thanos-receive-router"

@@ -2,13 +2,22 @@
 
 from typing import Any
 
+from components.platform.common import (
+    HTTP_PORT,
+    OBJSTORE_FLAG,
+    container,
+    http_probes,
+    objstore_mount,
+    objstore_volume,
+    pod_spec,
+    service_name,
+    thanos_ports,
+    volume_claim,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
 from config.thanos import CompactorSpec
-
-from .common import (HTTP_PORT, OBJSTORE_FLAG, container, http_probes, objstore_mount, objstore_volume, pod_spec,
-                     service_name, thanos_ports, volume_claim)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .workload import workload_objects
 
 NAME = "thanos-compactor"
 DATA_DIR = "/var/thanos/compact"

@@ -2,13 +2,21 @@
 
 from typing import Any
 
+from components.platform.common import (
+    HTTP_PORT,
+    OBJSTORE_FLAG,
+    container,
+    http_probes,
+    objstore_mount,
+    objstore_volume,
+    pod_spec,
+    service_name,
+    thanos_ports,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
 from config.thanos import BucketWebSpec
-
-from .common import (HTTP_PORT, OBJSTORE_FLAG, container, http_probes, objstore_mount, objstore_volume, pod_spec,
-                     service_name, thanos_ports)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .workload import workload_objects
 
 NAME = "thanos-bucket-web"
 

@@ -4,14 +4,26 @@ from typing import Any
 
 import yaml
 
+from components.platform.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    OBJSTORE_FLAG,
+    PROMETHEUS_PORT,
+    PROMETHEUS_REPLICA_LABEL,
+    container,
+    downward_env,
+    http_probes,
+    objstore_mount,
+    objstore_volume,
+    pod_spec,
+    service_name,
+    thanos_ports,
+    volume_claim,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
 from config.thanos import PrometheusSpec
-
-from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, PROMETHEUS_PORT, PROMETHEUS_REPLICA_LABEL, container,
-                     downward_env, http_probes, objstore_mount, objstore_volume, pod_spec, service_name,
-                     thanos_ports, volume_claim)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .workload import workload_objects
 
 NAME = "thanos-prometheus"
 CONFIG_DIR = "/etc/prometheus"

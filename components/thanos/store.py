@@ -2,15 +2,27 @@
 
 from typing import Any
 
+from components.platform.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    OBJSTORE_FLAG,
+    container,
+    dns_srv,
+    http_probes,
+    inline_config,
+    objstore_mount,
+    objstore_volume,
+    pod_spec,
+    service_name,
+    thanos_ports,
+    volume_claim,
+)
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
+from components.thanos.memcached import caching_bucket_config, index_cache_config
 from config.base import memory_bytes
 from config.thanos import CachesSpec, StoreSpec
-
-from .common import (GRPC_PORT, HTTP_PORT, OBJSTORE_FLAG, container, dns_srv, http_probes, inline_config,
-                     objstore_mount, objstore_volume, pod_spec, service_name, thanos_ports, volume_claim)
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .memcached import caching_bucket_config, index_cache_config
-from .workload import workload_objects
 
 NAME = "thanos-store"
 DATA_DIR = "/var/thanos/store"

@@ -2,14 +2,13 @@
 
 from typing import Any
 
+from components.platform.common import HTTP_PORT, container, http_probes, inline_config, pod_spec, service_name, thanos_ports
+from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.workload import workload_objects
+from components.thanos.flags import thanos_args
+from components.thanos.memcached import results_cache_config
+from components.thanos.query import query_url
 from config.thanos import MemcachedSpec, QueryFrontendSpec
-
-from .common import HTTP_PORT, container, http_probes, inline_config, pod_spec, service_name, thanos_ports
-from .flags import thanos_args
-from .kube import ClusterContext, ManifestComponent
-from .memcached import results_cache_config
-from .query import query_url
-from .workload import workload_objects
 
 NAME = "thanos-query-frontend"
 
