@@ -6,7 +6,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
-from components.platform.kube import ClusterContext
+from components.global_view.certificates import Certificate, StackAuthority, service_names
+from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
+from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
 from components.storage.identity import BucketAccess
 from components.thanos.bucket_web import BucketWeb
@@ -14,11 +16,18 @@ from components.thanos.compactor import NAME as COMPACTOR_NAME
 from components.thanos.compactor import Compactor
 from components.thanos.memcached import MemcachedPool
 from components.thanos.prometheus import Prometheus
-from components.thanos.query import Query
+from components.thanos.query import Query, build_query, endpoint_sd_config
 from components.thanos.query_frontend import QueryFrontend
-from components.thanos.receive import Receive, receive_endpoints, remote_write_url
+from components.thanos.receive import (
+    REMOTE_WRITE_CLIENT_SECRET,
+    REMOTE_WRITE_TLS_SECRET,
+    ROUTER,
+    Receive,
+    receive_endpoints,
+    remote_write_url,
+)
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler
+from components.thanos.ruler import Ruler, build_ruler
 from components.thanos.store import Store, shard_names, store_endpoints
 from config.stack import StackConfig
 from config.storage import InClusterStorage
@@ -60,12 +69,28 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool) -> Cl
     return ClusterPlan(endpoints, labels, dedup, scraped)
 
 
+def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certificate]:
+    """What a cluster needs signed: the routers' remote-write server and a client certificate for writers (receive
+    on), the leaf query's gRPC server (global view on)."""
+    certs = []
+    if stack.thanos.receive.enabled:
+        certs += [Certificate(REMOTE_WRITE_TLS_SECRET, f"thanos-receive-router.{ctx.cluster}",
+                              service_names(ROUTER, ctx.namespace)[:2], "server"),
+                  Certificate(REMOTE_WRITE_CLIENT_SECRET, f"remote-write-client.{ctx.cluster}", (), "client")]
+    if stack.global_view:
+        certs.append(leaf_certificate(stack.global_view, ctx.cluster, ctx.namespace))
+    return certs
+
+
 class ThanosCluster(pulumi.ComponentResource):
     """Everything Thanos in one cluster, on that cluster's own Kubernetes provider."""
 
+    leaf_service: pulumi.CustomResource | None
+    """The Service the global tier dials this cluster's query through (None without a global view)."""
+
     def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, provider: k8s.Provider,
                  compactor_here: bool, access: BucketAccess | None, in_cluster: InClusterStorage | None,
-                 opts: pulumi.ResourceOptions | None = None):
+                 authority: StackAuthority | None, cloud: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:index:Cluster", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         thanos = stack.thanos
@@ -77,8 +102,12 @@ class ThanosCluster(pulumi.ComponentResource):
             access = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster, pulumi.ResourceOptions(parent=self),
                                           after_ns).access
         assert access is not None
-        shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations)
-        ready = after_ns + list(shared.values())
+        shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack)
+        view = stack.global_view
+        certs = cluster_certificates(stack, ctx)
+        secrets = authority.issue(name, ctx, certs, self, after_ns) if authority and certs else {}
+        trust = authority.trust_annotation if authority else None
+        ready = after_ns + list(shared.values()) + list(secrets.values())
         plan = plan_cluster(stack, ctx.namespace, compactor_here)
         pod_labels = access.pod_labels
         child = pulumi.ResourceOptions(parent=self)
@@ -87,17 +116,22 @@ class ThanosCluster(pulumi.ComponentResource):
                            ("query-results", thanos.caches.query_results)):
             MemcachedPool(f"{name}-memcached-{pool}", ctx, pool, spec, child, after_ns)
         Prometheus(f"{name}-prometheus", ctx, thanos.prometheus, plan.scraped, pod_labels, child, ready)
-        Query(f"{name}-query", ctx, thanos.query, plan.endpoints, plan.replica_labels, child, after_ns)
+        Query(f"{name}-query", build_query(
+            ctx, thanos.query, endpoint_sd_config(plan.endpoints), plan.replica_labels,
+            tls_secret=LEAF_TLS_SECRET if view else None, extra_flags=leaf_flags() if view else (),
+            pod_annotations=trust if view else None), child, ready)
+        self.leaf_service = register([leaf_service(ctx, view, cloud)], f"{name}-leaf", self, ready)[
+            f"Service/{LEAF_SERVICE}"] if view else None
         QueryFrontend(f"{name}-query-frontend", ctx, thanos.query_frontend, thanos.caches.query_results, child,
                       after_ns)
         Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, ready)
-        Ruler(f"{name}-ruler", ctx, thanos.ruler, dns_srv("http", "thanos-query-pods", ctx.namespace), pod_labels,
-              child, ready)
+        Ruler(f"{name}-ruler", build_ruler(ctx, thanos.ruler, dns_srv("http", "thanos-query-pods", ctx.namespace),
+                                           pod_labels), child, ready)
         if compactor_here:
             Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels, pod_labels, child,
                       ready)
         if thanos.receive.enabled:
-            Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, child, ready)
+            Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, ready)
         if thanos.bucket_web.enabled:
             BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready)
 
@@ -106,5 +140,6 @@ class ThanosCluster(pulumi.ComponentResource):
             "queryFrontendUrl": f"http://thanos-query-frontend.{ctx.namespace}.svc.cluster.local:10902",
             "remoteWriteUrl": remote_write_url(ctx.namespace) if thanos.receive.enabled else None,
             "compactor": compactor_here,
+            "leafQuery": leaf_address(view, ctx.cluster, ctx.namespace) if view else None,
         }
         self.register_outputs(self.outputs)

@@ -6,6 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import ThanosCluster
+from components.global_view.certificates import StackAuthority
+from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext
 from components.storage.identity import ClusterIdentity, components_in
 from config.stack import ClusterSpec, RegionSpec, StackConfig
@@ -91,31 +93,47 @@ class ThanosRegion(pulumi.ComponentResource):
     outputs: dict[str, Any]
     """Bucket, identities and cluster endpoints of the region."""
 
+    clusters: dict[str, ThanosCluster]
+    """The region's clusters by name."""
+    kubernetes: dict[str, k8s.Provider]
+    """Each cluster's Kubernetes provider by name."""
+
     def __init__(self, name: str, region: RegionSpec, stack: StackConfig, providers: dict[str, Any],
-                 refs: StackReferences, opts: pulumi.ResourceOptions | None = None):
+                 refs: StackReferences, authority: StackAuthority | None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:index:Region", name, {}, opts)
         thanos = stack.thanos
         compactor_cluster = region.compactor_cluster_name
         identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
-            c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool)
-            for c in region.clusters]
+            c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool,
+            c.namespace) for c in region.clusters]
         store = object_store(name, region, stack, identities, providers.get(region.name), providers, self)
         self.outputs = {"storage": store.outputs if store else {"provider": "in-cluster"}, "clusters": {}}
+        self.clusters, self.kubernetes = {}, {}
         for cluster in region.clusters:
-            ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=stack.namespace,
+            namespace = stack.namespace_of(cluster)
+            ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace,
                                  image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread)
-            provider = kubernetes_provider(cluster, stack.namespace, refs)
+            provider = kubernetes_provider(cluster, namespace, refs)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
             built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,
-                                  store.access[cluster.name] if store else None, in_cluster,
-                                  pulumi.ResourceOptions(parent=self))
+                                  store.access[cluster.name] if store else None, in_cluster, authority,
+                                  region.storage.provider, pulumi.ResourceOptions(parent=self))
             self.outputs["clusters"][cluster.name] = built.outputs
+            self.clusters[cluster.name], self.kubernetes[cluster.name] = built, provider
         self.register_outputs(self.outputs)
 
 
 def deploy(stack: StackConfig) -> dict[str, Any]:
-    """Every region of the stack; returns the stack outputs by region."""
+    """Every region of the stack, then the global view over their clusters; returns the stack outputs."""
     providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
     refs = StackReferences()
-    return {region.name: ThanosRegion(region.name, region, stack, providers, refs).outputs
-            for region in stack.regions}
+    # One CA per stack: clusters trust each other through it (remote-write and the global view are mTLS).
+    authority = StackAuthority("stack", stack.environment, stack.tls) \
+        if stack.thanos.receive.enabled or stack.global_view else None
+    regions = {region.name: ThanosRegion(region.name, region, stack, providers, refs, authority) for region in stack.regions}
+    outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}
+    if stack.global_view:
+        outputs.update(deploy_global_view(stack, regions, providers, authority))
+    if authority:
+        outputs["caCertificate"] = authority.bundle
+    return outputs

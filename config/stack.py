@@ -5,7 +5,8 @@ from pydantic import Field, model_validator
 from .base import Name, StrictModel
 from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Storage
 from .capacity import CapacitySpec
-from .thanos import ThanosSpec
+from .global_view import GlobalViewSpec, TlsSpec
+from .thanos import REPLICA_LABELS, ThanosSpec
 
 
 class KubernetesAccess(StrictModel):
@@ -34,6 +35,9 @@ class ClusterSpec(StrictModel):
     """Cluster name, unique in the stack; it becomes the `cluster` external label. Required."""
     kubernetes: KubernetesAccess
     """How to reach it; required."""
+    namespace: Name | None = None
+    """Namespace of this cluster's Thanos objects; default the stack's namespace (set it when several simulated
+    clusters share one Kubernetes cluster, as dev does)."""
     oidc_issuer: str | None = Field(None, pattern=r"^https://\S+$")
     """OIDC issuer URL of the cluster (IRSA, Azure workload identity); default the stack output, if any."""
     workload_identity_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog$")
@@ -80,9 +84,19 @@ class StackConfig(StrictModel):
     """Regions of the stack, at least one."""
     thanos: ThanosSpec = Field(default_factory=ThanosSpec)
     """The Thanos workloads of every cluster."""
+    tls: TlsSpec = Field(default_factory=TlsSpec)
+    """The stack CA and its certificates (leaf query and global tier mTLS, remote-write mTLS, the entry point);
+    default pulumi-tls, 90-day certificates renewed 30 days early."""
+    global_view: GlobalViewSpec | None = None
+    """One query across every cluster (stacked over each cluster's query) with mTLS, DNS and an authenticated entry
+    point; default none (each cluster queried on its own)."""
     capacity: CapacitySpec | None = None
     """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
     size below the plan's is refused (or warned about); default none (the sizes as configured)."""
+
+    def namespace_of(self, cluster: ClusterSpec) -> str:
+        """The namespace of a cluster's Thanos objects."""
+        return cluster.namespace or self.namespace
 
     def cluster_names(self) -> list[str]:
         """Every cluster of the stack, in config order."""
@@ -108,6 +122,7 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
 
     seen_regions: set[str] = set()
     seen_clusters: dict[str, str] = {}
+    seen_places: dict[tuple[str | None, str], str] = {}
     buckets: dict[str, str] = {}
 
     def claim_bucket(name: str, path: str) -> None:
@@ -131,6 +146,11 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
             else:
                 seen_clusters[cluster.name] = cat
             problems += _zone_problems(cluster, stack, f"{cat}.zones")
+            place = (cluster.kubernetes.context or cluster.kubernetes.stack, stack.namespace_of(cluster))
+            if place in seen_places:
+                problems.append((f"{cat}.namespace", f"namespace {place[1]!r} of the same Kubernetes cluster is already "
+                                                     f"used by cluster {seen_places[place]!r}: give each its own"))
+            seen_places[place] = cluster.name
             needs_issuer = isinstance(storage, (AwsStorage, AzureStorage))
             if needs_issuer and cluster.oidc_issuer is None and not cluster.issuer_from_stack:
                 problems.append((f"{cat}.oidc-issuer", f"required for {storage.provider} workload identity "
@@ -164,6 +184,39 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
                                                    f"{stack.regions[region_index[target]].storage.provider}, "
                                                    f"not {storage.provider}"))
         claim_bucket(replica_bucket_name(storage), f"{rat}.bucket")
+    return problems + _global_view_problems(stack)
+
+
+def _global_view_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    view = stack.global_view
+    if view is None:
+        return []
+    problems = []
+    clusters = {c.name: (r, c) for r in stack.regions for c in r.clusters}
+    for key in ("host_cluster", "standby_cluster"):
+        name = getattr(view, key)
+        if name is not None and name not in clusters:
+            problems.append((f"global-view.{key.replace('_', '-')}", f"{name!r} is not a cluster of the stack "
+                                                                    f"({', '.join(clusters) or 'none'})"))
+    places: dict[tuple[str, str], str] = {}
+    for _, cluster in clusters.values():
+        places[(cluster.kubernetes.context or cluster.kubernetes.stack or "", stack.namespace_of(cluster))] = cluster.name
+    for name in (view.host_cluster, view.standby_cluster):
+        if name in clusters:
+            access = clusters[name][1].kubernetes
+            other = places.get((access.context or access.stack or "", view.namespace))
+            if other:
+                problems.append(("global-view.namespace", f"{view.namespace!r} is already cluster {other!r}'s namespace "
+                                                          "in the same Kubernetes cluster"))
+    if view.mode == "distributed":
+        overlap = sorted(set(view.partition_labels) & set(REPLICA_LABELS))
+        if overlap:
+            problems.append(("global-view.partition-labels", f"{', '.join(overlap)} is a replica label: partition "
+                                                              "labels must be disjoint from replica labels"))
+    if view.dns and view.host_cluster in clusters:
+        provider = clusters[view.host_cluster][0].storage.provider
+        if provider == "in-cluster":
+            problems.append(("global-view.dns", "the host cluster's region has no cloud DNS (in-cluster storage)"))
     return problems
 
 

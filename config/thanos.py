@@ -4,12 +4,18 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Cpu, Duration, Memory, StrictModel, cpu_millicores, duration_seconds, memory_bytes
+from .base import Cpu, Duration, Memory, Name, StrictModel, cpu_millicores, duration_seconds, memory_bytes
 
 THANOS_IMAGE = "quay.io/thanos/thanos:v0.42.4"
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
 MEMCACHED_IMAGE = "docker.io/library/memcached:1.6.39-alpine"
 RELOADER_IMAGE = "ghcr.io/jimmidyson/configmap-reload:v0.15.0"
+
+# Replica labels: the one place they are named, so producers, query and compactor can never disagree.
+PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
+RULER_REPLICA_LABEL = "rule_replica"
+RECEIVE_REPLICA_LABEL = "receive_replica"
+REPLICA_LABELS = (PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, RECEIVE_REPLICA_LABEL)
 
 # Thanos refuses to start a compactor whose retention is shorter than the next downsampling pass needs.
 MIN_RAW_RETENTION_WITH_DOWNSAMPLING = "40h"
@@ -277,6 +283,9 @@ class ReceiveSpec(StrictModel):
     """`--receive.replication-factor`; default 3 (odd, never more than the ingestors)."""
     router_replicas: int = Field(2, ge=1)
     """Router replicas; default 2."""
+    remote_write_namespaces: list[Name] = Field(default_factory=list)
+    """Other namespaces whose pods may remote-write to the routers (each writer also needs a client certificate: the
+    `thanos-remote-write-client-tls` Secret); default none (only this namespace)."""
     retention: Duration = "2d"
     """`--tsdb.retention` of the ingestors; default 2d (blocks are uploaded every 2h and the store gateway serves them
     from then on: longer only fills the disks)."""

@@ -58,6 +58,21 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return document.get("config") or {}
 
 
+SECRET_PLACEHOLDER = "preflight-placeholder-secret"
+
+
+def offline_config(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The stack file's config with what cannot be read offline replaced: `secure:` values (encrypted with a key
+    preflight does not have) and the secret keys the stack needs but keeps out of the file (set with
+    `pulumi config set --secret`) become placeholders; they are secrets, so they only ever show as "[secret]"."""
+    config = {key: SECRET_PLACEHOLDER if isinstance(value, dict) and set(value) == {"secure"} else value
+              for key, value in raw.items()}
+    entry = settings.global_view.entry_point if settings.global_view else None
+    if entry and entry.auth == "oauth2-proxy":
+        config.setdefault("thanos:oauth2ClientSecret", SECRET_PLACEHOLDER)
+    return config
+
+
 def check_options(args: argparse.Namespace, stack: str) -> dict[str, Any] | None:
     """Refuse unusable options before anything runs or is written; return the policy config to use (None with
     --no-policy)."""
@@ -160,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import engine
 
     try:
-        plan = engine.run_program(args.program, project, stack, raw_config,
+        plan = engine.run_program(args.program, project, stack, offline_config(raw_config, settings),
                                   placeholder_stack_outputs(settings.stack_references()))
     except Exception:  # the program raised: show where, the way `pulumi preview` would
         print(f"the program raised while planning stack {stack}:", file=sys.stderr)

@@ -158,6 +158,10 @@ class PlanMocks(pulumi.runtime.Mocks):
         elif typ.startswith("azure-native:"):
             outputs.update(self._azure(typ, name, inputs))
             physical_id = outputs.get("id", physical_id)
+        elif typ in _LOAD_BALANCED:
+            outputs.update(_load_balancer_status(typ, name, inputs))
+        elif typ.startswith("tls:index/"):
+            outputs.update(_tls_outputs(typ, name, plain(inputs)))
         elif typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "mock-" + stable_uuid("password", name).replace("-", "")[: max(0, int(inputs.get("length", 32)) - 5)]
         return physical_id, outputs
@@ -199,6 +203,41 @@ class PlanMocks(pulumi.runtime.Mocks):
             return {"subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID,
                     "clientId": stable_uuid("client"), "objectId": stable_uuid("object")}
         return {}
+
+
+_LOAD_BALANCED = ("kubernetes:core/v1:Service", "kubernetes:networking.k8s.io/v1:Ingress",
+                  "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+
+
+def _load_balancer_status(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The address a controller reports for a LoadBalancer Service, an Ingress or a Gateway (a host name as AWS gives,
+    and an IP as GCP and Azure give), so the DNS records built from it are real values."""
+    if typ.endswith(":Service") and (inputs.get("spec") or {}).get("type") != "LoadBalancer":
+        return {}
+    digest = uuid.uuid5(_NAMESPACE, name).bytes
+    host, ip = f"{name}-{digest.hex()[:8]}.elb.preflight.internal", f"10.{digest[0]}.{digest[1]}.{digest[2] or 1}"
+    if typ.endswith(":Gateway"):
+        return {"status": {"addresses": [{"type": "Hostname", "value": host}, {"type": "IPAddress", "value": ip}]}}
+    return {"status": {"loadBalancer": {"ingress": [{"hostname": host, "ip": ip}]}}}
+
+
+def _secret(value: Any) -> dict[str, Any]:
+    return {SECRET_SIG_KEY: SECRET_SIG_VALUE, "value": value}
+
+
+def _tls_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    from . import tls_mocks  # cryptography only for stacks with certificates
+
+    if typ == "tls:index/privateKey:PrivateKey":
+        key = tls_mocks.private_key(name, inputs)
+        return {"privateKeyPem": _secret(key["privateKeyPem"]), "publicKeyPem": key["publicKeyPem"]}
+    if typ == "tls:index/selfSignedCert:SelfSignedCert":
+        return tls_mocks.self_signed_cert(name, inputs)
+    if typ == "tls:index/certRequest:CertRequest":
+        return tls_mocks.cert_request(inputs)
+    if typ == "tls:index/locallySignedCert:LocallySignedCert":
+        return tls_mocks.locally_signed_cert(name, inputs)
+    return {}
 
 
 class RecordingMonitor(MockMonitor):

@@ -4,7 +4,13 @@ import json
 from typing import Any
 
 from config.base import memory_bytes
-from config.thanos import Resources
+from config.thanos import (  # noqa: F401 (re-exported: builders import the labels from here)
+    PROMETHEUS_REPLICA_LABEL,
+    RECEIVE_REPLICA_LABEL,
+    REPLICA_LABELS,
+    RULER_REPLICA_LABEL,
+    Resources,
+)
 
 GRPC_PORT = 10901
 HTTP_PORT = 10902
@@ -17,11 +23,6 @@ OBJSTORE_KEY = "objstore.yml"
 OBJSTORE_MOUNT = "/etc/thanos/objstore"
 OBJSTORE_FLAG = f"--objstore.config-file={OBJSTORE_MOUNT}/{OBJSTORE_KEY}"
 
-# Replica labels: the one place they are named, so producers, query and compactor can never disagree.
-PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
-RULER_REPLICA_LABEL = "rule_replica"
-RECEIVE_REPLICA_LABEL = "receive_replica"
-REPLICA_LABELS = (PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, RECEIVE_REPLICA_LABEL)
 
 RUN_AS_USER = 65534
 ZONE_KEY = "topology.kubernetes.io/zone"

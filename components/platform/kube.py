@@ -57,7 +57,23 @@ _KINDS = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): lambda: k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("networking.k8s.io/v1", "NetworkPolicy"): lambda: k8s.networking.v1.NetworkPolicy,
     ("batch/v1", "Job"): lambda: k8s.batch.v1.Job,
+    ("networking.k8s.io/v1", "Ingress"): lambda: k8s.networking.v1.Ingress,
 }
+# Custom resources pulumi-kubernetes has no typed class for (their schemas are in reference/schemas/).
+CUSTOM_KINDS = {("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate"),
+                ("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute")}
+
+
+class CustomObject(pulumi.CustomResource):
+    """A custom resource whose `status` the program reads (a Gateway's address): pulumi-kubernetes' CustomResource
+    only exposes the properties it was given."""
+
+    status: pulumi.Output[Any]
+    """What the controller reports."""
+
+    def __init__(self, name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions):
+        super().__init__(f"kubernetes:{manifest['apiVersion']}:{manifest['kind']}", name,
+                         {**manifest, "status": None}, opts)
 
 
 def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resource,
@@ -66,11 +82,14 @@ def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resour
     created: dict[str, pulumi.CustomResource] = {}
     for manifest in manifests:
         api_version, kind = manifest["apiVersion"], manifest["kind"]
-        cls = _KINDS[(api_version, kind)]()
         body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
         name = body["metadata"]["name"]
-        created[f"{kind}/{name}"] = cls(f"{prefix}-{kind.lower()}-{name}", **_python_args(body),
-                                        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []))
+        opts = pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
+        if (api_version, kind) in CUSTOM_KINDS:
+            created[f"{kind}/{name}"] = CustomObject(f"{prefix}-{kind.lower()}-{name}", manifest, opts)
+            continue
+        cls = _KINDS[(api_version, kind)]()
+        created[f"{kind}/{name}"] = cls(f"{prefix}-{kind.lower()}-{name}", **_python_args(body), opts=opts)
     return created
 
 

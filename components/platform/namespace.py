@@ -17,7 +17,7 @@ from components.platform.kube import ClusterContext, register
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",
-                    "receive-router", "bucket-web", "memcached")
+                    "receive-router", "bucket-web", "memcached", "oauth2-proxy")
 INTERNAL_PORTS = (GRPC_PORT, HTTP_PORT, REMOTE_WRITE_PORT, MEMCACHED_PORT, PROMETHEUS_PORT, 9000, 9533)
 
 
@@ -47,26 +47,114 @@ def objstore_secret(ctx: ClusterContext, config: Any) -> dict[str, Any]:
             "type": "Opaque", "stringData": {OBJSTORE_KEY: config}}
 
 
-def network_policies(ctx: ClusterContext) -> list[dict[str, Any]]:
-    """Deny all ingress, then allow the data path inside the namespace and the two entry points from outside:
-    query-frontend's HTTP (users, Grafana) and the receive routers' remote-write."""
-    tcp = [{"protocol": "TCP", "port": port} for port in INTERNAL_PORTS]
-    metadata = lambda name: ctx.metadata(name, "network-policy")  # noqa: E731
-    return [
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata("thanos-default-deny"),
-         "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata("thanos-data-path"),
-         "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}}, "policyTypes": ["Ingress"],
-                  "ingress": [{"from": [{"podSelector": {}}], "ports": tcp}]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata("thanos-query-frontend-ingress"),
-         "spec": {"podSelector": {"matchLabels": ctx.selector("query-frontend")}, "policyTypes": ["Ingress"],
-                  "ingress": [{"from": [{"namespaceSelector": {}}],
-                               "ports": [{"protocol": "TCP", "port": HTTP_PORT}]}]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata("thanos-remote-write-ingress"),
-         "spec": {"podSelector": {"matchLabels": ctx.selector("receive-router")}, "policyTypes": ["Ingress"],
-                  "ingress": [{"from": [{"namespaceSelector": {}}],
-                               "ports": [{"protocol": "TCP", "port": REMOTE_WRITE_PORT}]}]}},
+BUCKET_USERS = ("prometheus", "store", "compactor", "ruler", "receive", "bucket-web")
+"""Components that read or write object storage (their egress reaches the cloud's storage and identity endpoints)."""
+OAUTH2_PROXY_PORT = 4180
+_METADATA_ENDPOINTS = ("169.254.169.254/32", "169.254.170.23/32")  # GCE/Azure IMDS, EKS Pod Identity agent
+
+
+def _policy(ctx: ClusterContext, name: str, selector: dict[str, Any], ingress: list[dict[str, Any]] | None = None,
+            egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podSelector": selector, "policyTypes": []}
+    if ingress is not None:
+        spec["policyTypes"].append("Ingress")
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["policyTypes"].append("Egress")
+        spec["egress"] = egress
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": ctx.metadata(name, "network-policy"), "spec": spec}
+
+
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def _components(ctx: ClusterContext, components: tuple[str, ...]) -> dict[str, Any]:
+    return {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
+                                  "values": sorted(f"thanos-{c}" for c in components)}]}
+
+
+def alertmanager_namespaces(urls: list[str]) -> list[str]:
+    """Namespaces named in in-cluster Alertmanager URLs (`...<service>.<namespace>.svc...`)."""
+    found = set()
+    for url in urls:
+        host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        parts = host.split(".")
+        if "svc" in parts and parts.index("svc") >= 2:
+            found.add(parts[parts.index("svc") - 1])
+    return sorted(found)
+
+
+def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], extra_ports: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+    """Deny everything in and out, then: DNS (UDP and TCP 53: SRV answers that truncate are retried over TCP) to
+    kube-dns, the data path between the namespace's own pods, and the rulers' Alertmanagers."""
+    internal = _tcp(*INTERNAL_PORTS, *extra_ports)
+    policies = [
+        _policy(ctx, "thanos-default-deny", {}, ingress=[], egress=[]),
+        _policy(ctx, "thanos-dns-egress", {}, egress=[{"to": [{**_namespace("kube-system"), "podSelector": {
+            "matchLabels": {"k8s-app": "kube-dns"}}}], "ports": [{"protocol": "UDP", "port": 53},
+                                                                 {"protocol": "TCP", "port": 53}]}]),
+        _policy(ctx, "thanos-data-path", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
+                ingress=[{"from": [{"podSelector": {}}], "ports": internal}],
+                egress=[{"to": [{"podSelector": {}}], "ports": internal}]),
     ]
+    namespaces = alertmanager_namespaces(alertmanager_urls)
+    if namespaces:
+        policies.append(_policy(ctx, "thanos-alertmanager-egress", {"matchLabels": ctx.selector("ruler")},
+                                egress=[{"to": [_namespace(ns) for ns in namespaces], "ports": _tcp(9093)}]))
+    return policies
+
+
+def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
+    """A cluster's namespace: the baseline, object storage for the components that use it, remote-write from the
+    namespaces allowed to write (mTLS on top), and the leaf query's gRPC from the global tier only."""
+    policies = baseline_policies(ctx, stack.thanos.ruler.alertmanagers)
+    policies.append(_policy(ctx, "thanos-object-storage-egress", _components(ctx, BUCKET_USERS), egress=[
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
+        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": _tcp(80)}]))
+    writers = stack.thanos.receive.remote_write_namespaces
+    if stack.thanos.receive.enabled and writers:
+        policies.append(_policy(ctx, "thanos-remote-write-ingress", {"matchLabels": ctx.selector("receive-router")},
+                                ingress=[{"from": [_namespace(ns) for ns in writers], "ports": _tcp(REMOTE_WRITE_PORT)}]))
+    view = stack.global_view
+    if view is not None:
+        if view.leaf_service == "load-balancer":
+            sources = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
+        else:
+            sources = [{**_namespace(view.namespace), "podSelector": {"matchLabels": {
+                "app.kubernetes.io/name": "thanos-query"}}}]
+        policies.append(_policy(ctx, "thanos-leaf-grpc-ingress", {"matchLabels": ctx.selector("query")},
+                                ingress=[{"from": sources, "ports": _tcp(GRPC_PORT)}]))
+    return policies
+
+
+def global_network_policies(ctx: ClusterContext, view: Any, stack: Any) -> list[dict[str, Any]]:
+    """The global tier's namespace: the baseline, the global query's gRPC to the leaves only, and the entry point
+    reachable from the gateway or ingress controller only (oauth2-proxy may also reach the identity provider)."""
+    policies = baseline_policies(ctx, view.ruler.alertmanagers if view.ruler.enabled else [], (OAUTH2_PROXY_PORT,))
+    if view.leaf_service == "load-balancer":
+        leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
+    else:
+        leaves = [{**_namespace(stack.namespace_of(c)), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "thanos-query"}}}
+                  for r in stack.regions for c in r.clusters]
+    policies.append(_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
+                            egress=[{"to": leaves, "ports": _tcp(GRPC_PORT)}]))
+    entry = view.entry_point
+    if entry is not None:
+        proxied = entry.auth == "oauth2-proxy"
+        selector = ctx.selector("oauth2-proxy") if proxied else ctx.selector("query-frontend")
+        policies.append(_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
+                                ingress=[{"from": [_namespace(entry.controller)],
+                                          "ports": _tcp(OAUTH2_PROXY_PORT if proxied else HTTP_PORT)}]))
+        if proxied:
+            policies.append(_policy(ctx, "thanos-oauth2-proxy-egress", {"matchLabels": selector},
+                                    egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)}]))
+    return policies
 
 
 class Namespace(pulumi.ComponentResource):
@@ -80,8 +168,8 @@ class Namespace(pulumi.ComponentResource):
         self.namespace = register([namespace_object(ctx, environment)], name, self)[f"Namespace/{ctx.namespace}"]
         self.register_outputs({"namespace": ctx.namespace})
 
-    def add_shared(self, ctx: ClusterContext, objstore_config: Any,
-                   annotations: dict[str, dict[str, Any]]) -> dict[str, pulumi.CustomResource]:
+    def add_shared(self, ctx: ClusterContext, objstore_config: Any, annotations: dict[str, dict[str, Any]],
+                   stack: Any) -> dict[str, pulumi.CustomResource]:
         """ServiceAccounts, the objstore Secret and the NetworkPolicies, once the bucket access is known."""
         return register([*service_account_objects(ctx, annotations), objstore_secret(ctx, objstore_config),
-                         *network_policies(ctx)], f"{ctx.cluster}-shared", self, [self.namespace])
+                         *network_policies(ctx, stack)], f"{ctx.cluster}-shared", self, [self.namespace])

@@ -10,7 +10,8 @@ def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: st
                      pod: dict[str, Any], ports: list[dict[str, Any]], claims: list[dict[str, Any]] | None = None,
                      max_unavailable: int = 1, autoscale: tuple[int, int] | None = None,
                      selector: dict[str, str] | None = None, extra_labels: dict[str, str] | None = None,
-                     pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                     pod_labels: dict[str, str] | None = None,
+                     pod_annotations: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """A headless Service (DNS SRV discovery and scraping), the Deployment or StatefulSet, a PDB when there is more
     than one replica, and an HPA when `autoscale` is (max replicas, CPU %)."""
     selector = selector or ctx.selector(component)
@@ -18,8 +19,11 @@ def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: st
     if extra_labels:
         metadata["labels"] = {**metadata["labels"], **extra_labels}
     template_labels = {**metadata["labels"], **selector, **(pod_labels or {})}
+    template_metadata: dict[str, Any] = {"labels": template_labels}
+    if pod_annotations:
+        template_metadata["annotations"] = dict(pod_annotations)
     spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector},
-                            "template": {"metadata": {"labels": template_labels}, "spec": pod}}
+                            "template": {"metadata": template_metadata, "spec": pod}}
     if kind == "StatefulSet":
         spec.update(serviceName=name, podManagementPolicy="Parallel" if replicas > 1 else "OrderedReady",
                     updateStrategy={"type": "RollingUpdate"},

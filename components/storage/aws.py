@@ -213,7 +213,7 @@ class AwsObjectStore(pulumi.ComponentResource):
             annotations = {}
             for component in cluster.components:
                 annotations[component] = {"eks.amazonaws.com/role-arn": self._irsa_role(
-                    f"{name}-{cluster.name}-{component}", cluster, component, namespace, account.account_id,
+                    f"{name}-{cluster.name}-{component}", cluster, component, cluster.namespace or namespace, account.account_id,
                     primary.bucket.arn, storage.kms_key_arn).arn}
                 roles[f"{cluster.name}/{component}"] = annotations[component]["eks.amazonaws.com/role-arn"]
             self.access[cluster.name] = BucketAccess(objstore_config=config, annotations=annotations, pod_labels={})

@@ -156,7 +156,7 @@ class AzureObjectStore(pulumi.ComponentResource):
                 azure.managedidentity.FederatedIdentityCredential(
                     resource, resource_name_=identity.name, resource_group_name=rg,
                     federated_identity_credential_resource_name=f"{cluster.name}-{component}",
-                    issuer=cluster.oidc_issuer, subject=subject(namespace, component),
+                    issuer=cluster.oidc_issuer, subject=subject(cluster.namespace or namespace, component),
                     audiences=["api://AzureADTokenExchange"], opts=pulumi.ResourceOptions(parent=self))
                 azure.authorization.RoleAssignment(
                     resource, role_assignment_name=stable_guid(storage.account, cluster.name, component),

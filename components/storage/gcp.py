@@ -99,7 +99,7 @@ class GcpObjectStore(pulumi.ComponentResource):
                     f"{name}-{cluster.name}-{component}-workload-identity", service_account_id=account.name,
                     role="roles/iam.workloadIdentityUser",
                     member=workload_identity_member(cluster.workload_identity_pool or f"{storage.project}.svc.id.goog",
-                                                    namespace, component),
+                                                    cluster.namespace or namespace, component),
                     opts=pulumi.ResourceOptions(parent=self))
                 for suffix, role in roles[COMPONENT_ROLES[component]]:
                     gcp.storage.BucketIAMMember(

@@ -46,6 +46,8 @@ class ClusterIdentity:
     """Components that need bucket access in this cluster."""
     workload_identity_pool: str | None = None
     """GKE Workload Identity pool, when it is not the bucket project's."""
+    namespace: str | None = None
+    """Namespace of the cluster's ServiceAccounts, when it is not the stack's."""
 
 
 @dataclass

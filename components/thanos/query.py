@@ -12,6 +12,7 @@ from components.platform.common import (
     service_name,
     thanos_ports,
 )
+from components.global_view.certificates import cert_mounts, cert_volumes
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -30,29 +31,33 @@ def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:
     return {"endpoints": [{"address": address} for address in endpoints]}
 
 
-def query_args(spec: QuerySpec, endpoints: list[str], replica_labels: list[str]) -> list[str]:
+def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
+               response_timeout: str = "1m", extra_flags: tuple[str, ...] = ()) -> list[str]:
     """Query flags: one --query.replica-label per replica label in use, endpoints through SD config."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              *(f"--query.replica-label={label}" for label in replica_labels),
-             f"--endpoint.sd-config={inline_config(endpoint_sd_config(endpoints))}",
+             f"--endpoint.sd-config={inline_config(sd_config)}",
              f"--query.timeout={spec.timeout}", f"--query.max-concurrent={spec.max_concurrent}",
              f"--query.lookback-delta={spec.lookback_delta}", "--query.auto-downsampling",
-             "--store.response-timeout=1m"]
+             f"--store.response-timeout={response_timeout}", *extra_flags]
     return thanos_args("query", flags)
 
 
-def build_query(ctx: ClusterContext, spec: QuerySpec, endpoints: list[str],
-                replica_labels: list[str]) -> list[dict[str, Any]]:
-    """Deployment, headless Service, ClusterIP Service for clients, PDB, HPA."""
+def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
+                response_timeout: str = "1m", extra_flags: tuple[str, ...] = (), tls_secret: str | None = None,
+                pod_annotations: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Deployment, headless Service, ClusterIP Service for clients, PDB, HPA; with `tls_secret`, the certificate
+    and CA bundle mounted (the flags that use them come in `extra_flags`)."""
     component = "query"
     selector = ctx.selector(component)
+    args = query_args(spec, sd_config, replica_labels, response_timeout=response_timeout, extra_flags=extra_flags)
     pod = pod_spec(service_name(component), [container(
-        "thanos-query", ctx.image, query_args(spec, endpoints, replica_labels), spec.resources,
-        ports=thanos_ports(), probes=http_probes())], selector=selector, replicas=spec.replicas,
-        zone_spread=ctx.zone_spread)
+        "thanos-query", ctx.image, args, spec.resources, ports=thanos_ports(), probes=http_probes(),
+        mounts=cert_mounts() if tls_secret else None)], selector=selector, replicas=spec.replicas,
+        zone_spread=ctx.zone_spread, volumes=cert_volumes(tls_secret) if tls_secret else None)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
     objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
-                               ports=thanos_ports(), autoscale=autoscale)
+                               ports=thanos_ports(), autoscale=autoscale, pod_annotations=pod_annotations)
     objects.append({"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(NAME, component),
                     "spec": {"selector": selector, "ports": [
                         {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
@@ -61,8 +66,7 @@ def build_query(ctx: ClusterContext, spec: QuerySpec, endpoints: list[str],
 
 
 class Query(ManifestComponent):
-    """Thanos Query."""
+    """Thanos Query (a cluster's leaf, or the global tier's)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: QuerySpec, endpoints: list[str],
-                 replica_labels: list[str], opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Query", name, build_query(ctx, spec, endpoints, replica_labels), opts, depends_on)
+    def __init__(self, name: str, objects: list[dict[str, Any]], opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Query", name, objects, opts, depends_on)

@@ -22,6 +22,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
+from components.global_view.certificates import cert_mounts, cert_volumes, server_tls_flags
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -67,9 +68,13 @@ def receive_endpoints(namespace: str) -> list[str]:
     return [dns_srv("grpc", INGESTOR, namespace)]
 
 
+REMOTE_WRITE_TLS_SECRET = "thanos-remote-write-tls"
+REMOTE_WRITE_CLIENT_SECRET = "thanos-remote-write-client-tls"
+
+
 def remote_write_url(namespace: str) -> str:
-    """Where Prometheus servers remote-write to (the routers)."""
-    return f"http://{ROUTER}.{namespace}.svc.cluster.local:{REMOTE_WRITE_PORT}/api/v1/receive"
+    """Where Prometheus servers remote-write to (the routers, HTTPS with a client certificate)."""
+    return f"https://{ROUTER}.{namespace}.svc.cluster.local:{REMOTE_WRITE_PORT}/api/v1/receive"
 
 
 def _common(ctx: ClusterContext) -> list[str]:
@@ -87,14 +92,16 @@ def ingestor_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
 
 
 def router_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
-    """Router flags: the hashring file and the replication factor; no local endpoint, so it only routes."""
+    """Router flags: the hashring file and the replication factor; no local endpoint, so it only routes. Remote
+    write is mTLS: only a writer with a certificate from the stack CA gets in."""
     return thanos_args("receive", [
         *_common(ctx), f"--receive.hashrings-file={HASHRING_DIR}/hashrings.json",
-        "--receive.hashrings-algorithm=ketama", f"--receive.replication-factor={spec.replication_factor}"])
+        "--receive.hashrings-algorithm=ketama", f"--receive.replication-factor={spec.replication_factor}",
+        *server_tls_flags("remote-write.server-tls")])
 
 
-def build_receive(ctx: ClusterContext, spec: ReceiveSpec,
-                  pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
+                  trust: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Hashring ConfigMap, ingestor StatefulSet (PVC, long grace to flush), router Deployment, Services, PDBs."""
     ports = thanos_ports(remote_write=True)
     ingestor_pod = pod_spec(service_name("receive"), [container(
@@ -104,9 +111,10 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec,
         zone_spread=ctx.zone_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
         "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
-        mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True}], probes=http_probes())],
-        selector=ctx.selector("receive-router"), replicas=spec.router_replicas, zone_spread=ctx.zone_spread,
-        volumes=[{"name": "hashring", "configMap": {"name": HASHRING}}], grace_seconds=60)
+        mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True}, *cert_mounts()],
+        probes=http_probes())], selector=ctx.selector("receive-router"), replicas=spec.router_replicas,
+        zone_spread=ctx.zone_spread, volumes=[{"name": "hashring", "configMap": {"name": HASHRING}},
+                                              *cert_volumes(REMOTE_WRITE_TLS_SECRET)], grace_seconds=60)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(HASHRING, "receive-router"),
                 "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2,
                                                       sort_keys=True)}}]
@@ -118,7 +126,7 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec,
         objects = [o for o in objects if o["kind"] != "StatefulSet"] + zoned_ingestors(
             ctx, spec, ingestor_pod, ports, pod_labels)
     objects += workload_objects(ctx, "receive-router", ROUTER, kind="Deployment", replicas=spec.router_replicas,
-                                pod=router_pod, ports=ports)
+                                pod=router_pod, ports=ports, pod_annotations=trust)
     return objects
 
 
@@ -144,5 +152,5 @@ class Receive(ManifestComponent):
     """Thanos Receive router and ingestors."""
 
     def __init__(self, name: str, ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
-                 opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Receive", name, build_receive(ctx, spec, pod_labels), opts, depends_on)
+                 trust: dict[str, str] | None = None, opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Receive", name, build_receive(ctx, spec, pod_labels, trust), opts, depends_on)

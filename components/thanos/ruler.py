@@ -20,6 +20,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
+from components.global_view.certificates import cert_mounts, cert_volumes, server_tls_flags
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -36,10 +37,13 @@ def ruler_labels(ctx: ClusterContext) -> list[str]:
     return [f'cluster="{ctx.cluster}"', f'region="{ctx.region}"', f'{RULER_REPLICA_LABEL}="$(POD_NAME)"']
 
 
-def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str) -> list[str]:
-    """Ruler flags: labels with the replica label, which is dropped from alerts so Alertmanager deduplicates."""
+def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str, *, uploads: bool = True,
+               server_tls: bool = False) -> list[str]:
+    """Ruler flags: labels with the replica label, which is dropped from alerts so Alertmanager deduplicates. Without
+    `uploads` (the global ruler) its blocks stay local and are served over its StoreAPI only."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
-             f"--data-dir={DATA_DIR}", OBJSTORE_FLAG, *(f"--label={label}" for label in ruler_labels(ctx)),
+             f"--data-dir={DATA_DIR}", *([OBJSTORE_FLAG] if uploads else []),
+             *(server_tls_flags() if server_tls else []), *(f"--label={label}" for label in ruler_labels(ctx)),
              f"--alert.label-drop={RULER_REPLICA_LABEL}", f"--rule-file={RULES_DIR}/*.yaml",
              f"--eval-interval={spec.evaluation_interval}", f"--tsdb.retention={spec.retention}",
              "--tsdb.block-duration=2h", f"--query={query_address}"]
@@ -66,27 +70,31 @@ def reloader(spec: RulerSpec) -> dict[str, Any]:
             "readinessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 10}}
 
 
-def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str,
-                pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Rules ConfigMap, StatefulSet with a PVC and the reloader, headless Service, PDB."""
+def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_labels: dict[str, str] | None = None,
+                *, tls_secret: str | None = None, trust: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Rules ConfigMap, StatefulSet with a PVC and the reloader, headless Service, PDB. With `tls_secret` (the global
+    ruler): gRPC behind mTLS and no uploads (it has no bucket)."""
     component = "ruler"
-    ruler = container("thanos-ruler", ctx.image, ruler_args(ctx, spec, query_address), spec.resources,
+    uploads = tls_secret is None
+    storage_mounts = [objstore_mount()] if uploads else cert_mounts()
+    ruler = container("thanos-ruler", ctx.image, ruler_args(ctx, spec, query_address, uploads=uploads,
+                                                            server_tls=not uploads), spec.resources,
                       ports=thanos_ports(), env=downward_env(), probes=http_probes(startup_seconds=300),
-                      mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount(),
+                      mounts=[{"name": "data", "mountPath": DATA_DIR}, *storage_mounts,
                               {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
+    volumes = [objstore_volume()] if uploads else cert_volumes(tls_secret)
     pod = pod_spec(service_name(component), [ruler, reloader(spec)], selector=ctx.selector(component),
-                   replicas=spec.replicas, zone_spread=ctx.zone_spread, volumes=[objstore_volume(), {"name": "rules", "configMap": {
-                       "name": f"{NAME}-rules"}}])
+                   replicas=spec.replicas, zone_spread=ctx.zone_spread,
+                   volumes=[*volumes, {"name": "rules", "configMap": {"name": f"{NAME}-rules"}}])
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(f"{NAME}-rules", component),
                 "data": {"thanos.yaml": rules_file(spec)}}]
     return objects + workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=spec.replicas, pod=pod,
                                       ports=thanos_ports(), claims=[volume_claim("data", spec.storage_size, None)],
-                                      pod_labels=pod_labels)
+                                      pod_labels=pod_labels, pod_annotations=trust)
 
 
 class Ruler(ManifestComponent):
-    """Thanos Ruler."""
+    """Thanos Ruler (a cluster's, or the global one)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: RulerSpec, query_address: str,
-                 pod_labels: dict[str, str] | None = None, opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Ruler", name, build_ruler(ctx, spec, query_address, pod_labels), opts, depends_on)
+    def __init__(self, name: str, objects: list[dict[str, Any]], opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Ruler", name, objects, opts, depends_on)

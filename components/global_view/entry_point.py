@@ -1,0 +1,162 @@
+"""The authenticated HTTPS entry point of the global query-frontend: a Gateway API Gateway + HTTPRoute (or an
+Ingress) in front of oauth2-proxy (OIDC), or ingress-nginx basic auth with a bcrypt htpasswd that stays the same
+across `pulumi up` runs. Passwords and client secrets only ever travel as Pulumi secrets into Secrets."""
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import bcrypt
+import pulumi
+import pulumi_random as random
+
+from components.global_view.certificates import Certificate
+from components.platform.common import HTTP_PORT, container, pod_spec, service_name
+from components.platform.kube import ClusterContext, register
+from components.platform.namespace import OAUTH2_PROXY_PORT
+from components.platform.workload import workload_objects
+from config.global_view import EntryPointSpec
+from config.thanos import Compute, Resources
+
+OAUTH2_PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.12.0"
+OAUTH2_PROXY_SECRET = "thanos-oauth2-proxy"
+BASIC_AUTH_SECRET = "thanos-basic-auth"
+ENTRY_TLS_SECRET = "thanos-entry-point-tls"
+ENTRY_NAME = "thanos"
+READY_PATH = "/-/ready"  # unauthenticated: what load balancer and DNS health checks probe
+_BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                                   b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """`user:$2b$10$...`: bcrypt with a salt derived from user and password, so the same password gives the same
+    line on every `pulumi up` (a random salt would rewrite the Secret each time)."""
+    if len(password.encode()) > 72:
+        raise ValueError("the basic-auth password is longer than 72 bytes, which bcrypt cannot hash")
+    digest = hmac.new(f"thanos-basic-auth/{user}".encode(), password.encode(), hashlib.sha256).digest()[:16]
+    salt = b"$2b$10$" + base64.b64encode(digest).rstrip(b"=").translate(_BCRYPT_ALPHABET)
+    return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}"
+
+
+def frontend_url(namespace: str) -> str:
+    """The query-frontend behind the entry point."""
+    return f"http://thanos-query-frontend.{namespace}.svc.cluster.local:{HTTP_PORT}"
+
+
+def oauth2_proxy_args(spec: EntryPointSpec, namespace: str) -> list[str]:
+    """OIDC login in front of the query-frontend; only the readiness path passes without it."""
+    return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
+            f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", f"--upstream={frontend_url(namespace)}",
+            *(f"--email-domain={d}" for d in spec.email_domains), f"--skip-auth-route=GET=^{READY_PATH}$",
+            "--reverse-proxy", "--cookie-secure=true", "--skip-provider-button", "--silence-ping-logging"]
+
+
+def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec) -> list[dict[str, Any]]:
+    """oauth2-proxy: two replicas, hardened, secrets from its Secret as environment."""
+    component = "oauth2-proxy"
+    env = [{"name": f"OAUTH2_PROXY_{key.upper().replace('-', '_')}",
+            "valueFrom": {"secretKeyRef": {"name": OAUTH2_PROXY_SECRET, "key": key}}}
+           for key in ("client-secret", "cookie-secret")]
+    port = {"name": "http", "containerPort": OAUTH2_PROXY_PORT, "protocol": "TCP"}
+    probes = {"livenessProbe": {"httpGet": {"path": "/ping", "port": "http"}, "periodSeconds": 30},
+              "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 10}}
+    resources = Resources(requests=Compute(cpu="50m", memory="64Mi"), limits=Compute(memory="128Mi"))
+    pod = pod_spec(service_name(component), [container(
+        "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace), resources, ports=[port], env=env,
+        probes=probes)], selector=ctx.selector(component), replicas=2, zone_spread=ctx.zone_spread, grace_seconds=30)
+    return workload_objects(ctx, component, service_name(component), kind="Deployment", replicas=2, pod=pod,
+                            ports=[port])
+
+
+def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, backend: str,
+                    port: int) -> list[dict[str, Any]]:
+    """A Gateway with one HTTPS listener (TLS ends here) and two HTTPRoutes: the host to the auth proxy, and the
+    readiness path on any host name (health checks dial the load balancer's own name)."""
+    ref = [{"name": ENTRY_NAME, "sectionName": "https"}]
+    backend_refs = [{"name": backend, "port": port}]
+    return [
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": ctx.metadata(ENTRY_NAME, "entry-point"),
+         "spec": {"gatewayClassName": spec.class_name, "listeners": [
+             {"name": "https", "protocol": "HTTPS", "port": 443,
+              "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": tls_secret}]},
+              "allowedRoutes": {"namespaces": {"from": "Same"}}}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": ctx.metadata(ENTRY_NAME, "entry-point"),
+         "spec": {"parentRefs": ref, "hostnames": [spec.host],
+                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backend_refs}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": ctx.metadata(f"{ENTRY_NAME}-ready", "entry-point"),
+         "spec": {"parentRefs": ref, "rules": [{"matches": [{"path": {"type": "Exact", "value": READY_PATH}}],
+                                                "backendRefs": backend_refs}]}},
+    ]
+
+
+def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str) -> list[dict[str, Any]]:
+    """An Ingress for the host (TLS) to oauth2-proxy, or to the query-frontend behind nginx basic auth; with basic
+    auth, a second Ingress serves only the readiness path without it."""
+    basic = spec.auth == "basic-auth"
+    backend = {"service": {"name": "thanos-query-frontend" if basic else service_name("oauth2-proxy"),
+                           "port": {"number": HTTP_PORT if basic else OAUTH2_PROXY_PORT}}}
+
+    def ingress(name: str, path: str, path_type: str, annotations: dict[str, str]) -> dict[str, Any]:
+        metadata = ctx.metadata(name, "entry-point")
+        if annotations:
+            metadata["annotations"] = annotations
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata,
+                "spec": {"ingressClassName": spec.class_name, "tls": [{"hosts": [spec.host], "secretName": tls_secret}],
+                         "rules": [{"host": spec.host, "http": {"paths": [
+                             {"path": path, "pathType": path_type, "backend": backend}]}}]}}
+
+    auth = {"nginx.ingress.kubernetes.io/auth-type": "basic", "nginx.ingress.kubernetes.io/auth-secret": BASIC_AUTH_SECRET,
+            "nginx.ingress.kubernetes.io/auth-secret-type": "auth-file",
+            "nginx.ingress.kubernetes.io/auth-realm": "Thanos"} if basic else {}
+    objects = [ingress(ENTRY_NAME, "/", "Prefix", auth)]
+    if basic:
+        objects.append(ingress(f"{ENTRY_NAME}-ready", READY_PATH, "Exact", {}))
+    return objects
+
+
+def entry_credentials(name: str, spec: EntryPointSpec, parent: pulumi.Resource) -> dict[str, pulumi.Output]:
+    """The entry point's secrets, once per stack (host and standby share them): oauth2-proxy's client secret (config)
+    and cookie secret (generated), or the basic-auth password (config, or generated)."""
+    config = pulumi.Config("thanos")
+    provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=parent))
+    generated = pulumi.ResourceOptions(parent=parent, provider=provider)
+    if spec.auth == "oauth2-proxy":
+        cookie = random.RandomPassword(f"{name}-cookie-secret", length=32, special=False, opts=generated)
+        return {"client-secret": config.require_secret("oauth2ClientSecret"),
+                "cookie-secret": pulumi.Output.secret(cookie.result)}
+    password = config.get_secret("basicAuthPassword") or pulumi.Output.secret(random.RandomPassword(
+        f"{name}-basic-auth-password", length=32, special=False, opts=generated).result)
+    return {"password": password}
+
+
+class EntryPoint:
+    """The entry point of one global tier: the certificate it needs (issued with the tier's others) and its objects."""
+
+    def __init__(self, name: str, ctx: ClusterContext, spec: EntryPointSpec, credentials: dict[str, pulumi.Output]):
+        self.name, self.ctx, self.spec, self.credentials = name, ctx, spec, credentials
+        self.tls_secret = spec.tls_secret or ENTRY_TLS_SECRET
+        self.certificates = [] if spec.tls_secret else [Certificate(ENTRY_TLS_SECRET, spec.host, (spec.host,), "server")]
+
+    def _secret(self) -> dict[str, Any]:
+        if self.spec.auth == "oauth2-proxy":
+            return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(OAUTH2_PROXY_SECRET, "oauth2-proxy"),
+                    "type": "Opaque", "stringData": dict(self.credentials)}
+        user = self.spec.basic_auth_user
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(BASIC_AUTH_SECRET, "entry-point"),
+                "type": "Opaque",
+                "stringData": {"auth": self.credentials["password"].apply(lambda p: htpasswd_line(user, p) + "\n")}}
+
+    def register(self, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """Register the entry point's objects; returns the Gateway or Ingress whose address DNS points at."""
+        spec, ctx = self.spec, self.ctx
+        manifests = [self._secret()]
+        if spec.auth == "oauth2-proxy":
+            manifests += build_oauth2_proxy(ctx, spec)
+        if spec.kind == "gateway":
+            manifests += gateway_objects(ctx, spec, self.tls_secret, service_name("oauth2-proxy"), OAUTH2_PROXY_PORT)
+        else:
+            manifests += ingress_objects(ctx, spec, self.tls_secret)
+        created = register(manifests, self.name, parent, depends_on)
+        return created[f"Gateway/{ENTRY_NAME}" if spec.kind == "gateway" else f"Ingress/{ENTRY_NAME}"]

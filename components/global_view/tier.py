@@ -1,0 +1,125 @@
+"""The global tier in a host (or standby) cluster: a query over every leaf with a client certificate, its
+query-frontend and results cache, the global ruler, and the authenticated entry point in front."""
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.global_view.certificates import Certificate, StackAuthority, client_tls_config, service_names
+from components.global_view.entry_point import EntryPoint
+from components.global_view.leaves import srv_name
+from components.platform.common import GRPC_PORT, dns_srv
+from components.platform.kube import ClusterContext, register
+from components.platform.namespace import global_network_policies, namespace_object, service_account_objects
+from components.thanos.memcached import MemcachedPool
+from components.thanos.query import Query, build_query
+from components.thanos.query_frontend import QueryFrontend
+from components.thanos.ruler import NAME as RULER_NAME
+from components.thanos.ruler import Ruler, build_ruler
+from config.base import duration_seconds
+from config.global_view import GlobalViewSpec
+from config.stack import StackConfig
+
+GLOBAL_CLIENT_SECRET = "thanos-global-client-tls"
+GLOBAL_RULER_TLS_SECRET = "thanos-ruler-grpc-tls"
+GLOBAL_CLUSTER_LABEL = "global"
+
+
+def global_sd_config(view: GlobalViewSpec, leaves: list[str], namespace: str) -> dict[str, Any]:
+    """Every leaf (one `dnssrvnoa+` SRV name, so each is dialled by the name its certificate carries, or one
+    host:port each) and the global ruler, all over mTLS with the global client certificate."""
+    if view.discovery_mode == "dns-srv":
+        endpoints = [f"dnssrvnoa+{srv_name(view.dns.zone)}."]  # trailing dot: no search-path expansion
+    else:
+        endpoints = list(leaves)
+    if view.ruler.enabled:
+        endpoints.append(f"dnssrvnoa+_grpc._tcp.{RULER_NAME}.{namespace}.svc.cluster.local.")
+    return {"default_client_config": {"tls_config": client_tls_config()},
+            "endpoints": [{"address": address} for address in endpoints]}
+
+
+def global_replica_labels(view: GlobalViewSpec, stack_labels: list[str]) -> list[str]:
+    """Every replica label any producer of the stack (or outside it) uses: a stacked query does not deduplicate for
+    the one above it, so the global query must name them all."""
+    return sorted(set(stack_labels) | set(view.extra_replica_labels))
+
+
+def global_query_flags(view: GlobalViewSpec) -> tuple[str, ...]:
+    """Partial responses (a dead region is a warning), a longer info timeout for cross-region leaves, the mode."""
+    flags = ["--query.partial-response", f"--endpoint.info-timeout={view.info_timeout}"]
+    if view.mode == "distributed":
+        flags += ["--query.mode=distributed", *(f"--query.partition-label={label}" for label in view.partition_labels)]
+    return tuple(flags)
+
+
+def global_rule_groups(view: GlobalViewSpec, clusters: list[str]) -> list[dict[str, Any]]:
+    """The global ruler's groups: the configured ones, or one alert per cluster that stops reaching the global view.
+    Every group aborts on partial data, so an alert never fires on what a dead region did not answer."""
+    groups = view.ruler.rule_groups
+    if groups is None:
+        hold = "15m" if duration_seconds(view.store_response_timeout) < 900 else "30m"
+        groups = [{"name": "thanos-global-view", "rules": [
+            {"alert": "ThanosGlobalViewClusterMissing", "expr": f'absent(up{{cluster="{cluster}"}})', "for": hold,
+             "labels": {"severity": "critical", "cluster": cluster},
+             "annotations": {"summary": f"Cluster {cluster} is missing from the global view",
+                             "description": f"The global query has no series from cluster {cluster} for {hold}: its "
+                                            "leaf query, load balancer, certificate or DNS record is broken.",
+                             "runbook_url": "docs/global-view.md#a-cluster-is-missing"}}
+            for cluster in clusters]}]
+    return [{**group, "partial_response_strategy": "abort"} for group in groups]
+
+
+def global_certificates(view: GlobalViewSpec, namespace: str) -> list[Certificate]:
+    """The client certificate of the global query and the global ruler's server certificate."""
+    certs = [Certificate(GLOBAL_CLIENT_SECRET, "thanos-global-query", (f"thanos-query.{namespace}.svc",), "client")]
+    if view.ruler.enabled:
+        certs.append(Certificate(GLOBAL_RULER_TLS_SECRET, "thanos-global-ruler", service_names(RULER_NAME, namespace),
+                                 "server"))
+    return certs
+
+
+class GlobalTier(pulumi.ComponentResource):
+    """The global query tier in one cluster (host or standby)."""
+
+    entry: pulumi.CustomResource | None
+    """The Gateway or Ingress in front (its address is what DNS points at), if any."""
+    outputs: dict[str, Any]
+    """Endpoint and leaves, for the stack outputs."""
+
+    def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, authority: StackAuthority,
+                 leaves: list[str], stack_replica_labels: list[str], credentials: dict[str, pulumi.Output],
+                 provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:global:Tier", name, {}, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[provider])))
+        view = stack.global_view
+        assert view is not None
+        ns = ctx.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = register([namespace_object(ctx, stack.environment)], name, self)[f"Namespace/{ns}"]
+        after_ns = [namespace]
+        shared = register([*service_account_objects(ctx, {}), *global_network_policies(ctx, view, stack)],
+                          f"{name}-shared", self, after_ns)
+        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials) if view.entry_point else None
+        certs = global_certificates(view, ns) + (entry.certificates if entry else [])
+        secrets = authority.issue(name, ctx, certs, self, after_ns)
+        ready = after_ns + list(shared.values()) + list(secrets.values())
+
+        labels = global_replica_labels(view, stack_replica_labels)
+        MemcachedPool(f"{name}-memcached-query-results", ctx, "query-results", view.cache, child, after_ns)
+        Query(f"{name}-query", build_query(
+            ctx, view.query, global_sd_config(view, leaves, ns), labels, response_timeout=view.store_response_timeout,
+            extra_flags=global_query_flags(view), tls_secret=GLOBAL_CLIENT_SECRET,
+            pod_annotations=authority.trust_annotation), child, ready)
+        QueryFrontend(f"{name}-query-frontend", ctx, view.query_frontend, view.cache, child, after_ns)
+        if view.ruler.enabled:
+            spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names())})
+            Ruler(f"{name}-ruler", build_ruler(ctx, spec, dns_srv("http", "thanos-query-pods", ns),
+                                               tls_secret=GLOBAL_RULER_TLS_SECRET, trust=authority.trust_annotation),
+                  child, ready)
+        self.entry = entry.register(self, ready) if entry else None
+        self.outputs = {"namespace": ns, "queryFrontendUrl": f"http://thanos-query-frontend.{ns}.svc.cluster.local:10902",
+                        "entryPoint": f"https://{view.entry_point.host}" if view.entry_point else None,
+                        "leaves": leaves, "replicaLabels": labels, "discovery": view.discovery_mode,
+                        "grpcPort": GRPC_PORT}
+        self.register_outputs(self.outputs)

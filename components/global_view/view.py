@@ -1,0 +1,70 @@
+"""The global view of a stack: the global tier in the host cluster (and a copy in the standby), and its DNS."""
+
+from typing import Any
+
+import pulumi
+
+from components.cluster import plan_cluster
+from components.global_view.certificates import StackAuthority
+from components.global_view.dns import GlobalDns, address, gateway_address
+from components.global_view.entry_point import entry_credentials
+from components.global_view.leaves import leaf_address, srv_name
+from components.global_view.tier import GLOBAL_CLUSTER_LABEL, GlobalTier, global_replica_labels
+from components.platform.kube import ClusterContext
+from config.stack import StackConfig
+
+
+def _entry_address(entry: Any, kind: str, cloud: str) -> pulumi.Output[str]:
+    return entry.status.apply(lambda s: gateway_address(s, cloud) if kind == "gateway" else address(s, cloud))
+
+
+class GlobalView(pulumi.ComponentResource):
+    """Global tiers and DNS records."""
+
+    outputs: dict[str, Any]
+    """The global endpoint and every leaf it reaches."""
+
+    def __init__(self, name: str, stack: StackConfig, regions: dict[str, Any], providers: dict[str, Any],
+                 authority: StackAuthority, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:global:View", name, {}, opts)
+        view = stack.global_view
+        assert view is not None
+        where = {c.name: r for r in stack.regions for c in r.clusters}
+        specs = {c.name: c for r in stack.regions for c in r.clusters}
+        leaves = [leaf_address(view, c, stack.namespace_of(specs[c])) for c in stack.cluster_names()]
+        stack_labels = plan_cluster(stack, stack.namespace, compactor_here=False).replica_labels
+        credentials = entry_credentials(name, view.entry_point, self) if view.entry_point else {}
+        tiers = []
+        for cluster in filter(None, (view.host_cluster, view.standby_cluster)):
+            region = where[cluster]
+            ctx = ClusterContext(cluster=GLOBAL_CLUSTER_LABEL, region=region.name, namespace=view.namespace,
+                                 image=stack.thanos.image, zone_spread=stack.thanos.zone_spread)
+            tiers.append((cluster, GlobalTier(f"{name}-{cluster}", ctx, stack, authority, leaves, stack_labels, credentials,
+                                              regions[region.name].kubernetes[cluster], pulumi.ResourceOptions(parent=self))))
+        if view.dns:
+            cloud = where[view.host_cluster].storage.provider
+            leaf_targets = {c: regions[where[c].name].clusters[c].leaf_service.status.apply(
+                lambda s, cloud=where[c].storage.provider: address(s, cloud)) for c in stack.cluster_names()}
+            entries = [(cluster, _entry_address(tier.entry, view.entry_point.kind, where[cluster].storage.provider))
+                       for cluster, tier in tiers if tier.entry is not None]
+            GlobalDns(f"{name}-dns", view, cloud, providers[where[view.host_cluster].name], leaf_targets, entries,
+                      pulumi.ResourceOptions(parent=self))
+        host = tiers[0][1].outputs
+        self.outputs = {
+            "endpoint": host["entryPoint"] or host["queryFrontendUrl"], "hostCluster": view.host_cluster,
+            "standbyCluster": view.standby_cluster, "namespace": view.namespace, "leaves": leaves,
+            "srv": srv_name(view.dns.zone) if view.dns else None, "discovery": view.discovery_mode,
+            "replicaLabels": global_replica_labels(view, stack_labels), "mode": view.mode,
+        }
+        self.basic_auth = None
+        if view.entry_point and view.entry_point.auth == "basic-auth":
+            self.basic_auth = {"user": view.entry_point.basic_auth_user, "password": credentials["password"]}
+        self.register_outputs(self.outputs)
+
+
+def deploy_global_view(stack: StackConfig, regions: dict[str, Any], providers: dict[str, Any],
+                       authority: StackAuthority | None) -> dict[str, Any]:
+    """The global view's stack outputs: `global` (endpoint, leaves) and, with basic auth, the secret `globalBasicAuth`."""
+    assert authority is not None
+    view = GlobalView("global", stack, regions, providers, authority)
+    return {"global": view.outputs, **({"globalBasicAuth": pulumi.Output.secret(view.basic_auth)} if view.basic_auth else {})}

@@ -1,0 +1,207 @@
+"""The global view: one query tier over every cluster's query, mTLS between them, DNS, authenticated entry points."""
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Duration, Name, StrictModel, duration_seconds
+from .thanos import MemcachedSpec, QueryFrontendSpec, QuerySpec, RulerSpec
+
+# Labels that tell data apart: deduplicating on one would merge different clusters' series into one.
+IDENTITY_LABELS = ("cluster", "region")
+_HOST_RE = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class TlsSpec(StrictModel):
+    """The stack's certificate authority and the certificates it issues (leaf servers, global client, entry points)."""
+
+    issuer: Literal["pulumi-tls", "cert-manager"] = "pulumi-tls"
+    """Who issues leaf certificates: `pulumi-tls` (in the Pulumi state, renewed by `pulumi up` inside the early-renewal
+    window) or `cert-manager` (a CA Issuer per namespace built from the stack CA, renewed in the cluster without
+    `pulumi up`; cert-manager must be installed); default pulumi-tls."""
+    validity: Duration = "2160h"
+    """Lifetime of every issued certificate; default 2160h (90 days)."""
+    early_renewal: Duration = "720h"
+    """Re-issue a certificate this long before it expires (on the next `pulumi up`, or by cert-manager); default 720h."""
+    ca_validity: Duration = "87600h"
+    """Lifetime of the stack CA; default 87600h (10 years)."""
+    ca_generation: int = Field(1, ge=1)
+    """The CA that signs certificates; raise it to rotate the CA (see docs/global-view.md); default 1."""
+    trusted_ca_generations: list[int] = Field(default_factory=list)
+    """CA generations every server and client trusts (a bundle); during a rotation list the old and the new one;
+    default only ca-generation."""
+
+    @property
+    def trusted(self) -> list[int]:
+        """The CA generations in every trust bundle, sorted."""
+        return sorted(set(self.trusted_ca_generations or [self.ca_generation]))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TlsSpec":
+        problems = []
+        if self.trusted_ca_generations and self.ca_generation not in self.trusted_ca_generations:
+            problems.append(f"trusted-ca-generations {self.trusted_ca_generations} must include ca-generation "
+                            f"{self.ca_generation}: nothing would trust the certificates it signs")
+        if duration_seconds(self.early_renewal) >= duration_seconds(self.validity):
+            problems.append(f"early-renewal {self.early_renewal} must be shorter than validity {self.validity}")
+        if duration_seconds(self.validity) > duration_seconds(self.ca_validity):
+            problems.append(f"validity {self.validity} exceeds ca-validity {self.ca_validity}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class DnsSpec(StrictModel):
+    """DNS records in a private zone of the host region's cloud (Route53, Cloud DNS, Azure private DNS)."""
+
+    zone: str = Field(pattern=_HOST_RE)
+    """The zone, e.g. obs.example.internal: each leaf is `query.<cluster>.<zone>`, the SRV record
+    `_grpc._tcp.thanos-query.<zone>`; required."""
+    zone_id: str
+    """Route53 hosted zone id, Cloud DNS managed zone name, or the resource group of the Azure private zone; required."""
+    ttl: int = Field(60, ge=5, le=3600)
+    """TTL of every record in seconds; default 60."""
+
+
+class EntryPointSpec(StrictModel):
+    """The authenticated HTTPS entry point of the global query-frontend (humans, Grafana)."""
+
+    kind: Literal["gateway", "ingress"] = "gateway"
+    """`gateway` (a Gateway API Gateway with an HTTPS listener and an HTTPRoute) or `ingress`; default gateway."""
+    class_name: str = Field(alias="class")
+    """GatewayClass or IngressClass name; required."""
+    host: str = Field(pattern=_HOST_RE)
+    """Host name users and Grafana reach, e.g. thanos.example.com; required."""
+    auth: Literal["oauth2-proxy", "basic-auth"] = "oauth2-proxy"
+    """`oauth2-proxy` (OIDC single sign-on) or `basic-auth` (ingress-nginx, bcrypt htpasswd); default oauth2-proxy."""
+    oidc_issuer_url: str | None = Field(None, pattern=r"^https://\S+$")
+    """OIDC issuer of oauth2-proxy; required with oauth2-proxy. The client secret is the secret config key
+    `thanos:oauth2ClientSecret`."""
+    oidc_client_id: str | None = None
+    """OIDC client id of oauth2-proxy; required with oauth2-proxy."""
+    email_domains: list[str] = Field(default_factory=lambda: ["*"])
+    """E-mail domains oauth2-proxy lets in; default any (the IdP decides)."""
+    basic_auth_user: str = Field("thanos", pattern=r"^[A-Za-z0-9._-]+$")
+    """User name of basic-auth; default thanos. The password is the secret config key `thanos:basicAuthPassword`,
+    or generated (read it with `pulumi stack output --show-secrets`)."""
+    tls_secret: str | None = None
+    """An existing `kubernetes.io/tls` Secret in the global namespace for the host (e.g. a public certificate);
+    default a certificate from the stack CA."""
+    controller_namespace: Name | None = None
+    """Namespace of the gateway or ingress controller's proxies, the only peers allowed to reach the auth proxy;
+    default envoy-gateway-system (gateway) or ingress-nginx (ingress)."""
+
+    @property
+    def controller(self) -> str:
+        """The controller namespace in effect."""
+        return self.controller_namespace or ("envoy-gateway-system" if self.kind == "gateway" else "ingress-nginx")
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> "EntryPointSpec":
+        if self.auth == "oauth2-proxy" and not (self.oidc_issuer_url and self.oidc_client_id):
+            raise ValueError("auth oauth2-proxy needs oidc-issuer-url and oidc-client-id")
+        if self.auth == "basic-auth" and self.kind != "ingress":
+            raise ValueError("auth basic-auth is the ingress-nginx mode: set kind: ingress (Gateway API has no "
+                             "portable basic auth)")
+        return self
+
+
+class GlobalRulerSpec(RulerSpec):
+    """The global ruler: evaluates against the global query and aborts on partial data (alerts never fire on it)."""
+
+    enabled: bool = True
+    """Run it; default true."""
+
+
+class GlobalViewSpec(StrictModel):
+    """One deduplicated query across every cluster and region, secured end to end."""
+
+    host_cluster: Name
+    """Cluster that runs the global tier; required."""
+    standby_cluster: Name | None = None
+    """Cluster that runs a second copy of the global tier (DNS fails over to it); default none."""
+    namespace: Name = "thanos-global"
+    """Namespace of the global tier; default thanos-global."""
+    leaf_service: Literal["load-balancer", "cluster-ip"] = "load-balancer"
+    """How each cluster's query serves gRPC to the global tier: an internal L4 `load-balancer` (TLS passes through)
+    or `cluster-ip` (every cluster is a namespace of one Kubernetes cluster, as in dev); default load-balancer."""
+    network_cidrs: list[str] = Field(default_factory=list)
+    """Private networks between the clusters: leaf load balancers accept gRPC only from them and the global query
+    dials only into them; required with load-balancer."""
+    discovery: Literal["dns-srv", "static"] | None = None
+    """How the global query finds leaves: `dns-srv` (`dnssrvnoa+` on one SRV name, needs dns) or `static` (one
+    host:port per leaf); default dns-srv when dns is set, else static."""
+    mode: Literal["local", "distributed"] = "local"
+    """`--query.mode`: `distributed` pushes query execution to the leaves (opt-in; upgrade the global tier before
+    the leaves); default local."""
+    partition_labels: list[str] = Field(default_factory=lambda: ["cluster"])
+    """`--query.partition-label` in distributed mode; default cluster."""
+    extra_replica_labels: list[str] = Field(default_factory=list)
+    """Replica labels of producers outside this program that leaves serve; the global query deduplicates on them as
+    well as on every replica label of the stack; default none."""
+    store_response_timeout: Duration = "30s"
+    """`--store.response-timeout` of the global query: a dead region becomes a warning after this; default 30s."""
+    info_timeout: Duration = "15s"
+    """`--endpoint.info-timeout` for cross-region leaves; default 15s."""
+    query: QuerySpec = Field(default_factory=QuerySpec)
+    """The global query; default 2 replicas, HPA on."""
+    query_frontend: QueryFrontendSpec = Field(default_factory=QueryFrontendSpec)
+    """The global query-frontend; default 2 replicas, HPA on."""
+    cache: MemcachedSpec = Field(default_factory=lambda: MemcachedSpec(memory_mb=512))
+    """Results cache of the global query-frontend; default 2 x 512 MiB."""
+    ruler: GlobalRulerSpec = Field(default_factory=GlobalRulerSpec)
+    """The global ruler; default on, 2 replicas."""
+    dns: DnsSpec | None = None
+    """DNS records for leaves, the SRV name and the entry point; default none (static discovery)."""
+    entry_point: EntryPointSpec | None = None
+    """The authenticated entry point; default none (the global query-frontend is reachable only in the cluster)."""
+
+    @property
+    def discovery_mode(self) -> str:
+        """The discovery in effect."""
+        return self.discovery or ("dns-srv" if self.dns else "static")
+
+    @field_validator("network_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR (e.g. 10.0.0.0/8)") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"{cidr} opens the leaf gRPC port to every address: list the private networks")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GlobalViewSpec":
+        problems = []
+        if self.standby_cluster == self.host_cluster:
+            problems.append("standby-cluster must differ from host-cluster")
+        if self.leaf_service == "load-balancer" and not self.network_cidrs:
+            problems.append("network-cidrs is required with leaf-service load-balancer (the only sources the leaf "
+                            "gRPC port accepts)")
+        if self.leaf_service == "load-balancer" and not self.dns:
+            problems.append("leaf-service load-balancer needs dns: each leaf is dialled by a name its certificate "
+                            "carries (query.<cluster>.<zone>), known before the load balancer exists")
+        if self.discovery_mode == "dns-srv" and not self.dns:
+            problems.append("discovery dns-srv needs dns (the zone holding the SRV record)")
+        if self.dns and self.leaf_service == "cluster-ip":
+            problems.append("dns records point at leaf load balancers: leaf-service cluster-ip has none")
+        identity = sorted(set(self.extra_replica_labels) & set(IDENTITY_LABELS))
+        if identity:
+            problems.append(f"extra-replica-labels must not list {', '.join(identity)}: it tells clusters apart, and "
+                            "deduplicating on it merges different clusters' series into one")
+        if self.mode == "distributed":
+            overlap = sorted(set(self.partition_labels) & set(self.extra_replica_labels))
+            if overlap:
+                problems.append(f"partition-labels and replica labels must be disjoint ({', '.join(overlap)})")
+            if not self.partition_labels:
+                problems.append("distributed mode needs at least one partition label (cluster)")
+        if duration_seconds(self.store_response_timeout) >= duration_seconds(self.query.timeout):
+            problems.append(f"store-response-timeout {self.store_response_timeout} must be below query.timeout "
+                            f"{self.query.timeout}, or one dead region fails every query instead of warning")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
