@@ -81,7 +81,7 @@ class EntryPointSpec(StrictModel):
     oidc_client_id: str | None = None
     """OIDC client id of oauth2-proxy; required with oauth2-proxy."""
     email_domains: list[str] = Field(default_factory=lambda: ["*"])
-    """E-mail domains oauth2-proxy lets in; default any (the IdP decides)."""
+    """E-mail domains oauth2-proxy lets in; default ["*"] (any: the IdP decides)."""
     basic_auth_user: str = Field("thanos", pattern=r"^[A-Za-z0-9._-]+$")
     """User name of basic-auth; default thanos. The password is the secret config key `thanos:basicAuthPassword`,
     or generated (read it with `pulumi stack output --show-secrets`)."""
@@ -136,7 +136,7 @@ class GlobalViewSpec(StrictModel):
     """`--query.mode`: `distributed` pushes query execution to the leaves (opt-in; upgrade the global tier before
     the leaves); default local."""
     partition_labels: list[str] = Field(default_factory=lambda: ["cluster"])
-    """`--query.partition-label` in distributed mode; default cluster."""
+    """`--query.partition-label` in distributed mode; default ["cluster"]."""
     extra_replica_labels: list[str] = Field(default_factory=list)
     """Replica labels of producers outside this program that leaves serve; the global query deduplicates on them as
     well as on every replica label of the stack; default none."""

@@ -17,6 +17,7 @@ import sys
 import typing
 from collections import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .engine import Plan, Resource
@@ -237,8 +238,32 @@ class Walker:
             self.report.problems.append(f"{path}: a string where the SDK expects {_names(kinds)}")
 
 
+SCHEMAS = Path(__file__).resolve().parent.parent / "reference" / "schemas"
+
+
+def check_custom_object(resource: Resource, report: Report) -> bool:
+    """A Kubernetes custom resource (Gateway, HTTPRoute, cert-manager) against its CRD's JSON Schema, which rejects
+    misspelled fields; False when the type is not a Kubernetes custom resource we have a schema for."""
+    _, api_version, kind = resource.type.split(":", 2)
+    schema_file = SCHEMAS / f"{kind.lower()}-{api_version.rsplit('/', 1)[-1]}.json"
+    if not resource.type.startswith("kubernetes:") or "." not in api_version or not schema_file.is_file():
+        return False
+    import jsonschema
+
+    body = {k: v for k, v in resource.inputs.items() if k != "status" or v is not None}
+    validator = jsonschema.Draft7Validator(json.loads(schema_file.read_text()))
+    for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in error.absolute_path)
+        report.problems.append(f"{resource.urn}.{path}: {error.message[:300]}")
+    report.resources += 1
+    return True
+
+
 def check_resource(resource: Resource, report: Report) -> None:
-    """Check one recorded custom resource against its SDK input type."""
+    """Check one recorded custom resource against its SDK input type (a Kubernetes custom resource against its
+    CRD schema)."""
+    if check_custom_object(resource, report):
+        return
     cls = resource_class(resource.type)
     if cls is None:
         report.problems.append(f"{resource.urn}: type {resource.type} is not in any installed provider SDK")

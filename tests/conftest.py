@@ -31,10 +31,15 @@ class PlannedStack:
         """Resources of one type token."""
         return [r for r in self.plan["resources"] if r["type"] == type_token]
 
-    def objects(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Kubernetes objects from the written manifests."""
-        docs = [yaml.safe_load(p.read_text()) for p in sorted(self.manifests.rglob("*.yaml"))]
+    def objects(self, kind: str | None = None, cluster: str | None = None) -> list[dict[str, Any]]:
+        """Kubernetes objects from the written manifests (of one cluster's directory when given)."""
+        root = self.manifests / cluster if cluster else self.manifests
+        docs = [yaml.safe_load(p.read_text()) for p in sorted(root.rglob("*.yaml"))]
         return [d for d in docs if kind is None or d["kind"] == kind]
+
+    def clusters(self) -> list[str]:
+        """The cluster directories of the written manifests."""
+        return sorted(p.name for p in self.manifests.iterdir() if p.is_dir())
 
 
 def run_preflight(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -109,12 +114,14 @@ sys.path.insert(0, {str(ROOT)!r})
 import pulumi, yaml
 import config as stack_config
 from preflight import engine
-from preflight.cli import placeholder_stack_outputs
+from preflight.cli import offline_config, placeholder_stack_outputs
 
 def plan_stack(stack, preview=False):
     raw = yaml.safe_load(Path({str(ROOT)!r}, f"Pulumi.{{stack}}.yaml").read_text())["config"]
-    refs = placeholder_stack_outputs(stack_config.load(raw["thanos:config"]).stack_references())
-    return engine.run_program(Path({str(ROOT / "__main__.py")!r}), "thanos", stack, raw, refs, preview=preview)
+    settings = stack_config.load(raw["thanos:config"])
+    refs = placeholder_stack_outputs(settings.stack_references())
+    return engine.run_program(Path({str(ROOT / "__main__.py")!r}), "thanos", stack, offline_config(raw, settings), refs,
+                              preview=preview)
 """
 
 

@@ -144,8 +144,9 @@ def test_dev_config_relaxes_only_what_dev_needs(planned):
 
 
 def test_preflight_exits_1_on_a_mandatory_violation_and_reports_each_in_the_contract(tmp_path):
-    """dev under the strict defaults (no dev relaxations): its single replicas, its one ingestor, its 5Gi compactor
-    volume and its 7d raw retention are refused, each finding in the JSON contract, and nothing else is."""
+    """dev under the strict defaults (no dev relaxations): in each simulated cluster its single replicas, its one
+    ingestor, its 5Gi compactor volume and its 7d raw retention are refused, each finding in the JSON contract, and
+    nothing else is."""
     strict = tmp_path / "strict.json"
     strict.write_text("{}")
     proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"))
@@ -163,10 +164,14 @@ def test_preflight_exits_1_on_a_mandatory_violation_and_reports_each_in_the_cont
         by_policy.setdefault(violation["policy"], []).append(violation["urn"].rsplit("::", 1)[-1])
     assert sorted(by_policy) == ["thanos-compactor-singleton", "thanos-ha-min-replicas", "thanos-producers-receive-ring",
                                  "thanos-retention-minimums"]
-    assert by_policy["thanos-compactor-singleton"] == ["kind-compactor-statefulset-thanos-compactor"]
-    assert len(by_policy["thanos-ha-min-replicas"]) == 10  # 3 caches, prometheus, query, frontend, router, receive,
-    assert by_policy["thanos-producers-receive-ring"] == ["kind-receive-deployment-thanos-receive-router"]  # ruler,
-    assert by_policy["thanos-retention-minimums"] == ["kind-compactor-statefulset-thanos-compactor"]  # store
+    clusters = ("chicago", "seattle")
+    assert by_policy["thanos-compactor-singleton"] == [f"{c}-compactor-statefulset-thanos-compactor" for c in clusters]
+    # Per cluster: 3 caches, prometheus, query, frontend, router, receive, ruler, store; the global tier: its cache,
+    # query, frontend and ruler (oauth2-proxy is not used in dev: basic auth).
+    assert len(by_policy["thanos-ha-min-replicas"]) == 2 * 10 + 4
+    assert by_policy["thanos-producers-receive-ring"] == [f"{c}-receive-deployment-thanos-receive-router"
+                                                           for c in clusters]
+    assert by_policy["thanos-retention-minimums"] == [f"{c}-compactor-statefulset-thanos-compactor" for c in clusters]
     assert f"Policies: {len(violations)} mandatory, 0 advisory" in proc.stdout
 
 

@@ -42,7 +42,9 @@ def test_every_cloud_and_kubernetes_resource_has_an_explicit_provider(planned, s
 
 def test_secrets_are_redacted_and_listed(planned):
     secrets = [r for r in planned["dev"].plan["resources"] if r["secretInputs"]]
-    assert {r["name"] for r in secrets} >= {"kind-shared-secret-thanos-objstore"}
+    assert {r["name"] for r in secrets} >= {"chicago-shared-secret-thanos-objstore", "chicago-tls-secret-thanos-ca-bundle",
+                                            "chicago-tls-secret-thanos-query-grpc-tls",
+                                            "global-chicago-entry-secret-thanos-basic-auth"}
     for resource in secrets:
         dumped = json.dumps(resource["inputs"])
         assert "[secret]" in dumped and "mock-" not in dumped
@@ -105,8 +107,11 @@ def test_unknown_stack_exits_2():
     assert proc.returncode == 2 and "no stack file" in proc.stderr
 
 
-SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random"}, "prod": {"pulumi_kubernetes", "pulumi_aws"},
-               "gcp": {"pulumi_kubernetes", "pulumi_gcp"}, "azure": {"pulumi_kubernetes", "pulumi_azure_native"}}
+# Every stack has a CA (pulumi_tls); the generated cookie secret or password of an entry point needs pulumi_random.
+SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random", "pulumi_tls"},
+                "prod": {"pulumi_kubernetes", "pulumi_aws", "pulumi_tls", "pulumi_random"},
+                "gcp": {"pulumi_kubernetes", "pulumi_gcp", "pulumi_tls", "pulumi_random"},
+                "azure": {"pulumi_kubernetes", "pulumi_azure_native", "pulumi_tls", "pulumi_random"}}
 
 
 def test_the_program_itself_refuses_bad_config_with_a_clean_error(tmp_path):
@@ -164,9 +169,9 @@ def test_bad_options_are_one_line_errors_with_exit_2_and_nothing_written(tmp_pat
 def test_manifests_directory_keeps_the_users_files_and_drops_only_stale_ones(tmp_path):
     out = tmp_path / "manifests"
     assert run_preflight("dev", "--manifests", str(out), "--no-policy").returncode == 0
-    web = out / "kind" / "thanos" / "deployment-thanos-bucket-web.yaml"
+    web = out / "chicago" / "thanos-chicago" / "deployment-thanos-bucket-web.yaml"
     assert web.is_file()
-    (out / "kind" / "thanos" / "notes.md").write_text("my notes")
+    (out / "chicago" / "thanos-chicago" / "notes.md").write_text("my notes")
     (out / "README").write_text("mine")
     smaller = tmp_path / "Pulumi.dev.yaml"
     raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
@@ -175,7 +180,7 @@ def test_manifests_directory_keeps_the_users_files_and_drops_only_stale_ones(tmp
     proc = run_preflight("--config-file", str(smaller), "--manifests", str(out), "--no-policy")
     assert proc.returncode == 0, proc.stderr
     assert not web.exists()
-    assert (out / "kind" / "thanos" / "notes.md").read_text() == "my notes"
+    assert (out / "chicago" / "thanos-chicago" / "notes.md").read_text() == "my notes"
     assert (out / "README").read_text() == "mine"
     written = (out / ".preflight-manifests").read_text().splitlines()[1:]
     assert len(written) == len(list(out.rglob("*.yaml"))) == int(proc.stdout.split("wrote ")[1].split()[0])
@@ -185,7 +190,7 @@ def test_manifests_never_overwrite_a_file_preflight_did_not_write(tmp_path):
     out = tmp_path / "manifests"
     assert run_preflight("dev", "--manifests", str(out), "--no-policy").returncode == 0
     marker = out / ".preflight-manifests"
-    target = out / "kind" / "thanos" / "deployment-thanos-query-pods.yaml"
+    target = out / "chicago" / "thanos-chicago" / "deployment-thanos-query-pods.yaml"
     marker.write_text("\n".join(line for line in marker.read_text().splitlines() if "query-pods" not in line) + "\n")
     target.write_text("my own edit")
     proc = run_preflight("dev", "--manifests", str(out), "--no-policy", "--json", str(tmp_path / "plan.json"))

@@ -146,10 +146,12 @@ def test_aws_role_policies_pass_parliament_and_only_the_compactor_deletes(planne
 
 
 def test_service_accounts_carry_the_role_arns(planned):
-    accounts = {o["metadata"]["name"]: o for o in planned["prod"].objects("ServiceAccount")}
+    accounts = {o["metadata"]["name"]: o for o in planned["prod"].objects("ServiceAccount", cluster="chicago")
+                if o["metadata"]["namespace"] == "thanos"}
     annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
-    assert len(accounts) == 10 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    assert len(accounts) == 11 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    assert "annotations" not in accounts["thanos-oauth2-proxy"]["metadata"]  # no bucket identity where none is needed
 
 
 def test_gcs_buckets(planned):

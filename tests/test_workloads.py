@@ -1,5 +1,6 @@
 """Workload builders (pure, no mocks) and the planned manifests: the Thanos invariants hold everywhere."""
 
+import ipaddress
 import json
 
 import pytest
@@ -59,7 +60,7 @@ def test_offline_dedup_of_receive_replicas_can_be_turned_off():
 def test_query_uses_endpoint_sd_config_not_removed_flags():
     stack = config.load(stack_config("prod"))
     plan = plan_cluster(stack, "thanos", compactor_here=False)
-    args = query.query_args(stack.thanos.query, plan.endpoints, plan.replica_labels)
+    args = query.query_args(stack.thanos.query, query.endpoint_sd_config(plan.endpoints), plan.replica_labels)
     assert not any(a.startswith(("--store=", "--endpoint=")) for a in args)
     sd = json.loads(flag_values(args, "endpoint.sd-config")[0])
     addresses = [e["address"] for e in sd["endpoints"]]
@@ -122,7 +123,11 @@ def test_every_pod_is_hardened_probed_and_sized(planned, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_multi_replica_workloads_have_pdb_anti_affinity_and_zone_spread(planned, stack):
-    objects = planned[stack].objects()
+    for cluster in planned[stack].clusters():
+        check_disruption_and_spread(planned[stack].objects(cluster=cluster), stack)
+
+
+def check_disruption_and_spread(objects, stack):
     pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
     hpas = {o["spec"]["scaleTargetRef"]["name"]: o for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
     for obj in objects:
@@ -207,11 +212,93 @@ def test_services_are_named_for_the_thanos_mixin(planned):
     assert {"thanos-compactor", "thanos-sidecar", "thanos-ruler", "thanos-receive"} <= jobs
 
 
-def test_network_policies_allow_only_the_data_path_ports(planned):
-    policies = {p["metadata"]["name"]: p for p in planned["prod"].objects("NetworkPolicy")}
-    assert policies["thanos-default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    ports = {p["port"] for p in policies["thanos-data-path"]["spec"]["ingress"][0]["ports"]}
-    assert {10901, 10902, 19291, 11211} <= ports
+def _selects(selector, labels):
+    if all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions") or [])
+    return False
+
+
+def _peer_matches(rule_peer, peer, own_namespace):
+    if "ipBlock" in rule_peer:
+        return "ip" in peer and ipaddress.ip_address(peer["ip"]) in ipaddress.ip_network(rule_peer["ipBlock"]["cidr"])
+    if "ip" in peer:
+        return False
+    if "namespaceSelector" in rule_peer:
+        ns_ok = _selects(rule_peer["namespaceSelector"], {"kubernetes.io/metadata.name": peer["ns"]})
+    else:
+        ns_ok = peer["ns"] == own_namespace
+    return ns_ok and _selects(rule_peer.get("podSelector") or {}, peer["labels"])
+
+
+def _side_allows(policies, pod, other, port, protocol, direction):
+    """Kubernetes semantics: a pod no policy of this direction selects is open; otherwise some rule must allow."""
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [p for p in policies if p["metadata"]["namespace"] == pod["ns"]
+                 and direction in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], pod["labels"])]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get(key) or []:
+            peers_ok = not rule.get(peers_key) or any(_peer_matches(r, other, pod["ns"]) for r in rule[peers_key])
+            ports_ok = not rule.get("ports") or any(r.get("port") == port and r.get("protocol", "TCP") == protocol
+                                                     for r in rule["ports"])
+            if peers_ok and ports_ok:
+                return True
+    return False
+
+
+def reachable(policies, source, target, port, protocol="TCP"):
+    """Whether `source` may open a connection to `target` (pods: {"ns", "labels"}; outside addresses: {"ip"})."""
+    egress_ok = "ip" in source or _side_allows(policies, source, target, port, protocol, "Egress")
+    ingress_ok = "ip" in target or _side_allows(policies, target, source, port, protocol, "Ingress")
+    return egress_ok and ingress_ok
+
+
+def pod(namespace, name, instance=None, **extra):
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "thanos", **extra}
+    if instance:
+        labels["app.kubernetes.io/instance"] = instance
+    return {"ns": namespace, "labels": labels}
+
+
+def test_network_policies_allow_exactly_the_port_table(planned):
+    """The dev policies evaluated with Kubernetes' semantics: each flow of the port table is open, and the flows the
+    old policies allowed from anywhere (remote-write, query-frontend) or that no one needs are closed."""
+    policies = planned["dev"].objects("NetworkPolicy")
+    leaf_query, leaf_store = pod("thanos-chicago", "thanos-query", "chicago"), pod("thanos-chicago", "thanos-store", "chicago")
+    sidecar = pod("thanos-chicago", "thanos-prometheus", "chicago")
+    global_query = pod("thanos-global", "thanos-query", "global")
+    global_frontend = pod("thanos-global", "thanos-query-frontend", "global")
+    stranger = {"ns": "default", "labels": {"app": "curl"}}
+    controller = {"ns": "ingress-nginx", "labels": {"app.kubernetes.io/name": "ingress-nginx"}}
+    dns = {"ns": "kube-system", "labels": {"k8s-app": "kube-dns"}}
+    allowed = [(global_query, leaf_query, 10901), (leaf_query, sidecar, 10901), (leaf_query, leaf_store, 10901),
+               (controller, global_frontend, 10902), (leaf_store, {"ip": "52.216.0.1"}, 443),
+               (global_query, pod("thanos-seattle", "thanos-query", "seattle"), 10901)]
+    denied = [(global_query, leaf_store, 10901), (global_query, leaf_query, 10902), (stranger, leaf_query, 10901),
+              (stranger, pod("thanos-chicago", "thanos-query-frontend", "chicago"), 10902),
+              (stranger, pod("thanos-chicago", "thanos-receive-router", "chicago"), 19291),
+              (controller, global_query, 10902), (leaf_query, {"ip": "52.216.0.1"}, 443),
+              (global_query, {"ip": "52.216.0.1"}, 443), (stranger, global_frontend, 10902)]
+    for source, target, port in allowed:
+        assert reachable(policies, source, target, port), (source, target, port)
+    for source, target, port in denied:
+        assert not reachable(policies, source, target, port), (source, target, port)
+    for protocol in ("UDP", "TCP"):  # SRV answers that do not fit UDP are retried over TCP
+        assert reachable(policies, global_query, dns, 53, protocol) and reachable(policies, sidecar, dns, 53, protocol)
+    assert not reachable(policies, sidecar, dns, 80)
+
+
+def test_leaf_grpc_accepts_only_the_configured_networks(planned):
+    leaf = next(p for p in planned["prod"].objects("NetworkPolicy", cluster="seattle")
+                if p["metadata"]["name"] == "thanos-leaf-grpc-ingress")
+    assert leaf["spec"]["ingress"] == [{"from": [{"ipBlock": {"cidr": "10.10.0.0/16"}}, {"ipBlock": {"cidr": "10.20.0.0/16"}}],
+                                        "ports": [{"port": 10901, "protocol": "TCP"}]}]
+    service = next(s for s in planned["prod"].objects("Service", cluster="seattle")
+                   if s["metadata"]["name"] == "thanos-query-grpc")
+    assert service["spec"]["type"] == "LoadBalancer" and [p["port"] for p in service["spec"]["ports"]] == [10901]
+    assert service["spec"]["loadBalancerSourceRanges"] == ["10.10.0.0/16", "10.20.0.0/16"]
+    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
 
 
 def test_namespace_enforces_restricted_pod_security(planned):

@@ -1,0 +1,234 @@
+"""The global view: the TLS chain proven with a real handshake on the certificates the plan holds, the global tier's
+wiring, the config rules, and the entry point's htpasswd."""
+
+import json
+import socket
+import ssl
+import threading
+
+import bcrypt
+import pytest
+import yaml
+
+import config
+from components.global_view.entry_point import htpasswd_line
+from components.global_view.tier import global_replica_labels, global_sd_config
+
+from .conftest import run_probe, stack_config
+
+DUMP_CERTIFICATES = """
+plan = plan_stack(sys.argv[1] if len(sys.argv) > 1 else {stack!r})
+out = {{"secrets": {{}}, "outputs": plan.outputs, "records": []}}
+for r in plan.resources:
+    if r.type == "kubernetes:core/v1:Secret" and r.inputs.get("type") == "kubernetes.io/tls":
+        provider = next(p.name for p in plan.resources if p.urn == r.provider)
+        out["secrets"][provider + "/" + r.inputs["metadata"]["namespace"] + "/" + r.inputs["metadata"]["name"]] = r.inputs["stringData"]
+    if r.type in ("aws:route53/record:Record",):
+        out["records"].append(r.inputs)
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    planned = {}
+    for stack in ("prod", "dev"):
+        proc = run_probe(tmp_path_factory.mktemp(stack), DUMP_CERTIFICATES.format(stack=stack))
+        assert proc.returncode == 0, proc.stderr
+        planned[stack] = json.loads(proc.stdout.splitlines()[-1])
+    return planned
+
+
+def write_pair(tmp_path, name, secret):
+    paths = {}
+    for key in ("tls.crt", "tls.key", "ca.crt"):
+        paths[key] = tmp_path / f"{name}-{key}"
+        paths[key].write_text(secret[key])
+    return paths
+
+
+def handshake(server_files, client_files, server_name):
+    """A TLS 1.3 server requiring a client certificate (as Thanos does with --grpc-server-tls-client-ca) and a
+    client dialling `server_name`; returns (client error or None, server error or None, the peer's subject)."""
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    server_ctx.load_cert_chain(server_files["tls.crt"], server_files["tls.key"])
+    server_ctx.load_verify_locations(server_files["ca.crt"])
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.load_verify_locations(client_files["ca.crt"])
+    if "tls.key" in client_files:
+        client_ctx.load_cert_chain(client_files["tls.crt"], client_files["tls.key"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    result = {"server": None, "subject": None}
+
+    def serve():
+        conn, _ = listener.accept()
+        try:
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                result["subject"] = dict(item[0] for item in tls.getpeercert()["subject"])
+                tls.sendall(tls.recv(4))
+        except (ssl.SSLError, OSError) as err:
+            result["server"] = err
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    client_error = None
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+                tls.sendall(b"ping")
+                if tls.recv(4) != b"ping":
+                    client_error = "no echo"
+    except (ssl.SSLError, OSError) as err:
+        client_error = err
+    thread.join(10)
+    listener.close()
+    return client_error, result["server"], result["subject"]
+
+
+def test_the_global_query_reaches_a_leaf_over_mtls_with_the_name_it_dials(certificates, tmp_path):
+    """prod: the SRV record's target for chicago is the name the global query dials (dnssrvnoa+ keeps names); the
+    leaf's server certificate, the global tier's client certificate and the stack CA complete a TLS 1.3 handshake."""
+    prod = certificates["prod"]
+    srv = next(r for r in prod["records"] if r["type"] == "SRV")
+    chicago = next(v.split()[-1].rstrip(".") for v in srv["records"] if ".chicago." in v)
+    leaf = write_pair(tmp_path, "leaf", prod["secrets"]["k8s-chicago/thanos/thanos-query-grpc-tls"])
+    client = write_pair(tmp_path, "client", prod["secrets"]["k8s-chicago/thanos-global/thanos-global-client-tls"])
+    client_error, server_error, subject = handshake(leaf, client, chicago)
+    assert (client_error, server_error) == (None, None)
+    assert subject == {"commonName": "thanos-global-query"}
+    # The standby's global tier (seattle) holds its own client certificate from the same CA: it gets in too.
+    standby = write_pair(tmp_path, "standby", prod["secrets"]["k8s-seattle/thanos-global/thanos-global-client-tls"])
+    assert handshake(leaf, standby, chicago)[:2] == (None, None)
+
+
+def test_a_client_without_a_certificate_or_dialling_another_name_is_refused(certificates, tmp_path):
+    prod = certificates["prod"]
+    leaf = write_pair(tmp_path, "leaf", prod["secrets"]["k8s-chicago/thanos/thanos-query-grpc-tls"])
+    anonymous = {"ca.crt": leaf["ca.crt"]}
+    client_error, server_error, _ = handshake(leaf, anonymous, "query.chicago.obs.acme.internal")
+    assert client_error is not None and isinstance(server_error, ssl.SSLError)
+    assert "CERTIFICATE_REQUIRED" in str(client_error) or "PEER_DID_NOT_RETURN_A_CERTIFICATE" in str(server_error)
+    client = write_pair(tmp_path, "client", prod["secrets"]["k8s-chicago/thanos-global/thanos-global-client-tls"])
+    client_error, _, _ = handshake(leaf, client, "query.seattle.obs.acme.internal")
+    assert isinstance(client_error, ssl.SSLCertVerificationError) and "mismatch" in str(client_error)
+
+
+def test_a_remote_writer_needs_the_client_certificate_too(certificates, tmp_path):
+    dev = certificates["dev"]
+    router = write_pair(tmp_path, "router", dev["secrets"]["k8s-chicago/thanos-chicago/thanos-remote-write-tls"])
+    writer = write_pair(tmp_path, "writer", dev["secrets"]["k8s-chicago/thanos-chicago/thanos-remote-write-client-tls"])
+    name = "thanos-receive-router.thanos-chicago.svc.cluster.local"
+    assert handshake(router, writer, name)[:2] == (None, None)
+    assert handshake(router, {"ca.crt": router["ca.crt"]}, name)[0] is not None
+
+
+def test_dev_leaves_are_dialled_by_their_service_names_with_matching_certificates(certificates, tmp_path):
+    dev = certificates["dev"]
+    leaves = dev["outputs"]["global"]["leaves"]
+    assert leaves == ["thanos-query-grpc.thanos-chicago.svc.cluster.local:10901",
+                      "thanos-query-grpc.thanos-seattle.svc.cluster.local:10901"]
+    client = write_pair(tmp_path, "client", dev["secrets"]["k8s-chicago/thanos-global/thanos-global-client-tls"])
+    for leaf_address, namespace in zip(leaves, ("thanos-chicago", "thanos-seattle"), strict=True):
+        leaf = write_pair(tmp_path, namespace, dev["secrets"][f"k8s-{namespace.split('-')[1]}/{namespace}/thanos-query-grpc-tls"])
+        assert handshake(leaf, client, leaf_address.rsplit(":", 1)[0])[:2] == (None, None)
+
+
+def test_ca_rotation_trusts_old_and_new_until_the_old_is_dropped(tmp_path):
+    """Phase 1 of a rotation (trust 1 and 2, still sign with 1): servers signed by the old CA and clients holding the
+    bundle work together, and the bundle carries both CAs."""
+    probe = DUMP_CERTIFICATES.format(stack="dev").replace(
+        'plan = plan_stack(sys.argv[1] if len(sys.argv) > 1 else \'dev\')',
+        "import preflight.cli\nraw = yaml.safe_load(Path('Pulumi.dev.yaml').read_text())['config']\n"
+        "raw['thanos:config']['tls'] = {'ca-generation': 2, 'trusted-ca-generations': [1, 2]}\n"
+        "settings = stack_config.load(raw['thanos:config'])\n"
+        "plan = engine.run_program(Path('__main__.py'), 'thanos', 'dev', preflight.cli.offline_config(raw, settings), {})")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr
+    secrets = json.loads(proc.stdout.splitlines()[-1])["secrets"]
+    leaf = secrets["k8s-chicago/thanos-chicago/thanos-query-grpc-tls"]
+    assert leaf["ca.crt"].count("BEGIN CERTIFICATE") == 2
+    client = write_pair(tmp_path, "client", secrets["k8s-chicago/thanos-global/thanos-global-client-tls"])
+    server = write_pair(tmp_path, "server", leaf)
+    assert handshake(server, client, "thanos-query-grpc.thanos-chicago.svc.cluster.local")[:2] == (None, None)
+
+
+# --- the global tier's wiring -----------------------------------------------------------------------------------
+
+def test_the_global_query_discovers_every_leaf_with_dnssrvnoa_and_dedups_on_every_replica_label(planned):
+    query = next(o for o in planned["prod"].objects("Deployment", cluster="chicago")
+                 if o["metadata"]["namespace"] == "thanos-global" and o["metadata"]["name"] == "thanos-query-pods")
+    args = query["spec"]["template"]["spec"]["containers"][0]["args"]
+    sd = json.loads(next(a.split("=", 1)[1] for a in args if a.startswith("--endpoint.sd-config=")))
+    assert sd["endpoints"][0] == {"address": "dnssrvnoa+_grpc._tcp.thanos-query.obs.acme.internal."}
+    assert sd["default_client_config"]["tls_config"]["cert_file"] == "/etc/thanos/tls/tls.crt"
+    labels = sorted(a.split("=", 1)[1] for a in args if a.startswith("--query.replica-label="))
+    assert labels == ["prometheus_replica", "receive_replica", "rule_replica"]
+    assert "--query.partial-response" in args and "--store.response-timeout=30s" in args
+    assert "--endpoint.info-timeout=15s" in args
+    outputs = planned["prod"].plan["outputs"]["global"]
+    assert outputs["endpoint"] == "https://thanos.obs.acme.internal"
+    assert outputs["leaves"] == ["query.chicago.obs.acme.internal:10901", "query.seattle.obs.acme.internal:10901"]
+
+
+def test_every_stack_shows_the_global_tier(planned):
+    for stack in ("dev", "prod", "gcp", "azure"):
+        outputs = planned[stack].plan["outputs"]["global"]
+        assert len(outputs["leaves"]) == 2 and outputs["endpoint"].startswith("https://")
+        tiers = [r for r in planned[stack].plan["resources"] if r["type"] == "thanos:global:Tier"]
+        assert len(tiers) == (1 if stack == "dev" else 2)
+
+
+def test_the_global_ruler_aborts_on_partial_data(planned):
+    rules = next(o for o in planned["dev"].objects("ConfigMap", cluster="chicago")
+                 if o["metadata"]["namespace"] == "thanos-global" and o["metadata"]["name"] == "thanos-ruler-rules")
+    groups = yaml.safe_load(rules["data"]["thanos.yaml"])["groups"]
+    assert groups and all(g["partial_response_strategy"] == "abort" for g in groups)
+    assert {r["labels"]["cluster"] for r in groups[0]["rules"]} == {"chicago", "seattle"}
+
+
+def test_distributed_mode_partitions_by_cluster():
+    raw = stack_config("prod")
+    raw["global-view"]["mode"] = "distributed"
+    view = config.load(raw).global_view
+    sd = global_sd_config(view, [], "thanos-global")
+    assert sd["endpoints"][0]["address"].startswith("dnssrvnoa+")
+    assert global_replica_labels(view, ["prometheus_replica"]) == ["prometheus_replica"]
+
+
+@pytest.mark.parametrize(("change", "key", "message"), [
+    (lambda v: v.update({"extra-replica-labels": ["cluster"]}), "global-view", "must not list cluster"),
+    (lambda v: v.update({"host-cluster": "boston"}), "global-view.host-cluster", "'boston' is not a cluster"),
+    (lambda v: v.update({"network-cidrs": []}), "global-view", "network-cidrs is required"),
+    (lambda v: v.update({"network-cidrs": ["0.0.0.0/0"]}), "global-view.network-cidrs", "every address"),
+    (lambda v: v.update({"store-response-timeout": "5m"}), "global-view", "must be below query.timeout"),
+    (lambda v: v.update({"mode": "distributed", "partition-labels": ["prometheus_replica"]}),
+     "global-view.partition-labels", "is a replica label"),
+    (lambda v: v.pop("dns"), "global-view", "needs dns"),
+    (lambda v: v["entry-point"].pop("oidc-client-id"), "global-view.entry-point", "needs oidc-issuer-url and oidc-client-id"),
+    (lambda v: v["entry-point"].update({"auth": "basic-auth"}), "global-view.entry-point", "set kind: ingress"),
+])
+def test_bad_global_view_config_names_the_key(change, key, message):
+    raw = stack_config("prod")
+    change(raw["global-view"])
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert any(path == key and message in text for path, text in err.value.problems), err.value.problems
+
+
+def test_tls_rotation_settings_are_checked():
+    raw = stack_config("dev")
+    raw["tls"] = {"ca-generation": 2, "trusted-ca-generations": [1]}
+    with pytest.raises(config.ConfigError, match="must include ca-generation 2"):
+        config.load(raw)
+
+
+def test_htpasswd_is_bcrypt_stable_and_verifies():
+    line = htpasswd_line("thanos", "correct horse")
+    assert line == htpasswd_line("thanos", "correct horse") != htpasswd_line("thanos", "another")
+    user, hashed = line.split(":", 1)
+    assert user == "thanos" and hashed.startswith("$2b$10$")
+    assert bcrypt.checkpw(b"correct horse", hashed.encode()) and not bcrypt.checkpw(b"wrong", hashed.encode())
+    with pytest.raises(ValueError, match="longer than 72 bytes"):
+        htpasswd_line("thanos", "x" * 73)
