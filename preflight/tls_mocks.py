@@ -76,7 +76,8 @@ def cert_request(inputs: dict[str, Any]) -> dict[str, str]:
     if inputs.get("dnsNames"):
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in inputs["dnsNames"]]),
                                         critical=False)
-    return {"certRequestPem": builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True).public_bytes(serialization.Encoding.PEM).decode()}
+    csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    return {"certRequestPem": csr.public_bytes(serialization.Encoding.PEM).decode()}
 
 
 def locally_signed_cert(name: str, inputs: dict[str, Any]) -> dict[str, str]:

@@ -22,7 +22,8 @@ out = {{"secrets": {{}}, "outputs": plan.outputs, "records": []}}
 for r in plan.resources:
     if r.type == "kubernetes:core/v1:Secret" and r.inputs.get("type") == "kubernetes.io/tls":
         provider = next(p.name for p in plan.resources if p.urn == r.provider)
-        out["secrets"][provider + "/" + r.inputs["metadata"]["namespace"] + "/" + r.inputs["metadata"]["name"]] = r.inputs["stringData"]
+        meta = r.inputs["metadata"]
+        out["secrets"][provider + "/" + meta["namespace"] + "/" + meta["name"]] = r.inputs["stringData"]
     if r.type in ("aws:route53/record:Record",):
         out["records"].append(r.inputs)
 print(json.dumps(out))
