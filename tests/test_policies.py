@@ -746,3 +746,89 @@ def test_wiring_references_find_placeholders_missing_services_and_self_copies():
         "q: thanos query dials dnssrv+_grpc._tcp.thanos-store.t.svc, but the stack declares no Service thanos-store "
         "in namespace t.")
     assert len(check_stack("thanos-wiring-references", [query])) == 1  # no Service visible in t: not judged
+
+
+# --- exposure: mTLS, authenticated entry points, deduplication across layers ------------------------------------
+
+def chicago(resources, namespace=None):
+    return copy.deepcopy([r for r in resources if "chicago" in (r["provider"] or "")
+                          and (namespace is None or (r["inputs"].get("metadata") or {}).get("namespace") == namespace)])
+
+
+def named(resources, kind, name, namespace):
+    return next(r for r in resources if r["type"].endswith(f":{kind}") and r["inputs"]["metadata"]["name"] == name
+                and r["inputs"]["metadata"]["namespace"] == namespace)
+
+
+def test_exposed_grpc_requires_server_mtls(prod):
+    resources = chicago(prod)
+    assert check_stack("thanos-exposure-grpc-mtls", resources) == []
+    leaf = named(resources, "Deployment", "thanos-query-pods", "thanos")
+    args = container(leaf["inputs"], "thanos-query")["args"]
+    args[:] = [a for a in args if not a.startswith("--grpc-server-tls-client-ca=")]
+    assert check_stack("thanos-exposure-grpc-mtls", resources) == [
+        "Service thanos-query-grpc exposes the gRPC StoreAPI of thanos query outside the cluster without server mTLS: "
+        "set --grpc-server-tls-cert, --grpc-server-tls-key and --grpc-server-tls-client-ca (anyone who reaches it "
+        "reads every series)."]
+
+
+def test_exposed_http_and_remote_write_are_refused(prod):
+    resources = chicago(prod, "thanos")
+    named(resources, "Service", "thanos-query", "thanos")["inputs"]["spec"]["type"] = "LoadBalancer"
+    router_service = named(resources, "Service", "thanos-receive-router", "thanos")["inputs"]["spec"]
+    router_service["type"] = "NodePort"
+    router = named(resources, "Deployment", "thanos-receive-router", "thanos")
+    args = container(router["inputs"], "thanos-receive-router")["args"]
+    args[:] = [a for a in args if not a.startswith("--remote-write.server-tls-client-ca=")]
+    assert check_stack("thanos-exposure-grpc-mtls", resources) == [
+        "Service thanos-query exposes the HTTP API of thanos query outside the cluster: Thanos has no authentication; "
+        "expose an authenticating proxy behind TLS instead.",
+        "Service thanos-receive-router exposes the gRPC StoreAPI of thanos receive outside the cluster without server "
+        "mTLS: set --grpc-server-tls-cert, --grpc-server-tls-key and --grpc-server-tls-client-ca (anyone who reaches it "
+        "reads every series).",
+        "Service thanos-receive-router exposes remote-write outside the cluster without a client CA: set "
+        "--remote-write.server-tls-cert, -key and -client-ca, or put an authenticating proxy in front (anyone could "
+        "write or overwrite series)."]
+
+
+def test_ingress_entry_point_needs_tls_and_authentication(planned):
+    resources = chicago(planned["dev"].plan["resources"], "thanos-global")
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == []
+    ingress = named(resources, "Ingress", "thanos", "thanos-global")["inputs"]
+    del ingress["metadata"]["annotations"]
+    del ingress["spec"]["tls"]
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == [
+        "Ingress thanos serves Thanos without TLS for every host: add spec.tls with a certificate (credentials and "
+        "queries would cross the network in clear text).",
+        "Ingress thanos routes to Thanos with no authentication: route to an authenticating proxy (oauth2-proxy) or "
+        "set nginx basic auth (auth-type, auth-secret); Thanos has none."]
+
+
+def test_gateway_entry_point_routes_through_the_proxy_over_https(prod):
+    resources = chicago(prod, "thanos-global")
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == []
+    route = named(resources, "HTTPRoute", "thanos", "thanos-global")["inputs"]
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": "thanos-query-frontend", "port": 10902}]
+    named(resources, "Gateway", "thanos", "thanos-global")["inputs"]["spec"]["listeners"][0]["protocol"] = "HTTP"
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == [
+        "HTTPRoute thanos serves Thanos on a Gateway listener without TLS: use an HTTPS listener.",
+        "HTTPRoute thanos routes to Thanos (thanos-query-frontend) directly: Gateway API has no portable "
+        "authentication; route to an authenticating proxy (oauth2-proxy) instead.",
+        "HTTPRoute thanos-ready serves Thanos on a Gateway listener without TLS: use an HTTPS listener."]
+
+
+def test_every_query_dedups_on_every_replica_label_never_on_identity(prod):
+    resources = [copy.deepcopy(r) for r in prod]
+    assert check_stack("thanos-query-dedup-labels", resources) == []
+    global_query = named(resources, "Deployment", "thanos-query-pods", "thanos-global")
+    args = container(global_query["inputs"], "thanos-query")["args"]
+    args[:] = [a for a in args if a != "--query.replica-label=receive_replica"] + ["--query.replica-label=cluster"]
+    leaf = named(resources, "Deployment", "thanos-query-pods", "thanos")
+    container(leaf["inputs"], "thanos-query")["args"].append("--query.replica-label=region")
+    assert sorted(check_stack("thanos-query-dedup-labels", resources)) == [
+        "query deduplicates on cluster, which tells clusters or producers apart: their different series would be "
+        "merged into one. Remove it from --query.replica-label.",
+        "query deduplicates on region, which tells clusters or producers apart: their different series would be "
+        "merged into one. Remove it from --query.replica-label.",
+        "query over other clusters does not deduplicate on receive_replica: a stacked query does not deduplicate for "
+        "the one above it, so the global view shows every replica. Add --query.replica-label for each."]

@@ -1,5 +1,5 @@
 """The Thanos policy pack's rules, one module per domain; `POLICIES` is what the pack serves."""
 
-from . import ha, platform, thanos, wiring
+from . import exposure, ha, platform, thanos, wiring
 
-POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES, *wiring.POLICIES]
+POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES, *wiring.POLICIES, *exposure.POLICIES]

@@ -1,0 +1,213 @@
+"""Exposure: what leaves the cluster is encrypted and authenticated, and every query deduplicates on every replica
+label and never on an identity label. Thanos has no authentication of its own: mTLS on gRPC, a proxy on HTTP."""
+
+import yaml
+from pulumi_policy import EnforcementLevel, StackValidationPolicy
+
+from .ha import _pod_labels, _selects
+from .thanos import _producer_replica_labels
+from .workloads import WORKLOAD_TYPES, deduplicated, flag, namespace_of, provider_of, thanos_containers
+
+SERVICE = "kubernetes:core/v1:Service"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+IDENTITY_LABELS = {"cluster", "region"}
+ENTRY_COMMANDS = ("query", "query-frontend", "receive")
+HEALTH_PATHS = {"/-/ready", "/-/healthy"}
+GRPC_TLS = ("grpc-server-tls-cert", "grpc-server-tls-key", "grpc-server-tls-client-ca")
+REMOTE_WRITE_TLS = ("remote-write.server-tls-cert", "remote-write.server-tls-key", "remote-write.server-tls-client-ca")
+_NGINX_AUTH = "nginx.ingress.kubernetes.io/"
+
+
+def _workloads_behind(resources, service) -> list:
+    """Workloads in the Service's cluster and namespace whose pods its selector picks."""
+    selector = (service.props.get("spec") or {}).get("selector") or {}
+    return [r for r in resources if r.resource_type in WORKLOAD_TYPES and provider_of(r) == provider_of(service)
+            and namespace_of(r) == namespace_of(service) and _selects(selector, _pod_labels(r))]
+
+
+def _exposed(service) -> bool:
+    spec = service.props.get("spec") or {}
+    return spec.get("type") in ("LoadBalancer", "NodePort") or bool(spec.get("externalIPs"))
+
+
+def _port_names(container: dict, port) -> set:
+    """What a Service port targets in a container: its number and name, resolved both ways."""
+    names = {port}
+    for p in container.get("ports") or []:
+        if port in (p.get("name"), p.get("containerPort")):
+            names |= {p.get("name"), p.get("containerPort")}
+    return names
+
+
+def validate_exposed_grpc(args, report):
+    for service in args.resources:
+        if service.resource_type != SERVICE or not _exposed(service):
+            continue
+        ports = [p.get("targetPort", p.get("port")) for p in (service.props.get("spec") or {}).get("ports") or []]
+        name = (service.props.get("metadata") or {}).get("name")
+        for workload in _workloads_behind(args.resources, service):
+            for container, command, flags in thanos_containers(workload.props):
+                targets = set().union(*(_port_names(container, p) for p in ports)) if ports else set()
+                if targets & {"grpc", 10901} and not all(flag(flags, f) for f in GRPC_TLS):
+                    report(f"Service {name} exposes the gRPC StoreAPI of thanos {command} outside the cluster without "
+                           "server mTLS: set --grpc-server-tls-cert, --grpc-server-tls-key and "
+                           "--grpc-server-tls-client-ca (anyone who reaches it reads every series).", service.urn)
+                if command == "receive" and targets & {"remote-write", 19291} \
+                        and not all(flag(flags, f) for f in REMOTE_WRITE_TLS):
+                    report(f"Service {name} exposes remote-write outside the cluster without a client CA: set "
+                           "--remote-write.server-tls-cert, -key and -client-ca, or put an authenticating proxy in "
+                           "front (anyone could write or overwrite series).", service.urn)
+                if command in ("query", "query-frontend") and targets & {"http", 10902}:
+                    report(f"Service {name} exposes the HTTP API of thanos {command} outside the cluster: Thanos has "
+                           "no authentication; expose an authenticating proxy behind TLS instead.", service.urn)
+
+
+def _service_pods(resources, owner, service_name: str) -> list:
+    service = next((r for r in resources if r.resource_type == SERVICE and provider_of(r) == provider_of(owner)
+                    and namespace_of(r) == namespace_of(owner)
+                    and (r.props.get("metadata") or {}).get("name") == service_name), None)
+    return _workloads_behind(resources, service) if service else []
+
+
+def _reaches_thanos(workloads) -> str:
+    """"direct" when a backend runs Thanos query/query-frontend/receive, "proxy" when it proxies to Thanos."""
+    for workload in workloads:
+        if any(command in ENTRY_COMMANDS for _, command, _ in thanos_containers(workload.props)):
+            return "direct"
+        for c in ((workload.props.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+            if any(str(a).startswith("--upstream=") and "thanos" in str(a) for a in c.get("args") or []):
+                return "proxy"
+    return ""
+
+
+def _ingress_backends(props) -> list[tuple[str, set]]:
+    """(Service name, paths) of every backend of an Ingress."""
+    found = []
+    for rule in (props.get("spec") or {}).get("rules") or []:
+        for path in ((rule.get("http") or {}).get("paths") or []):
+            service = ((path.get("backend") or {}).get("service") or {}).get("name")
+            if service:
+                found.append((service, {path.get("path") if path.get("pathType") == "Exact" else "*"}))
+    return found
+
+
+def _gateway_listeners_tls(resources, route) -> bool:
+    """Whether every parent Gateway listener the route attaches to terminates TLS (unknown Gateways count as TLS:
+    they are not in this stack)."""
+    for ref in (route.props.get("spec") or {}).get("parentRefs") or []:
+        gateway = next((r for r in resources if r.resource_type == GATEWAY and provider_of(r) == provider_of(route)
+                        and (r.props.get("metadata") or {}).get("name") == ref.get("name")), None)
+        if gateway is None:
+            continue
+        listeners = [li for li in (gateway.props.get("spec") or {}).get("listeners") or []
+                     if ref.get("sectionName") in (None, li.get("name"))]
+        if any(li.get("protocol") not in ("HTTPS", "TLS") for li in listeners):
+            return False
+    return True
+
+
+def validate_entry_points(args, report):
+    for r in args.resources:
+        name = (r.props.get("metadata") or {}).get("name")
+        if r.resource_type == INGRESS:
+            backends = _ingress_backends(r.props)
+            reach = {s: _reaches_thanos(_service_pods(args.resources, r, s)) for s, _ in backends}
+            if not any(reach.values()):
+                continue
+            hosts = {rule.get("host") for rule in (r.props.get("spec") or {}).get("rules") or []}
+            covered = {h for t in (r.props.get("spec") or {}).get("tls") or [] for h in t.get("hosts") or []}
+            if not (r.props.get("spec") or {}).get("tls") or not hosts <= covered:
+                report(f"Ingress {name} serves Thanos without TLS for every host: add spec.tls with a certificate "
+                       "(credentials and queries would cross the network in clear text).", r.urn)
+            annotations = (r.props.get("metadata") or {}).get("annotations") or {}
+            authenticated = (annotations.get(_NGINX_AUTH + "auth-type") == "basic"
+                             and annotations.get(_NGINX_AUTH + "auth-secret")) or annotations.get(_NGINX_AUTH + "auth-url")
+            health_only = all(paths <= HEALTH_PATHS for s, paths in backends if reach[s] == "direct")
+            if any(v == "direct" for v in reach.values()) and not authenticated and not health_only:
+                report(f"Ingress {name} routes to Thanos with no authentication: route to an authenticating proxy "
+                       "(oauth2-proxy) or set nginx basic auth (auth-type, auth-secret); Thanos has none.", r.urn)
+        elif r.resource_type == HTTPROUTE:
+            backends = [(ref.get("name"), rule) for rule in (r.props.get("spec") or {}).get("rules") or []
+                        for ref in rule.get("backendRefs") or []]
+            reach = {s: _reaches_thanos(_service_pods(args.resources, r, s)) for s, _ in backends}
+            if not any(reach.values()):
+                continue
+            if not _gateway_listeners_tls(args.resources, r):
+                report(f"HTTPRoute {name} serves Thanos on a Gateway listener without TLS: use an HTTPS listener.",
+                       r.urn)
+            for service, rule in backends:
+                paths = {(m.get("path") or {}).get("value") if (m.get("path") or {}).get("type") == "Exact" else "*"
+                         for m in rule.get("matches") or [{}]}
+                if reach[service] == "direct" and not paths <= HEALTH_PATHS:
+                    report(f"HTTPRoute {name} routes to Thanos ({service}) directly: Gateway API has no portable "
+                           "authentication; route to an authenticating proxy (oauth2-proxy) instead.", r.urn)
+
+
+def _sd_addresses(flags: list[str]) -> list[str]:
+    addresses = []
+    for text in flag(flags, "endpoint.sd-config"):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        addresses += [e.get("address", "") for e in (document or {}).get("endpoints") or [] if isinstance(e, dict)]
+    return addresses + flag(flags, "endpoint")
+
+
+def _stacked(flags: list[str]) -> bool:
+    """A query that dials outside its cluster (a DNS name or address that is not a `.svc` name): a global query over
+    other clusters' queries."""
+    for address in _sd_addresses(flags):
+        host = address.split("+", 1)[-1].rsplit(":", 1)[0] if "+" in address else address.rsplit(":", 1)[0]
+        if "." in host.rstrip(".") and ".svc" not in host:
+            return True
+    return False
+
+
+def _identity_labels(resources) -> set[str]:
+    """Labels that tell producers apart: cluster and region, and every constant external label of a producer."""
+    labels = set(IDENTITY_LABELS)
+    for r in resources:
+        for _, command, flags in thanos_containers(r.props) if r.resource_type in WORKLOAD_TYPES else ():
+            if command in ("rule", "receive"):
+                labels |= {v.split("=", 1)[0] for v in flag(flags, "label") if "$(" not in v}
+    return labels
+
+
+def validate_query_dedup(args, report):
+    replica = set().union(*(_producer_replica_labels(r) for r in args.resources)) if args.resources else set()
+    identity = _identity_labels(args.resources) - replica
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        for _, command, flags in thanos_containers(r.props):
+            if command != "query":
+                continue
+            labels = set(flag(flags, "query.replica-label"))
+            wrong = sorted(labels & identity)
+            if wrong:
+                report(f"query deduplicates on {', '.join(wrong)}, which tells clusters or producers apart: their "
+                       "different series would be merged into one. Remove it from --query.replica-label.", r.urn)
+            missing = sorted(replica - labels)
+            if _stacked(flags) and missing:
+                report(f"query over other clusters does not deduplicate on {', '.join(missing)}: a stacked query does "
+                       "not deduplicate for the one above it, so the global view shows every replica. Add "
+                       "--query.replica-label for each.", r.urn)
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="thanos-exposure-grpc-mtls", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A Service that exposes Thanos gRPC or remote-write outside the cluster requires mTLS on its pods.",
+        validate=deduplicated(validate_exposed_grpc)),
+    StackValidationPolicy(
+        name="thanos-exposure-entry-point-auth", enforcement_level=EnforcementLevel.MANDATORY,
+        description="An Ingress or HTTPRoute to query, query-frontend or receive has TLS and an authenticating backend.",
+        validate=deduplicated(validate_entry_points)),
+    StackValidationPolicy(
+        name="thanos-query-dedup-labels", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Every query deduplicates on every replica label it can see, never on an identity label.",
+        validate=deduplicated(validate_query_dedup)),
+]
