@@ -233,3 +233,29 @@ def test_htpasswd_is_bcrypt_stable_and_verifies():
     assert bcrypt.checkpw(b"correct horse", hashed.encode()) and not bcrypt.checkpw(b"wrong", hashed.encode())
     with pytest.raises(ValueError, match="longer than 72 bytes"):
         htpasswd_line("thanos", "x" * 73)
+
+
+def test_cert_manager_issues_from_the_stack_ca_and_its_resources_match_the_crds(tmp_path):
+    """With tls.issuer cert-manager every namespace gets a CA Issuer holding the stack CA and one Certificate per
+    Secret (no pulumi-tls leaf certificates); each validates against cert-manager's CRD schema."""
+    probe = (
+        "import preflight.cli\nfrom preflight.conformance import check_plan\n"
+        "raw = yaml.safe_load(Path('Pulumi.dev.yaml').read_text())['config']\n"
+        "raw['thanos:config']['tls'] = {'issuer': 'cert-manager'}\n"
+        "settings = stack_config.load(raw['thanos:config'])\n"
+        "plan = engine.run_program(Path('__main__.py'), 'thanos', 'dev', preflight.cli.offline_config(raw, settings), {})\n"
+        "report = check_plan(plan)\n"
+        "kinds = [r.type for r in plan.resources]\n"
+        "certs = [r.inputs for r in plan.resources if r.type.endswith(':Certificate')]\n"
+        "print(json.dumps({'problems': report.problems, 'issuers': kinds.count('kubernetes:cert-manager.io/v1:Issuer'),"
+        " 'signed': kinds.count('tls:index/locallySignedCert:LocallySignedCert'), 'certs': certs}))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["problems"] == [] and result["signed"] == 0 and result["issuers"] == 3  # chicago, seattle, global
+    leaf = next(c for c in result["certs"] if c["metadata"]["name"] == "thanos-query-grpc-tls"
+                and c["metadata"]["namespace"] == "thanos-chicago")
+    assert leaf["spec"]["dnsNames"] == ["thanos-query-grpc.thanos-chicago.svc.cluster.local",
+                                        "thanos-query-grpc.thanos-chicago.svc"]
+    assert leaf["spec"]["usages"] == ["digital signature", "key encipherment", "server auth"]
+    assert leaf["spec"]["issuerRef"] == {"name": "thanos-ca", "kind": "Issuer", "group": "cert-manager.io"}
