@@ -74,7 +74,7 @@ def _namespace(name: str) -> dict[str, Any]:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
-def _components(ctx: ClusterContext, components: tuple[str, ...]) -> dict[str, Any]:
+def _components(components: tuple[str, ...]) -> dict[str, Any]:
     return {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
                                   "values": sorted(f"thanos-{c}" for c in components)}]}
 
@@ -114,7 +114,7 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     """A cluster's namespace: the baseline, object storage for the components that use it, remote-write from the
     namespaces allowed to write (mTLS on top), and the leaf query's gRPC from the global tier only."""
     policies = baseline_policies(ctx, stack.thanos.ruler.alertmanagers)
-    policies.append(_policy(ctx, "thanos-object-storage-egress", _components(ctx, BUCKET_USERS), egress=[
+    policies.append(_policy(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS), egress=[
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
         {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": _tcp(80)}]))
     writers = stack.thanos.receive.remote_write_namespaces
