@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 from components.platform.common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
 from components.global_view.certificates import Certificate, StackAuthority, service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
+from components.operations.validation import cluster_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
 from components.storage.identity import BucketAccess
@@ -115,25 +116,31 @@ class ThanosCluster(pulumi.ComponentResource):
         for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
                            ("query-results", thanos.caches.query_results)):
             MemcachedPool(f"{name}-memcached-{pool}", ctx, pool, spec, child, after_ns)
-        Prometheus(f"{name}-prometheus", ctx, thanos.prometheus, plan.scraped, pod_labels, child, ready)
-        Query(f"{name}-query", build_query(
+        # The operations guide's upgrade order: each tier waits for the one before it, so a version change rolls the
+        # compactor first, then store, ruler, query and query-frontend, receive, and the Prometheus sidecars last.
+        stage = ready
+        if compactor_here:
+            stage = ready + [Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels,
+                                       pod_labels, child, stage)]
+        stage = ready + [Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, stage)]
+        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, thanos.ruler, dns_srv("http", "thanos-query-pods",
+                                                                                        ctx.namespace), pod_labels),
+                               child, stage)]
+        query = Query(f"{name}-query", build_query(
             ctx, thanos.query, endpoint_sd_config(plan.endpoints), plan.replica_labels,
             tls_secret=LEAF_TLS_SECRET if view else None, extra_flags=leaf_flags() if view else (),
-            pod_annotations=trust if view else None), child, ready)
-        self.leaf_service = register([leaf_service(ctx, view, cloud)], f"{name}-leaf", self, ready)[
+            pod_annotations=trust if view else None), child, stage)
+        frontend = QueryFrontend(f"{name}-query-frontend", ctx, thanos.query_frontend, thanos.caches.query_results,
+                                 child, stage)
+        stage = ready + [query, frontend]
+        self.leaf_service = register([leaf_service(ctx, view, cloud)], f"{name}-leaf", self, stage)[
             f"Service/{LEAF_SERVICE}"] if view else None
-        QueryFrontend(f"{name}-query-frontend", ctx, thanos.query_frontend, thanos.caches.query_results, child,
-                      after_ns)
-        Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, ready)
-        Ruler(f"{name}-ruler", build_ruler(ctx, thanos.ruler, dns_srv("http", "thanos-query-pods", ctx.namespace),
-                                           pod_labels), child, ready)
-        if compactor_here:
-            Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels, pod_labels, child,
-                      ready)
         if thanos.receive.enabled:
-            Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, ready)
+            stage = ready + [Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, stage)]
+        stage = ready + [Prometheus(f"{name}-prometheus", ctx, thanos.prometheus, plan.scraped, pod_labels, child, stage)]
         if thanos.bucket_web.enabled:
-            BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready)
+            stage.append(BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready))
+        register(validation_objects(ctx, cluster_plan(ctx, stack)), f"{name}-validate", self, stage)
 
         self.outputs = {
             "namespace": ctx.namespace,

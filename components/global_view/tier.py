@@ -10,6 +10,7 @@ from components.global_view.certificates import Certificate, StackAuthority, cli
 from components.global_view.entry_point import EntryPoint
 from components.global_view.leaves import srv_name
 from components.platform.common import GRPC_PORT, dns_srv
+from components.operations.validation import global_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import global_network_policies, namespace_object, service_account_objects
 from components.thanos.memcached import MemcachedPool
@@ -106,18 +107,19 @@ class GlobalTier(pulumi.ComponentResource):
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
         labels = global_replica_labels(view, stack_replica_labels)
-        MemcachedPool(f"{name}-memcached-query-results", ctx, "query-results", view.cache, child, after_ns)
-        Query(f"{name}-query", build_query(
+        parts = [MemcachedPool(f"{name}-memcached-query-results", ctx, "query-results", view.cache, child, after_ns)]
+        parts.append(Query(f"{name}-query", build_query(
             ctx, view.query, global_sd_config(view, leaves, ns), labels, response_timeout=view.store_response_timeout,
             extra_flags=global_query_flags(view), tls_secret=GLOBAL_CLIENT_SECRET,
-            pod_annotations=authority.trust_annotation), child, ready)
-        QueryFrontend(f"{name}-query-frontend", ctx, view.query_frontend, view.cache, child, after_ns)
+            pod_annotations=authority.trust_annotation), child, ready))
+        parts.append(QueryFrontend(f"{name}-query-frontend", ctx, view.query_frontend, view.cache, child, after_ns))
         if view.ruler.enabled:
             spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names())})
-            Ruler(f"{name}-ruler", build_ruler(ctx, spec, dns_srv("http", "thanos-query-pods", ns),
-                                               tls_secret=GLOBAL_RULER_TLS_SECRET, trust=authority.trust_annotation),
-                  child, ready)
+            parts.append(Ruler(f"{name}-ruler", build_ruler(
+                ctx, spec, dns_srv("http", "thanos-query-pods", ns), tls_secret=GLOBAL_RULER_TLS_SECRET,
+                trust=authority.trust_annotation), child, ready))
         self.entry = entry.register(self, ready) if entry else None
+        register(validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", self, ready + parts)
         self.outputs = {"namespace": ns, "queryFrontendUrl": f"http://thanos-query-frontend.{ns}.svc.cluster.local:10902",
                         "entryPoint": f"https://{view.entry_point.host}" if view.entry_point else None,
                         "leaves": leaves, "replicaLabels": labels, "discovery": view.discovery_mode,

@@ -69,6 +69,7 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
          "spec": service_spec(selector, [port], headless=True)},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": ctx.metadata(name, component),
          "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector},
+                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                   "template": {"metadata": {"labels": ctx.labels(component)},
                                "spec": pod_spec("thanos-memcached", [memcached], selector=selector,
                                                 replicas=spec.replicas, grace_seconds=30,

@@ -1,0 +1,175 @@
+"""Day 2: the upgrade order read from recorded dependencies, the post-deploy validation script against a fake Thanos
+on loopback, the validation Jobs in the plan, the deploy and drift workflows."""
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+
+from components.operations import validate_deploy
+
+from .conftest import ROOT
+
+# --- upgrade order -----------------------------------------------------------------------------------------------
+
+ORDER = ["thanos-compactor", "thanos-store", "thanos-ruler", "thanos-query-pods", "thanos-receive", "thanos-prometheus"]
+
+
+def workload_dependencies(plan, cluster, namespace):
+    """{workload name: names of the workloads it waits for}, from the recorded dependsOn."""
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    workloads = {r["urn"]: r["inputs"]["metadata"]["name"] for r in plan["resources"]
+                 if r["type"] in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+                 and r["inputs"]["metadata"]["namespace"] == namespace and f"k8s-{cluster}" in (r["provider"] or "")}
+    return {name: {workloads[u] for u in by_urn[urn]["dependsOn"] if u in workloads} for urn, name in workloads.items()}
+
+
+@pytest.mark.parametrize(("stack", "cluster", "namespace"), [("prod", "chicago", "thanos"), ("dev", "seattle", "thanos-seattle")])
+def test_version_changes_roll_in_the_operations_guides_order(planned, stack, cluster, namespace):
+    """compactor, store, ruler, query + query-frontend, receive (router and ingestors), Prometheus last: each tier
+    depends on the one before it, so `pulumi up` updates them in that order."""
+    deps = workload_dependencies(planned[stack].plan, cluster, namespace)
+    assert deps["thanos-compactor"] == set()
+    assert deps["thanos-store"] == {"thanos-compactor"}
+    assert deps["thanos-ruler"] == {"thanos-store"}
+    assert deps["thanos-query-pods"] == deps["thanos-query-frontend-pods"] == {"thanos-ruler"}
+    assert deps["thanos-receive-router"] == {"thanos-query-pods", "thanos-query-frontend-pods"}
+    ingestors = {n for n in deps if n.startswith("thanos-receive") and n != "thanos-receive-router"}
+    assert ingestors and all(deps[n] == deps["thanos-receive-router"] for n in ingestors)
+    assert deps["thanos-prometheus"] == {"thanos-receive-router"} | ingestors
+
+
+def test_rolling_updates_take_one_pod_at_a_time_and_the_compactor_never_overlaps(planned):
+    for obj in planned["prod"].objects(cluster="chicago"):
+        if obj["kind"] == "Deployment":
+            assert obj["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] in (0, 1)
+        if obj["kind"] == "StatefulSet":
+            assert obj["spec"]["updateStrategy"] == {"type": "RollingUpdate"}  # one pod at a time, highest first
+            if obj["metadata"]["name"] == "thanos-compactor":
+                # One replica: the old pod is gone before the new one starts (what Recreate means for a Deployment).
+                assert obj["spec"]["replicas"] == 1
+
+
+# --- post-deploy validation --------------------------------------------------------------------------------------
+
+class FakeThanos:
+    """A loopback HTTP server answering the Thanos APIs the validation reads, from a mutable dict."""
+
+    def __init__(self):
+        self.answers = {
+            "/api/v1/blocks": {"status": "success", "data": {"blocks": [], "refreshedAt": "2026-11-22T00:00:00Z"}},
+            "/api/v1/stores": {"status": "success", "data": {
+                "sidecar": [{"name": "10.0.0.1:10901", "lastError": None}, {"name": "10.0.0.2:10901", "lastError": None}],
+                "store": [{"name": "10.0.0.3:10901", "lastError": None}]}},
+            "/api/v1/query": {"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {"cluster": "chicago"}, "value": [0, "12"]}]}},
+            "/api/v1/rules": {"status": "success", "data": {"groups": [{"name": "thanos", "rules": []}]}},
+        }
+        self.queries = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                parsed = urlparse(self.path)
+                if parsed.path == "/api/v1/query":
+                    fake.queries.append(parse_qs(parsed.query)["query"][0])
+                answer = fake.answers.get(parsed.path)
+                body = json.dumps(answer).encode() if answer is not None else b"not found"
+                self.send_response(200 if answer is not None else 404)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def plan_for(url, **overrides):
+    plan = {"bucket_web": [url], "queries": [{"url": url, "store_types": {"sidecar": 2, "store": 1},
+                                               "clusters": ["chicago"]}], "rulers": [url], "attempts": 2, "interval": 0}
+    plan.update(overrides)
+    return plan
+
+
+def validate(plan):
+    out = io.StringIO()
+    code = validate_deploy.run(plan, out)
+    return code, out.getvalue()
+
+
+def test_validation_passes_on_a_healthy_deployment():
+    with FakeThanos() as fake:
+        code, output = validate(plan_for(fake.url))
+    assert code == 0 and "deployment valid: 4 checks passed" in output
+    assert fake.queries == ["count by (cluster) (up)"]
+
+
+@pytest.mark.parametrize(("break_it", "message"), [
+    (lambda a: a.pop("/api/v1/blocks"), "bucket {url}: HTTP Error 404: Not Found"),
+    (lambda a: a["/api/v1/blocks"].update(data={}), "bucket web {url}: no block list (object storage unreachable?)"),
+    (lambda a: a["/api/v1/stores"]["data"]["sidecar"].pop(), "query {url}: sidecar: 1 healthy of 2 expected"),
+    (lambda a: a["/api/v1/stores"]["data"]["store"][0].update(lastError="rpc error: connection refused"),
+     "query {url}: store: 0 healthy of 1 expected (rpc error: connection refused)"),
+    (lambda a: a["/api/v1/query"]["data"].update(result=[]), "query {url}: no series from cluster chicago"),
+    (lambda a: a["/api/v1/rules"]["data"].update(groups=[]), "ruler {url}: no rule groups loaded"),
+    (lambda a: a["/api/v1/query"].update(status="error", error="timeout"),
+     "clusters {url}: {url}/api/v1/query?query=count%20by%20%28cluster%29%20%28up%29: status 'error': timeout"),
+])
+def test_validation_fails_naming_what_is_wrong(break_it, message):
+    with FakeThanos() as fake:
+        break_it(fake.answers)
+        code, output = validate(plan_for(fake.url))
+    assert code == 1
+    assert f"FAIL {message.format(url=fake.url)}" in output.splitlines()
+
+
+def test_validation_retries_until_the_deployment_settles():
+    with FakeThanos() as fake:
+        fake.answers["/api/v1/rules"]["data"]["groups"] = []
+        timer = threading.Timer(0.2, lambda: fake.answers["/api/v1/rules"]["data"]["groups"].append({"name": "x"}))
+        timer.start()
+        code, output = validate(plan_for(fake.url, attempts=20, interval=0.05))
+        timer.join()
+    assert code == 0 and f"ok   rules {fake.url}" in output
+
+
+def test_an_unreachable_server_fails_with_the_reason():
+    code, output = validate(plan_for("http://127.0.0.1:9", attempts=1))
+    assert code == 1 and "Connection refused" in output
+
+
+def test_every_cluster_and_global_tier_runs_the_validation_job_last(planned):
+    """The Job's plan matches the stack, and it waits for every workload (pulumi-kubernetes awaits the Job, so a
+    broken deploy fails `pulumi up`)."""
+    plan = planned["prod"].plan
+    jobs = [r for r in plan["resources"] if r["type"] == "kubernetes:batch/v1:Job"
+            and r["inputs"]["metadata"]["name"].startswith("thanos-validate-")]
+    assert len(jobs) == 4  # chicago, seattle, and the two global tiers
+    maps = {(m["provider"], m["inputs"]["metadata"]["namespace"]): json.loads(m["inputs"]["data"]["plan.json"])
+            for m in plan["resources"] if m["type"] == "kubernetes:core/v1:ConfigMap"
+            and m["inputs"]["metadata"]["name"].startswith("thanos-validate-")}
+    leaf = next(v for (p, ns), v in maps.items() if ns == "thanos" and "chicago" in p)
+    assert leaf["queries"][0]["store_types"] == {"sidecar": 2, "store": 2, "rule": 2, "receive": 6}
+    top = next(v for (p, ns), v in maps.items() if ns == "thanos-global" and "chicago" in p)
+    assert top["queries"][0]["store_types"] == {"query": 2, "rule": 2}
+    assert top["queries"][0]["clusters"] == ["chicago", "seattle"]
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    chicago_job = next(j for j in jobs if "chicago" in j["provider"] and j["inputs"]["metadata"]["namespace"] == "thanos")
+    waited = {by_urn[u]["inputs"]["metadata"]["name"] for u in chicago_job["dependsOn"]
+              if by_urn[u]["type"].startswith("kubernetes:apps/v1:")}
+    assert {"thanos-prometheus", "thanos-bucket-web"} <= waited
