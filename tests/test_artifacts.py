@@ -233,6 +233,12 @@ def test_promtool_rejects_a_broken_rule(tmp_path):
 def test_github_workflows_match_their_schema():
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     assert workflows
+    assert {Path(w).name for w in workflows} >= {"pull-request.yml", "deploy.yml", "drift.yml"}
     proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actions = sorted(str(p) for p in (ROOT / ".github" / "actions").glob("*/action.yml"))
+    assert actions
+    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *actions],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -173,3 +173,40 @@ def test_every_cluster_and_global_tier_runs_the_validation_job_last(planned):
     waited = {by_urn[u]["inputs"]["metadata"]["name"] for u in chicago_job["dependsOn"]
               if by_urn[u]["type"].startswith("kubernetes:apps/v1:")}
     assert {"thanos-prometheus", "thanos-bucket-web"} <= waited
+
+
+# --- deploy and drift workflows ----------------------------------------------------------------------------------
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def steps_text(job):
+    return "\n".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in job["steps"])
+
+
+def test_merge_to_main_deploys_dev_for_real_then_prod_behind_review():
+    deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
+    assert deploy[True]["push"]["branches"] == ["main"]  # PyYAML reads the key `on` as True
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    jobs = deploy["jobs"]
+    assert "helm/kind-action@v1" in steps_text(jobs["dev"])
+    assert "pulumi up --yes --stack dev --policy-pack policies --policy-pack-config policies/dev.json" in steps_text(jobs["dev"])
+    teardown = jobs["dev"]["steps"][-1]
+    assert teardown["if"] == "always()" and "pulumi destroy" in teardown["run"]
+    assert "pulumi policy publish" in steps_text(jobs["policy-pack"]) and jobs["policy-pack"]["needs"] == "dev"
+    assert set(jobs["prod"]["needs"]) == {"dev", "policy-pack"}
+    assert jobs["prod"]["environment"]["name"] == "production"
+    assert 'pulumi up --yes --stack "${{ vars.PULUMI_ORG }}/thanos/prod" --policy-pack policies' in steps_text(jobs["prod"])
+
+
+def test_the_drift_check_fails_visibly_and_opens_one_issue():
+    drift = yaml.safe_load((WORKFLOWS / "drift.yml").read_text())
+    assert drift[True]["schedule"][0]["cron"]
+    job = drift["jobs"]["drift"]
+    assert job["strategy"]["matrix"]["stack"] == ["prod", "gcp", "azure"]
+    check = next(s for s in job["steps"] if "--expect-no-changes" in str(s.get("run")))
+    assert "--refresh" in check["run"] and "|| true" not in check["run"]
+    report = next(s for s in job["steps"] if "gh issue create" in str(s.get("run")))
+    assert report["if"].startswith("failure()") and "gh issue list --state open" in report["run"]
+    assert drift["permissions"]["issues"] == "write"
+
