@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 from components.platform.common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
 from components.global_view.certificates import Certificate, StackAuthority, service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
+from components.operations.bucket_jobs import verify_cronjob
 from components.operations.validation import cluster_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
@@ -119,6 +120,8 @@ class ThanosCluster(pulumi.ComponentResource):
         # The operations guide's upgrade order: each tier waits for the one before it, so a version change rolls the
         # compactor first, then store, ruler, query and query-frontend, receive, and the Prometheus sidecars last.
         stage = ready
+        if compactor_here and thanos.bucket_verify.enabled:
+            register([verify_cronjob(ctx, thanos.bucket_verify, pod_labels)], f"{name}-jobs", self, ready)
         if compactor_here:
             stage = ready + [Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels,
                                        pod_labels, child, stage)]

@@ -321,6 +321,17 @@ class BucketWebSpec(StrictModel):
     """Default 100m/256Mi requests, 512Mi limit."""
 
 
+class BucketVerifySpec(StrictModel):
+    """A scheduled `thanos tools bucket verify` of the bucket, read-only (its own reader identity, never --repair)."""
+
+    enabled: bool = True
+    """Run it; default true."""
+    schedule: str = Field("23 3 * * *", pattern=r"^(\S+\s+){4}\S+$")
+    """Cron schedule (cluster time zone); default 23 3 * * * (daily, off the hour)."""
+    resources: Resources = sized("100m", "256Mi", "1Gi")
+    """Default 100m/256Mi requests, 1Gi limit."""
+
+
 class MemcachedSpec(StrictModel):
     """One memcached pool (index cache, bucket cache or query-frontend results cache)."""
 
@@ -368,6 +379,8 @@ class ThanosSpec(StrictModel):
     """Receive router + ingestors; default on, 4 ingestors, RF 3."""
     bucket_web: BucketWebSpec = Field(default_factory=BucketWebSpec)
     """Bucket web UI; default on."""
+    bucket_verify: BucketVerifySpec = Field(default_factory=BucketVerifySpec)
+    """Scheduled bucket verification in the compactor's cluster; default daily."""
     caches: CachesSpec = Field(default_factory=CachesSpec)
     """Memcached pools; default 2 replicas each."""
     zone_spread: Literal["DoNotSchedule", "ScheduleAnyway"] = "DoNotSchedule"

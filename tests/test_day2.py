@@ -210,3 +210,22 @@ def test_the_drift_check_fails_visibly_and_opens_one_issue():
     assert report["if"].startswith("failure()") and "gh issue list --state open" in report["run"]
     assert drift["permissions"]["issues"] == "write"
 
+
+
+def test_each_bucket_is_verified_daily_read_only_by_its_own_identity(planned):
+    plan = planned["prod"].plan
+    jobs = [r for r in plan["resources"] if r["type"] == "kubernetes:batch/v1:CronJob"]
+    assert len(jobs) == 2  # one per region's bucket, in its compactor cluster
+    for job in jobs:
+        spec = job["inputs"]["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid"
+        pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "thanos-bucket-verify"
+        args = pod["containers"][0]["args"]
+        assert args[:3] == ["tools", "bucket", "verify"] and not any(a.startswith("--repair") for a in args)
+    roles = {r["name"]: json.loads(r["inputs"]["policy"]) for r in plan["resources"]
+             if r["type"] == "aws:iam/rolePolicy:RolePolicy" and r["name"].endswith("-bucket-verify")}
+    assert len(roles) == 2
+    for policy in roles.values():
+        actions = {a for s in policy["Statement"] for a in s["Action"]}
+        assert actions <= {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}

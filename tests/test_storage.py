@@ -48,7 +48,7 @@ def test_privilege_matrix():
     assert WRITE_ACTIONS <= writer and not writer & DELETE_ACTIONS
     assert "s3:DeleteObject" in deleter
     assert [c for c, r in COMPONENT_ROLES.items() if r == DELETER] == ["compactor"]
-    assert {c for c, r in COMPONENT_ROLES.items() if r == READER} == {"store", "bucket-web"}
+    assert {c for c, r in COMPONENT_ROLES.items() if r == READER} == {"store", "bucket-web", "bucket-verify"}
     for doc in (cloud_aws.component_policy(r, BUCKET_ARN, KEY_ARN) for r in (READER, WRITER, DELETER)):
         assert not any("*" in a for a in actions(doc))
 
@@ -126,7 +126,7 @@ def test_aws_roles_one_per_component_and_cluster_each_trusting_one_sa(planned):
     irsa = [r for r in roles if "replication" not in r["name"]]
     names = sorted(r["inputs"]["name"] for r in irsa)
     assert "thanos-chicago-compactor" in names and "thanos-seattle-compactor" in names
-    assert len(names) == len(set(names)) == 12  # 6 components x 2 clusters, compactor once per region
+    assert len(names) == len(set(names)) == 14  # 7 components x 2 clusters, compactor and verify once per region
     for role in irsa:
         trust = json.loads(role["inputs"]["assumeRolePolicy"])
         condition = trust["Statement"][0]["Condition"]["StringEquals"]
@@ -150,7 +150,7 @@ def test_service_accounts_carry_the_role_arns(planned):
                 if o["metadata"]["namespace"] == "thanos"}
     annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
-    assert len(accounts) == 11 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    assert len(accounts) == 12 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
     assert "annotations" not in accounts["thanos-oauth2-proxy"]["metadata"]  # no bucket identity where none is needed
 
 
@@ -189,10 +189,10 @@ def test_gcp_privileges_and_workload_identity(planned):
     assert by_role[READER] == {"roles/storage.objectViewer"}
     assert by_role[WRITER] == set(custom)
     assert by_role[DELETER] == {"roles/storage.objectUser"}
-    assert len(members) == 12, "one binding per component and cluster"
+    assert len(members) == 14, "one binding per component and cluster"
     pools = {"iowa": "acme-observability.svc.id.goog", "belgium": "acme-eu-clusters.svc.id.goog"}
     bindings = planned["gcp"].resources("gcp:serviceaccount/iAMMember:IAMMember")
-    assert len(bindings) == 12
+    assert len(bindings) == 14
     for binding in bindings:
         cluster = binding["name"].split("-objectstore-")[1].split("-")[0]
         assert binding["inputs"]["role"] == "roles/iam.workloadIdentityUser"
@@ -220,12 +220,12 @@ def test_azure_accounts(planned):
 
 def test_azure_identities_federated_to_one_sa_with_scoped_roles(planned):
     credentials = inputs_of(planned, "azure", "azure-native:managedidentity:FederatedIdentityCredential")
-    assert len(credentials) == 12  # 6 components in each of the 2 clusters (each region runs its compactor)
+    assert len(credentials) == 14  # 7 components in each of the 2 clusters (each region runs its compactor)
     for credential in credentials:
         assert credential["subject"].startswith("system:serviceaccount:thanos:thanos-")
         assert credential["audiences"] == ["api://AzureADTokenExchange"]
     assignments = planned["azure"].resources("azure-native:authorization:RoleAssignment")
-    assert len(assignments) == 12
+    assert len(assignments) == 14
     for assignment in assignments:
         inputs = assignment["inputs"]
         assert "/containers/thanos" in inputs["scope"]
@@ -262,7 +262,7 @@ def test_every_aws_permission_and_bucket_policy_in_the_plan_passes_parliament(pl
     (it wants a Resource and knows only SAML/Cognito/web federation), so it cannot judge an IRSA trust document."""
     documents = [r for r in planned["prod"].plan["resources"]
                  if r["type"] in ("aws:iam/rolePolicy:RolePolicy", "aws:s3/bucketPolicy:BucketPolicy")]
-    assert len(documents) == 14 + 4
+    assert len(documents) == 16 + 4  # 7 component roles + replication per region; 4 bucket policies
     for resource in documents:
         assert lint(json.loads(resource["inputs"]["policy"])) == [], resource["name"]
 
@@ -284,12 +284,12 @@ def test_the_kms_key_reaches_objstore_roles_and_replication(planned):
     policies = {r["name"]: json.loads(r["inputs"]["policy"]) for r in planned["prod"].resources("aws:iam/rolePolicy:RolePolicy")}
     chicago = {n: d for n, d in policies.items() if n.startswith("us-east-1-objectstore-chicago-")}
     seattle = {n: d for n, d in policies.items() if n.startswith("us-west-2-objectstore-seattle-")}
-    assert len(chicago) == len(seattle) == 6
+    assert len(chicago) == len(seattle) == 7
     for name, document in chicago.items():
         kms = [s for s in document["Statement"] if s["Sid"] == "BucketKey"]
         assert len(kms) == 1 and kms[0]["Resource"] == [PROD_KEY], name
         assert "kms:Decrypt" in kms[0]["Action"]
-        assert ("kms:GenerateDataKey" in kms[0]["Action"]) == (not name.endswith(("-store", "-bucket-web")))
+        assert ("kms:GenerateDataKey" in kms[0]["Action"]) == (not name.endswith(("-store", "-bucket-web", "-bucket-verify")))
     assert not any(s["Sid"] == "BucketKey" for d in seattle.values() for s in d["Statement"])
     replication = policies["us-east-1-objectstore-replication"]["Statement"]
     assert {s["Sid"]: s["Resource"] for s in replication if s["Sid"] in ("DecryptSource", "EncryptDestination")} == {

@@ -188,7 +188,9 @@ def test_ruler_drops_its_replica_label_from_alerts(planned):
 def test_objstore_is_only_in_a_secret_mounted_as_a_file(planned):
     for stack in STACKS:
         for obj in planned[stack].objects("ConfigMap"):
-            for text in obj.get("data", {}).values():
+            for key, text in obj.get("data", {}).items():
+                if key.endswith(".py"):
+                    continue  # the validation script
                 document = yaml.safe_load(text)
                 assert not (isinstance(document, dict) and {"type", "config"} <= set(document)), obj["metadata"]
         for obj in planned[stack].objects():

@@ -57,6 +57,7 @@ _KINDS = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): lambda: k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("networking.k8s.io/v1", "NetworkPolicy"): lambda: k8s.networking.v1.NetworkPolicy,
     ("batch/v1", "Job"): lambda: k8s.batch.v1.Job,
+    ("batch/v1", "CronJob"): lambda: k8s.batch.v1.CronJob,
     ("networking.k8s.io/v1", "Ingress"): lambda: k8s.networking.v1.Ingress,
 }
 # Custom resources pulumi-kubernetes has no typed class for (their schemas are in reference/schemas/).

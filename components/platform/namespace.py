@@ -17,7 +17,7 @@ from components.platform.kube import ClusterContext, register
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",
-                    "receive-router", "bucket-web", "memcached", "oauth2-proxy")
+                    "receive-router", "bucket-web", "bucket-verify", "memcached", "oauth2-proxy")
 INTERNAL_PORTS = (GRPC_PORT, HTTP_PORT, REMOTE_WRITE_PORT, MEMCACHED_PORT, PROMETHEUS_PORT, 9000, 9533)
 
 
@@ -47,7 +47,7 @@ def objstore_secret(ctx: ClusterContext, config: Any) -> dict[str, Any]:
             "type": "Opaque", "stringData": {OBJSTORE_KEY: config}}
 
 
-BUCKET_USERS = ("prometheus", "store", "compactor", "ruler", "receive", "bucket-web")
+BUCKET_USERS = ("prometheus", "store", "compactor", "ruler", "receive", "bucket-web", "bucket-verify")
 """Components that read or write object storage (their egress reaches the cloud's storage and identity endpoints)."""
 OAUTH2_PROXY_PORT = 4180
 _METADATA_ENDPOINTS = ("169.254.169.254/32", "169.254.170.23/32")  # GCE/Azure IMDS, EKS Pod Identity agent

@@ -13,13 +13,14 @@ COMPONENT_ROLES = {
     "receive": WRITER,
     "store": READER,
     "bucket-web": READER,
+    "bucket-verify": READER,  # the scheduled `tools bucket verify` (never --repair: that needs delete)
     "compactor": DELETER,
 }
 
 
 def components_in(compactor_here: bool, receive: bool, bucket_web: bool) -> list[str]:
     """The components of a cluster that need bucket access."""
-    wanted = {"prometheus", "ruler", "store"} | ({"compactor"} if compactor_here else set()) \
+    wanted = {"prometheus", "ruler", "store"} | ({"compactor", "bucket-verify"} if compactor_here else set()) \
         | ({"receive"} if receive else set()) | ({"bucket-web"} if bucket_web else set())
     return [c for c in COMPONENT_ROLES if c in wanted]
 

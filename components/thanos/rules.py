@@ -24,6 +24,11 @@ def default_rule_groups() -> list[dict[str, Any]]:
                    '{job=~".*thanos-compactor.*"}[24h]))) / 60 / 60 > 24', "0s", "warning",
                    "Compactor has not uploaded anything for 24 hours."),
         ]},
+        {"name": "thanos-bucket-jobs", "rules": [
+            _alert("ThanosBucketVerifyFailed",
+                   'kube_job_status_failed{job_name=~"thanos-bucket-verify-.*"} > 0', "0s", "warning",
+                   "The scheduled bucket verification {{ $labels.job_name }} failed: read its logs."),
+        ]},
         {"name": "thanos-upload", "rules": [
             _alert("ThanosSidecarBucketOperationsFailed",
                    'sum by (job, instance) (rate(thanos_objstore_bucket_operation_failures_total'
