@@ -9,6 +9,7 @@ from components.platform.common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA
 from components.global_view.certificates import Certificate, StackAuthority, service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
 from components.operations.bucket_jobs import verify_cronjob
+from components.operations.dr import dr_store_name
 from components.operations.validation import cluster_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
@@ -31,7 +32,7 @@ from components.thanos.receive import (
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, build_ruler
 from components.thanos.store import Store, shard_names, store_endpoints
-from config.stack import StackConfig
+from config.stack import StackConfig, dr_store_endpoints
 from config.storage import InClusterStorage
 
 
@@ -49,11 +50,13 @@ class ClusterPlan:
     """Headless Services Prometheus scrapes."""
 
 
-def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool) -> ClusterPlan:
-    """Decide the wiring: which StoreAPIs exist, which replica labels are in use, what is scraped."""
+def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, cluster: str = "") -> ClusterPlan:
+    """Decide the wiring: which StoreAPIs exist (DR store gateways that are included or whose region switched to its
+    DR copy too), which replica labels are in use, what is scraped."""
     thanos = stack.thanos
     endpoints = [dns_srv("grpc", "thanos-sidecar", namespace), *store_endpoints(thanos.store, namespace),
-                 dns_srv("grpc", RULER_NAME, namespace)]
+                 dns_srv("grpc", RULER_NAME, namespace),
+                 *(dns_srv("grpc", dr_store_name(region), namespace) for region in dr_store_endpoints(stack, cluster))]
     labels = [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL]
     scraped = ["thanos-sidecar", "thanos-query-pods", "thanos-query-frontend-pods", *shard_names(thanos.store),
                RULER_NAME]
@@ -110,7 +113,8 @@ class ThanosCluster(pulumi.ComponentResource):
         secrets = authority.issue(name, ctx, certs, self, after_ns) if authority and certs else {}
         trust = authority.trust_annotation if authority else None
         ready = after_ns + list(shared.values()) + list(secrets.values())
-        plan = plan_cluster(stack, ctx.namespace, compactor_here)
+        plan = plan_cluster(stack, ctx.namespace, compactor_here, ctx.cluster)
+        self.ready = ready
         pod_labels = access.pod_labels
         child = pulumi.ResourceOptions(parent=self)
 
@@ -123,8 +127,10 @@ class ThanosCluster(pulumi.ComponentResource):
         if compactor_here and thanos.bucket_verify.enabled:
             register([verify_cronjob(ctx, thanos.bucket_verify, pod_labels)], f"{name}-jobs", self, ready)
         if compactor_here:
+            # On a switch between copies the compactor moves only after the replication stream into its new
+            # bucket has stopped: one compactor per bucket, even inside one `pulumi up`.
             stage = ready + [Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels,
-                                       pod_labels, child, stage)]
+                                       pod_labels, child, stage + list(access.switch_after))]
         stage = ready + [Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, stage)]
         stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, thanos.ruler, dns_srv("http", "thanos-query-pods",
                                                                                         ctx.namespace), pod_labels),

@@ -1,5 +1,6 @@
 """A region: one explicit cloud provider, its object store (with DR copy), and each of its clusters."""
 
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -7,10 +8,11 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import ThanosCluster
 from components.global_view.certificates import StackAuthority
+from components.operations.dr import DrStore
 from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext
-from components.storage.identity import ClusterIdentity, components_in
-from config.stack import ClusterSpec, RegionSpec, StackConfig
+from components.storage.identity import ClusterIdentity, components_in, dr_store_component
+from config.stack import ClusterSpec, RegionSpec, StackConfig, dr_cluster_of
 
 
 def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
@@ -63,8 +65,19 @@ def oidc_issuer(cluster: ClusterSpec, refs: StackReferences) -> pulumi.Input[str
     return None
 
 
+def dr_reader(region: RegionSpec, stack: StackConfig, refs: StackReferences) -> ClusterIdentity | None:
+    """The identity of the read-only store gateway on the region's DR copy, in the DR cluster."""
+    name = dr_cluster_of(stack, region)
+    if name is None:
+        return None
+    cluster = next(c for r in stack.regions for c in r.clusters if c.name == name)
+    return ClusterIdentity(name, oidc_issuer(cluster, refs), [dr_store_component(region.name)],
+                           cluster.workload_identity_pool, stack.namespace_of(cluster))
+
+
 def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: list[ClusterIdentity],
-                 provider: pulumi.ProviderResource | None, providers: dict[str, Any], parent: pulumi.Resource) -> Any:
+                 provider: pulumi.ProviderResource | None, providers: dict[str, Any], parent: pulumi.Resource,
+                 reader: ClusterIdentity | None = None) -> Any:
     """The cloud backend of the region's storage (None for in-cluster storage, which lives in its cluster)."""
     storage = region.storage
     opts = pulumi.ResourceOptions(parent=parent)
@@ -73,7 +86,7 @@ def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: 
         from components.storage.aws import AwsObjectStore
 
         return AwsObjectStore(f"{name}-objectstore", region.name, storage, identities, stack.namespace,
-                              stack.protect_data, provider, providers.get(destination), opts)
+                              stack.protect_data, provider, providers.get(destination), opts, reader)
     if storage.provider == "gcp":
         from components.storage.gcp import GcpObjectStore
 
@@ -83,7 +96,7 @@ def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: 
         from components.storage.azure import AzureObjectStore
 
         return AzureObjectStore(f"{name}-objectstore", region.name, storage, destination, identities,
-                                stack.namespace, stack.protect_data, provider, providers.get(destination), opts)
+                                stack.namespace, stack.protect_data, provider, providers.get(destination), opts, reader)
     return None
 
 
@@ -106,15 +119,21 @@ class ThanosRegion(pulumi.ComponentResource):
         identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
             c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool,
             c.namespace) for c in region.clusters]
-        store = object_store(name, region, stack, identities, providers.get(region.name), providers, self)
+        store = object_store(name, region, stack, identities, providers.get(region.name), providers, self,
+                             dr_reader(region, stack, refs))
+        self.store = store
         self.outputs = {"storage": store.outputs if store else {"provider": "in-cluster"}, "clusters": {}}
-        self.clusters, self.kubernetes = {}, {}
+        self.clusters, self.kubernetes, self.contexts = {}, {}, {}
         for cluster in region.clusters:
             namespace = stack.namespace_of(cluster)
             ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace,
                                  image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread)
             provider = kubernetes_provider(cluster, namespace, refs)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
+            if store is not None and getattr(store.access.get(cluster.name), "copy", "") \
+                    and getattr(region.storage, "replication", None):
+                ctx = replace(ctx, copy=store.access[cluster.name].copy)
+            self.contexts[cluster.name] = ctx
             built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,
                                   store.access[cluster.name] if store else None, in_cluster, authority,
                                   region.storage.provider, pulumi.ResourceOptions(parent=self))
@@ -132,6 +151,14 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
         if stack.thanos.receive.enabled or stack.global_view else None
     regions = {region.name: ThanosRegion(region.name, region, stack, providers, refs, authority) for region in stack.regions}
     outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}
+    for region in stack.regions:  # the DR read path: a store gateway on each DR copy, in a cluster of its region
+        dr_access = getattr(regions[region.name].store, "dr_access", None)
+        if dr_access is not None:
+            target = regions[region.storage.replication.destination]
+            cluster = dr_cluster_of(stack, region)
+            DrStore(f"{cluster}-dr-store-{region.name}", target.contexts[cluster], region.name, stack.thanos.store,
+                    stack.thanos.caches, dr_access, pulumi.ResourceOptions(parent=target.clusters[cluster],
+                                                                           depends_on=target.clusters[cluster].ready))
     if stack.global_view:
         outputs.update(deploy_global_view(stack, regions, providers, authority))
     if authority:

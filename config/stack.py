@@ -184,6 +184,14 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
                                                    f"{stack.regions[region_index[target]].storage.provider}, "
                                                    f"not {storage.provider}"))
         claim_bucket(replica_bucket_name(storage), f"{rat}.bucket")
+        if target in region_index:
+            dr_clusters = [c.name for c in stack.regions[region_index[target]].clusters]
+            if replication.dr_cluster and replication.dr_cluster not in dr_clusters:
+                problems.append((f"{rat}.dr-cluster", f"{replication.dr_cluster!r} is not a cluster of region {target!r} "
+                                                      f"({', '.join(dr_clusters) or 'none'})"))
+            elif not dr_clusters:
+                problems.append((f"{rat}.destination", f"region {target!r} has no cluster to run the read-only store "
+                                                       "gateway on the DR copy"))
     return problems + _global_view_problems(stack)
 
 
@@ -235,6 +243,27 @@ def _zone_problems(cluster: ClusterSpec, stack: StackConfig, path: str) -> list[
         problems.append((path, f"thanos.receive.ingestors {receive.ingestors} is below the {len(zones)} zones: "
                                "every zone needs an ingestor"))
     return problems
+
+
+def dr_cluster_of(stack: StackConfig, region: RegionSpec) -> str | None:
+    """The cluster that runs the read-only store gateway on a region's DR copy (None without replication)."""
+    replication = getattr(region.storage, "replication", None)
+    if replication is None:
+        return None
+    target = next(r for r in stack.regions if r.name == replication.destination)
+    return replication.dr_cluster or target.clusters[0].name
+
+
+def dr_store_endpoints(stack: StackConfig, cluster: str) -> list[str]:
+    """Names of the DR store gateways a cluster's query lists: those it runs that are `included`, or whose source
+    region switched to its DR copy."""
+    found = []
+    for region in stack.regions:
+        replication = getattr(region.storage, "replication", None)
+        if replication and dr_cluster_of(stack, region) == cluster and (
+                replication.dr_read == "included" or getattr(region.storage, "active", "primary") == "dr"):
+            found.append(region.name)
+    return found
 
 
 def replica_bucket_name(storage: AwsStorage | AzureStorage) -> str:

@@ -24,6 +24,14 @@ class Replication(StrictModel):
     """Replicate delete markers, so the DR copy mirrors compaction and retention instead of keeping
     overlapping pre-compaction blocks forever; versioning on the DR copy keeps every deleted object
     recoverable for `noncurrent-version-expiration`. Default true."""
+    paused: bool = False
+    """Stop replicating (the rule stays, disabled): the first step of a failback (docs/dr.md); default false."""
+    dr_read: Literal["standby", "included"] = "standby"
+    """The read-only store gateway on the DR copy: `standby` (running, warm, listed by no query until the region
+    switches to the DR copy, so no block is read twice) or `included` (always listed by its cluster's query: history
+    stays queryable without a config change, at the cost of reading replicated blocks twice); default standby."""
+    dr_cluster: Name | None = None
+    """Cluster of the destination region that runs that store gateway; default its first cluster."""
 
 
 class AwsStorage(StrictModel):
@@ -45,9 +53,15 @@ class AwsStorage(StrictModel):
     """The class for that transition (never GLACIER or DEEP_ARCHIVE: Thanos cannot read them); default STANDARD_IA."""
     replication: Replication | None = None
     """Replication to a DR bucket; default none."""
+    active: Literal["primary", "dr"] = "primary"
+    """The copy every writer, reader and the compactor use: `dr` switches the region to its DR bucket (replication
+    is then disabled, so the one compactor never shares a bucket with a replication stream; docs/dr.md); default
+    primary."""
 
     @model_validator(mode="after")
     def _kms_pair(self) -> "AwsStorage":
+        if self.active == "dr" and not self.replication:
+            raise ValueError("active: dr needs replication (the DR bucket to switch to)")
         if self.kms_key_arn and self.replication and not self.replica_kms_key_arn:
             raise ValueError("replica-kms-key-arn is required when kms-key-arn and replication are both set")
         if self.infrequent_access_after and duration_seconds(self.infrequent_access_after) < 30 * 86400:

@@ -12,7 +12,7 @@ import yaml
 
 from components.operations import validate_deploy
 
-from .conftest import ROOT
+from .conftest import ROOT, run_probe
 
 # --- upgrade order -----------------------------------------------------------------------------------------------
 
@@ -229,3 +229,126 @@ def test_each_bucket_is_verified_daily_read_only_by_its_own_identity(planned):
     for policy in roles.values():
         actions = {a for s in policy["Statement"] for a in s["Action"]}
         assert actions <= {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+
+
+# --- the DR read path and the switch -----------------------------------------------------------------------------
+
+SWITCH_PROBE = """
+import copy
+raw = yaml.safe_load(Path('Pulumi.prod.yaml').read_text())['config']
+{edit}
+import preflight.cli
+from preflight import policy
+settings = stack_config.load(raw['thanos:config'])
+plan = engine.run_program(Path('__main__.py'), 'thanos', 'prod', preflight.cli.offline_config(raw, settings),
+                          preflight.cli.placeholder_stack_outputs(settings.stack_references()))
+out = {{"resources": [], "violations": [v.__dict__ if hasattr(v, '__dict__') else v for v in
+                                       policy.run_policies(plan, {{}})]}}
+for r in plan.resources:
+    out["resources"].append({{"urn": r.urn, "type": r.type, "name": r.name, "provider": r.provider,
+                              "dependsOn": r.depends_on, "inputs": r.inputs}})
+print(json.dumps(out, default=str))
+"""
+
+
+def switched_plan(tmp_path, edit):
+    proc = run_probe(tmp_path, SWITCH_PROBE.format(edit=edit))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def objects(plan, kind, name=None):
+    return [r for r in plan["resources"] if r["type"].endswith(f":{kind}")
+            and (name is None or r["inputs"].get("metadata", {}).get("name") == name)]
+
+
+def objstore_bucket(plan, cluster, secret="thanos-objstore"):
+    found = next(r for r in objects(plan, "Secret", secret) if f"k8s-{cluster}" in r["provider"])
+    return yaml.safe_load(found["inputs"]["stringData"]["objstore.yml"])["config"]["bucket"]
+
+
+def compactor_buckets(plan):
+    """bucket -> compactor count, read from each compactor cluster's objstore Secret."""
+    counts = {}
+    for sts in objects(plan, "StatefulSet", "thanos-compactor"):
+        cluster = sts["provider"].rsplit("k8s-", 1)[-1]
+        bucket = objstore_bucket(plan, cluster)
+        counts[bucket] = counts.get(bucket, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def prod_plans(tmp_path_factory):
+    normal = switched_plan(tmp_path_factory.mktemp("normal"), "")
+    switched = switched_plan(tmp_path_factory.mktemp("switched"),
+                             "raw['thanos:config']['regions'][0]['storage']['active'] = 'dr'")
+    return normal, switched
+
+
+def test_each_dr_copy_has_a_standby_read_only_store_gateway_in_the_dr_region(prod_plans):
+    normal, _ = prod_plans
+    store = [r for r in objects(normal, "StatefulSet", "thanos-store-dr-us-east-1")]
+    assert len(store) == 1 and "k8s-seattle" in store[0]["provider"]
+    assert objstore_bucket(normal, "seattle", "thanos-objstore-dr-us-east-1") == "acme-thanos-prod-us-east-1-dr"
+    role = next(r for r in normal["resources"] if r["type"] == "aws:iam/rolePolicy:RolePolicy"
+                and r["name"].endswith("seattle-store-dr-us-east-1"))
+    policy = json.loads(role["inputs"]["policy"])
+    assert {a for s in policy["Statement"] for a in s["Action"]} <= {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+    assert all("acme-thanos-prod-us-east-1-dr" in str(s["Resource"]) or "kms" in str(s["Resource"])
+               for s in policy["Statement"])
+    leaf = next(r for r in objects(normal, "Deployment", "thanos-query-pods")
+                if "k8s-seattle" in r["provider"] and r["inputs"]["metadata"]["namespace"] == "thanos")
+    args = leaf["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "thanos-store-dr-us-east-1" not in " ".join(args)  # standby: read only after a switch
+    assert normal["violations"] == []
+
+
+def test_switching_a_region_to_its_dr_copy_moves_every_reader_writer_and_the_one_compactor(prod_plans):
+    normal, switched = prod_plans
+    assert compactor_buckets(normal) == {"acme-thanos-prod-us-east-1": 1, "acme-thanos-prod-us-west-2": 1}
+    assert compactor_buckets(switched) == {"acme-thanos-prod-us-east-1-dr": 1, "acme-thanos-prod-us-west-2": 1}
+    assert objstore_bucket(switched, "chicago") == "acme-thanos-prod-us-east-1-dr"
+    roles = [r for r in switched["resources"] if r["type"] == "aws:iam/rolePolicy:RolePolicy"
+             and r["name"].startswith("us-east-1-objectstore-chicago-")]
+    assert len(roles) == 7
+    for role in roles:
+        resources = str(json.loads(role["inputs"]["policy"])["Statement"])
+        assert "acme-thanos-prod-us-east-1-dr" in resources, role["name"]
+        assert "key/2b8e6d4c" in resources and "key/7f3b2c1e" not in resources  # the DR copy's KMS key
+    rule = next(r for r in switched["resources"] if r["name"] == "us-east-1-objectstore-replication"
+                and r["type"].startswith("aws:s3/bucketReplicationConfig"))["inputs"]["rules"][0]
+    assert rule["status"] == "Disabled"
+    compactor = next(r for r in objects(switched, "StatefulSet", "thanos-compactor") if "k8s-chicago" in r["provider"])
+    replication_urn = next(r["urn"] for r in switched["resources"] if r["name"] == "us-east-1-objectstore-replication"
+                           and r["type"].startswith("aws:s3/bucketReplicationConfig"))
+    assert replication_urn in compactor["dependsOn"]  # the stream stops before the compactor moves in
+    annotations = compactor["inputs"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["thanos.io/objstore-copy"] == "acme-thanos-prod-us-east-1-dr"  # pods restart on the switch
+    leaf = next(r for r in objects(switched, "Deployment", "thanos-query-pods")
+                if "k8s-seattle" in r["provider"] and r["inputs"]["metadata"]["namespace"] == "thanos")
+    assert "thanos-store-dr-us-east-1" in " ".join(leaf["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert switched["violations"] == []
+
+
+def test_the_pack_refuses_a_compactor_on_a_bucket_that_is_still_replicated_into(prod_plans):
+    _, switched = prod_plans
+    resources = [{"type": r["type"], "inputs": r["inputs"], "provider": r["provider"], "urn": r["urn"],
+                  "name": r["name"]} for r in switched["resources"]]
+    rule = next(r for r in resources if r["name"] == "us-east-1-objectstore-replication"
+                and r["type"].startswith("aws:s3/bucketReplicationConfig"))
+    rule["inputs"]["rules"][0]["status"] = "Enabled"
+    from .test_policies import check_stack
+
+    assert check_stack("thanos-compactor-one-per-bucket", resources) == [
+        "a compactor writes to acme-thanos-prod-us-east-1-dr, a replication destination: it would compact the "
+        "replicated streams a second time (overlaps); DR copies are read-only."]
+
+
+def test_azure_dr_copies_get_a_reader_identity_for_their_store_gateway(planned):
+    plan = planned["azure"].plan
+    assignments = [r for r in plan["resources"] if r["type"] == "azure-native:authorization:RoleAssignment"
+                   and "store-dr" in r["name"]]
+    assert len(assignments) == 2
+    for assignment in assignments:
+        assert assignment["inputs"]["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")  # Blob Data Reader
+        assert "dr" in assignment["inputs"]["scope"].split("/storageAccounts/")[1].split("/")[0]

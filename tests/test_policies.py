@@ -286,6 +286,9 @@ def test_replicated(prod):
     config = next(r for r in without if r["type"] == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
                   and r["name"].startswith("us-west-2"))
     config["inputs"]["rules"][0]["status"] = "Disabled"
+    # Disabled by this program for a DR switch or a failback step (its rule id): still a replicated bucket.
+    assert check_stack("thanos-storage-replicated", without) == []
+    config["inputs"]["rules"][0]["id"] = "someone-elses-rule"
     assert check_stack("thanos-storage-replicated", without) == [
         "S3 bucket acme-thanos-prod-us-west-2 is not replicated to another region "
         "(config: regions[].storage.replication)."]

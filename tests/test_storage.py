@@ -126,7 +126,8 @@ def test_aws_roles_one_per_component_and_cluster_each_trusting_one_sa(planned):
     irsa = [r for r in roles if "replication" not in r["name"]]
     names = sorted(r["inputs"]["name"] for r in irsa)
     assert "thanos-chicago-compactor" in names and "thanos-seattle-compactor" in names
-    assert len(names) == len(set(names)) == 14  # 7 components x 2 clusters, compactor and verify once per region
+    assert len(names) == len(set(names)) == 16  # 7 components x 2 clusters, and a DR store gateway reader per copy
+    assert "thanos-seattle-store-dr-us-east-1" in names and "thanos-chicago-store-dr-us-west-2" in names
     for role in irsa:
         trust = json.loads(role["inputs"]["assumeRolePolicy"])
         condition = trust["Statement"][0]["Condition"]["StringEquals"]
@@ -150,7 +151,8 @@ def test_service_accounts_carry_the_role_arns(planned):
                 if o["metadata"]["namespace"] == "thanos"}
     annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
-    assert len(accounts) == 12 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    # 12 components' and the DR store gateway's (of us-west-2's copy)
+    assert len(accounts) == 13 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
     assert "annotations" not in accounts["thanos-oauth2-proxy"]["metadata"]  # no bucket identity where none is needed
 
 
@@ -220,17 +222,19 @@ def test_azure_accounts(planned):
 
 def test_azure_identities_federated_to_one_sa_with_scoped_roles(planned):
     credentials = inputs_of(planned, "azure", "azure-native:managedidentity:FederatedIdentityCredential")
-    assert len(credentials) == 14  # 7 components in each of the 2 clusters (each region runs its compactor)
+    assert len(credentials) == 16  # 7 components in each of the 2 clusters, and each DR copy's store gateway
     for credential in credentials:
         assert credential["subject"].startswith("system:serviceaccount:thanos:thanos-")
         assert credential["audiences"] == ["api://AzureADTokenExchange"]
     assignments = planned["azure"].resources("azure-native:authorization:RoleAssignment")
-    assert len(assignments) == 14
+    assert len(assignments) == 16
     for assignment in assignments:
         inputs = assignment["inputs"]
         assert "/containers/thanos" in inputs["scope"]
-        component = next(c for c in COMPONENT_ROLES if assignment["name"].endswith(f"-{c}"))
-        if COMPONENT_ROLES[component] == DELETER:
+        component = next((c for c in COMPONENT_ROLES if assignment["name"].endswith(f"-{c}")), "store-dr")
+        if component == "store-dr":  # the DR copy's store gateway reads the DR account only
+            assert "dr/blobServices" in inputs["scope"] and inputs["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+        elif COMPONENT_ROLES[component] == DELETER:
             assert inputs["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")
         elif COMPONENT_ROLES[component] == READER:
             assert inputs["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
@@ -262,7 +266,8 @@ def test_every_aws_permission_and_bucket_policy_in_the_plan_passes_parliament(pl
     (it wants a Resource and knows only SAML/Cognito/web federation), so it cannot judge an IRSA trust document."""
     documents = [r for r in planned["prod"].plan["resources"]
                  if r["type"] in ("aws:iam/rolePolicy:RolePolicy", "aws:s3/bucketPolicy:BucketPolicy")]
-    assert len(documents) == 16 + 4  # 7 component roles + replication per region; 4 bucket policies
+    # Per region: 7 component roles, replication, the DR store gateway's reader; 4 bucket policies.
+    assert len(documents) == 18 + 4
     for resource in documents:
         assert lint(json.loads(resource["inputs"]["policy"])) == [], resource["name"]
 

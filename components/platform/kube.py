@@ -25,6 +25,9 @@ class ClusterContext:
     """The cluster's zones (`topology.kubernetes.io/zone` values) when known: receive places ingestors per zone."""
     zone_spread: str = "DoNotSchedule"
     """`whenUnsatisfiable` of every zone spread constraint."""
+    copy: str = ""
+    """The bucket copy in use (primary or DR) when it can change: pods carry it, so a switch restarts them (Thanos
+    reads the objstore config only at start)."""
 
     @property
     def version(self) -> str:

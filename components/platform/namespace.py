@@ -110,13 +110,18 @@ def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], extra_p
     return policies
 
 
+def object_storage_egress(ctx: ClusterContext, name: str, selector: dict[str, Any]) -> dict[str, Any]:
+    """HTTPS to object storage (NetworkPolicy has no host names: any address) and the workload identity endpoints."""
+    return _policy(ctx, name, selector, egress=[
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
+        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": _tcp(80)}])
+
+
 def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     """A cluster's namespace: the baseline, object storage for the components that use it, remote-write from the
     namespaces allowed to write (mTLS on top), and the leaf query's gRPC from the global tier only."""
     policies = baseline_policies(ctx, stack.thanos.ruler.alertmanagers)
-    policies.append(_policy(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS), egress=[
-        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
-        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": _tcp(80)}]))
+    policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = stack.thanos.receive.remote_write_namespaces
     if stack.thanos.receive.enabled and writers:
         policies.append(_policy(ctx, "thanos-remote-write-ingress", {"matchLabels": ctx.selector("receive-router")},

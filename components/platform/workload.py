@@ -20,8 +20,9 @@ def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: st
         metadata["labels"] = {**metadata["labels"], **extra_labels}
     template_labels = {**metadata["labels"], **selector, **(pod_labels or {})}
     template_metadata: dict[str, Any] = {"labels": template_labels}
-    if pod_annotations:
-        template_metadata["annotations"] = dict(pod_annotations)
+    annotations = {**({"thanos.io/objstore-copy": ctx.copy} if ctx.copy else {}), **(pod_annotations or {})}
+    if annotations:
+        template_metadata["annotations"] = annotations
     spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector},
                             "template": {"metadata": template_metadata, "spec": pod}}
     if kind == "StatefulSet":

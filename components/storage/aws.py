@@ -7,7 +7,16 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
-from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
+from components.storage.identity import (
+    DELETER,
+    READER,
+    WRITER,
+    BucketAccess,
+    ClusterIdentity,
+    dr_store_component,
+    role_of,
+    subject,
+)
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AwsStorage
@@ -111,14 +120,16 @@ def replication_policy(source_arn: str, destination_arn: str, source_key: str | 
 
 
 def replication_rule(storage: AwsStorage, destination_arn: str) -> dict[str, Any]:
-    """Replicate everything with Replication Time Control (15 minutes) and its metrics."""
+    """Replicate everything with Replication Time Control (15 minutes) and its metrics; disabled while the region
+    runs on its DR copy or replication is paused (kept, not deleted: an update happens in order, a delete last)."""
     assert storage.replication is not None
+    enabled = storage.active == "primary" and not storage.replication.paused
     destination: dict[str, Any] = {
         "bucket": destination_arn, "storage_class": "STANDARD",
         "replication_time": {"status": "Enabled", "time": {"minutes": 15}},
         "metrics": {"status": "Enabled", "event_threshold": {"minutes": 15}}}
     rule: dict[str, Any] = {
-        "id": "thanos-dr", "status": "Enabled", "priority": 1, "filter": {"prefix": ""},
+        "id": "thanos-dr", "status": "Enabled" if enabled else "Disabled", "priority": 1, "filter": {"prefix": ""},
         "delete_marker_replication": {"status": "Enabled" if storage.replication.replicate_deletes else "Disabled"},
         "destination": destination}
     if storage.kms_key_arn:
@@ -127,11 +138,20 @@ def replication_rule(storage: AwsStorage, destination_arn: str) -> dict[str, Any
     return rule
 
 
-def objstore_config(storage: AwsStorage, region: str) -> str:
-    """The objstore YAML: the SDK's credential chain (IRSA web identity), no keys, server-side encryption."""
-    sse = {"type": "SSE-KMS", "kms_key_id": storage.kms_key_arn} if storage.kms_key_arn else {"type": "SSE-S3"}
+def copy_of(storage: AwsStorage, region: str, copy: str) -> tuple[str, str, str | None]:
+    """(bucket, region, KMS key) of the primary or the DR copy."""
+    if copy == "dr":
+        assert storage.replication is not None
+        return replica_bucket_name(storage), storage.replication.destination, storage.replica_kms_key_arn
+    return storage.bucket, region, storage.kms_key_arn
+
+
+def objstore_config(storage: AwsStorage, region: str, copy: str = "primary") -> str:
+    """The objstore YAML of one copy: the SDK's credential chain (IRSA web identity), no keys, server-side encryption."""
+    bucket, bucket_region, key = copy_of(storage, region, copy)
+    sse = {"type": "SSE-KMS", "kms_key_id": key} if key else {"type": "SSE-S3"}
     return yaml.safe_dump({"type": "S3", "config": {
-        "bucket": storage.bucket, "endpoint": f"s3.{region}.amazonaws.com", "region": region,
+        "bucket": bucket, "endpoint": f"s3.{bucket_region}.amazonaws.com", "region": bucket_region,
         "aws_sdk_auth": True, "signature_version2": False, "sse_config": sse}}, sort_keys=True)
 
 
@@ -178,14 +198,18 @@ class AwsObjectStore(pulumi.ComponentResource):
     outputs: dict[str, Any]
     """What the stack exports for this region."""
 
+    dr_access: BucketAccess | None
+    """Read-only access to the DR copy for the DR cluster's store gateway (None without replication)."""
+
     def __init__(self, name: str, region: str, storage: AwsStorage, clusters: list[ClusterIdentity], namespace: str,
                  protect: bool, provider: aws.Provider, dr_provider: aws.Provider | None,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, dr_reader: ClusterIdentity | None = None):
         super().__init__("thanos:aws:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         primary = S3Bucket(f"{name}-bucket", storage.bucket, storage, storage.kms_key_arn, protect,
                            pulumi.ResourceOptions(parent=self))
-        self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.bucket.arn}
+        self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.bucket.arn, "active": storage.active}
+        active_arn, switch_after, self.dr_access = primary.bucket.arn, [], None
 
         if storage.replication and dr_provider:
             replica = S3Bucket(f"{name}-dr-bucket", replica_bucket_name(storage), storage,
@@ -198,15 +222,19 @@ class AwsObjectStore(pulumi.ComponentResource):
                 primary.bucket.arn, replica.bucket.arn).apply(lambda arns: json.dumps(replication_policy(
                     arns[0], arns[1], storage.kms_key_arn, storage.replica_kms_key_arn), sort_keys=True)),
                 opts=pulumi.ResourceOptions(parent=self))
-            aws.s3.BucketReplicationConfig(
+            replication = aws.s3.BucketReplicationConfig(
                 f"{name}-replication", bucket=primary.bucket.id, role=role.arn,
                 rules=[replica.bucket.arn.apply(lambda arn: replication_rule(storage, arn))],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[primary.versioning, replica.versioning]))
             self.outputs.update(drBucket=replica.bucket.bucket, drBucketArn=replica.bucket.arn,
                                 replicationRoleArn=role.arn)
+            switch_after = [replication]  # the compactor moves only once the replication stream has stopped
+            if storage.active == "dr":
+                active_arn = replica.bucket.arn
 
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
-        config = objstore_config(storage, region)
+        config = objstore_config(storage, region, storage.active)
+        active_key = copy_of(storage, region, storage.active)[2]
         self.access = {}
         roles: dict[str, Any] = {}
         for cluster in clusters:
@@ -214,9 +242,20 @@ class AwsObjectStore(pulumi.ComponentResource):
             for component in cluster.components:
                 annotations[component] = {"eks.amazonaws.com/role-arn": self._irsa_role(
                     f"{name}-{cluster.name}-{component}", cluster, component, cluster.namespace or namespace, account.account_id,
-                    primary.bucket.arn, storage.kms_key_arn).arn}
+                    active_arn, active_key).arn}
                 roles[f"{cluster.name}/{component}"] = annotations[component]["eks.amazonaws.com/role-arn"]
-            self.access[cluster.name] = BucketAccess(objstore_config=config, annotations=annotations, pod_labels={})
+            self.access[cluster.name] = BucketAccess(objstore_config=config, annotations=annotations, pod_labels={},
+                                                     copy=copy_of(storage, region, storage.active)[0],
+                                                     switch_after=switch_after)
+        if storage.replication and dr_provider and dr_reader is not None:
+            component = dr_store_component(region)
+            arn = self._irsa_role(f"{name}-{dr_reader.name}-{component}", dr_reader, component,
+                                  dr_reader.namespace or namespace, account.account_id, replica.bucket.arn,
+                                  storage.replica_kms_key_arn).arn
+            roles[f"{dr_reader.name}/{component}"] = arn
+            self.dr_access = BucketAccess(objstore_config=objstore_config(storage, region, "dr"),
+                                          annotations={component: {"eks.amazonaws.com/role-arn": arn}}, pod_labels={},
+                                          copy=replica_bucket_name(storage))
         self.outputs["roles"] = roles
         self.register_outputs(self.outputs)
 
@@ -228,9 +267,9 @@ class AwsObjectStore(pulumi.ComponentResource):
             component), sort_keys=True))
         role = aws.iam.Role(name, name=f"thanos-{cluster.name}-{component}"[:64],
                             assume_role_policy=trust, tags={"thanos.io/component": component,
-                                                            "thanos.io/access": COMPONENT_ROLES[component]},
+                                                            "thanos.io/access": role_of(component)},
                             opts=pulumi.ResourceOptions(parent=self))
         aws.iam.RolePolicy(name, role=role.id, policy=bucket_arn.apply(lambda arn: json.dumps(
-            component_policy(COMPONENT_ROLES[component], arn, kms_key_arn), sort_keys=True)),
+            component_policy(role_of(component), arn, kms_key_arn), sort_keys=True)),
             opts=pulumi.ResourceOptions(parent=self))
         return role

@@ -7,7 +7,16 @@ import pulumi
 import pulumi_azure_native as azure
 import yaml
 
-from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, subject
+from components.storage.identity import (
+    COMPONENT_ROLES,
+    DELETER,
+    READER,
+    WRITER,
+    BucketAccess,
+    ClusterIdentity,
+    dr_store_component,
+    subject,
+)
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AzureStorage
@@ -40,9 +49,10 @@ def lifecycle_policy(storage: AzureStorage) -> dict[str, Any]:
         "filters": {"blob_types": ["blockBlob"]}}}]}
 
 
-def objstore_config(storage: AzureStorage) -> str:
-    """The objstore YAML: account and container; credentials from workload identity (no account key)."""
-    return yaml.safe_dump({"type": "AZURE", "config": {"storage_account": storage.account,
+def objstore_config(storage: AzureStorage, account: str | None = None) -> str:
+    """The objstore YAML: account (the primary, or the DR copy's) and container; credentials from workload identity
+    (no account key)."""
+    return yaml.safe_dump({"type": "AZURE", "config": {"storage_account": account or storage.account,
                                                        "container": storage.container}}, sort_keys=True)
 
 
@@ -94,10 +104,12 @@ class AzureObjectStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, location: str, storage: AzureStorage, dr_location: str | None,
                  clusters: list[ClusterIdentity], namespace: str, protect: bool, provider: azure.Provider,
-                 dr_provider: azure.Provider | None, opts: pulumi.ResourceOptions | None = None):
+                 dr_provider: azure.Provider | None, opts: pulumi.ResourceOptions | None = None,
+                 dr_reader: ClusterIdentity | None = None):
         super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         rg = storage.resource_group
+        self.dr_access, replica = None, None
         primary = AzureAccount(f"{name}-account", storage.account, location, storage, protect,
                                pulumi.ResourceOptions(parent=self))
         self.outputs = {"account": primary.account.name, "accountId": primary.account.id,
@@ -149,23 +161,37 @@ class AzureObjectStore(pulumi.ComponentResource):
         for cluster in clusters:
             annotations = {}
             for component in cluster.components:
-                resource = f"{name}-{cluster.name}-{component}"
-                identity = azure.managedidentity.UserAssignedIdentity(
-                    resource, resource_name_=f"thanos-{cluster.name}-{component}", resource_group_name=rg,
-                    location=location, opts=pulumi.ResourceOptions(parent=self))
-                azure.managedidentity.FederatedIdentityCredential(
-                    resource, resource_name_=identity.name, resource_group_name=rg,
-                    federated_identity_credential_resource_name=f"{cluster.name}-{component}",
-                    issuer=cluster.oidc_issuer, subject=subject(cluster.namespace or namespace, component),
-                    audiences=["api://AzureADTokenExchange"], opts=pulumi.ResourceOptions(parent=self))
-                azure.authorization.RoleAssignment(
-                    resource, role_assignment_name=stable_guid(storage.account, cluster.name, component),
-                    principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
-                    role_definition_id=role_ids[COMPONENT_ROLES[component]],
-                    opts=pulumi.ResourceOptions(parent=self))
-                annotations[component] = {"azure.workload.identity/client-id": identity.client_id}
-                identities[f"{cluster.name}/{component}"] = identity.client_id
+                client_id = self._identity(f"{name}-{cluster.name}-{component}", cluster, component, namespace, rg,
+                                           location, scope, role_ids[COMPONENT_ROLES[component]], storage.account)
+                annotations[component] = {"azure.workload.identity/client-id": client_id}
+                identities[f"{cluster.name}/{component}"] = client_id
             self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage), annotations=annotations,
                                                      pod_labels={"azure.workload.identity/use": "true"})
+        if replica is not None and dr_reader is not None:
+            component = dr_store_component(location)
+            client_id = self._identity(f"{name}-{dr_reader.name}-{component}", dr_reader, component, namespace, rg,
+                                       dr_location, replica.container.id, role_ids[READER], storage.account)
+            identities[f"{dr_reader.name}/{component}"] = client_id
+            self.dr_access = BucketAccess(
+                objstore_config=objstore_config(storage, replica_bucket_name(storage)),
+                annotations={component: {"azure.workload.identity/client-id": client_id}},
+                pod_labels={"azure.workload.identity/use": "true"}, copy=replica_bucket_name(storage))
         self.outputs["identities"] = identities
         self.register_outputs(self.outputs)
+
+    def _identity(self, resource: str, cluster: ClusterIdentity, component: str, namespace: str, rg: str,
+                  location: str, scope: Any, role_definition_id: Any, account: str) -> pulumi.Output[str]:
+        """A user-assigned identity federated to one ServiceAccount, with one role on one container."""
+        identity = azure.managedidentity.UserAssignedIdentity(
+            resource, resource_name_=f"thanos-{cluster.name}-{component}", resource_group_name=rg,
+            location=location, opts=pulumi.ResourceOptions(parent=self))
+        azure.managedidentity.FederatedIdentityCredential(
+            resource, resource_name_=identity.name, resource_group_name=rg,
+            federated_identity_credential_resource_name=f"{cluster.name}-{component}",
+            issuer=cluster.oidc_issuer, subject=subject(cluster.namespace or namespace, component),
+            audiences=["api://AzureADTokenExchange"], opts=pulumi.ResourceOptions(parent=self))
+        azure.authorization.RoleAssignment(
+            resource, role_assignment_name=stable_guid(account, cluster.name, component),
+            principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
+            role_definition_id=role_definition_id, opts=pulumi.ResourceOptions(parent=self))
+        return identity.client_id

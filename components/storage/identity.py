@@ -1,6 +1,6 @@
 """Who may do what in the bucket: one identity per Thanos component, least privilege by role."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -16,6 +16,19 @@ COMPONENT_ROLES = {
     "bucket-verify": READER,  # the scheduled `tools bucket verify` (never --repair: that needs delete)
     "compactor": DELETER,
 }
+
+
+DR_STORE = "store-dr"
+
+
+def dr_store_component(source_region: str) -> str:
+    """The component (and `thanos-<component>` ServiceAccount) of the read-only store gateway on a region's DR copy."""
+    return f"{DR_STORE}-{source_region}"
+
+
+def role_of(component: str) -> str:
+    """reader, writer or deleter: a DR store gateway only reads."""
+    return READER if component.startswith(f"{DR_STORE}-") else COMPONENT_ROLES[component]
 
 
 def components_in(compactor_here: bool, receive: bool, bucket_web: bool) -> list[str]:
@@ -61,3 +74,7 @@ class BucketAccess:
     """ServiceAccount annotations by component (workload identity bindings)."""
     pod_labels: dict[str, str]
     """Labels every bucket-using pod needs (Azure workload identity)."""
+    copy: str = ""
+    """The bucket (or account) in use: a switch to the DR copy changes it, and pods restart to read the new config."""
+    switch_after: list = field(default_factory=list)
+    """Resources the compactor waits for when the copy in use changes (the replication stream stopping first)."""

@@ -75,11 +75,16 @@ def validate_lifecycle(args, report):
                        "block then pays retrieval fees and a minimum storage duration.")
 
 
+DR_RULE = "thanos-dr"
+
+
 def validate_replicated(args, report):
     resources = args.resources
+    # A rule this program disabled for a DR switch or a failback (id thanos-dr, docs/dr.md) still counts.
     replicated = {r.props.get("bucket") for r in resources
                   if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-                  and any(rule.get("status") == "Enabled" for rule in r.props.get("rules") or [])}
+                  and any(rule.get("status") == "Enabled" or rule.get("id") == DR_RULE
+                          for rule in r.props.get("rules") or [])}
     destinations = {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
                     for r in resources if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
                     for rule in r.props.get("rules") or []}

@@ -211,6 +211,33 @@ def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, bool]]]:
     return owners
 
 
+def _short(bucket: str) -> str:
+    """`TYPE:name/prefix` -> `name` (`account/container` on Azure)."""
+    return bucket.split(":", 1)[-1].rsplit("/", 1)[0]
+
+
+def replication_targets(stack: Stack, compacted: set[str]) -> set[str]:
+    """Buckets (`bucket`, or `account/container` on Azure) a copy of a compacted stream flows into: enabled S3
+    replication rules, Azure object replication policies, and `thanos tools bucket replicate` from a bucket that has
+    a compactor (replicating an old bucket into a new one, a migration, is not a DR copy)."""
+    targets = set()
+    for r in stack.resources:
+        if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
+            targets |= {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
+                        for rule in r.props.get("rules") or [] if rule.get("status") != "Disabled"}
+        elif r.resource_type == "azure-native:storage:ObjectReplicationPolicy":
+            account = str(r.props.get("destinationAccount") or "").rsplit("/", 1)[-1]
+            targets |= {f"{account}/{rule.get('destinationContainer')}" for rule in r.props.get("rules") or []}
+        elif r.resource_type in WORKLOAD_TYPES:
+            for c, command, flags in thanos_containers(r.props):
+                if command == "tools bucket replicate":
+                    source = _short(bucket_name(stack.objstore(r, c, flags)[0]))
+                    target = _short(bucket_name(stack.objstore(r, c, flags, "objstore-to")[0]))
+                    if target and source != target and source in compacted:
+                        targets.add(target)
+    return targets
+
+
 def validate_one_compactor_per_bucket(args, report):
     stack = Stack(args.resources)
     owners = compactors_by_bucket(stack)
@@ -222,11 +249,9 @@ def validate_one_compactor_per_bucket(args, report):
         elif unsharded and len(found) > 1:
             report(f"an unsharded compactor writes to bucket {bucket} beside {len(found) - 1} sharded one(s): it "
                    "compacts the streams they own as well (overlapping blocks, halted compaction).", unsharded[0])
-    replicas_of = {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
-                   for r in args.resources if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-                   for rule in r.props.get("rules") or []}
+    replicas_of = replication_targets(stack, {_short(bucket) for bucket in owners})
     for bucket, found in sorted(owners.items()):
-        name = bucket.split(":", 1)[-1].rsplit("/", 1)[0]
+        name = _short(bucket)
         if name in replicas_of:
             report(f"a compactor writes to {name}, a replication destination: it would compact the replicated "
                    "streams a second time (overlaps); DR copies are read-only.", found[0][0].urn)

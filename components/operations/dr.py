@@ -1,0 +1,62 @@
+"""The DR read path: a read-only store gateway on a region's DR copy, in a cluster of the DR region, so history stays
+queryable when the primary region is down. It has its own reader identity and its own objstore Secret."""
+
+from typing import Any
+
+import pulumi
+
+from components.platform.common import (
+    OBJSTORE_KEY,
+    container,
+    http_probes,
+    objstore_mount,
+    pod_spec,
+    thanos_ports,
+    volume_claim,
+)
+from components.platform.kube import ClusterContext, register
+from components.platform.namespace import object_storage_egress
+from components.platform.workload import workload_objects
+from components.storage.identity import BucketAccess, dr_store_component, service_account
+from components.thanos.store import DATA_DIR, store_args
+from config.thanos import CachesSpec, StoreSpec
+
+
+def dr_store_name(source_region: str) -> str:
+    """StatefulSet and Service name of the DR store gateway of a region's copy."""
+    return f"thanos-{dr_store_component(source_region)}"
+
+
+def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
+                   access: BucketAccess) -> list[dict[str, Any]]:
+    """ServiceAccount (reader identity), objstore Secret of the DR copy, one unsharded store StatefulSet over every
+    block of the copy, its headless Service and PDB, and its object storage egress."""
+    component = dr_store_component(source_region)
+    name, secret = dr_store_name(source_region), f"thanos-objstore-dr-{source_region}"
+    whole = spec.model_copy(update={"shards": 1, "time_partitions": []})
+    metadata = ctx.metadata(service_account(component), component)
+    if access.annotations.get(component):
+        metadata["annotations"] = access.annotations[component]
+    pod = pod_spec(service_account(component), [container(
+        "thanos-store", ctx.image, store_args(ctx, whole, caches, 0), spec.resources, ports=thanos_ports(),
+        mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
+        selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
+        volumes=[{"name": "objstore", "secret": {"secretName": secret, "defaultMode": 0o440,
+                                                 "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}])
+    return [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "automountServiceAccountToken": False},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(secret, component), "type": "Opaque",
+             "stringData": {OBJSTORE_KEY: pulumi.Output.secret(access.objstore_config)}},
+            object_storage_egress(ctx, f"{name}-storage-egress", {"matchLabels": ctx.selector(component)}),
+            *workload_objects(ctx, component, name, kind="StatefulSet", replicas=spec.replicas, pod=pod,
+                              ports=thanos_ports(), claims=[volume_claim("data", spec.storage_size, None)],
+                              pod_labels=access.pod_labels)]
+
+
+class DrStore(pulumi.ComponentResource):
+    """The read-only store gateway on one region's DR copy."""
+
+    def __init__(self, name: str, ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
+                 access: BucketAccess, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:dr:Store", name, {}, opts)
+        register(build_dr_store(ctx, source_region, spec, caches, access), name, self)
+        self.register_outputs({"store": dr_store_name(source_region)})
