@@ -32,7 +32,7 @@ from components.thanos.receive import (
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, build_ruler
 from components.thanos.store import Store, shard_names, store_endpoints
-from config.stack import StackConfig, dr_store_endpoints
+from config.stack import StackConfig, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
 
 
@@ -104,8 +104,11 @@ class ThanosCluster(pulumi.ComponentResource):
         if in_cluster is not None:
             from components.storage.in_cluster import InClusterObjectStore  # pulumi_random only for stacks that need it
 
-            access = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster, pulumi.ResourceOptions(parent=self),
-                                          after_ns).access
+            copies = tuple(replica_bucket_name(r.storage) for r in stack.regions if r.storage.provider == "in-cluster"
+                           and r.storage.replication and r.storage.replication.destination == ctx.region)
+            self.in_cluster = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster,
+                                                   pulumi.ResourceOptions(parent=self), after_ns, copies)
+            access = self.in_cluster.access
         assert access is not None
         shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack)
         view = stack.global_view

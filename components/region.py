@@ -8,11 +8,11 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import ThanosCluster
 from components.global_view.certificates import StackAuthority
-from components.operations.dr import DrStore
+from components.operations.dr import DrStore, replication_objects
 from components.global_view.view import deploy_global_view
-from components.platform.kube import ClusterContext
-from components.storage.identity import ClusterIdentity, components_in, dr_store_component
-from config.stack import ClusterSpec, RegionSpec, StackConfig, dr_cluster_of
+from components.platform.kube import ClusterContext, register
+from components.storage.identity import BucketAccess, ClusterIdentity, components_in, dr_store_component
+from config.stack import ClusterSpec, RegionSpec, StackConfig, dr_cluster_of, replica_bucket_name
 
 
 def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
@@ -142,6 +142,24 @@ class ThanosRegion(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
+def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, ThanosRegion]) -> BucketAccess:
+    """Replicate an in-cluster bucket into `<bucket>-dr` on the destination region's server (a single-run CronJob in
+    the source namespace); returns the access to that copy."""
+    from components.storage.in_cluster import objstore_config
+
+    storage, source = region.storage, regions[region.name]
+    target = regions[storage.replication.destination]
+    source_name, target_name = region.clusters[0].name, next(iter(target.clusters))
+    target_ctx, target_cluster = target.contexts[target_name], target.clusters[target_name]
+    copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
+    config = target_cluster.in_cluster.password.apply(lambda p: objstore_config(copy, target_ctx.namespace, "thanos", p))
+    in_source, in_target = replication_objects(source.contexts[source_name], target_ctx, storage.replicate_schedule,
+                                               config)
+    register(in_source, f"{source_name}-replicate", source.clusters[source_name], source.clusters[source_name].ready)
+    register(in_target, f"{target_name}-replicate-from-{source_name}", target_cluster, target_cluster.ready)
+    return BucketAccess(objstore_config=config, annotations={}, pod_labels={}, copy=copy.bucket)
+
+
 def deploy(stack: StackConfig) -> dict[str, Any]:
     """Every region of the stack, then the global view over their clusters; returns the stack outputs."""
     providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
@@ -152,13 +170,16 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
     regions = {region.name: ThanosRegion(region.name, region, stack, providers, refs, authority) for region in stack.regions}
     outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}
     for region in stack.regions:  # the DR read path: a store gateway on each DR copy, in a cluster of its region
-        dr_access = getattr(regions[region.name].store, "dr_access", None)
+        dr_access, maintenance = getattr(regions[region.name].store, "dr_access", None), None
+        if region.storage.provider == "in-cluster" and region.storage.replication:
+            dr_access, maintenance = in_cluster_copy(stack, region, regions), stack.thanos.compactor
         if dr_access is not None:
             target = regions[region.storage.replication.destination]
             cluster = dr_cluster_of(stack, region)
             DrStore(f"{cluster}-dr-store-{region.name}", target.contexts[cluster], region.name, stack.thanos.store,
                     stack.thanos.caches, dr_access, pulumi.ResourceOptions(parent=target.clusters[cluster],
-                                                                           depends_on=target.clusters[cluster].ready))
+                                                                           depends_on=target.clusters[cluster].ready),
+                    maintenance)
     if stack.global_view:
         outputs.update(deploy_global_view(stack, regions, providers, authority))
     if authority:

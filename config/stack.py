@@ -179,6 +179,8 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
         elif target not in region_index:
             problems.append((f"{rat}.destination", f"region {target!r} is not defined in regions "
                                                    f"({', '.join(region_index)})"))
+        elif isinstance(storage, InClusterStorage) and replication.bucket:
+            problems.append((f"{rat}.bucket", "the copy is always <bucket>-dr in the destination's server"))
         elif stack.regions[region_index[target]].storage.provider != storage.provider:
             problems.append((f"{rat}.destination", f"region {target!r} uses "
                                                    f"{stack.regions[region_index[target]].storage.provider}, "
@@ -266,7 +268,7 @@ def dr_store_endpoints(stack: StackConfig, cluster: str) -> list[str]:
     return found
 
 
-def replica_bucket_name(storage: AwsStorage | AzureStorage) -> str:
+def replica_bucket_name(storage: AwsStorage | AzureStorage | InClusterStorage) -> str:
     """The DR bucket (or Azure account) name of a replicated storage."""
     assert storage.replication is not None
     if storage.replication.bucket:

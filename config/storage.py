@@ -134,6 +134,20 @@ class InClusterStorage(StrictModel):
     """PVC size of the server; default 20Gi."""
     image: str = MINIO_IMAGE
     """Server image, pinned; default quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z."""
+    replication: Replication | None = None
+    """A DR copy in another in-cluster region's server, made by `thanos tools bucket replicate` (no native
+    replication here), kept by retention and cleanup jobs on the copy; default none."""
+    replicate_schedule: str = Field("*/15 * * * *", pattern=r"^(\S+\s+){4}\S+$")
+    """Cron schedule of the single-run replicate job; default */15 * * * * (every 15 minutes)."""
+
+    @model_validator(mode="after")
+    def _replication_supported(self) -> "InClusterStorage":
+        if self.replication is not None and "replicate_deletes" in self.replication.model_fields_set:
+            raise ValueError("replication.replicate-deletes does not apply: tools bucket replicate never deletes; "
+                             "retention and cleanup jobs on the copy remove what the primary's compactor removed")
+        if self.replication and self.replication.paused:
+            raise ValueError("replication.paused is for native replication; remove the key (or the replication)")
+        return self
 
 
 Storage = Annotated[AwsStorage | GcpStorage | AzureStorage | InClusterStorage, Field(discriminator="provider")]

@@ -352,3 +352,78 @@ def test_azure_dr_copies_get_a_reader_identity_for_their_store_gateway(planned):
     for assignment in assignments:
         assert assignment["inputs"]["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")  # Blob Data Reader
         assert "dr" in assignment["inputs"]["scope"].split("/storageAccounts/")[1].split("/")[0]
+
+
+def test_dev_copies_chicago_with_replicate_and_keeps_the_copy_with_retention_and_cleanup(planned):
+    from .test_workloads import pod, reachable
+
+    dev = planned["dev"]
+    replicate = next(o for o in dev.objects("CronJob", cluster="chicago") if o["metadata"]["name"] == "thanos-bucket-replicate")
+    job_pod = replicate["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert job_pod["containers"][0]["args"][:3] == ["tools", "bucket", "replicate"]
+    assert "--single-run" in job_pod["containers"][0]["args"]
+    seattle = {o["metadata"]["name"]: o for o in dev.objects("CronJob", cluster="seattle")}
+    compactor_args = next(o for o in dev.objects("StatefulSet", cluster="seattle")
+                          if o["metadata"]["name"] == "thanos-compactor")["spec"]["template"]["spec"]["containers"][0]["args"]
+    retention = seattle["thanos-bucket-retention-us-central"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert retention["volumes"][0]["secret"]["secretName"] == "thanos-objstore-dr-us-central"
+    assert [a for a in retention["containers"][0]["args"] if a.startswith("--retention.")] == \
+        [a for a in compactor_args if a.startswith("--retention.")]  # identical retention on both sides
+    assert "thanos-bucket-cleanup-us-central" in seattle
+    make_bucket = next(o for o in dev.objects("Job", cluster="seattle") if o["metadata"]["name"] == "thanos-minio-make-bucket")
+    assert "local/thanos-chicago-dr" in make_bucket["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    policies = dev.objects("NetworkPolicy")
+    job = {"ns": "thanos-chicago", "labels": {"app.kubernetes.io/name": "thanos-bucket-replicate",
+                                              "app.kubernetes.io/instance": "chicago", "app.kubernetes.io/part-of": "thanos"}}
+    minio = pod("thanos-seattle", "thanos-minio", "seattle")
+    assert reachable(policies, job, minio, 9000)
+    assert not reachable(policies, pod("thanos-chicago", "thanos-query", "chicago"), minio, 9000)
+    assert not reachable(policies, job, pod("thanos-seattle", "thanos-query", "seattle"), 10902)
+
+
+def test_the_pack_refuses_replicating_a_compacted_bucket_into_another_compacted_bucket(planned):
+    from .test_policies import check_stack
+
+    resources = [dict(r) for r in planned["dev"].plan["resources"]]
+    assert check_stack("thanos-compactor-one-per-bucket", resources) == []
+    # Point the replicate job's target at seattle's own bucket, which its compactor owns.
+    resources = json.loads(json.dumps(resources))
+    secret = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
+                  and r["inputs"]["metadata"]["name"] == "thanos-objstore-replica")
+    secret["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-seattle, endpoint: x}\n"}
+    source = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
+                  and r["inputs"]["metadata"]["name"] == "thanos-objstore" and "chicago" in r["provider"])
+    source["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-chicago, endpoint: x}\n"}
+    seattle = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
+                   and r["inputs"]["metadata"]["name"] == "thanos-objstore" and "seattle" in r["provider"])
+    seattle["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-seattle, endpoint: y}\n"}
+    assert check_stack("thanos-compactor-one-per-bucket", resources) == [
+        "a compactor writes to thanos-seattle, a replication destination: it would compact the replicated streams a "
+        "second time (overlaps); DR copies are read-only."]
+
+
+def switch_without_replication(config):
+    storage = config["regions"][0]["storage"]
+    del storage["replication"], storage["replica-kms-key-arn"]
+    storage["active"] = "dr"
+
+
+@pytest.mark.parametrize(("stack", "edit", "key", "message"), [
+    ("prod", switch_without_replication, "regions[0].storage", "active: dr needs replication"),
+    ("prod", lambda c: c["regions"][0]["storage"]["replication"].update({"dr-cluster": "chicago"}),
+     "regions[0].storage.replication.dr-cluster", "'chicago' is not a cluster of region 'us-west-2' (seattle)"),
+    ("dev", lambda c: c["regions"][0]["storage"]["replication"].update({"replicate-deletes": False}),
+     "regions[0].storage", "tools bucket replicate never deletes"),
+    ("dev", lambda c: c["regions"][0]["storage"]["replication"].update({"bucket": "elsewhere"}),
+     "regions[0].storage.replication.bucket", "always <bucket>-dr"),
+])
+def test_bad_dr_config_names_the_key(stack, edit, key, message):
+    import config
+
+    from .conftest import stack_config
+
+    raw = stack_config(stack)
+    edit(raw)
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert any(path == key and message in text for path, text in err.value.problems), err.value.problems

@@ -1,9 +1,11 @@
-"""Scheduled bucket jobs: `thanos tools bucket verify` of the bucket, read-only, in the compactor's cluster."""
+"""Scheduled bucket jobs: `thanos tools bucket verify` of each bucket (read-only, in the compactor's cluster), and
+for copies without native replication `tools bucket replicate` (single run) with retention and cleanup on the copy."""
 
 from typing import Any
 
 from components.platform.common import (
     OBJSTORE_FLAG,
+    OBJSTORE_KEY,
     container,
     objstore_mount,
     objstore_volume,
@@ -12,9 +14,12 @@ from components.platform.common import (
 )
 from components.platform.kube import ClusterContext
 from components.thanos.flags import thanos_args
-from config.thanos import BucketVerifySpec
+from config.thanos import BucketVerifySpec, CompactorSpec, Compute, Resources
 
 VERIFY = "thanos-bucket-verify"
+REPLICA_SECRET = "thanos-objstore-replica"
+TARGET_MOUNT = "/etc/thanos/objstore-to"
+JOB_RESOURCES = Resources(requests=Compute(cpu="100m", memory="256Mi"), limits=Compute(memory="1Gi"))
 
 
 def verify_args() -> list[str]:
@@ -24,15 +29,66 @@ def verify_args() -> list[str]:
                                                "--issues=overlapped_blocks"])
 
 
-def verify_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """A CronJob that never overlaps itself; failed runs stay listed (and alert through kube_job_status_failed)."""
-    component = "bucket-verify"
+def replicate_args() -> list[str]:
+    """One pass copying every block not yet in the copy, oldest first, meta.json last (never deletes)."""
+    return thanos_args("tools bucket replicate", ["--log.format=logfmt", OBJSTORE_FLAG,
+                                                  f"--objstore-to.config-file={TARGET_MOUNT}/{OBJSTORE_KEY}",
+                                                  "--single-run"])
+
+
+def retention_args(spec: CompactorSpec) -> list[str]:
+    """The primary compactor's retention applied to the copy (identical on both sides), then marked blocks deleted."""
+    r = spec.retention
+    return thanos_args("tools bucket retention", [
+        "--log.format=logfmt", OBJSTORE_FLAG, f"--retention.resolution-raw={r.raw}",
+        f"--retention.resolution-5m={r.res_5m}", f"--retention.resolution-1h={r.res_1h}",
+        f"--delete-delay={spec.delete_delay}", f"--consistency-delay={spec.consistency_delay}"])
+
+
+def cleanup_args(spec: CompactorSpec) -> list[str]:
+    """Delete blocks marked for deletion and aborted partial uploads on the copy."""
+    return thanos_args("tools bucket cleanup", ["--log.format=logfmt", OBJSTORE_FLAG,
+                                                f"--delete-delay={spec.delete_delay}",
+                                                f"--consistency-delay={spec.consistency_delay}"])
+
+
+def cronjob(ctx: ClusterContext, component: str, name: str, args: list[str], schedule: str, *,
+            resources: Resources = JOB_RESOURCES, secret: str | None = None, extra_volumes: list[dict[str, Any]] = (),
+            extra_mounts: list[dict[str, Any]] = (), pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A hardened CronJob that never overlaps itself; failed runs stay listed (they alert through
+    kube_job_status_failed). `secret` replaces the cluster's objstore Secret (a copy's config)."""
+    volume = objstore_volume()
+    if secret:
+        volume["secret"]["secretName"] = secret
     pod = pod_spec(service_name(component), [container(
-        "thanos-bucket-verify", ctx.image, verify_args(), spec.resources, ports=[], mounts=[objstore_mount()])],
-        selector=ctx.selector(component), replicas=1, volumes=[objstore_volume()], grace_seconds=30)
+        name, ctx.image, args, resources, ports=[], mounts=[objstore_mount(), *extra_mounts])],
+        selector=ctx.selector(component), replicas=1, volumes=[volume, *extra_volumes], grace_seconds=30)
     pod["restartPolicy"] = "Never"
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": ctx.metadata(VERIFY, component),
-            "spec": {"schedule": spec.schedule, "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 3600,
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": ctx.metadata(name, component),
+            "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 3600,
                      "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
                      "jobTemplate": {"spec": {"backoffLimit": 1, "activeDeadlineSeconds": 4 * 3600, "template": {
                          "metadata": {"labels": {**ctx.labels(component), **(pod_labels or {})}}, "spec": pod}}}}}
+
+
+def verify_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The daily verification of the cluster's bucket, as the bucket-verify identity (read-only)."""
+    return cronjob(ctx, "bucket-verify", VERIFY, verify_args(), spec.schedule, resources=spec.resources,
+                   pod_labels=pod_labels)
+
+
+def replicate_cronjob(ctx: ClusterContext, schedule: str) -> dict[str, Any]:
+    """Copy the cluster's bucket to its DR copy (target config in the `thanos-objstore-replica` Secret)."""
+    target = {"name": "objstore-to", "secret": {"secretName": REPLICA_SECRET, "defaultMode": 0o440,
+                                                "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}
+    return cronjob(ctx, "bucket-replicate", "thanos-bucket-replicate", replicate_args(), schedule,
+                   extra_volumes=[target], extra_mounts=[{"name": "objstore-to", "mountPath": TARGET_MOUNT,
+                                                          "readOnly": True}])
+
+
+def copy_maintenance(ctx: ClusterContext, spec: CompactorSpec, secret: str, source_region: str) -> list[dict[str, Any]]:
+    """Retention and cleanup on a copy made by replicate (which never deletes), hourly, off the hour."""
+    return [cronjob(ctx, "bucket-retention", f"thanos-bucket-retention-{source_region}", retention_args(spec),
+                    "41 * * * *", secret=secret),
+            cronjob(ctx, "bucket-cleanup", f"thanos-bucket-cleanup-{source_region}", cleanup_args(spec),
+                    "53 * * * *", secret=secret)]

@@ -5,6 +5,7 @@ from typing import Any
 
 import pulumi
 
+from components.operations.bucket_jobs import REPLICA_SECRET, copy_maintenance, replicate_cronjob
 from components.platform.common import (
     OBJSTORE_KEY,
     container,
@@ -18,8 +19,9 @@ from components.platform.kube import ClusterContext, register
 from components.platform.namespace import object_storage_egress
 from components.platform.workload import workload_objects
 from components.storage.identity import BucketAccess, dr_store_component, service_account
+from components.storage.in_cluster import PORT as MINIO_PORT
 from components.thanos.store import DATA_DIR, store_args
-from config.thanos import CachesSpec, StoreSpec
+from config.thanos import CachesSpec, CompactorSpec, StoreSpec
 
 
 def dr_store_name(source_region: str) -> str:
@@ -28,9 +30,10 @@ def dr_store_name(source_region: str) -> str:
 
 
 def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
-                   access: BucketAccess) -> list[dict[str, Any]]:
+                   access: BucketAccess, maintenance: CompactorSpec | None = None) -> list[dict[str, Any]]:
     """ServiceAccount (reader identity), objstore Secret of the DR copy, one unsharded store StatefulSet over every
-    block of the copy, its headless Service and PDB, and its object storage egress."""
+    block of the copy, its headless Service and PDB, and its object storage egress. With `maintenance` (a copy made
+    by replicate, which never deletes), retention and cleanup CronJobs on the copy with the primary's retention."""
     component = dr_store_component(source_region)
     name, secret = dr_store_name(source_region), f"thanos-objstore-dr-{source_region}"
     whole = spec.model_copy(update={"shards": 1, "time_partitions": []})
@@ -43,7 +46,12 @@ def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, cac
         selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
         volumes=[{"name": "objstore", "secret": {"secretName": secret, "defaultMode": 0o440,
                                                  "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}])
-    return [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "automountServiceAccountToken": False},
+    jobs = []
+    if maintenance is not None:
+        jobs = [*(service_account_object(ctx, c) for c in ("bucket-retention", "bucket-cleanup")),
+                *copy_maintenance(ctx, maintenance, secret, source_region)]
+    return [*jobs,
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "automountServiceAccountToken": False},
             {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(secret, component), "type": "Opaque",
              "stringData": {OBJSTORE_KEY: pulumi.Output.secret(access.objstore_config)}},
             object_storage_egress(ctx, f"{name}-storage-egress", {"matchLabels": ctx.selector(component)}),
@@ -52,11 +60,40 @@ def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, cac
                               pod_labels=access.pod_labels)]
 
 
+def service_account_object(ctx: ClusterContext, component: str) -> dict[str, Any]:
+    """A job's ServiceAccount (no API token; in-cluster storage needs no cloud identity)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ctx.metadata(service_account(component), component),
+            "automountServiceAccountToken": False}
+
+
+def replication_objects(source: ClusterContext, target: ClusterContext, schedule: str,
+                        target_config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(objects in the source namespace, objects in the target's) of a replicate job between two in-cluster servers:
+    the job, its target Secret, and the two NetworkPolicies that let exactly it reach the target server."""
+    job_pods = {"matchLabels": source.selector("bucket-replicate")}
+    server = {"matchLabels": target.selector("minio")}
+    egress = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": source.metadata("thanos-bucket-replicate-egress", "network-policy"),
+              "spec": {"podSelector": job_pods, "policyTypes": ["Egress"], "egress": [
+                  {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": target.namespace}},
+                           "podSelector": server}], "ports": [{"protocol": "TCP", "port": MINIO_PORT}]}]}}
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+               "metadata": target.metadata(f"thanos-minio-from-{source.cluster}", "network-policy"),
+               "spec": {"podSelector": server, "policyTypes": ["Ingress"], "ingress": [
+                   {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source.namespace}},
+                              "podSelector": job_pods}], "ports": [{"protocol": "TCP", "port": MINIO_PORT}]}]}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": source.metadata(REPLICA_SECRET, "bucket-replicate"),
+              "type": "Opaque", "stringData": {OBJSTORE_KEY: pulumi.Output.secret(target_config)}}
+    return ([service_account_object(source, "bucket-replicate"), secret, egress, replicate_cronjob(source, schedule)],
+            [ingress])
+
+
 class DrStore(pulumi.ComponentResource):
-    """The read-only store gateway on one region's DR copy."""
+    """The read-only store gateway on one region's DR copy (and the maintenance of a copy made by replicate)."""
 
     def __init__(self, name: str, ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
-                 access: BucketAccess, opts: pulumi.ResourceOptions | None = None):
+                 access: BucketAccess, opts: pulumi.ResourceOptions | None = None,
+                 maintenance: CompactorSpec | None = None):
         super().__init__("thanos:dr:Store", name, {}, opts)
-        register(build_dr_store(ctx, source_region, spec, caches, access), name, self)
+        register(build_dr_store(ctx, source_region, spec, caches, access, maintenance), name, self)
         self.register_outputs({"store": dr_store_name(source_region)})

@@ -35,7 +35,7 @@ def _credentials_env() -> list[dict[str, Any]]:
             {"name": "HOME", "value": "/tmp"}]
 
 
-def build_minio(ctx: ClusterContext, storage: InClusterStorage) -> list[dict[str, Any]]:
+def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """StatefulSet with a PVC and its Service, and a Job that creates the bucket once the server answers."""
     component = "minio"
     port = {"name": "s3", "containerPort": PORT, "protocol": "TCP"}
@@ -58,7 +58,8 @@ def build_minio(ctx: ClusterContext, storage: InClusterStorage) -> list[dict[str
         "name": "make-bucket", "image": MINIO_CLIENT_IMAGE, "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c"],
         "args": [f"until mc alias set local http://{endpoint(ctx.namespace)} \"$MINIO_ROOT_USER\" "
-                 f"\"$MINIO_ROOT_PASSWORD\"; do sleep 5; done && mc mb --ignore-existing local/{storage.bucket}"],
+                 f"\"$MINIO_ROOT_PASSWORD\"; do sleep 5; done"
+                 + "".join(f" && mc mb --ignore-existing local/{b}" for b in (storage.bucket, *copies))],
         "env": [*_credentials_env(), {"name": "MC_CONFIG_DIR", "value": "/tmp/.mc"}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
         "securityContext": container_security_context(),
@@ -81,8 +82,12 @@ class InClusterObjectStore(pulumi.ComponentResource):
     access: BucketAccess
     """The bucket access of the one cluster it serves."""
 
+    password: pulumi.Output[str]
+    """The generated root password (a secret)."""
+
     def __init__(self, name: str, ctx: ClusterContext, storage: InClusterStorage,
-                 opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None):
+                 opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None,
+                 copies: tuple[str, ...] = ()):
         super().__init__("thanos:incluster:ObjectStore", name, {}, opts)
         # Default providers are disabled for every package, random included.
         provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
@@ -91,7 +96,8 @@ class InClusterObjectStore(pulumi.ComponentResource):
         user = "thanos"
         credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CREDENTIALS, "minio"),
                        "type": "Opaque", "stringData": {"user": user, "password": password.result}}
-        register([credentials, *build_minio(ctx, storage)], name, self, depends_on)
+        register([credentials, *build_minio(ctx, storage, copies)], name, self, depends_on)
+        self.password = pulumi.Output.secret(password.result)
         config = pulumi.Output.secret(password.result).apply(
             lambda secret: objstore_config(storage, ctx.namespace, user, secret))
         self.access = BucketAccess(objstore_config=config, annotations={}, pod_labels={})
