@@ -18,7 +18,8 @@ from .conftest import ROOT, STACKS
 
 KUBERNETES_VERSION = "1.34.0"
 OBJSTORE_KEYS = json.loads((ROOT / "reference" / "thanos-v0.42.4-objstore.json").read_text())
-THANOS_COMMANDS = ("tools bucket web", "query-frontend", "sidecar", "query", "store", "compact", "rule", "receive")
+THANOS_COMMANDS = ("tools bucket web", "tools bucket verify", "tools bucket replicate", "tools bucket retention",
+                   "tools bucket cleanup", "query-frontend", "sidecar", "query", "store", "compact", "rule", "receive")
 
 
 def tool(name: str) -> str:
@@ -81,9 +82,11 @@ def test_kubernetes_validate_rejects_a_broken_manifest_and_an_unknown_kind(tmp_p
 
 
 def thanos_containers(objects):
+    """Every Thanos container of the workloads and of the CronJobs (bucket verify, replicate, retention, cleanup)."""
     for obj in objects:
-        if obj["kind"] in ("Deployment", "StatefulSet"):
-            for c in obj["spec"]["template"]["spec"]["containers"]:
+        if obj["kind"] in ("Deployment", "StatefulSet", "CronJob"):
+            template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
+            for c in template["spec"]["containers"]:
                 if c["image"].startswith("quay.io/thanos/thanos:"):
                     yield obj, c
 
@@ -132,7 +135,10 @@ def test_every_thanos_flag_exists_in_v0_42_4_and_is_not_deprecated(planned, stac
         seen.add(command)
         assert reference_problems(command, flags) == [], obj["metadata"]["name"]
         checked += len(flags)
-    assert {"sidecar", "query", "query-frontend", "store", "compact", "rule", "receive", "tools bucket web"} <= seen
+    assert {"sidecar", "query", "query-frontend", "store", "compact", "rule", "receive", "tools bucket web",
+            "tools bucket verify"} <= seen
+    if stack == "dev":  # the in-cluster DR copy is made and kept by bucket jobs
+        assert {"tools bucket replicate", "tools bucket retention", "tools bucket cleanup"} <= seen
     assert checked > 80
 
 

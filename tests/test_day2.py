@@ -215,12 +215,13 @@ def test_the_drift_check_fails_visibly_and_opens_one_issue():
 def test_each_bucket_is_verified_daily_read_only_by_its_own_identity(planned):
     plan = planned["prod"].plan
     jobs = [r for r in plan["resources"] if r["type"] == "kubernetes:batch/v1:CronJob"]
-    assert len(jobs) == 2  # one per region's bucket, in its compactor cluster
+    # One per region's bucket in its compactor cluster (its own identity), one per DR copy as the DR store's reader.
+    assert sorted(j["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] for j in jobs) == [
+        "thanos-bucket-verify", "thanos-bucket-verify", "thanos-store-dr-us-east-1", "thanos-store-dr-us-west-2"]
     for job in jobs:
         spec = job["inputs"]["spec"]
         assert spec["concurrencyPolicy"] == "Forbid"
         pod = spec["jobTemplate"]["spec"]["template"]["spec"]
-        assert pod["serviceAccountName"] == "thanos-bucket-verify"
         args = pod["containers"][0]["args"]
         assert args[:3] == ["tools", "bucket", "verify"] and not any(a.startswith("--repair") for a in args)
     roles = {r["name"]: json.loads(r["inputs"]["policy"]) for r in plan["resources"]
@@ -412,6 +413,8 @@ def switch_without_replication(config):
     ("prod", switch_without_replication, "regions[0].storage", "active: dr needs replication"),
     ("prod", lambda c: c["regions"][0]["storage"]["replication"].update({"dr-cluster": "chicago"}),
      "regions[0].storage.replication.dr-cluster", "'chicago' is not a cluster of region 'us-west-2' (seattle)"),
+    ("azure", lambda c: c["regions"][0]["storage"].update(active="dr"), "regions[0].storage",
+     "active: dr is not supported on Azure yet"),
     ("dev", lambda c: c["regions"][0]["storage"]["replication"].update({"replicate-deletes": False}),
      "regions[0].storage", "tools bucket replicate never deletes"),
     ("dev", lambda c: c["regions"][0]["storage"]["replication"].update({"bucket": "elsewhere"}),

@@ -54,13 +54,15 @@ def cleanup_args(spec: CompactorSpec) -> list[str]:
 
 def cronjob(ctx: ClusterContext, component: str, name: str, args: list[str], schedule: str, *,
             resources: Resources = JOB_RESOURCES, secret: str | None = None, extra_volumes: list[dict[str, Any]] = (),
-            extra_mounts: list[dict[str, Any]] = (), pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
+            extra_mounts: list[dict[str, Any]] = (), pod_labels: dict[str, str] | None = None,
+            service_account: str | None = None) -> dict[str, Any]:
     """A hardened CronJob that never overlaps itself; failed runs stay listed (they alert through
-    kube_job_status_failed). `secret` replaces the cluster's objstore Secret (a copy's config)."""
+    kube_job_status_failed). `secret` replaces the cluster's objstore Secret (a copy's config); `service_account`
+    runs it as another component's identity."""
     volume = objstore_volume()
     if secret:
         volume["secret"]["secretName"] = secret
-    pod = pod_spec(service_name(component), [container(
+    pod = pod_spec(service_account or service_name(component), [container(
         name, ctx.image, args, resources, ports=[], mounts=[objstore_mount(), *extra_mounts])],
         selector=ctx.selector(component), replicas=1, volumes=[volume, *extra_volumes], grace_seconds=30)
     pod["restartPolicy"] = "Never"
@@ -75,6 +77,13 @@ def verify_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, pod_labels: dict
     """The daily verification of the cluster's bucket, as the bucket-verify identity (read-only)."""
     return cronjob(ctx, "bucket-verify", VERIFY, verify_args(), spec.schedule, resources=spec.resources,
                    pod_labels=pod_labels)
+
+
+def verify_copy_cronjob(ctx: ClusterContext, secret: str, source_region: str, reader: str,
+                        pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The daily verification of a DR copy, as its store gateway's reader identity."""
+    return cronjob(ctx, "bucket-verify", f"{VERIFY}-dr-{source_region}", verify_args(), "37 4 * * *", secret=secret,
+                   pod_labels=pod_labels, service_account=reader)
 
 
 def replicate_cronjob(ctx: ClusterContext, schedule: str) -> dict[str, Any]:

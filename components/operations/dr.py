@@ -5,7 +5,7 @@ from typing import Any
 
 import pulumi
 
-from components.operations.bucket_jobs import REPLICA_SECRET, copy_maintenance, replicate_cronjob
+from components.operations.bucket_jobs import REPLICA_SECRET, copy_maintenance, replicate_cronjob, verify_copy_cronjob
 from components.platform.common import (
     OBJSTORE_KEY,
     container,
@@ -46,9 +46,9 @@ def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, cac
         selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
         volumes=[{"name": "objstore", "secret": {"secretName": secret, "defaultMode": 0o440,
                                                  "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}])
-    jobs = []
+    jobs = [verify_copy_cronjob(ctx, secret, source_region, service_account(component), access.pod_labels)]
     if maintenance is not None:
-        jobs = [*(service_account_object(ctx, c) for c in ("bucket-retention", "bucket-cleanup")),
+        jobs += [*(service_account_object(ctx, c) for c in ("bucket-retention", "bucket-cleanup")),
                 *copy_maintenance(ctx, maintenance, secret, source_region)]
     return [*jobs,
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "automountServiceAccountToken": False},
