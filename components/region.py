@@ -130,8 +130,7 @@ class ThanosRegion(pulumi.ComponentResource):
                                  image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread)
             provider = kubernetes_provider(cluster, namespace, refs)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
-            if store is not None and getattr(store.access.get(cluster.name), "copy", "") \
-                    and getattr(region.storage, "replication", None):
+            if store is not None and store.access[cluster.name].copy and getattr(region.storage, "replication", None):
                 ctx = replace(ctx, copy=store.access[cluster.name].copy)
             self.contexts[cluster.name] = ctx
             built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,

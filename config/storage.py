@@ -115,14 +115,14 @@ class AzureStorage(StrictModel):
     replication: Replication | None = None
     """Object replication to a DR account; default none (never replicates deletes: replicate-deletes is refused)."""
     active: Literal["primary", "dr"] = "primary"
-    """The copy in use; only primary for now (switching to the DR account is manual: docs/dr.md); default primary."""
+    """The copy every writer, reader and the compactor use: `dr` switches the region to its DR account (replication
+    is then paused, so the one compactor never shares an account with a replication stream; docs/dr.md); default
+    primary."""
 
     @model_validator(mode="after")
     def _no_delete_replication(self) -> "AzureStorage":
-        if self.active == "dr":
-            raise ValueError("active: dr is not supported on Azure yet: object replication policies cannot be "
-                             "disabled, only deleted, and a delete runs after the compactor has moved; follow the "
-                             "manual switch in docs/dr.md")
+        if self.active == "dr" and not self.replication:
+            raise ValueError("active: dr needs replication (the DR account to switch to)")
         if self.replication and "replicate_deletes" in self.replication.model_fields_set:
             raise ValueError("replication.replicate-deletes is not supported on Azure: object replication copies new "
                              "and changed blobs and never replicates deletes; remove the key")

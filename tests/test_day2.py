@@ -235,13 +235,12 @@ def test_each_bucket_is_verified_daily_read_only_by_its_own_identity(planned):
 # --- the DR read path and the switch -----------------------------------------------------------------------------
 
 SWITCH_PROBE = """
-import copy
-raw = yaml.safe_load(Path('Pulumi.prod.yaml').read_text())['config']
+raw = yaml.safe_load(Path('Pulumi.{stack}.yaml').read_text())['config']
 {edit}
 import preflight.cli
 from preflight import policy
 settings = stack_config.load(raw['thanos:config'])
-plan = engine.run_program(Path('__main__.py'), 'thanos', 'prod', preflight.cli.offline_config(raw, settings),
+plan = engine.run_program(Path('__main__.py'), 'thanos', '{stack}', preflight.cli.offline_config(raw, settings),
                           preflight.cli.placeholder_stack_outputs(settings.stack_references()))
 out = {{"resources": [], "violations": [v.__dict__ if hasattr(v, '__dict__') else v for v in
                                        policy.run_policies(plan, {{}})]}}
@@ -252,8 +251,8 @@ print(json.dumps(out, default=str))
 """
 
 
-def switched_plan(tmp_path, edit):
-    proc = run_probe(tmp_path, SWITCH_PROBE.format(edit=edit))
+def switched_plan(tmp_path, edit, stack="prod"):
+    proc = run_probe(tmp_path, SWITCH_PROBE.format(edit=edit, stack=stack))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -345,6 +344,33 @@ def test_the_pack_refuses_a_compactor_on_a_bucket_that_is_still_replicated_into(
         "replicated streams a second time (overlaps); DR copies are read-only."]
 
 
+def test_azure_switches_by_pausing_object_replication_first(tmp_path):
+    """Object replication cannot be disabled, only deleted (last): the rule is narrowed to a prefix no Thanos object
+    has (an update), and the compactor waits for both policies before it moves to the DR account."""
+    plan = switched_plan(tmp_path, "raw['thanos:config']['regions'][0]['storage']['active'] = 'dr'", "azure")
+    policies = [r for r in plan["resources"] if r["type"] == "azure-native:storage:ObjectReplicationPolicy"
+                and r["name"].startswith("westeurope-")]
+    assert len(policies) == 2
+    assert all(p["inputs"]["rules"][0]["filters"]["prefixMatch"] == ["thanos-replication-paused/"] for p in policies)
+    compactor = next(r for r in objects(plan, "StatefulSet", "thanos-compactor") if "k8s-amsterdam" in r["provider"])
+    assert {p["urn"] for p in policies} <= set(compactor["dependsOn"])
+    secret = next(r for r in objects(plan, "Secret", "thanos-objstore") if "k8s-amsterdam" in r["provider"])
+    assert yaml.safe_load(secret["inputs"]["stringData"]["objstore.yml"])["config"]["storage_account"] == \
+        "acmethanosweudr"
+    scopes = {r["inputs"]["scope"].split("/storageAccounts/")[1].split("/")[0] for r in plan["resources"]
+              if r["type"] == "azure-native:authorization:RoleAssignment" and r["name"].startswith("westeurope-")
+              and "store-dr" not in r["name"]}
+    assert scopes == {"acmethanosweudr"}
+    assert plan["violations"] == []
+    from .test_policies import check_stack
+
+    for policy in policies:  # replication left running into the account the compactor now owns
+        policy["inputs"]["rules"][0]["filters"]["prefixMatch"] = []
+    assert check_stack("thanos-compactor-one-per-bucket", plan["resources"]) == [
+        "a compactor writes to acmethanosweudr/thanos, a replication destination: it would compact the replicated "
+        "streams a second time (overlaps); DR copies are read-only."]
+
+
 def test_azure_dr_copies_get_a_reader_identity_for_their_store_gateway(planned):
     plan = planned["azure"].plan
     assignments = [r for r in plan["resources"] if r["type"] == "azure-native:authorization:RoleAssignment"
@@ -413,8 +439,8 @@ def switch_without_replication(config):
     ("prod", switch_without_replication, "regions[0].storage", "active: dr needs replication"),
     ("prod", lambda c: c["regions"][0]["storage"]["replication"].update({"dr-cluster": "chicago"}),
      "regions[0].storage.replication.dr-cluster", "'chicago' is not a cluster of region 'us-west-2' (seattle)"),
-    ("azure", lambda c: c["regions"][0]["storage"].update(active="dr"), "regions[0].storage",
-     "active: dr is not supported on Azure yet"),
+    ("azure", lambda c: c["regions"][0]["storage"].pop("replication") and c["regions"][0]["storage"].update(active="dr"),
+     "regions[0].storage", "active: dr needs replication (the DR account to switch to)"),
     ("dev", lambda c: c["regions"][0]["storage"]["replication"].update({"replicate-deletes": False}),
      "regions[0].storage", "tools bucket replicate never deletes"),
     ("dev", lambda c: c["regions"][0]["storage"]["replication"].update({"bucket": "elsewhere"}),

@@ -21,6 +21,7 @@ from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AzureStorage
 
+PAUSED_PREFIX = "thanos-replication-paused/"
 BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 _ROLE_NAMESPACE = uuid.UUID("0d7f7b0e-54a6-4c3a-9a57-1b4f4d2e8c21")
@@ -109,7 +110,7 @@ class AzureObjectStore(pulumi.ComponentResource):
         super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         rg = storage.resource_group
-        self.dr_access, replica = None, None
+        self.dr_access, replica, switch_after = None, None, []
         primary = AzureAccount(f"{name}-account", storage.account, location, storage, protect,
                                pulumi.ResourceOptions(parent=self))
         self.outputs = {"account": primary.account.name, "accountId": primary.account.id,
@@ -118,8 +119,11 @@ class AzureObjectStore(pulumi.ComponentResource):
         if storage.replication and dr_provider and dr_location:
             replica = AzureAccount(f"{name}-dr-account", replica_bucket_name(storage), dr_location, storage, protect,
                                    pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
+            # Object replication cannot be disabled, only deleted (and deletes run last): while the region runs on its
+            # DR copy, or replication is paused, the rule matches a prefix no Thanos object has (an update, in order).
+            running = storage.active == "primary" and not storage.replication.paused
             rule = {"source_container": storage.container, "destination_container": storage.container,
-                    "filters": {"prefix_match": []}}
+                    "filters": {"prefix_match": [] if running else [PAUSED_PREFIX]}}
             # Azure wants the policy on the destination first; the source then repeats its generated ids.
             destination_policy = azure.storage.ObjectReplicationPolicy(
                 f"{name}-replication-destination", account_name=replica.account.name, resource_group_name=rg,
@@ -128,7 +132,7 @@ class AzureObjectStore(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=dr_provider,
                                             depends_on=[primary.blob_service, replica.blob_service,
                                                         primary.container, replica.container]))
-            azure.storage.ObjectReplicationPolicy(
+            source_policy = azure.storage.ObjectReplicationPolicy(
                 f"{name}-replication-source", account_name=primary.account.name, resource_group_name=rg,
                 object_replication_policy_id=destination_policy.policy_id, source_account=primary.account.id,
                 destination_account=replica.account.id,
@@ -137,16 +141,19 @@ class AzureObjectStore(pulumi.ComponentResource):
                                                                          else rules[0].rule_id)]),
                 opts=pulumi.ResourceOptions(parent=self))
             self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
+            switch_after = [destination_policy, source_policy]
 
         # Invokes go to the default provider unless told otherwise, and every stack disables default providers.
         client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
         subscription = client.subscription_id
-        scope = primary.container.id
+        active = replica if storage.active == "dr" and replica is not None else primary
+        scope = active.container.id
         writer_role = azure.authorization.RoleDefinition(
             f"{name}-blob-writer", role_definition_id=stable_guid(storage.account, "writer"),
             role_name=f"Thanos blob writer ({storage.account})",
             description="Read and add blobs in the Thanos container; no delete.",
-            scope=primary.account.id, assignable_scopes=[primary.account.id],
+            scope=primary.account.id,
+            assignable_scopes=[primary.account.id, *([replica.account.id] if replica is not None else [])],
             permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
             opts=pulumi.ResourceOptions(parent=self))
         role_ids = {
@@ -165,8 +172,10 @@ class AzureObjectStore(pulumi.ComponentResource):
                                            location, scope, role_ids[COMPONENT_ROLES[component]], storage.account)
                 annotations[component] = {"azure.workload.identity/client-id": client_id}
                 identities[f"{cluster.name}/{component}"] = client_id
-            self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage), annotations=annotations,
-                                                     pod_labels={"azure.workload.identity/use": "true"})
+            copy = replica_bucket_name(storage) if active is replica else storage.account
+            self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage, copy), annotations=annotations,
+                                                     pod_labels={"azure.workload.identity/use": "true"},
+                                                     copy=copy, switch_after=switch_after)
         if replica is not None and dr_reader is not None:
             component = dr_store_component(location)
             client_id = self._identity(f"{name}-{dr_reader.name}-{component}", dr_reader, component, namespace, rg,

@@ -211,6 +211,10 @@ def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, bool]]]:
     return owners
 
 
+AZURE_PAUSED_PREFIX = "thanos-replication-paused/"
+"""The prefix a paused Azure object replication rule of this program matches (no Thanos object has it)."""
+
+
 def _short(bucket: str) -> str:
     """`TYPE:name/prefix` -> `name` (`account/container` on Azure)."""
     return bucket.split(":", 1)[-1].rsplit("/", 1)[0]
@@ -227,7 +231,8 @@ def replication_targets(stack: Stack, compacted: set[str]) -> set[str]:
                         for rule in r.props.get("rules") or [] if rule.get("status") != "Disabled"}
         elif r.resource_type == "azure-native:storage:ObjectReplicationPolicy":
             account = str(r.props.get("destinationAccount") or "").rsplit("/", 1)[-1]
-            targets |= {f"{account}/{rule.get('destinationContainer')}" for rule in r.props.get("rules") or []}
+            targets |= {f"{account}/{rule.get('destinationContainer')}" for rule in r.props.get("rules") or []
+                        if AZURE_PAUSED_PREFIX not in list((rule.get("filters") or {}).get("prefixMatch") or [])}
         elif r.resource_type in WORKLOAD_TYPES:
             for c, command, flags in thanos_containers(r.props):
                 if command == "tools bucket replicate":
