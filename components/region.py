@@ -143,19 +143,26 @@ class ThanosRegion(pulumi.ComponentResource):
 
 def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, ThanosRegion]) -> BucketAccess:
     """Replicate an in-cluster bucket into `<bucket>-dr` on the destination region's server (a single-run CronJob in
-    the source namespace); returns the access to that copy."""
+    the source namespace, as users scoped to the two buckets); returns the access to that copy for its store gateway
+    and maintenance jobs."""
+    import pulumi_random as random
+
     from components.storage.in_cluster import objstore_config
 
     storage, source = region.storage, regions[region.name]
     target = regions[storage.replication.destination]
     source_name, target_name = region.clusters[0].name, next(iter(target.clusters))
-    target_ctx, target_cluster = target.contexts[target_name], target.clusters[target_name]
+    source_cluster, target_ctx, target_cluster = source.clusters[source_name], target.contexts[target_name], \
+        target.clusters[target_name]
+    provider = random.Provider(f"{source_name}-replicate-random", opts=pulumi.ResourceOptions(parent=source_cluster))
+    password = random.RandomPassword(f"{source_name}-replicate-password", length=32, special=False,
+                                     opts=pulumi.ResourceOptions(parent=source_cluster, provider=provider)).result
+    in_source, in_target = replication_objects(source.contexts[source_name], target_ctx, storage,
+                                               pulumi.Output.secret(password))
+    register(in_source, f"{source_name}-replicate", source_cluster, source_cluster.ready)
+    register(in_target, f"{target_name}-replicate-from-{source_name}", target_cluster, target_cluster.ready)
     copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
     config = target_cluster.in_cluster.password.apply(lambda p: objstore_config(copy, target_ctx.namespace, "thanos", p))
-    in_source, in_target = replication_objects(source.contexts[source_name], target_ctx, storage.replicate_schedule,
-                                               config)
-    register(in_source, f"{source_name}-replicate", source.clusters[source_name], source.clusters[source_name].ready)
-    register(in_target, f"{target_name}-replicate-from-{source_name}", target_cluster, target_cluster.ready)
     return BucketAccess(objstore_config=config, annotations={}, pod_labels={}, copy=copy.bucket)
 
 

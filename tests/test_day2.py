@@ -389,6 +389,17 @@ def test_dev_copies_chicago_with_replicate_and_keeps_the_copy_with_retention_and
     job_pod = replicate["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert job_pod["containers"][0]["args"][:3] == ["tools", "bucket", "replicate"]
     assert "--single-run" in job_pod["containers"][0]["args"]
+    # It reads the source as a user that may only read it, and writes the copy as one that may not delete.
+    assert job_pod["volumes"][0]["secret"]["secretName"] == "thanos-objstore-replicate-source"
+    assert job_pod["volumes"][1]["secret"]["secretName"] == "thanos-objstore-replica"
+    users = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["args"][0]
+             for o in dev.objects("Job") if o["metadata"]["name"].startswith("thanos-minio-user-")}
+    read = json.loads(users["thanos-minio-user-thanos-replicate-read"].split("printf '%s' '")[1].split("'")[0])
+    write = json.loads(users["thanos-minio-user-thanos-replicate-write"].split("printf '%s' '")[1].split("'")[0])
+    assert read["Statement"][0]["Action"] == ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
+    assert read["Statement"][0]["Resource"] == ["arn:aws:s3:::thanos-chicago", "arn:aws:s3:::thanos-chicago/*"]
+    assert write["Statement"][0]["Resource"] == ["arn:aws:s3:::thanos-chicago-dr", "arn:aws:s3:::thanos-chicago-dr/*"]
+    assert not any("Delete" in a for a in write["Statement"][0]["Action"])
     seattle = {o["metadata"]["name"]: o for o in dev.objects("CronJob", cluster="seattle")}
     compactor_args = next(o for o in dev.objects("StatefulSet", cluster="seattle")
                           if o["metadata"]["name"] == "thanos-compactor")["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -418,9 +429,10 @@ def test_the_pack_refuses_replicating_a_compacted_bucket_into_another_compacted_
     secret = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
                   and r["inputs"]["metadata"]["name"] == "thanos-objstore-replica")
     secret["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-seattle, endpoint: x}\n"}
-    source = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
-                  and r["inputs"]["metadata"]["name"] == "thanos-objstore" and "chicago" in r["provider"])
-    source["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-chicago, endpoint: x}\n"}
+    for name in ("thanos-objstore", "thanos-objstore-replicate-source"):  # the compactor's and the job's source
+        source = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
+                      and r["inputs"]["metadata"]["name"] == name and "chicago" in r["provider"])
+        source["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-chicago, endpoint: x}\n"}
     seattle = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
                    and r["inputs"]["metadata"]["name"] == "thanos-objstore" and "seattle" in r["provider"])
     seattle["inputs"]["stringData"] = {"objstore.yml": "type: S3\nconfig: {bucket: thanos-seattle, endpoint: y}\n"}

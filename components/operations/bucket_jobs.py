@@ -86,11 +86,12 @@ def verify_copy_cronjob(ctx: ClusterContext, secret: str, source_region: str, re
                    pod_labels=pod_labels, service_account=reader)
 
 
-def replicate_cronjob(ctx: ClusterContext, schedule: str) -> dict[str, Any]:
-    """Copy the cluster's bucket to its DR copy (target config in the `thanos-objstore-replica` Secret)."""
+def replicate_cronjob(ctx: ClusterContext, schedule: str, source_secret: str) -> dict[str, Any]:
+    """Copy the cluster's bucket to its DR copy: source config (a read-only user) in `source_secret`, target config
+    (a user that cannot delete) in the `thanos-objstore-replica` Secret."""
     target = {"name": "objstore-to", "secret": {"secretName": REPLICA_SECRET, "defaultMode": 0o440,
                                                 "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}
-    return cronjob(ctx, "bucket-replicate", "thanos-bucket-replicate", replicate_args(), schedule,
+    return cronjob(ctx, "bucket-replicate", "thanos-bucket-replicate", replicate_args(), schedule, secret=source_secret,
                    extra_volumes=[target], extra_mounts=[{"name": "objstore-to", "mountPath": TARGET_MOUNT,
                                                           "readOnly": True}])
 

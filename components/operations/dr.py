@@ -20,7 +20,10 @@ from components.platform.namespace import object_storage_egress
 from components.platform.workload import workload_objects
 from components.storage.identity import BucketAccess, dr_store_component, service_account
 from components.storage.in_cluster import PORT as MINIO_PORT
+from components.storage.in_cluster import READ_ACTIONS, WRITE_ACTIONS, bucket_policy, objstore_config, scoped_user_job
 from components.thanos.store import DATA_DIR, store_args
+from config.stack import replica_bucket_name
+from config.storage import InClusterStorage
 from config.thanos import CachesSpec, CompactorSpec, StoreSpec
 
 
@@ -66,10 +69,17 @@ def service_account_object(ctx: ClusterContext, component: str) -> dict[str, Any
             "automountServiceAccountToken": False}
 
 
-def replication_objects(source: ClusterContext, target: ClusterContext, schedule: str,
-                        target_config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+REPLICATE_SOURCE_SECRET = "thanos-objstore-replicate-source"
+REPLICATE_USER_SECRET = "thanos-replicate-user"
+READ_USER, WRITE_USER = "thanos-replicate-read", "thanos-replicate-write"
+
+
+def replication_objects(source: ClusterContext, target: ClusterContext, storage: InClusterStorage,
+                        password: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(objects in the source namespace, objects in the target's) of a replicate job between two in-cluster servers:
-    the job, its target Secret, and the two NetworkPolicies that let exactly it reach the target server."""
+    a user that may only read the source bucket, one that may only read and add to the copy (never delete), the
+    job with their two configs, and the two NetworkPolicies that let exactly it reach the target server."""
+    copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
     job_pods = {"matchLabels": source.selector("bucket-replicate")}
     server = {"matchLabels": target.selector("minio")}
     egress = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -82,10 +92,25 @@ def replication_objects(source: ClusterContext, target: ClusterContext, schedule
                "spec": {"podSelector": server, "policyTypes": ["Ingress"], "ingress": [
                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source.namespace}},
                               "podSelector": job_pods}], "ports": [{"protocol": "TCP", "port": MINIO_PORT}]}]}}
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": source.metadata(REPLICA_SECRET, "bucket-replicate"),
-              "type": "Opaque", "stringData": {OBJSTORE_KEY: pulumi.Output.secret(target_config)}}
-    return ([service_account_object(source, "bucket-replicate"), secret, egress, replicate_cronjob(source, schedule)],
-            [ingress])
+
+    def secret(ctx: ClusterContext, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(name, "bucket-replicate"),
+                "type": "Opaque", "stringData": {k: pulumi.Output.secret(v) for k, v in data.items()}}
+
+    source_config = pulumi.Output.from_input(password).apply(
+        lambda p: objstore_config(storage, source.namespace, READ_USER, p))
+    target_config = pulumi.Output.from_input(password).apply(
+        lambda p: objstore_config(copy, target.namespace, WRITE_USER, p))
+    in_source = [secret(source, REPLICATE_USER_SECRET, {"password": password}),
+                 scoped_user_job(source, READ_USER, REPLICATE_USER_SECRET, bucket_policy(storage.bucket, READ_ACTIONS)),
+                 secret(source, REPLICATE_SOURCE_SECRET, {OBJSTORE_KEY: source_config}),
+                 secret(source, REPLICA_SECRET, {OBJSTORE_KEY: target_config}),
+                 service_account_object(source, "bucket-replicate"), egress,
+                 replicate_cronjob(source, storage.replicate_schedule, REPLICATE_SOURCE_SECRET)]
+    in_target = [secret(target, REPLICATE_USER_SECRET, {"password": password}),
+                 scoped_user_job(target, WRITE_USER, REPLICATE_USER_SECRET, bucket_policy(copy.bucket, WRITE_ACTIONS)),
+                 ingress]
+    return in_source, in_target
 
 
 class DrStore(pulumi.ComponentResource):

@@ -1,5 +1,6 @@
 """An S3-compatible server (MinIO) inside the cluster for dev: pinned image, PVC, generated credentials, bucket at start."""
 
+import json
 from typing import Any
 
 import pulumi
@@ -74,6 +75,38 @@ def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[st
     objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": ctx.metadata("thanos-minio", component), "automountServiceAccountToken": False})
     return objects
+
+
+READ_ACTIONS = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
+WRITE_ACTIONS = [*READ_ACTIONS, "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+
+
+def bucket_policy(bucket: str, actions: list[str]) -> dict[str, Any]:
+    """A MinIO (S3 IAM) policy granting `actions` on one bucket and its objects only."""
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions,
+                                                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}
+
+
+def scoped_user_job(ctx: ClusterContext, user: str, secret: str, policy: dict[str, Any]) -> dict[str, Any]:
+    """A Job creating a MinIO user whose only policy is `policy` (its password from `secret`, key `password`), with
+    the server's root credentials, which never leave this namespace."""
+    name = f"{NAME}-user-{user}"
+    script = (f"until mc alias set local http://{endpoint(ctx.namespace)} \"$MINIO_ROOT_USER\" \"$MINIO_ROOT_PASSWORD\"; "
+              f"do sleep 5; done && printf '%s' '{json.dumps(policy, sort_keys=True)}' > /tmp/policy.json && "
+              f"mc admin policy create local {user} /tmp/policy.json && "
+              f"mc admin user add local {user} \"$USER_PASSWORD\" && "
+              f"(mc admin policy attach local {user} --user {user} || true)")
+    job = {"name": "create-user", "image": MINIO_CLIENT_IMAGE, "imagePullPolicy": "IfNotPresent",
+           "command": ["/bin/sh", "-c"], "args": [script],
+           "env": [*_credentials_env(), {"name": "MC_CONFIG_DIR", "value": "/tmp/.mc"},
+                   {"name": "USER_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
+           "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+           "securityContext": container_security_context(), "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    pod = pod_spec("thanos-minio", [job], selector=ctx.selector("minio-setup"), replicas=1,
+                   volumes=[{"name": "tmp", "emptyDir": {}}], grace_seconds=10)
+    pod["restartPolicy"] = "OnFailure"
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": ctx.metadata(name, "minio"),
+            "spec": {"backoffLimit": 20, "template": {"metadata": {"labels": ctx.labels("minio-setup")}, "spec": pod}}}
 
 
 class InClusterObjectStore(pulumi.ComponentResource):
