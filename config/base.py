@@ -14,6 +14,7 @@ _MEMORY_UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
 _MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _CPU_RE = re.compile(r"^(\d+(?:\.\d+)?)(m)?$")
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_CRON_RE = re.compile(r"^(\S+\s+){4}\S+$")
 
 
 def duration_seconds(value: str) -> float:
@@ -61,6 +62,12 @@ def _check_dns_label(value: str) -> str:
     return value
 
 
+def _check_cron(value: str) -> str:
+    if not _CRON_RE.match(value):
+        raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day month weekday), e.g. 23 3 * * *")
+    return value
+
+
 def _schema(title: str, pattern: str, example: str) -> WithJsonSchema:
     """The JSON Schema of a validated string type (for editors; the validator stays the authority)."""
     return WithJsonSchema({"type": "string", "title": title, "pattern": pattern, "examples": [example]})
@@ -72,6 +79,8 @@ Memory = Annotated[str, AfterValidator(_check_memory), _schema("quantity", _MEMO
 """A Kubernetes memory quantity: `512Mi`, `2Gi`."""
 Cpu = Annotated[str, AfterValidator(_check_cpu), _schema("cpu", _CPU_RE.pattern, "250m")]
 """A Kubernetes CPU quantity: `250m`, `2`."""
+Cron = Annotated[str, AfterValidator(_check_cron), _schema("cron", _CRON_RE.pattern, "23 3 * * *")]
+"""A Kubernetes CronJob schedule: five fields, `23 3 * * *`."""
 Name = Annotated[str, AfterValidator(_check_dns_label), _schema("name", _DNS_LABEL_RE.pattern, "chicago")]
 """A DNS-label-safe name (regions, clusters): it ends up in resource and Kubernetes names."""
 
@@ -87,5 +96,5 @@ class StrictModel(BaseModel):
                               populate_by_name=True, validate_default=True, use_attribute_docstrings=True)
 
 
-__all__ = ["StrictModel", "Duration", "Memory", "Cpu", "Name", "duration_seconds", "memory_bytes",
+__all__ = ["StrictModel", "Duration", "Memory", "Cpu", "Cron", "Name", "duration_seconds", "memory_bytes",
            "cpu_millicores"]

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Duration, Memory, Name, StrictModel, duration_seconds
+from .base import Cron, Duration, Memory, Name, StrictModel, duration_seconds
 
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
 MINIO_CLIENT_IMAGE = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
@@ -143,7 +143,7 @@ class InClusterStorage(StrictModel):
     replication: Replication | None = None
     """A DR copy in another in-cluster region's server, made by `thanos tools bucket replicate` (no native
     replication here), kept by retention and cleanup jobs on the copy; default none."""
-    replicate_schedule: str = Field("*/15 * * * *", pattern=r"^(\S+\s+){4}\S+$")
+    replicate_schedule: Cron = "*/15 * * * *"
     """Cron schedule of the single-run replicate job; default */15 * * * * (every 15 minutes)."""
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Cpu, Duration, Memory, Name, StrictModel, cpu_millicores, duration_seconds, memory_bytes
+from .base import Cpu, Cron, Duration, Memory, Name, StrictModel, cpu_millicores, duration_seconds, memory_bytes
 
 THANOS_IMAGE = "quay.io/thanos/thanos:v0.42.4"
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
@@ -326,7 +326,7 @@ class BucketVerifySpec(StrictModel):
 
     enabled: bool = True
     """Run it; default true."""
-    schedule: str = Field("23 3 * * *", pattern=r"^(\S+\s+){4}\S+$")
+    schedule: Cron = "23 3 * * *"
     """Cron schedule (cluster time zone); default 23 3 * * * (daily, off the hour)."""
     resources: Resources = sized("100m", "256Mi", "1Gi")
     """Default 100m/256Mi requests, 1Gi limit."""

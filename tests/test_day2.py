@@ -235,13 +235,10 @@ def test_each_bucket_is_verified_daily_read_only_by_its_own_identity(planned):
 # --- the DR read path and the switch -----------------------------------------------------------------------------
 
 SWITCH_PROBE = """
-raw = yaml.safe_load(Path('Pulumi.{stack}.yaml').read_text())['config']
-{edit}
-import preflight.cli
 from preflight import policy
-settings = stack_config.load(raw['thanos:config'])
-plan = engine.run_program(Path('__main__.py'), 'thanos', '{stack}', preflight.cli.offline_config(raw, settings),
-                          preflight.cli.placeholder_stack_outputs(settings.stack_references()))
+def edit(config):
+    {edit}
+plan = plan_stack('{stack}', edit=edit)
 out = {{"resources": [], "violations": [v.__dict__ if hasattr(v, '__dict__') else v for v in
                                        policy.run_policies(plan, {{}})]}}
 for r in plan.resources:
@@ -279,9 +276,8 @@ def compactor_buckets(plan):
 
 @pytest.fixture(scope="module")
 def prod_plans(tmp_path_factory):
-    normal = switched_plan(tmp_path_factory.mktemp("normal"), "")
-    switched = switched_plan(tmp_path_factory.mktemp("switched"),
-                             "raw['thanos:config']['regions'][0]['storage']['active'] = 'dr'")
+    normal = switched_plan(tmp_path_factory.mktemp("normal"), "pass")
+    switched = switched_plan(tmp_path_factory.mktemp("switched"), "config['regions'][0]['storage']['active'] = 'dr'")
     return normal, switched
 
 
@@ -347,7 +343,7 @@ def test_the_pack_refuses_a_compactor_on_a_bucket_that_is_still_replicated_into(
 def test_azure_switches_by_pausing_object_replication_first(tmp_path):
     """Object replication cannot be disabled, only deleted (last): the rule is narrowed to a prefix no Thanos object
     has (an update), and the compactor waits for both policies before it moves to the DR account."""
-    plan = switched_plan(tmp_path, "raw['thanos:config']['regions'][0]['storage']['active'] = 'dr'", "azure")
+    plan = switched_plan(tmp_path, "config['regions'][0]['storage']['active'] = 'dr'", "azure")
     policies = [r for r in plan["resources"] if r["type"] == "azure-native:storage:ObjectReplicationPolicy"
                 and r["name"].startswith("westeurope-")]
     assert len(policies) == 2
@@ -468,3 +464,16 @@ def test_bad_dr_config_names_the_key(stack, edit, key, message):
     with pytest.raises(config.ConfigError) as err:
         config.load(raw)
     assert any(path == key and message in text for path, text in err.value.problems), err.value.problems
+
+
+def test_a_schedule_that_is_not_cron_names_the_key():
+    import config
+
+    from .conftest import stack_config
+
+    raw = stack_config("prod")
+    raw["thanos"]["bucket-verify"] = {"schedule": "daily"}
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert err.value.problems == [("thanos.bucket-verify.schedule", "'daily' is not a cron schedule: five fields "
+                                   "(minute hour day month weekday), e.g. 23 3 * * *")]
