@@ -1,6 +1,7 @@
 """One cluster: its namespace, shared objects, and every Thanos workload, wired together by DNS names."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,7 +21,7 @@ from components.thanos.compactor import Compactor
 from components.thanos.memcached import MemcachedPool
 from components.thanos.prometheus import Prometheus
 from components.thanos.query import Query, build_query, endpoint_sd_config
-from components.thanos.query_frontend import QueryFrontend
+from components.thanos.query_frontend import QueryFrontend, query_frontend_url
 from components.thanos.receive import (
     REMOTE_WRITE_CLIENT_SECRET,
     REMOTE_WRITE_TLS_SECRET,
@@ -80,7 +81,7 @@ def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certif
     certs = []
     if stack.thanos.receive.enabled:
         certs += [Certificate(REMOTE_WRITE_TLS_SECRET, f"thanos-receive-router.{ctx.cluster}",
-                              service_names(ROUTER, ctx.namespace)[:2], "server"),
+                              service_names(ROUTER, ctx.namespace), "server"),
                   Certificate(REMOTE_WRITE_CLIENT_SECRET, f"remote-write-client.{ctx.cluster}", (), "client")]
     if stack.global_view:
         certs.append(leaf_certificate(stack.global_view, ctx.cluster, ctx.namespace))
@@ -92,6 +93,10 @@ class ThanosCluster(pulumi.ComponentResource):
 
     leaf_service: pulumi.CustomResource | None
     """The Service the global tier dials this cluster's query through (None without a global view)."""
+    in_cluster: Any = None
+    """The cluster's in-cluster object store (dev), whose server other regions' copies may live on."""
+    ready: list[pulumi.Resource]
+    """The namespace, shared objects and Secrets: what anything added to the cluster later waits for."""
 
     def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, provider: k8s.Provider,
                  compactor_here: bool, access: BucketAccess | None, in_cluster: InClusterStorage | None,
@@ -156,7 +161,7 @@ class ThanosCluster(pulumi.ComponentResource):
 
         self.outputs = {
             "namespace": ctx.namespace,
-            "queryFrontendUrl": f"http://thanos-query-frontend.{ctx.namespace}.svc.cluster.local:10902",
+            "queryFrontendUrl": query_frontend_url(ctx.namespace),
             "remoteWriteUrl": remote_write_url(ctx.namespace) if thanos.receive.enabled else None,
             "compactor": compactor_here,
             "leafQuery": leaf_address(view, ctx.cluster, ctx.namespace) if view else None,

@@ -151,7 +151,7 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, T
 
     storage, source = region.storage, regions[region.name]
     target = regions[storage.replication.destination]
-    source_name, target_name = region.clusters[0].name, next(iter(target.clusters))
+    source_name, target_name = region.clusters[0].name, dr_cluster_of(stack, region)
     source_cluster, target_ctx, target_cluster = source.clusters[source_name], target.contexts[target_name], \
         target.clusters[target_name]
     provider = random.Provider(f"{source_name}-replicate-random", opts=pulumi.ResourceOptions(parent=source_cluster))

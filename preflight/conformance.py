@@ -250,9 +250,8 @@ def check_custom_object(resource: Resource, report: Report) -> bool:
         return False
     import jsonschema
 
-    body = {k: v for k, v in resource.inputs.items() if k != "status" or v is not None}
     validator = jsonschema.Draft7Validator(json.loads(schema_file.read_text()))
-    for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+    for error in sorted(validator.iter_errors(resource.inputs), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path)
         report.problems.append(f"{resource.urn}.{path}: {error.message[:300]}")
     report.resources += 1

@@ -116,8 +116,10 @@ import config as stack_config
 from preflight import engine
 from preflight.cli import offline_config, placeholder_stack_outputs
 
-def plan_stack(stack, preview=False):
+def plan_stack(stack, preview=False, edit=None):  # as preflight plans it; `edit` may change thanos:config first
     raw = yaml.safe_load(Path({str(ROOT)!r}, f"Pulumi.{{stack}}.yaml").read_text())["config"]
+    if edit:
+        edit(raw["thanos:config"])
     settings = stack_config.load(raw["thanos:config"])
     refs = placeholder_stack_outputs(settings.stack_references())
     return engine.run_program(Path({str(ROOT / "__main__.py")!r}), "thanos", stack, offline_config(raw, settings), refs,

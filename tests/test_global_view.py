@@ -17,7 +17,7 @@ from components.global_view.tier import global_replica_labels, global_sd_config
 from .conftest import run_probe, stack_config
 
 DUMP_CERTIFICATES = """
-plan = plan_stack(sys.argv[1] if len(sys.argv) > 1 else {stack!r})
+plan = {plan}
 out = {{"secrets": {{}}, "outputs": plan.outputs, "records": []}}
 for r in plan.resources:
     if r.type == "kubernetes:core/v1:Secret" and r.inputs.get("type") == "kubernetes.io/tls":
@@ -34,7 +34,7 @@ print(json.dumps(out))
 def certificates(tmp_path_factory):
     planned = {}
     for stack in ("prod", "dev"):
-        proc = run_probe(tmp_path_factory.mktemp(stack), DUMP_CERTIFICATES.format(stack=stack))
+        proc = run_probe(tmp_path_factory.mktemp(stack), DUMP_CERTIFICATES.format(plan=f"plan_stack({stack!r})"))
         assert proc.returncode == 0, proc.stderr
         planned[stack] = json.loads(proc.stdout.splitlines()[-1])
     return planned
@@ -139,12 +139,8 @@ def test_dev_leaves_are_dialled_by_their_service_names_with_matching_certificate
 def test_ca_rotation_trusts_old_and_new_until_the_old_is_dropped(tmp_path):
     """Phase 1 of a rotation (trust 1 and 2, still sign with 1): servers signed by the old CA and clients holding the
     bundle work together, and the bundle carries both CAs."""
-    probe = DUMP_CERTIFICATES.format(stack="dev").replace(
-        'plan = plan_stack(sys.argv[1] if len(sys.argv) > 1 else \'dev\')',
-        "import preflight.cli\nraw = yaml.safe_load(Path('Pulumi.dev.yaml').read_text())['config']\n"
-        "raw['thanos:config']['tls'] = {'ca-generation': 2, 'trusted-ca-generations': [1, 2]}\n"
-        "settings = stack_config.load(raw['thanos:config'])\n"
-        "plan = engine.run_program(Path('__main__.py'), 'thanos', 'dev', preflight.cli.offline_config(raw, settings), {})")
+    probe = DUMP_CERTIFICATES.format(
+        plan="plan_stack('dev', edit=lambda c: c.update(tls={'ca-generation': 2, 'trusted-ca-generations': [1, 2]}))")
     proc = run_probe(tmp_path, probe)
     assert proc.returncode == 0, proc.stderr
     secrets = json.loads(proc.stdout.splitlines()[-1])["secrets"]
@@ -239,11 +235,8 @@ def test_cert_manager_issues_from_the_stack_ca_and_its_resources_match_the_crds(
     """With tls.issuer cert-manager every namespace gets a CA Issuer holding the stack CA and one Certificate per
     Secret (no pulumi-tls leaf certificates); each validates against cert-manager's CRD schema."""
     probe = (
-        "import preflight.cli\nfrom preflight.conformance import check_plan\n"
-        "raw = yaml.safe_load(Path('Pulumi.dev.yaml').read_text())['config']\n"
-        "raw['thanos:config']['tls'] = {'issuer': 'cert-manager'}\n"
-        "settings = stack_config.load(raw['thanos:config'])\n"
-        "plan = engine.run_program(Path('__main__.py'), 'thanos', 'dev', preflight.cli.offline_config(raw, settings), {})\n"
+        "from preflight.conformance import check_plan\n"
+        "plan = plan_stack('dev', edit=lambda c: c.update(tls={'issuer': 'cert-manager'}))\n"
         "report = check_plan(plan)\n"
         "kinds = [r.type for r in plan.resources]\n"
         "certs = [r.inputs for r in plan.resources if r.type.endswith(':Certificate')]\n"

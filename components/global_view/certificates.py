@@ -38,10 +38,11 @@ class Certificate:
     """Extended key usage."""
 
 
-def service_names(service: str, namespace: str) -> tuple[str, ...]:
-    """The in-cluster names of a Service and of its pods behind a headless Service (what dnssrvnoa+ yields)."""
-    return (f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}.svc",
-            f"*.{service}.{namespace}.svc.cluster.local")
+def service_names(service: str, namespace: str, pods: bool = False) -> tuple[str, ...]:
+    """The in-cluster names of a Service, and with `pods` of its pods behind a headless Service (what dnssrvnoa+
+    yields)."""
+    names = (f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}.svc")
+    return (*names, f"*.{service}.{namespace}.svc.cluster.local") if pods else names
 
 
 def cert_volumes(secret: str) -> list[dict[str, Any]]:

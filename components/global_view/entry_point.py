@@ -16,6 +16,7 @@ from components.platform.common import HTTP_PORT, container, pod_spec, service_n
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import OAUTH2_PROXY_PORT
 from components.platform.workload import workload_objects
+from components.thanos.query_frontend import query_frontend_url
 from config.global_view import EntryPointSpec
 from config.thanos import Compute, Resources
 
@@ -39,15 +40,10 @@ def htpasswd_line(user: str, password: str) -> str:
     return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}"
 
 
-def frontend_url(namespace: str) -> str:
-    """The query-frontend behind the entry point."""
-    return f"http://thanos-query-frontend.{namespace}.svc.cluster.local:{HTTP_PORT}"
-
-
 def oauth2_proxy_args(spec: EntryPointSpec, namespace: str) -> list[str]:
     """OIDC login in front of the query-frontend; only the readiness path passes without it."""
     return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
-            f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", f"--upstream={frontend_url(namespace)}",
+            f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", f"--upstream={query_frontend_url(namespace)}",
             *(f"--email-domain={d}" for d in spec.email_domains), f"--skip-auth-route=GET=^{READY_PATH}$",
             "--reverse-proxy", "--cookie-secure=true", "--skip-provider-button", "--silence-ping-logging"]
 

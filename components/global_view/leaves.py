@@ -45,7 +45,7 @@ def leaf_address(view: GlobalViewSpec, cluster: str, namespace: str) -> str:
 def leaf_certificate(view: GlobalViewSpec, cluster: str, namespace: str) -> Certificate:
     """The leaf's server certificate: its DNS name in the zone and its in-cluster Service names."""
     names = (leaf_host(cluster, view.dns.zone),) if view.dns else ()
-    return Certificate(LEAF_TLS_SECRET, f"thanos-query.{cluster}", names + service_names(LEAF_SERVICE, namespace)[:2],
+    return Certificate(LEAF_TLS_SECRET, f"thanos-query.{cluster}", names + service_names(LEAF_SERVICE, namespace),
                        "server")
 
 

@@ -9,13 +9,13 @@ import pulumi_kubernetes as k8s
 from components.global_view.certificates import Certificate, StackAuthority, client_tls_config, service_names
 from components.global_view.entry_point import EntryPoint
 from components.global_view.leaves import srv_name
-from components.platform.common import GRPC_PORT, dns_srv
+from components.platform.common import dns_srv
 from components.operations.validation import global_plan, validation_objects
 from components.platform.kube import ClusterContext, register
-from components.platform.namespace import global_network_policies, namespace_object, service_account_objects
+from components.platform.namespace import Namespace, global_network_policies, service_account_objects
 from components.thanos.memcached import MemcachedPool
 from components.thanos.query import Query, build_query
-from components.thanos.query_frontend import QueryFrontend
+from components.thanos.query_frontend import QueryFrontend, query_frontend_url
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, build_ruler
 from config.base import duration_seconds
@@ -75,7 +75,7 @@ def global_certificates(view: GlobalViewSpec, namespace: str) -> list[Certificat
     """The client certificate of the global query and the global ruler's server certificate."""
     certs = [Certificate(GLOBAL_CLIENT_SECRET, "thanos-global-query", (f"thanos-query.{namespace}.svc",), "client")]
     if view.ruler.enabled:
-        certs.append(Certificate(GLOBAL_RULER_TLS_SECRET, "thanos-global-ruler", service_names(RULER_NAME, namespace),
+        certs.append(Certificate(GLOBAL_RULER_TLS_SECRET, "thanos-global-ruler", service_names(RULER_NAME, namespace, pods=True),
                                  "server"))
     return certs
 
@@ -86,7 +86,7 @@ class GlobalTier(pulumi.ComponentResource):
     entry: pulumi.CustomResource | None
     """The Gateway or Ingress in front (its address is what DNS points at), if any."""
     outputs: dict[str, Any]
-    """Endpoint and leaves, for the stack outputs."""
+    """Its namespace and endpoints (the view's outputs add the leaves)."""
 
     def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, authority: StackAuthority,
                  leaves: list[str], stack_replica_labels: list[str], credentials: dict[str, pulumi.Output],
@@ -97,8 +97,7 @@ class GlobalTier(pulumi.ComponentResource):
         assert view is not None
         ns = ctx.namespace
         child = pulumi.ResourceOptions(parent=self)
-        namespace = register([namespace_object(ctx, stack.environment)], name, self)[f"Namespace/{ns}"]
-        after_ns = [namespace]
+        after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child).namespace]
         shared = register([*service_account_objects(ctx, {}), *global_network_policies(ctx, view, stack)],
                           f"{name}-shared", self, after_ns)
         entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials) if view.entry_point else None
@@ -120,8 +119,6 @@ class GlobalTier(pulumi.ComponentResource):
                 trust=authority.trust_annotation), child, ready))
         self.entry = entry.register(self, ready) if entry else None
         register(validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", self, ready + parts)
-        self.outputs = {"namespace": ns, "queryFrontendUrl": f"http://thanos-query-frontend.{ns}.svc.cluster.local:10902",
-                        "entryPoint": f"https://{view.entry_point.host}" if view.entry_point else None,
-                        "leaves": leaves, "replicaLabels": labels, "discovery": view.discovery_mode,
-                        "grpcPort": GRPC_PORT}
+        self.outputs = {"namespace": ns, "queryFrontendUrl": query_frontend_url(ns),
+                        "entryPoint": f"https://{view.entry_point.host}" if view.entry_point else None}
         self.register_outputs(self.outputs)

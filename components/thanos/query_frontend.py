@@ -13,6 +13,11 @@ from config.thanos import MemcachedSpec, QueryFrontendSpec
 NAME = "thanos-query-frontend"
 
 
+def query_frontend_url(namespace: str) -> str:
+    """HTTP URL of the query-frontend Service (users, Grafana, the auth proxy's upstream)."""
+    return f"http://{NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}"
+
+
 def query_frontend_args(ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec) -> list[str]:
     """Query-frontend flags: split by interval, retry, compress, cache in memcached, ask for downsampled data."""
     results_cache = inline_config(results_cache_config(ctx.namespace, cache))

@@ -6,7 +6,7 @@ from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
 from .ha import _pod_labels, _selects
 from .thanos import _producer_replica_labels
-from .workloads import WORKLOAD_TYPES, deduplicated, flag, namespace_of, provider_of, thanos_containers
+from .workloads import WORKLOAD_TYPES, containers, deduplicated, flag, namespace_of, provider_of, thanos_containers
 
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -76,7 +76,7 @@ def _reaches_thanos(workloads) -> str:
     for workload in workloads:
         if any(command in ENTRY_COMMANDS for _, command, _ in thanos_containers(workload.props)):
             return "direct"
-        for c in ((workload.props.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        for c in containers(workload.props):
             if any(str(a).startswith("--upstream=") and "thanos" in str(a) for a in c.get("args") or []):
                 return "proxy"
     return ""
