@@ -16,7 +16,7 @@ from components.platform.common import (
     volume_claim,
 )
 from components.platform.kube import ClusterContext, register
-from components.platform.namespace import object_storage_egress
+from components.platform.namespace import namespace_peer, network_policy, object_storage_egress, tcp_ports
 from components.platform.workload import workload_objects
 from components.storage.identity import BucketAccess, dr_store_component, service_account
 from components.storage.in_cluster import PORT as MINIO_PORT
@@ -82,16 +82,10 @@ def replication_objects(source: ClusterContext, target: ClusterContext, storage:
     copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
     job_pods = {"matchLabels": source.selector("bucket-replicate")}
     server = {"matchLabels": target.selector("minio")}
-    egress = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-              "metadata": source.metadata("thanos-bucket-replicate-egress", "network-policy"),
-              "spec": {"podSelector": job_pods, "policyTypes": ["Egress"], "egress": [
-                  {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": target.namespace}},
-                           "podSelector": server}], "ports": [{"protocol": "TCP", "port": MINIO_PORT}]}]}}
-    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-               "metadata": target.metadata(f"thanos-minio-from-{source.cluster}", "network-policy"),
-               "spec": {"podSelector": server, "policyTypes": ["Ingress"], "ingress": [
-                   {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source.namespace}},
-                              "podSelector": job_pods}], "ports": [{"protocol": "TCP", "port": MINIO_PORT}]}]}}
+    egress = network_policy(source, "thanos-bucket-replicate-egress", job_pods, egress=[
+        {"to": [{**namespace_peer(target.namespace), "podSelector": server}], "ports": tcp_ports(MINIO_PORT)}])
+    ingress = network_policy(target, f"thanos-minio-from-{source.cluster}", server, ingress=[
+        {"from": [{**namespace_peer(source.namespace), "podSelector": job_pods}], "ports": tcp_ports(MINIO_PORT)}])
 
     def secret(ctx: ClusterContext, name: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(name, "bucket-replicate"),

@@ -53,8 +53,10 @@ OAUTH2_PROXY_PORT = 4180
 _METADATA_ENDPOINTS = ("169.254.169.254/32", "169.254.170.23/32")  # GCE/Azure IMDS, EKS Pod Identity agent
 
 
-def _policy(ctx: ClusterContext, name: str, selector: dict[str, Any], ingress: list[dict[str, Any]] | None = None,
-            egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def network_policy(ctx: ClusterContext, name: str, selector: dict[str, Any],
+                   ingress: list[dict[str, Any]] | None = None,
+                   egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A NetworkPolicy over the selected pods; a direction given (even empty) is restricted to its rules."""
     spec: dict[str, Any] = {"podSelector": selector, "policyTypes": []}
     if ingress is not None:
         spec["policyTypes"].append("Ingress")
@@ -66,11 +68,13 @@ def _policy(ctx: ClusterContext, name: str, selector: dict[str, Any], ingress: l
             "metadata": ctx.metadata(name, "network-policy"), "spec": spec}
 
 
-def _tcp(*ports: int) -> list[dict[str, Any]]:
+def tcp_ports(*ports: int) -> list[dict[str, Any]]:
+    """NetworkPolicy ports, TCP."""
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def _namespace(name: str) -> dict[str, Any]:
+def namespace_peer(name: str) -> dict[str, Any]:
+    """A NetworkPolicy peer: every pod of one namespace (add a podSelector to narrow it)."""
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
@@ -93,28 +97,28 @@ def alertmanager_namespaces(urls: list[str]) -> list[str]:
 def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], extra_ports: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """Deny everything in and out, then: DNS (UDP and TCP 53: SRV answers that truncate are retried over TCP) to
     kube-dns, the data path between the namespace's own pods, and the rulers' Alertmanagers."""
-    internal = _tcp(*INTERNAL_PORTS, *extra_ports)
+    internal = tcp_ports(*INTERNAL_PORTS, *extra_ports)
     policies = [
-        _policy(ctx, "thanos-default-deny", {}, ingress=[], egress=[]),
-        _policy(ctx, "thanos-dns-egress", {}, egress=[{"to": [{**_namespace("kube-system"), "podSelector": {
+        network_policy(ctx, "thanos-default-deny", {}, ingress=[], egress=[]),
+        network_policy(ctx, "thanos-dns-egress", {}, egress=[{"to": [{**namespace_peer("kube-system"), "podSelector": {
             "matchLabels": {"k8s-app": "kube-dns"}}}], "ports": [{"protocol": "UDP", "port": 53},
                                                                  {"protocol": "TCP", "port": 53}]}]),
-        _policy(ctx, "thanos-data-path", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
+        network_policy(ctx, "thanos-data-path", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                 ingress=[{"from": [{"podSelector": {}}], "ports": internal}],
                 egress=[{"to": [{"podSelector": {}}], "ports": internal}]),
     ]
     namespaces = alertmanager_namespaces(alertmanager_urls)
     if namespaces:
-        policies.append(_policy(ctx, "thanos-alertmanager-egress", {"matchLabels": ctx.selector("ruler")},
-                                egress=[{"to": [_namespace(ns) for ns in namespaces], "ports": _tcp(9093)}]))
+        policies.append(network_policy(ctx, "thanos-alertmanager-egress", {"matchLabels": ctx.selector("ruler")},
+                                egress=[{"to": [namespace_peer(ns) for ns in namespaces], "ports": tcp_ports(9093)}]))
     return policies
 
 
 def object_storage_egress(ctx: ClusterContext, name: str, selector: dict[str, Any]) -> dict[str, Any]:
     """HTTPS to object storage (NetworkPolicy has no host names: any address) and the workload identity endpoints."""
-    return _policy(ctx, name, selector, egress=[
-        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
-        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": _tcp(80)}])
+    return network_policy(ctx, name, selector, egress=[
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443)},
+        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": tcp_ports(80)}])
 
 
 def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
@@ -124,17 +128,17 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = stack.thanos.receive.remote_write_namespaces
     if stack.thanos.receive.enabled and writers:
-        policies.append(_policy(ctx, "thanos-remote-write-ingress", {"matchLabels": ctx.selector("receive-router")},
-                                ingress=[{"from": [_namespace(ns) for ns in writers], "ports": _tcp(REMOTE_WRITE_PORT)}]))
+        policies.append(network_policy(ctx, "thanos-remote-write-ingress", {"matchLabels": ctx.selector("receive-router")},
+                                ingress=[{"from": [namespace_peer(ns) for ns in writers], "ports": tcp_ports(REMOTE_WRITE_PORT)}]))
     view = stack.global_view
     if view is not None:
         if view.leaf_service == "load-balancer":
             sources = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
         else:
-            sources = [{**_namespace(view.namespace), "podSelector": {"matchLabels": {
+            sources = [{**namespace_peer(view.namespace), "podSelector": {"matchLabels": {
                 "app.kubernetes.io/name": "thanos-query"}}}]
-        policies.append(_policy(ctx, "thanos-leaf-grpc-ingress", {"matchLabels": ctx.selector("query")},
-                                ingress=[{"from": sources, "ports": _tcp(GRPC_PORT)}]))
+        policies.append(network_policy(ctx, "thanos-leaf-grpc-ingress", {"matchLabels": ctx.selector("query")},
+                                ingress=[{"from": sources, "ports": tcp_ports(GRPC_PORT)}]))
     return policies
 
 
@@ -145,20 +149,20 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any) -> list[
     if view.leaf_service == "load-balancer":
         leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
     else:
-        leaves = [{**_namespace(stack.namespace_of(c)), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "thanos-query"}}}
+        leaves = [{**namespace_peer(stack.namespace_of(c)), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "thanos-query"}}}
                   for r in stack.regions for c in r.clusters]
-    policies.append(_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
-                            egress=[{"to": leaves, "ports": _tcp(GRPC_PORT)}]))
+    policies.append(network_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
+                            egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))
     entry = view.entry_point
     if entry is not None:
         proxied = entry.auth == "oauth2-proxy"
         selector = ctx.selector("oauth2-proxy") if proxied else ctx.selector("query-frontend")
-        policies.append(_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
-                                ingress=[{"from": [_namespace(entry.controller)],
-                                          "ports": _tcp(OAUTH2_PROXY_PORT if proxied else HTTP_PORT)}]))
+        policies.append(network_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
+                                ingress=[{"from": [namespace_peer(entry.controller)],
+                                          "ports": tcp_ports(OAUTH2_PROXY_PORT if proxied else HTTP_PORT)}]))
         if proxied:
-            policies.append(_policy(ctx, "thanos-oauth2-proxy-egress", {"matchLabels": selector},
-                                    egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)}]))
+            policies.append(network_policy(ctx, "thanos-oauth2-proxy-egress", {"matchLabels": selector},
+                                    egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443)}]))
     return policies
 
 
