@@ -11,6 +11,12 @@ from components.global_view.certificates import Certificate, StackAuthority, ser
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
 from components.operations.bucket_jobs import verify_cronjob
 from components.operations.dr import dr_store_name
+from components.observability import rules as jobs
+from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
+from components.observability.alertmanager import Alertmanager, alertmanager_srv, cluster_alertmanagers
+from components.observability.collection import build_kube_state_metrics, build_node_exporter
+from components.observability.grafana import Grafana
+from components.observability.operator import build_operator_prometheus
 from components.operations.validation import cluster_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
@@ -18,8 +24,8 @@ from components.storage.identity import BucketAccess
 from components.thanos.bucket_web import BucketWeb
 from components.thanos.compactor import NAME as COMPACTOR_NAME
 from components.thanos.compactor import Compactor
-from components.thanos.memcached import MemcachedPool
-from components.thanos.prometheus import Prometheus
+from components.thanos.memcached import MemcachedPool, pool_name
+from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus
 from components.thanos.query import Query, build_query, endpoint_sd_config
 from components.thanos.query_frontend import QueryFrontend, query_frontend_url
 from components.thanos.receive import (
@@ -33,7 +39,7 @@ from components.thanos.receive import (
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, build_ruler
 from components.thanos.store import Store, shard_names, store_endpoints
-from config.stack import StackConfig, dr_store_endpoints, replica_bucket_name
+from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
 
 
@@ -47,8 +53,10 @@ class ClusterPlan:
     """Every replica label a producer of this cluster uses: Query deduplicates on each."""
     compactor_dedup_labels: list[str]
     """Labels the compactor merges offline (byte-identical receive replicas only)."""
-    scraped: list[str]
-    """Headless Services Prometheus scrapes."""
+    scraped: list[ScrapeJob]
+    """The jobs Prometheus scrapes through DNS SRV (Thanos, the cache exporters, Alertmanager)."""
+    rule_scope: frozenset[str]
+    """What the cluster runs that the platform's rules watch (scrape jobs, plus the replication CronJob)."""
 
 
 def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, cluster: str = "") -> ClusterPlan:
@@ -59,20 +67,33 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
                  dns_srv("grpc", RULER_NAME, namespace),
                  *(dns_srv("grpc", dr_store_name(region), namespace) for region in dr_store_endpoints(stack, cluster))]
     labels = [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL]
-    scraped = ["thanos-sidecar", "thanos-query-pods", "thanos-query-frontend-pods", *shard_names(thanos.store),
-               RULER_NAME]
+    dr_stores = tuple(dr_store_name(r.name) for r in stack.regions if dr_cluster_of(stack, r) == cluster)
+    scraped = [ScrapeJob(jobs.SIDECAR, ("thanos-sidecar",)), ScrapeJob(jobs.QUERY, ("thanos-query-pods",)),
+               ScrapeJob(jobs.QUERY_FRONTEND, ("thanos-query-frontend-pods",)),
+               ScrapeJob(jobs.STORE, (*shard_names(thanos.store), *dr_stores)), ScrapeJob(jobs.RULER, (RULER_NAME,))]
+    scraped += [ScrapeJob(pool_name(pool), (pool_name(pool),), "metrics") for pool in ("index", "bucket", "query-results")]
     dedup: list[str] = []
     if thanos.receive.enabled:
         endpoints += receive_endpoints(namespace)
         labels.append(RECEIVE_REPLICA_LABEL)
-        scraped += ["thanos-receive", "thanos-receive-router"]
+        scraped += [ScrapeJob(jobs.RECEIVE, ("thanos-receive",)), ScrapeJob(jobs.RECEIVE_ROUTER, ("thanos-receive-router",))]
         if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)
     if compactor_here:
-        scraped.append(COMPACTOR_NAME)
+        scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME,)))
     if thanos.bucket_web.enabled:
-        scraped.append("thanos-bucket-web")
-    return ClusterPlan(endpoints, labels, dedup, scraped)
+        scraped.append(ScrapeJob(jobs.BUCKET_WEB, ("thanos-bucket-web",)))
+    observability = stack.observability
+    if observability.alertmanager.enabled:
+        scraped.append(ScrapeJob(jobs.ALERTMANAGER, (ALERTMANAGER_NAME,), "web"))
+    scope = {scrape.job for scrape in scraped} | {jobs.PROMETHEUS, jobs.MEMCACHED}
+    collection = observability.collection
+    if collection.kube_state_metrics and (collection.kubernetes or collection.mode == "operator"):
+        scope.add(jobs.KUBE_STATE_METRICS)
+        if any(isinstance(r.storage, InClusterStorage) and r.storage.replication and
+               cluster in (c.name for c in r.clusters) for r in stack.regions):
+            scope.add(jobs.BUCKET_REPLICATE)
+    return ClusterPlan(endpoints, labels, dedup, scraped, frozenset(scope))
 
 
 def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certificate]:
@@ -126,6 +147,12 @@ class ThanosCluster(pulumi.ComponentResource):
         pod_labels = access.pod_labels
         child = pulumi.ResourceOptions(parent=self)
 
+        observability = stack.observability
+        if observability.alertmanager.enabled:
+            Alertmanager(f"{name}-alertmanager", ctx, observability.alertmanager, child, ready)
+        collectors = self._collectors(ctx, stack)
+        if collectors:
+            register(collectors, f"{name}-collection", self, ready)
         for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
                            ("query-results", thanos.caches.query_results)):
             MemcachedPool(f"{name}-memcached-{pool}", ctx, pool, spec, child, after_ns)
@@ -140,9 +167,12 @@ class ThanosCluster(pulumi.ComponentResource):
             stage = ready + [Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels,
                                        pod_labels, child, stage + list(access.switch_after))]
         stage = ready + [Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, stage)]
-        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, thanos.ruler, dns_srv("http", "thanos-query-pods",
-                                                                                        ctx.namespace), pod_labels),
-                               child, stage)]
+        ruler = thanos.ruler.model_copy(update={
+            "alertmanagers": cluster_alertmanagers(stack, ctx.namespace),
+            "rule_groups": thanos.ruler.rule_groups if thanos.ruler.rule_groups is not None else
+            jobs.ruler_rule_groups(ctx.cluster, observability.runbooks)})
+        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, ruler, dns_srv("http", "thanos-query-pods", ctx.namespace),
+                                                            pod_labels), child, stage)]
         query = Query(f"{name}-query", build_query(
             ctx, thanos.query, endpoint_sd_config(plan.endpoints), plan.replica_labels,
             tls_secret=LEAF_TLS_SECRET if view else None, extra_flags=leaf_flags() if view else (),
@@ -154,9 +184,13 @@ class ThanosCluster(pulumi.ComponentResource):
             f"Service/{LEAF_SERVICE}"] if view else None
         if thanos.receive.enabled:
             stage = ready + [Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, stage)]
-        stage = ready + [Prometheus(f"{name}-prometheus", ctx, thanos.prometheus, plan.scraped, pod_labels, child, stage)]
+        stage = ready + [Prometheus(f"{name}-prometheus", self._prometheus_objects(ctx, stack, plan, pod_labels),
+                                    child, stage)]
         if thanos.bucket_web.enabled:
             stage.append(BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready))
+        if observability.grafana.enabled and not view:
+            Grafana(f"{name}-grafana", ctx, observability.grafana, scrape_interval=thanos.prometheus.scrape_interval,
+                    query_timeout=thanos.query.timeout, auth=None, host=None, opts=child, depends_on=ready)
         register(validation_objects(ctx, cluster_plan(ctx, stack)), f"{name}-validate", self, stage)
 
         self.outputs = {
@@ -167,3 +201,33 @@ class ThanosCluster(pulumi.ComponentResource):
             "leafQuery": leaf_address(view, ctx.cluster, ctx.namespace) if view else None,
         }
         self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _collectors(ctx: ClusterContext, stack: StackConfig) -> list[dict[str, Any]]:
+        """node-exporter and kube-state-metrics, once per Kubernetes cluster (the first stack cluster on it)."""
+        collection = stack.observability.collection
+        if not stack.owns_cluster_wide(ctx.cluster):
+            return []
+        objects = build_kube_state_metrics(ctx) if collection.kube_state_metrics else []
+        if collection.node_exporter:
+            objects += build_node_exporter(ctx, collection.node_exporter_namespace)
+        return objects
+
+    @staticmethod
+    def _prometheus_objects(ctx: ClusterContext, stack: StackConfig, plan: ClusterPlan,
+                            pod_labels: dict[str, str] | None) -> list[dict[str, Any]]:
+        """The managed Prometheus pair, or the prometheus-operator resources that make it (operator mode)."""
+        observability = stack.observability
+        collection = observability.collection
+        groups = jobs.platform_rule_groups(set(plan.rule_scope), runbooks=observability.runbooks,
+                                           kubernetes=collection.kubernetes)
+        observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
+                            alertmanager=alertmanager_srv(ctx.namespace) if observability.alertmanager.enabled else None,
+                            rule_groups=tuple(groups))
+        if collection.mode == "managed":
+            return build_prometheus(ctx, stack.thanos.prometheus, observed, pod_labels)
+        owner = stack.owns_cluster_wide(ctx.cluster)
+        return build_operator_prometheus(
+            ctx, stack.thanos.prometheus, observed, pod_labels,
+            node_exporter_namespace=collection.node_exporter_namespace if owner and collection.node_exporter else None,
+            kube_state_metrics=owner and collection.kube_state_metrics)

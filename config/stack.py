@@ -6,6 +6,7 @@ from .base import Name, StrictModel
 from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Storage
 from .capacity import CapacitySpec
 from .global_view import GlobalViewSpec, TlsSpec
+from .observability import ObservabilitySpec
 from .thanos import REPLICA_LABELS, ThanosSpec
 
 
@@ -90,6 +91,9 @@ class StackConfig(StrictModel):
     global_view: GlobalViewSpec | None = None
     """One query across every cluster (stacked over each cluster's query) with mTLS, DNS and an authenticated entry
     point; default none (each cluster queried on its own)."""
+    observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
+    """What each cluster's Prometheus collects, Alertmanager and its routes, Grafana; default managed Prometheus
+    scraping the cluster, 3 Alertmanagers discarding alerts until receivers are set, Grafana on."""
     capacity: CapacitySpec | None = None
     """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
     size below the plan's is refused (or warned about); default none (the sizes as configured)."""
@@ -97,6 +101,17 @@ class StackConfig(StrictModel):
     def namespace_of(self, cluster: ClusterSpec) -> str:
         """The namespace of a cluster's Thanos objects."""
         return cluster.namespace or self.namespace
+
+    def owns_cluster_wide(self, cluster: str) -> bool:
+        """True for the first stack cluster on each Kubernetes cluster (context or cluster stack): it deploys what
+        exists once per Kubernetes cluster (node-exporter, kube-state-metrics)."""
+        seen: set[str | None] = set()
+        for spec in (c for r in self.regions for c in r.clusters):
+            where = spec.kubernetes.context or spec.kubernetes.stack
+            if spec.name == cluster:
+                return where not in seen
+            seen.add(where)
+        return False
 
     def cluster_names(self) -> list[str]:
         """Every cluster of the stack, in config order."""
@@ -194,7 +209,16 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
             elif not dr_clusters:
                 problems.append((f"{rat}.destination", f"region {target!r} has no cluster to run the read-only store "
                                                        "gateway on the DR copy"))
-    return problems + _global_view_problems(stack)
+    return problems + _global_view_problems(stack) + _alerting_problems(stack)
+
+
+def _alerting_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    """Routes name clusters of this stack."""
+    clusters = stack.cluster_names()
+    return [(f"observability.alertmanager.routes[{i}].clusters", f"{name!r} is not a cluster of this stack "
+                                                                 f"({', '.join(clusters)})")
+            for i, route in enumerate(stack.observability.alertmanager.routes) for name in route.clusters
+            if name not in clusters]
 
 
 def _global_view_problems(stack: StackConfig) -> list[tuple[str, str]]:

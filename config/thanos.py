@@ -258,7 +258,8 @@ class RulerSpec(StrictModel):
     replicas: int = Field(2, ge=1)
     """Replicas; default 2."""
     alertmanagers: list[str] = Field(default_factory=list)
-    """Alertmanager URLs (`--alertmanagers.url`), e.g. dnssrv+http://alertmanager-operated.monitoring.svc; default none."""
+    """Alertmanager URLs besides the cluster's own (observability.alertmanager), e.g.
+    dnssrv+http://alertmanager-operated.monitoring.svc; default none."""
     evaluation_interval: Duration = "1m"
     """`--eval-interval`; default 1m."""
     retention: Duration = "48h"
@@ -266,7 +267,8 @@ class RulerSpec(StrictModel):
     storage_size: Memory = "10Gi"
     """PVC size; default 10Gi."""
     rule_groups: list[dict[str, Any]] | None = None
-    """Prometheus rule groups to evaluate; default the shipped Thanos self-monitoring alerts."""
+    """Prometheus rule groups to evaluate; default the end-to-end check that the cluster's data reaches its query
+    (the platform's own alerts run in each cluster's Prometheus)."""
     resources: Resources = sized("250m", "512Mi", "1Gi")
     """Default 250m/512Mi requests, 1Gi limit."""
 

@@ -70,6 +70,9 @@ def offline_config(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
     entry = settings.global_view.entry_point if settings.global_view else None
     if entry and entry.auth == "oauth2-proxy":
         config.setdefault("thanos:oauth2ClientSecret", SECRET_PLACEHOLDER)
+    for receiver in settings.observability.alertmanager.receivers:
+        for key in receiver.secret_keys:
+            config.setdefault(f"thanos:{key}", SECRET_PLACEHOLDER)
     return config
 
 

@@ -151,8 +151,8 @@ def test_service_accounts_carry_the_role_arns(planned):
                 if o["metadata"]["namespace"] == "thanos"}
     annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
-    # 12 components' and the DR store gateway's (of us-west-2's copy)
-    assert len(accounts) == 13 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    # 15 components' and the DR store gateway's (of us-west-2's copy)
+    assert len(accounts) == 16 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
     assert "annotations" not in accounts["thanos-oauth2-proxy"]["metadata"]  # no bucket identity where none is needed
 
 

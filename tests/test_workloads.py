@@ -98,6 +98,10 @@ def test_store_has_limits_and_a_chunk_pool_within_its_memory():
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_is_hardened_probed_and_sized(planned, stack):
     pods = containers = 0
+    # Only a ServiceAccount bound to a (read-only) ClusterRole gets its token: Prometheus and kube-state-metrics.
+    bound = {(subject["namespace"], subject["name"]) for binding in planned[stack].objects("ClusterRoleBinding")
+             for subject in binding["subjects"]}
+    assert {name for _, name in bound} == {"thanos-prometheus", "thanos-kube-state-metrics"}
     for obj in planned[stack].objects():
         if obj["kind"] not in ("Deployment", "StatefulSet", "Job"):
             continue
@@ -106,7 +110,10 @@ def test_every_pod_is_hardened_probed_and_sized(planned, stack):
         containers += len(pod["containers"])
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-        assert pod["automountServiceAccountToken"] is False
+        account = (obj["metadata"]["namespace"], pod.get("serviceAccountName"))
+        assert pod["automountServiceAccountToken"] is (account in bound), obj["metadata"]["name"]
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not any(
+            "hostPath" in v for v in pod.get("volumes", [])), obj["metadata"]["name"]
         for c in pod["containers"]:
             ctx = c["securityContext"]
             name = f"{obj['metadata']['name']}/{c['name']}"
@@ -288,7 +295,37 @@ def test_network_policies_allow_exactly_the_port_table(planned):
         assert not reachable(policies, source, target, port), (source, target, port)
     for protocol in ("UDP", "TCP"):  # SRV answers that do not fit UDP are retried over TCP
         assert reachable(policies, global_query, dns, 53, protocol) and reachable(policies, sidecar, dns, 53, protocol)
-    assert not reachable(policies, sidecar, dns, 80)
+    assert not reachable(policies, global_query, dns, 80)
+
+
+def test_network_policies_let_the_observing_half_through_and_nothing_else(planned):
+    """Alertmanager gossips on TCP and UDP and is reached by its own Prometheus and rulers and the global ruler of its
+    cluster; Prometheus scrapes anything; kube-state-metrics is scraped by the Prometheus of either simulated cluster;
+    Grafana is reached by the ingress controller (basic auth in dev) and reaches the global query-frontend."""
+    policies = planned["dev"].objects("NetworkPolicy")
+    chicago_am = pod("thanos-chicago", "thanos-alertmanager", "chicago")
+    seattle_am = pod("thanos-seattle", "thanos-alertmanager", "seattle")
+    chicago_prometheus = pod("thanos-chicago", "thanos-prometheus", "chicago")
+    seattle_prometheus = pod("thanos-seattle", "thanos-prometheus", "seattle")
+    ksm = pod("thanos-chicago", "kube-state-metrics", "chicago")
+    global_ruler, grafana = pod("thanos-global", "thanos-ruler", "global"), pod("thanos-global", "thanos-grafana", "global")
+    controller = {"ns": "ingress-nginx", "labels": {"app.kubernetes.io/name": "ingress-nginx"}}
+    stranger = {"ns": "default", "labels": {"app": "curl"}}
+    allowed = [(chicago_am, chicago_am, 9094, "UDP"), (chicago_am, chicago_am, 9094, "TCP"),
+               (chicago_prometheus, chicago_am, 9093, "TCP"),
+               (pod("thanos-chicago", "thanos-ruler", "chicago"), chicago_am, 9093, "TCP"),
+               (global_ruler, chicago_am, 9093, "TCP"), (chicago_am, {"ip": "3.4.5.6"}, 443, "TCP"),
+               (chicago_prometheus, pod("default", "some-app"), 8080, "TCP"), (seattle_prometheus, ksm, 8080, "TCP"),
+               (ksm, {"ip": "10.96.0.1"}, 443, "TCP"), (controller, grafana, 3000, "TCP"),
+               (grafana, pod("thanos-global", "thanos-query-frontend", "global"), 10902, "TCP")]
+    denied = [(stranger, chicago_am, 9093, "TCP"), (global_ruler, seattle_am, 9093, "TCP"),
+              (seattle_am, chicago_am, 9094, "UDP"), (stranger, ksm, 8080, "TCP"), (stranger, grafana, 3000, "TCP"),
+              (grafana, pod("thanos-chicago", "thanos-query", "chicago"), 10902, "TCP"),
+              (pod("thanos-chicago", "thanos-query", "chicago"), {"ip": "3.4.5.6"}, 443, "TCP")]
+    for source, target, port, protocol in allowed:
+        assert reachable(policies, source, target, port, protocol), (source, target, port, protocol)
+    for source, target, port, protocol in denied:
+        assert not reachable(policies, source, target, port, protocol), (source, target, port, protocol)
 
 
 def test_leaf_grpc_accepts_only_the_configured_networks(planned):

@@ -12,6 +12,9 @@ import pulumi
 import pulumi_random as random
 
 from components.global_view.certificates import Certificate
+from components.observability.grafana import NAME as GRAFANA_NAME
+from components.observability.grafana import PORT as GRAFANA_PORT
+from components.observability.grafana import SUB_PATH, grafana_url
 from components.platform.common import HTTP_PORT, container, pod_spec, service_name
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import OAUTH2_PROXY_PORT
@@ -40,15 +43,17 @@ def htpasswd_line(user: str, password: str) -> str:
     return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}"
 
 
-def oauth2_proxy_args(spec: EntryPointSpec, namespace: str) -> list[str]:
-    """OIDC login in front of the query-frontend; only the readiness path passes without it."""
+def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = False) -> list[str]:
+    """OIDC login in front of the query-frontend (and Grafana under /grafana/, told who signed in through
+    X-Forwarded-Email); only the readiness path passes without it."""
+    upstreams = [query_frontend_url(namespace), *([grafana_url(namespace)] if grafana else [])]
     return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
-            f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", f"--upstream={query_frontend_url(namespace)}",
+            f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", *(f"--upstream={u}" for u in upstreams),
             *(f"--email-domain={d}" for d in spec.email_domains), f"--skip-auth-route=GET=^{READY_PATH}$",
             "--reverse-proxy", "--cookie-secure=true", "--skip-provider-button", "--silence-ping-logging"]
 
 
-def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec) -> list[dict[str, Any]]:
+def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool = False) -> list[dict[str, Any]]:
     """oauth2-proxy: two replicas, hardened, secrets from its Secret as environment."""
     component = "oauth2-proxy"
     env = [{"name": f"OAUTH2_PROXY_{key.upper().replace('-', '_')}",
@@ -59,7 +64,7 @@ def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec) -> list[dict[s
               "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 10}}
     resources = Resources(requests=Compute(cpu="50m", memory="64Mi"), limits=Compute(memory="128Mi"))
     pod = pod_spec(service_name(component), [container(
-        "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace), resources, ports=[port], env=env,
+        "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace, grafana), resources, ports=[port], env=env,
         probes=probes)], selector=ctx.selector(component), replicas=2, zone_spread=ctx.zone_spread, grace_seconds=30)
     return workload_objects(ctx, component, service_name(component), kind="Deployment", replicas=2, pod=pod,
                             ports=[port])
@@ -87,9 +92,10 @@ def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, 
     ]
 
 
-def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str) -> list[dict[str, Any]]:
-    """An Ingress for the host (TLS) to oauth2-proxy, or to the query-frontend behind nginx basic auth; with basic
-    auth, a second Ingress serves only the readiness path without it."""
+def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str,
+                    grafana: bool = False) -> list[dict[str, Any]]:
+    """An Ingress for the host (TLS) to oauth2-proxy, or to the query-frontend (and Grafana under /grafana) behind
+    nginx basic auth; with basic auth, a second Ingress serves only the readiness path without it."""
     basic = spec.auth == "basic-auth"
     backend = {"service": {"name": "thanos-query-frontend" if basic else service_name("oauth2-proxy"),
                            "port": {"number": HTTP_PORT if basic else OAUTH2_PROXY_PORT}}}
@@ -98,10 +104,13 @@ def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str) 
         metadata = ctx.metadata(name, "entry-point")
         if annotations:
             metadata["annotations"] = annotations
+        paths = [{"path": path, "pathType": path_type, "backend": backend}]
+        if basic and grafana and path == "/":
+            paths.insert(0, {"path": SUB_PATH.rstrip("/"), "pathType": "Prefix",
+                             "backend": {"service": {"name": GRAFANA_NAME, "port": {"number": GRAFANA_PORT}}}})
         return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata,
                 "spec": {"ingressClassName": spec.class_name, "tls": [{"hosts": [spec.host], "secretName": tls_secret}],
-                         "rules": [{"host": spec.host, "http": {"paths": [
-                             {"path": path, "pathType": path_type, "backend": backend}]}}]}}
+                         "rules": [{"host": spec.host, "http": {"paths": paths}}]}}
 
     auth = {"nginx.ingress.kubernetes.io/auth-type": "basic", "nginx.ingress.kubernetes.io/auth-secret": BASIC_AUTH_SECRET,
             "nginx.ingress.kubernetes.io/auth-secret-type": "auth-file",
@@ -130,8 +139,9 @@ def entry_credentials(name: str, spec: EntryPointSpec, parent: pulumi.Resource) 
 class EntryPoint:
     """The entry point of one global tier: the certificate it needs (issued with the tier's others) and its objects."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: EntryPointSpec, credentials: dict[str, pulumi.Output]):
-        self.name, self.ctx, self.spec, self.credentials = name, ctx, spec, credentials
+    def __init__(self, name: str, ctx: ClusterContext, spec: EntryPointSpec, credentials: dict[str, pulumi.Output],
+                 grafana: bool = False):
+        self.name, self.ctx, self.spec, self.credentials, self.grafana = name, ctx, spec, credentials, grafana
         self.tls_secret = spec.tls_secret or ENTRY_TLS_SECRET
         self.certificates = [] if spec.tls_secret else [Certificate(ENTRY_TLS_SECRET, spec.host, (spec.host,), "server")]
 
@@ -149,10 +159,10 @@ class EntryPoint:
         spec, ctx = self.spec, self.ctx
         manifests = [self._secret()]
         if spec.auth == "oauth2-proxy":
-            manifests += build_oauth2_proxy(ctx, spec)
+            manifests += build_oauth2_proxy(ctx, spec, self.grafana)
         if spec.kind == "gateway":
             manifests += gateway_objects(ctx, spec, self.tls_secret, service_name("oauth2-proxy"), OAUTH2_PROXY_PORT)
         else:
-            manifests += ingress_objects(ctx, spec, self.tls_secret)
+            manifests += ingress_objects(ctx, spec, self.tls_secret, self.grafana)
         created = register(manifests, self.name, parent, depends_on)
         return created[f"Gateway/{ENTRY_NAME}" if spec.kind == "gateway" else f"Ingress/{ENTRY_NAME}"]

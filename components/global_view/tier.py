@@ -8,6 +8,8 @@ import pulumi_kubernetes as k8s
 
 from components.global_view.certificates import Certificate, StackAuthority, client_tls_config, service_names
 from components.global_view.entry_point import EntryPoint
+from components.observability.alertmanager import cluster_alertmanagers
+from components.observability.grafana import Grafana
 from components.global_view.leaves import srv_name
 from components.platform.common import dns_srv
 from components.operations.validation import global_plan, validation_objects
@@ -90,7 +92,7 @@ class GlobalTier(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, authority: StackAuthority,
                  leaves: list[str], stack_replica_labels: list[str], credentials: dict[str, pulumi.Output],
-                 provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+                 provider: k8s.Provider, home_namespace: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:global:Tier", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         view = stack.global_view
@@ -98,9 +100,12 @@ class GlobalTier(pulumi.ComponentResource):
         ns = ctx.namespace
         child = pulumi.ResourceOptions(parent=self)
         after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child).namespace]
-        shared = register([*service_account_objects(ctx, {}), *global_network_policies(ctx, view, stack)],
+        alertmanagers = cluster_alertmanagers(stack, home_namespace, view.ruler.alertmanagers)
+        shared = register([*service_account_objects(ctx, {}),
+                           *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [])],
                           f"{name}-shared", self, after_ns)
-        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials) if view.entry_point else None
+        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials,
+                           stack.observability.grafana.enabled) if view.entry_point else None
         certs = global_certificates(view, ns) + (entry.certificates if entry else [])
         secrets = authority.issue(name, ctx, certs, self, after_ns)
         ready = after_ns + list(shared.values()) + list(secrets.values())
@@ -113,10 +118,16 @@ class GlobalTier(pulumi.ComponentResource):
             pod_annotations=authority.trust_annotation), child, ready))
         parts.append(QueryFrontend(f"{name}-query-frontend", ctx, view.query_frontend, view.cache, child, after_ns))
         if view.ruler.enabled:
-            spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names())})
+            spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names()),
+                                                 "alertmanagers": alertmanagers})
             parts.append(Ruler(f"{name}-ruler", build_ruler(
                 ctx, spec, dns_srv("http", "thanos-query-pods", ns), tls_secret=GLOBAL_RULER_TLS_SECRET,
                 trust=authority.trust_annotation), child, ready))
+        grafana = stack.observability.grafana
+        if grafana.enabled:
+            parts.append(Grafana(f"{name}-grafana", ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
+                                 query_timeout=view.query.timeout, auth=view.entry_point.auth if view.entry_point else None,
+                                 host=view.entry_point.host if view.entry_point else None, opts=child, depends_on=ready))
         self.entry = entry.register(self, ready) if entry else None
         register(validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", self, ready + parts)
         self.outputs = {"namespace": ns, "queryFrontendUrl": query_frontend_url(ns),

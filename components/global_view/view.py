@@ -40,7 +40,8 @@ class GlobalView(pulumi.ComponentResource):
             ctx = ClusterContext(cluster=GLOBAL_CLUSTER_LABEL, region=region.name, namespace=view.namespace,
                                  image=stack.thanos.image, zone_spread=stack.thanos.zone_spread)
             tiers.append((cluster, GlobalTier(f"{name}-{cluster}", ctx, stack, authority, leaves, stack_labels, credentials,
-                                              regions[region.name].kubernetes[cluster], pulumi.ResourceOptions(parent=self))))
+                                              regions[region.name].kubernetes[cluster], stack.namespace_of(specs[cluster]),
+                                              pulumi.ResourceOptions(parent=self))))
         if view.dns:
             cloud = where[view.host_cluster].storage.provider
             leaf_targets = {c: regions[where[c].name].clusters[c].leaf_service.status.apply(

@@ -7,6 +7,7 @@ from config.base import memory_bytes
 from config.thanos import (  # noqa: F401 (re-exported: builders import the labels from here)
     PROMETHEUS_REPLICA_LABEL,
     RECEIVE_REPLICA_LABEL,
+    RELOADER_IMAGE,
     REPLICA_LABELS,
     RULER_REPLICA_LABEL,
     Resources,
@@ -17,6 +18,7 @@ HTTP_PORT = 10902
 REMOTE_WRITE_PORT = 19291
 MEMCACHED_PORT = 11211
 PROMETHEUS_PORT = 9090
+RELOADER_PORT = 9533
 
 OBJSTORE_SECRET = "thanos-objstore"
 OBJSTORE_KEY = "objstore.yml"
@@ -122,6 +124,19 @@ def container(name: str, image: str, args: list[str], resources: Resources, *, p
         spec["volumeMounts"] = mounts
     spec.update(probes or {})
     return spec
+
+
+def config_reloader(volume: str, directory: str, port: int) -> dict[str, Any]:
+    """configmap-reload: calls the program's /-/reload on `port` when the mounted ConfigMap or Secret changes."""
+    return {"name": "config-reloader", "image": RELOADER_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "args": [f"--volume-dir={directory}", f"--webhook-url=http://localhost:{port}/-/reload",
+                     f"--web.listen-address=:{RELOADER_PORT}"],
+            "ports": [{"name": "reloader", "containerPort": RELOADER_PORT, "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": volume, "mountPath": directory, "readOnly": True}],
+            "livenessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 30},
+            "readinessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 10}}
 
 
 def spreading(selector: dict[str, str], replicas: int, zone_spread: str = "DoNotSchedule") -> dict[str, Any]:

@@ -56,6 +56,9 @@ _KINDS = {
     ("v1", "PersistentVolumeClaim"): lambda: k8s.core.v1.PersistentVolumeClaim,
     ("apps/v1", "Deployment"): lambda: k8s.apps.v1.Deployment,
     ("apps/v1", "StatefulSet"): lambda: k8s.apps.v1.StatefulSet,
+    ("apps/v1", "DaemonSet"): lambda: k8s.apps.v1.DaemonSet,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): lambda: k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): lambda: k8s.rbac.v1.ClusterRoleBinding,
     ("policy/v1", "PodDisruptionBudget"): lambda: k8s.policy.v1.PodDisruptionBudget,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): lambda: k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("networking.k8s.io/v1", "NetworkPolicy"): lambda: k8s.networking.v1.NetworkPolicy,
@@ -65,7 +68,9 @@ _KINDS = {
 }
 # Custom resources pulumi-kubernetes has no typed class for (their schemas are in reference/schemas/).
 CUSTOM_KINDS = {("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate"),
-                ("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute")}
+                ("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+                ("monitoring.coreos.com/v1", "Prometheus"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                ("monitoring.coreos.com/v1", "PrometheusRule")}
 
 
 class CustomObject(pulumi.CustomResource):
@@ -99,7 +104,8 @@ def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resour
 
 def _python_args(body: dict[str, Any]) -> dict[str, Any]:
     """Top-level manifest fields as SDK keyword arguments (nested dicts stay camelCase, as on the wire)."""
-    renames = {"stringData": "string_data", "automountServiceAccountToken": "automount_service_account_token"}
+    renames = {"stringData": "string_data", "automountServiceAccountToken": "automount_service_account_token",
+               "roleRef": "role_ref"}
     return {renames.get(k, k): v for k, v in body.items()}
 
 

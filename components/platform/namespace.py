@@ -11,14 +11,19 @@ from components.platform.common import (
     OBJSTORE_KEY,
     OBJSTORE_SECRET,
     PROMETHEUS_PORT,
+    RELOADER_PORT,
     REMOTE_WRITE_PORT,
 )
+from components.observability.alertmanager import cluster_alertmanagers
 from components.platform.kube import ClusterContext, register
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",
-                    "receive-router", "bucket-web", "bucket-verify", "memcached", "oauth2-proxy")
-INTERNAL_PORTS = (GRPC_PORT, HTTP_PORT, REMOTE_WRITE_PORT, MEMCACHED_PORT, PROMETHEUS_PORT, 9000, 9533)
+                    "receive-router", "bucket-web", "bucket-verify", "memcached", "oauth2-proxy", "alertmanager",
+                    "grafana", "kube-state-metrics")
+ALERTMANAGER_PORT, ALERTMANAGER_MESH_PORT, GRAFANA_PORT, KSM_PORT, MEMCACHED_EXPORTER_PORT = 9093, 9094, 3000, 8080, 9150
+INTERNAL_PORTS = (GRPC_PORT, HTTP_PORT, REMOTE_WRITE_PORT, MEMCACHED_PORT, PROMETHEUS_PORT, 9000, RELOADER_PORT,
+                  ALERTMANAGER_PORT, ALERTMANAGER_MESH_PORT, GRAFANA_PORT, KSM_PORT, MEMCACHED_EXPORTER_PORT)
 
 
 def namespace_object(ctx: ClusterContext, environment: str) -> dict[str, Any]:
@@ -121,10 +126,49 @@ def object_storage_egress(ctx: ClusterContext, name: str, selector: dict[str, An
         {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": tcp_ports(80)}])
 
 
+def _name(name: str) -> dict[str, Any]:
+    return {"matchLabels": {"app.kubernetes.io/name": name}}
+
+
+def observability_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
+    """Alertmanager gossip (UDP too) and its receivers (anywhere: webhook URLs are secrets, ports unknown);
+    Prometheus discovering through the API and scraping anything in the cluster; kube-state-metrics reaching the
+    API server and scraped by any namespace's Prometheus (simulated clusters share one kube-state-metrics)."""
+    observability = stack.observability
+    anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"namespaceSelector": {}}]
+    policies = []
+    if observability.alertmanager.enabled:
+        mesh = [{"protocol": protocol, "port": ALERTMANAGER_MESH_PORT} for protocol in ("TCP", "UDP")]
+        alertmanager = ctx.selector("alertmanager")
+        policies += [network_policy(ctx, "thanos-alertmanager-mesh", {"matchLabels": alertmanager},
+                                    ingress=[{"from": [{"podSelector": {"matchLabels": alertmanager}}], "ports": mesh}],
+                                    egress=[{"to": [{"podSelector": {"matchLabels": alertmanager}}], "ports": mesh}]),
+                     network_policy(ctx, "thanos-alertmanager-receivers", {"matchLabels": alertmanager},
+                                    egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])]
+        view = stack.global_view
+        home = [c for c in (view.host_cluster, view.standby_cluster) if c] if view and view.ruler.enabled else []
+        if ctx.cluster in home:
+            policies.append(network_policy(ctx, "thanos-alertmanager-global-ruler", {"matchLabels": alertmanager},
+                                           ingress=[{"from": [{**namespace_peer(view.namespace), "podSelector": _name(
+                                               "thanos-ruler")}], "ports": tcp_ports(ALERTMANAGER_PORT)}]))
+    collection = observability.collection
+    if collection.kubernetes:
+        policies.append(network_policy(ctx, "thanos-prometheus-scrape-egress", {"matchLabels": ctx.selector("prometheus")},
+                                       egress=[{"to": anywhere}]))
+    if collection.kube_state_metrics and stack.owns_cluster_wide(ctx.cluster):
+        policies.append(network_policy(ctx, "thanos-kube-state-metrics", _name("kube-state-metrics"),
+                                       ingress=[{"from": [{"namespaceSelector": {}, "podSelector": _name("thanos-prometheus")}],
+                                                 "ports": tcp_ports(KSM_PORT)}],
+                                       egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443, 6443)}]))
+    return policies
+
+
 def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     """A cluster's namespace: the baseline, object storage for the components that use it, remote-write from the
-    namespaces allowed to write (mTLS on top), and the leaf query's gRPC from the global tier only."""
-    policies = baseline_policies(ctx, stack.thanos.ruler.alertmanagers)
+    namespaces allowed to write (mTLS on top), the leaf query's gRPC from the global tier only, and what
+    observing the cluster needs."""
+    policies = baseline_policies(ctx, cluster_alertmanagers(stack, ctx.namespace))
+    policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = stack.thanos.receive.remote_write_namespaces
     if stack.thanos.receive.enabled and writers:
@@ -142,10 +186,11 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     return policies
 
 
-def global_network_policies(ctx: ClusterContext, view: Any, stack: Any) -> list[dict[str, Any]]:
-    """The global tier's namespace: the baseline, the global query's gRPC to the leaves only, and the entry point
-    reachable from the gateway or ingress controller only (oauth2-proxy may also reach the identity provider)."""
-    policies = baseline_policies(ctx, view.ruler.alertmanagers if view.ruler.enabled else [], (OAUTH2_PROXY_PORT,))
+def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertmanagers: list[str]) -> list[dict[str, Any]]:
+    """The global tier's namespace: the baseline (the global ruler reaching `alertmanagers`), the global query's
+    gRPC to the leaves only, and the entry point reachable from the gateway or ingress controller only (oauth2-proxy
+    may also reach the identity provider; Grafana too behind basic auth)."""
+    policies = baseline_policies(ctx, alertmanagers, (OAUTH2_PROXY_PORT,))
     if view.leaf_service == "load-balancer":
         leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
     else:
@@ -160,6 +205,10 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any) -> list[
         policies.append(network_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
                                 ingress=[{"from": [namespace_peer(entry.controller)],
                                           "ports": tcp_ports(OAUTH2_PROXY_PORT if proxied else HTTP_PORT)}]))
+        if not proxied and stack.observability.grafana.enabled:
+            policies.append(network_policy(ctx, "thanos-grafana-ingress", {"matchLabels": ctx.selector("grafana")},
+                                           ingress=[{"from": [namespace_peer(entry.controller)],
+                                                     "ports": tcp_ports(GRAFANA_PORT)}]))
         if proxied:
             policies.append(network_policy(ctx, "thanos-oauth2-proxy-egress", {"matchLabels": selector},
                                     egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443)}]))

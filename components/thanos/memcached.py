@@ -4,7 +4,10 @@ from typing import Any
 
 from components.platform.common import MEMCACHED_PORT, container_security_context, dns_srv, pdb_spec, pod_spec, service_spec
 from components.platform.kube import ClusterContext, ManifestComponent
+from config.observability import MEMCACHED_EXPORTER_IMAGE
 from config.thanos import MEMCACHED_IMAGE, MemcachedSpec
+
+EXPORTER_PORT = 9150
 
 
 def pool_name(pool: str) -> str:
@@ -49,7 +52,7 @@ def results_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
 
 
 def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list[dict[str, Any]]:
-    """Deployment, headless Service and PDB of one pool."""
+    """Deployment (memcached and its exporter), headless Service and PDB of one pool."""
     name = pool_name(pool)
     component = f"memcached-{pool}"
     selector = ctx.selector(component)
@@ -64,14 +67,24 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
         "securityContext": container_security_context(),
         "livenessProbe": {**probe, "failureThreshold": 6}, "readinessProbe": {**probe, "failureThreshold": 3},
     }
+    metrics = {"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}
+    exporter = {
+        "name": "exporter", "image": MEMCACHED_EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "args": [f"--memcached.address=localhost:{MEMCACHED_PORT}", f"--web.listen-address=:{EXPORTER_PORT}"],
+        "ports": [metrics],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": container_security_context(),
+        "livenessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 30},
+        "readinessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 10},
+    }
     objects: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(name, component),
-         "spec": service_spec(selector, [port], headless=True)},
+         "spec": service_spec(selector, [port, metrics], headless=True)},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": ctx.metadata(name, component),
          "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector},
                   "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                   "template": {"metadata": {"labels": ctx.labels(component)},
-                               "spec": pod_spec("thanos-memcached", [memcached], selector=selector,
+                               "spec": pod_spec("thanos-memcached", [memcached, exporter], selector=selector,
                                                 replicas=spec.replicas, grace_seconds=30,
                                                 zone_spread=ctx.zone_spread)}}},
     ]

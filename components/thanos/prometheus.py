@@ -1,5 +1,6 @@
 """The Prometheus HA pair of a cluster with the Thanos sidecar that serves its data and uploads its blocks."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -20,6 +21,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
+from components.observability.collection import cluster_role, discovery_rules, kubernetes_scrape_jobs
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -27,6 +29,8 @@ from config.thanos import PrometheusSpec
 
 NAME = "thanos-prometheus"
 CONFIG_DIR = "/etc/prometheus"
+RULES_DIR = "/etc/prometheus/rules"
+RULES_CONFIG_MAP = "thanos-prometheus-rules"
 DATA_DIR = "/prometheus"
 BLOCK_DURATION = "2h"
 
@@ -36,20 +40,45 @@ def external_labels(ctx: ClusterContext) -> dict[str, str]:
     return {"cluster": ctx.cluster, "region": ctx.region, PROMETHEUS_REPLICA_LABEL: "${POD_NAME}"}
 
 
-def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[str]) -> dict[str, Any]:
-    """prometheus.yml: external labels (expanded from the environment by Prometheus 3) and a job per Thanos Service,
-    discovered through DNS SRV on the headless Services, so Prometheus needs no Kubernetes API access."""
-    def job(name: str, service: str, port: str) -> dict[str, Any]:
-        return {"job_name": name, "dns_sd_configs": [
-            {"names": [f"_{port}._tcp.{service}.{ctx.namespace}.svc.cluster.local"], "type": "SRV",
-             "refresh_interval": "30s"}],
-            "relabel_configs": [{"source_labels": ["__meta_dns_name"], "target_label": "service"}]}
+@dataclass(frozen=True)
+class ScrapeJob:
+    """A scrape job over headless Services (DNS SRV discovery: no Kubernetes API access needed)."""
 
-    jobs = [job("prometheus", NAME, "web")]
-    jobs += [job(service, service, "http") for service in scraped]
-    return {"global": {"scrape_interval": spec.scrape_interval, "evaluation_interval": spec.scrape_interval,
-                       "external_labels": external_labels(ctx)},
-            "scrape_configs": jobs}
+    job: str
+    """The job label (the component's name: rules and dashboards select it exactly)."""
+    services: tuple[str, ...]
+    """Headless Services whose pods are scraped."""
+    port: str = "http"
+    """The named port metrics are served on."""
+
+
+def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[ScrapeJob], *,
+                      kubernetes: bool = False, alertmanager: str | None = None,
+                      rules: bool = False) -> dict[str, Any]:
+    """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
+    discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and Alertmanager (every replica, through its
+    SRV record) with the replica label dropped so the HA pair's alerts deduplicate."""
+    def job(scrape: ScrapeJob) -> dict[str, Any]:
+        return {"job_name": scrape.job, "dns_sd_configs": [
+            {"names": [f"_{scrape.port}._tcp.{service}.{ctx.namespace}.svc.cluster.local" for service in scrape.services],
+             "type": "SRV", "refresh_interval": "30s"}],
+            "relabel_configs": [{"source_labels": ["__meta_dns_name"], "target_label": "service"},
+                                {"target_label": "namespace", "replacement": ctx.namespace}]}
+
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": spec.scrape_interval, "evaluation_interval": spec.scrape_interval,
+                   "external_labels": external_labels(ctx)},
+        "scrape_configs": [job(scrape) for scrape in [ScrapeJob("prometheus", (NAME,), "web"), *scraped]]}
+    if kubernetes:
+        config["scrape_configs"] += kubernetes_scrape_jobs()
+    if rules:
+        config["rule_files"] = [f"{RULES_DIR}/*.yaml"]
+    if alertmanager:
+        config["alerting"] = {
+            "alert_relabel_configs": [{"action": "labeldrop", "regex": PROMETHEUS_REPLICA_LABEL}],
+            "alertmanagers": [{"api_version": "v2", "scheme": "http",
+                               "dns_sd_configs": [{"names": [alertmanager], "type": "SRV"}]}]}
+    return config
 
 
 def prometheus_args(spec: PrometheusSpec) -> list[str]:
@@ -62,48 +91,84 @@ def prometheus_args(spec: PrometheusSpec) -> list[str]:
             f"--web.listen-address=0.0.0.0:{PROMETHEUS_PORT}", "--web.enable-admin-api", "--web.enable-lifecycle"]
 
 
-def sidecar_args() -> list[str]:
-    """Thanos sidecar flags: serve the local TSDB over gRPC, upload blocks, reload Prometheus on config change."""
+def sidecar_args(rules: bool = False) -> list[str]:
+    """Thanos sidecar flags: serve the local TSDB over gRPC, upload blocks, reload Prometheus when its config (or
+    its rules) change."""
     return thanos_args("sidecar", [
         f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
         f"--prometheus.url=http://localhost:{PROMETHEUS_PORT}", f"--tsdb.path={DATA_DIR}", OBJSTORE_FLAG,
-        f"--reloader.config-file={CONFIG_DIR}/prometheus.yml"])
+        f"--reloader.config-file={CONFIG_DIR}/prometheus.yml", *([f"--reloader.rule-dir={RULES_DIR}"] if rules else [])])
 
 
-def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[str],
+@dataclass(frozen=True)
+class Observed:
+    """What a cluster's Prometheus scrapes, evaluates and sends alerts to."""
+
+    scraped: list[ScrapeJob]
+    """The Thanos (and cache exporter) jobs."""
+    kubernetes: bool = False
+    """Also scrape the cluster through the Kubernetes API (needs the read-only ClusterRole)."""
+    alertmanager: str | None = None
+    """The SRV name of the cluster's Alertmanager, if any."""
+    rule_groups: tuple[dict[str, Any], ...] = ()
+    """The platform's rule groups, evaluated here."""
+
+
+def sidecar_service(ctx: ClusterContext, selector: dict[str, str]) -> dict[str, Any]:
+    """The sidecar's own headless Service: query discovers every replica's StoreAPI through its SRV records."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata("thanos-sidecar", "sidecar"),
+            "spec": {"clusterIP": "None", "selector": selector,
+                     "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"],
+                                "protocol": "TCP"} for p in thanos_ports()]}}
+
+
+def rules_config_map(ctx: ClusterContext, groups: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The platform's rules as a file Prometheus loads."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(RULES_CONFIG_MAP, "prometheus"),
+            "data": {"platform.yaml": yaml.safe_dump({"groups": list(groups)}, sort_keys=False)}}
+
+
+def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observed,
                      pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """ConfigMap, StatefulSet of the HA pair (Prometheus + sidecar, one PVC each), Services, PDB."""
+    """ConfigMaps (config, rules), StatefulSet of the HA pair (Prometheus + sidecar, one PVC each), Services, PDB,
+    and the read-only ClusterRole when it discovers through the Kubernetes API."""
     component = "prometheus"
     selector = ctx.selector(component)
+    rules = bool(observed.rule_groups)
     web_port = {"name": "web", "containerPort": PROMETHEUS_PORT, "protocol": "TCP"}
     data = {"name": "data", "mountPath": DATA_DIR}
     config = {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}
+    mounts = [data, config, *([{"name": "rules", "mountPath": RULES_DIR, "readOnly": True}] if rules else [])]
     prometheus = container("prometheus", spec.image, prometheus_args(spec), spec.resources, ports=[web_port],
-                           mounts=[data, config], env=downward_env(), probes=http_probes("web", startup_seconds=900),
+                           mounts=mounts, env=downward_env(), probes=http_probes("web", startup_seconds=900),
                            go=False)
-    sidecar = container("thanos-sidecar", ctx.image, sidecar_args(), spec.sidecar_resources,
-                        ports=thanos_ports(), mounts=[data, config, objstore_mount()], env=downward_env(),
+    sidecar = container("thanos-sidecar", ctx.image, sidecar_args(rules), spec.sidecar_resources,
+                        ports=thanos_ports(), mounts=[*mounts, objstore_mount()], env=downward_env(),
                         probes=http_probes())
+    volumes = [{"name": "config", "configMap": {"name": NAME}}, objstore_volume()]
+    if rules:
+        volumes.append({"name": "rules", "configMap": {"name": RULES_CONFIG_MAP}})
     pod = pod_spec(service_name("prometheus"), [prometheus, sidecar], selector=selector, replicas=spec.replicas,
-                   zone_spread=ctx.zone_spread,
-                   volumes=[{"name": "config", "configMap": {"name": NAME}}, objstore_volume()], grace_seconds=600)
+                   zone_spread=ctx.zone_spread, volumes=volumes, grace_seconds=600)
+    if observed.kubernetes:
+        pod["automountServiceAccountToken"] = True  # discovery and the kubelet's authorisation need its token
+    text = yaml.safe_dump(prometheus_config(ctx, spec, observed.scraped, kubernetes=observed.kubernetes,
+                                            alertmanager=observed.alertmanager, rules=rules), sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
-                "data": {"prometheus.yml": yaml.safe_dump(prometheus_config(ctx, spec, scraped), sort_keys=False)}}]
+                "data": {"prometheus.yml": text}}]
+    if rules:
+        objects.append(rules_config_map(ctx, observed.rule_groups))
+    if observed.kubernetes:
+        objects += cluster_role(ctx, "thanos-prometheus", component, discovery_rules(), service_name(component))
     objects += workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=spec.replicas, pod=pod,
                                 ports=[web_port], claims=[volume_claim("data", spec.storage_size, spec.storage_class)],
                                 pod_labels=pod_labels)
-    # The sidecar's own headless Service: query discovers every replica's StoreAPI through its SRV records.
-    objects.append({"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata("thanos-sidecar", "sidecar"),
-                    "spec": {"clusterIP": "None", "selector": selector,
-                             "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"],
-                                        "protocol": "TCP"} for p in thanos_ports()]}})
+    objects.append(sidecar_service(ctx, selector))
     return objects
 
 
 class Prometheus(ManifestComponent):
-    """Prometheus HA pair with the Thanos sidecar."""
+    """Prometheus HA pair with the Thanos sidecar (or, in operator mode, the custom resources that make one)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: PrometheusSpec, scraped: list[str],
-                 pod_labels: dict[str, str] | None = None, opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Prometheus", name, build_prometheus(ctx, spec, scraped, pod_labels), opts,
-                         depends_on)
+    def __init__(self, name: str, objects: list[dict[str, Any]], opts=None, depends_on=None):
+        super().__init__("thanos:k8s:Prometheus", name, objects, opts, depends_on)

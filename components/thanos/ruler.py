@@ -9,10 +9,11 @@ from components.platform.common import (
     HTTP_PORT,
     OBJSTORE_FLAG,
     RULER_REPLICA_LABEL,
+    config_reloader,
     container,
-    container_security_context,
     downward_env,
     http_probes,
+    inline_config,
     objstore_mount,
     objstore_volume,
     pod_spec,
@@ -24,8 +25,7 @@ from components.global_view.certificates import cert_mounts, cert_volumes, serve
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
-from components.thanos.rules import default_rule_groups
-from config.thanos import RELOADER_IMAGE, RulerSpec
+from config.thanos import RulerSpec
 
 NAME = "thanos-ruler"
 DATA_DIR = "/var/thanos/rule"
@@ -47,27 +47,30 @@ def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str, *, uplo
              f"--alert.label-drop={RULER_REPLICA_LABEL}", f"--rule-file={RULES_DIR}/*.yaml",
              f"--eval-interval={spec.evaluation_interval}", f"--tsdb.retention={spec.retention}",
              "--tsdb.block-duration=2h", f"--query={query_address}"]
-    flags += [f"--alertmanagers.url={url}" for url in spec.alertmanagers]
+    if spec.alertmanagers:
+        flags.append(f"--alertmanagers.config={inline_config(alertmanagers_config(spec.alertmanagers))}")
     return thanos_args("rule", flags)
 
 
 def rules_file(spec: RulerSpec) -> str:
-    """The rule file the ruler loads: the configured groups, or the shipped self-monitoring alerts."""
-    groups = spec.rule_groups if spec.rule_groups is not None else default_rule_groups()
-    return yaml.safe_dump({"groups": groups}, sort_keys=False)
+    """The rule file the ruler loads (its spec's groups: the caller fills in the defaults)."""
+    return yaml.safe_dump({"groups": spec.rule_groups or []}, sort_keys=False)
 
 
-def reloader(spec: RulerSpec) -> dict[str, Any]:
-    """configmap-reload: calls the ruler's /-/reload when the rules ConfigMap changes."""
-    return {"name": "rules-reloader", "image": RELOADER_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "args": [f"--volume-dir={RULES_DIR}", f"--webhook-url=http://localhost:{HTTP_PORT}/-/reload",
-                     "--web.listen-address=:9533"],
-            "ports": [{"name": "reloader", "containerPort": 9533, "protocol": "TCP"}],
-            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
-            "securityContext": container_security_context(),
-            "volumeMounts": [{"name": "rules", "mountPath": RULES_DIR, "readOnly": True}],
-            "livenessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 30},
-            "readinessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 10}}
+def alertmanagers_config(urls: list[str]) -> dict[str, Any]:
+    """`--alertmanagers.config` from Alertmanager URLs (`[dns+|dnssrv+]http[s]://host[:port][/prefix]`), always with
+    API v2 (Alertmanager 0.27 removed v1)."""
+    entries = []
+    for url in urls:
+        discovery, _, rest = url.partition("+") if url.split("://", 1)[0].count("+") else ("", "", url)
+        scheme, _, location = rest.partition("://")
+        host, _, prefix = location.partition("/")
+        entry: dict[str, Any] = {"static_configs": [f"{discovery}+{host}" if discovery else host], "scheme": scheme,
+                                 "api_version": "v2", "timeout": "10s"}
+        if prefix:
+            entry["path_prefix"] = f"/{prefix}"
+        entries.append(entry)
+    return {"alertmanagers": entries}
 
 
 def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_labels: dict[str, str] | None = None,
@@ -83,7 +86,7 @@ def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_la
                       mounts=[{"name": "data", "mountPath": DATA_DIR}, *storage_mounts,
                               {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
     volumes = [objstore_volume()] if uploads else cert_volumes(tls_secret)
-    pod = pod_spec(service_name(component), [ruler, reloader(spec)], selector=ctx.selector(component),
+    pod = pod_spec(service_name(component), [ruler, config_reloader("rules", RULES_DIR, HTTP_PORT)], selector=ctx.selector(component),
                    replicas=spec.replicas, zone_spread=ctx.zone_spread,
                    volumes=[*volumes, {"name": "rules", "configMap": {"name": f"{NAME}-rules"}}])
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(f"{NAME}-rules", component),

@@ -1,0 +1,173 @@
+"""What a cluster's Prometheus collects besides Thanos: the Kubernetes API server, kubelets and cAdvisor, and pods or
+Services that opt in; node-exporter and kube-state-metrics; the read-only RBAC discovery needs.
+
+Opt-in convention (pods and Services alike): the annotation `prometheus.io/scrape: "true"`, optionally
+`prometheus.io/port`, `prometheus.io/path` and `prometheus.io/scheme`. The job is the object's
+`app.kubernetes.io/name` label (its name for a Service without one), so rules and dashboards select exact jobs.
+"""
+
+from typing import Any
+
+from components.platform.common import container_security_context, pod_security_context, resource_requirements
+from components.platform.kube import ClusterContext
+from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE
+from config.thanos import Compute, Resources
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+NODE_EXPORTER_PORT = 9100
+KSM_PORT = 8080
+KSM_TELEMETRY_PORT = 8081
+KSM_NAME = "kube-state-metrics"
+NODE_EXPORTER_NAME = "node-exporter"
+SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true"}
+
+
+def _in_cluster_https() -> dict[str, Any]:
+    # Kubelet serving certificates are self-signed on most distributions (no serverTLSBootstrap): the connection is
+    # encrypted and the token authenticates, but the kubelet's name cannot be verified.
+    return {"scheme": "https", "authorization": {"credentials_file": f"{SA_DIR}/token"},
+            "tls_config": {"ca_file": f"{SA_DIR}/ca.crt", "insecure_skip_verify": True}}
+
+
+def _opt_in(role: str, meta: str) -> list[dict[str, Any]]:
+    """Relabelling shared by annotated pods and Services: keep opted-in targets, honour port/path/scheme, name the
+    job after app.kubernetes.io/name, keep namespace and pod."""
+    prefix = f"__meta_kubernetes_{meta}_annotation_prometheus_io_"
+    name_label = f"__meta_kubernetes_{meta}_label_app_kubernetes_io_name"
+    relabel = [
+        {"source_labels": [f"{prefix}scrape"], "action": "keep", "regex": "true"},
+        {"source_labels": [f"{prefix}scheme"], "action": "replace", "regex": "(https?)", "target_label": "__scheme__"},
+        {"source_labels": [f"{prefix}path"], "action": "replace", "regex": "(.+)", "target_label": "__metrics_path__"},
+        {"source_labels": ["__address__", f"{prefix}port"], "action": "replace",
+         "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2", "target_label": "__address__"},
+        {"source_labels": [f"__meta_kubernetes_{meta}_name" if meta == "service" else "__meta_kubernetes_pod_name"],
+         "target_label": "job" if meta == "service" else "pod"},
+        {"source_labels": [name_label], "regex": "(.+)", "target_label": "job"},
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+    ]
+    if role == "endpoints":
+        relabel.append({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"})
+    return relabel
+
+
+def kubernetes_scrape_jobs() -> list[dict[str, Any]]:
+    """kubernetes_sd jobs: API server, kubelet, cAdvisor, opted-in pods (not through a Service) and Services."""
+    return [
+        {"job_name": "apiserver", "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": ["default"]}}],
+         **_in_cluster_https(),
+         "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name", "__meta_kubernetes_endpoint_port_name"],
+                              "action": "keep", "regex": "kubernetes;https"}]},
+        {"job_name": "kubelet", "kubernetes_sd_configs": [{"role": "node"}], **_in_cluster_https(),
+         "relabel_configs": [{"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]},
+        {"job_name": "cadvisor", "kubernetes_sd_configs": [{"role": "node"}], **_in_cluster_https(),
+         "metrics_path": "/metrics/cadvisor",
+         "relabel_configs": [{"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]},
+        {"job_name": "kubernetes-pods", "kubernetes_sd_configs": [{"role": "pod"}],
+         "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
+                             *_opt_in("pod", "pod")]},
+        {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpoints"}],
+         "relabel_configs": _opt_in("endpoints", "service")},
+    ]
+
+
+def discovery_rules() -> list[dict[str, Any]]:
+    """What Prometheus' discovery and the kubelet's authorisation of its token need, read-only."""
+    return [{"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "endpoints", "pods"],
+             "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+            {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+
+
+def cluster_role(ctx: ClusterContext, name: str, component: str, rules: list[dict[str, Any]],
+                 service_account: str) -> list[dict[str, Any]]:
+    """A ClusterRole and its binding to one ServiceAccount (named after the namespace: cluster-scoped names must not
+    collide when several stack clusters share one Kubernetes cluster)."""
+    role_name = f"{name}-{ctx.namespace}"
+    labels = ctx.labels(component)
+    return [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": role_name, "labels": labels}, "rules": rules},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": role_name, "labels": labels},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+             "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": ctx.namespace}]}]
+
+
+def _small(cpu: str, memory: str, limit: str) -> Resources:
+    return Resources(requests=Compute(cpu=cpu, memory=memory), limits=Compute(memory=limit))
+
+
+def _scraped_service(name: str, namespace: str, labels: dict[str, str], selector: dict[str, str],
+                     port: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels,
+                         "annotations": {**SCRAPE_ANNOTATIONS, "prometheus.io/port": str(port)}},
+            "spec": {"clusterIP": "None", "selector": selector,
+                     "ports": [{"name": "metrics", "port": port, "targetPort": port, "protocol": "TCP"}]}}
+
+
+def build_kube_state_metrics(ctx: ClusterContext) -> list[dict[str, Any]]:
+    """kube-state-metrics in the Thanos namespace: read-only list/watch on the objects it reports, hardened."""
+    component = KSM_NAME
+    labels = {**ctx.labels(component), "app.kubernetes.io/name": KSM_NAME}
+    selector = {"app.kubernetes.io/name": KSM_NAME, "app.kubernetes.io/instance": ctx.cluster}
+    probe = {"httpGet": {"path": "/livez", "port": "metrics"}, "periodSeconds": 30}
+    ksm = {"name": KSM_NAME, "image": KUBE_STATE_METRICS_IMAGE, "imagePullPolicy": "IfNotPresent",
+           "args": [f"--port={KSM_PORT}", f"--telemetry-port={KSM_TELEMETRY_PORT}",
+                    "--resources=cronjobs,daemonsets,deployments,jobs,nodes,persistentvolumeclaims,pods,"
+                    "statefulsets,poddisruptionbudgets,horizontalpodautoscalers"],
+           "ports": [{"name": "metrics", "containerPort": KSM_PORT, "protocol": "TCP"},
+                     {"name": "telemetry", "containerPort": KSM_TELEMETRY_PORT, "protocol": "TCP"}],
+           "resources": resource_requirements(_small("50m", "128Mi", "512Mi")),
+           "securityContext": container_security_context(), "livenessProbe": probe,
+           "readinessProbe": {"httpGet": {"path": "/readyz", "port": "telemetry"}, "periodSeconds": 10}}
+    pod = {"serviceAccountName": "thanos-kube-state-metrics", "automountServiceAccountToken": True,
+           "securityContext": pod_security_context(), "nodeSelector": {"kubernetes.io/os": "linux"},
+           "containers": [ksm]}
+    watched = [("", ["nodes", "pods", "persistentvolumeclaims"]),
+               ("apps", ["daemonsets", "deployments", "statefulsets"]), ("batch", ["cronjobs", "jobs"]),
+               ("policy", ["poddisruptionbudgets"]), ("autoscaling", ["horizontalpodautoscalers"])]
+    rules = [{"apiGroups": [group], "resources": resources, "verbs": ["list", "watch"]} for group, resources in watched]
+    return [
+        *cluster_role(ctx, "thanos-kube-state-metrics", component, rules, "thanos-kube-state-metrics"),
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {**ctx.metadata(KSM_NAME, component), "labels": labels},
+         "spec": {"replicas": 1, "selector": {"matchLabels": selector},
+                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                  "template": {"metadata": {"labels": {**labels, **selector}}, "spec": pod}}},
+        _scraped_service(KSM_NAME, ctx.namespace, labels, selector, KSM_PORT),
+    ]
+
+
+def build_node_exporter(ctx: ClusterContext, namespace: str) -> list[dict[str, Any]]:
+    """node-exporter, the one workload with host access, alone in a Pod Security `privileged` namespace: host
+    network and PID namespace (real network and process statistics), the host's root read-only, no capabilities,
+    non-root, no service account token."""
+    labels = {**ctx.labels(NODE_EXPORTER_NAME), "app.kubernetes.io/name": NODE_EXPORTER_NAME}
+    selector = {"app.kubernetes.io/name": NODE_EXPORTER_NAME}
+    exporter = {
+        "name": NODE_EXPORTER_NAME, "image": NODE_EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "args": ["--path.rootfs=/host/root", "--path.procfs=/host/root/proc", "--path.sysfs=/host/root/sys",
+                 f"--web.listen-address=:{NODE_EXPORTER_PORT}",
+                 "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run/containerd/.+|var/lib/kubelet/.+)($|/)"],
+        "ports": [{"name": "metrics", "containerPort": NODE_EXPORTER_PORT, "protocol": "TCP"}],
+        "resources": resource_requirements(_small("50m", "64Mi", "128Mi")),
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "root", "mountPath": "/host/root", "readOnly": True, "mountPropagation": "HostToContainer"}],
+        "livenessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 30},
+        "readinessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 10},
+    }
+    pod = {"automountServiceAccountToken": False, "hostNetwork": True, "hostPID": True,
+           "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
+                               "seccompProfile": {"type": "RuntimeDefault"}},
+           "nodeSelector": {"kubernetes.io/os": "linux"}, "tolerations": [{"operator": "Exists"}],
+           "priorityClassName": "system-node-critical", "containers": [exporter],
+           "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
+            "pod-security.kubernetes.io/enforce": "privileged", "app.kubernetes.io/part-of": "thanos"}}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet",
+         "metadata": {"name": NODE_EXPORTER_NAME, "namespace": namespace, "labels": labels},
+         "spec": {"selector": {"matchLabels": selector},
+                  "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+                  "template": {"metadata": {"labels": labels}, "spec": pod}}},
+        _scraped_service(NODE_EXPORTER_NAME, namespace, labels, selector, NODE_EXPORTER_PORT),
+    ]

@@ -1,0 +1,119 @@
+"""Operator mode: for clusters that already run prometheus-operator (kube-prometheus-stack), the custom resources
+that make the operator run our Prometheus pair with the Thanos sidecar, scrape every component and evaluate our
+rules: a `Prometheus` with `spec.thanos`, a `ServiceMonitor` per job and a `PrometheusRule`."""
+
+from typing import Any
+
+import yaml
+
+from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
+from components.observability.collection import KSM_NAME, NODE_EXPORTER_NAME, cluster_role, discovery_rules, kubernetes_scrape_jobs
+from components.platform.common import (
+    OBJSTORE_KEY,
+    OBJSTORE_SECRET,
+    PROMETHEUS_PORT,
+    PROMETHEUS_REPLICA_LABEL,
+    container_security_context,
+    pdb_spec,
+    pod_security_context,
+    resource_requirements,
+    service_name,
+    spreading,
+)
+from components.platform.kube import ClusterContext
+from components.thanos.prometheus import NAME, Observed, ScrapeJob, sidecar_service
+from config.thanos import PrometheusSpec
+
+MONITORING = "monitoring.coreos.com/v1"
+OPERATOR_NAME_LABEL = "operator.prometheus.io/name"
+ADDITIONAL_SCRAPE_SECRET = "thanos-prometheus-kubernetes-jobs"
+RULE_NAME = "thanos-platform-rules"
+
+
+def _selected_by(ctx: ClusterContext) -> dict[str, str]:
+    """The labels our Prometheus selects its ServiceMonitors and PrometheusRules by (nobody else's)."""
+    return {"app.kubernetes.io/part-of": "thanos", "thanos.io/prometheus": f"{ctx.namespace}.{ctx.cluster}"}
+
+
+def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, namespace: str | None = None) -> dict[str, Any]:
+    """A ServiceMonitor over exactly the job's Services (by name: a component's ClusterIP Service carries the same
+    labels as its headless one and would scrape every pod twice), the job label set to the component's name (the
+    operator would name it after the Service)."""
+    metadata = ctx.metadata(scrape.job, "prometheus")
+    metadata["labels"] = {**metadata["labels"], **_selected_by(ctx)}
+    return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": metadata,
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/instance": ctx.cluster}},
+                     "namespaceSelector": {"matchNames": [namespace or ctx.namespace]},
+                     "endpoints": [{"port": scrape.port, "interval": interval, "relabelings": [
+                         {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],
+                          "regex": "|".join(scrape.services)},
+                         {"action": "replace", "targetLabel": "job", "replacement": scrape.job}]}]}}
+
+
+def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Observed,
+                        pod_labels: dict[str, str] | None) -> dict[str, Any]:
+    """The `Prometheus`: the HA pair with the Thanos sidecar shipping to our bucket Secret, the same external and
+    replica labels as the managed pair, our ServiceMonitors and rules only, our Alertmanager."""
+    selected = {"matchLabels": _selected_by(ctx)}
+    own_namespace = {"matchLabels": {"kubernetes.io/metadata.name": ctx.namespace}}
+    body: dict[str, Any] = {
+        "replicas": spec.replicas, "image": spec.image, "retention": spec.retention,
+        "scrapeInterval": spec.scrape_interval, "evaluationInterval": spec.scrape_interval,
+        "externalLabels": {"cluster": ctx.cluster, "region": ctx.region},
+        "replicaExternalLabelName": PROMETHEUS_REPLICA_LABEL, "prometheusExternalLabelName": "",
+        "serviceAccountName": service_name("prometheus"), "automountServiceAccountToken": observed.kubernetes,
+        "podMetadata": {"labels": {**ctx.labels("prometheus"), **(pod_labels or {})}},
+        "securityContext": pod_security_context(), "resources": resource_requirements(spec.resources),
+        "storage": {"volumeClaimTemplate": {"spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": spec.storage_size}},
+            **({"storageClassName": spec.storage_class} if spec.storage_class else {})}}},
+        "serviceMonitorSelector": selected, "serviceMonitorNamespaceSelector": {},
+        "ruleSelector": selected, "ruleNamespaceSelector": own_namespace,
+        "thanos": {"image": ctx.image, "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
+                   "resources": resource_requirements(spec.sidecar_resources)},
+        "containers": [{"name": "thanos-sidecar", "securityContext": container_security_context()}],
+        **spreading({OPERATOR_NAME_LABEL: NAME}, spec.replicas, ctx.zone_spread),
+    }
+    if observed.alertmanager:
+        body["alerting"] = {"alertmanagers": [{"namespace": ctx.namespace, "name": ALERTMANAGER_NAME, "port": "web",
+                                               "apiVersion": "v2"}]}
+    if observed.kubernetes:
+        body["additionalScrapeConfigs"] = {"name": ADDITIONAL_SCRAPE_SECRET, "key": "kubernetes.yaml"}
+    metadata = ctx.metadata(NAME, "prometheus")
+    return {"apiVersion": MONITORING, "kind": "Prometheus", "metadata": metadata, "spec": body}
+
+
+def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observed,
+                              pod_labels: dict[str, str] | None, *, node_exporter_namespace: str | None,
+                              kube_state_metrics: bool) -> list[dict[str, Any]]:
+    """The Prometheus, its ServiceMonitors, the PrometheusRule, the Services query and the `prometheus` job use,
+    and the Kubernetes jobs (as additional scrape configs) with their read-only ClusterRole."""
+    operated = {OPERATOR_NAME_LABEL: NAME}
+    objects = [prometheus_resource(ctx, spec, observed, pod_labels)]
+    web = {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(NAME, "prometheus"),
+           "spec": {"clusterIP": "None", "selector": operated,
+                    "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": "web", "protocol": "TCP"}]}}
+    objects += [web, sidecar_service(ctx, operated)]
+    if spec.replicas > 1:  # the Prometheus resource has no disruption budget of its own
+        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": ctx.metadata(NAME, "prometheus"),
+                        "spec": pdb_spec(operated)})
+    interval = spec.scrape_interval
+    monitors = [service_monitor(ctx, scrape, interval)
+                for scrape in [ScrapeJob("prometheus", (NAME,), "web"), *observed.scraped]]
+    if kube_state_metrics:
+        monitors.append(service_monitor(ctx, ScrapeJob(KSM_NAME, (KSM_NAME,), "metrics"), interval))
+    if node_exporter_namespace:
+        monitors.append(service_monitor(ctx, ScrapeJob(NODE_EXPORTER_NAME, (NODE_EXPORTER_NAME,), "metrics"), interval,
+                                        node_exporter_namespace))
+    objects += monitors
+    if observed.rule_groups:
+        metadata = ctx.metadata(RULE_NAME, "prometheus")
+        metadata["labels"] = {**metadata["labels"], **_selected_by(ctx)}
+        objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": metadata,
+                        "spec": {"groups": list(observed.rule_groups)}})
+    if observed.kubernetes:
+        objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),
+                        "type": "Opaque", "stringData": {"kubernetes.yaml": yaml.safe_dump(kubernetes_scrape_jobs(),
+                                                                                           sort_keys=False)}})
+        objects += cluster_role(ctx, "thanos-prometheus", "prometheus", discovery_rules(), service_name("prometheus"))
+    return objects

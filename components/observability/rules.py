@@ -1,0 +1,341 @@
+"""The platform's alerting and recording rules, evaluated by each cluster's Prometheus (or the PrometheusRule in
+operator mode). A cluster gets only the groups of the components it runs, so no alert fires forever about a
+component that is not there. Every alert names a runbook anchor in docs/runbooks.md.
+
+Annotations template only `$labels` (never `$value`), so a rule's text is predictable and its unit tests exact.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from config.base import duration_seconds
+
+# Scrape job names (exact, so `thanos-query` never matches `thanos-query-frontend`).
+SIDECAR, QUERY, QUERY_FRONTEND, STORE = "thanos-sidecar", "thanos-query", "thanos-query-frontend", "thanos-store"
+RULER, COMPACTOR, RECEIVE, RECEIVE_ROUTER = "thanos-ruler", "thanos-compactor", "thanos-receive", "thanos-receive-router"
+BUCKET_WEB, PROMETHEUS, ALERTMANAGER = "thanos-bucket-web", "prometheus", "alertmanager"
+MEMCACHED, KUBE_STATE_METRICS, NODE_EXPORTER = "memcached", "kube-state-metrics", "node-exporter"
+BUCKET_REPLICATE = "bucket-replicate"
+"""Not a scrape job: the cluster runs the `thanos-bucket-replicate` CronJob (watched through kube-state-metrics)."""
+BUCKET_USERS = (SIDECAR, STORE, RULER, COMPACTOR, RECEIVE, BUCKET_WEB)
+GRPC_ERRORS = "Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alerting rule, before it is given its runbook link."""
+
+    name: str
+    expr: str
+    hold: str
+    severity: str
+    summary: str
+    description: str
+    labels: tuple[tuple[str, str], ...] = ()
+    """Labels the expression cannot carry (an absent() result has none)."""
+
+
+def _ratio(errors: str, total: str, by: str, threshold: float) -> str:
+    return f"(sum by ({by}) ({errors}) / sum by ({by}) ({total})) > {threshold}"
+
+
+def _rate(metric: str, selector: str) -> str:
+    return f"rate({metric}{{{selector}}}[5m])"
+
+
+def _p99(metric: str, selector: str, threshold: float) -> str:
+    """p99 of a histogram above a threshold, only while there is traffic (an idle component is not slow)."""
+    return (f"histogram_quantile(0.99, sum by (job, le) ({_rate(metric + '_bucket', selector)})) > {threshold} "
+            f"and sum by (job) ({_rate(metric + '_count', selector)}) > 0")
+
+
+def _is_down(title: str, job: str) -> Alert:
+    return Alert(f"Thanos{title}IsDown", f'absent(up{{job="{job}"}} == 1)', "5m", "critical",
+                 f"Thanos {title} is down",
+                 f"No {job} target has been up for 5 minutes: the component has disappeared or cannot be scraped.",
+                 (("job", job),))
+
+
+def _not_uploading(title: str, job: str) -> Alert:
+    return Alert(f"Thanos{title}NoUpload",
+                 f'sum by (job, instance) (increase(thanos_shipper_uploads_total{{job="{job}"}}[3h])) == 0 '
+                 f'and on (job, instance) (time() - process_start_time_seconds{{job="{job}"}}) > 10800',
+                 "30m", "critical", "{{ $labels.instance }} has not uploaded a block for 3 hours",
+                 f"{job} {{{{ $labels.instance }}}} has run for more than 3 hours without shipping a block: new data "
+                 "exists only on its disk.")
+
+
+def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
+    """Alerts by the component (scrape job) they are about."""
+    compactor = f'job="{COMPACTOR}"'
+    query = f'job="{QUERY}"'
+    receive = f'job=~"{RECEIVE}|{RECEIVE_ROUTER}"'
+    store = f'job="{STORE}"'
+    ruler = f'job="{RULER}"'
+    sidecar = f'job="{SIDECAR}"'
+    alertmanager = f'job="{ALERTMANAGER}"'
+    return {
+        COMPACTOR: [
+            Alert("ThanosCompactHalted", f"max by (job, instance) (thanos_compact_halted{{{compactor}}}) == 1", "5m",
+                  "critical", "Compactor {{ $labels.instance }} has halted",
+                  "The compactor stopped on an error it will not retry: no compaction, downsampling or retention "
+                  "happens until it is fixed and restarted."),
+            Alert("ThanosCompactMultipleRunning", f"sum by (job) (up{{{compactor}}}) > 1", "5m", "critical",
+                  "More than one compactor runs against one bucket",
+                  "Two compactors on one bucket compact the same blocks: overlapping blocks and halted compaction "
+                  "follow."),
+            Alert("ThanosCompactHighCompactionFailures",
+                  _ratio(_rate("thanos_compact_group_compactions_failures_total", compactor),
+                         _rate("thanos_compact_group_compactions_total", compactor), "job", 0.05),
+                  "15m", "warning", "Compactions are failing",
+                  "More than 5% of the compactor's compactions failed over the last 15 minutes."),
+            Alert("ThanosCompactHasNotRun",
+                  f"(time() - max by (job) (thanos_objstore_bucket_last_successful_upload_time{{{compactor}}})) "
+                  f"> 86400 and on (job) (time() - max by (job) (process_start_time_seconds{{{compactor}}})) > 86400",
+                  "15m", "warning", "The compactor has not uploaded a block for 24 hours",
+                  "The compactor has run for a day without producing a compacted or downsampled block."),
+            _is_down("Compact", COMPACTOR),
+        ],
+        SIDECAR: [
+            Alert("ThanosSidecarBucketOperationsFailed",
+                  f'sum by (job, instance) ({_rate("thanos_objstore_bucket_operation_failures_total", sidecar)}) > 0',
+                  "5m", "critical", "Sidecar {{ $labels.instance }} fails bucket operations",
+                  "The sidecar cannot write to object storage: blocks stay on the Prometheus disk and are lost "
+                  "when its retention ends."),
+            Alert("ThanosSidecarNoConnectionToPrometheus",
+                  f'max by (job, instance) (thanos_sidecar_prometheus_up{{job="{SIDECAR}"}}) == 0', "5m", "critical",
+                  "Sidecar {{ $labels.instance }} cannot reach its Prometheus",
+                  "The sidecar's Prometheus does not answer: its recent data is missing from queries."),
+            _not_uploading("Sidecar", SIDECAR),
+            _is_down("Sidecar", SIDECAR),
+        ],
+        STORE: [
+            Alert("ThanosStoreGrpcErrorRate",
+                  _ratio(_rate("grpc_server_handled_total", f'{store}, grpc_code=~"{GRPC_ERRORS}"'),
+                         _rate("grpc_server_started_total", store), "job", 0.05),
+                  "5m", "warning", "Store gateways fail gRPC requests",
+                  "More than 5% of the store gateways' gRPC requests fail: queries over older data are incomplete."),
+            Alert("ThanosStoreSeriesGateLatencyHigh",
+                  _p99("thanos_bucket_store_series_gate_duration_seconds", store, 2), "10m", "warning",
+                  "Store gateway requests wait for a series slot",
+                  "The 99th percentile wait for a Series call slot is above 2 seconds: raise "
+                  "store.series-max-concurrency or add shards."),
+            Alert("ThanosStoreObjstoreLatencyHigh",
+                  _p99("thanos_objstore_bucket_operation_duration_seconds", store, 2), "10m", "warning",
+                  "Object storage is slow for the store gateways",
+                  "The 99th percentile of the store gateways' bucket operations is above 2 seconds."),
+            _is_down("Store", STORE),
+        ],
+        QUERY: [
+            Alert("ThanosQueryHttpErrorRate",
+                  _ratio(_rate("http_requests_total", f'{query}, handler=~"query|query_range", code=~"5.."'),
+                         _rate("http_requests_total", f'{query}, handler=~"query|query_range"'), "job", 0.05),
+                  "5m", "critical", "Queries fail", "More than 5% of instant and range queries fail with a 5xx."),
+            Alert("ThanosQueryGrpcServerErrorRate",
+                  _ratio(_rate("grpc_server_handled_total", f'{query}, grpc_code=~"{GRPC_ERRORS}"'),
+                         _rate("grpc_server_started_total", query), "job", 0.05),
+                  "5m", "warning", "Query fails the gRPC requests it serves",
+                  "More than 5% of the gRPC requests the query serves (to the global tier) fail."),
+            Alert("ThanosQueryGrpcClientErrorRate",
+                  _ratio(_rate("grpc_client_handled_total", f'{query}, grpc_code=~"{GRPC_ERRORS}"'),
+                         _rate("grpc_client_started_total", query), "job", 0.05),
+                  "5m", "warning", "Query's requests to StoreAPIs fail",
+                  "More than 5% of the query's requests to sidecars, store gateways, rulers or receivers fail."),
+            Alert("ThanosQueryInstantLatencyHigh",
+                  _p99("http_request_duration_seconds", f'{query}, handler="query"', 40), "10m", "critical",
+                  "Instant queries are slow", "The 99th percentile of instant queries is above 40 seconds."),
+            Alert("ThanosQueryRangeLatencyHigh",
+                  _p99("http_request_duration_seconds", f'{query}, handler="query_range"', 90), "10m", "critical",
+                  "Range queries are slow", "The 99th percentile of range queries is above 90 seconds."),
+            Alert("ThanosQueryOverload",
+                  f"max by (job, instance) (max_over_time(thanos_query_concurrent_gate_queries_max{{{query}}}[5m])) "
+                  f"- max by (job, instance) (avg_over_time(thanos_query_concurrent_gate_queries_in_flight"
+                  f"{{{query}}}[5m])) < 1", "15m", "warning", "Query {{ $labels.instance }} is overloaded",
+                  "Every concurrent query slot has been busy for 15 minutes: queries queue; add replicas or raise "
+                  "query.max-concurrent."),
+            _is_down("Query", QUERY),
+        ],
+        QUERY_FRONTEND: [
+            Alert("ThanosQueryFrontendHttpErrorRate",
+                  _ratio(_rate("http_requests_total", f'job="{QUERY_FRONTEND}", code=~"5.."'),
+                         _rate("http_requests_total", f'job="{QUERY_FRONTEND}"'), "job", 0.05),
+                  "5m", "warning", "The query-frontend fails requests",
+                  "More than 5% of the query-frontend's requests fail with a 5xx (what Grafana sees)."),
+            _is_down("QueryFrontend", QUERY_FRONTEND),
+        ],
+        RECEIVE: [
+            Alert("ThanosReceiveHttpErrorRate",
+                  _ratio(_rate("http_requests_total", f'{receive}, handler="receive", code=~"5.."'),
+                         _rate("http_requests_total", f'{receive}, handler="receive"'), "job", 0.05),
+                  "5m", "critical", "Remote-write requests fail",
+                  "More than 5% of remote-write requests to {{ $labels.job }} fail: writers retry, then drop data."),
+            Alert("ThanosReceiveHttpLatencyHigh",
+                  _p99("http_request_duration_seconds", f'{receive}, handler="receive"', 10), "10m", "critical",
+                  "Remote-write is slow", "The 99th percentile of remote-write requests to {{ $labels.job }} is "
+                                          "above 10 seconds."),
+            Alert("ThanosReceiveReplicationFailures",
+                  _ratio(_rate("thanos_receive_replications_total", f'{receive}, result="error"'),
+                         _rate("thanos_receive_replications_total", receive), "job", 0.05),
+                  "5m", "warning", "Receive replication fails",
+                  "More than 5% of replications to ingestors fail: series are written to fewer replicas than the "
+                  "replication factor."),
+            Alert("ThanosReceiveForwardFailures",
+                  _ratio(_rate("thanos_receive_forward_requests_total", f'{receive}, result="error"'),
+                         _rate("thanos_receive_forward_requests_total", receive), "job", 0.2),
+                  "5m", "warning", "Receive forwards fail",
+                  "More than 20% of the requests {{ $labels.job }} forwards to other receivers fail."),
+            Alert("ThanosReceiveConfigReloadFailure",
+                  f"avg by (job, instance) (thanos_receive_config_last_reload_successful{{{receive}}}) != 1", "5m",
+                  "warning", "Receive {{ $labels.instance }} cannot load its hashring",
+                  "The last hashring reload failed: the receiver routes with an outdated hashring."),
+            _not_uploading("Receive", RECEIVE),
+            _is_down("Receive", RECEIVE),
+        ],
+        RULER: [
+            Alert("ThanosRuleEvaluationFailures",
+                  _ratio(_rate("prometheus_rule_evaluation_failures_total", ruler),
+                         _rate("prometheus_rule_evaluations_total", ruler), "job, instance", 0.05),
+                  "5m", "critical", "Ruler {{ $labels.instance }} fails rule evaluations",
+                  "More than 5% of rule evaluations fail: alerts and recording rules are missing."),
+            Alert("ThanosRuleSenderIsFailingAlerts",
+                  f"sum by (job, instance) ({_rate('thanos_alert_sender_alerts_dropped_total', ruler)}) > 0", "5m",
+                  "critical", "Ruler {{ $labels.instance }} cannot send alerts to Alertmanager",
+                  "The ruler drops alerts it could not deliver to any Alertmanager: nobody is notified."),
+            Alert("ThanosRuleQueueIsDroppingAlerts",
+                  f"sum by (job, instance) ({_rate('thanos_alert_queue_alerts_dropped_total', ruler)}) > 0", "5m",
+                  "critical", "Ruler {{ $labels.instance }} drops alerts from its queue",
+                  "The ruler's alert queue is full: alerts are dropped before they are sent."),
+            Alert("ThanosRuleNoEvaluations",
+                  f"sum by (job, instance) ({_rate('prometheus_rule_evaluations_total', ruler)}) <= 0 "
+                  f"and sum by (job, instance) (thanos_rule_loaded_rules{{{ruler}}}) > 0", "5m", "critical",
+                  "Ruler {{ $labels.instance }} evaluates nothing",
+                  "The ruler has rules loaded but has not evaluated any for 5 minutes."),
+            Alert("ThanosRuleConfigReloadFailure",
+                  f"avg by (job, instance) (thanos_rule_config_last_reload_successful{{{ruler}}}) != 1", "5m",
+                  "warning", "Ruler {{ $labels.instance }} cannot load its rules",
+                  "The last rule reload failed: the ruler evaluates an outdated rule set."),
+            _is_down("Rule", RULER),
+        ],
+        PROMETHEUS: [
+            Alert("PrometheusReplicaDown", f'up{{job="{PROMETHEUS}"}} == 0', "5m", "critical",
+                  "Prometheus replica {{ $labels.instance }} is down",
+                  "One Prometheus of the HA pair has not been scraped for 5 minutes: the other one carries the "
+                  "cluster alone."),
+            Alert("PrometheusNotificationsFailing",
+                  _ratio(_rate("prometheus_notifications_errors_total", f'job="{PROMETHEUS}"'),
+                         _rate("prometheus_notifications_sent_total", f'job="{PROMETHEUS}"'), "job, instance", 0.01),
+                  "15m", "warning", "Prometheus {{ $labels.instance }} fails to send alerts",
+                  "More than 1% of the alerts Prometheus sends to Alertmanager fail."),
+            Alert("PrometheusRuleEvaluationFailures",
+                  f"sum by (job, instance) (increase(prometheus_rule_evaluation_failures_total"
+                  f'{{job="{PROMETHEUS}"}}[5m])) > 0', "15m", "warning",
+                  "Prometheus {{ $labels.instance }} fails rule evaluations",
+                  "Some of the platform's rules fail to evaluate: their alerts cannot fire."),
+        ],
+        ALERTMANAGER: [
+            Alert("AlertmanagerNotificationsFailing",
+                  f'sum by (job, instance, integration) ({_rate("alertmanager_notifications_failed_total", alertmanager)}) > 0',
+                  "10m", "critical", "Alertmanager fails to notify {{ $labels.integration }}",
+                  "Alertmanager {{ $labels.instance }} cannot deliver notifications through "
+                  "{{ $labels.integration }}: check the receiver's credentials and reachability."),
+            Alert("AlertmanagerClusterMembersMissing",
+                  f'min by (job) (alertmanager_cluster_members{{job="{ALERTMANAGER}"}}) '
+                  f'< on (job) count by (job) (up{{job="{ALERTMANAGER}"}} == 1)', "10m", "warning",
+                  "Alertmanager replicas do not see each other",
+                  "An Alertmanager sees fewer gossip peers than there are replicas up: the split halves notify "
+                  "twice and do not share silences."),
+        ],
+        MEMCACHED: [
+            Alert("MemcachedDown", 'max by (job, instance) (memcached_up{job=~"thanos-memcached-.*"}) == 0', "5m",
+                  "warning", "Memcached {{ $labels.instance }} is down",
+                  "The exporter cannot reach its memcached: the caches of {{ $labels.job }} miss on that server."),
+        ],
+        KUBE_STATE_METRICS: [
+            Alert("ThanosBucketVerifyFailed",
+                  'max by (namespace, job_name) (kube_job_status_failed{job_name=~"thanos-bucket-verify-.*"}) > 0',
+                  "0s", "warning", "Bucket verification {{ $labels.job_name }} failed",
+                  "The scheduled `thanos tools bucket verify` found problems in the bucket or could not run."),
+        ],
+        BUCKET_REPLICATE: [
+            Alert("ThanosBucketReplicationLagging",
+                  "time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time"
+                  f'{{cronjob="thanos-bucket-replicate"}}) > {int(duration_seconds(replicate_max_age))}', "15m",
+                  "warning", "The DR copy is falling behind",
+                  f"The bucket replication job has not succeeded for more than {replicate_max_age}: a switch to "
+                  "the DR copy would lose the blocks since."),
+        ],
+    }
+
+
+def _scrape_health() -> list[Alert]:
+    return [
+        Alert("ThanosBucketOperationFailures",
+              _ratio(_rate("thanos_objstore_bucket_operation_failures_total", f'job=~"{"|".join(BUCKET_USERS)}"'),
+                     _rate("thanos_objstore_bucket_operations_total", f'job=~"{"|".join(BUCKET_USERS)}"'),
+                     "job, operation", 0.05),
+              "15m", "warning", "{{ $labels.job }} fails {{ $labels.operation }} bucket operations",
+              "More than 5% of {{ $labels.job }}'s {{ $labels.operation }} operations on object storage fail."),
+        Alert("TargetDown", "100 * (count by (job, namespace) (up == 0) / count by (job, namespace) (up)) > 10",
+              "15m", "warning", "Targets of {{ $labels.job }} are down",
+              "More than 10% of the {{ $labels.job }} targets in {{ $labels.namespace }} cannot be scraped."),
+    ]
+
+
+def _recording_rules(kubernetes: bool) -> list[dict[str, Any]]:
+    """What the dashboards read, precomputed (names follow level:metric:operations)."""
+    rules = [
+        {"record": "job_handler_code:http_requests:rate5m",
+         "expr": "sum by (job, handler, code) (rate(http_requests_total[5m]))"},
+        {"record": "job_handler:http_request_duration_seconds:p99_5m",
+         "expr": "histogram_quantile(0.99, sum by (job, handler, le) (rate(http_request_duration_seconds_bucket[5m])))"},
+        {"record": "job:grpc_server_errors:ratio_rate5m",
+         "expr": f'sum by (job) (rate(grpc_server_handled_total{{grpc_code=~"{GRPC_ERRORS}"}}[5m])) '
+                 "/ sum by (job) (rate(grpc_server_started_total[5m]))"},
+        {"record": "job_operation:thanos_objstore_bucket_operation_failures:ratio_rate5m",
+         "expr": "sum by (job, operation) (rate(thanos_objstore_bucket_operation_failures_total[5m])) "
+                 "/ sum by (job, operation) (rate(thanos_objstore_bucket_operations_total[5m]))"},
+    ]
+    if kubernetes:
+        rules += [
+            {"record": "namespace_pod:container_cpu_usage_seconds:rate5m",
+             "expr": 'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!=""}[5m]))'},
+            {"record": "namespace_pod:container_memory_working_set_bytes:sum",
+             "expr": 'sum by (namespace, pod) (container_memory_working_set_bytes{container!=""})'},
+        ]
+    return rules
+
+
+def alert_rule(alert: Alert, runbooks: str) -> dict[str, Any]:
+    """The Prometheus rule of an alert, linked to its runbook section (anchor = the lower-cased alert name)."""
+    return {"alert": alert.name, "expr": alert.expr, "for": alert.hold,
+            "labels": {"severity": alert.severity, **dict(alert.labels)},
+            "annotations": {"summary": alert.summary, "description": alert.description,
+                            "runbook_url": f"{runbooks}#{alert.name.lower()}"}}
+
+
+def all_alerts() -> list[Alert]:
+    """Every alert the platform can have (what docs/runbooks.md and the rule tests must cover)."""
+    return [a for alerts in _component_alerts("1h").values() for a in alerts] + _scrape_health()
+
+
+def platform_rule_groups(components: set[str], *, runbooks: str, kubernetes: bool,
+                         replicate_max_age: str = "1h") -> list[dict[str, Any]]:
+    """The rule groups of a cluster running `components` (scrape job names, plus BUCKET_REPLICATE): one alert group
+    per component present, the scrape-health group and the recording rules."""
+    groups = [{"name": f"{component}.alerts", "rules": [alert_rule(a, runbooks) for a in alerts]}
+              for component, alerts in _component_alerts(replicate_max_age).items() if component in components]
+    groups.append({"name": "platform.alerts", "rules": [alert_rule(a, runbooks) for a in _scrape_health()]})
+    groups.append({"name": "platform.rules", "interval": "1m", "rules": _recording_rules(kubernetes)})
+    return groups
+
+
+def ruler_rule_groups(cluster: str, runbooks: str) -> list[dict[str, Any]]:
+    """A cluster ruler's default group: the end-to-end check that the cluster's data reaches its query (what no
+    Prometheus can see about itself). It aborts on partial data, so a dead StoreAPI never looks like an absence."""
+    missing = Alert("ThanosClusterDataMissing", f'absent(up{{job="{PROMETHEUS}", cluster="{cluster}"}})', "15m",
+                    "critical", f"Query has no data from cluster {cluster}",
+                    f"The ruler's query returns no Prometheus series of cluster {cluster} for 15 minutes: the "
+                    "Prometheus pair, its sidecars or the query's discovery of them is broken.",
+                    (("cluster", cluster),))
+    return [{"name": "thanos-end-to-end", "partial_response_strategy": "abort",
+             "rules": [alert_rule(missing, runbooks)]}]
