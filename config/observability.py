@@ -125,7 +125,7 @@ class AlertmanagerSpec(StrictModel):
     enabled: bool = True
     """Deploy Alertmanager (off: alerts go only to ruler.alertmanagers); default true."""
     image: str = ALERTMANAGER_IMAGE
-    """Alertmanager image; default the pinned release."""
+    """Alertmanager image, pinned; default quay.io/prometheus/alertmanager:v0.28.1."""
     replicas: int = Field(3, ge=1)
     """Replicas (gossip peers; 3 tolerate one down during a rollout); default 3."""
     storage_size: Memory = "1Gi"
@@ -133,7 +133,7 @@ class AlertmanagerSpec(StrictModel):
     resources: Resources = sized("50m", "128Mi", "256Mi")
     """Default 50m/128Mi requests, 256Mi limit."""
     group_by: list[str] = Field(default_factory=lambda: ["alertname", "cluster", "severity"])
-    """Labels alerts are grouped by into one notification; default alertname, cluster, severity."""
+    """Labels alerts are grouped by into one notification; default ["alertname", "cluster", "severity"]."""
     group_wait: Duration = "30s"
     """Wait before the first notification of a new group; default 30s."""
     group_interval: Duration = "5m"
@@ -175,7 +175,7 @@ class GrafanaSpec(StrictModel):
     enabled: bool = True
     """Deploy Grafana; default true."""
     image: str = GRAFANA_IMAGE
-    """Grafana image; default the pinned release."""
+    """Grafana image, pinned; default docker.io/grafana/grafana:11.6.3."""
     replicas: int = Field(1, ge=1)
     """Replicas; default 1 (its SQLite database, and so login sessions, is per pod; everything else is provisioned)."""
     resources: Resources = sized("100m", "256Mi", "512Mi")

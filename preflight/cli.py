@@ -207,11 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         from .manifests import write_manifests
 
         try:
-            count = write_manifests(plan, args.manifests)
+            count, inner = write_manifests(plan, args.manifests)
         except ValueError as err:
             print(f"preflight: --manifests {args.manifests}: {err}", file=sys.stderr)
             return EXIT_CONFIG
-        print(f"wrote {count} Kubernetes manifests under {args.manifests}")
+        print(f"wrote {count} Kubernetes manifests under {args.manifests}, and {inner} files from inside them "
+              "(<cluster>/<namespace>/files/: prometheus.yml, rule files, dashboards)")
     if args.json_path:
         document = {"project": plan.project, "stack": plan.stack,
                     "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,

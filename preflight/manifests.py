@@ -63,6 +63,19 @@ def manifest_path(cluster: str, obj: dict[str, Any]) -> Path:
     return Path(cluster) / namespace / f"{obj['kind'].lower()}-{metadata['name']}.yaml"
 
 
+def artifact_files(cluster: str, obj: dict[str, Any]) -> list[tuple[Path, str]]:
+    """The files inside an object, written as they are so they read (and lint) like files: each ConfigMap key that
+    names a file (prometheus.yml, rule files, dashboards) and a PrometheusRule's groups, under
+    <cluster>/<namespace>/files/<object name>/."""
+    folder = manifest_path(cluster, obj).parent / "files" / obj["metadata"]["name"]
+    if obj["kind"] == "ConfigMap":
+        return [(folder / key, value) for key, value in sorted((obj.get("data") or {}).items())
+                if key.endswith((".json", ".yaml", ".yml")) and "/" not in key]
+    if obj["kind"] == "PrometheusRule":
+        return [(folder / "rules.yaml", yaml.safe_dump({"groups": obj["spec"]["groups"]}, sort_keys=False))]
+    return []
+
+
 def owned_files(directory: Path) -> list[Path] | None:
     """The files a previous run wrote into `directory` (from its marker), or None when preflight did not make it."""
     marker = directory / MARKER
@@ -83,17 +96,21 @@ def check_manifest_dir(directory: Path) -> None:
                                "give a new or empty directory; nothing there is touched")
 
 
-def write_manifests(plan: Plan, directory: Path) -> int:
-    """Write the plan's manifests under `directory`, replacing only what an earlier run wrote there (every other
-    file in it is left alone); return how many were written."""
+def write_manifests(plan: Plan, directory: Path) -> tuple[int, int]:
+    """Write the plan's manifests (and the files inside them) under `directory`, replacing only what an earlier run
+    wrote there (every other file in it is left alone); return how many manifests and inner files were written."""
     check_manifest_dir(directory)
     previous = set(owned_files(directory) or [])
-    planned: dict[Path, dict[str, Any]] = {}
-    for cluster, obj in kubernetes_objects(plan):
-        path = directory / manifest_path(cluster, obj)
-        if path in planned:
-            raise ValueError(f"two Kubernetes objects map to {path}")
-        planned[path] = obj
+    planned: dict[Path, str] = {}
+    objects = kubernetes_objects(plan)
+    for cluster, obj in objects:
+        files = [(manifest_path(cluster, obj), yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=False, width=120)),
+                 *artifact_files(cluster, obj)]
+        for relative, text in files:
+            path = directory / relative
+            if path in planned:
+                raise ValueError(f"two Kubernetes objects map to {path}")
+            planned[path] = text
     clashes = sorted(str(p) for p in planned if p.exists() and p not in previous)
     if clashes:
         raise ManifestDirError(f"{clashes[0]} exists and was not written by preflight; nothing was written")
@@ -102,12 +119,12 @@ def write_manifests(plan: Plan, directory: Path) -> int:
             stale.unlink()
             _remove_empty_parents(stale.parent, directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for path, obj in planned.items():
+    for path, text in planned.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=False, width=120))
+        path.write_text(text)
     listing = sorted(p.relative_to(directory).as_posix() for p in planned)
     (directory / MARKER).write_text(_MARKER_HEADER + "".join(f"{line}\n" for line in listing))
-    return len(planned)
+    return len(objects), len(planned) - len(objects)
 
 
 def _remove_empty_parents(folder: Path, top: Path) -> None:

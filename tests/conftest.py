@@ -34,8 +34,13 @@ class PlannedStack:
     def objects(self, kind: str | None = None, cluster: str | None = None) -> list[dict[str, Any]]:
         """Kubernetes objects from the written manifests (of one cluster's directory when given)."""
         root = self.manifests / cluster if cluster else self.manifests
-        docs = [yaml.safe_load(p.read_text()) for p in sorted(root.rglob("*.yaml"))]
+        docs = [yaml.safe_load(p.read_text()) for p in sorted(root.rglob("*.yaml")) if "files" not in p.parent.parts]
         return [d for d in docs if kind is None or d["kind"] == kind]
+
+    def files(self, cluster: str, namespace: str, name: str) -> dict[str, str]:
+        """The files preflight wrote from inside one object (ConfigMap keys, a PrometheusRule's groups)."""
+        folder = self.manifests / cluster / namespace / "files" / name
+        return {p.name: p.read_text() for p in sorted(folder.iterdir())}
 
     def clusters(self) -> list[str]:
         """The cluster directories of the written manifests."""

@@ -161,4 +161,7 @@ CASES = [
     Case("TargetDown", {'up{job="node-exporter", namespace="n", instance="b"}': "0x40"},
          {'up{job="node-exporter", namespace="n", instance="b"}': "1x40"}, {"job": "node-exporter", "namespace": "n"},
          extra={'up{job="node-exporter", namespace="n", instance="a"}': "1x40"}),
+    # The ruler's end-to-end check, as evaluated for chicago: seattle's data does not count.
+    Case("ThanosClusterDataMissing", {'up{job="prometheus", cluster="seattle", instance="i"}': "1x30"},
+         {'up{job="prometheus", cluster="chicago", instance="i"}': "1x30"}, {"cluster": "chicago", "job": "prometheus"}, at="20m"),
 ]

@@ -49,7 +49,7 @@ def crd_schema(obj: dict) -> Path | None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_manifests_pass_the_official_kubernetes_schemas_strictly(planned, stack):
-    files = sorted(planned[stack].manifests.rglob("*.yaml"))
+    files = sorted(p for p in planned[stack].manifests.rglob("*.yaml") if "files" not in p.parent.parts)
     custom = [f for f in files if crd_schema(yaml.safe_load(f.read_text()))]
     assert len(files) > 40
     assert kubernetes_validate([str(f) for f in files if f not in custom]) == []
@@ -135,7 +135,9 @@ def test_every_thanos_flag_exists_in_v0_42_4_and_is_not_deprecated(planned, stac
         seen.add(command)
         assert reference_problems(command, flags) == [], obj["metadata"]["name"]
         checked += len(flags)
-    assert {"sidecar", "query", "query-frontend", "store", "compact", "rule", "receive", "tools bucket web",
+    # In operator mode (azure) prometheus-operator writes the sidecar's flags, not this program.
+    sidecar = {"sidecar"} if stack != "azure" else set()
+    assert {*sidecar, "query", "query-frontend", "store", "compact", "rule", "receive", "tools bucket web",
             "tools bucket verify"} <= seen
     if stack == "dev":  # the in-cluster DR copy is made and kept by bucket jobs
         assert {"tools bucket replicate", "tools bucket retention", "tools bucket cleanup"} <= seen

@@ -70,7 +70,13 @@ def test_manifest_layout(planned):
     assert (manifests / "seattle" / "thanos" / "deployment-thanos-query-pods.yaml").is_file()
     k8s_resources = [r for r in planned["prod"].plan["resources"]
                      if r["custom"] and r["type"].startswith("kubernetes:")]
-    assert len(list(manifests.rglob("*.yaml"))) == len(k8s_resources)
+    assert len([p for p in manifests.rglob("*.yaml") if "files" not in p.parent.parts]) == len(k8s_resources)
+    # What is inside them, as files a person (or promtool, or Grafana) reads: rules, prometheus.yml, dashboards.
+    inner = manifests / "chicago" / "thanos"
+    assert yaml.safe_load((inner / "files" / "thanos-prometheus-rules" / "platform.yaml").read_text())["groups"]
+    assert yaml.safe_load((inner / "files" / "thanos-prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    board = manifests / "chicago" / "thanos-global" / "files" / "thanos-grafana-dashboards" / "thanos-overview.json"
+    assert json.loads(board.read_text())["uid"] == "thanos-overview"
 
 
 def test_same_stack_gives_the_same_json_and_manifests_byte_for_byte(planned, tmp_path):
@@ -183,7 +189,11 @@ def test_manifests_directory_keeps_the_users_files_and_drops_only_stale_ones(tmp
     assert (out / "chicago" / "thanos-chicago" / "notes.md").read_text() == "my notes"
     assert (out / "README").read_text() == "mine"
     written = (out / ".preflight-manifests").read_text().splitlines()[1:]
-    assert len(written) == len(list(out.rglob("*.yaml"))) == int(proc.stdout.split("wrote ")[1].split()[0])
+    inner = [w for w in written if "/files/" in w]
+    assert len(written) - len(inner) == int(proc.stdout.split("wrote ")[1].split()[0])
+    assert len(inner) == int(proc.stdout.split(" and ")[1].split()[0]) > 0
+    assert sorted(written) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                                     if p.is_file() and p.name not in (".preflight-manifests", "notes.md", "README"))
 
 
 def test_manifests_never_overwrite_a_file_preflight_did_not_write(tmp_path):

@@ -134,6 +134,14 @@ def overview() -> list[tuple[str, list[Panel]]]:
             Graph(f"{title}: gRPC errors", "percentunit",
                   ((f"max by (cluster) (job:grpc_server_errors:ratio_rate5m{_sel(job)})", "{{cluster}}"),)),
         ]))
+    rows.append(("Latency and object storage", [
+        Graph("HTTP p99 by component", "s",
+              ((f'max by (cluster, job, handler) (job_handler:http_request_duration_seconds:p99_5m{_sel("thanos-.*")})',
+                "{{cluster}} {{job}} {{handler}}"),)),
+        Graph("Bucket operation failures", "percentunit",
+              ((f"max by (cluster, job, operation) (job_operation:thanos_objstore_bucket_operation_failures:ratio_rate5m"
+                f'{_sel("thanos-.*")})', "{{cluster}} {{job}} {{operation}}"),)),
+    ]))
     return rows
 
 
@@ -314,7 +322,7 @@ def component_dashboards() -> dict[str, tuple[str, list[tuple[str, list[Panel]]]
 def _panel(item: Panel, panel_id: int) -> object:
     datasource = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
     if isinstance(item, Single):
-        return (stat.Panel().id(panel_id).title(item.title).unit(item.unit).datasource(datasource).span(6).height(5)
+        return (stat.Panel().id(panel_id).title(item.title).unit(item.unit).datasource(datasource).span(8).height(8)
                 .with_target(prometheus.Dataquery().expr(item.query).ref_id("A").instant()))
     panel = timeseries.Panel().id(panel_id).title(item.title).unit(item.unit).datasource(datasource).span(8).height(8)
     for index, (expr, legend) in enumerate(item.queries):

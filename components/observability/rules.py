@@ -315,7 +315,7 @@ def alert_rule(alert: Alert, runbooks: str) -> dict[str, Any]:
 
 def all_alerts() -> list[Alert]:
     """Every alert the platform can have (what docs/runbooks.md and the rule tests must cover)."""
-    return [a for alerts in _component_alerts("1h").values() for a in alerts] + _scrape_health()
+    return [a for alerts in _component_alerts("1h").values() for a in alerts] + _scrape_health() + [_end_to_end("any")]
 
 
 def platform_rule_groups(components: set[str], *, runbooks: str, kubernetes: bool,
@@ -329,13 +329,15 @@ def platform_rule_groups(components: set[str], *, runbooks: str, kubernetes: boo
     return groups
 
 
+def _end_to_end(cluster: str) -> Alert:
+    return Alert("ThanosClusterDataMissing", f'absent(up{{job="{PROMETHEUS}", cluster="{cluster}"}})', "15m",
+                 "critical", f"Query has no data from cluster {cluster}",
+                 f"The ruler's query returns no Prometheus series of cluster {cluster} for 15 minutes: the "
+                 "Prometheus pair, its sidecars or the query's discovery of them is broken.", (("cluster", cluster),))
+
+
 def ruler_rule_groups(cluster: str, runbooks: str) -> list[dict[str, Any]]:
     """A cluster ruler's default group: the end-to-end check that the cluster's data reaches its query (what no
     Prometheus can see about itself). It aborts on partial data, so a dead StoreAPI never looks like an absence."""
-    missing = Alert("ThanosClusterDataMissing", f'absent(up{{job="{PROMETHEUS}", cluster="{cluster}"}})', "15m",
-                    "critical", f"Query has no data from cluster {cluster}",
-                    f"The ruler's query returns no Prometheus series of cluster {cluster} for 15 minutes: the "
-                    "Prometheus pair, its sidecars or the query's discovery of them is broken.",
-                    (("cluster", cluster),))
     return [{"name": "thanos-end-to-end", "partial_response_strategy": "abort",
-             "rules": [alert_rule(missing, runbooks)]}]
+             "rules": [alert_rule(_end_to_end(cluster), runbooks)]}]

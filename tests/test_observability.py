@@ -1,0 +1,526 @@
+"""The observing half, checked by the tools that consume it: promtool (rules and their unit tests), amtool (config and
+routes), a real Alertmanager on loopback, the Grafana dashboard schema, a PromQL parser with the metric catalogue,
+and the prometheus-operator CRD schemas (operator mode)."""
+
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jsonschema
+import promql_parser
+import pytest
+import yaml
+
+import config as stack_config
+from components.cluster import plan_cluster
+from components.observability import rules as jobs
+from components.observability.alertmanager import alertmanager_args, alertmanager_config, render_config
+from components.observability.dashboards import all_dashboards, panel_queries
+from components.observability.rules import all_alerts, platform_rule_groups, ruler_rule_groups
+from components.platform.kube import ClusterContext
+from config.observability import ReceiverSpec, WebhookReceiver
+
+from .conftest import ROOT, STACKS, stack_config as raw_stack_config
+from .rule_cases import CASES
+from .test_artifacts import tool
+
+EVERYTHING = {jobs.SIDECAR, jobs.QUERY, jobs.QUERY_FRONTEND, jobs.STORE, jobs.RULER, jobs.COMPACTOR, jobs.RECEIVE,
+              jobs.RECEIVE_ROUTER, jobs.BUCKET_WEB, jobs.PROMETHEUS, jobs.ALERTMANAGER, jobs.MEMCACHED,
+              jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE}
+GRAFANA_SCHEMAS = ROOT / "reference" / "grafana"
+METRICS = json.loads((ROOT / "reference" / "exported-metrics.json").read_text())["exporters"]
+
+
+def load(stack: str):
+    return stack_config.load(raw_stack_config(stack))
+
+
+def promtool_groups(groups: list[dict]) -> list[dict]:
+    """Groups as promtool 2.42 reads them: `partial_response_strategy` is Thanos' own field."""
+    return [{k: v for k, v in g.items() if k != "partial_response_strategy"} for g in groups]
+
+
+def every_rule_group() -> list[dict]:
+    return promtool_groups(platform_rule_groups(EVERYTHING, runbooks="docs/runbooks.md", kubernetes=True) +
+                           ruler_rule_groups("chicago", "docs/runbooks.md"))
+
+
+def render(template: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
+
+
+def unit_tests(rules: dict[str, dict]) -> list[dict]:
+    """One promtool test group per case and outcome: the alert fires with exactly its labels and rendered text, or
+    stays silent."""
+    tests = []
+    for case in CASES:
+        rule = rules[case.alert]
+        labels = {**case.labels, **rule["labels"]}
+        annotations = {k: render(v, labels) for k, v in rule["annotations"].items()}
+        for series, expected in ((case.fire, [{"exp_labels": labels, "exp_annotations": annotations}]), (case.quiet, [])):
+            tests.append({"interval": case.interval,
+                          "input_series": [{"series": s, "values": v} for s, v in {**case.extra, **series}.items()],
+                          "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}]})
+    return tests
+
+
+def test_rules_pass_promtool_and_every_alert_fires_and_stays_quiet_in_its_unit_tests(tmp_path):
+    groups = every_rule_group()
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    check = subprocess.run([tool("promtool"), "check", "rules", "--lint-fatal", str(tmp_path / "rules.yaml")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rules = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+    recorded = [r for g in groups for r in g["rules"] if "record" in r]
+    assert f"SUCCESS: {len(rules) + len(recorded)} rules found" in check.stdout
+    tests = unit_tests(rules)
+    # The recording rule the overview reads, computed from two counters.
+    tests.append({"interval": "1m", "input_series": [
+        {"series": 'http_requests_total{job="thanos-query", instance="a", handler="query", code="200"}', "values": "0+60x10"},
+        {"series": 'http_requests_total{job="thanos-query", instance="b", handler="query", code="200"}', "values": "0+120x10"}],
+        "promql_expr_test": [{"expr": "job_handler_code:http_requests:rate5m", "eval_time": "10m", "exp_samples": [
+            {"labels": 'job_handler_code:http_requests:rate5m{job="thanos-query", handler="query", code="200"}',
+             "value": 3}]}]})
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+                                                         "tests": tests}, sort_keys=False))
+    proc = subprocess.run([tool("promtool"), "test", "rules", "tests.yaml"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    assert len(tests) == 2 * len(CASES) + 1
+
+
+def test_a_broken_alert_fails_its_unit_test(tmp_path):
+    """The unit tests see a threshold change: the forward-failure alert at 40% no longer fires on 30% failures."""
+    groups = every_rule_group()
+    for group in groups:
+        for rule in group["rules"]:
+            if rule.get("alert") == "ThanosReceiveForwardFailures":
+                rule["expr"] = rule["expr"].replace("> 0.2", "> 0.4")
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    rules = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+    case = next(c for c in CASES if c.alert == "ThanosReceiveForwardFailures")
+    tests = [t for t in unit_tests(rules) if t["alert_rule_test"][0]["alertname"] == case.alert]
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "tests": tests}))
+    proc = subprocess.run([tool("promtool"), "test", "rules", "tests.yaml"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1 and "ThanosReceiveForwardFailures" in proc.stdout + proc.stderr
+
+
+def test_every_alert_has_cases_text_and_a_runbook_section():
+    alerts = all_alerts()
+    names = [a.name for a in alerts]
+    assert len(names) == len(set(names)) >= 40
+    assert sorted(c.alert for c in CASES) == sorted(names), "every alert has a firing and a quiet unit test"
+    for case in CASES:
+        assert case.fire != case.quiet, case.alert
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    sections = {line.removeprefix("### ").strip().lower() for line in runbooks.splitlines() if line.startswith("### ")}
+    for rule in (r for g in every_rule_group() for r in g["rules"] if "alert" in r):
+        assert rule["labels"]["severity"] in ("critical", "warning", "info")
+        assert rule["annotations"]["summary"] and len(rule["annotations"]["description"]) > 40, rule["alert"]
+        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+        assert anchor == rule["alert"].lower() and anchor in sections, rule["alert"]
+
+
+def test_a_cluster_gets_only_the_alerts_of_what_it_runs():
+    dev = load("dev")
+    chicago = plan_cluster(dev, "thanos-chicago", compactor_here=True, cluster="chicago").rule_scope
+    seattle = plan_cluster(dev, "thanos-seattle", compactor_here=True, cluster="seattle").rule_scope
+    assert jobs.BUCKET_REPLICATE in chicago and jobs.BUCKET_REPLICATE not in seattle  # chicago copies to seattle
+    raw = raw_stack_config("dev")
+    raw["thanos"]["receive"]["enabled"] = False
+    raw["observability"] = {"collection": {"kube-state-metrics": False}, "alertmanager": {"enabled": False}}
+    quiet = plan_cluster(stack_config.load(raw), "thanos", compactor_here=False, cluster="chicago").rule_scope
+    groups = {g["name"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False)}
+    for absent in (jobs.RECEIVE, jobs.COMPACTOR, jobs.ALERTMANAGER, jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE):
+        assert f"{absent}.alerts" not in groups
+    assert {f"{jobs.QUERY}.alerts", f"{jobs.SIDECAR}.alerts", "platform.alerts"} <= groups
+    assert all("container_" not in r["expr"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False)
+               for r in g["rules"]), "no cAdvisor recording rules without Kubernetes collection"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_collects_alerts_evaluates_rules_and_has_grafana(planned, stack, tmp_path):
+    """What preflight shows of each cluster: a 3-replica Alertmanager, the platform's rules (a ConfigMap, or a
+    PrometheusRule in operator mode) that promtool accepts, collection beyond Thanos, and Grafana."""
+    plan = planned[stack]
+    settings = load(stack)
+    for cluster in plan.clusters():
+        objects = plan.objects(cluster=cluster)
+        namespace = next(o["metadata"]["namespace"] for o in objects if o["kind"] == "StatefulSet"
+                         and o["metadata"]["name"] == "thanos-ruler" and o["metadata"]["namespace"] != "thanos-global")
+        alertmanager = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "thanos-alertmanager")
+        assert alertmanager["spec"]["replicas"] == settings.observability.alertmanager.replicas
+        rules = [o for o in objects if o["kind"] == "PrometheusRule"] or \
+                [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "thanos-prometheus-rules"]
+        assert len(rules) == 1
+        name = rules[0]["metadata"]["name"]
+        text = plan.files(cluster, namespace, name)["rules.yaml" if rules[0]["kind"] == "PrometheusRule" else "platform.yaml"]
+        path = tmp_path / f"{cluster}.yaml"
+        path.write_text(yaml.safe_dump({"groups": promtool_groups(yaml.safe_load(text)["groups"])}))
+        proc = subprocess.run([tool("promtool"), "check", "rules", "--lint-fatal", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        if settings.observability.collection.mode == "managed":
+            prometheus = yaml.safe_load(plan.files(cluster, namespace, "thanos-prometheus")["prometheus.yml"])
+            jobs_here = {j["job_name"] for j in prometheus["scrape_configs"]}
+            assert {"kubelet", "cadvisor", "apiserver", "kubernetes-pods", "kubernetes-services", "alertmanager",
+                    "thanos-memcached-index"} <= jobs_here
+            assert prometheus["alerting"]["alertmanagers"][0]["api_version"] == "v2"
+        else:
+            assert {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceMonitor"} >= {
+                "prometheus", "thanos-query", "thanos-sidecar", "alertmanager", "thanos-memcached-index"}
+    grafana = [o for o in plan.objects("Deployment") if o["metadata"]["name"] == "thanos-grafana"]
+    assert len(grafana) == (2 if settings.global_view.standby_cluster else 1)
+
+
+def test_rulers_send_to_the_alertmanager_of_their_cluster_with_api_v2(planned):
+    for obj in planned["prod"].objects("StatefulSet", cluster="chicago"):
+        if obj["metadata"]["name"] != "thanos-ruler":
+            continue
+        args = obj["spec"]["template"]["spec"]["containers"][0]["args"]
+        config = json.loads(next(a for a in args if a.startswith("--alertmanagers.config=")).split("=", 1)[1])
+        namespace = "thanos"  # the global ruler too: chicago's Alertmanager is in thanos
+        assert config == {"alertmanagers": [{"static_configs": [
+            f"dnssrv+_web._tcp.thanos-alertmanager.{namespace}.svc.cluster.local"], "scheme": "http", "api_version": "v2",
+            "timeout": "10s"}]}
+        assert f"--alert.label-drop={'rule_replica'}" in args
+
+
+def fake_credentials(spec) -> dict[str, str]:
+    return {key: f"https://hooks.example.com/{key}" for r in spec.receivers for key in r.secret_keys}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_alertmanager_configs_pass_amtool(stack, tmp_path):
+    spec = load(stack).observability.alertmanager
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(render_config(spec, fake_credentials(spec)))
+    proc = subprocess.run([tool("amtool"), "check-config", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout, proc.stdout + proc.stderr
+    assert "2 inhibit rules" in proc.stdout and f"{len(spec.receivers) + 1} receivers" in proc.stdout
+
+
+def test_amtool_proves_where_each_clusters_alerts_go(tmp_path):
+    """prod: a critical alert pages the on-call of its cluster's region and goes to chat; warnings go to chat; info
+    is discarded; anything else goes to the default receiver."""
+    spec = load("prod").observability.alertmanager
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(render_config(spec, fake_credentials(spec)))
+
+    def routes(labels: list[str], expected: str) -> subprocess.CompletedProcess:
+        return subprocess.run([tool("amtool"), "config", "routes", "test", f"--config.file={path}",
+                               f"--verify.receivers={expected}", *labels], capture_output=True, text=True)
+
+    cases = [(["severity=critical", "cluster=chicago", "alertname=ThanosQueryIsDown"], "oncall-us-east,team-chat"),
+             (["severity=critical", "cluster=seattle", "alertname=ThanosStoreIsDown"], "oncall-us-west,team-chat"),
+             (["severity=warning", "cluster=chicago", "alertname=TargetDown"], "team-chat"),
+             (["severity=info", "cluster=seattle", "alertname=Something"], "discard"),
+             (["alertname=Unlabelled"], "team-chat")]
+    for labels, expected in cases:
+        proc = routes(labels, expected)
+        assert proc.returncode == 0, (labels, proc.stdout + proc.stderr)
+    wrong = routes(["severity=critical", "cluster=seattle"], "oncall-us-east,team-chat")
+    assert wrong.returncode == 1 and "Expected receivers did not match" in wrong.stdout + wrong.stderr
+
+
+def test_receiver_credentials_live_only_in_the_alertmanager_secret(planned):
+    for stack in STACKS:
+        for obj in planned[stack].objects("ConfigMap"):
+            assert not any("receivers:" in value for value in obj.get("data", {}).values()), obj["metadata"]["name"]
+        secrets = [o for o in planned[stack].objects("Secret") if o["metadata"]["name"] == "thanos-alertmanager-config"]
+        assert len(secrets) == len(planned[stack].clusters())
+        assert all(set(s["stringData"]) == {"alertmanager.yml"} for s in secrets)
+    spec = load("prod").observability.alertmanager
+    config = alertmanager_config(spec, {"pagerdutyUsEastKey": "k1", "pagerdutyUsWestKey": "k2", "slackWebhookUrl": "s"})
+    assert [r["name"] for r in config["receivers"]] == ["discard", "oncall-us-east", "oncall-us-west", "team-chat"]
+    assert config["receivers"][1]["pagerduty_configs"][0]["routing_key"] == "k1"
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict]] = []
+
+    def do_POST(self):  # noqa: N802 (the standard library's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).received.append((self.path.strip("/"), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, payload) -> int:
+    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status
+
+
+def test_a_real_alertmanager_routes_groups_and_inhibits_as_configured(tmp_path):
+    """prod's routing tree with every receiver turned into a webhook on a local stub, served by the Debian
+    Alertmanager binary on loopback: alerts posted through its v2 API land where the routes say, the two warnings of
+    one alert arrive as one notification, and a warning under a critical of the same cluster and job never leaves."""
+    binary = tool("prometheus-alertmanager")
+    _Webhook.received = []
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    prod = load("prod").observability.alertmanager
+    receivers = [ReceiverSpec(name=r.name, webhook=WebhookReceiver(url_secret=f"url{i}")) for i, r in enumerate(prod.receivers)]
+    spec = prod.model_copy(update={"receivers": receivers, "group_wait": "1s", "group_interval": "1s"})
+    credentials = {f"url{i}": f"http://127.0.0.1:{hook.server_port}/{r.name}" for i, r in enumerate(receivers)}
+    (tmp_path / "alertmanager.yml").write_text(render_config(spec, credentials))
+    port = _free_port()
+    ctx = ClusterContext("chicago", "us-east-1", "thanos", "quay.io/thanos/thanos:v0.42.4")
+    args = [a for a in alertmanager_args(ctx, spec.model_copy(update={"replicas": 1}))
+            if not a.startswith(("--config.file", "--storage.path", "--web.listen-address"))]
+    process = subprocess.Popen([binary, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'data'}",
+                                f"--web.listen-address=127.0.0.1:{port}", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if urllib.request.urlopen(f"{base}/-/ready", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("alertmanager did not become ready")
+
+        def alert(name, severity, cluster, job, **extra):
+            return {"labels": {"alertname": name, "severity": severity, "cluster": cluster, "job": job, **extra},
+                    "annotations": {"summary": name}}
+
+        assert _post(f"{base}/api/v2/alerts", [alert("ThanosQueryIsDown", "critical", "chicago", "thanos-query"),
+                                                alert("ThanosStoreIsDown", "critical", "seattle", "thanos-store")]) == 200
+        time.sleep(0.5)  # the criticals are in before the warnings they inhibit
+        assert _post(f"{base}/api/v2/alerts", [
+            alert("TargetDown", "warning", "chicago", "thanos-query"),
+            alert("ThanosStoreGrpcErrorRate", "warning", "chicago", "thanos-store", instance="a"),
+            alert("ThanosStoreGrpcErrorRate", "warning", "chicago", "thanos-store", instance="b"),
+            alert("SomethingInformative", "info", "chicago", "thanos-store")]) == 200
+        deadline = time.time() + 20
+        while time.time() < deadline and len(_Webhook.received) < 5:
+            time.sleep(0.2)
+        time.sleep(2)  # anything that should not arrive has had its chance
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        hook.shutdown()
+    delivered = sorted((receiver, body["groupLabels"]["alertname"], len(body["alerts"]))
+                       for receiver, body in _Webhook.received if body["status"] == "firing")
+    assert delivered == [("oncall-us-east", "ThanosQueryIsDown", 1), ("oncall-us-west", "ThanosStoreIsDown", 1),
+                         ("team-chat", "ThanosQueryIsDown", 1), ("team-chat", "ThanosStoreGrpcErrorRate", 2),
+                         ("team-chat", "ThanosStoreIsDown", 1)]
+    assert process.returncode is not None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base}/-/ready", timeout=1)
+
+
+def _validator(name: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads((GRAFANA_SCHEMAS / f"{name}.jsonschema.json").read_text()))
+
+
+def dashboard_problems(board: dict) -> list[str]:
+    """The dashboard against Grafana's schema, then each panel's options and field config against its kind's, and
+    each target against the Prometheus query schema."""
+    problems = [e.message for e in _validator("dashboard").iter_errors(board)]
+    kinds = {name: json.loads((GRAFANA_SCHEMAS / f"{name}.jsonschema.json").read_text()) for name in ("timeseries", "stat")}
+    query = json.loads((GRAFANA_SCHEMAS / "prometheus.jsonschema.json").read_text())
+    for panel in board["panels"]:
+        if panel["type"] == "row":
+            continue
+        schema = kinds[panel["type"]]
+        for part, definition in ((panel.get("options"), "Options"),
+                                 ((panel.get("fieldConfig") or {}).get("defaults", {}).get("custom"), "FieldConfig")):
+            if part is not None:
+                problems += [f"{panel['title']}: {e.message}" for e in jsonschema.Draft7Validator(
+                    {**schema, "$ref": f"#/definitions/{definition}"}).iter_errors(part)]
+        for target in panel["targets"]:
+            problems += [f"{panel['title']}: {e.message}" for e in jsonschema.Draft7Validator(
+                {**query, "$ref": "#/definitions/dataquery"}).iter_errors(target)]
+    return problems
+
+
+def test_dashboards_validate_against_the_grafana_schema():
+    boards = all_dashboards()
+    assert len(boards) >= 10 and list(boards)[0] == "thanos-overview"
+    for uid, board in boards.items():
+        assert dashboard_problems(board) == [], uid
+        assert board["schemaVersion"] == 41 and board["uid"] == uid
+        assert [v["name"] for v in board["templating"]["list"]] == ["cluster", "namespace"]
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids))
+        for panel in board["panels"]:
+            assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+            for target in panel.get("targets", []):
+                assert 'cluster=~"$cluster"' in target["expr"], (uid, panel["title"])
+
+
+def test_the_dashboard_check_catches_a_bad_panel():
+    board = all_dashboards()["thanos-query"]
+    panel = next(p for p in board["panels"] if p["type"] == "timeseries")
+    panel["targets"][0]["exprr"] = panel["targets"][0].pop("expr")
+    panel["gridPos"]["w"] = 30
+    problems = dashboard_problems(board)
+    assert any("exprr" in p for p in problems) and any("30" in p for p in problems)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names of a PromQL expression (Grafana's label_values() and $variables resolved first)."""
+    match = re.fullmatch(r"label_values\((.*),\s*\w+\)", expr)
+    expr = match.group(1) if match else expr
+    expr = expr.replace("$__rate_interval", "5m").replace("$cluster", "x").replace("$namespace", "y")
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            found.add(node.name)
+        for attr in ("expr", "lhs", "rhs", "param", "args", "vector_selector"):
+            value = getattr(node, attr, None)
+            for child in value if isinstance(value, list) else [value] if value is not None else []:
+                walk(child)
+
+    walk(promql_parser.parse(expr))
+    return found
+
+
+def known_metrics(recorded: set[str]) -> set[str]:
+    names = set(recorded)
+    for exporter in METRICS.values():
+        for name, kind in exporter["metrics"].items():
+            names |= {name} | ({f"{name}_bucket", f"{name}_count", f"{name}_sum"} if kind == "histogram" else set())
+    return names
+
+
+def test_every_expression_parses_and_uses_only_exported_or_recorded_metrics():
+    groups = every_rule_group()
+    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    known = known_metrics(recorded)
+    expressions = [r["expr"] for g in groups for r in g["rules"]]
+    expressions += [q for board in all_dashboards().values() for q in panel_queries(board)]
+    used: set[str] = set()
+    for expr in expressions:
+        names = metric_names(expr)
+        assert names, expr
+        assert names <= known, (expr, names - known)
+        used |= names
+    assert len(expressions) > 200
+    assert recorded <= used, "every recording rule is read by a dashboard or alert"
+    assert metric_names('sum(rate(thanos_compact_halted_typo[5m]))') - known == {"thanos_compact_halted_typo"}
+
+
+def test_grafana_reads_the_global_frontend_and_is_behind_the_entry_point(planned):
+    dev, prod = planned["dev"], planned["prod"]
+    datasource = yaml.safe_load(dev.files("chicago", "thanos-global", "thanos-grafana-datasources")["thanos.yaml"])
+    source = datasource["datasources"][0]
+    assert source["url"] == "http://thanos-query-frontend.thanos-global.svc.cluster.local:10902"
+    assert source["jsonData"]["prometheusType"] == "Thanos"
+    assert source["jsonData"]["customQueryParameters"] == "dedup=true&partial_response=true"
+    boards = dev.files("chicago", "thanos-global", "thanos-grafana-dashboards")
+    assert set(boards) == {f"{uid}.json" for uid in all_dashboards()}
+    ingress = next(o for o in dev.objects("Ingress") if o["metadata"]["name"] == "thanos")
+    assert "nginx.ingress.kubernetes.io/auth-type" in ingress["metadata"]["annotations"]
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths == {"/grafana": "thanos-grafana", "/": "thanos-query-frontend"}
+    grafana = next(o for o in dev.objects("Deployment") if o["metadata"]["name"] == "thanos-grafana")
+    env = {e["name"]: e for e in grafana["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GF_AUTH_BASIC_ENABLED"]["value"] == "false" and env["GF_AUTH_ANONYMOUS_ENABLED"]["value"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "thanos-grafana-admin"
+    proxy = next(o for o in prod.objects("Deployment", cluster="chicago") if o["metadata"]["name"] == "thanos-oauth2-proxy")
+    args = proxy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--upstream=http://thanos-grafana.thanos-global.svc.cluster.local:3000/grafana/" in args
+    grafana = next(o for o in prod.objects("Deployment", cluster="chicago") if o["metadata"]["name"] == "thanos-grafana")
+    env = {e["name"]: e.get("value") for e in grafana["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GF_AUTH_PROXY_ENABLED"] == "true" and env["GF_SERVER_ROOT_URL"] == "https://thanos.obs.acme.internal/grafana/"
+    services = [o for o in prod.objects("Service") if o["metadata"]["name"] == "thanos-grafana"]
+    assert services and all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in services)
+    assert len(prod.resources("random:index/randomPassword:RandomPassword")) >= 2  # one admin password per Grafana
+
+
+def test_operator_mode_emits_resources_the_crds_accept(planned):
+    """azure runs in operator mode: no Prometheus StatefulSet of ours, a Prometheus with spec.thanos on our objstore
+    Secret and labels, a ServiceMonitor per job, the PrometheusRule; every one valid under the v0.93.0 CRD schemas."""
+    plan = planned["azure"]
+    for cluster in plan.clusters():
+        objects = plan.objects(cluster=cluster)
+        assert not [o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "thanos-prometheus"]
+        prometheus = next(o for o in objects if o["kind"] == "Prometheus")
+        spec = prometheus["spec"]
+        assert spec["thanos"]["objectStorageConfig"] == {"name": "thanos-objstore", "key": "objstore.yml"}
+        assert spec["replicaExternalLabelName"] == "prometheus_replica" and spec["externalLabels"]["cluster"] == cluster
+        assert spec["alerting"]["alertmanagers"][0]["name"] == "thanos-alertmanager"
+        monitors = [o for o in objects if o["kind"] == "ServiceMonitor"]
+        selected = spec["serviceMonitorSelector"]["matchLabels"]
+        assert monitors and all(selected.items() <= m["metadata"]["labels"].items() for m in monitors)
+        rule = next(o for o in objects if o["kind"] == "PrometheusRule")
+        assert spec["ruleSelector"]["matchLabels"].items() <= rule["metadata"]["labels"].items()
+        sidecar = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "thanos-sidecar")
+        assert sidecar["spec"]["selector"] == {"operator.prometheus.io/name": "thanos-prometheus"}
+        for obj in [prometheus, rule, *monitors]:
+            schema = json.loads((ROOT / "reference" / "schemas" / f"{obj['kind'].lower()}-v1.json").read_text())
+            assert list(jsonschema.Draft7Validator(schema).iter_errors(obj)) == [], obj["metadata"]["name"]
+    bad = next(o for o in plan.objects("ServiceMonitor"))
+    bad["spec"]["endpoints"][0]["intervall"] = "30s"
+    schema = json.loads((ROOT / "reference" / "schemas" / "servicemonitor-v1.json").read_text())
+    assert any("intervall" in e.message for e in jsonschema.Draft7Validator(schema).iter_errors(bad))
+
+
+def test_node_exporter_is_the_one_workload_with_host_access_alone_in_its_namespace(planned):
+    dev = planned["dev"]
+    daemonsets = dev.objects("DaemonSet")
+    assert len(daemonsets) == 1, "one per Kubernetes cluster: dev's two simulated clusters share it"
+    node_exporter = daemonsets[0]
+    namespace = node_exporter["metadata"]["namespace"]
+    ns = next(o for o in dev.objects("Namespace") if o["metadata"]["name"] == namespace)
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert [o["kind"] for o in dev.objects() if o["metadata"].get("namespace") == namespace] == ["DaemonSet", "Service"]
+    pod = node_exporter["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] and pod["hostPID"] and pod["automountServiceAccountToken"] is False
+    assert pod["volumes"] == [{"name": "root", "hostPath": {"path": "/"}}]
+    container = pod["containers"][0]
+    assert container["volumeMounts"][0]["readOnly"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    kube_state_metrics = [o for o in dev.objects("Deployment") if o["metadata"]["name"] == "kube-state-metrics"]
+    assert len(kube_state_metrics) == 1
+    role = next(o for o in dev.objects("ClusterRole") if o["metadata"]["name"].startswith("thanos-kube-state-metrics"))
+    assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"list", "watch"}
+    for role in dev.objects("ClusterRole"):
+        assert {verb for rule in role["rules"] for verb in rule["verbs"]} <= {"get", "list", "watch"}
+        assert not any("secrets" in rule.get("resources", []) for rule in role["rules"])
+
+
+def test_cluster_wide_collectors_are_owned_once_per_kubernetes_cluster():
+    dev, prod = load("dev"), load("prod")
+    assert [dev.owns_cluster_wide(c) for c in ("chicago", "seattle")] == [True, False]
+    assert [prod.owns_cluster_wide(c) for c in ("chicago", "seattle")] == [True, True]
+
+
+def test_routes_must_name_receivers_and_clusters_of_the_stack():
+    raw = raw_stack_config("prod")
+    raw["observability"]["alertmanager"]["routes"].append({"receiver": "nobody"})
+    with pytest.raises(Exception, match="routes\\[4\\].receiver 'nobody' is not a receiver"):
+        stack_config.load(raw)
+    raw = raw_stack_config("prod")
+    raw["observability"]["alertmanager"]["routes"][0]["clusters"] = ["atlantis"]
+    with pytest.raises(Exception, match="'atlantis' is not a cluster of this stack"):
+        stack_config.load(raw)
+    raw = raw_stack_config("prod")
+    raw["observability"]["alertmanager"]["receivers"][0]["slack"] = {"channel": "#x", "api-url-secret": "k"}
+    with pytest.raises(Exception, match="exactly one of slack, pagerduty, email, webhook"):
+        stack_config.load(raw)
+
+
+def test_manifests_expose_rule_files_and_dashboards(planned):
+    files = planned["gcp"].manifests.rglob("files/*/*")
+    names = {Path(p).name for p in files}
+    assert {"platform.yaml", "prometheus.yml", "thanos-overview.json", "thanos.yaml"} <= names
