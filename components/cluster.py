@@ -13,7 +13,7 @@ from components.operations.bucket_jobs import verify_cronjob
 from components.operations.dr import dr_store_name
 from components.observability import rules as jobs
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
-from components.observability.alertmanager import Alertmanager, alertmanager_srv, cluster_alertmanagers
+from components.observability.alertmanager import Alertmanager, cluster_alertmanagers
 from components.observability.collection import build_kube_state_metrics, build_node_exporter
 from components.observability.grafana import Grafana
 from components.observability.operator import build_operator_prometheus
@@ -222,8 +222,8 @@ class ThanosCluster(pulumi.ComponentResource):
         groups = jobs.platform_rule_groups(set(plan.rule_scope), runbooks=observability.runbooks,
                                            kubernetes=collection.kubernetes)
         observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
-                            alertmanager=alertmanager_srv(ctx.namespace) if observability.alertmanager.enabled else None,
-                            rule_groups=tuple(groups))
+                            alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
+                            own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups))
         if collection.mode == "managed":
             return build_prometheus(ctx, stack.thanos.prometheus, observed, pod_labels)
         owner = stack.owns_cluster_wide(ctx.cluster)

@@ -213,12 +213,19 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
 
 
 def _alerting_problems(stack: StackConfig) -> list[tuple[str, str]]:
-    """Routes name clusters of this stack."""
+    """Routes name clusters of this stack; without our Alertmanager, rulers and Prometheus need another one."""
     clusters = stack.cluster_names()
-    return [(f"observability.alertmanager.routes[{i}].clusters", f"{name!r} is not a cluster of this stack "
-                                                                 f"({', '.join(clusters)})")
-            for i, route in enumerate(stack.observability.alertmanager.routes) for name in route.clusters
-            if name not in clusters]
+    problems = []
+    view = stack.global_view
+    if not stack.observability.alertmanager.enabled and (
+            not stack.thanos.ruler.alertmanagers or (view and view.ruler.enabled and not view.ruler.alertmanagers)):
+        problems.append(("observability.alertmanager.enabled", "without this program's Alertmanager, alerts go nowhere: "
+                                                               "list yours in thanos.ruler.alertmanagers (and "
+                                                               "global-view.ruler.alertmanagers)"))
+    routes = stack.observability.alertmanager.routes
+    return problems + [(f"observability.alertmanager.routes[{i}].clusters",
+                        f"{name!r} is not a cluster of this stack ({', '.join(clusters)})")
+                       for i, route in enumerate(routes) for name in route.clusters if name not in clusters]
 
 
 def _global_view_problems(stack: StackConfig) -> list[tuple[str, str]]:

@@ -134,6 +134,8 @@ def test_a_cluster_gets_only_the_alerts_of_what_it_runs():
     raw = raw_stack_config("dev")
     raw["thanos"]["receive"]["enabled"] = False
     raw["observability"] = {"collection": {"kube-state-metrics": False}, "alertmanager": {"enabled": False}}
+    raw["thanos"]["ruler"]["alertmanagers"] = ["dnssrv+http://_web._tcp.alertmanager-operated.monitoring.svc"]
+    raw["global-view"]["ruler"] = {"alertmanagers": ["dnssrv+http://_web._tcp.alertmanager-operated.monitoring.svc"]}
     quiet = plan_cluster(stack_config.load(raw), "thanos", compactor_here=False, cluster="chicago").rule_scope
     groups = {g["name"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False)}
     for absent in (jobs.RECEIVE, jobs.COMPACTOR, jobs.ALERTMANAGER, jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE):
@@ -170,6 +172,8 @@ def test_every_stack_collects_alerts_evaluates_rules_and_has_grafana(planned, st
             assert {"kubelet", "cadvisor", "apiserver", "kubernetes-pods", "kubernetes-services", "alertmanager",
                     "thanos-memcached-index"} <= jobs_here
             assert prometheus["alerting"]["alertmanagers"][0]["api_version"] == "v2"
+            # The pair's two copies of an alert differ only by the replica label: dropped, Alertmanager merges them.
+            assert prometheus["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "prometheus_replica"}]
         else:
             assert {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceMonitor"} >= {
                 "prometheus", "thanos-query", "thanos-sidecar", "alertmanager", "thanos-memcached-index"}
@@ -518,6 +522,13 @@ def test_routes_must_name_receivers_and_clusters_of_the_stack():
     raw["observability"]["alertmanager"]["receivers"][0]["slack"] = {"channel": "#x", "api-url-secret": "k"}
     with pytest.raises(Exception, match="exactly one of slack, pagerduty, email, webhook"):
         stack_config.load(raw)
+    raw = raw_stack_config("prod")
+    raw["observability"]["alertmanager"] = {"enabled": False}
+    with pytest.raises(Exception, match="without this program's Alertmanager, alerts go nowhere"):
+        stack_config.load(raw)
+    raw["thanos"]["ruler"] = {"alertmanagers": ["dnssrv+http://_web._tcp.alertmanager-operated.monitoring.svc"]}
+    raw["global-view"]["ruler"] = {"alertmanagers": ["dnssrv+http://_web._tcp.alertmanager-operated.monitoring.svc"]}
+    assert not stack_config.load(raw).observability.alertmanager.enabled
 
 
 def test_manifests_expose_rule_files_and_dashboards(planned):

@@ -28,6 +28,15 @@ DATA_DIR = "/alertmanager"
 DISCARD = "discard"
 
 
+def split_url(url: str) -> tuple[str, str, str, str]:
+    """(discovery: "", "dns" or "dnssrv"; scheme; host[:port]; path prefix) of a ruler-style Alertmanager URL,
+    `[dns+|dnssrv+]http[s]://host[:port][/prefix]`."""
+    discovery, _, rest = url.partition("+") if url.split("://", 1)[0].count("+") else ("", "", url)
+    scheme, _, location = rest.partition("://")
+    host, _, prefix = location.partition("/")
+    return discovery, scheme, host, f"/{prefix}" if prefix else ""
+
+
 def alertmanager_srv(namespace: str) -> str:
     """The SRV record of every replica's web port (how Prometheus finds them)."""
     return dns_srv("web", NAME, namespace).removeprefix("dnssrv+")

@@ -74,7 +74,7 @@ def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Obs
         "containers": [{"name": "thanos-sidecar", "securityContext": container_security_context()}],
         **spreading({OPERATOR_NAME_LABEL: NAME}, spec.replicas, ctx.zone_spread),
     }
-    if observed.alertmanager:
+    if observed.own_alertmanager:
         body["alerting"] = {"alertmanagers": [{"namespace": ctx.namespace, "name": ALERTMANAGER_NAME, "port": "web",
                                                "apiVersion": "v2"}]}
     if observed.kubernetes:

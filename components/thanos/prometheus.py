@@ -21,6 +21,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
+from components.observability.alertmanager import split_url
 from components.observability.collection import cluster_role, discovery_rules, kubernetes_scrape_jobs
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
@@ -52,12 +53,29 @@ class ScrapeJob:
     """The named port metrics are served on."""
 
 
+def alertmanager_entry(url: str) -> dict[str, Any]:
+    """A prometheus.yml `alertmanagers` entry from a ruler-style URL (`[dnssrv+|dns+]http[s]://host[:port][/prefix]`),
+    API v2."""
+    discovery, scheme, host, prefix = split_url(url)
+    entry: dict[str, Any] = {"api_version": "v2", "scheme": scheme}
+    if discovery == "dnssrv":
+        entry["dns_sd_configs"] = [{"names": [host], "type": "SRV"}]
+    elif discovery == "dns":
+        name, _, port = host.rpartition(":")
+        entry["dns_sd_configs"] = [{"names": [name], "type": "A", "port": int(port)}]
+    else:
+        entry["static_configs"] = [{"targets": [host]}]
+    if prefix:
+        entry["path_prefix"] = prefix
+    return entry
+
+
 def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[ScrapeJob], *,
-                      kubernetes: bool = False, alertmanager: str | None = None,
+                      kubernetes: bool = False, alertmanagers: tuple[str, ...] = (),
                       rules: bool = False) -> dict[str, Any]:
     """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
-    discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and Alertmanager (every replica, through its
-    SRV record) with the replica label dropped so the HA pair's alerts deduplicate."""
+    discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
+    the replica label dropped so the HA pair's alerts deduplicate."""
     def job(scrape: ScrapeJob) -> dict[str, Any]:
         return {"job_name": scrape.job, "dns_sd_configs": [
             {"names": [f"_{scrape.port}._tcp.{service}.{ctx.namespace}.svc.cluster.local" for service in scrape.services],
@@ -73,11 +91,10 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
         config["scrape_configs"] += kubernetes_scrape_jobs()
     if rules:
         config["rule_files"] = [f"{RULES_DIR}/*.yaml"]
-    if alertmanager:
+    if alertmanagers:
         config["alerting"] = {
             "alert_relabel_configs": [{"action": "labeldrop", "regex": PROMETHEUS_REPLICA_LABEL}],
-            "alertmanagers": [{"api_version": "v2", "scheme": "http",
-                               "dns_sd_configs": [{"names": [alertmanager], "type": "SRV"}]}]}
+            "alertmanagers": [alertmanager_entry(url) for url in alertmanagers]}
     return config
 
 
@@ -108,8 +125,10 @@ class Observed:
     """The Thanos (and cache exporter) jobs."""
     kubernetes: bool = False
     """Also scrape the cluster through the Kubernetes API (needs the read-only ClusterRole)."""
-    alertmanager: str | None = None
-    """The SRV name of the cluster's Alertmanager, if any."""
+    alertmanagers: tuple[str, ...] = ()
+    """Where alerts go (ruler-style URLs): the cluster's Alertmanager and the configured ones."""
+    own_alertmanager: bool = False
+    """The cluster runs its own Alertmanager (operator mode names it by Service)."""
     rule_groups: tuple[dict[str, Any], ...] = ()
     """The platform's rule groups, evaluated here."""
 
@@ -153,7 +172,7 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     if observed.kubernetes:
         pod["automountServiceAccountToken"] = True  # discovery and the kubelet's authorisation need its token
     text = yaml.safe_dump(prometheus_config(ctx, spec, observed.scraped, kubernetes=observed.kubernetes,
-                                            alertmanager=observed.alertmanager, rules=rules), sort_keys=False)
+                                            alertmanagers=observed.alertmanagers, rules=rules), sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": text}}]
     if rules:

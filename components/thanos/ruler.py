@@ -22,6 +22,7 @@ from components.platform.common import (
     volume_claim,
 )
 from components.global_view.certificates import cert_mounts, cert_volumes, server_tls_flags
+from components.observability.alertmanager import split_url
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -62,13 +63,11 @@ def alertmanagers_config(urls: list[str]) -> dict[str, Any]:
     API v2 (Alertmanager 0.27 removed v1)."""
     entries = []
     for url in urls:
-        discovery, _, rest = url.partition("+") if url.split("://", 1)[0].count("+") else ("", "", url)
-        scheme, _, location = rest.partition("://")
-        host, _, prefix = location.partition("/")
+        discovery, scheme, host, prefix = split_url(url)
         entry: dict[str, Any] = {"static_configs": [f"{discovery}+{host}" if discovery else host], "scheme": scheme,
                                  "api_version": "v2", "timeout": "10s"}
         if prefix:
-            entry["path_prefix"] = f"/{prefix}"
+            entry["path_prefix"] = prefix
         entries.append(entry)
     return {"alertmanagers": entries}
 

@@ -1,5 +1,5 @@
 """The Thanos policy pack's rules, one module per domain; `POLICIES` is what the pack serves."""
 
-from . import exposure, ha, platform, thanos, wiring
+from . import alerting, exposure, ha, platform, thanos, wiring
 
-POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES, *wiring.POLICIES, *exposure.POLICIES]
+POLICIES = [*ha.POLICIES, *thanos.POLICIES, *platform.POLICIES, *wiring.POLICIES, *exposure.POLICIES, *alerting.POLICIES]
