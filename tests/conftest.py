@@ -74,27 +74,33 @@ def report_call_sites() -> dict[tuple[str, int], str]:
 
 
 @pytest.fixture
-def record_policy_lines():
-    """When THANOS_FIRED_LINES names a file, trace the lines of the pack this test executes (only frames of the
-    pack's own files) and append them to it; otherwise nothing."""
+def record_policy_lines(monkeypatch):
+    """When THANOS_FIRED_LINES names a file, record where the pack reports during this test and append those
+    `file:line`s to it; otherwise nothing. Every policy's `report` callback is wrapped: a call to it records the
+    lines its pack frames are on (the `report(...)` site and, through `deduplicated`, the rule's own call)."""
     target = os.environ.get(FIRED_LINES_FILE)
     if not target:
         yield
         return
+    from preflight.policy import load_policies
+
     prefix, fired = str(POLICY_DIR), set()
 
-    def local(frame, event, arg):
-        if event == "line":
-            fired.add((frame.f_code.co_filename, frame.f_lineno))
-        return local
+    def recording(validate):
+        def run(args, report):
+            def traced(*arguments, **keywords):
+                frame = sys._getframe(1)
+                while frame is not None:
+                    if frame.f_code.co_filename.startswith(prefix):
+                        fired.add((frame.f_code.co_filename, frame.f_lineno))
+                    frame = frame.f_back
+                return report(*arguments, **keywords)
+            return validate(args, traced)
+        return run
 
-    def calls(frame, event, arg):
-        return local if frame.f_code.co_filename.startswith(prefix) else None
-
-    previous = sys.gettrace()
-    sys.settrace(calls)
+    for policy in load_policies():
+        monkeypatch.setattr(policy, "validate", recording(policy.validate))
     yield
-    sys.settrace(previous)
     with open(target, "a") as out:
         out.writelines(f"{path}:{line}\n" for path, line in fired)
 
