@@ -1,6 +1,6 @@
 """One cluster: its namespace, shared objects, and every Thanos workload, wired together by DNS names."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -86,6 +86,10 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
     observability = stack.observability
     if observability.alertmanager.enabled:
         scraped.append(ScrapeJob(jobs.ALERTMANAGER, (ALERTMANAGER_NAME,), "web"))
+    view = stack.global_view
+    if view and cluster in (view.host_cluster, view.standby_cluster):  # the global tier beside this cluster
+        tier = {jobs.QUERY, jobs.QUERY_FRONTEND, pool_name("query-results"), *([jobs.RULER] if view.ruler.enabled else [])}
+        scraped = [replace(s, namespaces=(view.namespace,)) if s.job in tier else s for s in scraped]
     scope = {scrape.job for scrape in scraped} | {jobs.PROMETHEUS, jobs.MEMCACHED}
     collection = observability.collection
     if collection.kube_state_metrics and (collection.kubernetes or collection.mode == "operator"):

@@ -172,6 +172,10 @@ def test_every_stack_collects_alerts_evaluates_rules_and_has_grafana(planned, st
             assert {"kubelet", "cadvisor", "apiserver", "kubernetes-pods", "kubernetes-services", "alertmanager",
                     "thanos-memcached-index"} <= jobs_here
             assert prometheus["alerting"]["alertmanagers"][0]["api_version"] == "v2"
+            query = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "thanos-query")
+            tier = settings.global_view.namespace
+            beside = cluster in (settings.global_view.host_cluster, settings.global_view.standby_cluster)
+            assert any(f".{tier}.svc" in name for name in query["dns_sd_configs"][0]["names"]) is beside
             # The pair's two copies of an alert differ only by the replica label: dropped, Alertmanager merges them.
             assert prometheus["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "prometheus_replica"}]
         else:

@@ -318,10 +318,13 @@ def test_network_policies_let_the_observing_half_through_and_nothing_else(planne
                (global_ruler, chicago_am, 9093, "TCP"), (chicago_am, {"ip": "3.4.5.6"}, 443, "TCP"),
                (chicago_prometheus, pod("default", "some-app"), 8080, "TCP"), (seattle_prometheus, ksm, 8080, "TCP"),
                (ksm, {"ip": "10.96.0.1"}, 443, "TCP"), (controller, grafana, 3000, "TCP"),
-               (grafana, pod("thanos-global", "thanos-query-frontend", "global"), 10902, "TCP")]
+               (grafana, pod("thanos-global", "thanos-query-frontend", "global"), 10902, "TCP"),
+               (chicago_prometheus, pod("thanos-global", "thanos-query", "global"), 10902, "TCP"),
+               (chicago_prometheus, pod("thanos-global", "thanos-memcached-query-results", "global"), 9150, "TCP")]
     denied = [(stranger, chicago_am, 9093, "TCP"), (global_ruler, seattle_am, 9093, "TCP"),
               (seattle_am, chicago_am, 9094, "UDP"), (stranger, ksm, 8080, "TCP"), (stranger, grafana, 3000, "TCP"),
               (grafana, pod("thanos-chicago", "thanos-query", "chicago"), 10902, "TCP"),
+              (seattle_prometheus, pod("thanos-global", "thanos-query", "global"), 10902, "TCP"),
               (pod("thanos-chicago", "thanos-query", "chicago"), {"ip": "3.4.5.6"}, 443, "TCP")]
     for source, target, port, protocol in allowed:
         assert reachable(policies, source, target, port, protocol), (source, target, port, protocol)

@@ -102,7 +102,8 @@ class GlobalTier(pulumi.ComponentResource):
         after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child).namespace]
         alertmanagers = cluster_alertmanagers(stack, home_namespace, view.ruler.alertmanagers)
         shared = register([*service_account_objects(ctx, {}),
-                           *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [])],
+                           *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],
+                                                    home_namespace)],
                           f"{name}-shared", self, after_ns)
         entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials,
                            stack.observability.grafana.enabled) if view.entry_point else None

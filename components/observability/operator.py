@@ -43,7 +43,7 @@ def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, names
     metadata["labels"] = {**metadata["labels"], **_selected_by(ctx)}
     return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": metadata,
             "spec": {"selector": {"matchLabels": {"app.kubernetes.io/instance": ctx.cluster}},
-                     "namespaceSelector": {"matchNames": [namespace or ctx.namespace]},
+                     "namespaceSelector": {"matchNames": [namespace or ctx.namespace, *scrape.namespaces]},
                      "endpoints": [{"port": scrape.port, "interval": interval, "relabelings": [
                          {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],
                           "regex": "|".join(scrape.services)},

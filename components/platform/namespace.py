@@ -186,11 +186,16 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     return policies
 
 
-def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertmanagers: list[str]) -> list[dict[str, Any]]:
-    """The global tier's namespace: the baseline (the global ruler reaching `alertmanagers`), the global query's
-    gRPC to the leaves only, and the entry point reachable from the gateway or ingress controller only (oauth2-proxy
-    may also reach the identity provider; Grafana too behind basic auth)."""
+def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertmanagers: list[str],
+                            home_namespace: str) -> list[dict[str, Any]]:
+    """The global tier's namespace: the baseline (the global ruler reaching `alertmanagers`), scraping by the
+    Prometheus of the cluster it runs in (`home_namespace`), the global query's gRPC to the leaves only, and the
+    entry point reachable from the gateway or ingress controller only (oauth2-proxy may also reach the identity
+    provider; Grafana too behind basic auth)."""
     policies = baseline_policies(ctx, alertmanagers, (OAUTH2_PROXY_PORT,))
+    policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
+                                   ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name("thanos-prometheus")}],
+                                             "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT)}]))
     if view.leaf_service == "load-balancer":
         leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
     else:

@@ -34,6 +34,8 @@ RULES_DIR = "/etc/prometheus/rules"
 RULES_CONFIG_MAP = "thanos-prometheus-rules"
 DATA_DIR = "/prometheus"
 BLOCK_DURATION = "2h"
+SRV_NAME = r"_[^.]+\._tcp\.([^.]+)\.([^.]+)\.svc\..*"
+"""A Service's SRV record name: the Service and its namespace."""
 
 
 def external_labels(ctx: ClusterContext) -> dict[str, str]:
@@ -51,6 +53,8 @@ class ScrapeJob:
     """Headless Services whose pods are scraped."""
     port: str = "http"
     """The named port metrics are served on."""
+    namespaces: tuple[str, ...] = ()
+    """Other namespaces whose Services of the same names are scraped too (the global tier beside the cluster)."""
 
 
 def alertmanager_entry(url: str) -> dict[str, Any]:
@@ -77,11 +81,11 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
     the replica label dropped so the HA pair's alerts deduplicate."""
     def job(scrape: ScrapeJob) -> dict[str, Any]:
-        return {"job_name": scrape.job, "dns_sd_configs": [
-            {"names": [f"_{scrape.port}._tcp.{service}.{ctx.namespace}.svc.cluster.local" for service in scrape.services],
-             "type": "SRV", "refresh_interval": "30s"}],
-            "relabel_configs": [{"source_labels": ["__meta_dns_name"], "target_label": "service"},
-                                {"target_label": "namespace", "replacement": ctx.namespace}]}
+        names = [f"_{scrape.port}._tcp.{service}.{namespace}.svc.cluster.local"
+                 for namespace in (ctx.namespace, *scrape.namespaces) for service in scrape.services]
+        return {"job_name": scrape.job, "dns_sd_configs": [{"names": names, "type": "SRV", "refresh_interval": "30s"}],
+                "relabel_configs": [{"source_labels": ["__meta_dns_name"], "regex": SRV_NAME, "target_label": label,
+                                     "replacement": group} for label, group in (("service", "$1"), ("namespace", "$2"))]}
 
     config: dict[str, Any] = {
         "global": {"scrape_interval": spec.scrape_interval, "evaluation_interval": spec.scrape_interval,
