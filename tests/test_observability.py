@@ -55,19 +55,33 @@ def render(template: str, labels: dict[str, str]) -> str:
     return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
 
 
-def unit_tests(rules: dict[str, dict]) -> list[dict]:
-    """One promtool test group per case and outcome: the alert fires with exactly its labels and rendered text, or
-    stays silent."""
-    tests = []
+def case_tests(case, rule: dict) -> list[dict]:
+    """The promtool test groups of one case: the alert fires with exactly its labels and rendered text, or stays
+    silent."""
+    labels = {**case.labels, **rule["labels"]}
+    annotations = {k: render(v, labels) for k, v in rule["annotations"].items()}
+    return [{"interval": case.interval,
+             "input_series": [{"series": s, "values": v} for s, v in {**case.extra, **series}.items()],
+             "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}]}
+            for series, expected in ((case.fire, [{"exp_labels": labels, "exp_annotations": annotations}]),
+                                     (case.quiet, []))]
+
+
+def write_unit_tests(folder: Path, groups: list[dict], only: str | None = None) -> list[str]:
+    """A rule file and a test file per alert; promtool evaluates every rule of its rule files at every step, so one
+    rule per file keeps the hundred test groups fast. Returns the test files."""
+    rules = {r["alert"]: (g["name"], r) for g in groups for r in g["rules"] if "alert" in r}
+    written = []
     for case in CASES:
-        rule = rules[case.alert]
-        labels = {**case.labels, **rule["labels"]}
-        annotations = {k: render(v, labels) for k, v in rule["annotations"].items()}
-        for series, expected in ((case.fire, [{"exp_labels": labels, "exp_annotations": annotations}]), (case.quiet, [])):
-            tests.append({"interval": case.interval,
-                          "input_series": [{"series": s, "values": v} for s, v in {**case.extra, **series}.items()],
-                          "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}]})
-    return tests
+        if only and case.alert != only:
+            continue
+        group, rule = rules[case.alert]
+        (folder / f"{case.alert}.rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": group, "rules": [rule]}]}))
+        (folder / f"{case.alert}.test.yaml").write_text(yaml.safe_dump(
+            {"rule_files": [f"{case.alert}.rules.yaml"], "evaluation_interval": "1m", "tests": case_tests(case, rule)},
+            sort_keys=False))
+        written.append(f"{case.alert}.test.yaml")
+    return written
 
 
 def test_rules_pass_promtool_and_every_alert_fires_and_stays_quiet_in_its_unit_tests(tmp_path):
@@ -76,22 +90,24 @@ def test_rules_pass_promtool_and_every_alert_fires_and_stays_quiet_in_its_unit_t
     check = subprocess.run([tool("promtool"), "check", "rules", "--lint-fatal", str(tmp_path / "rules.yaml")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    rules = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+    alerts = [r for g in groups for r in g["rules"] if "alert" in r]
     recorded = [r for g in groups for r in g["rules"] if "record" in r]
-    assert f"SUCCESS: {len(rules) + len(recorded)} rules found" in check.stdout
-    tests = unit_tests(rules)
+    assert f"SUCCESS: {len(alerts) + len(recorded)} rules found" in check.stdout
+    files = write_unit_tests(tmp_path, groups)
     # The recording rule the overview reads, computed from two counters.
-    tests.append({"interval": "1m", "input_series": [
-        {"series": 'http_requests_total{job="thanos-query", instance="a", handler="query", code="200"}', "values": "0+60x10"},
-        {"series": 'http_requests_total{job="thanos-query", instance="b", handler="query", code="200"}', "values": "0+120x10"}],
-        "promql_expr_test": [{"expr": "job_handler_code:http_requests:rate5m", "eval_time": "10m", "exp_samples": [
-            {"labels": 'job_handler_code:http_requests:rate5m{job="thanos-query", handler="query", code="200"}',
-             "value": 3}]}]})
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m",
-                                                         "tests": tests}, sort_keys=False))
-    proc = subprocess.run([tool("promtool"), "test", "rules", "tests.yaml"], capture_output=True, text=True, cwd=tmp_path)
+    (tmp_path / "recorded.test.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "tests": [
+        {"interval": "1m", "input_series": [
+            {"series": 'http_requests_total{job="thanos-query", instance="a", handler="query", code="200"}',
+             "values": "0+60x10"},
+            {"series": 'http_requests_total{job="thanos-query", instance="b", handler="query", code="200"}',
+             "values": "0+120x10"}],
+         "promql_expr_test": [{"expr": "job_handler_code:http_requests:rate5m", "eval_time": "10m", "exp_samples": [
+             {"labels": 'job_handler_code:http_requests:rate5m{job="thanos-query", handler="query", code="200"}',
+              "value": 3}]}]}]}))
+    proc = subprocess.run([tool("promtool"), "test", "rules", *files, "recorded.test.yaml"], capture_output=True,
+                          text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
-    assert len(tests) == 2 * len(CASES) + 1
+    assert len(files) == len(CASES) == len(alerts) and proc.stdout.count("SUCCESS") == len(files) + 1
 
 
 def test_a_broken_alert_fails_its_unit_test(tmp_path):
@@ -101,12 +117,8 @@ def test_a_broken_alert_fails_its_unit_test(tmp_path):
         for rule in group["rules"]:
             if rule.get("alert") == "ThanosReceiveForwardFailures":
                 rule["expr"] = rule["expr"].replace("> 0.2", "> 0.4")
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
-    rules = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
-    case = next(c for c in CASES if c.alert == "ThanosReceiveForwardFailures")
-    tests = [t for t in unit_tests(rules) if t["alert_rule_test"][0]["alertname"] == case.alert]
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "tests": tests}))
-    proc = subprocess.run([tool("promtool"), "test", "rules", "tests.yaml"], capture_output=True, text=True, cwd=tmp_path)
+    files = write_unit_tests(tmp_path, groups, only="ThanosReceiveForwardFailures")
+    proc = subprocess.run([tool("promtool"), "test", "rules", *files], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1 and "ThanosReceiveForwardFailures" in proc.stdout + proc.stderr
 
 
