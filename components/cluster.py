@@ -61,43 +61,57 @@ class ClusterPlan:
 
 def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, cluster: str = "") -> ClusterPlan:
     """Decide the wiring: which StoreAPIs exist (DR store gateways that are included or whose region switched to its
-    DR copy too), which replica labels are in use, what is scraped."""
+    DR copy too), which replica labels are in use, what is scraped and watched by rules."""
     thanos = stack.thanos
     endpoints = [dns_srv("grpc", "thanos-sidecar", namespace), *store_endpoints(thanos.store, namespace),
                  dns_srv("grpc", RULER_NAME, namespace),
                  *(dns_srv("grpc", dr_store_name(region), namespace) for region in dr_store_endpoints(stack, cluster))]
     labels = [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL]
+    dedup: list[str] = []
+    if thanos.receive.enabled:
+        endpoints += receive_endpoints(namespace)
+        labels.append(RECEIVE_REPLICA_LABEL)
+        if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
+            dedup.append(RECEIVE_REPLICA_LABEL)
+    scraped = scrape_jobs(stack, cluster, compactor_here)
+    return ClusterPlan(endpoints, labels, dedup, scraped, rule_scope(stack, cluster, scraped))
+
+
+def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool) -> list[ScrapeJob]:
+    """The DNS SRV jobs of a cluster's Prometheus: each Thanos component it runs (DR store gateways with the
+    stores), the cache exporters, Alertmanager, and the global tier beside it, if any."""
+    thanos = stack.thanos
     dr_stores = tuple(dr_store_name(r.name) for r in stack.regions if dr_cluster_of(stack, r) == cluster)
     scraped = [ScrapeJob(jobs.SIDECAR, ("thanos-sidecar",)), ScrapeJob(jobs.QUERY, ("thanos-query-pods",)),
                ScrapeJob(jobs.QUERY_FRONTEND, ("thanos-query-frontend-pods",)),
                ScrapeJob(jobs.STORE, (*shard_names(thanos.store), *dr_stores)), ScrapeJob(jobs.RULER, (RULER_NAME,))]
     scraped += [ScrapeJob(pool_name(pool), (pool_name(pool),), "metrics") for pool in ("index", "bucket", "query-results")]
-    dedup: list[str] = []
     if thanos.receive.enabled:
-        endpoints += receive_endpoints(namespace)
-        labels.append(RECEIVE_REPLICA_LABEL)
         scraped += [ScrapeJob(jobs.RECEIVE, ("thanos-receive",)), ScrapeJob(jobs.RECEIVE_ROUTER, ("thanos-receive-router",))]
-        if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
-            dedup.append(RECEIVE_REPLICA_LABEL)
     if compactor_here:
         scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME,)))
     if thanos.bucket_web.enabled:
         scraped.append(ScrapeJob(jobs.BUCKET_WEB, ("thanos-bucket-web",)))
-    observability = stack.observability
-    if observability.alertmanager.enabled:
+    if stack.observability.alertmanager.enabled:
         scraped.append(ScrapeJob(jobs.ALERTMANAGER, (ALERTMANAGER_NAME,), "web"))
     view = stack.global_view
-    if view and cluster in (view.host_cluster, view.standby_cluster):  # the global tier beside this cluster
+    if view and cluster in (view.host_cluster, view.standby_cluster):
         tier = {jobs.QUERY, jobs.QUERY_FRONTEND, pool_name("query-results"), *([jobs.RULER] if view.ruler.enabled else [])}
         scraped = [replace(s, namespaces=(view.namespace,)) if s.job in tier else s for s in scraped]
+    return scraped
+
+
+def rule_scope(stack: StackConfig, cluster: str, scraped: list[ScrapeJob]) -> frozenset[str]:
+    """What the platform's rules watch in a cluster: its jobs, Prometheus and the caches, and, when kube-state-metrics
+    is collected, bucket jobs (the replication CronJob where one runs)."""
     scope = {scrape.job for scrape in scraped} | {jobs.PROMETHEUS, jobs.MEMCACHED}
-    collection = observability.collection
+    collection = stack.observability.collection
     if collection.kube_state_metrics and (collection.kubernetes or collection.mode == "operator"):
         scope.add(jobs.KUBE_STATE_METRICS)
         if any(isinstance(r.storage, InClusterStorage) and r.storage.replication and
                cluster in (c.name for c in r.clusters) for r in stack.regions):
             scope.add(jobs.BUCKET_REPLICATE)
-    return ClusterPlan(endpoints, labels, dedup, scraped, frozenset(scope))
+    return frozenset(scope)
 
 
 def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certificate]:
