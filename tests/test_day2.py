@@ -68,6 +68,8 @@ class FakeThanos:
             "/api/v1/query": {"status": "success", "data": {"resultType": "vector", "result": [
                 {"metric": {"cluster": "chicago"}, "value": [0, "12"]}]}},
             "/api/v1/rules": {"status": "success", "data": {"groups": [{"name": "thanos", "rules": []}]}},
+            "/api/v2/status": {"cluster": {"status": "ready", "name": "a", "peers": [
+                {"name": n, "address": f"10.0.1.{i}:9094"} for i, n in enumerate("abc")]}},
         }
         self.queries = []
         fake = self
@@ -101,7 +103,8 @@ class FakeThanos:
 
 def plan_for(url, **overrides):
     plan = {"bucket_web": [url], "queries": [{"url": url, "store_types": {"sidecar": 2, "store": 1},
-                                               "clusters": ["chicago"]}], "rulers": [url], "attempts": 2, "interval": 0}
+                                               "clusters": ["chicago"]}], "rulers": [url], "attempts": 2, "interval": 0,
+            "alertmanagers": [{"url": url, "peers": 3}]}
     plan.update(overrides)
     return plan
 
@@ -115,7 +118,7 @@ def validate(plan):
 def test_validation_passes_on_a_healthy_deployment():
     with FakeThanos() as fake:
         code, output = validate(plan_for(fake.url))
-    assert code == 0 and "deployment valid: 4 checks passed" in output
+    assert code == 0 and "deployment valid: 5 checks passed" in output
     assert fake.queries == ["count by (cluster) (up)"]
 
 
@@ -127,6 +130,9 @@ def test_validation_passes_on_a_healthy_deployment():
      "query {url}: store: 0 healthy of 1 expected (rpc error: connection refused)"),
     (lambda a: a["/api/v1/query"]["data"].update(result=[]), "query {url}: no series from cluster chicago"),
     (lambda a: a["/api/v1/rules"]["data"].update(groups=[]), "ruler {url}: no rule groups loaded"),
+    (lambda a: a["/api/v2/status"]["cluster"]["peers"].pop(), "alertmanager {url}: gossip 'ready' with 2 of 3 peers"),
+    (lambda a: a["/api/v2/status"]["cluster"].update(status="settling"),
+     "alertmanager {url}: gossip 'settling' with 3 of 3 peers"),
     (lambda a: a["/api/v1/query"].update(status="error", error="timeout"),
      "clusters {url}: {url}/api/v1/query?query=count%20by%20%28cluster%29%20%28up%29: status 'error': timeout"),
 ])

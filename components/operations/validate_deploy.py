@@ -3,12 +3,13 @@ validation script). Standard library only: it runs from a ConfigMap in a plain P
 
 Reads a JSON plan (argument or $VALIDATE_PLAN) of what must be true:
   {"bucket_web": [url], "queries": [{"url", "store_types": {"sidecar": 1, ...}, "clusters": [...]}],
-   "rulers": [url], "attempts": 30, "interval": 10}
+   "rulers": [url], "alertmanagers": [{"url", "peers": 3}], "attempts": 30, "interval": 10}
 and checks, retrying until `attempts` run out (a fresh deploy needs a while to settle):
   - object storage is reachable: bucket web lists the bucket's blocks;
   - every query lists at least the expected StoreAPIs of each type, none with an error;
   - `count by (cluster) (up)` through every query returns a series from each expected cluster;
-  - every ruler has loaded rule groups.
+  - every ruler has loaded rule groups;
+  - every Alertmanager answers and, with replicas, sees all its gossip peers.
 Prints one line per check, exits 0 when all pass, 1 with the failures otherwise."""
 
 import json
@@ -20,10 +21,15 @@ import urllib.parse
 import urllib.request
 
 
+def read(url: str, timeout: float = 10) -> dict:
+    """A JSON response."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (in-cluster http URLs)
+        return json.loads(response.read())
+
+
 def get(url: str, timeout: float = 10) -> dict:
     """A Thanos/Prometheus API response's `data`, or raises with the reason."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (in-cluster http URLs)
-        body = json.loads(response.read())
+    body = read(url, timeout)
     if body.get("status") != "success":
         raise ValueError(f"{url}: status {body.get('status')!r}: {body.get('error')}")
     return body.get("data")
@@ -62,6 +68,17 @@ def check_ruler(url: str) -> str | None:
     return None if groups else f"ruler {url}: no rule groups loaded"
 
 
+def check_alertmanager(alertmanager: dict) -> str | None:
+    """Alertmanager's v2 status: with several replicas, its gossip cluster is ready with every peer."""
+    cluster = read(f"{alertmanager['url']}/api/v2/status").get("cluster") or {}
+    expected = int(alertmanager.get("peers", 1))
+    peers = len(cluster.get("peers") or [])
+    if expected > 1 and (cluster.get("status") != "ready" or peers < expected):
+        return (f"alertmanager {alertmanager['url']}: gossip {cluster.get('status')!r} with {peers} of {expected} "
+                "peers")
+    return None
+
+
 def checks(plan: dict) -> list[tuple[str, callable]]:
     """(name, check) for everything the plan asks."""
     found = [(f"bucket {u}", lambda u=u: check_bucket(u)) for u in plan.get("bucket_web", [])]
@@ -70,6 +87,7 @@ def checks(plan: dict) -> list[tuple[str, callable]]:
         if q.get("clusters"):
             found.append((f"clusters {q['url']}", lambda q=q: check_clusters(q)))
     found += [(f"rules {u}", lambda u=u: check_ruler(u)) for u in plan.get("rulers", [])]
+    found += [(f"alertmanager {a['url']}", lambda a=a: check_alertmanager(a)) for a in plan.get("alertmanagers", [])]
     return found
 
 

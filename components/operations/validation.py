@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
+from components.observability.alertmanager import WEB_PORT
 from components.platform.common import HTTP_PORT, container_security_context, pod_spec
 from components.platform.kube import ClusterContext
 
@@ -21,8 +23,8 @@ def url(service: str, namespace: str) -> str:
 
 def cluster_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
     """What must hold in one cluster: its bucket readable, its query seeing every StoreAPI pod, series from the
-    cluster, the ruler's rules loaded."""
-    thanos = stack.thanos
+    cluster, the ruler's rules loaded, its Alertmanager replicas gossiping."""
+    thanos, alerting = stack.thanos, stack.observability.alertmanager
     parts = max(1, len(thanos.store.time_partitions))
     stores = {"sidecar": thanos.prometheus.replicas, "store": thanos.store.replicas * thanos.store.shards * parts,
               "rule": thanos.ruler.replicas}
@@ -30,7 +32,9 @@ def cluster_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
         stores["receive"] = thanos.receive.ingestors
     return {"bucket_web": [url("thanos-bucket-web", ctx.namespace)] if thanos.bucket_web.enabled else [],
             "queries": [{"url": url("thanos-query", ctx.namespace), "store_types": stores, "clusters": [ctx.cluster]}],
-            "rulers": [url("thanos-ruler", ctx.namespace)], "attempts": 30, "interval": 10}
+            "rulers": [url("thanos-ruler", ctx.namespace)], "attempts": 30, "interval": 10,
+            "alertmanagers": [{"url": f"http://{ALERTMANAGER_NAME}.{ctx.namespace}.svc.cluster.local:{WEB_PORT}",
+                               "peers": alerting.replicas}] if alerting.enabled else []}
 
 
 def global_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
