@@ -77,7 +77,8 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
     """The admin Secret, the datasource, provider and dashboards ConfigMaps, the Deployment and its Service."""
     component = "grafana"
     port = {"name": "http", "containerPort": PORT, "protocol": "TCP"}
-    probes = {"livenessProbe": {"httpGet": {"path": "/api/health", "port": "http"}, "periodSeconds": 30},
+    # /healthz answers from the process (liveness); /api/health also needs the database (readiness).
+    probes = {"livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 30},
               "readinessProbe": {"httpGet": {"path": "/api/health", "port": "http"}, "periodSeconds": 10}}
     mounts = [{"name": "data", "mountPath": "/var/lib/grafana"}, {"name": "tmp", "mountPath": "/tmp"},
               {"name": "datasources", "mountPath": f"{PROVISIONING}/datasources", "readOnly": True},
