@@ -45,17 +45,19 @@ def _opt_in(role: str, meta: str) -> list[dict[str, Any]]:
         {"source_labels": [name_label], "regex": "(.+)", "target_label": "job"},
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
     ]
-    if role == "endpoints":
+    if role == "endpointslice":
         relabel.append({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"})
     return relabel
 
 
 def kubernetes_scrape_jobs() -> list[dict[str, Any]]:
-    """kubernetes_sd jobs: API server, kubelet, cAdvisor, opted-in pods (not through a Service) and Services."""
+    """kubernetes_sd jobs: API server, kubelet, cAdvisor, opted-in pods (not through a Service) and Services (by
+    EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33)."""
     return [
-        {"job_name": "apiserver", "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": ["default"]}}],
+        {"job_name": "apiserver", "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": ["default"]}}],
          **_in_cluster_https(),
-         "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name", "__meta_kubernetes_endpoint_port_name"],
+         "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name",
+                                                "__meta_kubernetes_endpointslice_port_name"],
                               "action": "keep", "regex": "kubernetes;https"}]},
         {"job_name": "kubelet", "kubernetes_sd_configs": [{"role": "node"}], **_in_cluster_https(),
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]},
@@ -65,14 +67,14 @@ def kubernetes_scrape_jobs() -> list[dict[str, Any]]:
         {"job_name": "kubernetes-pods", "kubernetes_sd_configs": [{"role": "pod"}],
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
                              *_opt_in("pod", "pod")]},
-        {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpoints"}],
-         "relabel_configs": _opt_in("endpoints", "service")},
+        {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpointslice"}],
+         "relabel_configs": _opt_in("endpointslice", "service")},
     ]
 
 
 def discovery_rules() -> list[dict[str, Any]]:
     """What Prometheus' discovery and the kubelet's authorisation of its token need, read-only."""
-    return [{"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "endpoints", "pods"],
+    return [{"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "pods"],
              "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
             {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
