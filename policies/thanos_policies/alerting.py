@@ -4,7 +4,6 @@ Secrets. Read the same way for this project's objects, kube-thanos, the Helm cha
 import re
 from typing import Any, Iterator
 
-import yaml
 from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
 from .wiring import service_of
@@ -18,6 +17,7 @@ from .workloads import (
     flag,
     namespace_of,
     plain,
+    parsed,
     pod_spec,
     provider_of,
     secret_text,
@@ -31,13 +31,6 @@ CREDENTIAL_KEYS = ("api_url", "routing_key", "service_key", "auth_password", "au
                    "token", "user_key", "api_secret", "webhook_url", "password", "bearer_token", "credentials",
                    "secret_key")
 _URL_SECRET = re.compile(r"//[^/@\s]+:[^/@\s]+@|[?&](token|key|secret|sig|signature|auth)=", re.IGNORECASE)
-
-
-def _yaml(text: Any) -> Any:
-    try:
-        return yaml.safe_load(text) if isinstance(text, str) else None
-    except yaml.YAMLError:
-        return None
 
 
 def _has_alerts(document: Any) -> bool:
@@ -68,14 +61,14 @@ def _files(resource: Any) -> list[Any]:
     data = resource.props.get("data") or {}
     kind = resource.resource_type.rsplit(":", 1)[-1]
     keys = set(data) | set(resource.props.get("stringData") or {})
-    return [_yaml(secret_text(resource.props, key, kind == "ConfigMap")) for key in sorted(keys)]
+    return [parsed(secret_text(resource.props, key, kind == "ConfigMap")) for key in sorted(keys)]
 
 
 def _ruler_targets(flags: list[str]) -> list[str]:
     """Alertmanager addresses of a Thanos ruler: --alertmanagers.url and the static entries of --alertmanagers.config."""
     found = [a for value in flag(flags, "alertmanagers.url") for a in value.split(",")]
     for value in flag(flags, "alertmanagers.config"):
-        document = _yaml(value)
+        document = parsed(value)
         for entry in (document or {}).get("alertmanagers") or [] if isinstance(document, dict) else []:
             scheme = entry.get("scheme", "http") if isinstance(entry, dict) else "http"
             for target in (entry.get("static_configs") or []) if isinstance(entry, dict) else []:
@@ -173,7 +166,7 @@ def validate_receiver_secrets(args, report):
             continue
         name = (r.props.get("metadata") or {}).get("name")
         for key, text in sorted((r.props.get("data") or {}).items()):
-            document = _yaml(text)
+            document = parsed(text)
             if not isinstance(document, dict) or "route" not in document or "receivers" not in document:
                 continue
             for receiver in document.get("receivers") or []:

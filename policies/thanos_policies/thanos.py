@@ -6,7 +6,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidati
 
 import yaml
 
-from .workloads import (FLAG_TABLE, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, bucket_name,
+from .workloads import (FLAG_TABLE, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, bucket_name, parsed,
                         cluster_of, container_flags, containers, deduplicated, fix, flag, has_switch, image_version,
                         objstore_document, plain, pod_spec, provider_of, replicas, secret_text, seconds,
                         thanos_containers)
@@ -267,10 +267,7 @@ def _uploads(flags: list[str]) -> bool:
 
 
 def _external_labels_of_config(text) -> dict | None:
-    try:
-        document = yaml.safe_load(text) if isinstance(text, str) else None
-    except yaml.YAMLError:
-        return None
+    document = parsed(text) if isinstance(text, str) else None
     if not isinstance(document, dict) or not isinstance(document.get("global"), dict):
         return None
     return document["global"].get("external_labels") or {}

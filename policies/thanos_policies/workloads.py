@@ -7,6 +7,7 @@ secretKeyRef, configMapKeyRef), and the objstore config resolved through volumes
 """
 
 import base64
+import functools
 import json
 import os
 import re
@@ -231,14 +232,26 @@ def secret_text(props: Any, key: str, config_map: bool = False) -> str | None:
         return None
 
 
-def objstore_document(text: str | None) -> dict | None:
-    """A parsed objstore config, or None."""
+@functools.lru_cache(maxsize=1024)
+def parsed(text: str) -> Any:
+    """A YAML (or JSON) text parsed once however many rules read it (a stack's ConfigMaps hold dashboards of tens of
+    kilobytes); None when it does not parse. Shared between callers: read it, never change it."""
     if not isinstance(text, str):
         return None
     try:
-        document = yaml.safe_load(text)
+        if text.lstrip().startswith(("{", "[")):
+            return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
     except yaml.YAMLError:
         return None
+
+
+def objstore_document(text: str | None) -> dict | None:
+    """A parsed objstore config, or None."""
+    document = parsed(text) if isinstance(text, str) else None
     return document if isinstance(document, dict) and "type" in document and "config" in document else None
 
 
