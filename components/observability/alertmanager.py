@@ -143,7 +143,7 @@ def build_alertmanager(ctx: ClusterContext, spec: AlertmanagerSpec, config_text:
                    grace_seconds=60)
     objects = workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=spec.replicas, pod=pod,
                                ports=[web], claims=[volume_claim("data", spec.storage_size, None)])
-    service = objects[0]["spec"]
+    service = next(o for o in objects if o["kind"] == "Service")["spec"]
     service["ports"] += [{"name": p["name"], "port": MESH_PORT, "targetPort": MESH_PORT, "protocol": p["protocol"]}
                          for p in ports[1:]]
     # Peers must find each other before they are ready: gossip is what makes them ready.

@@ -86,7 +86,6 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
               {"name": "dashboards", "mountPath": DASHBOARDS_DIR, "readOnly": True}]
     main = container("grafana", spec.image, [], spec.resources, ports=[port], mounts=mounts,
                      env=grafana_env(auth, host), probes=probes, go=False)
-    del main["args"]
     volumes = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}},
                {"name": "datasources", "configMap": {"name": f"{NAME}-datasources"}},
                {"name": "providers", "configMap": {"name": f"{NAME}-providers"}},

@@ -114,8 +114,9 @@ def container(name: str, image: str, args: list[str], resources: Resources, *, p
     environment = list(env or [])
     if go:
         environment.append({"name": "GOMEMLIMIT", "value": gomemlimit(resources)})
-    spec: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent", "args": args,
-                            "ports": ports, "resources": resource_requirements(resources),
+    spec: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
+                            **({"args": args} if args else {}), "ports": ports,
+                            "resources": resource_requirements(resources),
                             "securityContext": container_security_context(),
                             "terminationMessagePolicy": "FallbackToLogsOnError"}
     if environment:
