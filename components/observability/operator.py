@@ -35,13 +35,18 @@ def _selected_by(ctx: ClusterContext) -> dict[str, str]:
     return {"app.kubernetes.io/part-of": "thanos", "thanos.io/prometheus": f"{ctx.namespace}.{ctx.cluster}"}
 
 
+def _selected_metadata(ctx: ClusterContext, name: str) -> dict[str, Any]:
+    """metadata of an object our Prometheus selects."""
+    metadata = ctx.metadata(name, "prometheus")
+    metadata["labels"] = {**metadata["labels"], **_selected_by(ctx)}
+    return metadata
+
+
 def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, namespace: str | None = None) -> dict[str, Any]:
     """A ServiceMonitor over exactly the job's Services (by name: a component's ClusterIP Service carries the same
     labels as its headless one and would scrape every pod twice), the job label set to the component's name (the
     operator would name it after the Service)."""
-    metadata = ctx.metadata(scrape.job, "prometheus")
-    metadata["labels"] = {**metadata["labels"], **_selected_by(ctx)}
-    return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": metadata,
+    return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": _selected_metadata(ctx, scrape.job),
             "spec": {"selector": {"matchLabels": {"app.kubernetes.io/instance": ctx.cluster}},
                      "namespaceSelector": {"matchNames": [namespace or ctx.namespace, *scrape.namespaces]},
                      "endpoints": [{"port": scrape.port, "interval": interval, "relabelings": [
@@ -107,9 +112,7 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
                                         node_exporter_namespace))
     objects += monitors
     if observed.rule_groups:
-        metadata = ctx.metadata(RULE_NAME, "prometheus")
-        metadata["labels"] = {**metadata["labels"], **_selected_by(ctx)}
-        objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": metadata,
+        objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": _selected_metadata(ctx, RULE_NAME),
                         "spec": {"groups": list(observed.rule_groups)}})
     if observed.kubernetes:
         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),

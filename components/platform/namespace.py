@@ -14,14 +14,18 @@ from components.platform.common import (
     RELOADER_PORT,
     REMOTE_WRITE_PORT,
 )
+from components.observability.alertmanager import MESH_PORT as ALERTMANAGER_MESH_PORT
+from components.observability.alertmanager import WEB_PORT as ALERTMANAGER_PORT
 from components.observability.alertmanager import cluster_alertmanagers
+from components.observability.collection import KSM_PORT
+from components.observability.grafana import PORT as GRAFANA_PORT
+from components.thanos.memcached import EXPORTER_PORT as MEMCACHED_EXPORTER_PORT
 from components.platform.kube import ClusterContext, register
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",
                     "receive-router", "bucket-web", "bucket-verify", "memcached", "oauth2-proxy", "alertmanager",
                     "grafana", "kube-state-metrics")
-ALERTMANAGER_PORT, ALERTMANAGER_MESH_PORT, GRAFANA_PORT, KSM_PORT, MEMCACHED_EXPORTER_PORT = 9093, 9094, 3000, 8080, 9150
 INTERNAL_PORTS = (GRPC_PORT, HTTP_PORT, REMOTE_WRITE_PORT, MEMCACHED_PORT, PROMETHEUS_PORT, 9000, RELOADER_PORT,
                   ALERTMANAGER_PORT, ALERTMANAGER_MESH_PORT, GRAFANA_PORT, KSM_PORT, MEMCACHED_EXPORTER_PORT)
 
@@ -179,8 +183,7 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
         if view.leaf_service == "load-balancer":
             sources = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
         else:
-            sources = [{**namespace_peer(view.namespace), "podSelector": {"matchLabels": {
-                "app.kubernetes.io/name": "thanos-query"}}}]
+            sources = [{**namespace_peer(view.namespace), "podSelector": _name("thanos-query")}]
         policies.append(network_policy(ctx, "thanos-leaf-grpc-ingress", {"matchLabels": ctx.selector("query")},
                                 ingress=[{"from": sources, "ports": tcp_ports(GRPC_PORT)}]))
     return policies
@@ -199,7 +202,7 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
     if view.leaf_service == "load-balancer":
         leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
     else:
-        leaves = [{**namespace_peer(stack.namespace_of(c)), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "thanos-query"}}}
+        leaves = [{**namespace_peer(stack.namespace_of(c)), "podSelector": _name("thanos-query")}
                   for r in stack.regions for c in r.clusters]
     policies.append(network_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
                             egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))

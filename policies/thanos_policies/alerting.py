@@ -18,7 +18,6 @@ from .workloads import (
     namespace_of,
     plain,
     parsed,
-    pod_spec,
     provider_of,
     secret_text,
     thanos_containers,
@@ -40,21 +39,9 @@ def _has_alerts(document: Any) -> bool:
 
 
 def _mounted(stack: Stack, workload: Any, container: dict, paths: list[str]) -> Iterator[Any]:
-    """The ConfigMaps and Secrets mounted where `paths` (files, directories or globs) point."""
-    volumes = {v.get("name"): v for v in pod_spec(workload.props).get("volumes") or []}
-    for mount in container.get("volumeMounts") or []:
-        root = (mount.get("mountPath") or "").rstrip("/")
-        if not any(p == root or p.startswith(root + "/") for p in paths):
-            continue
-        volume = volumes.get(mount.get("name")) or {}
-        if volume.get("configMap"):
-            found = stack.get(workload, "ConfigMap", volume["configMap"].get("name") or "")
-        elif volume.get("secret"):
-            found = stack.get(workload, "Secret", volume["secret"].get("secretName") or "")
-        else:
-            found = None
-        if found is not None:
-            yield found
+    """The ConfigMaps and Secrets the stack shows, mounted where `paths` (files or globs) point."""
+    for path in paths:
+        yield from (resource for resource, _, _ in stack.mounted(workload, container, path) if resource is not None)
 
 
 def _files(resource: Any) -> list[Any]:

@@ -298,21 +298,25 @@ class Stack:
             return self._from_file(owner, container, path), "file"
         return None, ""
 
-    def _from_file(self, owner: Any, container: dict, path: str) -> dict | None:
-        pod = pod_spec(owner.props)
-        volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+    def mounted(self, owner: Any, container: dict, path: str) -> Iterator[tuple[Any, str, str]]:
+        """(the ConfigMap or Secret, None when the stack does not show it; its kind; the key `path` names in it) of
+        each of the container's volumes mounted above `path`."""
+        volumes = {v.get("name"): v for v in pod_spec(owner.props).get("volumes") or []}
         for mount in container.get("volumeMounts") or []:
             root = (mount.get("mountPath") or "").rstrip("/")
             if not path.startswith(root + "/"):
                 continue
             volume = volumes.get(mount.get("name")) or {}
-            relative = mount.get("subPath") or path[len(root) + 1:]
             source = volume.get("secret") or volume.get("configMap")
             if not source:
                 continue
             kind = "Secret" if volume.get("secret") else "ConfigMap"
+            relative = mount.get("subPath") or path[len(root) + 1:]
             key = next((i.get("key") for i in source.get("items") or [] if i.get("path") == relative), relative)
-            resource = self.get(owner, kind, source.get("secretName") or source.get("name"))
+            yield self.get(owner, kind, source.get("secretName") or source.get("name")), kind, key
+
+    def _from_file(self, owner: Any, container: dict, path: str) -> dict | None:
+        for resource, kind, key in self.mounted(owner, container, path):
             return objstore_document(secret_text(resource.props, key, kind == "ConfigMap")) if resource else None
         return None
 
