@@ -1,0 +1,47 @@
+"""The Kubernetes objects of a shipped stack exactly as the program plans them, secrets included (the mock engine's
+certificates are real keys and certificates, and every other secret comes from config): what the real tools run."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kubernetes_objects(stack: str) -> list[tuple[str, dict[str, Any]]]:
+    """(cluster, object) for every Kubernetes object of `stack`, unredacted, in URN order. Planned in a fresh
+    interpreter, since the mock engine's state is per process."""
+    proc = subprocess.run([sys.executable, "-m", "tests.realtools.plan", stack], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0:
+        raise RuntimeError(f"planning {stack} failed:\n{proc.stderr[-4000:]}")
+    return [(cluster, obj) for cluster, obj in json.loads(proc.stdout)]
+
+
+def _plan(stack: str) -> list[tuple[str, dict[str, Any]]]:
+    import yaml
+
+    import config as stack_config
+    from preflight import engine
+    from preflight.cli import offline_config, placeholder_stack_outputs
+    from preflight.manifests import K8S_PROVIDER_PREFIX
+
+    for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
+        os.environ.pop(var, None)
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    settings = stack_config.load(raw["thanos:config"])
+    plan = engine.run_program(ROOT / "__main__.py", "thanos", stack, offline_config(raw, settings),
+                              placeholder_stack_outputs(settings.stack_references()))
+    providers = {r.urn: r.name for r in plan.resources if r.type == "pulumi:providers:kubernetes"}
+    return [(providers.get(r.provider or "", "_default").removeprefix(K8S_PROVIDER_PREFIX), r.inputs)
+            for r in plan.resources if r.custom and r.type.startswith("kubernetes:")]
+
+
+if __name__ == "__main__":
+    objects = _plan(sys.argv[1])
+    sys.stdout.write(json.dumps(objects))
+    sys.stdout.flush()
+    os._exit(0)
