@@ -185,7 +185,7 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
             DrStore(f"{cluster}-dr-store-{region.name}", target.contexts[cluster], region.name, stack.thanos.store,
                     stack.thanos.caches, dr_access, pulumi.ResourceOptions(parent=target.clusters[cluster],
                                                                            depends_on=target.clusters[cluster].ready),
-                    maintenance)
+                    maintenance, stack.thanos.bucket_verify)
     if stack.global_view:
         outputs.update(deploy_global_view(stack, regions, providers, authority))
     if authority:

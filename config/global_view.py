@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import Duration, Name, StrictModel, duration_seconds
-from .thanos import MemcachedSpec, QueryFrontendSpec, QuerySpec, RulerSpec
+from .thanos import LEAF_STORE_RESPONSE_TIMEOUT, MemcachedSpec, QueryFrontendSpec, QuerySpec, RulerSpec
 
 # Labels that tell data apart: deduplicating on one would merge different clusters' series into one.
 IDENTITY_LABELS = ("cluster", "region")
@@ -140,8 +140,9 @@ class GlobalViewSpec(StrictModel):
     extra_replica_labels: list[str] = Field(default_factory=list)
     """Replica labels of producers outside this program that leaves serve; the global query deduplicates on them as
     well as on every replica label of the stack; default none."""
-    store_response_timeout: Duration = "30s"
-    """`--store.response-timeout` of the global query: a dead region becomes a warning after this; default 30s."""
+    store_response_timeout: Duration = "90s"
+    """`--store.response-timeout` of the global query: a dead region becomes a warning after this; above the leaves'
+    own (1m), so a leaf that waits on one slow store still answers; default 90s."""
     info_timeout: Duration = "15s"
     """`--endpoint.info-timeout` for cross-region leaves; default 15s."""
     query: QuerySpec = Field(default_factory=QuerySpec)
@@ -199,6 +200,10 @@ class GlobalViewSpec(StrictModel):
                 problems.append(f"partition-labels and replica labels must be disjoint ({', '.join(overlap)})")
             if not self.partition_labels:
                 problems.append("distributed mode needs at least one partition label (cluster)")
+        if duration_seconds(self.store_response_timeout) <= duration_seconds(LEAF_STORE_RESPONSE_TIMEOUT):
+            problems.append(f"store-response-timeout {self.store_response_timeout} must be above the leaves' "
+                            f"--store.response-timeout ({LEAF_STORE_RESPONSE_TIMEOUT}): the global query would give up on "
+                            "a leaf still waiting for one slow store, and drop that whole cluster")
         if duration_seconds(self.store_response_timeout) >= duration_seconds(self.query.timeout):
             problems.append(f"store-response-timeout {self.store_response_timeout} must be below query.timeout "
                             f"{self.query.timeout}, or one dead region fails every query instead of warning")

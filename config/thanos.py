@@ -22,6 +22,9 @@ MIN_RAW_RETENTION_WITH_DOWNSAMPLING = "40h"
 MIN_5M_RETENTION_WITH_DOWNSAMPLING = "10d"
 
 
+LEAF_STORE_RESPONSE_TIMEOUT = "1m"
+"""`--store.response-timeout` of each cluster's query: a store that does not answer within it is left out."""
+
 class Compute(StrictModel):
     """A CPU and memory pair, as in a container's requests or limits."""
 
@@ -332,6 +335,9 @@ class BucketVerifySpec(StrictModel):
     """Cron schedule (cluster time zone); default 23 3 * * * (daily, off the hour)."""
     resources: Resources = sized("100m", "256Mi", "1Gi")
     """Default 100m/256Mi requests, 1Gi limit."""
+    temp_size: Memory = "10Gi"
+    """Size of its writable /tmp (the root filesystem is read-only): verify downloads each block's index there, so
+    it must hold the largest index; default 10Gi."""
 
 
 class MemcachedSpec(StrictModel):

@@ -59,6 +59,8 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 
 
 SECRET_PLACEHOLDER = "preflight-placeholder-secret"
+URL_PLACEHOLDER = "https://alerts.invalid/preflight-placeholder-secret"
+"""A secret that is a URL (a Slack or webhook URL) gets a placeholder of that shape: Alertmanager parses it."""
 
 
 def offline_config(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -71,8 +73,11 @@ def offline_config(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
     if entry and entry.auth == "oauth2-proxy":
         config.setdefault("thanos:oauth2ClientSecret", SECRET_PLACEHOLDER)
     for receiver in settings.observability.alertmanager.receivers:
-        for key in receiver.secret_keys:
-            config.setdefault(f"thanos:{key}", SECRET_PLACEHOLDER)
+        integration = getattr(receiver, receiver.kind)
+        for field in type(integration).model_fields:
+            if field.endswith("_secret"):
+                placeholder = URL_PLACEHOLDER if "url" in field else SECRET_PLACEHOLDER
+                config.setdefault(f"thanos:{getattr(integration, field)}", placeholder)
     return config
 
 

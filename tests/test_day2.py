@@ -38,9 +38,12 @@ def test_version_changes_roll_in_the_operations_guides_order(planned, stack, clu
     assert deps["thanos-ruler"] == {"thanos-store"}
     assert deps["thanos-query-pods"] == deps["thanos-query-frontend-pods"] == {"thanos-ruler"}
     assert deps["thanos-receive-router"] == {"thanos-query-pods", "thanos-query-frontend-pods"}
-    ingestors = {n for n in deps if n.startswith("thanos-receive") and n != "thanos-receive-router"}
-    assert ingestors and all(deps[n] == deps["thanos-receive-router"] for n in ingestors)
-    assert deps["thanos-prometheus"] == {"thanos-receive-router"} | ingestors
+    ingestors = sorted(n for n in deps if n.startswith("thanos-receive") and n != "thanos-receive-router")
+    assert ingestors
+    # Zoned ingestors roll one zone after another: each waits for the zone before it.
+    for index, name in enumerate(ingestors):
+        assert deps[name] == deps["thanos-receive-router"] | set(ingestors[index - 1:index] if index else []), name
+    assert deps["thanos-prometheus"] == {"thanos-receive-router"} | set(ingestors)
 
 
 def test_rolling_updates_take_one_pod_at_a_time_and_the_compactor_never_overlaps(planned):

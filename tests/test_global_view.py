@@ -162,7 +162,7 @@ def test_the_global_query_discovers_every_leaf_with_dnssrvnoa_and_dedups_on_ever
     assert sd["default_client_config"]["tls_config"]["cert_file"] == "/etc/thanos/tls/tls.crt"
     labels = sorted(a.split("=", 1)[1] for a in args if a.startswith("--query.replica-label="))
     assert labels == ["prometheus_replica", "receive_replica", "rule_replica"]
-    assert "--query.partial-response" in args and "--store.response-timeout=30s" in args
+    assert "--query.partial-response" in args and "--store.response-timeout=90s" in args
     assert "--endpoint.info-timeout=15s" in args
     outputs = planned["prod"].plan["outputs"]["global"]
     assert outputs["endpoint"] == "https://thanos.obs.acme.internal"

@@ -25,7 +25,7 @@ def flag_values(args, name):
 def test_prometheus_block_durations_equal_and_two_hours():
     args = prometheus.prometheus_args(PrometheusSpec())
     assert flag_values(args, "storage.tsdb.min-block-duration") == flag_values(args, "storage.tsdb.max-block-duration") == ["2h"]
-    assert "--web.enable-admin-api" in args and "--web.enable-lifecycle" in args
+    assert "--web.enable-admin-api" not in args and "--web.enable-lifecycle" in args
 
 
 def test_prometheus_external_labels_unique_and_persistent():
@@ -101,8 +101,11 @@ def test_every_pod_is_hardened_probed_and_sized(planned, stack):
     # Only a ServiceAccount bound to a (read-only) ClusterRole gets its token: Prometheus and kube-state-metrics.
     bound = {(subject["namespace"], subject["name"]) for binding in planned[stack].objects("ClusterRoleBinding")
              for subject in binding["subjects"]}
-    collecting = stack != "azure"  # azure leaves collection to its own prometheus-operator stack
-    assert {name for _, name in bound} == ({"thanos-prometheus", "thanos-kube-state-metrics"} if collecting else set())
+    # azure leaves node and cluster metrics to its own prometheus-operator stack; its operator-mode Prometheus still
+    # discovers every ServiceMonitor target through the API server, so it keeps the read-only discovery role.
+    collecting = stack != "azure"
+    assert {name for _, name in bound} == ({"thanos-prometheus", "thanos-kube-state-metrics"} if collecting
+                                           else {"thanos-prometheus"})
     for obj in planned[stack].objects():
         if obj["kind"] not in ("Deployment", "StatefulSet", "Job"):
             continue

@@ -66,7 +66,7 @@ def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Obs
         "scrapeInterval": spec.scrape_interval, "evaluationInterval": spec.scrape_interval,
         "externalLabels": {"cluster": ctx.cluster, "region": ctx.region},
         "replicaExternalLabelName": PROMETHEUS_REPLICA_LABEL, "prometheusExternalLabelName": "",
-        "serviceAccountName": service_name("prometheus"), "automountServiceAccountToken": observed.kubernetes,
+        "serviceAccountName": service_name("prometheus"), "automountServiceAccountToken": True,
         "podMetadata": {"labels": {**ctx.labels("prometheus"), **(pod_labels or {})}},
         "securityContext": pod_security_context(), "resources": resource_requirements(spec.resources),
         "storage": {"volumeClaimTemplate": {"spec": {
@@ -118,5 +118,7 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),
                         "type": "Opaque", "stringData": {"kubernetes.yaml": yaml.safe_dump(kubernetes_scrape_jobs(),
                                                                                            sort_keys=False)}})
-        objects += cluster_role(ctx, "thanos-prometheus", "prometheus", discovery_rules(), service_name("prometheus"))
+    # The operator turns every ServiceMonitor into kubernetes_sd_configs: Prometheus discovers through the API server
+    # whatever it scrapes, so it always mounts its token and holds the read-only discovery role.
+    objects += cluster_role(ctx, "thanos-prometheus", "prometheus", discovery_rules(), service_name("prometheus"))
     return objects

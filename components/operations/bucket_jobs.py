@@ -73,17 +73,27 @@ def cronjob(ctx: ClusterContext, component: str, name: str, args: list[str], sch
                          "metadata": {"labels": {**ctx.labels(component), **(pod_labels or {})}}, "spec": pod}}}}}
 
 
+def temp_dir(size: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, mount) of a writable /tmp of `size`: Thanos writes temporary files to os.TempDir() (`/tmp`), which
+    the read-only root filesystem refuses."""
+    return {"name": "tmp", "emptyDir": {"sizeLimit": size}}, {"name": "tmp", "mountPath": "/tmp"}
+
+
 def verify_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """The daily verification of the cluster's bucket, as the bucket-verify identity (read-only)."""
+    """The daily verification of the cluster's bucket, as the bucket-verify identity (read-only), with a /tmp that
+    holds the block indexes it downloads."""
+    volume, mount = temp_dir(spec.temp_size)
     return cronjob(ctx, "bucket-verify", VERIFY, verify_args(), spec.schedule, resources=spec.resources,
-                   pod_labels=pod_labels)
+                   pod_labels=pod_labels, extra_volumes=[volume], extra_mounts=[mount])
 
 
-def verify_copy_cronjob(ctx: ClusterContext, secret: str, source_region: str, reader: str,
+def verify_copy_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, secret: str, source_region: str, reader: str,
                         pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
     """The daily verification of a DR copy, as its store gateway's reader identity."""
+    volume, mount = temp_dir(spec.temp_size)
     return cronjob(ctx, "bucket-verify", f"{VERIFY}-dr-{source_region}", verify_args(), "37 4 * * *", secret=secret,
-                   pod_labels=pod_labels, service_account=reader)
+                   resources=spec.resources, pod_labels=pod_labels, service_account=reader, extra_volumes=[volume],
+                   extra_mounts=[mount])
 
 
 def replicate_cronjob(ctx: ClusterContext, schedule: str, source_secret: str) -> dict[str, Any]:

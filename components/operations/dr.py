@@ -24,7 +24,7 @@ from components.storage.in_cluster import READ_ACTIONS, WRITE_ACTIONS, bucket_po
 from components.thanos.store import DATA_DIR, store_args
 from config.stack import replica_bucket_name
 from config.storage import InClusterStorage
-from config.thanos import CachesSpec, CompactorSpec, StoreSpec
+from config.thanos import BucketVerifySpec, CachesSpec, CompactorSpec, StoreSpec
 
 
 def dr_store_name(source_region: str) -> str:
@@ -33,7 +33,8 @@ def dr_store_name(source_region: str) -> str:
 
 
 def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
-                   access: BucketAccess, maintenance: CompactorSpec | None = None) -> list[dict[str, Any]]:
+                   access: BucketAccess, maintenance: CompactorSpec | None = None,
+                   verify: BucketVerifySpec | None = None) -> list[dict[str, Any]]:
     """ServiceAccount (reader identity), objstore Secret of the DR copy, one unsharded store StatefulSet over every
     block of the copy, its headless Service and PDB, and its object storage egress. With `maintenance` (a copy made
     by replicate, which never deletes), retention and cleanup CronJobs on the copy with the primary's retention."""
@@ -49,7 +50,8 @@ def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, cac
         selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
         volumes=[{"name": "objstore", "secret": {"secretName": secret, "defaultMode": 0o440,
                                                  "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}])
-    jobs = [verify_copy_cronjob(ctx, secret, source_region, service_account(component), access.pod_labels)]
+    jobs = [verify_copy_cronjob(ctx, verify or BucketVerifySpec(), secret, source_region, service_account(component),
+                                access.pod_labels)]
     if maintenance is not None:
         jobs += [*(service_account_object(ctx, c) for c in ("bucket-retention", "bucket-cleanup")),
                 *copy_maintenance(ctx, maintenance, secret, source_region)]
@@ -112,7 +114,7 @@ class DrStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
                  access: BucketAccess, opts: pulumi.ResourceOptions | None = None,
-                 maintenance: CompactorSpec | None = None):
+                 maintenance: CompactorSpec | None = None, verify: BucketVerifySpec | None = None):
         super().__init__("thanos:dr:Store", name, {}, opts)
-        register(build_dr_store(ctx, source_region, spec, caches, access, maintenance), name, self)
+        register(build_dr_store(ctx, source_region, spec, caches, access, maintenance, verify), name, self)
         self.register_outputs({"store": dr_store_name(source_region)})

@@ -25,11 +25,15 @@ def memory_limit_mi(spec: MemcachedSpec) -> int:
     return int(spec.memory_mb * 1.25) + 32
 
 
+def client_item_size(spec: MemcachedSpec) -> str:
+    """The server's `-I` (`5m`, `512k`) as the byte size Thanos parses (`5MiB`, `512KiB`): a bare number is refused."""
+    return spec.max_item_size[:-1] + ("KiB" if spec.max_item_size.endswith("k") else "MiB")
+
+
 def _client_config(pool: str, namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
-    item_bytes = int(spec.max_item_size[:-1]) * (1024 if spec.max_item_size.endswith("k") else 1024 * 1024)
     return {"addresses": [memcached_address(pool, namespace)], "timeout": "500ms", "max_idle_connections": 100,
             "max_async_concurrency": 20, "max_async_buffer_size": 10000, "max_get_multi_concurrency": 100,
-            "max_get_multi_batch_size": 100, "max_item_size": item_bytes, "dns_provider_update_interval": "10s"}
+            "max_get_multi_batch_size": 100, "max_item_size": client_item_size(spec), "dns_provider_update_interval": "10s"}
 
 
 def index_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:

@@ -103,13 +103,14 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
 
 
 def prometheus_args(spec: PrometheusSpec) -> list[str]:
-    """Prometheus flags: equal min and max block durations (no local compaction, the sidecar uploads every block),
-    the admin API the sidecar reads external labels through, and lifecycle for the sidecar's reloader."""
+    """Prometheus flags: equal min and max block durations (no local compaction, the sidecar uploads every block) and
+    lifecycle for the sidecar's reloader. No admin API: the sidecar reads external labels from /api/v1/status/config,
+    and the admin API would open TSDB deletes and snapshots to every pod allowed to reach Prometheus."""
     return [f"--config.file={CONFIG_DIR}/prometheus.yml", f"--storage.tsdb.path={DATA_DIR}",
             f"--storage.tsdb.retention.time={spec.retention}",
             f"--storage.tsdb.min-block-duration={BLOCK_DURATION}",
             f"--storage.tsdb.max-block-duration={BLOCK_DURATION}",
-            f"--web.listen-address=0.0.0.0:{PROMETHEUS_PORT}", "--web.enable-admin-api", "--web.enable-lifecycle"]
+            f"--web.listen-address=0.0.0.0:{PROMETHEUS_PORT}", "--web.enable-lifecycle"]
 
 
 def sidecar_args(rules: bool = False) -> list[str]:

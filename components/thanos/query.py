@@ -16,7 +16,7 @@ from components.global_view.certificates import cert_mounts, cert_volumes
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
-from config.thanos import QuerySpec
+from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, QuerySpec
 
 NAME = "thanos-query"
 
@@ -32,7 +32,7 @@ def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:
 
 
 def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
-               response_timeout: str = "1m", extra_flags: tuple[str, ...] = ()) -> list[str]:
+               response_timeout: str = LEAF_STORE_RESPONSE_TIMEOUT, extra_flags: tuple[str, ...] = ()) -> list[str]:
     """Query flags: one --query.replica-label per replica label in use, endpoints through SD config."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              *(f"--query.replica-label={label}" for label in replica_labels),
@@ -44,7 +44,7 @@ def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[
 
 
 def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
-                response_timeout: str = "1m", extra_flags: tuple[str, ...] = (), tls_secret: str | None = None,
+                response_timeout: str = LEAF_STORE_RESPONSE_TIMEOUT, extra_flags: tuple[str, ...] = (), tls_secret: str | None = None,
                 pod_annotations: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Deployment, headless Service, ClusterIP Service for clients, PDB, HPA; with `tls_secret`, the certificate
     and CA bundle mounted (the flags that use them come in `extra_flags`)."""

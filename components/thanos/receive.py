@@ -23,7 +23,7 @@ from components.platform.common import (
     volume_claim,
 )
 from components.global_view.certificates import cert_mounts, cert_volumes, server_tls_flags
-from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.kube import ClusterContext, ManifestComponent, register
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import ReceiveSpec
@@ -149,8 +149,17 @@ def zoned_ingestors(ctx: ClusterContext, spec: ReceiveSpec, pod: dict[str, Any],
 
 
 class Receive(ManifestComponent):
-    """Thanos Receive router and ingestors."""
+    """Thanos Receive router and ingestors. Zoned ingestor StatefulSets roll out one after another: each depends on
+    the one before, and the provider waits for a StatefulSet's rollout before touching the next, so an update never
+    takes a pod down in two zones at once (with replication factor 3 that would lose the write quorum)."""
 
     def __init__(self, name: str, ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
                  trust: dict[str, str] | None = None, opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Receive", name, build_receive(ctx, spec, pod_labels, trust), opts, depends_on)
+        objects = build_receive(ctx, spec, pod_labels, trust)
+        zoned = [o for o in objects if o["kind"] == "StatefulSet"] if ctx.zones else []
+        super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in zoned], opts, depends_on)
+        previous = list(depends_on or [])
+        for statefulset in zoned:
+            created = register([statefulset], name, self, previous)
+            self.objects.update(created)
+            previous = [*(depends_on or []), *created.values()]

@@ -33,9 +33,18 @@ DATA_DIR = "/var/thanos/rule"
 RULES_DIR = "/etc/thanos/rules"
 
 
-def ruler_labels(ctx: ClusterContext) -> list[str]:
-    """`--label` values: cluster and region, plus the per-pod replica label (StatefulSet ordinal, so persistent)."""
-    return [f'cluster="{ctx.cluster}"', f'region="{ctx.region}"', f'{RULER_REPLICA_LABEL}="$(POD_NAME)"']
+GLOBAL_TIER_LABEL = 'tier="global"'
+"""The global ruler's one external label besides the replica label."""
+
+
+def ruler_labels(ctx: ClusterContext, *, global_tier: bool = False) -> list[str]:
+    """`--label` values: cluster and region, plus the per-pod replica label (StatefulSet ordinal, so persistent).
+    Thanos sets external labels over the labels of the alerts it sends, so the global ruler, whose alerts name the
+    cluster they are about, carries neither `cluster` nor `region`: only `tier="global"`."""
+    replica = f'{RULER_REPLICA_LABEL}="$(POD_NAME)"'
+    if global_tier:
+        return [GLOBAL_TIER_LABEL, replica]
+    return [f'cluster="{ctx.cluster}"', f'region="{ctx.region}"', replica]
 
 
 def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str, *, uploads: bool = True,
@@ -44,7 +53,8 @@ def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str, *, uplo
     `uploads` (the global ruler) its blocks stay local and are served over its StoreAPI only."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              f"--data-dir={DATA_DIR}", *([OBJSTORE_FLAG] if uploads else []),
-             *(server_tls_flags() if server_tls else []), *(f"--label={label}" for label in ruler_labels(ctx)),
+             *(server_tls_flags() if server_tls else []),
+             *(f"--label={label}" for label in ruler_labels(ctx, global_tier=not uploads)),
              f"--alert.label-drop={RULER_REPLICA_LABEL}", f"--rule-file={RULES_DIR}/*.yaml",
              f"--eval-interval={spec.evaluation_interval}", f"--tsdb.retention={spec.retention}",
              "--tsdb.block-duration=2h", f"--query={query_address}"]
