@@ -45,7 +45,7 @@ def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, cac
     if access.annotations.get(component):
         metadata["annotations"] = access.annotations[component]
     pod = pod_spec(service_account(component), [container(
-        "thanos-store", ctx.image, store_args(ctx, whole, caches, 0), spec.resources, ports=thanos_ports(),
+        "thanos-store", ctx.image, store_args(ctx, whole, caches, 0, cluster_bucket=False), spec.resources, ports=thanos_ports(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
         selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
         volumes=[{"name": "objstore", "secret": {"secretName": secret, "defaultMode": 0o440,

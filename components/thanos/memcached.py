@@ -41,13 +41,25 @@ def index_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
     return {"type": "MEMCACHED", "config": _client_config("index", namespace, spec)}
 
 
+_CACHING_BUCKET_TTLS = {"chunk_subrange_size": 16000, "max_chunks_get_range_requests": 3,
+                        "chunk_object_attrs_ttl": "24h", "chunk_subrange_ttl": "24h", "blocks_iter_ttl": "5m",
+                        "metafile_exists_ttl": "2h", "metafile_doesnt_exist_ttl": "15m",
+                        "metafile_content_ttl": "24h", "metafile_max_size": "1MiB"}
+OWN_BUCKET_CACHE = "128MiB"
+"""The in-memory caching bucket of a store gateway over another bucket than its cluster's (a DR copy)."""
+
+
 def caching_bucket_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
-    """`--store.caching-bucket.config` for the store gateway (chunks, metadata, iteration)."""
-    return {"type": "MEMCACHED", "config": _client_config("bucket", namespace, spec),
-                           "chunk_subrange_size": 16000, "max_chunks_get_range_requests": 3,
-                           "chunk_object_attrs_ttl": "24h", "chunk_subrange_ttl": "24h", "blocks_iter_ttl": "5m",
-                           "metafile_exists_ttl": "2h", "metafile_doesnt_exist_ttl": "15m",
-                           "metafile_content_ttl": "24h", "metafile_max_size": "1MiB"}
+    """`--store.caching-bucket.config` for the store gateway (chunks, metadata, iteration). Its keys do not name
+    the bucket (`iter:` is the block listing), so every store on the pool must read the same bucket."""
+    return {"type": "MEMCACHED", "config": _client_config("bucket", namespace, spec), **_CACHING_BUCKET_TTLS}
+
+
+def own_caching_bucket_config(spec: MemcachedSpec) -> dict[str, Any]:
+    """The caching bucket of a store over another bucket: in memory, so its block listing never answers for the
+    cluster's own bucket (or the other way round) through the shared pool."""
+    return {"type": "IN-MEMORY", "config": {"max_size": OWN_BUCKET_CACHE, "max_item_size": client_item_size(spec)},
+            **_CACHING_BUCKET_TTLS}
 
 
 def results_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:

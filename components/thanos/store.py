@@ -20,7 +20,7 @@ from components.platform.common import (
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
-from components.thanos.memcached import caching_bucket_config, index_cache_config
+from components.thanos.memcached import caching_bucket_config, index_cache_config, own_caching_bucket_config
 from config.base import memory_bytes
 from config.thanos import CachesSpec, StoreSpec
 
@@ -62,13 +62,16 @@ def chunk_pool_bytes(spec: StoreSpec) -> int:
 
 
 def store_args(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec, shard: int,
-               partition: int | None = None) -> list[str]:
+               partition: int | None = None, *, cluster_bucket: bool = True) -> list[str]:
     """Store flags: per-request limits, memcached index cache and caching bucket, deletion-mark delay, shard
-    selector and time range."""
+    selector and time range. A store over another bucket than the cluster's (not `cluster_bucket`: a DR copy)
+    caches that bucket in memory: the shared pool's keys do not name the bucket."""
+    bucket_cache = caching_bucket_config(ctx.namespace, caches.bucket) if cluster_bucket else \
+        own_caching_bucket_config(caches.bucket)
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              f"--data-dir={DATA_DIR}", OBJSTORE_FLAG,
              f"--index-cache.config={inline_config(index_cache_config(ctx.namespace, caches.index))}",
-             f"--store.caching-bucket.config={inline_config(caching_bucket_config(ctx.namespace, caches.bucket))}",
+             f"--store.caching-bucket.config={inline_config(bucket_cache)}",
              f"--chunk-pool-size={chunk_pool_bytes(spec) // 2**20}MiB",
              f"--store.limits.request-series={spec.series_limit}",
              f"--store.limits.request-samples={spec.samples_limit}",

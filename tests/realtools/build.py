@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +20,10 @@ def _script(*args: str, timeout: float = 60) -> str:
 @lru_cache(maxsize=None)
 def tool(name: str) -> Path:
     """The path of a built tool (thanos, prometheus, promtool, alertmanager, minio, memcached); builds it first
-    when the cache does not have it. A failed build raises: a test that needs a tool never skips."""
+    when the cache does not have it. A failed build raises: a test that needs a tool never skips. `python` is the
+    interpreter running the tests (it stands for the python image of the validation Job)."""
+    if name == "python":
+        return Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     _script("prometheus" if name == "promtool" else name, timeout=1800)
     if name == "memcached":
         return Path(shutil.which("memcached") or "/usr/bin/memcached")

@@ -12,20 +12,26 @@ from .pods import POD_IP_VARIABLE, PlannedContainer
 from .sandbox import Process, Sandbox, image_repository
 
 BINARIES = {"quay.io/thanos/thanos": "thanos", "quay.io/prometheus/prometheus": "prometheus",
-            "quay.io/prometheus/alertmanager": "alertmanager", "docker.io/library/memcached": "memcached"}
-"""Image repository -> the tool that stands for it."""
+            "quay.io/prometheus/alertmanager": "alertmanager", "docker.io/library/memcached": "memcached",
+            "quay.io/minio/minio": "minio", "docker.io/library/python": "python"}
+"""Image repository -> the tool that stands for it (python: this interpreter's own installation)."""
 
 
 class Harness:
     """Starts planned containers of one plan under `workdir` and stops them all (and its DNS servers) on `close`.
 
     Every pod gets an address 127.<B>.<C>.<D>, where B is this harness' own (so concurrent test processes never
-    share an address) and C the cluster; each cluster's DNS listens on 127.<B>.<C>.1."""
+    share an address) and C its Kubernetes cluster; each Kubernetes cluster's DNS listens on 127.<B>.<C>.1 and
+    answers for every planned cluster on it (`kubernetes`: planned cluster -> Kubernetes cluster; default one each)."""
 
-    def __init__(self, workdir: Path, objects: list[tuple[str, dict[str, Any]]]):
+    def __init__(self, workdir: Path, objects: list[tuple[str, dict[str, Any]]], *, filesystem_buckets: bool = True,
+                 kubernetes: dict[str, str] | None = None):
         self.sandbox = Sandbox(workdir / "pods", workdir / "buckets")
+        self.filesystem_buckets = filesystem_buckets
+        """Point bucket configs at FILESYSTEM folders (for clouds); off, they stay as planned (dev's S3 servers)."""
         self.objects = objects
-        self.clusters = sorted({cluster for cluster, _ in objects})
+        self.kubernetes = {c: (kubernetes or {}).get(c, c) for c, _ in objects}
+        self.clusters = sorted(set(self.kubernetes.values()))
         self.block = 20 + os.getpid() % 200
         self.dns: dict[str, ClusterDNS] = {}
         self.pod_ips: dict[tuple[str, str, str], str] = {}
@@ -46,22 +52,42 @@ class Harness:
         self.dns.clear()
 
     def cluster_dns(self, cluster: str) -> ClusterDNS:
+        """The DNS of the Kubernetes cluster a planned cluster is on."""
+        group = self.kubernetes[cluster]
         with self._lock:
-            if cluster not in self.dns:
-                services = [o for c, o in self.objects if c == cluster and o["kind"] == "Service"]
-                dns = ClusterDNS(f"127.{self.block}.{10 * self.clusters.index(cluster)}.1", services)
+            if group not in self.dns:
+                services = [o for c, o in self.objects if self.kubernetes[c] == group and o["kind"] == "Service"]
+                dns = ClusterDNS(f"127.{self.block}.{10 * self.clusters.index(group)}.1", services)
                 dns.start()
-                self.dns[cluster] = dns
-            return self.dns[cluster]
+                self.dns[group] = dns
+            return self.dns[group]
 
     def pod_ip(self, container: PlannedContainer) -> str:
         """The pod's loopback address (its containers share it)."""
-        key = (container.cluster, container.namespace, container.pod)
+        group = self.kubernetes[container.cluster]
+        key = (group, container.namespace, container.pod)
         with self._lock:
             if key not in self.pod_ips:
-                n = sum(1 for c, _, _ in self.pod_ips if c == container.cluster)
-                self.pod_ips[key] = f"127.{self.block}.{10 * self.clusters.index(container.cluster) + n // 200}.{n % 200 + 10}"
+                n = sum(1 for g, _, _ in self.pod_ips if g == group)
+                self.pod_ips[key] = f"127.{self.block}.{10 * self.clusters.index(group) + n // 200}.{n % 200 + 10}"
             return self.pod_ips[key]
+
+    def register(self, container: PlannedContainer) -> str:
+        """Give the container's pod its address and its DNS records (as the API server does when it creates the
+        pod, before any container runs); return the address."""
+        dns = self.cluster_dns(container.cluster)
+        ip = self.pod_ip(container)
+        container_ports = {p["name"]: p["containerPort"] for p in container.container.get("ports") or [] if p.get("name")}
+        subdomain = None
+        if container.kind == "StatefulSet":
+            workload = next(o for c, o in self.objects if c == container.cluster and o["kind"] == "StatefulSet"
+                            and o["metadata"]["name"] == container.workload
+                            and o["metadata"]["namespace"] == container.namespace)
+            subdomain = workload["spec"].get("serviceName")
+        existing = next((p for p in dns.pods if (p.namespace, p.name) == (container.namespace, container.pod)), None)
+        merged = {**(existing.ports if existing else {}), **container_ports}
+        dns.add_pod(Pod(container.pod, container.namespace, ip, container.labels, merged, subdomain))
+        return ip
 
     def start(self, container: PlannedContainer) -> Process:
         """Prepare the container's root, point its buckets at FILESYSTEM folders, bind its listeners to the pod's
@@ -75,7 +101,7 @@ class Harness:
         search = f"{container.namespace}.svc.cluster.local svc.cluster.local cluster.local"
         self.sandbox.prepare(container, hosts=f"{ip} localhost {container.pod}\n",
                              resolv=f"nameserver {dns.address}\nsearch {search}\noptions ndots:5 timeout:1 attempts:2\n")
-        for path in loopback.objstore_files(container.args):
+        for path in loopback.objstore_files(container.args) if self.filesystem_buckets else []:
             host_file = self.sandbox.volume_file(container, path)
             original = host_file.read_text()
             name, text = loopback.filesystem_config(original)
@@ -93,15 +119,8 @@ class Harness:
             args, ports = loopback.bind_listeners(args, loopback.DEFAULT_LISTENERS[repository], ip)
         elif BINARIES[repository] == "memcached":
             args = loopback.bind_memcached(args, ip)
+        elif BINARIES[repository] == "minio":
+            args, ports = loopback.bind_minio(args, ip)
         args = loopback.own_address(args, ip)
-        container_ports = {p["name"]: p["containerPort"] for p in container.container.get("ports") or [] if p.get("name")}
-        subdomain = None
-        if container.kind == "StatefulSet":
-            workload = next(o for c, o in self.objects if c == container.cluster and o["kind"] == "StatefulSet"
-                            and o["metadata"]["name"] == container.workload
-                            and o["metadata"]["namespace"] == container.namespace)
-            subdomain = workload["spec"].get("serviceName")
-        existing = next((p for p in dns.pods if (p.namespace, p.name) == (container.namespace, container.pod)), None)
-        merged = {**(existing.ports if existing else {}), **container_ports}
-        dns.add_pod(Pod(container.pod, container.namespace, ip, container.labels, merged, subdomain))
+        self.register(container)
         return self.sandbox.start(container, binary, args, env, ip, ports)

@@ -68,6 +68,16 @@ def bind_memcached(args: list[str], pod_ip: str) -> list[str]:
     return args if any(a.startswith("-l") for a in args) else [*args, f"-l{pod_ip}"]
 
 
+def bind_minio(args: list[str], pod_ip: str) -> tuple[list[str], dict[str, int]]:
+    """MinIO's `--address :9000` and `--console-address :9001` (flag and value apart) on the pod's address."""
+    out, ports = list(args), {}
+    for index, arg in enumerate(out[:-1]):
+        if arg in ("--address", "--console-address"):
+            ports[arg] = port_of(out[index + 1])
+            out[index + 1] = f"{pod_ip}:{ports[arg]}"
+    return out, ports
+
+
 def own_address(args: list[str], pod_ip: str) -> list[str]:
     """A literal 127.0.0.1 in args is the pod itself."""
     return [re.sub(r"\b127\.0\.0\.1\b", pod_ip, a) for a in args]

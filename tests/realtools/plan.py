@@ -40,6 +40,18 @@ def _plan(stack: str) -> list[tuple[str, dict[str, Any]]]:
             for r in plan.resources if r.custom and r.type.startswith("kubernetes:")]
 
 
+def kubernetes_clusters(stack: str) -> dict[str, str]:
+    """Planned cluster -> the Kubernetes cluster it is on (its kubeconfig context or cluster stack): dev's clusters
+    are namespaces of one kind cluster, and share its DNS."""
+    import yaml
+
+    import config as stack_config
+
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    settings = stack_config.load(raw["thanos:config"])
+    return {c.name: c.kubernetes.context or c.kubernetes.stack or c.name for r in settings.regions for c in r.clusters}
+
+
 if __name__ == "__main__":
     objects = _plan(sys.argv[1])
     sys.stdout.write(json.dumps(objects))

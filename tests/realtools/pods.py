@@ -61,8 +61,10 @@ class PlannedContainer:
 
     @property
     def id(self) -> str:
-        """stack/cluster/namespace/kind-workload/container, unique in a plan."""
-        return f"{self.stack}/{self.cluster}/{self.namespace}/{self.kind.lower()}-{self.workload}/{self.name}"
+        """stack/cluster/namespace/kind-workload/container, with the pod after the workload for every replica but
+        the first: unique in a plan."""
+        replica = "" if self.pod in (pod_name({"kind": self.kind, "metadata": {"name": self.workload}}),) else f"/{self.pod}"
+        return f"{self.stack}/{self.cluster}/{self.namespace}/{self.kind.lower()}-{self.workload}{replica}/{self.name}"
 
     @property
     def runs_to_completion(self) -> bool:
@@ -119,10 +121,10 @@ def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def pod_name(obj: dict[str, Any]) -> str:
-    """Replica 0's name: `<name>-0` for a StatefulSet, a generated-looking name for the rest."""
+def pod_name(obj: dict[str, Any], replica: int = 0) -> str:
+    """A replica's name: `<name>-<ordinal>` for a StatefulSet, a generated-looking name for the rest."""
     name = obj["metadata"]["name"]
-    return f"{name}-0" if obj["kind"] == "StatefulSet" else f"{name}-7d9f8b6c5d-x2k4q"
+    return f"{name}-{replica}" if obj["kind"] == "StatefulSet" else f"{name}-7d9f8b6c5d-x2k4{replica}"
 
 
 POD_IP_VARIABLE = "$(harness.pod-ip)"
@@ -195,13 +197,14 @@ def _volume(spec: dict[str, Any], namespace: str, objects: Objects) -> Volume:
     raise ValueError(f"volume {name}: {sorted(k for k in spec if k != 'name')} is not supported by the harness")
 
 
-def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Objects) -> list[PlannedContainer]:
-    """Every container (init containers first) of replica 0 of a workload object."""
+def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Objects,
+                  replica: int = 0) -> list[PlannedContainer]:
+    """Every container (init containers first) of one replica of a workload object."""
     template = pod_template(obj)
     if template is None:
         return []
     namespace = obj["metadata"]["namespace"]
-    pod = pod_name(obj)
+    pod = pod_name(obj, replica)
     spec = template["spec"]
     labels = (template.get("metadata") or {}).get("labels") or {}
     volumes = {v["name"]: _volume(v, namespace, objects) for v in spec.get("volumes") or []}
@@ -229,8 +232,10 @@ def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Object
     return result
 
 
-def planned_containers(stack: str, objects: list[tuple[str, dict[str, Any]]]) -> list[PlannedContainer]:
-    """Every container of every workload of a plan, replica 0 of each."""
+def planned_containers(stack: str, objects: list[tuple[str, dict[str, Any]]],
+                       all_replicas: bool = False) -> list[PlannedContainer]:
+    """Every container of every workload of a plan: replica 0 of each, or with `all_replicas` every replica a
+    StatefulSet or Deployment asks for."""
     per_cluster: dict[str, list[dict[str, Any]]] = {}
     for cluster, obj in objects:
         per_cluster.setdefault(cluster, []).append(obj)
@@ -238,5 +243,7 @@ def planned_containers(stack: str, objects: list[tuple[str, dict[str, Any]]]) ->
     for cluster, cluster_objects in per_cluster.items():
         index = Objects(cluster_objects)
         for obj in cluster_objects:
-            result.extend(containers_of(stack, cluster, obj, index))
+            replicas = int((obj.get("spec") or {}).get("replicas") or 1) if all_replicas else 1
+            for replica in range(replicas):
+                result.extend(containers_of(stack, cluster, obj, index, replica))
     return result

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ ENTRYPOINTS = {
     "quay.io/prometheus/prometheus": "/bin/prometheus",
     "quay.io/prometheus/alertmanager": "/bin/alertmanager",
     "docker.io/library/memcached": "/usr/local/bin/memcached",
+    "quay.io/minio/minio": "/usr/bin/minio",
+    "docker.io/library/python": "/usr/local/bin/python",
 }
 """Image -> the binary its entrypoint runs (args replace the image's CMD, as in Kubernetes)."""
 
@@ -52,18 +55,19 @@ class Process:
 
     def url(self, path: str = "", flag: str | None = None) -> str:
         """http://<pod address>:<port of flag><path>; by default the HTTP listener (`--http-address` for Thanos,
-        `--web.listen-address` for Prometheus and Alertmanager)."""
-        flag = flag or next(f for f in ("--http-address", "--web.listen-address") if f in self.ports)
+        `--web.listen-address` for Prometheus and Alertmanager, `--address` for MinIO)."""
+        flag = flag or next(f for f in ("--http-address", "--web.listen-address", "--address") if f in self.ports)
         return f"http://{self.ip}:{self.ports[flag]}{path}"
 
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def wait_ready(self, timeout: float, path: str = "/-/ready") -> str:
+    def wait_ready(self, timeout: float, path: str | None = None) -> str:
         """Poll `path` on the HTTP listener until it answers 200 ("ready"), the process exits ("exited"), or
         `timeout` seconds pass while it runs ("running")."""
+        path = path or ("/minio/health/ready" if "--address" in self.ports else "/-/ready")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             if not self.alive():
                 return "exited"
             try:
@@ -72,8 +76,9 @@ class Process:
                         return "ready"
             except OSError:
                 pass
+            if time.monotonic() >= deadline:
+                return "running" if self.alive() else "exited"
             time.sleep(0.25)
-        return "running" if self.alive() else "exited"
 
     def wait_exit(self, timeout: float) -> int | None:
         """The exit code, or None if it still runs after `timeout` seconds."""
@@ -184,12 +189,17 @@ class Sandbox:
         base = self.root_of(container)
         root = base / "root"
         entrypoint = ENTRYPOINTS[image_repository(container.image)]
+        if container.command:  # the command replaces the entrypoint; a bare name is the image's binary on PATH
+            if container.command[0] not in (entrypoint, Path(entrypoint).name):
+                raise ValueError(f"{container.id}: command {container.command[0]} is not the image's {entrypoint}")
+            args = [*container.command[1:], *args]
         (root / entrypoint.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (root / entrypoint.lstrip("/")).touch()
         lines = ["set -e", f"mount --bind {root} {root}", f"mount --rbind /dev {root}/dev",
                  f"mount --rbind /proc {root}/proc", f"mount --bind {binary} {root}{entrypoint}",
                  f"mount --bind {self.buckets} {root}/var/lib/harness-buckets"]
-        for libraries in ("/lib", "/lib64", "/usr/lib", "/usr/lib64"):
+        runtime = [sys.base_prefix] if Path(binary).is_relative_to(sys.base_prefix) else []  # python's stdlib
+        for libraries in ("/lib", "/lib64", "/usr/lib", "/usr/lib64", *runtime):
             if Path(libraries).is_dir() and not Path(libraries).is_symlink():
                 (root / libraries.lstrip("/")).mkdir(parents=True, exist_ok=True)
                 lines += [f"mount --bind {libraries} {root}{libraries}", f"mount -o remount,bind,ro {root}{libraries}"]
@@ -207,6 +217,8 @@ class Sandbox:
         script = base / "start.sh"
         script.write_text("\n".join(lines) + "\n")
         env = {"PATH": "/bin:/usr/bin:/usr/local/bin", "HOSTNAME": container.pod, "HOME": "/", **env}
+        if runtime:  # the python image's interpreter finds its own stdlib; this one's is at its build prefix
+            env["PYTHONHOME"] = sys.base_prefix
         log = base / "output.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/bin/sh", str(script), *args],

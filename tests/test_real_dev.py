@@ -1,0 +1,276 @@
+"""The dev stack's data path, run for real: chicago and seattle, then the global tier, every process started from
+the plan's own args and files (tests/realtools), against the planned MinIO servers.
+
+History is prepared (real blocks from promtool, 48 hours two days back, two HA replicas per cluster) and written
+into each cluster's bucket; the live path is the real Prometheus scraping and its sidecar. Stand-ins, named: the
+cluster DNS (tests/realtools/dns.py), and boto3 creating the buckets that the make-bucket Jobs create with `mc`
+(not built here)."""
+
+import json
+import socket
+import ssl
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from botocore.config import Config
+
+from tests.realtools import Harness
+from tests.realtools.blocks import HOUR_MS, block_objects, write_blocks
+from tests.realtools.harness import BINARIES
+from tests.realtools.pods import Objects, planned_containers
+from tests.realtools.plan import kubernetes_clusters, kubernetes_objects
+from tests.realtools.sandbox import Process, image_repository
+
+pytestmark = pytest.mark.xdist_group("real-dev")
+
+CLUSTERS = {"chicago": "thanos-chicago", "seattle": "thanos-seattle"}
+GLOBAL_NAMESPACE = "thanos-global"
+WINDOW_MS = 48 * HOUR_MS
+"""The compactor's largest default range but one; two whole windows of history, so the older one is compacted to a
+2-day block (it leaves the newest range open) and downsampled (it downsamples blocks of 40h and more)."""
+SERIES = ['harness_history{instance="a"}', 'harness_history{instance="b"}']
+REPLICAS = ["thanos-prometheus-0", "thanos-prometheus-1"]
+READY_SECONDS = 90
+
+
+@dataclass
+class DevStack:
+    harness: Harness
+    objects: list
+    processes: dict[str, Process]
+    """container id -> its process."""
+    window: tuple[int, int]
+    blocks: dict[str, int]
+    """bucket -> blocks written into it."""
+
+    def process(self, cluster: str, namespace: str, workload: str, container: str | None = None) -> Process:
+        for cid, process in self.processes.items():
+            c = process.container
+            if (c.cluster, c.namespace, c.workload) == (cluster, namespace, workload) and \
+                    (container is None or c.name == container):
+                return process
+        raise LookupError(f"{cluster}/{namespace}/{workload} is not running")
+
+
+def s3_client(minio: Process):
+    """An S3 client of a MinIO server as its root user (what the make-bucket Job's `mc` uses)."""
+    return boto3.client("s3", endpoint_url=f"http://{minio.ip}:{minio.ports['--address']}",
+                        aws_access_key_id=minio.container.env["MINIO_ROOT_USER"],
+                        aws_secret_access_key=minio.container.env["MINIO_ROOT_PASSWORD"], region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+
+
+def planned_s3_configs(objects) -> dict[str, dict]:
+    """bucket -> the planned S3 config (dev: each cluster's MinIO)."""
+    configs = {}
+    for _, obj in objects:
+        if obj["kind"] == "Secret":
+            for text in (obj.get("stringData") or {}).values():
+                config = yaml.safe_load(text) if "type: S3" in text else None
+                if isinstance(config, dict):
+                    configs.setdefault(config["config"]["bucket"], config["config"])
+    return configs
+
+
+def http_json(url: str, timeout: float = 10) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def query(process: Process, expr: str, **params) -> list[dict]:
+    args = urllib.parse.urlencode({"query": expr, **params})
+    path = "/api/v1/query_range" if "start" in params else "/api/v1/query"
+    body = http_json(process.url(f"{path}?{args}"), timeout=30)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def metric(process: Process, name: str) -> float:
+    """The sum of a metric's samples on the process' /metrics; raises when it has none."""
+    with urllib.request.urlopen(process.url("/metrics"), timeout=10) as response:
+        text = response.read().decode()
+    samples = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " ")]
+    if not samples:
+        raise ValueError(f"{process.container.id} has no {name}: {sorted({l.split('{')[0].split(' ')[0] for l in text.splitlines() if name.split('_')[1] in l})[:20]}")
+    return sum(samples)
+
+
+def eventually(check, seconds: float, every: float = 2.0):
+    """Retry `check` until it returns a truthy value; raise with its last answer."""
+    deadline, last = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, ValueError, AssertionError) as err:
+            last = err
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds}s: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("real-dev")
+    objects = kubernetes_objects("dev")
+    containers = [c for c in planned_containers("dev", objects, all_replicas=True)
+                  if image_repository(c.image) in BINARIES]
+    harness = Harness(workdir, objects, filesystem_buckets=False, kubernetes=kubernetes_clusters("dev"))
+    processes: dict[str, Process] = {}
+    try:
+        # Object storage: the planned MinIO servers; the buckets the make-bucket Jobs would create.
+        for minio in [c for c in containers if c.image.startswith("quay.io/minio/minio")]:
+            processes[minio.id] = harness.start(minio)
+        configs = planned_s3_configs(objects)
+        now = int(time.time() * 1000)
+        start = (now - 5 * 24 * HOUR_MS) // WINDOW_MS * WINDOW_MS
+        blocks: dict[str, int] = {}
+        for cluster, namespace in CLUSTERS.items():
+            bucket = f"thanos-{cluster}"
+            config = configs[bucket]
+            minio = next(p for p in processes.values() if p.container.namespace == namespace)
+            assert minio.wait_ready(60) == "ready", minio.output()
+            client = s3_client(minio)
+            for name in {bucket, *(b for b, c in configs.items() if c["endpoint"] == config["endpoint"])}:
+                client.create_bucket(Bucket=name)
+            for replica in REPLICAS:
+                labels = {"cluster": cluster, "prometheus_replica": replica,
+                          "region": "us-central" if cluster == "chicago" else "us-west"}
+                for block in write_blocks(workdir / "history" / cluster / replica, SERIES, start,
+                                          start + 2 * WINDOW_MS, 120, labels):
+                    for key, path in block_objects(block):
+                        client.upload_file(str(path), bucket, key)
+                    blocks[bucket] = blocks.get(bucket, 0) + 1
+        servers = [c for c in containers if not c.runs_to_completion and not c.image.startswith("quay.io/minio")]
+        for container in servers:  # `pulumi up` creates every pod at once: each has its name and address first
+            harness.register(container)
+        for container in sorted(servers, key=lambda c: not c.image.startswith("docker.io/library/memcached")):
+            processes[container.id] = harness.start(container)
+        stack = DevStack(harness, objects, processes, (start, start + 2 * WINDOW_MS), blocks)
+        for process in processes.values():
+            if process.ports:
+                assert process.wait_ready(READY_SECONDS) == "ready", f"{process.container.id}:\n{process.output()}"
+        yield stack
+    finally:
+        harness.close()
+
+
+def test_the_planned_external_labels_are_what_the_history_carries(dev):
+    """The prepared blocks carry the labels the planned Prometheus writes (so they stand for its uploads)."""
+    for cluster, namespace in CLUSTERS.items():
+        config = Objects([o for c, o in dev.objects if c == cluster]).data("ConfigMap", namespace, "thanos-prometheus")
+        external = yaml.safe_load(config["prometheus.yml"])["global"]["external_labels"]
+        assert external["cluster"] == cluster
+        assert external["region"] == ("us-central" if cluster == "chicago" else "us-west")
+
+
+def test_the_store_gateways_load_every_uploaded_block(dev):
+    for cluster, namespace in CLUSTERS.items():
+        store = dev.process(cluster, namespace, "thanos-store")
+        expected = dev.blocks[f"thanos-{cluster}"]
+        # The compactor works on the same blocks meanwhile: what it replaced is still served (deletion marks wait).
+        def loaded():
+            count = metric(store, "thanos_bucket_store_blocks_loaded")
+            assert count >= expected // 4, f"{cluster}: {count} blocks loaded of {expected} uploaded"
+            return count
+
+        eventually(loaded, 60)
+
+
+def test_the_compactor_compacts_and_downsamples_the_history(dev):
+    for cluster, namespace in CLUSTERS.items():
+        compactor = dev.process(cluster, namespace, "thanos-compactor")
+        eventually(lambda: metric(compactor, "thanos_compact_group_compactions_total") > 0, 180, every=5)
+        eventually(lambda: metric(compactor, "thanos_compact_downsample_total") > 0, 180, every=5)
+        assert metric(compactor, "thanos_compact_halted") == 0, compactor.output()
+
+
+def test_the_global_query_frontend_shows_both_clusters_and_each_series_once(dev):
+    frontend = dev.process("chicago", GLOBAL_NAMESPACE, "thanos-query-frontend-pods")
+    def clusters():
+        seen = {r["metric"].get("cluster") for r in query(frontend, "count by (cluster) (up)")}
+        return seen if seen >= set(CLUSTERS) else None
+
+    eventually(clusters, 120)
+    start, end = dev.window
+    result = query(frontend, "harness_history", start=start / 1000 + 3600, end=end / 1000 - 3600, step="300")
+    keys = sorted((r["metric"]["cluster"], r["metric"]["instance"]) for r in result)
+    # Two HA replicas per cluster, deduplicated on prometheus_replica: each series once, no replica label left.
+    assert keys == sorted((c, i) for c in CLUSTERS for i in ("a", "b")), keys
+    assert all("prometheus_replica" not in r["metric"] for r in result)
+
+
+def _tls_secret(dev, cluster: str, namespace: str, name: str) -> dict[str, bytes]:
+    return Objects([o for c, o in dev.objects if c == cluster]).data("Secret", namespace, name)
+
+
+def test_the_leaves_require_the_planned_client_certificate(dev, tmp_path):
+    """The global query's certificate opens a leaf's gRPC port (the leaf's certificate verified for the name the
+    global query dials); a client without one is refused."""
+    client = _tls_secret(dev, "chicago", GLOBAL_NAMESPACE, "thanos-global-client-tls")
+    ca = _tls_secret(dev, "chicago", GLOBAL_NAMESPACE, "thanos-ca-bundle")
+    (tmp_path / "cert.pem").write_bytes(client["tls.crt"])
+    (tmp_path / "key.pem").write_bytes(client["tls.key"])
+    ca_pem = next(v for k, v in ca.items() if k.endswith(".crt")).decode()
+    for cluster, namespace in CLUSTERS.items():
+        leaf = dev.process(cluster, namespace, "thanos-query-pods")
+        address = (leaf.ip, leaf.ports["--grpc-address"])
+        name = f"thanos-query-grpc.{namespace}.svc.cluster.local"
+
+        def handshake(with_certificate: bool) -> bytes:
+            context = ssl.create_default_context(cadata=ca_pem)
+            context.set_alpn_protocols(["h2"])
+            if with_certificate:
+                context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+            with socket.create_connection(address, timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as tls:
+                    tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000"))
+                    return tls.recv(64)
+
+        assert handshake(True)  # the server's HTTP/2 SETTINGS: gRPC is served
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            handshake(False)
+
+
+def test_bucket_verify_runs_over_the_uploaded_blocks_on_a_read_only_root(dev):
+    jobs = [c for c in planned_containers("dev", dev.objects) if c.workload == "thanos-bucket-verify"]
+    assert jobs
+    for job in jobs:
+        process = dev.harness.start(job)
+        assert process.wait_exit(120) == 0, process.output()
+        assert "verify" in process.output().lower()
+    # Without the planned /tmp it fails: the read-only root filesystem refuses the index download.
+    job = jobs[0]
+    job.mounts = [m for m in job.mounts if m.path != "/tmp"]
+    process = dev.harness.start(job)
+    assert process.wait_exit(120) != 0
+    assert "read-only file system" in process.output() or "no such file" in process.output()
+
+
+def test_the_post_deploy_validation_passes_and_names_a_stopped_leaf(dev, tmp_path):
+    validations = [c for c in planned_containers("dev", dev.objects) if c.workload.startswith("thanos-validate-")]
+    assert {c.namespace for c in validations} == {*CLUSTERS.values(), GLOBAL_NAMESPACE}
+    for job in validations:
+        process = dev.harness.start(job)
+        assert process.wait_exit(300) == 0, process.output()
+        assert "deployment valid" in process.output()
+    # One leaf down: the global validation fails and names it (attempts cut to 2: the checks run unchanged).
+    seattle = dev.process("seattle", "thanos-seattle", "thanos-query-pods")
+    seattle.stop()
+    dev.harness.cluster_dns("seattle").remove_pod("thanos-seattle", seattle.container.pod)
+    job = next(c for c in validations if c.namespace == GLOBAL_NAMESPACE)
+    plan_file = next(m for m in job.mounts if m.volume.files and "plan.json" in m.volume.files)
+    plan = json.loads(plan_file.volume.files["plan.json"][0])
+    plan.update(attempts=2, interval=1)
+    plan_file.volume.files["plan.json"] = (json.dumps(plan).encode(), plan_file.volume.files["plan.json"][1])
+    process = dev.harness.start(job)
+    assert process.wait_exit(120) == 1, process.output()
+    failures = [line for line in process.output().splitlines() if line.startswith("FAIL")]
+    assert any("seattle" in line for line in failures), process.output()
