@@ -93,10 +93,12 @@ def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: 
         return GcpObjectStore(f"{name}-objectstore", storage, identities, stack.namespace, stack.protect_data,
                               provider, opts)
     if storage.provider == "azure":
-        from components.storage.azure import AzureObjectStore
+        from components.storage.azure import AzureObjectStore, copy_expiry_days
 
+        compactor = stack.thanos.compactor
         return AzureObjectStore(f"{name}-objectstore", region.name, storage, destination, identities,
-                                stack.namespace, stack.protect_data, provider, providers.get(destination), opts, reader)
+                                stack.namespace, stack.protect_data, provider, providers.get(destination), opts, reader,
+                                copy_expiry_days(compactor.retention, compactor.delete_delay))
     return None
 
 

@@ -6,14 +6,15 @@ into each cluster's bucket; the live path is the real Prometheus scraping and it
 cluster DNS (tests/realtools/dns.py), and boto3 creating the buckets that the make-bucket Jobs create with `mc`
 (not built here)."""
 
+import dataclasses
 import json
 import socket
 import ssl
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
@@ -50,7 +51,7 @@ class DevStack:
     """bucket -> blocks written into it."""
 
     def process(self, cluster: str, namespace: str, workload: str, container: str | None = None) -> Process:
-        for cid, process in self.processes.items():
+        for process in self.processes.values():
             c = process.container
             if (c.cluster, c.namespace, c.workload) == (cluster, namespace, workload) and \
                     (container is None or c.name == container):
@@ -98,7 +99,7 @@ def metric(process: Process, name: str) -> float:
     samples = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " ")]
     if not samples:
-        raise ValueError(f"{process.container.id} has no {name}: {sorted({l.split('{')[0].split(' ')[0] for l in text.splitlines() if name.split('_')[1] in l})[:20]}")
+        raise ValueError(f"{process.container.id} has no {name}")
     return sum(samples)
 
 
@@ -176,7 +177,7 @@ def test_the_store_gateways_load_every_uploaded_block(dev):
         store = dev.process(cluster, namespace, "thanos-store")
         expected = dev.blocks[f"thanos-{cluster}"]
         # The compactor works on the same blocks meanwhile: what it replaced is still served (deletion marks wait).
-        def loaded():
+        def loaded(store=store, expected=expected, cluster=cluster):
             count = metric(store, "thanos_bucket_store_blocks_loaded")
             assert count >= expected // 4, f"{cluster}: {count} blocks loaded of {expected} uploaded"
             return count
@@ -187,8 +188,8 @@ def test_the_store_gateways_load_every_uploaded_block(dev):
 def test_the_compactor_compacts_and_downsamples_the_history(dev):
     for cluster, namespace in CLUSTERS.items():
         compactor = dev.process(cluster, namespace, "thanos-compactor")
-        eventually(lambda: metric(compactor, "thanos_compact_group_compactions_total") > 0, 180, every=5)
-        eventually(lambda: metric(compactor, "thanos_compact_downsample_total") > 0, 180, every=5)
+        for name in ("thanos_compact_group_compactions_total", "thanos_compact_downsample_total"):
+            eventually(lambda name=name, compactor=compactor: metric(compactor, name) > 0, 180, every=5)
         assert metric(compactor, "thanos_compact_halted") == 0, compactor.output()
 
 
@@ -224,7 +225,7 @@ def test_the_leaves_require_the_planned_client_certificate(dev, tmp_path):
         address = (leaf.ip, leaf.ports["--grpc-address"])
         name = f"thanos-query-grpc.{namespace}.svc.cluster.local"
 
-        def handshake(with_certificate: bool) -> bytes:
+        def handshake(with_certificate: bool, address=address, name=name) -> bytes:
             context = ssl.create_default_context(cadata=ca_pem)
             context.set_alpn_protocols(["h2"])
             if with_certificate:
@@ -274,3 +275,97 @@ def test_the_post_deploy_validation_passes_and_names_a_stopped_leaf(dev, tmp_pat
     assert process.wait_exit(120) == 1, process.output()
     failures = [line for line in process.output().splitlines() if line.startswith("FAIL")]
     assert any("seattle" in line for line in failures), process.output()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    key = _varint(number << 3 | wire)
+    return key + (_varint(len(payload)) + payload if wire == 2 else payload)
+
+
+def write_request(labels: dict[str, str], value: float, timestamp_ms: int) -> bytes:
+    """A remote-write WriteRequest of one sample (prometheus/prompb: timeseries=1 {labels=1, samples=2}), snappy
+    block-encoded with literals only (valid snappy; no compressor is needed)."""
+    import struct
+
+    series = b"".join(_field(1, 2, _field(1, 2, k.encode()) + _field(2, 2, v.encode())) for k, v in sorted(labels.items()))
+    series += _field(2, 2, _field(1, 1, struct.pack("<d", value)) + _field(2, 0, _varint(timestamp_ms)))
+    raw = _field(1, 2, series)
+    literal = bytes([60 << 2]) + bytes([len(raw) - 1]) if len(raw) <= 256 else \
+        bytes([61 << 2]) + (len(raw) - 1).to_bytes(2, "little")
+    return _varint(len(raw)) + literal + raw
+
+
+def test_remote_write_needs_the_planned_client_certificate(dev, tmp_path):
+    """A writer with the cluster's remote-write client certificate is ingested by receive (its sample comes back
+    through the leaf query); one without a certificate is refused at the handshake."""
+    from cryptography import x509
+
+    namespace = CLUSTERS["chicago"]
+    router = dev.process("chicago", namespace, "thanos-receive-router")
+    client = _tls_secret(dev, "chicago", namespace, "thanos-remote-write-client-tls")
+    server = _tls_secret(dev, "chicago", namespace, "thanos-remote-write-tls")
+    ca = _tls_secret(dev, "chicago", namespace, "thanos-ca-bundle")
+    (tmp_path / "cert.pem").write_bytes(client["tls.crt"])
+    (tmp_path / "key.pem").write_bytes(client["tls.key"])
+    ca_pem = next(v for k, v in ca.items() if k.endswith(".crt")).decode()
+    names = x509.load_pem_x509_certificate(server["tls.crt"]).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    url = f"https://{router.ip}:{router.ports['--remote-write.address']}/api/v1/receive"
+    now = int(time.time() * 1000)
+    body = write_request({"__name__": "harness_remote_write", "writer": "harness"}, 42.0, now)
+
+    def post(with_certificate: bool) -> int:
+        context = ssl.create_default_context(cadata=ca_pem)
+        context.check_hostname = False  # the router's SANs are its Service names: checked below, not by address
+        if with_certificate:
+            context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+            "X-Prometheus-Remote-Write-Version": "0.1.0"})
+        with urllib.request.urlopen(request, context=context, timeout=20) as response:
+            return response.status
+
+    assert any(n.startswith("thanos-receive-router") for n in names), names
+    assert eventually(lambda: post(True) == 200, 60)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, urllib.error.URLError)):
+        post(False)
+    leaf = dev.process("chicago", namespace, "thanos-query-pods")
+    result = eventually(lambda: query(leaf, 'harness_remote_write{writer="harness"}', time=now / 1000), 60)
+    assert float(result[0]["value"][1]) == 42.0
+    assert result[0]["metric"]["cluster"] == "chicago"  # receive's external labels
+
+
+def test_a_global_ruler_alert_reaches_alertmanager_with_the_cluster_it_is_about(dev):
+    """The planned global ruler (a second replica of it, whose rule file holds one alert that fires at once: the
+    planned alerts wait 15m) sends to the planned Alertmanagers, and the alert keeps its own `cluster` label: Thanos
+    sets external labels over alert labels, so the global ruler must carry no `cluster` of its own."""
+    ruler = next(c for c in planned_containers("dev", dev.objects, all_replicas=True)
+                 if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
+    rules = yaml.safe_dump({"groups": [{"name": "harness", "interval": "5s", "partial_response_strategy": "abort",
+                                        "rules": [{"alert": "HarnessClusterAlert", "expr": "vector(1)",
+                                                   "labels": {"severity": "critical", "cluster": "seattle"}}]}]})
+    probe = dataclasses.replace(ruler, pod="thanos-ruler-1", env={**ruler.env, "POD_NAME": "thanos-ruler-1"},
+                                args=[a.replace("thanos-ruler-0", "thanos-ruler-1") for a in ruler.args],
+                                mounts=[dataclasses.replace(m, volume=dataclasses.replace(
+                                    m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
+                                    if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+    dev.harness.start(probe)
+    alertmanager = dev.process("chicago", CLUSTERS["chicago"], "thanos-alertmanager")
+
+    def received():
+        alerts = [a for a in http_json(alertmanager.url("/api/v2/alerts"))
+                  if a["labels"].get("alertname") == "HarnessClusterAlert"]
+        return alerts
+
+    alert = eventually(received, 90)[0]
+    assert alert["labels"]["cluster"] == "seattle", alert["labels"]
+    assert alert["labels"].get("tier") == "global" and "rule_replica" not in alert["labels"], alert["labels"]

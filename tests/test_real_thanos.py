@@ -73,6 +73,7 @@ def test_every_planned_thanos_container_starts_and_gets_ready(plans, stack, tmp_
             code = process.wait_exit(JOB_SECONDS)
             job_results[job.id] = (code, process.output())
             process.stop()
+    assert not harness.leftovers(), harness.leftovers()  # a finished test leaves no process and no open port
     thanos_ids = {c.id for c in thanos}
     ready = sum(1 for cid, s in states.items() if cid in thanos_ids and s == "ready")
     completed = sum(1 for code, _ in job_results.values() if code == 0)

@@ -306,3 +306,19 @@ def test_the_kms_key_reaches_objstore_roles_and_replication(planned):
     objstore = yaml.safe_load(cloud_aws.objstore_config(AwsStorage(provider="aws", bucket="b-1", kms_key_arn=PROD_KEY),
                                                         "us-east-1"))
     assert objstore["config"]["sse_config"] == {"type": "SSE-KMS", "kms_key_id": PROD_KEY}
+
+
+def test_azure_dr_copies_expire_blocks_after_the_longest_retention(planned):
+    """Object replication copies no deletes: each DR account's lifecycle drops a block once the source has (2y plus
+    the 48h deletion delay); the primary accounts leave current blobs to the compactor."""
+    policies = {p["inputs"]["accountName"]: p["inputs"]["policy"]["rules"]
+                for p in planned["azure"].resources("azure-native:storage:ManagementPolicy")}
+    accounts = {a["inputs"]["accountName"] for a in planned["azure"].resources("azure-native:storage:StorageAccount")}
+    copies = {a for a in accounts if a.endswith("dr")}
+    assert copies and len(copies) == 2, accounts
+    for account, rules in policies.items():
+        expiring = [r for r in rules if r["name"] == "expire-copied-blocks"]
+        if account in copies:
+            assert expiring[0]["definition"]["actions"]["baseBlob"]["delete"]["daysAfterModificationGreaterThan"] == 733
+        else:
+            assert not expiring, account

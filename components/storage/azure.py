@@ -20,6 +20,7 @@ from components.storage.identity import (
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AzureStorage
+from config.thanos import RetentionSpec
 
 PAUSED_PREFIX = "thanos-replication-paused/"
 BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
@@ -43,11 +44,28 @@ def whole_days(duration: str) -> int:
     return max(1, int(duration_seconds(duration) // 86400))
 
 
-def lifecycle_policy(storage: AzureStorage) -> dict[str, Any]:
-    """Delete only previous versions after the configured age; current blobs are the compactor's to delete."""
-    return {"rules": [{"name": "expire-noncurrent-versions", "type": "Lifecycle", "enabled": True, "definition": {
+def lifecycle_policy(storage: AzureStorage, expire_days: int | None = None) -> dict[str, Any]:
+    """Delete only previous versions after the configured age; current blobs are the compactor's to delete. On a DR
+    copy (`expire_days`) also current blobs after that many days since their last change: object replication
+    copies no deletes, so without it the copy keeps every block the compactor ever wrote."""
+    rules = [{"name": "expire-noncurrent-versions", "type": "Lifecycle", "enabled": True, "definition": {
         "actions": {"version": {"delete": {"days_after_creation_greater_than": whole_days(storage.soft_delete)}}},
-        "filters": {"blob_types": ["blockBlob"]}}}]}
+        "filters": {"blob_types": ["blockBlob"]}}}]
+    if expire_days:
+        rules.append({"name": "expire-copied-blocks", "type": "Lifecycle", "enabled": True, "definition": {
+            "actions": {"base_blob": {"delete": {"days_after_modification_greater_than": expire_days}}},
+            "filters": {"blob_types": ["blockBlob"]}}})
+    return {"rules": rules}
+
+
+def copy_expiry_days(retention: RetentionSpec, delete_delay: str) -> int | None:
+    """Days after which a DR copy drops a block: the longest retention of any resolution plus the compactor's
+    deletion delay, so the copy never loses a block before the source does (None: some resolution is kept forever).
+    A block's blobs are never changed after upload, so their age is the block's."""
+    kept = [duration_seconds(d) for d in (retention.raw, retention.res_5m, retention.res_1h)]
+    if 0 in kept:
+        return None
+    return int((max(kept) + duration_seconds(delete_delay)) // 86400) + 1
 
 
 def objstore_config(storage: AzureStorage, account: str | None = None) -> str:
@@ -68,7 +86,7 @@ class AzureAccount(pulumi.ComponentResource):
     """Versioning and change feed (object replication needs both)."""
 
     def __init__(self, name: str, account_name: str, location: str, storage: AzureStorage, protect: bool,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, expire_days: int | None = None):
         super().__init__("thanos:azure:StorageAccount", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         rg = storage.resource_group
@@ -90,7 +108,7 @@ class AzureAccount(pulumi.ComponentResource):
             f"{name}-container", account_name=self.account.name, resource_group_name=rg,
             container_name=storage.container, public_access="None", opts=child)
         azure.storage.ManagementPolicy(f"{name}-lifecycle", account_name=self.account.name, resource_group_name=rg,
-                                       management_policy_name="default", policy=lifecycle_policy(storage),
+                                       management_policy_name="default", policy=lifecycle_policy(storage, expire_days),
                                        opts=pulumi.ResourceOptions(parent=self, depends_on=[self.blob_service]))
         self.register_outputs({"account": self.account.name, "id": self.account.id})
 
@@ -106,7 +124,7 @@ class AzureObjectStore(pulumi.ComponentResource):
     def __init__(self, name: str, location: str, storage: AzureStorage, dr_location: str | None,
                  clusters: list[ClusterIdentity], namespace: str, protect: bool, provider: azure.Provider,
                  dr_provider: azure.Provider | None, opts: pulumi.ResourceOptions | None = None,
-                 dr_reader: ClusterIdentity | None = None):
+                 dr_reader: ClusterIdentity | None = None, copy_expiry: int | None = None):
         super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         rg = storage.resource_group
@@ -118,7 +136,7 @@ class AzureObjectStore(pulumi.ComponentResource):
 
         if storage.replication and dr_provider and dr_location:
             replica = AzureAccount(f"{name}-dr-account", replica_bucket_name(storage), dr_location, storage, protect,
-                                   pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
+                                   pulumi.ResourceOptions(parent=self, providers=[dr_provider]), copy_expiry)
             # Object replication cannot be disabled, only deleted (and deletes run last): while the region runs on its
             # DR copy, or replication is paused, the rule matches a prefix no Thanos object has (an update, in order).
             running = storage.active == "primary" and not storage.replication.paused

@@ -1,6 +1,7 @@
 """The entry point: start planned containers with the real binaries, on a loopback pod network with cluster DNS."""
 
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ class Harness:
         self.objects = objects
         self.kubernetes = {c: (kubernetes or {}).get(c, c) for c, _ in objects}
         self.clusters = sorted(set(self.kubernetes.values()))
-        self.block = 20 + os.getpid() % 200
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        self.block = 20 + 100 * (int(worker.removeprefix("gw") or 0) % 2) + os.getpid() % 100
         self.dns: dict[str, ClusterDNS] = {}
         self.pod_ips: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
@@ -46,10 +48,24 @@ class Harness:
         self.close()
 
     def close(self) -> None:
+        self.stopped = list(self.sandbox.processes)
         self.sandbox.stop_all()
         for dns in self.dns.values():
             dns.stop()
         self.dns.clear()
+
+    def leftovers(self) -> list[str]:
+        """After `close`: every process it started that still runs, or port still open on a pod address."""
+        found = []
+        for process in getattr(self, "stopped", []):
+            if process.alive():
+                found.append(f"{process.container.id} still runs")
+            for flag, port in process.ports.items():
+                with socket.socket() as probe:
+                    probe.settimeout(1)
+                    if probe.connect_ex((process.ip, port)) == 0:
+                        found.append(f"{process.container.id}: {process.ip}:{port} ({flag}) still open")
+        return found
 
     def cluster_dns(self, cluster: str) -> ClusterDNS:
         """The DNS of the Kubernetes cluster a planned cluster is on."""

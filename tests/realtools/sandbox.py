@@ -228,9 +228,20 @@ class Sandbox:
         self.processes.append(process)
         return process
 
-    def stop_all(self) -> None:
-        """Stop every process this sandbox started."""
+    def stop_all(self, grace: float = 15) -> None:
+        """Stop every process this sandbox started: SIGTERM to all, SIGKILL to what still runs after `grace` s."""
         for process in self.processes:
+            if process.alive():
+                try:
+                    os.killpg(process.popen.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for process in self.processes:
+            try:
+                process.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
             process.stop()
         self.processes.clear()
 
