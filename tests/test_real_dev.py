@@ -161,6 +161,7 @@ def dev(tmp_path_factory):
         yield stack
     finally:
         harness.close()
+    assert not harness.leftovers(), harness.leftovers()  # no process and no port outlives the tests
 
 
 def test_the_planned_external_labels_are_what_the_history_carries(dev):

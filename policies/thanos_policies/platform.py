@@ -5,7 +5,7 @@ import json
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag,
-                        objstore_document, pod_spec, secret_text, thanos_containers)
+                        objstore_document, pod_spec, secret_text, seconds, thanos_containers)
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
@@ -44,35 +44,74 @@ def validate_bucket_safety(args, report):
                        r.urn)
 
 
+def copy_expiry_floor(resources) -> float | None:
+    """The least age (days) at which a DR copy may drop a block by lifecycle: the longest retention of any resolution
+    of any compactor of the stack plus its deletion delay. None when some compactor keeps a resolution forever (or
+    there is none): then nothing may expire."""
+    floors = []
+    for r in resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        for _, command, flags in thanos_containers(r.props):
+            if command != "compact":
+                continue
+            kept = [seconds((flag(flags, f"retention.resolution-{res}") or ["0d"])[0]) for res in ("raw", "5m", "1h")]
+            if 0 in kept:
+                return None
+            floors.append((max(kept) + seconds((flag(flags, "delete-delay") or ["48h"])[0])) / 86400)
+    return max(floors) if floors else None
+
+
 def validate_lifecycle(args, report):
-    if args.resource_type == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
-        for rule in args.props.get("rules") or []:
+    resources = args.resources
+    copies = {r.props.get("accountName") for r in resources
+              if r.resource_type == "azure-native:storage:ObjectReplicationPolicy"
+              and r.props.get("objectReplicationPolicyId") == "default"}
+    floor = copy_expiry_floor(resources)
+    for r in resources:
+        for message in lifecycle_findings(r.resource_type, r.props, r.props.get("accountName") in copies, floor):
+            report(message, r.urn)
+
+
+def lifecycle_findings(resource_type: str, props: dict, replica_account: bool, floor: float | None) -> list[str]:
+    """What one bucket lifecycle resource does wrong. An Azure DR account (the destination of object replication,
+    which copies no deletes) may expire current blobs once every compactor's retention is past (`floor` days)."""
+    found = []
+    if resource_type == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+        for rule in props.get("rules") or []:
             expiration = rule.get("expiration") or {}
             if expiration.get("days") or expiration.get("date"):
-                report(f"lifecycle rule {rule.get('id')} expires current objects: retention is the compactor's job; "
-                       "an expiration deletes parts of blocks Thanos still reads.")
+                found.append(f"lifecycle rule {rule.get('id')} expires current objects: retention is the compactor's "
+                             "job; an expiration deletes parts of blocks Thanos still reads.")
             for t in rule.get("transitions") or []:
                 if t.get("storageClass") in ("GLACIER", "DEEP_ARCHIVE"):
-                    report(f"lifecycle rule {rule.get('id')} moves objects to {t.get('storageClass')}, which Thanos "
-                           "cannot read without a restore.")
-    elif args.resource_type == "azure-native:storage:ManagementPolicy":
-        for rule in ((args.props.get("policy") or {}).get("rules") or []):
+                    found.append(f"lifecycle rule {rule.get('id')} moves objects to {t.get('storageClass')}, which "
+                                 "Thanos cannot read without a restore.")
+    elif resource_type == "azure-native:storage:ManagementPolicy":
+        for rule in ((props.get("policy") or {}).get("rules") or []):
             base = (((rule.get("definition") or {}).get("actions") or {}).get("baseBlob") or {})
-            if base.get("delete"):
-                report(f"management policy rule {rule.get('name')} deletes current blobs: retention is the "
-                       "compactor's job.")
+            days = (base.get("delete") or {}).get("daysAfterModificationGreaterThan")
+            if base.get("delete") and not (replica_account and floor is not None and days and days >= floor):
+                if not replica_account:
+                    why = "retention is the compactor's job"
+                elif floor is None:
+                    why = "a DR copy may expire blocks only when no compactor keeps a resolution forever"
+                else:
+                    why = f"a DR copy may expire blocks only after every retention and the deletion delay ({floor:.0f} days)"
+                found.append(f"management policy rule {rule.get('name')} deletes current blobs: {why}.")
             if base.get("tierToArchive"):
-                report(f"management policy rule {rule.get('name')} moves blobs to the Archive tier, which Thanos "
-                       "cannot read.")
-    elif args.resource_type == "gcp:storage/bucket:Bucket":
-        for rule in args.props.get("lifecycleRules") or []:
+                found.append(f"management policy rule {rule.get('name')} moves blobs to the Archive tier, which "
+                             "Thanos cannot read.")
+    elif resource_type == "gcp:storage/bucket:Bucket":
+        for rule in props.get("lifecycleRules") or []:
             action, condition = rule.get("action") or {}, rule.get("condition") or {}
             if action.get("type") == "Delete" and condition.get("withState") != "ARCHIVED" \
                     and not condition.get("daysSinceNoncurrentTime") and not condition.get("numNewerVersions"):
-                report("a GCS lifecycle rule deletes live objects: retention is the compactor's job.")
+                found.append("a GCS lifecycle rule deletes live objects: retention is the compactor's job.")
             if action.get("type") == "SetStorageClass" and action.get("storageClass") in ("ARCHIVE", "COLDLINE"):
-                report(f"a GCS lifecycle rule moves objects to {action.get('storageClass')}: every read of an old "
-                       "block then pays retrieval fees and a minimum storage duration.")
+                found.append(f"a GCS lifecycle rule moves objects to {action.get('storageClass')}: every read of an "
+                             "old block then pays retrieval fees and a minimum storage duration.")
+    return found
 
 
 DR_RULE = "thanos-dr"
@@ -251,9 +290,9 @@ POLICIES = [
     StackValidationPolicy(name="thanos-storage-bucket-safety", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Buckets are versioned, encrypted and closed to the public (S3, GCS, Azure).",
                           validate=deduplicated(validate_bucket_safety)),
-    ResourceValidationPolicy(name="thanos-retention-lifecycle", enforcement_level=EnforcementLevel.MANDATORY,
-                             description="Bucket lifecycle never expires current objects or freezes them unreadable.",
-                             validate=deduplicated(validate_lifecycle)),
+    StackValidationPolicy(name="thanos-retention-lifecycle", enforcement_level=EnforcementLevel.MANDATORY,
+                          description="Bucket lifecycle never expires current objects or freezes them unreadable.",
+                          validate=deduplicated(validate_lifecycle)),
     StackValidationPolicy(name="thanos-storage-replicated", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Every Thanos bucket is replicated to another region.",
                           validate=deduplicated(validate_replicated)),

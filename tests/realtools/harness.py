@@ -106,8 +106,8 @@ class Harness:
         return ip
 
     def start(self, container: PlannedContainer) -> Process:
-        """Prepare the container's root, point its buckets at FILESYSTEM folders, bind its listeners to the pod's
-        address, register the pod in its cluster's DNS, and start it."""
+        """Prepare the container's root, point its buckets at FILESYSTEM folders (unless told not to), bind its
+        listeners to the pod's address, register the pod in its cluster's DNS, and start it."""
         repository = image_repository(container.image)
         if repository not in BINARIES:
             raise LookupError(f"{container.id}: no real binary stands for {container.image} here")
