@@ -200,6 +200,7 @@ def test_distributed_mode_partitions_by_cluster():
     (lambda v: v.update({"network-cidrs": []}), "global-view", "network-cidrs is required"),
     (lambda v: v.update({"network-cidrs": ["0.0.0.0/0"]}), "global-view.network-cidrs", "every address"),
     (lambda v: v.update({"store-response-timeout": "5m"}), "global-view", "must be below query.timeout"),
+    (lambda v: v.update({"store-response-timeout": "30s"}), "global-view", "must be above the leaves'"),
     (lambda v: v.update({"mode": "distributed", "partition-labels": ["prometheus_replica"]}),
      "global-view.partition-labels", "is a replica label"),
     (lambda v: v.pop("dns"), "global-view", "needs dns"),

@@ -36,6 +36,7 @@ WINDOW_MS = 48 * HOUR_MS
 """The compactor's largest default range but one; two whole windows of history, so the older one is compacted to a
 2-day block (it leaves the newest range open) and downsampled (it downsamples blocks of 40h and more)."""
 SERIES = ['harness_history{instance="a"}', 'harness_history{instance="b"}']
+REPLICA_LABEL = "prometheus_replica"
 REPLICAS = ["thanos-prometheus-0", "thanos-prometheus-1"]
 READY_SECONDS = 90
 
@@ -141,9 +142,9 @@ def dev(tmp_path_factory):
             client = s3_client(minio)
             for name in {bucket, *(b for b, c in configs.items() if c["endpoint"] == config["endpoint"])}:
                 client.create_bucket(Bucket=name)
+            external = planned_external_labels(objects, cluster, namespace)
             for replica in REPLICAS:
-                labels = {"cluster": cluster, "prometheus_replica": replica,
-                          "region": "us-central" if cluster == "chicago" else "us-west"}
+                labels = {**external, REPLICA_LABEL: replica}
                 for block in write_blocks(workdir / "history" / cluster / replica, SERIES, start,
                                           start + 2 * WINDOW_MS, 120, labels):
                     for key, path in block_objects(block):
@@ -164,16 +165,23 @@ def dev(tmp_path_factory):
     assert not harness.leftovers(), harness.leftovers()  # no process and no port outlives the tests
 
 
-def test_the_planned_external_labels_are_what_the_history_carries(dev):
-    """The prepared blocks carry the labels the planned Prometheus writes (so they stand for its uploads)."""
+def planned_external_labels(objects, cluster: str, namespace: str) -> dict[str, str]:
+    """The external labels the planned Prometheus of a cluster writes into its blocks (its replica label aside)."""
+    config = Objects([o for c, o in objects if c == cluster]).data("ConfigMap", namespace, "thanos-prometheus")
+    return yaml.safe_load(config["prometheus.yml"])["global"]["external_labels"]
+
+
+def test_the_history_carries_the_labels_the_plan_writes_and_deduplicates_on(dev):
+    """The prepared blocks stand for the planned Prometheus' uploads: its external labels, and a replica label the
+    planned global query deduplicates on."""
     for cluster, namespace in CLUSTERS.items():
-        config = Objects([o for c, o in dev.objects if c == cluster]).data("ConfigMap", namespace, "thanos-prometheus")
-        external = yaml.safe_load(config["prometheus.yml"])["global"]["external_labels"]
-        assert external["cluster"] == cluster
-        assert external["region"] == ("us-central" if cluster == "chicago" else "us-west")
+        assert planned_external_labels(dev.objects, cluster, namespace)["cluster"] == cluster
+    query_args = next(c.args for c in planned_containers("dev", dev.objects)
+                      if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-query-pods")
+    assert f"--query.replica-label={REPLICA_LABEL}" in query_args
 
 
-def test_the_store_gateways_load_every_uploaded_block(dev):
+def test_the_store_gateways_load_the_uploaded_blocks(dev):
     for cluster, namespace in CLUSTERS.items():
         store = dev.process(cluster, namespace, "thanos-store")
         expected = dev.blocks[f"thanos-{cluster}"]
@@ -206,7 +214,7 @@ def test_the_global_query_frontend_shows_both_clusters_and_each_series_once(dev)
     keys = sorted((r["metric"]["cluster"], r["metric"]["instance"]) for r in result)
     # Two HA replicas per cluster, deduplicated on prometheus_replica: each series once, no replica label left.
     assert keys == sorted((c, i) for c in CLUSTERS for i in ("a", "b")), keys
-    assert all("prometheus_replica" not in r["metric"] for r in result)
+    assert all(REPLICA_LABEL not in r["metric"] for r in result)
 
 
 def _tls_secret(dev, cluster: str, namespace: str, name: str) -> dict[str, bytes]:

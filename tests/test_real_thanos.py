@@ -41,11 +41,12 @@ def wait_all_ready(processes, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and any(s == "running" for s in states.values()):
         for process in processes:
-            if states[process.container.id] == "running":
-                states[process.container.id] = process.wait_ready(0.01) if process.ports else \
-                    ("running" if process.alive() else "exited")
-                if states[process.container.id] == "running" and not process.ports:
-                    states[process.container.id] = "ready"  # memcached: alive is all it shows
+            if states[process.container.id] != "running":
+                continue
+            if process.ports:
+                states[process.container.id] = process.wait_ready(0.01)
+            else:  # memcached: alive is all it shows
+                states[process.container.id] = "ready" if process.alive() else "exited"
         time.sleep(0.5)
     return states
 

@@ -38,8 +38,8 @@ class Harness:
         self.dns: dict[str, ClusterDNS] = {}
         self.pod_ips: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
-        self.planned_buckets: dict[str, str] = {}
-        """bucket name -> the planned config text it stands for."""
+        self.stopped: list[Process] = []
+        """What `close` stopped (for `leftovers`)."""
 
     def __enter__(self) -> "Harness":
         return self
@@ -57,7 +57,7 @@ class Harness:
     def leftovers(self) -> list[str]:
         """After `close`: every process it started that still runs, or port still open on a pod address."""
         found = []
-        for process in getattr(self, "stopped", []):
+        for process in self.stopped:
             if process.alive():
                 found.append(f"{process.container.id} still runs")
             for flag, port in process.ports.items():
@@ -93,16 +93,9 @@ class Harness:
         pod, before any container runs); return the address."""
         dns = self.cluster_dns(container.cluster)
         ip = self.pod_ip(container)
-        container_ports = {p["name"]: p["containerPort"] for p in container.container.get("ports") or [] if p.get("name")}
-        subdomain = None
-        if container.kind == "StatefulSet":
-            workload = next(o for c, o in self.objects if c == container.cluster and o["kind"] == "StatefulSet"
-                            and o["metadata"]["name"] == container.workload
-                            and o["metadata"]["namespace"] == container.namespace)
-            subdomain = workload["spec"].get("serviceName")
         existing = next((p for p in dns.pods if (p.namespace, p.name) == (container.namespace, container.pod)), None)
-        merged = {**(existing.ports if existing else {}), **container_ports}
-        dns.add_pod(Pod(container.pod, container.namespace, ip, container.labels, merged, subdomain))
+        ports = {**(existing.ports if existing else {}), **container.ports}  # the pod's ports: all its containers'
+        dns.add_pod(Pod(container.pod, container.namespace, ip, container.labels, ports, container.subdomain))
         return ip
 
     def start(self, container: PlannedContainer) -> Process:
@@ -119,9 +112,7 @@ class Harness:
                              resolv=f"nameserver {dns.address}\nsearch {search}\noptions ndots:5 timeout:1 attempts:2\n")
         for path in loopback.objstore_files(container.args) if self.filesystem_buckets else []:
             host_file = self.sandbox.volume_file(container, path)
-            original = host_file.read_text()
-            name, text = loopback.filesystem_config(original)
-            self.planned_buckets.setdefault(name, original)
+            name, text = loopback.filesystem_config(host_file.read_text())
             host_file.write_text(text)
             (self.sandbox.buckets / name).mkdir(exist_ok=True)
             (self.sandbox.buckets / name).chmod(0o777)

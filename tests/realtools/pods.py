@@ -21,7 +21,6 @@ class Volume:
 
     name: str
     files: dict[str, tuple[bytes, int]] | None
-    size_limit: str | None = None
     host_path: str | None = None
 
 
@@ -55,9 +54,11 @@ class PlannedContainer:
     run_as_group: int
     fs_group: int | None
     labels: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    """Named container ports -> numbers (what SRV records and named target ports resolve to)."""
+    subdomain: str | None = None
+    """A StatefulSet pod's governing Service (its DNS name is `<pod>.<service>...`)."""
     init: bool = False
-    pod_spec: dict[str, Any] = field(default_factory=dict, repr=False)
-    container: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -189,7 +190,7 @@ def _volume(spec: dict[str, Any], namespace: str, objects: Objects) -> Volume:
             files = {k: (v, mode) for k, v in values.items()}
         return Volume(name, files)
     if "emptyDir" in spec:
-        return Volume(name, None, (spec["emptyDir"] or {}).get("sizeLimit"))
+        return Volume(name, None)
     if "persistentVolumeClaim" in spec:
         return Volume(name, None)
     if "hostPath" in spec:
@@ -228,7 +229,9 @@ def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Object
             args=[expand(a, env) for a in container.get("args") or []],
             env=env, mounts=mounts, run_as_user=int(security.get("runAsUser", 0)),
             run_as_group=int(security.get("runAsGroup", security.get("runAsUser", 0))),
-            fs_group=pod_security.get("fsGroup"), labels=labels, init=init, pod_spec=spec, container=container))
+            fs_group=pod_security.get("fsGroup"), labels=labels,
+            ports={p["name"]: p["containerPort"] for p in container.get("ports") or [] if p.get("name")},
+            subdomain=obj["spec"].get("serviceName") if obj["kind"] == "StatefulSet" else None, init=init))
     return result
 
 

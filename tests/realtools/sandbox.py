@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .pods import Mount, PlannedContainer
+from .pods import PlannedContainer
 
 ENTRYPOINTS = {
     "quay.io/thanos/thanos": "/bin/thanos",
@@ -111,6 +111,8 @@ class Sandbox:
         self.buckets = buckets
         self.buckets.mkdir(parents=True, exist_ok=True)
         self.processes: list[Process] = []
+        self.mounts: dict[str, list[tuple[Path, str, bool]]] = {}
+        """container id -> (host source, mount path, read-only) of each prepared mount, parents first."""
 
     def root_of(self, container: PlannedContainer) -> Path:
         return self.workdir / container.id.replace("/", "_")
@@ -127,7 +129,7 @@ class Sandbox:
         (root / "etc/resolv.conf").write_text(resolv)
         (root / "etc/passwd").write_text("root:x:0:0::/:/bin/false\nnobody:x:65534:65534::/:/bin/false\n")
         group = container.fs_group if container.fs_group is not None else 0
-        placed: list[tuple[str, Path]] = []
+        placed: list[tuple[Path, str, bool]] = []
         # Parents first, as the runtime mounts them: a mount inside another mount gets its mount point created in
         # the parent volume's folder.
         for index, mount in sorted(enumerate(container.mounts), key=lambda item: item[1].path.count("/")):
@@ -150,7 +152,7 @@ class Sandbox:
                     os.chown(target, 0, group)
                     os.chmod(target, mode)
             mount_source = source / mount.sub_path if mount.sub_path else source
-            parents = [(p, src) for p, src in placed if mount.path.startswith(p.rstrip("/") + "/")]
+            parents = [(p, src) for src, p, _ in placed if mount.path.startswith(p.rstrip("/") + "/")]
             if parents:
                 parent_path, parent_source = max(parents, key=lambda item: len(item[0]))
                 point = parent_source / mount.path[len(parent_path):].lstrip("/")
@@ -161,9 +163,8 @@ class Sandbox:
             else:
                 point.parent.mkdir(parents=True, exist_ok=True)
                 point.touch()
-            placed.append((mount.path, mount_source))
-            (base / "mounts").mkdir(exist_ok=True)
-            (base / "mounts" / f"{index}").write_text(f"{mount_source}\n{mount.path}\n{int(mount.read_only)}\n")
+            placed.append((mount_source, mount.path, mount.read_only))
+        self.mounts[container.id] = placed
         for folder in [root, *root.rglob("*")]:
             if folder.is_dir():
                 os.chmod(folder, 0o755)
@@ -171,16 +172,12 @@ class Sandbox:
 
     def volume_file(self, container: PlannedContainer, path: str) -> Path:
         """The host file that appears at `path` inside the container (after `prepare`)."""
-        base = self.root_of(container)
-        best: tuple[int, Path] | None = None
-        for entry in sorted((base / "mounts").iterdir()) if (base / "mounts").exists() else []:
-            source, mount_path, _ = entry.read_text().splitlines()
-            if path == mount_path or path.startswith(mount_path.rstrip("/") + "/"):
-                if best is None or len(mount_path) > best[0]:
-                    best = (len(mount_path), Path(source) / path[len(mount_path):].lstrip("/"))
-        if best is None:
+        found = [(mount_path, source) for source, mount_path, _ in self.mounts[container.id]
+                 if path == mount_path or path.startswith(mount_path.rstrip("/") + "/")]
+        if not found:
             raise LookupError(f"{path} is on no volume of {container.id}")
-        return best[1]
+        mount_path, source = max(found, key=lambda item: len(item[0]))
+        return source / path[len(mount_path):].lstrip("/")
 
     def start(self, container: PlannedContainer, binary: Path, args: list[str], env: dict[str, str], ip: str,
               ports: dict[str, int]) -> Process:
@@ -205,10 +202,9 @@ class Sandbox:
                 lines += [f"mount --bind {libraries} {root}{libraries}", f"mount -o remount,bind,ro {root}{libraries}"]
             elif Path(libraries).is_symlink() and not (root / libraries.lstrip("/")).exists():
                 (root / libraries.lstrip("/")).symlink_to(os.readlink(libraries))
-        entries = [e.read_text().splitlines() for e in (base / "mounts").iterdir()] if (base / "mounts").exists() else []
-        for source, mount_path, read_only in sorted(entries, key=lambda e: e[1].count("/")):
-            lines.append(f"mount --bind {shlex.quote(source)} {shlex.quote(str(root) + mount_path)}")
-            if read_only == "1":
+        for source, mount_path, read_only in self.mounts[container.id]:
+            lines.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(root) + mount_path)}")
+            if read_only:
                 lines.append(f"mount -o remount,bind,ro {shlex.quote(str(root) + mount_path)}")
         lines.append(f"mount -o remount,bind,ro {root}")
         groups = f"--groups={container.fs_group}" if container.fs_group is not None else ""
@@ -245,12 +241,3 @@ class Sandbox:
             process.stop()
         self.processes.clear()
 
-
-def mounted_at(mounts: list[Mount], path: str) -> Mount | None:
-    """The mount a path is on (the deepest one), or None when it is on the read-only root."""
-    best = None
-    for mount in mounts:
-        if path == mount.path or path.startswith(mount.path.rstrip("/") + "/"):
-            if best is None or len(mount.path) > len(best.path):
-                best = mount
-    return best
