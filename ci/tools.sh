@@ -14,6 +14,18 @@ PROMETHEUS_VERSION=3.5.0
 ALERTMANAGER_VERSION=0.28.1
 # The only MinIO module version the proxy serves (a pseudo-version: the master commit of 2026-02-12).
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+# The real Pulumi engine. The CLI is the newest the Go proxy serves (v3.272.0, the Python SDK's version on PyPI here,
+# is not); a CLI newer than the SDK is what users run too.
+PULUMI_VERSION=3.274.1
+# The Python language host left the sdk/v3 module after v3.79.0 and its own module is not served: v3.79.0 is the last
+# host that can be built here. Its exec script comes from the current sdk/v3 module.
+PULUMI_LANGUAGE_PYTHON_VERSION=3.79.0
+# The only provider/v4 version the proxy serves (main of 2026-01-15); it reports the SDK version users install.
+PULUMI_KUBERNETES_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
+PULUMI_KUBERNETES_VERSION=4.34.2
+KUBERNETES_VERSION=1.34.2
+ETCD_VERSION=3.6.5
+KWOK_VERSION=0.7.0
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/thanos-platform/tools"
 
@@ -27,21 +39,29 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     prometheus|promtool) echo "$PROMETHEUS_VERSION" ;;
     alertmanager) echo "$ALERTMANAGER_VERSION" ;;
     minio) echo "$MINIO_VERSION" ;;
+    pulumi) echo "$PULUMI_VERSION" ;;
+    pulumi-language-python) echo "$PULUMI_LANGUAGE_PYTHON_VERSION" ;;
+    pulumi-resource-kubernetes) echo "$PULUMI_KUBERNETES_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
+    etcd) echo "$ETCD_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0
 fi
 
-# build_go NAME VERSION MODULE MODVERSION PACKAGE BINARY TAGS [LDFLAGS]
+# build_go NAME VERSION MODULE MODVERSION PACKAGE BINARY TAGS [LDFLAGS] [LOCAL_VERSION]
 # TAGS are the build tags of the tool's own release build (its .promu.yml): Thanos needs `slicelabels`, or its
 # zero-copy label conversions read Prometheus' labels with the wrong layout and the sidecar panics serving gRPC.
 # Through a throwaway wrapper module that requires the tool's module. Go ignores a dependency's replace directives,
 # so the wrapper restates the tool's own (read from its go.mod with `go mod edit -json`); a local-path replace is
-# left to the require of the real module at the matching version.
+# left to the require of the real module at the matching version, or, given LOCAL_VERSION, replaced by the module
+# released at that version (Kubernetes' staging modules: `k8s.io/api => ./staging/...` becomes `k8s.io/api@v0.34.2`).
 build_go() {
-  local name=$1 version=$2 module=$3 modversion=$4 package=$5 binary=$6 tags=$7 ldflags=${8:-}
+  local name=$1 version=$2 module=$3 modversion=$4 package=$5 binary=$6 tags=$7 ldflags=${8:-} local_version=${9:-}
   local out="$CACHE/$name-$version"
-  local recipe="$module@$modversion $package tags=$tags ldflags=$ldflags"
+  local recipe="$module@$modversion $package tags=$tags ldflags=$ldflags local=$local_version"
+  if [ -z "$local_version" ]; then recipe="$module@$modversion $package tags=$tags ldflags=$ldflags"; fi
   if [ -x "$out/$binary" ] && [ "$(cat "$out/RECIPE" 2>/dev/null)" = "$recipe" ]; then
     return 0
   fi
@@ -53,11 +73,15 @@ build_go() {
     cd "$wrapper"
     go mod init tools.local/wrapper >/dev/null 2>&1
     gomod=$(go mod download -json "$module@$modversion" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-    go mod edit -json "$gomod" | python3 -c '
-import json, sys
+    go mod edit -json "$gomod" | LOCAL_VERSION="$local_version" python3 -c '
+import json, os, sys
+local_version = os.environ["LOCAL_VERSION"]
 for r in json.load(sys.stdin).get("Replace") or []:
     new = r["New"]
     if not new.get("Version"):
+        if local_version and not new["Path"].endswith("FORBIDDEN_DEPENDENCY"):
+            path = r["Old"]["Path"]
+            print(f"-replace={path}={path}@{local_version}")
         continue  # a local path: the require of the real module stands for it
     old = r["Old"]["Path"] + ("@" + r["Old"]["Version"] if r["Old"].get("Version") else "")
     path, version = new["Path"], new["Version"]
@@ -71,6 +95,48 @@ for r in json.load(sys.stdin).get("Replace") or []:
   rm -rf "$wrapper" "$out"
   mv "$out.partial" "$out"
   echo "tools: built $name $version in $(( $(date +%s) - start )) s ($(du -sh "$out/$binary" | cut -f1))" >&2
+}
+
+# The kubernetes provider's repository does not ship the embedded schema and mapping files its main package needs;
+# its own build generates them (`VERSION=... go run ./generate.go` in cmd/pulumi-resource-kubernetes). So it is
+# built from a writable copy of the module, as its main module (its replaces apply; the local `sdk/v4 => ../sdk`
+# one is dropped for the released sdk/v4 it requires).
+build_pulumi_kubernetes() {
+  local out="$CACHE/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION"
+  local module=github.com/pulumi/pulumi-kubernetes/provider/v4
+  local recipe="$module@$PULUMI_KUBERNETES_MODULE_VERSION generate.go VERSION=$PULUMI_KUBERNETES_VERSION"
+  if [ -x "$out/pulumi-resource-kubernetes" ] && [ "$(cat "$out/RECIPE" 2>/dev/null)" = "$recipe" ]; then
+    return 0
+  fi
+  local start copy dir
+  start=$(date +%s)
+  echo "tools: building pulumi-resource-kubernetes $PULUMI_KUBERNETES_VERSION ($module@$PULUMI_KUBERNETES_MODULE_VERSION) ..." >&2
+  copy=$(mktemp -d)
+  dir=$(go mod download -json "$module@$PULUMI_KUBERNETES_MODULE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp -r "$dir/." "$copy/"
+  chmod -R u+w "$copy"
+  (
+    cd "$copy"
+    go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
+    go mod download 2>&1 | grep -v '^go: downloading' >&2 || true
+    (cd cmd/pulumi-resource-kubernetes && VERSION="$PULUMI_KUBERNETES_VERSION" go run ./generate.go)
+    mkdir -p "$out.partial"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X $module/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
+      -o "$out.partial/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
+    echo "$recipe" > "$out.partial/RECIPE"
+  )
+  rm -rf "$copy" "$out"
+  mv "$out.partial" "$out"
+  echo "tools: built pulumi-resource-kubernetes in $(( $(date +%s) - start )) s" >&2
+}
+
+# The language host runs `pulumi-language-python-exec` from beside itself or PATH: the script of the current sdk/v3.
+add_python_exec_script() {
+  local out="$CACHE/pulumi-language-python-$PULUMI_LANGUAGE_PYTHON_VERSION" dir
+  [ -x "$out/pulumi-language-python-exec" ] && return 0
+  dir=$(cd "$(mktemp -d)" && go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  install -m 0755 "$dir/python/cmd/pulumi-language-python-exec" "$out/pulumi-language-python-exec"
 }
 
 build() {
@@ -96,20 +162,51 @@ build() {
     minio)
       build_go minio "$MINIO_VERSION" github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio minio kqueue
       ;;
+    pulumi)
+      build_go pulumi "$PULUMI_VERSION" github.com/pulumi/pulumi/pkg/v3 "v$PULUMI_VERSION" \
+        github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi "" \
+        "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
+      ;;
+    pulumi-language-python)
+      build_go pulumi-language-python "$PULUMI_LANGUAGE_PYTHON_VERSION" github.com/pulumi/pulumi/sdk/v3 \
+        "v$PULUMI_LANGUAGE_PYTHON_VERSION" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python \
+        pulumi-language-python "" \
+        "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGUAGE_PYTHON_VERSION"
+      add_python_exec_script
+      ;;
+    pulumi-resource-kubernetes)
+      build_pulumi_kubernetes
+      ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler)
+      local v="v$KUBERNETES_VERSION" staging="v0.${KUBERNETES_VERSION#1.}"
+      build_go "$1" "$KUBERNETES_VERSION" k8s.io/kubernetes "$v" "k8s.io/kubernetes/cmd/$1" "$1" "" \
+        "-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${KUBERNETES_VERSION#1.} -X k8s.io/client-go/pkg/version.gitVersion=$v" \
+        "$staging"
+      ;;
+    etcd)
+      build_go etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 "v$ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd ""
+      ;;
+    kwok)
+      build_go kwok "$KWOK_VERSION" sigs.k8s.io/kwok "v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok kwok "" \
+        "-X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION"
+      ;;
     memcached)
       command -v memcached >/dev/null && return 0
       echo "tools: installing memcached (Debian) ..." >&2
       apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends memcached >&2
       ;;
     *)
-      echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached)" >&2
+      echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
+        "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
+        "etcd, kwok)" >&2
       exit 2
       ;;
   esac
 }
 
 if [ $# -eq 0 ]; then
-  set -- thanos prometheus alertmanager minio memcached
+  set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok
 fi
 for tool in "$@"; do
   build "$tool"

@@ -9,7 +9,7 @@ import yaml
 import config
 from components.cluster import plan_cluster
 from components.platform import common
-from components.platform.kube import ClusterContext
+from components.platform.kube import WORKLOAD_KINDS, ClusterContext, pod_references
 from components.thanos import compactor, prometheus, query, receive, ruler, store
 from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec, ThanosSpec
 
@@ -405,3 +405,42 @@ def test_zone_spread_is_a_config_choice():
         "whenUnsatisfiable"] == "DoNotSchedule"
     assert ThanosSpec().zone_spread == "DoNotSchedule"
     assert config.load(stack_config("dev")).thanos.zone_spread == "ScheduleAnyway"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_objects_wait_for_their_namespace_and_workloads_for_what_their_pods_use(planned, stack):
+    # The real engine creates in parallel what no dependency orders: a pod created before its ServiceAccount fails
+    # (FailedCreate) and the rollout stalls.
+    resources = planned[stack].plan["resources"]
+    children: dict[str, list[str]] = {}
+    for r in resources:
+        children.setdefault(r["parent"], []).append(r["urn"])
+
+    def descendants(urn: str) -> set[str]:
+        found = {urn}
+        for child in children.get(urn, []):
+            found |= descendants(child)
+        return found
+
+    def waits_for(urn: str, seen: set[str] | None = None) -> set[str]:
+        seen = set() if seen is None else seen
+        for dependency in next(r for r in resources if r["urn"] == urn)["dependsOn"]:
+            for reached in descendants(dependency) - seen:
+                seen.add(reached)
+                waits_for(reached, seen)
+        return seen
+
+    objects = {(r["provider"], r["inputs"]["metadata"].get("namespace", ""), r["type"].split(":")[-1],
+                r["inputs"]["metadata"]["name"]): r for r in resources
+               if r["custom"] and r["type"].startswith("kubernetes:") and isinstance(r["inputs"].get("metadata"), dict)}
+    missing = []
+    for (provider, namespace, kind, name), r in objects.items():
+        needs = [(provider, "", "Namespace", namespace)] if namespace else []
+        if kind in WORKLOAD_KINDS:
+            manifest = {"kind": kind, "spec": r["inputs"].get("spec", {})}
+            needs += [(provider, namespace, k, n) for k, n in pod_references(manifest)]
+        before = waits_for(r["urn"])
+        missing += [f"{kind} {namespace}/{name} -> {need[2]} {need[3]}" for need in needs
+                    if need in objects and objects[need]["urn"] not in before]
+    assert not missing, missing
+    assert any(kind == "StatefulSet" for _, _, kind, _ in objects)

@@ -1,5 +1,6 @@
 """Register manifest dicts as typed pulumi-kubernetes resources, and the context every builder receives."""
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,20 +86,71 @@ class CustomObject(pulumi.CustomResource):
                          {**manifest, "status": None}, opts)
 
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+_REGISTERED: "weakref.WeakKeyDictionary[pulumi.ProviderResource, dict[tuple[str, str, str], pulumi.CustomResource]]" = (
+    weakref.WeakKeyDictionary())
+"""Per Kubernetes provider (one cluster): every object registered so far by (namespace, kind, name)."""
+
+
+def pod_references(manifest: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of the ServiceAccount, Secrets, ConfigMaps and claims a workload's pods need to start."""
+    spec = manifest.get("spec") or {}
+    template = (spec.get("jobTemplate", {}).get("spec", {}) if manifest["kind"] == "CronJob" else spec).get("template")
+    pod = (template or {}).get("spec") or {}
+    found = {("ServiceAccount", pod["serviceAccountName"])} if pod.get("serviceAccountName") else set()
+    for volume in pod.get("volumes") or []:
+        if "secret" in volume:
+            found.add(("Secret", volume["secret"]["secretName"]))
+        if "configMap" in volume:
+            found.add(("ConfigMap", volume["configMap"]["name"]))
+        if "persistentVolumeClaim" in volume:
+            found.add(("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "secret" in source:
+                found.add(("Secret", source["secret"]["name"]))
+            if "configMap" in source:
+                found.add(("ConfigMap", source["configMap"]["name"]))
+    for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        for env in container.get("env") or []:
+            ref = env.get("valueFrom") or {}
+            if "secretKeyRef" in ref:
+                found.add(("Secret", ref["secretKeyRef"]["name"]))
+            if "configMapKeyRef" in ref:
+                found.add(("ConfigMap", ref["configMapKeyRef"]["name"]))
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                found.add(("Secret", source["secretRef"]["name"]))
+            if "configMapRef" in source:
+                found.add(("ConfigMap", source["configMapRef"]["name"]))
+    return found
+
+
 def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resource,
              depends_on: list[pulumi.Resource] | None = None) -> dict[str, pulumi.CustomResource]:
-    """Create one typed resource per manifest, named `<prefix>-<kind>-<name>`; returns them by `<kind>/<name>`."""
+    """Create one typed resource per manifest, named `<prefix>-<kind>-<name>`; returns them by `<kind>/<name>`.
+
+    Each namespaced object depends on its Namespace, and each workload on the ServiceAccount, Secrets, ConfigMaps
+    and claims its pods use, when this program registered them earlier or in the same call (workloads go last):
+    otherwise a controller creates pods before their ServiceAccount exists and the rollout stalls in FailedCreate."""
+    # The cluster is the kubernetes provider the parent passes down (the SDK keeps it in `_providers`).
+    provider = parent._providers.get("kubernetes")  # noqa: SLF001
+    known = _REGISTERED.setdefault(provider, {}) if provider is not None else {}
     created: dict[str, pulumi.CustomResource] = {}
-    for manifest in manifests:
+    for manifest in sorted(manifests, key=lambda m: m["kind"] in WORKLOAD_KINDS):
         api_version, kind = manifest["apiVersion"], manifest["kind"]
         body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
-        name = body["metadata"]["name"]
-        opts = pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
+        name, namespace = body["metadata"]["name"], body["metadata"].get("namespace", "")
+        needs = [("", "Namespace", namespace)] if namespace else []
+        if kind in WORKLOAD_KINDS:
+            needs += [(namespace, k, n) for k, n in sorted(pod_references(manifest))]
+        after = [*(depends_on or []), *(known[need] for need in needs if need in known)]
+        opts = pulumi.ResourceOptions(parent=parent, depends_on=after)
         if (api_version, kind) in CUSTOM_KINDS:
-            created[f"{kind}/{name}"] = CustomObject(f"{prefix}-{kind.lower()}-{name}", manifest, opts)
-            continue
-        cls = _KINDS[(api_version, kind)]()
-        created[f"{kind}/{name}"] = cls(f"{prefix}-{kind.lower()}-{name}", **_python_args(body), opts=opts)
+            resource: pulumi.CustomResource = CustomObject(f"{prefix}-{kind.lower()}-{name}", manifest, opts)
+        else:
+            resource = _KINDS[(api_version, kind)]()(f"{prefix}-{kind.lower()}-{name}", **_python_args(body), opts=opts)
+        created[f"{kind}/{name}"] = known[(namespace, kind, name)] = resource
     return created
 
 

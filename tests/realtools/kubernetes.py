@@ -1,0 +1,339 @@
+"""A real Kubernetes control plane on loopback, shaped like the dev cluster the README documents (`kind create
+cluster`): the real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, and kwok for the node and the
+pod lifecycles (no containers run: kwok marks scheduled pods Running and Ready, and completes Job pods whatever they
+would have done).
+
+Two STAND-INS play the parts of kind's add-ons, following what they do upstream:
+- kind's local-path provisioner: a claim the scheduler placed (`volume.kubernetes.io/selected-node`) gets a
+  hostPath PersistentVolume on that node, which the real PV controller binds;
+- ingress-nginx as kind's guide installs it (`--publish-status-address=localhost`): every Ingress of class nginx
+  gets `status.loadBalancer.ingress[0].hostname: localhost`.
+
+    with Cluster(workdir) as cluster:      # ~20 s to a schedulable node
+        cluster.kubeconfig                  # context kind-thanos, a system:masters token
+        cluster.api("GET", "/api/v1/namespaces")
+"""
+
+import base64
+import datetime
+import ipaddress
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .build import tool
+
+CONTEXT = "kind-thanos"
+NODE = "thanos-control-plane"
+NODE_CPU = "4"
+NODE_MEMORY = "8Gi"
+"""The documented dev node: kind's one node with 4 CPUs and 8 GiB (Docker Desktop's defaults on most laptops)."""
+KIND_SYSTEM_PODS = {
+    # What kind's own pods and ingress-nginx request on that node (kind v0.30 manifests, ingress-nginx's kind
+    # deploy): the room the program has is what is left.
+    "etcd": ("100m", "100Mi"), "kube-apiserver": ("250m", "0"), "kube-controller-manager": ("200m", "0"),
+    "kube-scheduler": ("100m", "0"), "coredns-1": ("100m", "70Mi"), "coredns-2": ("100m", "70Mi"),
+    "kindnet": ("100m", "50Mi"), "ingress-nginx-controller": ("100m", "90Mi"),
+}
+TOKEN = "thanos-platform-test-admin"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A CA, the API server's serving certificate for 127.0.0.1, and the service-account signing key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    def pem_key(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes-ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    serving = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+               .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                           x509.DNSName("localhost")]), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    files = {"ca.crt": ca.public_bytes(serialization.Encoding.PEM), "apiserver.crt": serving.public_bytes(
+        serialization.Encoding.PEM), "apiserver.key": pem_key(key), "sa.key": pem_key(sa_key)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name: folder / name for name in files}
+
+
+class Cluster:
+    """The control plane, the node and the stand-ins; `close` stops every process it started."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.processes: list[tuple[str, subprocess.Popen, Path]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.port = _free_port()
+        self.server = f"https://127.0.0.1:{self.port}"
+        self.kubeconfig = workdir / "kubeconfig"
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------ processes
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        popen = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append((name, popen, log))
+        return popen
+
+    def log(self, name: str, tail: int = 3000) -> str:
+        return next((log.read_text(errors="replace")[-tail:] for n, _, log in self.processes if n == name), "")
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for _, popen, _ in reversed(self.processes):
+            if popen.poll() is None:
+                popen.terminate()
+        for _, popen, _ in reversed(self.processes):
+            try:
+                popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(timeout=5)
+
+    def leftovers(self) -> list[str]:
+        """After `close`: every process it started that still runs, and whether the API server still listens."""
+        found = [name for name, popen, _ in self.processes if popen.poll() is None]
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                found.append(f"127.0.0.1:{self.port}")
+        return found
+
+    def _start(self) -> None:
+        pki = _certificates(self.workdir / "pki")
+        etcd_client, etcd_peer = _free_port(), _free_port()
+        self._spawn("etcd", [str(tool("etcd")), "--data-dir", str(self.workdir / "etcd"),
+                             "--listen-client-urls", f"http://127.0.0.1:{etcd_client}",
+                             "--advertise-client-urls", f"http://127.0.0.1:{etcd_client}",
+                             "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
+                             "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
+                             "--unsafe-no-fsync", "--log-level", "warn"])
+        tokens = self.workdir / "tokens.csv"
+        tokens.write_text(f'{TOKEN},admin,admin,"system:masters"\n')
+        self._spawn("kube-apiserver", [
+            str(tool("kube-apiserver")), f"--etcd-servers=http://127.0.0.1:{etcd_client}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
+            f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
+            f"--client-ca-file={pki['ca.crt']}", f"--token-auth-file={tokens}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki['sa.key']}", f"--service-account-signing-key-file={pki['sa.key']}",
+            "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
+            # Loopback addresses are not valid endpoints of the kubernetes Service.
+            "--endpoint-reconciler-type=none", f"--cert-dir={self.workdir / 'certs'}"])
+        self.kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": CONTEXT,
+            "clusters": [{"name": CONTEXT, "cluster": {
+                "server": self.server,
+                "certificate-authority-data": base64.b64encode(pki["ca.crt"].read_bytes()).decode()}}],
+            "users": [{"name": CONTEXT, "user": {"token": TOKEN}}],
+            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}]}))
+        self._ssl = ssl.create_default_context(cafile=str(pki["ca.crt"]))
+        self._wait("the API server", lambda: self.api("GET", "/readyz", raw=True) == "ok", 90)
+        kubeconfig = f"--kubeconfig={self.kubeconfig}"
+        self._spawn("kube-controller-manager", [
+            str(tool("kube-controller-manager")), kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={_free_port()}", f"--service-account-private-key-file={pki['sa.key']}",
+            f"--root-ca-file={pki['ca.crt']}",
+            # What needs a cloud, real node networking or a kubelet's volume attachment is left out.
+            "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-attachdetach"])
+        self._spawn("kube-scheduler", [str(tool("kube-scheduler")), kubeconfig, "--leader-elect=false",
+                                       "--bind-address=127.0.0.1", f"--secure-port={_free_port()}"])
+        self._spawn("kwok", [str(tool("kwok")), kubeconfig, "--manage-all-nodes=false",
+                             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                             "--node-ip=127.0.0.1", f"--node-port={_free_port()}", "--cidr=10.244.0.0/16",
+                             f"--server-address=127.0.0.1:{_free_port()}"])
+        self._node()
+        self._kind_add_ons()
+        self._wait("the default ServiceAccount", lambda: self.get("/api/v1/namespaces/default/serviceaccounts/default"),
+                   60)
+        for target in (self._provision_claims, self._publish_ingress_status):
+            thread = threading.Thread(target=self._loop, args=(target,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _wait(self, what: str, check, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, popen, _ in self.processes:
+                if popen.poll() is not None:
+                    raise RuntimeError(f"{name} exited ({popen.returncode}) waiting for {what}:\n{self.log(name)}")
+            try:
+                if check():
+                    return
+            except (OSError, RuntimeError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}:\n"
+                           + "\n".join(f"--- {n}\n{self.log(n, 1500)}" for n, _, _ in self.processes))
+
+    # ------------------------------------------------------------------------------------------------ API
+    def api(self, method: str, path: str, body: Any = None, *, raw: bool = False,
+            content_type: str = "application/json") -> Any:
+        """One request with the admin token; the decoded JSON (or text with raw). Raises RuntimeError on >= 400
+        with the server's message."""
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        request = urllib.request.Request(self.server + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": content_type, "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, context=self._ssl, timeout=30) as response:
+                text = response.read().decode()
+                self.last_warnings = response.headers.get_all("Warning") or []
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"{method} {path}: {error.code} {error.read().decode(errors='replace')[:2000]}") from None
+        return text if raw else (json.loads(text) if text else None)
+
+    def get(self, path: str) -> Any:
+        """The object at path, or None when it does not exist."""
+        try:
+            return self.api("GET", path)
+        except RuntimeError as error:
+            if ": 404 " in str(error):
+                return None
+            raise
+
+    def items(self, path: str) -> list[dict[str, Any]]:
+        return self.api("GET", path)["items"]
+
+    # ------------------------------------------------------------------------------------------- the node
+    def _node(self) -> None:
+        # kind's node: no zone label; kwok keeps it Ready. It is created with the not-ready taint, which kind's node
+        # controller (left out here with the node lifecycle controller) removes.
+        resources = {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110", "ephemeral-storage": "100Gi"}
+        self.api("POST", "/api/v1/nodes", {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                         "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
+                                    "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+            "spec": {}, "status": {"capacity": resources, "allocatable": resources}})
+        self._wait("the node to be Ready", lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (self.get(f"/api/v1/nodes/{NODE}") or {}).get("status", {}).get("conditions", [])), 60)
+
+    def _kind_add_ons(self) -> None:
+        self.api("POST", "/apis/storage.k8s.io/v1/storageclasses", {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer"})
+        self.api("POST", "/apis/networking.k8s.io/v1/ingressclasses", {
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"},
+            "spec": {"controller": "k8s.io/ingress-nginx"}})
+        for name, (cpu, memory) in KIND_SYSTEM_PODS.items():
+            requests = {"cpu": cpu, **({"memory": memory} if memory != "0" else {})}
+            self.api("POST", "/api/v1/namespaces/kube-system/pods", {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"kind-system": name}},
+                "spec": {"nodeName": NODE, "containers": [{"name": name, "image": f"kind/{name}",
+                                                            "resources": {"requests": requests}}],
+                         "tolerations": [{"operator": "Exists"}]}})
+
+    # --------------------------------------------------------------------------------------- stand-ins
+    def _loop(self, step) -> None:
+        while not self._stop.is_set():
+            try:
+                step()
+            except (OSError, RuntimeError):
+                pass  # the API server is starting or stopping; the next round retries
+            self._stop.wait(1)
+
+    def _provision_claims(self) -> None:
+        """STAND-IN for kind's local-path provisioner."""
+        for claim in self.items("/api/v1/persistentvolumeclaims"):
+            meta, spec = claim["metadata"], claim["spec"]
+            node = meta.get("annotations", {}).get("volume.kubernetes.io/selected-node")
+            if not node or spec.get("volumeName") or claim.get("status", {}).get("phase") == "Bound":
+                continue
+            name = f"pvc-{meta['uid']}"
+            if self.get(f"/api/v1/persistentvolumes/{name}"):
+                continue
+            self.api("POST", "/api/v1/persistentvolumes", {
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"}},
+                "spec": {"capacity": {"storage": spec["resources"]["requests"]["storage"]},
+                         "accessModes": spec.get("accessModes", ["ReadWriteOnce"]),
+                         "storageClassName": spec.get("storageClassName") or "standard",
+                         "persistentVolumeReclaimPolicy": "Delete",
+                         "hostPath": {"path": f"/var/local-path-provisioner/{name}", "type": "DirectoryOrCreate"},
+                         "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"],
+                                      "name": meta["name"], "uid": meta["uid"]},
+                         "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                             {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}})
+
+    def _publish_ingress_status(self) -> None:
+        """STAND-IN for ingress-nginx's status publisher (`--publish-status-address=localhost`, kind's deploy)."""
+        for ingress in self.items("/apis/networking.k8s.io/v1/ingresses"):
+            if ingress["spec"].get("ingressClassName") != "nginx" or ingress.get("status", {}).get("loadBalancer", {}).get("ingress"):
+                continue
+            meta = ingress["metadata"]
+            self.api("PATCH", f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/ingresses/{meta['name']}/status",
+                     {"status": {"loadBalancer": {"ingress": [{"hostname": "localhost"}]}}},
+                     content_type="application/merge-patch+json")
+
+    # ---------------------------------------------------------------------------------------- queries
+    def pending_pods(self) -> list[str]:
+        """namespace/name and the scheduler's reason of every pod not Running or Succeeded."""
+        found = []
+        for pod in self.items("/api/v1/pods"):
+            phase = pod.get("status", {}).get("phase")
+            if phase not in ("Running", "Succeeded"):
+                reasons = [c.get("message", "") for c in pod.get("status", {}).get("conditions", [])
+                           if c.get("status") == "False"]
+                found.append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']} {phase}: {'; '.join(reasons)}")
+        return found
+
+    def environment(self) -> dict[str, str]:
+        """What a Pulumi run needs to reach this cluster as context kind-thanos."""
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+
+def wait_until(check, timeout: float, interval: float = 1.0):
+    """check() until it returns something truthy (returned) or timeout seconds pass (the last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+

@@ -1,0 +1,121 @@
+"""The real Pulumi CLI, engine and Kubernetes provider running this program, as a user runs `pulumi preview` and
+`pulumi up`: on a copy of the project (`pulumi stack init` rewrites the stack file), with a local file backend and
+a passphrase, the plugins on PATH (the CLI cannot download any here, and uses PATH plugins as ambient ones).
+
+Plugins: the real `pulumi-resource-kubernetes`, the Python language host (v3.79.0, the last one that can be built
+here: see ci/tools.sh) and the STAND-INS for tls and random (standin_providers.py). The policy pack runs through the
+CLI's analyzer protocol (`--policy-pack` given the pack as an executable): its findings come out of the CLI.
+
+    project = Project(workdir, kubeconfig)
+    project.init("dev")
+    run = project.run("preview", "-s", "dev")      # Run: exit code, output, the engine's events
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .build import tool
+from .standin_providers import shims
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSPHRASE = "thanos-platform-tests"
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache",
+                                     "*.pyc", "tests")
+
+
+@dataclass
+class Run:
+    """One CLI run: its exit code, what it printed, and the engine's events (`--event-log`)."""
+
+    args: list[str]
+    returncode: int
+    output: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def steps(self) -> dict[str, str]:
+        """urn -> the engine's operation (create, same, update, replace, delete, ...), from the step events."""
+        steps = {}
+        for event in self.events:
+            metadata = (event.get("resourcePreEvent") or {}).get("metadata")
+            if metadata:
+                steps[metadata["urn"]] = metadata["op"]
+        return steps
+
+    def changes(self) -> dict[str, int]:
+        """The engine's summary: operation -> count."""
+        summary = next((e["summaryEvent"] for e in self.events if "summaryEvent" in e), {})
+        return summary.get("resourceChanges") or {}
+
+    def policy_findings(self) -> list[dict[str, Any]]:
+        """Every policy event: policyName, enforcementLevel, message, resourceUrn."""
+        return [e["policyEvent"] for e in self.events if "policyEvent" in e]
+
+    def diagnostics(self, severity: str = "error") -> list[str]:
+        return [e["diagnosticEvent"]["message"] for e in self.events
+                if e.get("diagnosticEvent", {}).get("severity") == severity]
+
+    def explain(self) -> str:
+        return f"pulumi {' '.join(self.args)} exited {self.returncode} after {self.seconds:.0f} s:\n{self.output[-6000:]}"
+
+
+class Project:
+    """A copy of the project under workdir/project and the environment the real CLI runs it in."""
+
+    def __init__(self, workdir: Path, kubeconfig: Path):
+        self.workdir = workdir
+        self.dir = workdir / "project"
+        shutil.copytree(ROOT, self.dir, ignore=COPY_IGNORE)
+        venv = Path(sys.prefix)
+        (self.dir / ".venv").symlink_to(venv)
+        plugins = workdir / "plugins"
+        plugins.mkdir()
+        shims(plugins, str(venv / "bin" / "python"))
+        self.policy_pack = plugins / "thanos-guard"
+        self.policy_pack.write_text(f"#!/bin/sh\nexec {venv / 'bin' / 'python'} {self.dir / 'policies' / '__main__.py'} \"$@\"\n")
+        self.policy_pack.chmod(0o755)
+        tools = [tool(name).parent for name in ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")]
+        (workdir / "state").mkdir()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
+            # The program's virtualenv first: the v3.79 host runs the `python3` it finds on PATH.
+            "PATH": os.pathsep.join([str(venv / "bin"), str(plugins), *map(str, tools), os.environ["PATH"]]),
+            "PULUMI_HOME": str(workdir / "home"), "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+            "KUBECONFIG": str(kubeconfig), "NO_COLOR": "1",
+        }
+        self.runs: list[Run] = []
+
+    def run(self, *args: str, timeout: float = 1800, check: bool = False) -> Run:
+        """`pulumi ARGS --non-interactive` in the copy, with its engine events when the command has them."""
+        events_file = self.workdir / f"events-{len(self.runs)}.jsonl"
+        command = [*args, "--non-interactive"]
+        if args and args[0] in ("preview", "up", "refresh", "destroy"):
+            command += ["--event-log", str(events_file)]
+        start = time.monotonic()
+        proc = subprocess.run([str(tool("pulumi")), *command], cwd=self.dir, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        events = []
+        if events_file.exists():
+            events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+        run = Run(list(command), proc.returncode, proc.stdout + proc.stderr, events, time.monotonic() - start)
+        self.runs.append(run)
+        if check and run.returncode != 0:
+            raise AssertionError(run.explain())
+        return run
+
+    def init(self, stack: str) -> None:
+        self.run("stack", "init", stack, "--secrets-provider", "passphrase", check=True)
+
+    def policy_args(self, stack: str) -> list[str]:
+        """The pack through the CLI, with the stack's policy config when it has one (policies/<stack>.json)."""
+        config = self.dir / "policies" / f"{stack}.json"
+        return ["--policy-pack", str(self.policy_pack)] + (["--policy-pack-config", str(config)] if config.exists() else [])
