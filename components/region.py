@@ -53,7 +53,10 @@ def kubernetes_provider(cluster: ClusterSpec, namespace: str, refs: StackReferen
     access = cluster.kubernetes
     kubeconfig = refs.output(access.stack, access.kubeconfig_output) if access.stack else None
     return k8s.Provider(f"k8s-{cluster.name}", context=access.context, kubeconfig=kubeconfig, namespace=namespace,
-                        enable_server_side_apply=True, delete_unreachable=False)
+                        enable_server_side_apply=True, delete_unreachable=False,
+                        # Secrets and ConfigMaps change in place: a replace deletes a named one before creating it
+                        # again, so pods starting in between find it missing.
+                        enable_secret_mutable=True, enable_config_map_mutable=True)
 
 
 def oidc_issuer(cluster: ClusterSpec, refs: StackReferences) -> pulumi.Input[str] | None:
@@ -72,7 +75,7 @@ def dr_reader(region: RegionSpec, stack: StackConfig, refs: StackReferences) -> 
         return None
     cluster = next(c for r in stack.regions for c in r.clusters if c.name == name)
     return ClusterIdentity(name, oidc_issuer(cluster, refs), [dr_store_component(region.name)],
-                           cluster.workload_identity_pool, stack.namespace_of(cluster))
+                           cluster.workload_identity_pool, stack.namespace_of(cluster), stack.environment)
 
 
 def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: list[ClusterIdentity],
@@ -120,7 +123,7 @@ class ThanosRegion(pulumi.ComponentResource):
         compactor_cluster = region.compactor_cluster_name
         identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
             c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool,
-            c.namespace) for c in region.clusters]
+            c.namespace, stack.environment) for c in region.clusters]
         store = object_store(name, region, stack, identities, providers.get(region.name), providers, self,
                              dr_reader(region, stack, refs))
         self.store = store

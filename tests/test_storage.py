@@ -6,8 +6,10 @@ import parliament
 import pytest
 
 from components.storage import aws as cloud_aws
-from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER
+from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, identity_name
 from config.storage import AwsStorage
+
+from .conftest import stack_config
 
 BUCKET_ARN = "arn:aws:s3:::acme-thanos"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -125,15 +127,35 @@ def test_aws_roles_one_per_component_and_cluster_each_trusting_one_sa(planned):
     roles = planned["prod"].resources("aws:iam/role:Role")
     irsa = [r for r in roles if "replication" not in r["name"]]
     names = sorted(r["inputs"]["name"] for r in irsa)
-    assert "thanos-chicago-compactor" in names and "thanos-seattle-compactor" in names
+    assert "thanos-prod-chicago-compactor" in names and "thanos-prod-seattle-compactor" in names
     assert len(names) == len(set(names)) == 16  # 7 components x 2 clusters, and a DR store gateway reader per copy
-    assert "thanos-seattle-store-dr-us-east-1" in names and "thanos-chicago-store-dr-us-west-2" in names
+    assert "thanos-prod-seattle-store-dr-us-east-1" in names and "thanos-prod-chicago-store-dr-us-west-2" in names
     for role in irsa:
         trust = json.loads(role["inputs"]["assumeRolePolicy"])
         condition = trust["Statement"][0]["Condition"]["StringEquals"]
         subs = [v for k, v in condition.items() if k.endswith(":sub")]
         assert len(subs) == 1 and subs[0].startswith("system:serviceaccount:thanos:thanos-")
         assert [v for k, v in condition.items() if k.endswith(":aud")] == ["sts.amazonaws.com"]
+
+
+@pytest.mark.parametrize("stack, resource_type, key, limit", [
+    ("prod", "aws:iam/role:Role", "name", 64),
+    ("gcp", "gcp:serviceaccount/account:Account", "accountId", 30),
+    ("azure", "azure-native:managedidentity:UserAssignedIdentity", "resourceName", 128)])
+def test_cloud_identities_are_named_for_their_environment(planned, stack, resource_type, key, limit):
+    # Two stacks in one account, project or resource group (prod and staging) must never claim the same identity.
+    names = [r["inputs"][key] for r in planned[stack].resources(resource_type) if "replication" not in r["name"]]
+    environment = stack_config(stack)["environment"]
+    assert names and all(len(n) <= limit for n in names), names
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert name.startswith(f"thanos-{environment}-"), name
+
+
+def test_identity_names_shorten_with_a_digest_and_stay_unique():
+    assert identity_name("prod", "chicago", "store", 64) == "thanos-prod-chicago-store"
+    long = [identity_name(env, "us-central1-chicago", "store-dr-us-east1", 30) for env in ("prod", "staging")]
+    assert all(len(n) <= 30 for n in long) and len(set(long)) == 2, long
 
 
 def test_aws_role_policies_pass_parliament_and_only_the_compactor_deletes(planned):

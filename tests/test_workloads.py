@@ -444,3 +444,21 @@ def test_objects_wait_for_their_namespace_and_workloads_for_what_their_pods_use(
                     if need in objects and objects[need]["urn"] not in before]
     assert not missing, missing
     assert any(kind == "StatefulSet" for _, _, kind, _ in objects)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubernetes_providers_change_secrets_and_configmaps_in_place(planned, stack):
+    providers = planned[stack].resources("pulumi:providers:kubernetes")
+    assert providers
+    for provider in providers:
+        inputs = provider["inputs"]
+        assert str(inputs.get("enableSecretMutable")).lower() == "true", inputs
+        assert str(inputs.get("enableConfigMapMutable")).lower() == "true", inputs
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_statefulsets_keep_one_pod_management_policy_at_every_replica_count(planned, stack):
+    # Immutable: a policy that followed the replica count would make a scale from 1 to 2 replace the StatefulSet.
+    policies = {s["inputs"]["metadata"]["name"]: s["inputs"]["spec"]["podManagementPolicy"]
+                for s in planned[stack].resources("kubernetes:apps/v1:StatefulSet")}
+    assert policies and set(policies.values()) == {"Parallel"}, policies

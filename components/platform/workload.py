@@ -26,7 +26,9 @@ def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: st
     spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector},
                             "template": {"metadata": template_metadata, "spec": pod}}
     if kind == "StatefulSet":
-        spec.update(serviceName=name, podManagementPolicy="Parallel" if replicas > 1 else "OrderedReady",
+        # Parallel at every replica count: podManagementPolicy is immutable, so one that followed the count would
+        # make scaling 1 -> 2 replace the StatefulSet.
+        spec.update(serviceName=name, podManagementPolicy="Parallel",
                     updateStrategy={"type": "RollingUpdate"},
                     persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain", "whenScaled": "Retain"})
         if claims:

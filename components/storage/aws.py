@@ -265,7 +265,7 @@ class AwsObjectStore(pulumi.ComponentResource):
         trust = pulumi.Output.all(account_id, cluster.oidc_issuer).apply(lambda v: json.dumps(irsa_trust_policy(
             f"arn:aws:iam::{v[0]}:oidc-provider/{v[1].removeprefix('https://').rstrip('/')}", v[1], namespace,
             component), sort_keys=True))
-        role = aws.iam.Role(name, name=f"thanos-{cluster.name}-{component}"[:64],
+        role = aws.iam.Role(name, name=cluster.identity_name(component, 64),
                             assume_role_policy=trust, tags={"thanos.io/component": component,
                                                             "thanos.io/access": role_of(component)},
                             opts=pulumi.ResourceOptions(parent=self))

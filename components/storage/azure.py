@@ -210,7 +210,7 @@ class AzureObjectStore(pulumi.ComponentResource):
                   location: str, scope: Any, role_definition_id: Any, account: str) -> pulumi.Output[str]:
         """A user-assigned identity federated to one ServiceAccount, with one role on one container."""
         identity = azure.managedidentity.UserAssignedIdentity(
-            resource, resource_name_=f"thanos-{cluster.name}-{component}", resource_group_name=rg,
+            resource, resource_name_=cluster.identity_name(component, 128), resource_group_name=rg,
             location=location, opts=pulumi.ResourceOptions(parent=self))
         azure.managedidentity.FederatedIdentityCredential(
             resource, resource_name_=identity.name, resource_group_name=rg,

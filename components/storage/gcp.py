@@ -1,6 +1,5 @@
 """GCS object storage and Workload Identity for one region: dual-region with turbo replication, private, versioned."""
 
-import hashlib
 from typing import Any
 
 import pulumi
@@ -24,15 +23,6 @@ DELETER_ROLE = "roles/storage.objectUser"
 def writer_role_id(bucket: str) -> str:
     """The custom role id of a bucket's writers (letters, digits, `_` and `.`; at most 64 characters)."""
     return "thanosWriter_" + bucket.replace("-", "_")[:51]
-
-
-def account_id(cluster: str, component: str) -> str:
-    """A Google service account id (6-30 characters) naming the cluster and component, hashed when too long."""
-    candidate = f"thanos-{cluster}-{component}"
-    if len(candidate) <= 30:
-        return candidate
-    digest = hashlib.sha256(candidate.encode()).hexdigest()[:6]
-    return f"th-{cluster[:12]}-{component[:8]}-{digest}".replace("--", "-")[:30].rstrip("-")
 
 
 def workload_identity_member(pool: str, namespace: str, component: str) -> str:
@@ -92,7 +82,7 @@ class GcpObjectStore(pulumi.ComponentResource):
             annotations = {}
             for component in cluster.components:
                 account = gcp.serviceaccount.Account(
-                    f"{name}-{cluster.name}-{component}", account_id=account_id(cluster.name, component),
+                    f"{name}-{cluster.name}-{component}", account_id=cluster.identity_name(component, 30),
                     project=storage.project, display_name=f"Thanos {component} in {cluster.name}",
                     opts=pulumi.ResourceOptions(parent=self))
                 gcp.serviceaccount.IAMMember(

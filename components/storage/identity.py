@@ -1,5 +1,6 @@
 """Who may do what in the bucket: one identity per Thanos component, least privilege by role."""
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pulumi
@@ -62,6 +63,12 @@ class ClusterIdentity:
     """GKE Workload Identity pool, when it is not the bucket project's."""
     namespace: str | None = None
     """Namespace of the cluster's ServiceAccounts, when it is not the stack's."""
+    environment: str = ""
+    """The stack's environment: cloud identity names carry it, so two stacks in one account never collide."""
+
+    def identity_name(self, component: str, limit: int) -> str:
+        """`thanos-<environment>-<cluster>-<component>`, shortened with a digest of the whole when over `limit`."""
+        return identity_name(self.environment, self.name, component, limit)
 
 
 @dataclass
@@ -78,3 +85,13 @@ class BucketAccess:
     """The bucket (or account) in use: a switch to the DR copy changes it, and pods restart to read the new config."""
     switch_after: list = field(default_factory=list)
     """Resources the compactor waits for when the copy in use changes (the replication stream stopping first)."""
+
+
+def identity_name(environment: str, cluster: str, component: str, limit: int) -> str:
+    """A cloud identity's name for one component of one cluster of one environment, at most `limit` characters:
+    the full name when it fits, else a prefix and a digest of the full name (still unique)."""
+    full = "-".join(part for part in ("thanos", environment, cluster, component) if part)
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[:limit - 7].rstrip('-')}-{digest}"
