@@ -26,6 +26,9 @@ PULUMI_KUBERNETES_VERSION=4.34.2
 KUBERNETES_VERSION=1.34.2
 ETCD_VERSION=3.6.5
 KWOK_VERSION=0.7.0
+# CustomResourceDefinitions the stacks' objects need, from the upstream modules (plain files in the module zips).
+GATEWAY_API_VERSION=1.6.3
+PROMETHEUS_OPERATOR_VERSION=0.85.0
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/thanos-platform/tools"
 
@@ -45,6 +48,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
+    crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0
@@ -118,7 +122,9 @@ build_pulumi_kubernetes() {
   (
     cd "$copy"
     go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
-    go mod download 2>&1 | grep -v '^go: downloading' >&2 || true
+    # The released sdk/v4 at the version the provider requires, with its go.sum lines (the copy had none for it).
+    go get "github.com/pulumi/pulumi-kubernetes/sdk/v4@$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi-kubernetes/sdk/v4)" \
+      2>&1 | grep -v '^go: \(downloading\|added\|upgraded\|found\)' >&2 || true
     (cd cmd/pulumi-resource-kubernetes && VERSION="$PULUMI_KUBERNETES_VERSION" go run ./generate.go)
     mkdir -p "$out.partial"
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X $module/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
@@ -190,6 +196,18 @@ build() {
       build_go kwok "$KWOK_VERSION" sigs.k8s.io/kwok "v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok kwok "" \
         "-X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION"
       ;;
+    crds)
+      local out="$CACHE/crds-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" gw po
+      [ -f "$out/crds/RECIPE" ] && return 0
+      gw=$(cd "$(mktemp -d)" && go mod download -json "sigs.k8s.io/gateway-api@v$GATEWAY_API_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+      po=$(cd "$(mktemp -d)" && go mod download -json "github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+      rm -rf "$out" && mkdir -p "$out/crds"
+      # Only the CustomResourceDefinitions (the gateway-api folder also holds a ValidatingAdmissionPolicy).
+      cp "$gw"/config/crd/standard/gateway.networking.k8s.io_{gatewayclasses,gateways,httproutes,grpcroutes,referencegrants}.yaml \
+        "$po"/example/prometheus-operator-crd/*.yaml "$out/crds/"
+      chmod u+w "$out"/crds/*
+      echo "gateway-api@v$GATEWAY_API_VERSION prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION" > "$out/crds/RECIPE"
+      ;;
     memcached)
       command -v memcached >/dev/null && return 0
       echo "tools: installing memcached (Debian) ..." >&2
@@ -198,7 +216,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok)" >&2
+        "etcd, kwok, crds)" >&2
       exit 2
       ;;
   esac
@@ -206,7 +224,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok crds
 fi
 for tool in "$@"; do
   build "$tool"

@@ -12,6 +12,7 @@ import yaml
 
 import config
 from components.global_view.entry_point import htpasswd_line
+from components.global_view.leaves import LEAF_SERVICE
 from components.global_view.tier import global_replica_labels, global_sd_config
 
 from .conftest import run_probe, stack_config
@@ -253,3 +254,21 @@ def test_cert_manager_issues_from_the_stack_ca_and_its_resources_match_the_crds(
                                         "thanos-query-grpc.thanos-chicago.svc"]
     assert leaf["spec"]["usages"] == ["digital signature", "key encipherment", "server auth"]
     assert leaf["spec"]["issuerRef"] == {"name": "thanos-ca", "kind": "Issuer", "group": "cert-manager.io"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "gcp", "azure"])
+def test_the_global_validation_job_waits_for_every_leaf_service_and_dns_record(planned, stack):
+    # It dials every leaf: started before a leaf's Service or DNS record exists, its first attempts fail for nothing.
+    resources = planned[stack].plan["resources"]
+    leaves = {r["urn"] for r in resources if r["type"] == "kubernetes:core/v1:Service"
+              and r["inputs"]["metadata"]["name"] == LEAF_SERVICE}
+    # A dependency on a component is one on each of its resources (the SDK sends their URNs).
+    dns = {r["urn"] for r in resources if r["parent"] and r["parent"].endswith("thanos:global:Dns::global-dns")}
+    jobs = [r for r in resources if r["type"] == "kubernetes:batch/v1:Job"
+            and r["inputs"]["metadata"]["namespace"] == config.load(stack_config(stack)).global_view.namespace]
+    assert jobs and leaves and (dns or stack == "dev")
+    for job in jobs:
+        assert leaves | dns <= set(job["dependsOn"]), sorted(leaves | dns - set(job["dependsOn"]))
+        annotations = job["inputs"]["metadata"]["annotations"]
+        assert annotations["pulumi.com/replaceUnready"] == "true"
+        assert int(annotations["pulumi.com/timeoutSeconds"]) > job["inputs"]["spec"]["activeDeadlineSeconds"]

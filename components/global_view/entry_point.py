@@ -33,6 +33,10 @@ _BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq
                                    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
+GATEWAY_ADDRESSED = "jsonpath={.status.addresses[0].value}"
+"""What `pulumi up` waits for on the Gateway (pulumi-kubernetes' waitFor annotation): an address to point DNS at."""
+
+
 def htpasswd_line(user: str, password: str) -> str:
     """`user:$2b$10$...`: bcrypt with a salt derived from user and password, so the same password gives the same
     line on every `pulumi up` (a random salt would rewrite the Secret each time)."""
@@ -77,7 +81,10 @@ def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, 
     ref = [{"name": ENTRY_NAME, "sectionName": "https"}]
     backend_refs = [{"name": backend, "port": port}]
     return [
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": ctx.metadata(ENTRY_NAME, "entry-point"),
+        # The provider does not await custom resources on its own: without waitFor, the DNS record would read the
+        # Gateway's status before its controller assigned an address.
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": ctx.metadata(
+            ENTRY_NAME, "entry-point", annotations={"pulumi.com/waitFor": GATEWAY_ADDRESSED}),
          "spec": {"gatewayClassName": spec.class_name, "listeners": [
              {"name": "https", "protocol": "HTTPS", "port": 443,
               "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": tls_secret}]},

@@ -130,7 +130,13 @@ class GlobalTier(pulumi.ComponentResource):
                                  query_timeout=view.query.timeout, auth=view.entry_point.auth if view.entry_point else None,
                                  host=view.entry_point.host if view.entry_point else None, opts=child, depends_on=ready))
         self.entry = entry.register(self, ready) if entry else None
-        register(validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", self, ready + parts)
+        self._validation = (validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", ready + parts)
         self.outputs = {"namespace": ns, "queryFrontendUrl": query_frontend_url(ns),
                         "entryPoint": f"https://{view.entry_point.host}" if view.entry_point else None}
         self.register_outputs(self.outputs)
+
+    def validate(self, leaves: list[pulumi.Resource]) -> None:
+        """The tier's validation Job, after its own parts and `leaves` (every leaf's Service and DNS record): it
+        dials each leaf, so it must not start before they exist."""
+        objects, prefix, ready = self._validation
+        register(objects, prefix, self, ready + leaves)

@@ -42,14 +42,18 @@ class GlobalView(pulumi.ComponentResource):
             tiers.append((cluster, GlobalTier(f"{name}-{cluster}", ctx, stack, authority, leaves, stack_labels, credentials,
                                               regions[region.name].kubernetes[cluster], stack.namespace_of(specs[cluster]),
                                               pulumi.ResourceOptions(parent=self))))
+        leaf_objects: list[pulumi.Resource] = [regions[where[c].name].clusters[c].leaf_service
+                                               for c in stack.cluster_names()]
         if view.dns:
             cloud = where[view.host_cluster].storage.provider
             leaf_targets = {c: regions[where[c].name].clusters[c].leaf_service.status.apply(
                 lambda s, cloud=where[c].storage.provider: address(s, cloud)) for c in stack.cluster_names()}
             entries = [(cluster, _entry_address(tier.entry, view.entry_point.kind, where[cluster].storage.provider))
                        for cluster, tier in tiers if tier.entry is not None]
-            GlobalDns(f"{name}-dns", view, cloud, providers[where[view.host_cluster].name], leaf_targets, entries,
-                      pulumi.ResourceOptions(parent=self))
+            leaf_objects.append(GlobalDns(f"{name}-dns", view, cloud, providers[where[view.host_cluster].name],
+                                          leaf_targets, entries, pulumi.ResourceOptions(parent=self)))
+        for _, tier in tiers:
+            tier.validate(leaf_objects)
         host = tiers[0][1].outputs
         self.outputs = {
             "endpoint": host["entryPoint"] or host["queryFrontendUrl"], "hostCluster": view.host_cluster,

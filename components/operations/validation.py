@@ -48,6 +48,10 @@ def global_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
             "rulers": [url("thanos-ruler", ctx.namespace)] if view.ruler.enabled else [], "attempts": 30, "interval": 10}
 
 
+JOB_DEADLINE_SECONDS = 900
+"""How long a validation Job may run (its attempts x interval fit well inside)."""
+
+
 def validation_objects(ctx: ClusterContext, plan: dict[str, Any]) -> list[dict[str, Any]]:
     """The script and plan in a ConfigMap, and a Job named after their content (a change runs it again)."""
     script, plan_text = SCRIPT.read_text(), json.dumps(plan, indent=2, sort_keys=True)
@@ -64,6 +68,10 @@ def validation_objects(ctx: ClusterContext, plan: dict[str, Any]) -> list[dict[s
     pod["restartPolicy"] = "Never"
     return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(name, "validate"),
              "data": {"validate_deploy.py": script, "plan.json": plan_text}},
-            {"apiVersion": "batch/v1", "kind": "Job", "metadata": ctx.metadata(name, "validate"),
-             "spec": {"backoffLimit": 1, "activeDeadlineSeconds": 900,
+            {"apiVersion": "batch/v1", "kind": "Job", "metadata": ctx.metadata(name, "validate", annotations={
+                # A failed run is replaced (run again) on the next `pulumi up` instead of failing it for ever; the
+                # provider waits past the Job's own deadline, so the Job's verdict is what `pulumi up` reports.
+                "pulumi.com/replaceUnready": "true",
+                "pulumi.com/timeoutSeconds": str(JOB_DEADLINE_SECONDS + 300)}),
+             "spec": {"backoffLimit": 1, "activeDeadlineSeconds": JOB_DEADLINE_SECONDS,
                       "template": {"metadata": {"labels": ctx.labels("validate")}, "spec": pod}}}]

@@ -251,6 +251,8 @@ class Cluster:
         self._wait("the node to be Ready", lambda: any(
             c["type"] == "Ready" and c["status"] == "True"
             for c in (self.get(f"/api/v1/nodes/{NODE}") or {}).get("status", {}).get("conditions", [])), 60)
+        # The API server's admission gives a new node the not-ready taint; kind's node controller removes it.
+        self.api("PATCH", f"/api/v1/nodes/{NODE}", {"spec": {"taints": None}}, content_type="application/merge-patch+json")
 
     def _kind_add_ons(self) -> None:
         self.api("POST", "/apis/storage.k8s.io/v1/storageclasses", {
@@ -310,6 +312,58 @@ class Cluster:
             self.api("PATCH", f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/ingresses/{meta['name']}/status",
                      {"status": {"loadBalancer": {"ingress": [{"hostname": "localhost"}]}}},
                      content_type="application/merge-patch+json")
+
+    # ------------------------------------------------------------------------------------------- CRDs
+    def install_crds(self) -> list[str]:
+        """The Gateway API (standard channel) and prometheus-operator CRDs, from their upstream modules; returns
+        their names once every one is Established."""
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        # An enum value `=` in a CRD schema: YAML 1.1's value tag, which PyYAML knows no constructor for.
+        Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+        names = []
+        for path in sorted(tool("crds").glob("*.yaml")):
+            for crd in yaml.load_all(path.read_text(), Loader=Loader):
+                if crd and crd.get("kind") == "CustomResourceDefinition":
+                    self.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+                    names.append(crd["metadata"]["name"])
+
+        def established() -> bool:
+            for name in names:
+                crd = self.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                if not any(c["type"] == "Established" and c["status"] == "True"
+                           for c in (crd or {}).get("status", {}).get("conditions", [])):
+                    return False
+            return True
+
+        self._wait("the CRDs to be Established", established, 60)
+        return names
+
+    def resource_path(self, api_version: str, kind: str, namespace: str | None) -> str:
+        """The collection path of a kind, from the API server's discovery."""
+        if not hasattr(self, "_discovery"):
+            self._discovery: dict[tuple[str, str], tuple[str, bool]] = {}
+        if (api_version, kind) not in self._discovery:
+            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            for resource in self.api("GET", base)["resources"]:
+                if "/" not in resource["name"]:
+                    self._discovery[(api_version, resource["kind"])] = (resource["name"], resource["namespaced"])
+        plural, namespaced = self._discovery[(api_version, kind)]
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        return f"{base}/namespaces/{namespace}/{plural}" if namespaced and namespace else f"{base}/{plural}"
+
+    def dry_run(self, manifest: dict[str, Any]) -> tuple[str | None, list[str]]:
+        """A server-side dry-run create with strict field validation: (the rejection or None, the warnings)."""
+        meta = manifest["metadata"]
+        path = self.resource_path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"))
+        try:
+            self.api("POST", f"{path}?dryRun=All&fieldValidation=Strict", manifest)
+        except RuntimeError as error:
+            return str(error), []
+        return None, list(self.last_warnings)
 
     # ---------------------------------------------------------------------------------------- queries
     def pending_pods(self) -> list[str]:

@@ -1,0 +1,150 @@
+"""The real Pulumi CLI and engine, the real Kubernetes provider and a real API server judge the program (see
+tests/realtools/pulumi_cli.py and tests/realtools/kubernetes.py for what is real and what stands in).
+
+dev, as the README runs it, on a cluster shaped like the documented one (one kind node, 4 CPUs, 8 GiB):
+preview with the policy pack, up, a second preview and a refresh without changes, realistic edits, destroy.
+Then every object of prod, gcp and azure admitted by the API server in a server-side dry run."""
+
+import pytest
+
+from tests.realtools.kubernetes import Cluster, wait_until
+from tests.realtools.plan import kubernetes_objects
+from tests.realtools.pulumi_cli import Project
+
+pytestmark = pytest.mark.xdist_group("real-engine")
+
+STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim")
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("real-engine-dev")
+    cluster = Cluster(workdir / "cluster")
+    try:
+        project = Project(workdir, cluster.kubeconfig)
+        project.init("dev")
+        yield project, cluster
+    finally:
+        cluster.close()
+    assert not cluster.leftovers()
+
+
+def report(run) -> str:
+    """One line of numbers for the closing note and the CI log."""
+    return f"pulumi {run.args[0]}: exit {run.returncode}, {run.seconds:.0f} s, {run.changes()}"
+
+
+def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(dev):
+    project, _ = dev
+    run = project.run("preview", "-s", "dev", *project.policy_args("dev"))
+    print(report(run))
+    assert run.returncode == 0, run.explain()
+    skipped = [f for f in run.policy_findings() if "can't run policy" in f.get("message", "")]
+    assert not skipped, [f"{f['policyName']}: {f['message']}" for f in skipped]
+    findings = [f"{f['policyName']} ({f['enforcementLevel']}): {f['message']}" for f in run.policy_findings()]
+    assert findings == [], findings  # the preflight of dev finds nothing either (tests/test_preflight.py)
+    creates = run.changes().get("create", 0)
+    assert creates > 300, run.changes()
+
+
+def test_up_of_dev_creates_everything_and_every_await_passes(dev):
+    project, cluster = dev
+    run = project.run("up", "-s", "dev", "--yes", "--skip-preview", *project.policy_args("dev"), timeout=2400)
+    print(report(run))
+    assert run.returncode == 0, run.explain() + "\n" + "\n".join(cluster.pending_pods())
+    assert set(run.steps().values()) <= {"create", "same"}, run.changes()
+    assert not cluster.pending_pods()
+    jobs = cluster.items("/apis/batch/v1/jobs")
+    assert jobs and all(j.get("status", {}).get("succeeded") == 1 for j in jobs), [
+        (j["metadata"]["name"], j.get("status")) for j in jobs]
+
+
+def test_a_second_preview_and_a_refresh_show_no_change(dev):
+    project, _ = dev
+    preview = project.run("preview", "-s", "dev", "--expect-no-changes", *project.policy_args("dev"))
+    print(report(preview))
+    assert preview.returncode == 0, preview.explain()
+    refresh = project.run("refresh", "-s", "dev", "--yes", "--expect-no-changes")
+    print(report(refresh))
+    assert refresh.returncode == 0, refresh.explain()
+
+
+def edit_config(project: Project, key: str, value) -> None:
+    """Edit thanos:config in the copy's stack file, as a user edits Pulumi.dev.yaml."""
+    import yaml
+
+    path = project.dir / "Pulumi.dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    node = document["config"]["thanos:config"]
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def replaced(run) -> list[str]:
+    return sorted(urn for urn, op in run.steps().items() if op in ("replace", "create-replacement", "delete-replaced"))
+
+
+def test_scaling_a_store_gateway_1_2_1_updates_it_in_place(dev):
+    project, cluster = dev
+    for replicas in (2, 1):
+        edit_config(project, "thanos.store.replicas", replicas)
+        run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
+        print(report(run))
+        assert run.returncode == 0, run.explain()
+        assert not [u for u in replaced(run) if u.split("::")[2] in STATEFUL_KINDS], replaced(run)
+        sts = cluster.api("GET", "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store")
+        assert sts["spec"]["replicas"] == replicas
+
+
+def test_prometheus_rules_and_secrets_change_in_place(dev):
+    project, _ = dev
+    project.run("config", "set", "--secret", "thanos:basicAuthPassword", "rotated-in-a-test", "-s", "dev", check=True)
+    edit_config(project, "thanos.prometheus.retention", "10h")
+    run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
+    print(report(run))
+    assert run.returncode == 0, run.explain()
+    assert not replaced(run), replaced(run)
+    assert run.changes().get("update", 0) >= 2, run.changes()
+
+
+def test_destroy_of_dev_removes_it_all(dev):
+    project, cluster = dev
+    run = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    print(report(run))
+    assert run.returncode == 0, run.explain()
+    left = [n["metadata"]["name"] for n in cluster.items("/api/v1/namespaces") if n["metadata"]["name"].startswith("thanos")]
+    assert wait_until(lambda: not [n for n in cluster.items("/api/v1/namespaces")
+                                   if n["metadata"]["name"].startswith("thanos")
+                                   and n.get("status", {}).get("phase") != "Terminating"], 60), left
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory):
+    with Cluster(tmp_path_factory.mktemp("real-engine-dry-run")) as cluster:
+        cluster.install_crds()
+        yield cluster
+    assert not cluster.leftovers()
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "gcp", "azure"])
+def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
+    objects = [obj for _, obj in kubernetes_objects(stack)]
+    for namespace in (o for o in objects if o["kind"] == "Namespace"):
+        if api_server.get(f"/api/v1/namespaces/{namespace['metadata']['name']}") is None:
+            api_server.api("POST", "/api/v1/namespaces", namespace)
+    rejected, warned = [], []
+    for obj in objects:
+        if obj["kind"] == "Namespace":
+            continue
+        error, warnings = api_server.dry_run(obj)
+        where = f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+        if error:
+            rejected.append(f"{where}: {error}")
+        warned += [f"{where}: {w}" for w in warnings]
+    print(f"{stack}: {len(objects)} objects, {len(rejected)} rejected, {len(warned)} warnings")
+    assert not rejected, rejected
+    assert not warned, warned
+    assert len(objects) > 200
