@@ -143,7 +143,8 @@ class ThanosCluster(pulumi.ComponentResource):
         super().__init__("thanos:index:Cluster", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         thanos = stack.thanos
-        namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self))
+        namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self),
+                              holds_data=stack.protect_data and in_cluster is not None)
         after_ns = [namespace.namespace]
         if in_cluster is not None:
             from components.storage.in_cluster import InClusterObjectStore  # pulumi_random only for stacks that need it

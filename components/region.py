@@ -132,7 +132,8 @@ class ThanosRegion(pulumi.ComponentResource):
         for cluster in region.clusters:
             namespace = stack.namespace_of(cluster)
             ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace,
-                                 image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread)
+                                 image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread,
+                                 node_spread=thanos.node_spread)
             provider = kubernetes_provider(cluster, namespace, refs)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
             if store is not None and store.access[cluster.name].copy and getattr(region.storage, "replication", None):

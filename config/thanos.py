@@ -395,6 +395,9 @@ class ThanosSpec(StrictModel):
     """What a multi-replica workload does when it cannot spread evenly over zones: `DoNotSchedule` (wait, so a pair
     never shares a zone) or `ScheduleAnyway` (best effort, e.g. a cluster whose nodes carry no zone label); default
     DoNotSchedule."""
+    node_spread: Literal["DoNotSchedule", "ScheduleAnyway"] = "DoNotSchedule"
+    """Whether two replicas of a workload may share a node: `DoNotSchedule` (hard pod anti-affinity: a node loss
+    takes at most one) or `ScheduleAnyway` (preferred only, e.g. a one-node dev cluster); default DoNotSchedule."""
 
     @model_validator(mode="after")
     def _deletion_delays(self) -> "ThanosSpec":

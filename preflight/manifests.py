@@ -7,6 +7,11 @@ import yaml
 
 from .engine import Plan, Resource, redacted
 
+
+def is_object(resource_type: str) -> bool:
+    """A Kubernetes object of the plan (a `...Patch` resource only changes one the cluster already has)."""
+    return resource_type.startswith("kubernetes:") and not resource_type.endswith("Patch")
+
 K8S_PROVIDER_PREFIX = "k8s-"
 MARKER = ".preflight-manifests"
 """The file preflight keeps in a manifests directory: the list of files it wrote there, the only ones it removes."""
@@ -34,7 +39,7 @@ def kubernetes_objects(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
     providers = {r.urn: r.name for r in plan.resources if r.type == "pulumi:providers:kubernetes"}
     objects = []
     for resource in plan.resources:
-        if not resource.custom or not resource.type.startswith("kubernetes:"):
+        if not resource.custom or not is_object(resource.type):
             continue
         cluster = providers.get(resource.provider or "", "_default").removeprefix(K8S_PROVIDER_PREFIX)
         objects.append((cluster, manifest_of(resource)))

@@ -5,6 +5,8 @@ import json
 import pytest
 import yaml
 
+from preflight.manifests import is_object
+
 from .conftest import ROOT, STACKS, run_preflight, run_probe
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "protect", "retainOnDelete", "dependsOn",
@@ -68,8 +70,7 @@ def test_manifest_layout(planned):
     assert (manifests / "chicago" / "_cluster" / "namespace-thanos.yaml").is_file()
     assert (manifests / "chicago" / "thanos" / "statefulset-thanos-compactor.yaml").is_file()
     assert (manifests / "seattle" / "thanos" / "deployment-thanos-query-pods.yaml").is_file()
-    k8s_resources = [r for r in planned["prod"].plan["resources"]
-                     if r["custom"] and r["type"].startswith("kubernetes:")]
+    k8s_resources = [r for r in planned["prod"].plan["resources"] if r["custom"] and is_object(r["type"])]
     assert len([p for p in manifests.rglob("*.yaml") if "files" not in p.parent.parts]) == len(k8s_resources)
     # What is inside them, as files a person (or promtool, or Grafana) reads: rules, prometheus.yml, dashboards.
     inner = manifests / "chicago" / "thanos"

@@ -5,6 +5,8 @@ dev, as the README runs it, on a cluster shaped like the documented one (one kin
 preview with the policy pack, up, a second preview and a refresh without changes, realistic edits, destroy.
 Then every object of prod, gcp and azure admitted by the API server in a server-side dry run."""
 
+import json
+
 import pytest
 
 from tests.realtools.kubernetes import Cluster, wait_until
@@ -14,6 +16,7 @@ from tests.realtools.pulumi_cli import Project
 pytestmark = pytest.mark.xdist_group("real-engine")
 
 STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim")
+"""Types whose replacement loses a workload's state or its volume."""
 
 
 @pytest.fixture(scope="module")
@@ -88,26 +91,59 @@ def replaced(run) -> list[str]:
 
 
 def test_scaling_a_store_gateway_1_2_1_updates_it_in_place(dev):
+    # dev's node-spread is ScheduleAnyway: the second replica may share the one node.
     project, cluster = dev
     for replicas in (2, 1):
         edit_config(project, "thanos.store.replicas", replicas)
         run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
         print(report(run))
-        assert run.returncode == 0, run.explain()
-        assert not [u for u in replaced(run) if u.split("::")[2] in STATEFUL_KINDS], replaced(run)
+        assert run.returncode == 0, run.explain() + "\n" + "\n".join(cluster.pending_pods())
+        assert not [u for u in replaced(run) if u.split("::")[2].split("$")[-1] in STATEFUL_KINDS], replaced(run)
         sts = cluster.api("GET", "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store")
         assert sts["spec"]["replicas"] == replicas
+        assert run.changes().get("update", 0) >= 1, run.changes()
 
 
-def test_prometheus_rules_and_secrets_change_in_place(dev):
-    project, _ = dev
+def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_expands(dev):
+    project, cluster = dev
+    claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-store-0"
+    statefulset = "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store"
+    uid = cluster.api("GET", statefulset)["metadata"]["uid"]
+    edit_config(project, "thanos.store.storage-size", "3Gi")
+    refused = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
+    print(report(refused))
+    # kind's "standard" class (local-path) cannot expand: the API server refuses, naming the claim; nothing replaced.
+    assert refused.returncode != 0 and "data-thanos-store-0" in refused.output, refused.explain()
+    assert "resize" in refused.output, refused.explain()
+    assert not replaced(refused), replaced(refused)
+    assert cluster.api("GET", claim)["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    # A class that expands (every cloud class the prod stacks use): the claim grows in place.
+    cluster.api("PATCH", "/apis/storage.k8s.io/v1/storageclasses/standard", {"allowVolumeExpansion": True},
+                content_type="application/merge-patch+json")
+    grown = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
+    print(report(grown))
+    assert grown.returncode == 0, grown.explain()
+    assert not replaced(grown), replaced(grown)
+    assert cluster.api("GET", claim)["spec"]["resources"]["requests"]["storage"] == "3Gi"
+    assert cluster.api("GET", statefulset)["metadata"]["uid"] == uid  # the same StatefulSet, never recreated
+
+
+def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
+    project, cluster = dev
+    rules = "/api/v1/namespaces/thanos-chicago/configmaps/thanos-prometheus-rules"
+    auth = "/api/v1/namespaces/thanos-global/secrets/thanos-basic-auth"
+    before = {path: cluster.api("GET", path) for path in (rules, auth)}
     project.run("config", "set", "--secret", "thanos:basicAuthPassword", "rotated-in-a-test", "-s", "dev", check=True)
-    edit_config(project, "thanos.prometheus.retention", "10h")
+    edit_config(project, "observability.runbooks", "https://runbooks.example.com/thanos.md")
     run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
     print(report(run))
     assert run.returncode == 0, run.explain()
     assert not replaced(run), replaced(run)
-    assert run.changes().get("update", 0) >= 2, run.changes()
+    after = {path: cluster.api("GET", path) for path in (rules, auth)}
+    for path in (rules, auth):  # the same objects (ConfigMaps and Secrets are mutable), with new content
+        assert after[path]["metadata"]["uid"] == before[path]["metadata"]["uid"], path
+        assert after[path].get("data") != before[path].get("data"), path
+    assert "runbooks.example.com" in json.dumps(after[rules]["data"])
 
 
 def test_destroy_of_dev_removes_it_all(dev):
@@ -148,3 +184,26 @@ def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     assert not rejected, rejected
     assert not warned, warned
     assert len(objects) > 200
+
+
+def test_destroy_under_protect_data_stops_at_the_namespaces_and_keeps_the_blocks(dev):
+    # In-cluster storage keeps its blocks on the S3 server's claims, which its StatefulSet retains; deleting the
+    # namespace would delete them. protect-data protects the namespaces: destroy removes the rest and stops there.
+    project, cluster = dev
+    edit_config(project, "protect-data", True)
+    up = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    print(report(up))
+    assert up.returncode == 0, up.explain()
+    claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-minio-0"
+    uid = cluster.api("GET", claim)["metadata"]["uid"]
+    destroy = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    print(report(destroy))
+    assert destroy.returncode != 0 and "protected" in destroy.output, destroy.explain()
+    for namespace in ("thanos-chicago", "thanos-seattle"):
+        assert cluster.api("GET", f"/api/v1/namespaces/{namespace}")["status"]["phase"] == "Active"
+    assert cluster.api("GET", claim)["metadata"]["uid"] == uid
+    assert not cluster.items("/apis/apps/v1/namespaces/thanos-chicago/statefulsets")  # the rest is gone
+    again = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    print(report(again))
+    assert again.returncode == 0, again.explain()
+    assert cluster.api("GET", claim)["metadata"]["uid"] == uid  # the new S3 server has the old blocks

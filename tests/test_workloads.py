@@ -12,6 +12,7 @@ from components.platform import common
 from components.platform.kube import WORKLOAD_KINDS, ClusterContext, pod_references
 from components.thanos import compactor, prometheus, query, receive, ruler, store
 from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec, ThanosSpec
+from preflight.manifests import is_object
 
 from .conftest import STACKS, stack_config
 
@@ -155,7 +156,11 @@ def check_disruption_and_spread(objects, stack):
         assert len(matching) == 1, obj["metadata"]["name"]
         assert matching[0]["spec"]["maxUnavailable"] >= 1
         pod = obj["spec"]["template"]["spec"]
-        terms = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        anti_affinity = pod["affinity"]["podAntiAffinity"]
+        if stack == "dev":  # node-spread ScheduleAnyway: one kind node, replicas may share it
+            terms = [t["podAffinityTerm"] for t in anti_affinity["preferredDuringSchedulingIgnoredDuringExecution"]]
+        else:
+            terms = anti_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
         assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
         assert terms[0]["labelSelector"]["matchLabels"].items() <= selector.items()
         spread = pod["topologySpreadConstraints"][0]
@@ -407,6 +412,15 @@ def test_zone_spread_is_a_config_choice():
     assert config.load(stack_config("dev")).thanos.zone_spread == "ScheduleAnyway"
 
 
+def test_node_spread_is_a_config_choice():
+    hard = common.pod_spec("sa", [], selector={"a": "b"}, replicas=2)["affinity"]["podAntiAffinity"]
+    assert list(hard) == ["requiredDuringSchedulingIgnoredDuringExecution"]
+    soft = common.pod_spec("sa", [], selector={"a": "b"}, replicas=2, node_spread="ScheduleAnyway")
+    assert list(soft["affinity"]["podAntiAffinity"]) == ["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert ThanosSpec().node_spread == "DoNotSchedule"
+    assert config.load(stack_config("dev")).thanos.node_spread == "ScheduleAnyway"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_objects_wait_for_their_namespace_and_workloads_for_what_their_pods_use(planned, stack):
     # The real engine creates in parallel what no dependency orders: a pod created before its ServiceAccount fails
@@ -432,7 +446,7 @@ def test_objects_wait_for_their_namespace_and_workloads_for_what_their_pods_use(
 
     objects = {(r["provider"], r["inputs"]["metadata"].get("namespace", ""), r["type"].split(":")[-1],
                 r["inputs"]["metadata"]["name"]): r for r in resources
-               if r["custom"] and r["type"].startswith("kubernetes:") and isinstance(r["inputs"].get("metadata"), dict)}
+               if r["custom"] and is_object(r["type"])}
     missing = []
     for (provider, namespace, kind, name), r in objects.items():
         needs = [(provider, "", "Namespace", namespace)] if namespace else []
@@ -462,3 +476,23 @@ def test_statefulsets_keep_one_pod_management_policy_at_every_replica_count(plan
     policies = {s["inputs"]["metadata"]["name"]: s["inputs"]["spec"]["podManagementPolicy"]
                 for s in planned[stack].resources("kubernetes:apps/v1:StatefulSet")}
     assert policies and set(policies.values()) == {"Parallel"}, policies
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_statefulset_claim_is_sized_in_place_never_by_replacing_the_statefulset(planned, stack):
+    # The provider replaces a StatefulSet whose claim templates change: the templates are ignored after creation and
+    # each replica's claim carries the size instead (grown where its StorageClass allows, refused where not).
+    resources = planned[stack].plan["resources"]
+    patches = {r["inputs"]["metadata"]["name"]: r for r in resources
+               if r["type"] == "kubernetes:core/v1:PersistentVolumeClaimPatch"}
+    statefulsets = [r for r in resources if r["type"] == "kubernetes:apps/v1:StatefulSet"]
+    assert statefulsets
+    for sts in statefulsets:
+        spec, name = sts["inputs"]["spec"], sts["inputs"]["metadata"]["name"]
+        for claim in spec.get("volumeClaimTemplates") or []:
+            for ordinal in range(spec["replicas"]):
+                patch = patches.pop(f"{claim['metadata']['name']}-{name}-{ordinal}")
+                assert patch["inputs"]["spec"]["resources"] == claim["spec"]["resources"]
+                assert patch["inputs"]["metadata"]["namespace"] == sts["inputs"]["metadata"]["namespace"]
+                assert sts["urn"] in patch["dependsOn"]
+    assert not patches, sorted(patches)

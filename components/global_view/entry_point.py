@@ -69,7 +69,8 @@ def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool 
     resources = Resources(requests=Compute(cpu="50m", memory="64Mi"), limits=Compute(memory="128Mi"))
     pod = pod_spec(service_name(component), [container(
         "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace, grafana), resources, ports=[port], env=env,
-        probes=probes)], selector=ctx.selector(component), replicas=2, zone_spread=ctx.zone_spread, grace_seconds=30)
+        probes=probes)], selector=ctx.selector(component), replicas=2, zone_spread=ctx.zone_spread,
+        node_spread=ctx.node_spread, grace_seconds=30)
     return workload_objects(ctx, component, service_name(component), kind="Deployment", replicas=2, pod=pod,
                             ports=[port])
 

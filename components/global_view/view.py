@@ -38,7 +38,8 @@ class GlobalView(pulumi.ComponentResource):
         for cluster in filter(None, (view.host_cluster, view.standby_cluster)):
             region = where[cluster]
             ctx = ClusterContext(cluster=GLOBAL_CLUSTER_LABEL, region=region.name, namespace=view.namespace,
-                                 image=stack.thanos.image, zone_spread=stack.thanos.zone_spread)
+                                 image=stack.thanos.image, zone_spread=stack.thanos.zone_spread,
+                                 node_spread=stack.thanos.node_spread)
             tiers.append((cluster, GlobalTier(f"{name}-{cluster}", ctx, stack, authority, leaves, stack_labels, credentials,
                                               regions[region.name].kubernetes[cluster], stack.namespace_of(specs[cluster]),
                                               pulumi.ResourceOptions(parent=self))))

@@ -138,7 +138,7 @@ def build_alertmanager(ctx: ClusterContext, spec: AlertmanagerSpec, config_text:
                      mounts=[{"name": "data", "mountPath": DATA_DIR},
                              {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}], probes=probes)
     pod = pod_spec(service_name(component), [main, config_reloader("config", CONFIG_DIR, WEB_PORT)],
-                   selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
+                   selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread, node_spread=ctx.node_spread,
                    volumes=[{"name": "config", "secret": {"secretName": CONFIG_SECRET, "defaultMode": 0o440}}],
                    grace_seconds=60)
     objects = workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=spec.replicas, pod=pod,

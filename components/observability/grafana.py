@@ -91,7 +91,7 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
                {"name": "providers", "configMap": {"name": f"{NAME}-providers"}},
                {"name": "dashboards", "configMap": {"name": f"{NAME}-dashboards"}}]
     pod = pod_spec(service_name(component), [main], selector=ctx.selector(component), replicas=spec.replicas,
-                   zone_spread=ctx.zone_spread, volumes=volumes, grace_seconds=30)
+                   zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=volumes, grace_seconds=30)
     dashboards = {f"{uid}.json": json.dumps(board, indent=1, sort_keys=True) for uid, board in all_dashboards().items()}
 
     def config_map(suffix: str, data: dict[str, str]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Obs
         "thanos": {"image": ctx.image, "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
                    "resources": resource_requirements(spec.sidecar_resources)},
         "containers": [{"name": "thanos-sidecar", "securityContext": container_security_context()}],
-        **spreading({OPERATOR_NAME_LABEL: NAME}, spec.replicas, ctx.zone_spread),
+        **spreading({OPERATOR_NAME_LABEL: NAME}, spec.replicas, ctx.zone_spread, ctx.node_spread),
     }
     if observed.own_alertmanager:
         body["alerting"] = {"alertmanagers": [{"namespace": ctx.namespace, "name": ALERTMANAGER_NAME, "port": "web",

@@ -47,7 +47,7 @@ def build_dr_store(ctx: ClusterContext, source_region: str, spec: StoreSpec, cac
     pod = pod_spec(service_account(component), [container(
         "thanos-store", ctx.image, store_args(ctx, whole, caches, 0, cluster_bucket=False), spec.resources, ports=thanos_ports(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
-        selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
+        selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread, node_spread=ctx.node_spread,
         volumes=[{"name": "objstore", "secret": {"secretName": secret, "defaultMode": 0o440,
                                                  "items": [{"key": OBJSTORE_KEY, "path": OBJSTORE_KEY}]}}])
     jobs = [verify_copy_cronjob(ctx, verify or BucketVerifySpec(), secret, source_region, service_account(component),

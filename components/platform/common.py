@@ -140,14 +140,18 @@ def config_reloader(volume: str, directory: str, port: int) -> dict[str, Any]:
             "readinessProbe": {"httpGet": {"path": "/metrics", "port": "reloader"}, "periodSeconds": 10}}
 
 
-def spreading(selector: dict[str, str], replicas: int, zone_spread: str = "DoNotSchedule") -> dict[str, Any]:
-    """Hard anti-affinity on nodes and a zone spread (`DoNotSchedule`: never two replicas in one zone while another
-    zone has none; `ScheduleAnyway`: best effort) for a multi-replica workload; nothing for a singleton."""
+def spreading(selector: dict[str, str], replicas: int, zone_spread: str = "DoNotSchedule",
+              node_spread: str = "DoNotSchedule") -> dict[str, Any]:
+    """Pod anti-affinity on nodes (`DoNotSchedule`: hard; `ScheduleAnyway`: preferred, for a one-node cluster) and a
+    zone spread (`DoNotSchedule`: never two replicas in one zone while another zone has none; `ScheduleAnyway`: best
+    effort) for a multi-replica workload; nothing for a singleton."""
     if replicas < 2:
         return {}
+    term = {"labelSelector": {"matchLabels": selector}, "topologyKey": HOST_KEY}
+    anti_affinity = ({"requiredDuringSchedulingIgnoredDuringExecution": [term]} if node_spread == "DoNotSchedule" else
+                     {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]})
     return {
-        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": {"matchLabels": selector}, "topologyKey": HOST_KEY}]}},
+        "affinity": {"podAntiAffinity": anti_affinity},
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": zone_spread,
                                        "labelSelector": {"matchLabels": selector}}],
     }
@@ -155,12 +159,12 @@ def spreading(selector: dict[str, str], replicas: int, zone_spread: str = "DoNot
 
 def pod_spec(service_account: str, containers: list[dict[str, Any]], *, selector: dict[str, str], replicas: int,
              volumes: list[dict[str, Any]] | None = None, grace_seconds: int = 120,
-             zone_spread: str = "DoNotSchedule") -> dict[str, Any]:
+             zone_spread: str = "DoNotSchedule", node_spread: str = "DoNotSchedule") -> dict[str, Any]:
     """The pod spec every Thanos workload shares."""
     spec: dict[str, Any] = {"serviceAccountName": service_account, "automountServiceAccountToken": False,
                             "securityContext": pod_security_context(), "terminationGracePeriodSeconds": grace_seconds,
                             "nodeSelector": {"kubernetes.io/os": "linux"}, "containers": containers,
-                            **spreading(selector, replicas, zone_spread)}
+                            **spreading(selector, replicas, zone_spread, node_spread)}
     if volumes:
         spec["volumes"] = volumes
     return spec

@@ -26,6 +26,8 @@ class ClusterContext:
     """The cluster's zones (`topology.kubernetes.io/zone` values) when known: receive places ingestors per zone."""
     zone_spread: str = "DoNotSchedule"
     """`whenUnsatisfiable` of every zone spread constraint."""
+    node_spread: str = "DoNotSchedule"
+    """Whether replicas may share a node (`ScheduleAnyway`: preferred anti-affinity only)."""
     copy: str = ""
     """The bucket copy in use (primary or DR) when it can change: pods carry it, so a switch restarts them (Thanos
     reads the objstore config only at start)."""
@@ -127,12 +129,14 @@ def pod_references(manifest: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resource,
-             depends_on: list[pulumi.Resource] | None = None) -> dict[str, pulumi.CustomResource]:
+             depends_on: list[pulumi.Resource] | None = None, *,
+             protect: bool = False) -> dict[str, pulumi.CustomResource]:
     """Create one typed resource per manifest, named `<prefix>-<kind>-<name>`; returns them by `<kind>/<name>`.
 
     Each namespaced object depends on its Namespace, and each workload on the ServiceAccount, Secrets, ConfigMaps
     and claims its pods use, when this program registered them earlier or in the same call (workloads go last):
-    otherwise a controller creates pods before their ServiceAccount exists and the rollout stalls in FailedCreate."""
+    otherwise a controller creates pods before their ServiceAccount exists and the rollout stalls in FailedCreate.
+    `protect`: protected and retained on delete (`pulumi destroy` stops at them and leaves them)."""
     # The cluster is the kubernetes provider the parent passes down (the SDK keeps it in `_providers`).
     provider = parent._providers.get("kubernetes")  # noqa: SLF001
     known = _REGISTERED.setdefault(provider, {}) if provider is not None else {}
@@ -145,13 +149,36 @@ def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resour
         if kind in WORKLOAD_KINDS:
             needs += [(namespace, k, n) for k, n in sorted(pod_references(manifest))]
         after = [*(depends_on or []), *(known[need] for need in needs if need in known)]
-        opts = pulumi.ResourceOptions(parent=parent, depends_on=after)
+        claims = (body.get("spec") or {}).get("volumeClaimTemplates") if kind == "StatefulSet" else None
+        # A StatefulSet's claim templates are immutable: the provider would replace the StatefulSet for a bigger
+        # volume. The templates keep their first size; each replica's claim is grown in place instead (below).
+        opts = pulumi.ResourceOptions(parent=parent, depends_on=after, protect=protect, retain_on_delete=protect,
+                                      ignore_changes=["spec.volumeClaimTemplates"] if claims else None)
         if (api_version, kind) in CUSTOM_KINDS:
             resource: pulumi.CustomResource = CustomObject(f"{prefix}-{kind.lower()}-{name}", manifest, opts)
         else:
             resource = _KINDS[(api_version, kind)]()(f"{prefix}-{kind.lower()}-{name}", **_python_args(body), opts=opts)
         created[f"{kind}/{name}"] = known[(namespace, kind, name)] = resource
+        if claims:
+            _claim_sizes(prefix, name, namespace, claims, body["spec"].get("replicas"), resource, parent)
     return created
+
+
+def _claim_sizes(prefix: str, statefulset: str, namespace: str, claims: list[dict[str, Any]], replicas: int | None,
+                 owner: pulumi.CustomResource, parent: pulumi.Resource) -> None:
+    """The size of each replica's claim (`<template>-<statefulset>-<ordinal>`, which the StatefulSet controller
+    creates), applied to the claim itself: a bigger size grows the volume where its StorageClass allows expansion,
+    and is refused by the API server, naming the claim, where it does not. Never a replacement."""
+    for claim in claims:
+        template, storage = claim["metadata"]["name"], claim["spec"]["resources"]["requests"]["storage"]
+        for ordinal in range(replicas or 0):
+            claim_name = f"{template}-{statefulset}-{ordinal}"
+            k8s.core.v1.PersistentVolumeClaimPatch(
+                f"{prefix}-claim-{claim_name}",
+                # Forced: the controller that created the claim owns the field until this patch takes it over.
+                metadata={"name": claim_name, "namespace": namespace, "annotations": {"pulumi.com/patchForce": "true"}},
+                spec={"resources": {"requests": {"storage": storage}}},
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[owner]))
 
 
 def _python_args(body: dict[str, Any]) -> dict[str, Any]:

@@ -229,9 +229,13 @@ class Namespace(pulumi.ComponentResource):
     namespace: pulumi.CustomResource
     """The Namespace object (everything namespaced depends on it)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, environment: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, ctx: ClusterContext, environment: str, opts: pulumi.ResourceOptions | None = None,
+                 holds_data: bool = False):
+        """`holds_data`: the namespace keeps blocks (dev's in-cluster S3 server's claims, which its StatefulSet
+        retains): protected and retained on delete, since deleting a namespace deletes every claim in it."""
         super().__init__("thanos:k8s:Namespace", name, {}, opts)
-        self.namespace = register([namespace_object(ctx, environment)], name, self)[f"Namespace/{ctx.namespace}"]
+        self.namespace = register([namespace_object(ctx, environment)], name, self,
+                                  protect=holds_data)[f"Namespace/{ctx.namespace}"]
         self.register_outputs({"namespace": ctx.namespace})
 
     def add_shared(self, ctx: ClusterContext, objstore_config: Any, annotations: dict[str, dict[str, Any]],

@@ -102,7 +102,7 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
                   "template": {"metadata": {"labels": ctx.labels(component)},
                                "spec": pod_spec("thanos-memcached", [memcached, exporter], selector=selector,
                                                 replicas=spec.replicas, grace_seconds=30,
-                                                zone_spread=ctx.zone_spread)}}},
+                                                zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)}}},
     ]
     if spec.replicas > 1:
         objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",

@@ -173,7 +173,7 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     if rules:
         volumes.append({"name": "rules", "configMap": {"name": RULES_CONFIG_MAP}})
     pod = pod_spec(service_name("prometheus"), [prometheus, sidecar], selector=selector, replicas=spec.replicas,
-                   zone_spread=ctx.zone_spread, volumes=volumes, grace_seconds=600)
+                   zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=volumes, grace_seconds=600)
     if observed.kubernetes:
         pod["automountServiceAccountToken"] = True  # discovery and the kubelet's authorisation need its token
     text = yaml.safe_dump(prometheus_config(ctx, spec, observed.scraped, kubernetes=observed.kubernetes,

@@ -54,7 +54,7 @@ def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any],
     pod = pod_spec(service_name(component), [container(
         "thanos-query", ctx.image, args, spec.resources, ports=thanos_ports(), probes=http_probes(),
         mounts=cert_mounts() if tls_secret else None)], selector=selector, replicas=spec.replicas,
-        zone_spread=ctx.zone_spread, volumes=cert_volumes(tls_secret) if tls_secret else None)
+        zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=cert_volumes(tls_secret) if tls_secret else None)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
     objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
                                ports=thanos_ports(), autoscale=autoscale, pod_annotations=pod_annotations)

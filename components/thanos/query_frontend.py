@@ -42,7 +42,7 @@ def build_query_frontend(ctx: ClusterContext, spec: QueryFrontendSpec, cache: Me
     pod = pod_spec(service_name(component), [container(
         "thanos-query-frontend", ctx.image, query_frontend_args(ctx, spec, cache), spec.resources, ports=ports,
         probes=http_probes())], selector=selector, replicas=spec.replicas,
-        zone_spread=ctx.zone_spread)
+        zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
     objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
                                ports=ports, autoscale=autoscale)

@@ -108,12 +108,12 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
         "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
         selector=ctx.selector("receive"), replicas=spec.ingestors, volumes=[objstore_volume()], grace_seconds=900,
-        zone_spread=ctx.zone_spread)
+        zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
         "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
         mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True}, *cert_mounts()],
         probes=http_probes())], selector=ctx.selector("receive-router"), replicas=spec.router_replicas,
-        zone_spread=ctx.zone_spread, volumes=[{"name": "hashring", "configMap": {"name": HASHRING}},
+        zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=[{"name": "hashring", "configMap": {"name": HASHRING}},
                                               *cert_volumes(REMOTE_WRITE_TLS_SECRET)], grace_seconds=60)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(HASHRING, "receive-router"),
                 "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2,

@@ -96,7 +96,7 @@ def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_la
                               {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
     volumes = [objstore_volume()] if uploads else cert_volumes(tls_secret)
     pod = pod_spec(service_name(component), [ruler, config_reloader("rules", RULES_DIR, HTTP_PORT)], selector=ctx.selector(component),
-                   replicas=spec.replicas, zone_spread=ctx.zone_spread,
+                   replicas=spec.replicas, zone_spread=ctx.zone_spread, node_spread=ctx.node_spread,
                    volumes=[*volumes, {"name": "rules", "configMap": {"name": f"{NAME}-rules"}}])
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(f"{NAME}-rules", component),
                 "data": {"thanos.yaml": rules_file(spec)}}]

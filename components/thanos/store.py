@@ -99,7 +99,7 @@ def build_store(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec,
             ports=thanos_ports(),
             mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()],
             probes=http_probes(startup_seconds=1800))], selector=selector, replicas=spec.replicas,
-            volumes=[objstore_volume()], zone_spread=ctx.zone_spread)
+            volumes=[objstore_volume()], zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
         objects += workload_objects(ctx, component, name, kind="StatefulSet", replicas=spec.replicas, pod=pod,
                                     ports=thanos_ports(), claims=[volume_claim("data", spec.storage_size, None)],
                                     selector=selector, pod_labels=pod_labels)

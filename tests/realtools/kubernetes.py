@@ -45,6 +45,14 @@ KIND_SYSTEM_PODS = {
 TOKEN = "thanos-platform-test-admin"
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies, even killed (its fixtures' teardown never runs then)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,7 +120,8 @@ class Cluster:
     # ------------------------------------------------------------------------------------------ processes
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = self.workdir / f"{name}.log"
-        popen = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=_die_with_parent)
         self.processes.append((name, popen, log))
         return popen
 

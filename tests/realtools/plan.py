@@ -27,7 +27,7 @@ def _plan(stack: str) -> list[tuple[str, dict[str, Any]]]:
     import config as stack_config
     from preflight import engine
     from preflight.cli import offline_config, placeholder_stack_outputs
-    from preflight.manifests import K8S_PROVIDER_PREFIX
+    from preflight.manifests import K8S_PROVIDER_PREFIX, is_object
 
     for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
         os.environ.pop(var, None)
@@ -37,7 +37,7 @@ def _plan(stack: str) -> list[tuple[str, dict[str, Any]]]:
                               placeholder_stack_outputs(settings.stack_references()))
     providers = {r.urn: r.name for r in plan.resources if r.type == "pulumi:providers:kubernetes"}
     return [(providers.get(r.provider or "", "_default").removeprefix(K8S_PROVIDER_PREFIX), r.inputs)
-            for r in plan.resources if r.custom and r.type.startswith("kubernetes:")]
+            for r in plan.resources if r.custom and is_object(r.type)]
 
 
 def kubernetes_clusters(stack: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", ".p
 
 @dataclass
 class Run:
-    """One CLI run: its exit code, what it printed, and the engine's events (`--event-log`)."""
+    """One CLI run: its exit code, what it printed (diagnostics and stderr), and the engine's events (`--json`)."""
 
     args: list[str]
     returncode: int
@@ -91,22 +91,34 @@ class Project:
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
             "KUBECONFIG": str(kubeconfig), "NO_COLOR": "1",
+            # `preview --json` streams engine events, as `up --json` does, instead of one summary at the end.
+            "PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true",
         }
         self.runs: list[Run] = []
 
     def run(self, *args: str, timeout: float = 1800, check: bool = False) -> Run:
-        """`pulumi ARGS --non-interactive` in the copy, with its engine events when the command has them."""
-        events_file = self.workdir / f"events-{len(self.runs)}.jsonl"
+        """`pulumi ARGS --non-interactive` in the copy; preview, up, refresh and destroy stream the engine's events
+        as JSON lines (`--json`), which `Run` reads."""
         command = [*args, "--non-interactive"]
         if args and args[0] in ("preview", "up", "refresh", "destroy"):
-            command += ["--event-log", str(events_file)]
+            command.append("--json")
         start = time.monotonic()
         proc = subprocess.run([str(tool("pulumi")), *command], cwd=self.dir, env=self.env, capture_output=True,
                               text=True, timeout=timeout)
-        events = []
-        if events_file.exists():
-            events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
-        run = Run(list(command), proc.returncode, proc.stdout + proc.stderr, events, time.monotonic() - start)
+        events, text = [], []
+        for line in proc.stdout.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                text.append(line)
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+                message = (event.get("diagnosticEvent") or {}).get("message")
+                if message:
+                    text.append(message.rstrip())
+        run = Run(list(command), proc.returncode, "\n".join(text) + "\n" + proc.stderr, events,
+                  time.monotonic() - start)
         self.runs.append(run)
         if check and run.returncode != 0:
             raise AssertionError(run.explain())
