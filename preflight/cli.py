@@ -27,6 +27,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="also check every input against the installed provider SDKs' types (exit 1 on a problem)")
     parser.add_argument("--program", type=Path, default=ROOT / "__main__.py",
                         help="the Pulumi program to run (default: this project's __main__.py)")
+    parser.add_argument("--first-preview", action="store_true",
+                        help="plan as the first `pulumi preview` of a new stack sees it: every computed output unknown")
     parser.add_argument("--policy-config", type=Path,
                         help="policy pack config JSON (default policies/STACK.json when it exists)")
     args = parser.parse_args(argv)
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         plan = engine.run_program(args.program, project, stack, offline_config(raw_config, settings),
-                                  placeholder_stack_outputs(settings.stack_references()))
+                                  placeholder_stack_outputs(settings.stack_references()),
+                                  first_preview=args.first_preview)
     except Exception:  # the program raised: show where, the way `pulumi preview` would
         print(f"the program raised while planning stack {stack}:", file=sys.stderr)
         traceback.print_exc()

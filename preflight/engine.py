@@ -123,11 +123,18 @@ class Invoke:
     provider: str
 
 
+_COMPLETED_INPUTS = {"azure-native:storage:ObjectReplicationPolicy": ("rules", "policyId")}
+"""Inputs a provider completes with computed parts (unknown as a whole until it has)."""
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Deterministic fake provider outputs: inputs echoed back plus the computed fields the program reads."""
 
-    def __init__(self, stack_outputs: dict[str, dict[str, Any]]):
+    def __init__(self, stack_outputs: dict[str, dict[str, Any]], first_preview: bool = False):
         self.stack_outputs = stack_outputs
+        self.first_preview = first_preview
+        """As a first `pulumi preview` sees it: nothing exists yet, so a provider returns only the inputs and every
+        computed output (ids, ARNs, keys, passwords, addresses) is unknown."""
         self.invokes: list[Invoke] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -135,6 +142,10 @@ class PlanMocks(pulumi.runtime.Mocks):
         name, typ = args.name, args.typ
         outputs = dict(inputs)
         physical_id = f"{name}-id"
+        if self.first_preview and typ != "pulumi:pulumi:StackReference":
+            # Only the inputs echo back; every computed output is left out, which the SDK takes as unknown during a
+            # preview (as are inputs the provider fills in, like an object replication rule's id).
+            return "", {k: v for k, v in inputs.items() if k not in _COMPLETED_INPUTS.get(typ, ())}
         if typ == "pulumi:pulumi:StackReference":
             stack = inputs["name"]
             outputs = {"name": stack, "outputs": self.stack_outputs.get(stack, {}),
@@ -263,9 +274,11 @@ def _urn_of(reference: str) -> str | None:
 
 
 def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
-                stack_outputs: dict[str, dict[str, Any]], preview: bool = False) -> Plan:
+                stack_outputs: dict[str, dict[str, Any]], preview: bool = False, first_preview: bool = False) -> Plan:
     """Run `program` (a Pulumi `__main__.py`) under mocks with the given stack config; return its plan.
-    With `preview`, provider outputs stay unknown, as in `pulumi preview`."""
+    With `preview`, the program runs as in `pulumi preview`; with `first_preview` also every computed output is
+    unknown, as in the first preview of a new stack."""
+    preview = preview or first_preview
     # The SDK allocates many short-lived objects per resource; with the default thresholds the collector walks the
     # ever-growing plan again and again, which makes large stacks superlinear. Collect rarely instead.
     gc.collect()
@@ -274,7 +287,7 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
     gc.set_threshold(200_000, 100, 1000)
     pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
                                    for key, value in config.items()})
-    monitor = RecordingMonitor(PlanMocks(stack_outputs))
+    monitor = RecordingMonitor(PlanMocks(stack_outputs, first_preview))
     pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     exported: dict[str, Any] = {}
 

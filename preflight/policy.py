@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import (EnforcementLevel, PolicyCustomTimeouts, PolicyProviderResource, PolicyResource,
                            PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy,
                            StackValidationArgs, StackValidationPolicy)
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from .engine import Plan, Resource
 
@@ -101,6 +101,19 @@ def _options(resource: Resource) -> PolicyResourceOptions:
     return PolicyResourceOptions(resource.protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], resource.parent)
 
 
+STACK_URN = "urn:pulumi:{plan.stack}::{plan.project}::pulumi:pulumi:Stack::{plan.project}-{plan.stack}"
+
+
+def _validate(policy: Any, args: Any, urn: str, violations: list[Violation], report: Any) -> None:
+    """One policy evaluation; one that touches a value unknown during a preview is skipped with the note the
+    engine gives (pulumi_policy reports it as advisory, whatever the policy's level)."""
+    try:
+        policy.validate(args, report)
+    except UnknownValueError as error:
+        violations.append(Violation(policy.name, "advisory", urn,
+                                    f"can't run policy '{policy.name}' during preview: {error.message}"))
+
+
 def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None = None) -> list[Violation]:
     """Every violation the pack reports on the plan: resource policies on inputs, stack policies on outputs."""
     policies = load_policies() if policies is None else policies
@@ -131,10 +144,10 @@ def run_policies(plan: Plan, config: dict[str, Any], policies: list[Any] | None 
         if isinstance(policy, ResourceValidationPolicy):
             for r, props, opts in proxied:
                 args = ResourceValidationArgs(r.type, props, r.urn, r.name, opts, None, properties)
-                policy.validate(args, lambda message, urn=None, _r=r, _p=policy, _level=shown:
-                                violations.append(Violation(_p.name, _level, _r.urn, message)))
+                _validate(policy, args, r.urn, violations, lambda message, urn=None, _r=r, _p=policy, _level=shown:
+                          violations.append(Violation(_p.name, _level, _r.urn, message)))
         elif isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(stack_resources, properties),
-                            lambda message, urn=None, _p=policy, _level=shown:
-                            violations.append(Violation(_p.name, _level, urn or "", message)))
+            _validate(policy, StackValidationArgs(stack_resources, properties), STACK_URN.format(plan=plan),
+                      violations, lambda message, urn=None, _p=policy, _level=shown:
+                      violations.append(Violation(_p.name, _level, urn or "", message)))
     return violations

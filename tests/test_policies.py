@@ -318,7 +318,7 @@ def test_only_compactor_deletes(prod):
     document = json.loads(store_policy["inputs"]["policy"])
     document["Statement"][1]["Action"].append("s3:DeleteObject")
     store_policy["inputs"]["policy"] = json.dumps(document)
-    store_policy["inputs"]["role"] = "thanos-chicago-store"
+    store_policy["inputs"]["role"] = "thanos-prod-chicago-store"
     for r in broken:
         if r["type"] == "aws:iam/role:Role":
             r["inputs"]["id"] = r["inputs"]["name"]
@@ -493,11 +493,11 @@ def test_only_compactor_deletes_on_gcs_and_azure(planned):
     member = next(r for r in gcp if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
                   and r["name"].endswith("iowa-store-objectViewer"))
     member["inputs"]["role"] = "roles/storage.objectAdmin"
-    member["inputs"]["member"] = "serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com"
+    member["inputs"]["member"] = "serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com"
     gcs_message = ("which deletes objects: only the compactor deletes (on GCS, block writers too, through a role of "
                    "exactly object get, list, create and delete).")
     assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
-        "serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com gets roles/storage.objectAdmin, "
+        "serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com gets roles/storage.objectAdmin, "
         + gcs_message]
     # The writers' custom role deletes: a reader bound to it is refused, a writer with a broader role too.
     gcp = copy.deepcopy(planned["gcp"].plan["resources"])
@@ -509,9 +509,9 @@ def test_only_compactor_deletes_on_gcs_and_azure(planned):
     store["inputs"]["role"] = writer_role
     writer["inputs"]["role"] = "roles/storage.objectUser"
     assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
-        "serviceAccount:thanos-iowa-ruler@acme-observability.iam.gserviceaccount.com gets roles/storage.objectUser, "
+        "serviceAccount:thanos-prod-iowa-ruler@acme-observability.iam.gserviceaccount.com gets roles/storage.objectUser, "
         + gcs_message,
-        f"serviceAccount:thanos-iowa-store@acme-observability.iam.gserviceaccount.com gets {writer_role}"
+        f"serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com gets {writer_role}"
         ", " + gcs_message]
     azure = copy.deepcopy(planned["azure"].plan["resources"])
     assert check_stack("thanos-identity-only-compactor-deletes", azure) == []
@@ -957,3 +957,23 @@ def test_receiver_credentials_in_a_config_map_are_refused():
     from_files = {"name": "chat", "slack_configs": [{"api_url_file": "/etc/am/slack", "channel": "#a"}]}
     internal = {"name": "hook", "webhook_configs": [{"url": "http://relay.monitoring.svc:8080/alert"}]}
     assert check_stack("thanos-alerting-receiver-secrets", [config_map([from_files, internal])]) == []
+
+
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""The engine's sentinel for a string unknown during a preview (what pulumi_policy's proxy refuses to read)."""
+
+
+def test_a_preview_that_cannot_see_an_objstore_config_says_so_and_no_bucket_rule_is_skipped(prod):
+    compactor = workload(prod, "thanos-compactor")
+    known = [aws_secret("acme-thanos-prod-us-east-1", compactor["provider"]), compactor]
+    assert check_stack("thanos-preview-coverage", known) == []
+    generated = copy.deepcopy(known)
+    generated[0]["inputs"]["stringData"]["objstore.yml"] = UNKNOWN_STRING  # a generated credential inside
+    assert check_stack("thanos-preview-coverage", generated) == [
+        "thanos-compactor: the objstore config of thanos compact (Secret thanos-objstore key objstore.yml) is "
+        "computed at apply: its bucket is judged at `pulumi up` (thanos-compactor-one-per-bucket, "
+        "thanos-producers-external-labels, thanos-wiring-references)."]
+    # The bucket rules run (pulumi_policy would skip them as "can't run during preview") and judge the rest.
+    for rule in ("thanos-compactor-one-per-bucket", "thanos-producers-external-labels", "thanos-wiring-references"):
+        assert check_stack(rule, generated) == []
+    assert check("thanos-identity-objstore-secret", "kubernetes:core/v1:Secret", generated[0]["inputs"]) == []

@@ -54,7 +54,6 @@ _KINDS = {
     ("v1", "Namespace"): lambda: k8s.core.v1.Namespace,
     ("v1", "ServiceAccount"): lambda: k8s.core.v1.ServiceAccount,
     ("v1", "Service"): lambda: k8s.core.v1.Service,
-    ("v1", "Secret"): lambda: k8s.core.v1.Secret,
     ("v1", "ConfigMap"): lambda: k8s.core.v1.ConfigMap,
     ("v1", "PersistentVolumeClaim"): lambda: k8s.core.v1.PersistentVolumeClaim,
     ("apps/v1", "Deployment"): lambda: k8s.apps.v1.Deployment,
@@ -93,6 +92,18 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 _REGISTERED: "weakref.WeakKeyDictionary[pulumi.ProviderResource, dict[tuple[str, str, str], pulumi.CustomResource]]" = (
     weakref.WeakKeyDictionary())
 """Per Kubernetes provider (one cluster): every object registered so far by (namespace, kind, name)."""
+
+
+class SecretObject(pulumi.CustomResource):
+    """A Secret whose keys stay known when a value is not (a generated key or password during a first preview): the
+    SDK's Secret class makes the whole `stringData` one secret value, unknown as soon as any key's value is, so
+    nothing (a policy, a reviewer) can see even which keys it has. Each value is a secret here instead."""
+
+    def __init__(self, name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions):
+        props = {**manifest, "stringData": {key: pulumi.Output.secret(value)
+                                            for key, value in (manifest.get("stringData") or {}).items()}}
+        super().__init__("kubernetes:core/v1:Secret", name, props, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])))
 
 
 def pod_references(manifest: dict[str, Any]) -> set[tuple[str, str]]:
@@ -156,6 +167,8 @@ def register(manifests: list[dict[str, Any]], prefix: str, parent: pulumi.Resour
                                       ignore_changes=["spec.volumeClaimTemplates"] if claims else None)
         if (api_version, kind) in CUSTOM_KINDS:
             resource: pulumi.CustomResource = CustomObject(f"{prefix}-{kind.lower()}-{name}", manifest, opts)
+        elif (api_version, kind) == ("v1", "Secret"):
+            resource = SecretObject(f"{prefix}-{kind.lower()}-{name}", manifest, opts)
         else:
             resource = _KINDS[(api_version, kind)]()(f"{prefix}-{kind.lower()}-{name}", **_python_args(body), opts=opts)
         created[f"{kind}/{name}"] = known[(namespace, kind, name)] = resource
@@ -176,7 +189,10 @@ def _claim_sizes(prefix: str, statefulset: str, namespace: str, claims: list[dic
             k8s.core.v1.PersistentVolumeClaimPatch(
                 f"{prefix}-claim-{claim_name}",
                 # Forced: the controller that created the claim owns the field until this patch takes it over.
-                metadata={"name": claim_name, "namespace": namespace, "annotations": {"pulumi.com/patchForce": "true"}},
+                # Not awaited: the provider counts a claim of a WaitForFirstConsumer class ready only while it is
+                # still Pending, so a bound one (as every claim here is) would time out after five minutes.
+                metadata={"name": claim_name, "namespace": namespace,
+                          "annotations": {"pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true"}},
                 spec={"resources": {"requests": {"storage": storage}}},
                 opts=pulumi.ResourceOptions(parent=parent, depends_on=[owner]))
 

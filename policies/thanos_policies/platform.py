@@ -210,8 +210,8 @@ def validate_only_compactor_deletes(args, report):
 
 def validate_objstore_secrecy(args, report):
     if args.resource_type == "kubernetes:core/v1:ConfigMap":
-        for key, text in (args.props.get("data") or {}).items():
-            if objstore_document(text):
+        for key in sorted(args.props.get("data") or {}):
+            if objstore_document(secret_text(args.props, key, config_map=True)):
                 report(f"ConfigMap key {key} holds an objstore config: keep it in a Secret.")
     if args.resource_type == "kubernetes:core/v1:Secret":
         keys = {*(args.props.get("stringData") or {}), *(args.props.get("data") or {})}

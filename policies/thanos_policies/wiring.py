@@ -72,7 +72,29 @@ def validate_references(args, report):
                     report(f"{name}: tools bucket replicate copies {source} onto itself.", r.urn)
 
 
+def validate_preview_coverage(args, report):
+    stack = Stack(args.resources)
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        name = (r.props.get("metadata") or {}).get("name")
+        for c, command, flags in thanos_containers(r.props):
+            for prefix in ("objstore", "objstore-to"):
+                where = stack.objstore_unknown(r, c, flags, prefix)
+                if where:
+                    report(f"{name}: the {prefix} config of thanos {command} ({where}) is computed at apply: "
+                           f"its bucket is judged at `pulumi up` ({', '.join(BUCKET_RULES)}).", r.urn)
+
+
+BUCKET_RULES = ("thanos-compactor-one-per-bucket", "thanos-producers-external-labels", "thanos-wiring-references")
+"""The rules that read a workload's bucket from its objstore config."""
+
 POLICIES = [
+    StackValidationPolicy(
+        name="thanos-preview-coverage", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A preview sees every objstore config: one computed at apply (generated credentials) hides its "
+                    "bucket from the bucket rules until `pulumi up`.",
+        validate=deduplicated(validate_preview_coverage)),
     StackValidationPolicy(
         name="thanos-wiring-references", enforcement_level=EnforcementLevel.MANDATORY,
         description="Thanos dials Services the stack declares (no unfilled placeholders); replicate copies elsewhere.",

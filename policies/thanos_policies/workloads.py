@@ -14,6 +14,7 @@ import re
 from typing import Any, Iterator
 
 import yaml
+from pulumi_policy.proxy import UnknownValueError
 
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
                   "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
@@ -30,6 +31,22 @@ _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 FLAG_TABLE = json.load(open(os.path.join(os.path.dirname(__file__), "thanos_flags.json")))
 """The pack's flag table (derived from reference/thanos-v0.42.4-flags.json): commands, removed flags, version."""
+
+
+class Unknown(str):
+    """A value computed at apply time (a generated password or certificate during a first preview): rules never
+    read content from it; thanos-preview-coverage says what it hides."""
+
+
+UNKNOWN = Unknown("(computed at apply)")
+
+
+def known(read):
+    """read(), or UNKNOWN when it touches a value the engine cannot know during a preview."""
+    try:
+        return read()
+    except UnknownValueError:
+        return UNKNOWN
 
 
 def fix(key: str) -> str:
@@ -217,11 +234,16 @@ def cluster_of(resource: Any) -> str:
 
 
 def secret_text(props: Any, key: str, config_map: bool = False) -> str | None:
-    """One key of a Secret's props, from `stringData` or base64 `data` (a ConfigMap's `data` is plain text)."""
-    text = (props.get("stringData") or {}).get(key)
+    """One key of a Secret's props, from `stringData` or base64 `data` (a ConfigMap's `data` is plain text);
+    UNKNOWN when its value is computed at apply."""
+    text = known(lambda: (props.get("stringData") or {}).get(key))
+    if isinstance(text, Unknown):
+        return text
     if isinstance(text, str):
         return text
-    encoded = (props.get("data") or {}).get(key)
+    encoded = known(lambda: (props.get("data") or {}).get(key))
+    if isinstance(encoded, Unknown):
+        return encoded
     if not isinstance(encoded, str):
         return None
     if config_map:
@@ -235,8 +257,9 @@ def secret_text(props: Any, key: str, config_map: bool = False) -> str | None:
 @functools.lru_cache(maxsize=1024)
 def parsed(text: str) -> Any:
     """A YAML (or JSON) text parsed once however many rules read it (a stack's ConfigMaps hold dashboards of tens of
-    kilobytes); None when it does not parse. Shared between callers: read it, never change it."""
-    if not isinstance(text, str):
+    kilobytes); None when it does not parse (or is computed at apply). Shared between callers: read it, never
+    change it."""
+    if not isinstance(text, str) or isinstance(text, Unknown):
         return None
     try:
         if text.lstrip().startswith(("{", "[")):
@@ -250,7 +273,9 @@ def parsed(text: str) -> Any:
 
 
 def objstore_document(text: str | None) -> dict | None:
-    """A parsed objstore config, or None."""
+    """A parsed objstore config, or None (also for one computed at apply: `objstore_unknown` tells)."""
+    if isinstance(text, Unknown):
+        return None
     document = parsed(text) if isinstance(text, str) else None
     return document if isinstance(document, dict) and "type" in document and "config" in document else None
 
@@ -319,6 +344,23 @@ class Stack:
         for resource, kind, key in self.mounted(owner, container, path):
             return objstore_document(secret_text(resource.props, key, kind == "ConfigMap")) if resource else None
         return None
+
+    def objstore_unknown(self, owner: Any, container: dict, flags: list[str], prefix: str = "objstore") -> str:
+        """Where a Thanos container's objstore config is, when the stack shows it but its value is computed at
+        apply (`Secret <name> key <key>`); "" otherwise."""
+        for value in flag(flags, f"{prefix}.config"):
+            if value.startswith(SECRET_REF):
+                name, _, key = value[len(SECRET_REF):-1].partition("/")
+                secret = self.get(owner, "Secret", name)
+                if secret and isinstance(secret_text(secret.props, key), Unknown):
+                    return f"Secret {name} key {key}"
+            return ""
+        for path in flag(flags, f"{prefix}.config-file"):
+            for resource, kind, key in self.mounted(owner, container, path):
+                if resource and isinstance(secret_text(resource.props, key, kind == "ConfigMap"), Unknown):
+                    return f"{kind} {(resource.props.get('metadata') or {}).get('name')} key {key}"
+                return ""
+        return ""
 
 
 def deduplicated(validate):
