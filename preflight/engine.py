@@ -258,6 +258,15 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.records: list[tuple[Any, Any]] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The engine's URN: the parent's whole qualified type chain before the type (the SDK's mock keeps only the
+        parent's own type), the stack's own type left out."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         self.records.append((request, response))

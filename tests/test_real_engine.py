@@ -6,6 +6,7 @@ preview with the policy pack, up, a second preview and a refresh without changes
 Then every object of prod, gcp and azure admitted by the API server in a server-side dry run."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -223,3 +224,16 @@ def test_destroy_under_protect_data_stops_at_the_namespaces_and_keeps_the_blocks
     print(report(again))
     assert again.returncode == 0, again.explain()
     assert cluster.api("GET", claim)["metadata"]["uid"] == uid  # the new S3 server has the old blocks
+
+
+def test_the_cli_is_not_older_than_the_python_sdk_it_runs():
+    # The CLI is the newest the Go proxy serves, the SDK the newest on PyPI here: a CLI older than its SDK would
+    # miss engine features the SDK asks for.
+    from importlib import metadata
+
+    from tests.realtools.build import tool
+
+    out = subprocess.run([str(tool("pulumi")), "version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    cli = tuple(int(part) for part in out.removeprefix("v").split("."))
+    sdk = tuple(int(part) for part in metadata.version("pulumi").split(".")[:3])
+    assert cli >= sdk, (out, sdk)

@@ -194,7 +194,9 @@ def _claim_sizes(prefix: str, statefulset: str, namespace: str, claims: list[dic
                 metadata={"name": claim_name, "namespace": namespace,
                           "annotations": {"pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true"}},
                 spec={"resources": {"requests": {"storage": storage}}},
-                opts=pulumi.ResourceOptions(parent=parent, depends_on=[owner]))
+                # Retained on delete: the provider will not drop a patch that holds a required field, and the claim
+                # keeping its size is what deleting the patch (a scale-down, destroy) should do anyway.
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[owner], retain_on_delete=True))
 
 
 def _python_args(body: dict[str, Any]) -> dict[str, Any]:
