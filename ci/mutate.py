@@ -215,7 +215,7 @@ MUTATIONS = [
         "client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))",
         "client = azure.authorization.get_client_config_output()", "tests/test_conformance.py"),
     one("preview-blind", "a preview that cannot see an objstore config stays silent",
-        "policies/thanos_policies/wiring.py", "                if where:\n", "                if False:\n",
+        "policies/thanos_policies/wiring.py", "            if where:\n", "            if False:\n",
         *POLICY_TESTS),
     one("secret-keys-hidden", "a Secret's whole stringData becomes one secret again (unknown keys in a preview)",
         "components/platform/kube.py", "        elif (api_version, kind) == (\"v1\", \"Secret\"):",

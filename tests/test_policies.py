@@ -59,9 +59,10 @@ def prod(planned):
     return planned["prod"].plan["resources"]
 
 
-def workload(resources, name, cluster="chicago"):
+def workload(resources, name, cluster="chicago", namespace="thanos"):
     return copy.deepcopy(next(r for r in resources if r["type"] in (STS, DEPLOYMENT)
-                              and r["inputs"]["metadata"]["name"] == name and cluster in r["provider"]))
+                              and r["inputs"]["metadata"]["name"] == name and cluster in r["provider"]
+                              and r["inputs"]["metadata"].get("namespace", namespace) == namespace))
 
 
 def container(props, name):
@@ -678,7 +679,8 @@ def test_ruler_replicas_need_a_per_pod_label(prod):
 
 def test_uploaders_need_external_labels(prod):
     cluster = copy.deepcopy([r for r in prod if "chicago" in (r["provider"] or "")])
-    ruler = next(r for r in cluster if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-ruler")
+    ruler = next(r for r in cluster if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-ruler"
+                 and r["inputs"]["metadata"]["namespace"] == "thanos")
     c = container(ruler["inputs"], "thanos-ruler")
     c["args"] = [a for a in c["args"] if not a.startswith("--label=")]
     config_map = next(r for r in cluster if r["type"] == "kubernetes:core/v1:ConfigMap"

@@ -40,9 +40,10 @@ def plan_from(planned_stack) -> Plan:
     return plan
 
 
-def find(plan, type_token, name, cluster="chicago"):
+def find(plan, type_token, name, cluster="chicago", namespace="thanos"):
+    """The leaf's object (the global tier's namesakes live in thanos-global on the same cluster)."""
     return next(r for r in plan.resources if r.type == type_token and r.raw_inputs["metadata"]["name"] == name
-                and cluster in (r.provider or ""))
+                and cluster in (r.provider or "") and r.raw_inputs["metadata"].get("namespace", namespace) == namespace)
 
 
 def args_of(resource, container_name):

@@ -22,7 +22,9 @@ STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:Persiste
 """Types whose replacement loses a workload's state or its volume."""
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: xdist may interleave other modules' tests on this worker, and a module-scoped fixture would be torn
+# down and rebuilt in between (a fresh cluster in the middle of the sequence).
+@pytest.fixture(scope="session")
 def dev(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("real-engine-dev")
     cluster = Cluster(workdir / "cluster")
@@ -77,9 +79,9 @@ def test_up_of_dev_creates_everything_and_every_await_passes(dev):
 
 def test_a_second_preview_and_a_refresh_show_no_change(dev):
     project, _ = dev
-    preview = project.run("preview", "-s", "dev", "--expect-no-changes", *project.policy_args("dev"))
+    preview = project.run("preview", "-s", "dev", "--expect-no-changes", "--diff", *project.policy_args("dev"))
     print(report(preview))
-    assert preview.returncode == 0, preview.explain()
+    assert preview.returncode == 0, {urn: op for urn, op in preview.steps().items() if op != "same"}
     refresh = project.run("refresh", "-s", "dev", "--yes", "--expect-no-changes")
     print(report(refresh))
     assert refresh.returncode == 0, refresh.explain()
@@ -174,7 +176,7 @@ def test_destroy_of_dev_removes_it_all(dev):
                                    and n.get("status", {}).get("phase") != "Terminating"], 60), left
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_server(tmp_path_factory):
     with Cluster(tmp_path_factory.mktemp("real-engine-dry-run")) as cluster:
         cluster.install_crds()

@@ -483,15 +483,16 @@ def test_every_statefulset_claim_is_sized_in_place_never_by_replacing_the_statef
     # The provider replaces a StatefulSet whose claim templates change: the templates are ignored after creation and
     # each replica's claim carries the size instead (grown where its StorageClass allows, refused where not).
     resources = planned[stack].plan["resources"]
-    patches = {r["inputs"]["metadata"]["name"]: r for r in resources
-               if r["type"] == "kubernetes:core/v1:PersistentVolumeClaimPatch"}
+    patches = {(r["provider"], r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]): r
+               for r in resources if r["type"] == "kubernetes:core/v1:PersistentVolumeClaimPatch"}
     statefulsets = [r for r in resources if r["type"] == "kubernetes:apps/v1:StatefulSet"]
     assert statefulsets
     for sts in statefulsets:
         spec, name = sts["inputs"]["spec"], sts["inputs"]["metadata"]["name"]
         for claim in spec.get("volumeClaimTemplates") or []:
             for ordinal in range(spec["replicas"]):
-                patch = patches.pop(f"{claim['metadata']['name']}-{name}-{ordinal}")
+                patch = patches.pop((sts["provider"], sts["inputs"]["metadata"]["namespace"],
+                                     f"{claim['metadata']['name']}-{name}-{ordinal}"))
                 assert patch["inputs"]["spec"]["resources"] == claim["spec"]["resources"]
                 assert patch["inputs"]["metadata"]["namespace"] == sts["inputs"]["metadata"]["namespace"]
                 assert sts["urn"] in patch["dependsOn"]

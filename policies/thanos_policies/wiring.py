@@ -5,7 +5,8 @@ import re
 import yaml
 from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
-from .workloads import WORKLOAD_TYPES, Stack, bucket_name, deduplicated, flag, provider_of, thanos_containers
+from .workloads import (WORKLOAD_TYPES, Stack, bucket_name, deduplicated, flag, provider_of, thanos_containers,
+                        workload_containers)
 
 ADDRESS_FLAGS = ("endpoint", "endpoint-strict", "endpoint-group", "endpoint-group-strict", "store",
                  "query-frontend.downstream-url", "query")
@@ -74,16 +75,12 @@ def validate_references(args, report):
 
 def validate_preview_coverage(args, report):
     stack = Stack(args.resources)
-    for r in args.resources:
-        if r.resource_type not in WORKLOAD_TYPES:
-            continue
-        name = (r.props.get("metadata") or {}).get("name")
-        for c, command, flags in thanos_containers(r.props):
-            for prefix in ("objstore", "objstore-to"):
-                where = stack.objstore_unknown(r, c, flags, prefix)
-                if where:
-                    report(f"{name}: the {prefix} config of thanos {command} ({where}) is computed at apply: "
-                           f"its bucket is judged at `pulumi up` ({', '.join(BUCKET_RULES)}).", r.urn)
+    for r, name, c, command, flags in workload_containers(args.resources):
+        for prefix in ("objstore", "objstore-to"):
+            where = stack.objstore_unknown(r, c, flags, prefix)
+            if where:
+                report(f"{name}: the {prefix} config of thanos {command} ({where}) is computed at apply: "
+                       f"its bucket is judged at `pulumi up` ({', '.join(BUCKET_RULES)}).", r.urn)
 
 
 BUCKET_RULES = ("thanos-compactor-one-per-bucket", "thanos-producers-external-labels", "thanos-wiring-references")

@@ -182,6 +182,15 @@ def container_flags(container: dict) -> tuple[str, list[str]] | None:
     return command, [expand(f, env) for f in normalise_flags(command, words)]
 
 
+def workload_containers(resources: list) -> Iterator[tuple[Any, str, dict, str, list[str]]]:
+    """(workload, its name, container, Thanos command, flags) of every Thanos container of the stack's workloads."""
+    for r in resources:
+        if r.resource_type in WORKLOAD_TYPES:
+            name = (r.props.get("metadata") or {}).get("name")
+            for c, command, flags in thanos_containers(r.props):
+                yield r, name, c, command, flags
+
+
 def thanos_containers(props: Any, init: bool = False) -> Iterator[tuple[dict, str, list[str]]]:
     """(container, thanos command, flags) for every Thanos container of a workload."""
     for c in containers(props, init):

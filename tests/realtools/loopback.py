@@ -58,6 +58,8 @@ def bind_listeners(args: list[str], defaults: dict[str, str], pod_ip: str) -> tu
     """`args` with every listener in `defaults` (flag -> default address) on `pod_ip` and its planned port.
     Returns the args and flag -> port."""
     given = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
+    # An empty address turns a listener off (a single Alertmanager's `--cluster.listen-address=`): left as planned.
+    defaults = {flag: default for flag, default in defaults.items() if given.get(flag, default) != ""}
     ports = {flag: port_of(given.get(flag, default)) for flag, default in defaults.items()}
     out = [a for a in args if not (a.startswith("--") and a.split("=", 1)[0] in defaults)]
     return out + [f"{flag}={pod_ip}:{port}" for flag, port in ports.items()], ports
