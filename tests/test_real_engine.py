@@ -22,7 +22,7 @@ STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:Persiste
 """Types whose replacement loses a workload's state or its volume."""
 
 
-# Session-scoped: xdist may interleave other modules' tests on this worker, and a module-scoped fixture would be torn
+# Session-scoped (one per worker): xdist may interleave other modules' tests on a worker, and a module fixture would be torn
 # down and rebuilt in between (a fresh cluster in the middle of the sequence).
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory):
@@ -37,13 +37,34 @@ def dev(tmp_path_factory):
     assert not cluster.leftovers()
 
 
+@pytest.fixture
+def fresh(tmp_path):
+    """A new cluster and a new stack, for the checks that need a first preview or a first up (xdist may run these
+    tests on different workers and in any order, so none relies on another having run)."""
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        project = Project(tmp_path, cluster.kubeconfig)
+        project.init("dev")
+        yield project, cluster
+    finally:
+        cluster.close()
+    assert not cluster.leftovers()
+
+
+def deployed(project: Project) -> None:
+    """`pulumi up` to the stack file as it is now: each test below starts from a deployed dev whatever ran before it
+    on this worker (a no-op up takes about 20 s)."""
+    run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    assert run.returncode == 0, run.explain()
+
+
 def report(run) -> str:
     """One line of numbers for the closing note and the CI log."""
     return f"pulumi {run.args[0]}: exit {run.returncode}, {run.seconds:.0f} s, {run.changes()}"
 
 
-def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(dev, tmp_path):
-    project, _ = dev
+def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(fresh, tmp_path):
+    project, _ = fresh
     run = project.run("preview", "-s", "dev", *project.policy_args("dev"))
     print(report(run))
     assert run.returncode == 0, run.explain()
@@ -51,9 +72,9 @@ def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflig
     skipped = [f for f in findings if "can't run policy" in f.get("message", "")]
     assert not skipped, [f"{f['policyName']}: {f['message']}" for f in skipped]
     # The preflight's first-preview mode (every computed output unknown) finds exactly what the engine's pack finds.
-    proc = run_preflight("dev", "--first-preview", "--json", str(tmp_path / "plan.json"))
+    proc = run_preflight("dev", "--first-preview", "--json", str(tmp_path / "first-preview.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    planned = json.loads((tmp_path / "plan.json").read_text())["violations"]
+    planned = json.loads((tmp_path / "first-preview.json").read_text())["violations"]
     # The engine prints each finding after its policy's description.
     descriptions = {policy.name: policy.description for policy in load_policies()}
     through_the_cli = sorted((f["policyName"], f["enforcementLevel"], f.get("resourceUrn", ""),
@@ -65,8 +86,8 @@ def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflig
     assert run.changes().get("create", 0) > 300, run.changes()
 
 
-def test_up_of_dev_creates_everything_and_every_await_passes(dev):
-    project, cluster = dev
+def test_up_of_dev_creates_everything_and_every_await_passes(fresh):
+    project, cluster = fresh
     run = project.run("up", "-s", "dev", "--yes", "--skip-preview", *project.policy_args("dev"), timeout=2400)
     print(report(run))
     assert run.returncode == 0, run.explain() + "\n" + "\n".join(cluster.pending_pods())
@@ -79,6 +100,7 @@ def test_up_of_dev_creates_everything_and_every_await_passes(dev):
 
 def test_a_second_preview_and_a_refresh_show_no_change(dev):
     project, _ = dev
+    deployed(project)
     preview = project.run("preview", "-s", "dev", "--expect-no-changes", "--diff", *project.policy_args("dev"))
     print(report(preview))
     assert preview.returncode == 0, {urn: op for urn, op in preview.steps().items() if op != "same"}
@@ -109,6 +131,7 @@ def test_scaling_a_ruler_1_2_1_updates_it_in_place(dev):
     # dev's node-spread is ScheduleAnyway: the second replica may share the one node (a ruler fits beside the rest;
     # two store gateways in each cluster do not: the node has ~0.2 CPU to spare).
     project, cluster = dev
+    deployed(project)
     statefulset = "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-ruler"
     uid = cluster.api("GET", statefulset)["metadata"]["uid"]
     for replicas in (2, 1):
@@ -125,6 +148,7 @@ def test_scaling_a_ruler_1_2_1_updates_it_in_place(dev):
 
 def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_expands(dev):
     project, cluster = dev
+    deployed(project)
     claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-store-0"
     statefulset = "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store"
     uid = cluster.api("GET", statefulset)["metadata"]["uid"]
@@ -141,6 +165,8 @@ def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_exp
                 content_type="application/merge-patch+json")
     grown = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
     print(report(grown))
+    cluster.api("PATCH", "/apis/storage.k8s.io/v1/storageclasses/standard", {"allowVolumeExpansion": None},
+                content_type="application/merge-patch+json")  # kind's class again, for whatever runs next
     assert grown.returncode == 0, grown.explain()
     assert not replaced(grown), replaced(grown)
     assert cluster.api("GET", claim)["spec"]["resources"]["requests"]["storage"] == "3Gi"
@@ -149,6 +175,7 @@ def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_exp
 
 def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
     project, cluster = dev
+    deployed(project)
     rules = "/api/v1/namespaces/thanos-chicago/configmaps/thanos-prometheus-rules"
     auth = "/api/v1/namespaces/thanos-global/secrets/thanos-basic-auth"
     before = {path: cluster.api("GET", path) for path in (rules, auth)}
@@ -167,6 +194,8 @@ def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
 
 def test_destroy_of_dev_removes_it_all(dev):
     project, cluster = dev
+    edit_config(project, "protect-data", False)
+    deployed(project)
     run = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
     print(report(run))
     assert run.returncode == 0, run.explain()
