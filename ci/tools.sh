@@ -54,6 +54,11 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
   exit 0
 fi
 
+# built DIR BINARY RECIPE: the cache already holds BINARY, built by exactly RECIPE.
+built() {
+  [ -x "$1/$2" ] && [ "$(cat "$1/RECIPE" 2>/dev/null)" = "$3" ]
+}
+
 # build_go NAME VERSION MODULE MODVERSION PACKAGE BINARY TAGS [LDFLAGS] [LOCAL_VERSION]
 # TAGS are the build tags of the tool's own release build (its .promu.yml): Thanos needs `slicelabels`, or its
 # zero-copy label conversions read Prometheus' labels with the wrong layout and the sidecar panics serving gRPC.
@@ -66,9 +71,7 @@ build_go() {
   local out="$CACHE/$name-$version"
   local recipe="$module@$modversion $package tags=$tags ldflags=$ldflags local=$local_version"
   if [ -z "$local_version" ]; then recipe="$module@$modversion $package tags=$tags ldflags=$ldflags"; fi
-  if [ -x "$out/$binary" ] && [ "$(cat "$out/RECIPE" 2>/dev/null)" = "$recipe" ]; then
-    return 0
-  fi
+  built "$out" "$binary" "$recipe" && return 0
   local start wrapper gomod
   start=$(date +%s)
   echo "tools: building $name $version ($package) ..." >&2
@@ -109,9 +112,7 @@ build_pulumi_kubernetes() {
   local out="$CACHE/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION"
   local module=github.com/pulumi/pulumi-kubernetes/provider/v4
   local recipe="$module@$PULUMI_KUBERNETES_MODULE_VERSION generate.go VERSION=$PULUMI_KUBERNETES_VERSION"
-  if [ -x "$out/pulumi-resource-kubernetes" ] && [ "$(cat "$out/RECIPE" 2>/dev/null)" = "$recipe" ]; then
-    return 0
-  fi
+  built "$out" pulumi-resource-kubernetes "$recipe" && return 0
   local start copy dir
   start=$(date +%s)
   echo "tools: building pulumi-resource-kubernetes $PULUMI_KUBERNETES_VERSION ($module@$PULUMI_KUBERNETES_MODULE_VERSION) ..." >&2

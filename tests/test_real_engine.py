@@ -7,6 +7,8 @@ Then every object of prod, gcp and azure admitted by the API server in a server-
 
 import json
 import subprocess
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -22,11 +24,9 @@ STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:Persiste
 """Types whose replacement loses a workload's state or its volume."""
 
 
-# Session-scoped (one per worker): xdist may interleave other modules' tests on a worker, and a module fixture would be torn
-# down and rebuilt in between (a fresh cluster in the middle of the sequence).
-@pytest.fixture(scope="session")
-def dev(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("real-engine-dev")
+@contextmanager
+def dev_stack(workdir: Path):
+    """A control plane shaped like the dev cluster and a new dev stack on a copy of the project; stopped after."""
     cluster = Cluster(workdir / "cluster")
     try:
         project = Project(workdir, cluster.kubeconfig)
@@ -37,18 +37,20 @@ def dev(tmp_path_factory):
     assert not cluster.leftovers()
 
 
+# Session-scoped (one per worker): xdist may interleave other modules' tests on a worker, and a module fixture would be
+# torn down and rebuilt in between (a fresh cluster in the middle of the sequence).
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory):
+    with dev_stack(tmp_path_factory.mktemp("real-engine-dev")) as stack:
+        yield stack
+
+
 @pytest.fixture
 def fresh(tmp_path):
     """A new cluster and a new stack, for the checks that need a first preview or a first up (xdist may run these
     tests on different workers and in any order, so none relies on another having run)."""
-    cluster = Cluster(tmp_path / "cluster")
-    try:
-        project = Project(tmp_path, cluster.kubeconfig)
-        project.init("dev")
-        yield project, cluster
-    finally:
-        cluster.close()
-    assert not cluster.leftovers()
+    with dev_stack(tmp_path) as stack:
+        yield stack
 
 
 def deployed(project: Project) -> None:
