@@ -195,9 +195,12 @@ class Cluster:
                              "--node-ip=127.0.0.1", f"--node-port={_free_port()}", "--cidr=10.244.0.0/16",
                              f"--server-address=127.0.0.1:{_free_port()}"])
         self._node()
+        # Pods are admitted only once their namespace's default ServiceAccount exists (the controller-manager
+        # creates it a moment after it starts).
+        for namespace in ("kube-system", "default"):
+            self._wait(f"the {namespace} ServiceAccount", lambda namespace=namespace: self.get(
+                f"/api/v1/namespaces/{namespace}/serviceaccounts/default"), 60)
         self._kind_add_ons()
-        self._wait("the default ServiceAccount", lambda: self.get("/api/v1/namespaces/default/serviceaccounts/default"),
-                   60)
         for target in (self._provision_claims, self._publish_ingress_status):
             thread = threading.Thread(target=self._loop, args=(target,), daemon=True)
             thread.start()
