@@ -201,10 +201,12 @@ def test_destroy_of_dev_removes_it_all(dev):
     run = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
     print(report(run))
     assert run.returncode == 0, run.explain()
-    left = [n["metadata"]["name"] for n in cluster.items("/api/v1/namespaces") if n["metadata"]["name"].startswith("thanos")]
-    assert wait_until(lambda: not [n for n in cluster.items("/api/v1/namespaces")
-                                   if n["metadata"]["name"].startswith("thanos")
-                                   and n.get("status", {}).get("phase") != "Terminating"], 60), left
+
+    def active_thanos_namespaces() -> list[str]:
+        return [n["metadata"]["name"] for n in cluster.items("/api/v1/namespaces")
+                if n["metadata"]["name"].startswith("thanos") and n.get("status", {}).get("phase") != "Terminating"]
+
+    assert wait_until(lambda: not active_thanos_namespaces(), 60), active_thanos_namespaces()
 
 
 @pytest.fixture(scope="session")

@@ -38,8 +38,8 @@ NODE_MEMORY = "8Gi"
 KIND_SYSTEM_PODS = {
     # What kind's own pods and ingress-nginx request on that node (kind v0.30 manifests, ingress-nginx's kind
     # deploy): the room the program has is what is left.
-    "etcd": ("100m", "100Mi"), "kube-apiserver": ("250m", "0"), "kube-controller-manager": ("200m", "0"),
-    "kube-scheduler": ("100m", "0"), "coredns-1": ("100m", "70Mi"), "coredns-2": ("100m", "70Mi"),
+    "etcd": ("100m", "100Mi"), "kube-apiserver": ("250m", None), "kube-controller-manager": ("200m", None),
+    "kube-scheduler": ("100m", None), "coredns-1": ("100m", "70Mi"), "coredns-2": ("100m", "70Mi"),
     "kindnet": ("100m", "50Mi"), "ingress-nginx-controller": ("100m", "90Mi"),
 }
 TOKEN = "thanos-platform-test-admin"
@@ -105,6 +105,10 @@ class Cluster:
         self.port = _free_port()
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = workdir / "kubeconfig"
+        self.last_warnings: list[str] = []
+        """The Warning headers of the last API response (Pod Security, deprecations)."""
+        self._discovery: dict[tuple[str, str], tuple[str, bool]] = {}
+        """(apiVersion, kind) -> (resource, namespaced), from the API server's discovery."""
         try:
             self._start()
         except BaseException:
@@ -276,7 +280,7 @@ class Cluster:
             "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"},
             "spec": {"controller": "k8s.io/ingress-nginx"}})
         for name, (cpu, memory) in KIND_SYSTEM_PODS.items():
-            requests = {"cpu": cpu, **({"memory": memory} if memory != "0" else {})}
+            requests = {"cpu": cpu, **({"memory": memory} if memory else {})}
             self.api("POST", "/api/v1/namespaces/kube-system/pods", {
                 "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"kind-system": name}},
                 "spec": {"nodeName": NODE, "containers": [{"name": name, "image": f"kind/{name}",
@@ -356,8 +360,6 @@ class Cluster:
 
     def resource_path(self, api_version: str, kind: str, namespace: str | None) -> str:
         """The collection path of a kind, from the API server's discovery."""
-        if not hasattr(self, "_discovery"):
-            self._discovery: dict[tuple[str, str], tuple[str, bool]] = {}
         if (api_version, kind) not in self._discovery:
             base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             for resource in self.api("GET", base)["resources"]:
@@ -389,9 +391,6 @@ class Cluster:
                 found.append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']} {phase}: {'; '.join(reasons)}")
         return found
 
-    def environment(self) -> dict[str, str]:
-        """What a Pulumi run needs to reach this cluster as context kind-thanos."""
-        return {"KUBECONFIG": str(self.kubeconfig)}
 
 
 def wait_until(check, timeout: float, interval: float = 1.0):

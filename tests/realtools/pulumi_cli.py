@@ -58,10 +58,6 @@ class Run:
         """Every policy event: policyName, enforcementLevel, message, resourceUrn."""
         return [e["policyEvent"] for e in self.events if "policyEvent" in e]
 
-    def diagnostics(self, severity: str = "error") -> list[str]:
-        return [e["diagnosticEvent"]["message"] for e in self.events
-                if e.get("diagnosticEvent", {}).get("severity") == severity]
-
     def explain(self) -> str:
         return f"pulumi {' '.join(self.args)} exited {self.returncode} after {self.seconds:.0f} s:\n{self.output[-6000:]}"
 
