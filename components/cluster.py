@@ -144,7 +144,7 @@ class ThanosCluster(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(providers=[provider])))
         thanos = stack.thanos
         namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self),
-                              holds_data=stack.protect_data and in_cluster is not None)
+                              holds_data=stack.protect_data)
         after_ns = [namespace.namespace]
         if in_cluster is not None:
             from components.storage.in_cluster import InClusterObjectStore  # pulumi_random only for stacks that need it

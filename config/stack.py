@@ -80,7 +80,9 @@ class StackConfig(StrictModel):
     namespace: Name = "thanos"
     """Kubernetes namespace of every Thanos workload; default thanos."""
     protect_data: bool = True
-    """Buckets and storage accounts get protect and retainOnDelete, and are never force-destroyed; default true."""
+    """Buckets, storage accounts and containers, the settings that guard them (versioning, encryption, public access
+    block, replication, lifecycle) and the namespaces holding claims get protect and retainOnDelete; buckets are never
+    force-destroyed; default true."""
     regions: list[RegionSpec] = Field(min_length=1)
     """Regions of the stack, at least one."""
     thanos: ThanosSpec = Field(default_factory=ThanosSpec)

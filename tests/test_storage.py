@@ -9,7 +9,7 @@ from components.storage import aws as cloud_aws
 from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, identity_name
 from config.storage import AwsStorage
 
-from .conftest import stack_config
+from .conftest import run_probe, stack_config
 
 BUCKET_ARN = "arn:aws:s3:::acme-thanos"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -344,3 +344,69 @@ def test_azure_dr_copies_expire_blocks_after_the_longest_retention(planned):
             assert expiring[0]["definition"]["actions"]["baseBlob"]["delete"]["daysAfterModificationGreaterThan"] == 733
         else:
             assert not expiring, account
+
+
+# Every other type the shipped stacks plan, and why `pulumi destroy` deleting it loses neither blocks nor what guards
+# them. A new type in a plan must be added here or to the pack's PROTECTED_TYPES: the test below fails until it is.
+HOLDS_NO_DATA = {
+    "aws:iam/role:Role": "IRSA roles: `pulumi up` creates them again (the replication role is kept: checked below)",
+    "aws:iam/rolePolicy:RolePolicy": "a role's grant, created again with it",
+    "aws:route53/healthCheck:HealthCheck": "DNS failover of the global entry point",
+    "aws:route53/record:Record": "DNS names of the leaves and the entry point",
+    "gcp:dns/recordSet:RecordSet": "DNS names",
+    "gcp:serviceaccount/account:Account": "a component's identity",
+    "gcp:serviceaccount/iAMMember:IAMMember": "a Workload Identity binding",
+    "azure-native:authorization:RoleAssignment": "a component's grant on the container",
+    "azure-native:authorization:RoleDefinition": "the writer role",
+    "azure-native:managedidentity:FederatedIdentityCredential": "a Workload Identity federation",
+    "azure-native:managedidentity:UserAssignedIdentity": "a component's identity",
+    "azure-native:privatedns:PrivateRecordSet": "DNS names",
+    "random:index/randomPassword:RandomPassword": "credentials, generated again",
+    "pulumi:pulumi:StackReference": "reads another stack",
+}
+"""Cloud and utility types that hold no data; Kubernetes objects are covered by the namespaces (below)."""
+
+
+@pytest.mark.parametrize("stack", ["prod", "gcp", "azure", "dev"])
+def test_destroy_under_protect_data_keeps_every_resource_that_holds_or_guards_the_data(planned, stack):
+    from policies.thanos_policies.platform import PROTECTED_TYPES
+
+    resources = [r for r in planned[stack].plan["resources"] if r["custom"]]
+    claimed = {r["inputs"]["metadata"]["namespace"] for r in planned[stack].resources("kubernetes:apps/v1:StatefulSet")
+               if r["inputs"]["spec"].get("volumeClaimTemplates")}
+    kept = [r for r in resources if r["type"] in PROTECTED_TYPES or r["name"].endswith("-replication")
+            or r["type"] == "kubernetes:core/v1:Namespace" and r["inputs"]["metadata"]["name"] in claimed]
+    unknown = sorted({r["type"] for r in resources} - set(PROTECTED_TYPES) - set(HOLDS_NO_DATA)
+                     - {t for t in (r["type"] for r in resources) if t.startswith(("kubernetes:", "tls:", "pulumi:providers:"))})
+    assert unknown == [], f"new resource types without a decision on their protection: {unknown}"
+    protect = stack_config(stack).get("protect-data", True)
+    assert kept and all(r["protect"] == r["retainOnDelete"] == protect for r in kept), \
+        [(r["name"], r["protect"], r["retainOnDelete"]) for r in kept if r["protect"] != protect]
+    if stack == "azure":  # the container is the blocks: its deletion is what issue 20 found unprotected
+        assert len([r for r in kept if r["type"] == "azure-native:storage:BlobContainer"]) == 4
+    if stack == "prod":
+        names = {r["name"] for r in kept if r["type"].startswith("aws:iam/")}
+        assert names == {"us-east-1-objectstore-replication", "us-west-2-objectstore-replication"}
+    # Claims: every StatefulSet retains them, and every namespace holding them is protected with the data (above).
+    assert {r["inputs"]["metadata"]["name"] for r in kept if r["type"] == "kubernetes:core/v1:Namespace"} == claimed
+    assert len(claimed) >= 2
+    for statefulset in planned[stack].resources("kubernetes:apps/v1:StatefulSet"):
+        assert statefulset["inputs"]["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+            "whenDeleted": "Retain", "whenScaled": "Retain"}, statefulset["name"]
+
+
+def test_protect_data_off_is_refused_by_the_pack_for_every_protected_type(tmp_path):
+    """protect-data: false on prod: nothing is protected, and the pack names every bucket and guarding setting."""
+    proc = run_probe(tmp_path, """
+from preflight import policy
+plan = plan_stack("prod", edit=lambda c: c.update({"protect-data": False}))
+found = policy.run_policies(plan, {})
+print(json.dumps(sorted({v.urn.rsplit("::", 1)[-1] for v in found if v.policy == "thanos-storage-protected"})))
+print(json.dumps(sorted({r.type for r in plan.resources if r.protect})))
+""")
+    assert proc.returncode == 0, proc.stderr
+    flagged, protected = (json.loads(line) for line in proc.stdout.splitlines()[-2:])
+    assert protected == []
+    assert "us-east-1-objectstore-bucket" in flagged and "us-east-1-objectstore-bucket-versioning" in flagged
+    assert "us-east-1-objectstore-replication" in flagged and "us-west-2-objectstore-dr-bucket-tls-only" in flagged
+    assert len(flagged) == 2 * 2 * 7 + 2, flagged  # 4 buckets x (bucket + 6 settings), 2 replication configs

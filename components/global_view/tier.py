@@ -99,7 +99,7 @@ class GlobalTier(pulumi.ComponentResource):
         assert view is not None
         ns = ctx.namespace
         child = pulumi.ResourceOptions(parent=self)
-        after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child).namespace]
+        after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child, holds_data=stack.protect_data).namespace]
         alertmanagers = cluster_alertmanagers(stack, home_namespace, view.ruler.alertmanagers)
         shared = register([*service_account_objects(ctx, {}),
                            *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],

@@ -231,8 +231,9 @@ class Namespace(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: ClusterContext, environment: str, opts: pulumi.ResourceOptions | None = None,
                  holds_data: bool = False):
-        """`holds_data`: the namespace keeps blocks (dev's in-cluster S3 server's claims, which its StatefulSet
-        retains): protected and retained on delete, since deleting a namespace deletes every claim in it."""
+        """`holds_data`: protected and retained on delete, since deleting a namespace deletes every claim in it
+        (which the StatefulSets themselves retain): blocks not yet uploaded by Prometheus, receive and the ruler, and
+        dev's in-cluster S3 server's blocks."""
         super().__init__("thanos:k8s:Namespace", name, {}, opts)
         self.namespace = register([namespace_object(ctx, environment)], name, self,
                                   protect=holds_data)[f"Namespace/{ctx.namespace}"]

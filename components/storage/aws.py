@@ -17,6 +17,7 @@ from components.storage.identity import (
     role_of,
     subject,
 )
+from components.storage.protection import kept
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AwsStorage
@@ -166,11 +167,9 @@ class S3Bucket(pulumi.ComponentResource):
     def __init__(self, name: str, bucket_name: str, storage: AwsStorage, kms_key_arn: str | None, protect: bool,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:aws:S3Bucket", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = kept(self, protect)
         self.bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=False,
-                                    tags={"thanos.io/bucket": bucket_name},
-                                    opts=pulumi.ResourceOptions(parent=self, protect=protect,
-                                                                retain_on_delete=protect))
+                                    tags={"thanos.io/bucket": bucket_name}, opts=child)
         self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"}, opts=child)
@@ -183,10 +182,10 @@ class S3Bucket(pulumi.ComponentResource):
                                        rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
         aws.s3.BucketPolicy(f"{name}-tls-only", bucket=self.bucket.id,
                             policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
+                            opts=kept(self, protect, depends_on=[public_block]))
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.id,
                                             rules=lifecycle_rules(storage),
-                                            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
+                                            opts=kept(self, protect, depends_on=[self.versioning]))
         self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
 
 
@@ -217,15 +216,15 @@ class AwsObjectStore(pulumi.ComponentResource):
                                pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
                                 assume_role_policy=json.dumps(replication_trust_policy(), sort_keys=True),
-                                opts=pulumi.ResourceOptions(parent=self))
+                                opts=kept(self, protect))
             aws.iam.RolePolicy(f"{name}-replication", role=role.id, policy=pulumi.Output.all(
                 primary.bucket.arn, replica.bucket.arn).apply(lambda arns: json.dumps(replication_policy(
                     arns[0], arns[1], storage.kms_key_arn, storage.replica_kms_key_arn), sort_keys=True)),
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=kept(self, protect))
             replication = aws.s3.BucketReplicationConfig(
                 f"{name}-replication", bucket=primary.bucket.id, role=role.arn,
                 rules=[replica.bucket.arn.apply(lambda arn: replication_rule(storage, arn))],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[primary.versioning, replica.versioning]))
+                opts=kept(self, protect, depends_on=[primary.versioning, replica.versioning]))
             self.outputs.update(drBucket=replica.bucket.bucket, drBucketArn=replica.bucket.arn,
                                 replicationRoleArn=role.arn)
             switch_after = [replication]  # the compactor moves only once the replication stream has stopped

@@ -17,6 +17,7 @@ from components.storage.identity import (
     dr_store_component,
     subject,
 )
+from components.storage.protection import kept
 from config.base import duration_seconds
 from config.stack import replica_bucket_name
 from config.storage import AzureStorage
@@ -88,7 +89,7 @@ class AzureAccount(pulumi.ComponentResource):
     def __init__(self, name: str, account_name: str, location: str, storage: AzureStorage, protect: bool,
                  opts: pulumi.ResourceOptions | None = None, expire_days: int | None = None):
         super().__init__("thanos:azure:StorageAccount", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = kept(self, protect)
         rg = storage.resource_group
         self.account = azure.storage.StorageAccount(
             name, account_name=account_name, resource_group_name=rg, location=location, kind="StorageV2",
@@ -97,8 +98,7 @@ class AzureAccount(pulumi.ComponentResource):
             allow_cross_tenant_replication=False, public_network_access="Enabled",
             encryption={"key_source": "Microsoft.Storage", "require_infrastructure_encryption": True,
                         "services": {"blob": {"enabled": True, "key_type": "Account"}}},
-            tags={"thanos.io/bucket": account_name},
-            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect))
+            tags={"thanos.io/bucket": account_name}, opts=child)
         retention = {"enabled": True, "days": whole_days(storage.soft_delete)}
         self.blob_service = azure.storage.BlobServiceProperties(
             f"{name}-blob-service", account_name=self.account.name, resource_group_name=rg,
@@ -109,7 +109,7 @@ class AzureAccount(pulumi.ComponentResource):
             container_name=storage.container, public_access="None", opts=child)
         azure.storage.ManagementPolicy(f"{name}-lifecycle", account_name=self.account.name, resource_group_name=rg,
                                        management_policy_name="default", policy=lifecycle_policy(storage, expire_days),
-                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[self.blob_service]))
+                                       opts=kept(self, protect, depends_on=[self.blob_service]))
         self.register_outputs({"account": self.account.name, "id": self.account.id})
 
 
@@ -147,9 +147,8 @@ class AzureObjectStore(pulumi.ComponentResource):
                 f"{name}-replication-destination", account_name=replica.account.name, resource_group_name=rg,
                 object_replication_policy_id="default", source_account=primary.account.id,
                 destination_account=replica.account.id, rules=[rule],
-                opts=pulumi.ResourceOptions(parent=self, provider=dr_provider,
-                                            depends_on=[primary.blob_service, replica.blob_service,
-                                                        primary.container, replica.container]))
+                opts=kept(self, protect, provider=dr_provider, depends_on=[primary.blob_service, replica.blob_service,
+                                                                          primary.container, replica.container]))
             source_policy = azure.storage.ObjectReplicationPolicy(
                 f"{name}-replication-source", account_name=primary.account.name, resource_group_name=rg,
                 object_replication_policy_id=destination_policy.policy_id, source_account=primary.account.id,
@@ -157,7 +156,7 @@ class AzureObjectStore(pulumi.ComponentResource):
                 rules=destination_policy.rules.apply(lambda rules: [dict(rule, rule_id=rules[0]["rule_id"]
                                                                          if isinstance(rules[0], dict)
                                                                          else rules[0].rule_id)]),
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=kept(self, protect))
             self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
             switch_after = [destination_policy, source_policy]
 

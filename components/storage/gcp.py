@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 import yaml
 
 from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, service_account
+from components.storage.protection import kept
 from config.base import duration_seconds
 from config.storage import GcpStorage
 
@@ -67,13 +68,14 @@ class GcpObjectStore(pulumi.ComponentResource):
             public_access_prevention="enforced", force_destroy=False,
             soft_delete_policy={"retention_duration_seconds": int(duration_seconds(storage.soft_delete))},
             lifecycle_rules=lifecycle_rules(storage), labels={"thanos-io-bucket": storage.bucket},
-            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect))
+            opts=kept(self, protect))
         self.outputs = {"bucket": bucket.name, "bucketUrl": bucket.url}
         writer_role = gcp.projects.IAMCustomRole(
             f"{name}-writer-role", project=storage.project, role_id=writer_role_id(storage.bucket),
             title=f"Thanos block writer ({storage.bucket})", permissions=WRITER_PERMISSIONS, stage="GA",
             description="Upload Thanos blocks and replace a failed upload: object get, list, create and delete.",
-            opts=pulumi.ResourceOptions(parent=self))
+            # Kept: a deleted custom role's id stays taken for up to 37 days, so the next `pulumi up` could not create it.
+            opts=kept(self, protect))
         roles = {READER: [("objectViewer", READER_ROLE)], WRITER: [("writer", writer_role.name)],
                  DELETER: [("objectUser", DELETER_ROLE)]}
         self.access = {}
@@ -95,7 +97,7 @@ class GcpObjectStore(pulumi.ComponentResource):
                     gcp.storage.BucketIAMMember(
                         f"{name}-{cluster.name}-{component}-{suffix}", bucket=bucket.name, role=role,
                         member=account.email.apply(lambda email: f"serviceAccount:{email}"),
-                        opts=pulumi.ResourceOptions(parent=self))
+                        opts=kept(self, protect))
                 annotations[component] = {"iam.gke.io/gcp-service-account": account.email}
                 accounts[f"{cluster.name}/{component}"] = account.email
             self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage),

@@ -9,6 +9,28 @@ from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containe
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
+# What deleting each one loses. `pulumi destroy` deletes a protected bucket's unprotected children before it stops
+# at the bucket, so what guards the data is protected with it.
+PROTECTED_TYPES = {
+    S3_BUCKET: "this bucket holds every block Thanos ever wrote",
+    "aws:s3/bucketVersioning:BucketVersioning": "deleting it suspends versioning: an overwrite or delete is final",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+        "deleting it drops the bucket's customer key: new blocks are encrypted with the S3-managed key",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "deleting it lets a policy or ACL make blocks public",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "deleting it re-enables object ACLs",
+    "aws:s3/bucketPolicy:BucketPolicy": "deleting it allows requests without TLS",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+        "deleting it keeps every noncurrent version and abandoned upload forever",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "deleting it stops the copy to the DR region",
+    "gcp:storage/bucket:Bucket": "this bucket holds every block Thanos ever wrote",
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "deleting it cuts a component off the bucket",
+    "gcp:projects/iAMCustomRole:IAMCustomRole": "a deleted custom role's id cannot be created again for 37 days",
+    "azure-native:storage:StorageAccount": "this account holds every block Thanos ever wrote",
+    "azure-native:storage:BlobContainer": "this container holds every block Thanos ever wrote",
+    "azure-native:storage:BlobServiceProperties": "it holds the account's versioning and soft delete",
+    "azure-native:storage:ManagementPolicy": "deleting it keeps every previous version forever",
+    "azure-native:storage:ObjectReplicationPolicy": "deleting it stops the copy to the DR region",
+}
 STATIC_KEYS = ("access_key", "secret_key", "service_account", "storage_account_key", "client_secret",
                "storage_connection_string")
 
@@ -142,8 +164,9 @@ def validate_replicated(args, report):
 
 
 def validate_protected(args, report):
-    if args.resource_type in BUCKET_TYPES and not args.opts.protect:
-        report(f"this bucket holds every block Thanos ever wrote: set protect (and retainOnDelete){fix('protect-data')}.")
+    loses = PROTECTED_TYPES.get(args.resource_type)
+    if loses and not args.opts.protect:
+        report(f"{loses}: set protect (and retainOnDelete){fix('protect-data')}.")
 
 
 def validate_no_wildcards(args, report):
@@ -297,7 +320,8 @@ POLICIES = [
                           description="Every Thanos bucket is replicated to another region.",
                           validate=deduplicated(validate_replicated)),
     ResourceValidationPolicy(name="thanos-storage-protected", enforcement_level=EnforcementLevel.MANDATORY,
-                             description="Buckets and storage accounts are protected from deletion.",
+                             description="Buckets, storage accounts, containers and the settings that guard them are "
+                                         "protected from deletion.",
                              validate=deduplicated(validate_protected)),
     ResourceValidationPolicy(name="thanos-identity-no-wildcards", enforcement_level=EnforcementLevel.MANDATORY,
                              description="IAM policies grant exact actions, never wildcards.",
