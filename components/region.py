@@ -11,6 +11,7 @@ from components.global_view.certificates import StackAuthority
 from components.operations.dr import DrStore, replication_objects
 from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext, register
+from components.renames import keep_state_across_renames
 from components.storage.identity import BucketAccess, ClusterIdentity, components_in, dr_store_component
 from config.stack import ClusterSpec, RegionSpec, StackConfig, dr_cluster_of, replica_bucket_name
 
@@ -75,7 +76,8 @@ def dr_reader(region: RegionSpec, stack: StackConfig, refs: StackReferences) -> 
         return None
     cluster = next(c for r in stack.regions for c in r.clusters if c.name == name)
     return ClusterIdentity(name, oidc_issuer(cluster, refs), [dr_store_component(region.name)],
-                           cluster.workload_identity_pool, stack.namespace_of(cluster), stack.environment)
+                           cluster.workload_identity_pool, stack.namespace_of(cluster), stack.environment,
+                           cluster.created_as)
 
 
 def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: list[ClusterIdentity],
@@ -123,7 +125,7 @@ class ThanosRegion(pulumi.ComponentResource):
         compactor_cluster = region.compactor_cluster_name
         identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
             c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool,
-            c.namespace, stack.environment) for c in region.clusters]
+            c.namespace, stack.environment, c.created_as) for c in region.clusters]
         store = object_store(name, region, stack, identities, providers.get(region.name), providers, self,
                              dr_reader(region, stack, refs))
         self.store = store
@@ -131,7 +133,7 @@ class ThanosRegion(pulumi.ComponentResource):
         self.clusters, self.kubernetes, self.contexts = {}, {}, {}
         for cluster in region.clusters:
             namespace = stack.namespace_of(cluster)
-            ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace,
+            ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace, instance=cluster.created_as,
                                  image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread,
                                  node_spread=thanos.node_spread)
             provider = kubernetes_provider(cluster, namespace, refs)
@@ -174,6 +176,7 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, T
 
 def deploy(stack: StackConfig) -> dict[str, Any]:
     """Every region of the stack, then the global view over their clusters; returns the stack outputs."""
+    keep_state_across_renames(stack)
     providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
     refs = StackReferences()
     # One CA per stack: clusters trust each other through it (remote-write and the global view are mTLS).

@@ -43,10 +43,19 @@ class ClusterSpec(StrictModel):
     """OIDC issuer URL of the cluster (IRSA, Azure workload identity); default the stack output, if any."""
     workload_identity_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog$")
     """GKE Workload Identity pool of the cluster; default `<storage project>.svc.id.goog`."""
+    renamed_from: list[Name] = Field(default_factory=list)
+    """Earlier names of this cluster, newest first: its resources keep their state across the rename (aliases), and
+    its selectors and cloud identities keep the name it was created with; only the `cluster` external label and what
+    shows the name change; default none."""
     zones: list[Name] = Field(default_factory=list)
     """The cluster's zones (its nodes' `topology.kubernetes.io/zone` values, e.g. us-east-1a): receive then runs its
     ingestors spread over them (one StatefulSet per zone, give at least two ingestors per zone) with a zone-aware
     hashring, so every series has copies in distinct zones; default none."""
+
+    @property
+    def created_as(self) -> str:
+        """The name the cluster was created with (its oldest earlier name): selectors and identity names keep it."""
+        return self.renamed_from[-1] if self.renamed_from else self.name
 
     @property
     def issuer_from_stack(self) -> bool:
@@ -79,6 +88,9 @@ class StackConfig(StrictModel):
     """Environment label put on every resource (dev, prod...); required."""
     namespace: Name = "thanos"
     """Kubernetes namespace of every Thanos workload; default thanos."""
+    allow_destructive: list[str] = Field(default_factory=list)
+    """Logical names of stateful resources the next update may delete or replace, as `preflight --baseline` names
+    them when it refuses; remove them once deployed; default none."""
     protect_data: bool = True
     """Buckets, storage accounts and containers, the settings that guard them (versioning, encryption, public access
     block, replication, lifecycle) and the namespaces holding claims get protect and retainOnDelete; buckets are never
@@ -148,6 +160,18 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
                                    "one bucket (overlapping blocks, halted compaction)"))
         else:
             buckets[name] = path
+
+    current = {c.name for r in stack.regions for c in r.clusters}
+    earlier: dict[str, str] = {}
+    for i, region in enumerate(stack.regions):
+        for j, cluster in enumerate(region.clusters):
+            for k, old in enumerate(cluster.renamed_from):
+                at = f"regions[{i}].clusters[{j}].renamed-from[{k}]"
+                if old in current:
+                    problems.append((at, f"{old!r} is the name of a cluster of this stack: an earlier name must not be in use"))
+                elif old in earlier:
+                    problems.append((at, f"{old!r} is already an earlier name at {earlier[old]}"))
+                earlier.setdefault(old, at)
 
     for i, region in enumerate(stack.regions):
         at = f"regions[{i}]"

@@ -29,6 +29,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="the Pulumi program to run (default: this project's __main__.py)")
     parser.add_argument("--first-preview", action="store_true",
                         help="plan as the first `pulumi preview` of a new stack sees it: every computed output unknown")
+    parser.add_argument("--baseline", type=Path,
+                        help="the stack's last state (`pulumi stack export`) or an earlier `--json` plan: refuse "
+                             "deleting or replacing a stateful resource (exit 1) unless the stack allows it")
     parser.add_argument("--policy-config", type=Path,
                         help="policy pack config JSON (default policies/STACK.json when it exists)")
     args = parser.parse_args(argv)
@@ -175,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         policy_config = check_options(args, stack)
+        baseline = None
+        if args.baseline:
+            from .destructive import BaselineError, load_baseline
+
+            try:
+                baseline = load_baseline(args.baseline)
+            except BaselineError as err:
+                raise OptionError(f"--baseline {err}") from None
     except OptionError as err:
         print(f"preflight: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -200,6 +211,18 @@ def main(argv: list[str] | None = None) -> int:
         violations = policy.run_policies(plan, policy_config)
 
     print(summary(plan, violations))
+    edits = []
+    if baseline is not None:
+        from .destructive import destructive_edits
+
+        edits = destructive_edits(plan, baseline, settings.allow_destructive)
+        refused = sum(not e.allowed for e in edits)
+        print(f"Destructive edits against {args.baseline.name}: {refused} refused, {len(edits) - refused} allowed "
+              f"(of {len(baseline)} resources)")
+        for edit in edits:
+            print(edit.line())
+        if refused:
+            print("  To go ahead with one, add its name to allow-destructive in the stack's thanos:config.")
     nonconforming = False
     if args.conformance:
         from .conformance import check_plan
@@ -224,10 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_path:
         document = {"project": plan.project, "stack": plan.stack,
                     "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
-                    "violations": [v.to_json() for v in violations or []]}
+                    "violations": [v.to_json() for v in violations or []],
+                    "destructive": [e.to_json() for e in edits]}
         args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     mandatory = any(v.level == "mandatory" for v in violations or [])
-    return EXIT_MANDATORY if mandatory or nonconforming else EXIT_OK
+    destructive = any(not e.allowed for e in edits)
+    return EXIT_MANDATORY if mandatory or nonconforming or destructive else EXIT_OK
 
 
 def run() -> None:

@@ -88,6 +88,8 @@ class Resource:
     depends_on: list[str]
     raw_inputs: dict[str, Any]
     outputs: dict[str, Any]
+    aliases: list[str] = field(default_factory=list)
+    """URNs the resource had before (its `aliases`, as the engine resolves them against the last state)."""
 
     @cached_property
     def inputs(self) -> dict[str, Any]:
@@ -99,7 +101,7 @@ class Resource:
         return {"urn": self.urn, "type": self.type, "name": self.name, "custom": self.custom,
                 "parent": self.parent, "provider": self.provider, "protect": self.protect,
                 "retainOnDelete": self.retain_on_delete, "dependsOn": self.depends_on,
-                "inputs": redacted(self.raw_inputs),
+                "inputs": redacted(self.raw_inputs), "aliases": self.aliases,
                 "secretInputs": sorted(k for k, v in self.raw_inputs.items() if _contains_secret(v))}
 
 
@@ -282,6 +284,24 @@ def _urn_of(reference: str) -> str | None:
     return reference.rsplit("::", 1)[0] if reference else None
 
 
+def alias_urns(request: Any, project: str, stack: str) -> list[str]:
+    """The URNs a registration's aliases stand for, resolved as the engine does (step_generator.go,
+    collapseAliasToUrn): what an alias leaves out is the resource's own name, type, parent, project and stack."""
+    urns = []
+    for alias in getattr(request, "aliases", []):
+        if alias.urn:
+            urns.append(alias.urn)
+            continue
+        spec = alias.spec
+        parent = spec.parentUrn or request.parent
+        if spec.noParent or not parent or parent.split("::")[2] == "pulumi:pulumi:Stack":
+            qualified = spec.type or request.type
+        else:
+            qualified = f"{parent.split('::')[2]}${spec.type or request.type}"
+        urns.append(f"urn:pulumi:{spec.stack or stack}::{spec.project or project}::{qualified}::{spec.name or request.name}")
+    return urns
+
+
 def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
                 stack_outputs: dict[str, dict[str, Any]], preview: bool = False, first_preview: bool = False) -> Plan:
     """Run `program` (a Pulumi `__main__.py`) under mocks with the given stack config; return its plan.
@@ -332,7 +352,8 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
             protect=not read and bool(request.protect), retain_on_delete=not read and bool(request.retainOnDelete),
             depends_on=sorted(set(request.dependencies)),
             raw_inputs=json_format.MessageToDict(request.properties if read else request.object),
-            outputs=plain(json_format.MessageToDict(response.properties if read else response.object))))
+            outputs=plain(json_format.MessageToDict(response.properties if read else response.object)),
+            aliases=[] if read else alias_urns(request, project, stack)))
     # Registration order depends on when outputs resolve; the URN order does not.
     plan.resources.sort(key=lambda r: r.urn)
     return plan

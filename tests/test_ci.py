@@ -90,3 +90,13 @@ def test_every_previewed_stack_gets_credentials_or_an_explicit_skip(stack):
     fetch_step = next(s for s in preview_steps() if s.get("name") == "Fetch cluster credentials")
     assert "ci/kube-credentials.sh ${{ matrix.stack }}" in fetch_step["run"]
     assert all(s["if"].startswith("steps.ready.outputs.run == 'true'") for s in preview_steps()[1:])
+
+
+def test_the_preview_refuses_edits_that_lose_state_against_the_stacks_last_state():
+    step = next(s for s in preview_steps() if s.get("name") == "Refuse edits that lose state")
+    assert step["if"] == "steps.ready.outputs.run == 'true'"
+    export, check = step["run"].strip().splitlines()
+    assert export.startswith("pulumi stack export -s ") and export.endswith(" --file state.json")
+    assert check == ".venv/bin/python -m preflight ${{ matrix.stack }} --baseline state.json --no-policy"
+    names = [s.get("name") or s.get("uses") for s in preview_steps()]
+    assert names.index("Refuse edits that lose state") > names.index("pulumi/actions@v6")  # the action installs the CLI

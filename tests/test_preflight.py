@@ -10,7 +10,7 @@ from preflight.manifests import is_object
 from .conftest import ROOT, STACKS, run_preflight, run_probe
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "protect", "retainOnDelete", "dependsOn",
-                 "inputs", "secretInputs"}
+                 "inputs", "secretInputs", "aliases"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -24,7 +24,7 @@ def test_every_stack_plans_with_exit_0(planned, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_json_follows_the_contract(planned, stack):
     plan = planned[stack].plan
-    assert set(plan) == {"project", "stack", "resources", "outputs", "violations"}
+    assert set(plan) == {"project", "stack", "resources", "outputs", "violations", "destructive"}
     assert plan["project"] == "thanos" and plan["stack"] == stack
     for resource in plan["resources"]:
         assert set(resource) == RESOURCE_KEYS

@@ -194,6 +194,81 @@ def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
     assert "runbooks.example.com" in json.dumps(after[rules]["data"])
 
 
+def edit_cluster(project: Project, **changes) -> None:
+    """Edit dev's first cluster (chicago) in the copy's stack file; `name` also moves the global tier's host."""
+    import yaml
+
+    path = project.dir / "Pulumi.dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    config = document["config"]["thanos:config"]
+    config["regions"][0]["clusters"][0].update(changes)
+    if "name" in changes:
+        config["global-view"]["host-cluster"] = changes["name"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def stateful_steps(run) -> dict[str, str]:
+    """The steps that delete or replace a StatefulSet, a claim or a namespace."""
+    kinds = (*STATEFUL_KINDS, "kubernetes:core/v1:Namespace")
+    return {urn: op for urn, op in run.steps().items()
+            if op not in ("same", "update", "create") and urn.split("::")[2].rsplit("$", 1)[-1] in kinds}
+
+
+def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_keeps_everything(dev, tmp_path):
+    project, cluster = dev
+    deployed(project)
+    store = "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store"
+    claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-store-0"
+    uids = {path: cluster.api("GET", path)["metadata"]["uid"] for path in (store, claim)}
+    state = tmp_path / "state.json"
+    project.run("stack", "export", "-s", "dev", "--file", str(state), check=True)
+    store_urn = next(r["urn"] for r in json.loads(state.read_text())["deployment"]["resources"]
+                     if r["urn"].endswith("::chicago-store-statefulset-thanos-store"))
+    stack_file = str(project.dir / "Pulumi.dev.yaml")
+
+    def preflight():
+        return run_preflight("--config-file", stack_file, "--baseline", str(state), "--no-policy")
+
+    # A new namespace: the real provider replaces every StatefulSet of the cluster; the preflight refuses first.
+    edit_cluster(project, namespace="thanos-illinois")
+    refused = preflight()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "[refused] chicago-store-statefulset-thanos-store: changing metadata.namespace" in refused.stdout
+    assert "regions[].clusters[].namespace" in refused.stdout
+    preview = project.run("preview", "-s", "dev")
+    assert preview.returncode == 0, preview.explain()
+    assert preview.steps()[store_urn] in ("replace", "create-replacement", "delete-replaced"), preview.steps()[store_urn]
+    edit_cluster(project, namespace="thanos-chicago")
+
+    # A rename without renamed-from: new resources for the same objects, the old ones deleted. The preflight names
+    # each; the real preview fails on the first StatefulSet whose selector (the cluster's name) cannot change.
+    edit_cluster(project, name="illinois")
+    refused = preflight()
+    assert refused.returncode == 1 and "[refused] chicago-store-statefulset-thanos-store: StatefulSet " \
+        "thanos-chicago/thanos-store would be deleted" in refused.stdout, refused.stdout + refused.stderr
+    assert "renamed-from" in refused.stdout
+    preview = project.run("preview", "-s", "dev")
+    assert preview.returncode != 0 and any("StatefulSet.apps" in e and "Forbidden: updates to statefulset spec" in e
+                                           for e in preview.errors()), preview.explain()
+
+    # With renamed-from: the preflight passes, and the real engine updates in place (aliases).
+    edit_cluster(project, name="illinois", **{"renamed-from": ["chicago"]})
+    allowed = preflight()
+    assert allowed.returncode == 0 and "0 refused" in allowed.stdout, allowed.stdout + allowed.stderr
+    up = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    print(report(up))
+    assert up.returncode == 0, up.explain()
+    assert stateful_steps(up) == {}, stateful_steps(up)
+    for path, uid in uids.items():
+        assert cluster.api("GET", path)["metadata"]["uid"] == uid, path
+    labels = cluster.api("GET", store)["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/instance"] == "chicago"  # selectors keep the first name
+    receive = cluster.api("GET", "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-receive")
+    assert '--label=cluster=\\"illinois\\"' in json.dumps(receive["spec"]["template"]), "the external label follows"
+    again = project.run("preview", "-s", "dev", "--expect-no-changes")
+    assert again.returncode == 0, {urn: op for urn, op in again.steps().items() if op != "same"}
+
+
 def test_destroy_of_dev_removes_it_all(dev):
     project, cluster = dev
     edit_config(project, "protect-data", False)
@@ -239,8 +314,9 @@ def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
 
 
 def test_destroy_under_protect_data_stops_at_the_namespaces_and_keeps_the_blocks(dev):
-    # In-cluster storage keeps its blocks on the S3 server's claims, which its StatefulSet retains; deleting the
-    # namespace would delete them. protect-data protects the namespaces: destroy removes the rest and stops there.
+    # Claims hold blocks (MinIO's, and those Prometheus, receive and the ruler have not uploaded yet); StatefulSets
+    # retain them, but deleting a namespace would delete them. protect-data protects the namespaces holding claims:
+    # destroy removes the rest and stops there; --exclude-protected does the same without an error.
     project, cluster = dev
     edit_config(project, "protect-data", True)
     up = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
@@ -251,10 +327,14 @@ def test_destroy_under_protect_data_stops_at_the_namespaces_and_keeps_the_blocks
     destroy = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
     print(report(destroy))
     assert destroy.returncode != 0 and "protected" in destroy.output, destroy.explain()
-    for namespace in ("thanos-chicago", "thanos-seattle"):
+    for namespace in ("thanos-chicago", "thanos-seattle", "thanos-global"):
         assert cluster.api("GET", f"/api/v1/namespaces/{namespace}")["status"]["phase"] == "Active"
     assert cluster.api("GET", claim)["metadata"]["uid"] == uid
     assert not cluster.items("/apis/apps/v1/namespaces/thanos-chicago/statefulsets")  # the rest is gone
+    kept = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", "--exclude-protected", timeout=1800)
+    print(report(kept))
+    assert kept.returncode == 0, kept.explain()
+    assert cluster.api("GET", claim)["metadata"]["uid"] == uid
     again = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
     print(report(again))
     assert again.returncode == 0, again.explain()

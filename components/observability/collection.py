@@ -111,7 +111,7 @@ def build_kube_state_metrics(ctx: ClusterContext) -> list[dict[str, Any]]:
     """kube-state-metrics in the Thanos namespace: read-only list/watch on the objects it reports, hardened."""
     component = KSM_NAME
     labels = {**ctx.labels(component), "app.kubernetes.io/name": KSM_NAME}
-    selector = {"app.kubernetes.io/name": KSM_NAME, "app.kubernetes.io/instance": ctx.cluster}
+    selector = {"app.kubernetes.io/name": KSM_NAME, "app.kubernetes.io/instance": ctx.instance_label}
     probe = {"httpGet": {"path": "/livez", "port": "metrics"}, "periodSeconds": 30}
     ksm = {"name": KSM_NAME, "image": KUBE_STATE_METRICS_IMAGE, "imagePullPolicy": "IfNotPresent",
            "args": [f"--port={KSM_PORT}", f"--telemetry-port={KSM_TELEMETRY_PORT}",

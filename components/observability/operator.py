@@ -47,7 +47,7 @@ def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, names
     labels as its headless one and would scrape every pod twice), the job label set to the component's name (the
     operator would name it after the Service)."""
     return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": _selected_metadata(ctx, scrape.job),
-            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/instance": ctx.cluster}},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/instance": ctx.instance_label}},
                      "namespaceSelector": {"matchNames": [namespace or ctx.namespace, *scrape.namespaces]},
                      "endpoints": [{"port": scrape.port, "interval": interval, "relabelings": [
                          {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],

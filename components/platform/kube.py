@@ -28,6 +28,9 @@ class ClusterContext:
     """`whenUnsatisfiable` of every zone spread constraint."""
     node_spread: str = "DoNotSchedule"
     """Whether replicas may share a node (`ScheduleAnyway`: preferred anti-affinity only)."""
+    instance: str = ""
+    """The `app.kubernetes.io/instance` label when it is not the cluster name: the name the cluster was created with
+    (its oldest `renamed-from`), since workload selectors carry it and cannot change."""
     copy: str = ""
     """The bucket copy in use (primary or DR) when it can change: pods carry it, so a switch restarts them (Thanos
     reads the objstore config only at start)."""
@@ -37,13 +40,18 @@ class ClusterContext:
         """The Thanos version tag."""
         return image_version(self.image)
 
+    @property
+    def instance_label(self) -> str:
+        """The `app.kubernetes.io/instance` value of the cluster's objects."""
+        return self.instance or self.cluster
+
     def labels(self, component: str) -> dict[str, str]:
         """Full labels of a component's objects."""
-        return labels(component, self.cluster, self.version)
+        return labels(component, self.instance_label, self.version)
 
     def selector(self, component: str) -> dict[str, str]:
         """Selector labels of a component's pods."""
-        return selector_labels(component, self.cluster)
+        return selector_labels(component, self.instance_label)
 
     def metadata(self, name: str, component: str, **extra: Any) -> dict[str, Any]:
         """metadata with an explicit name (DNS known before deploy), namespace and labels."""

@@ -65,10 +65,13 @@ class ClusterIdentity:
     """Namespace of the cluster's ServiceAccounts, when it is not the stack's."""
     environment: str = ""
     """The stack's environment: cloud identity names carry it, so two stacks in one account never collide."""
+    created_as: str = ""
+    """The name the cluster was created with, when it was renamed: identity names keep it, so a rename replaces no
+    identity."""
 
     def identity_name(self, component: str, limit: int) -> str:
         """`thanos-<environment>-<cluster>-<component>`, shortened with a digest of the whole when over `limit`."""
-        return identity_name(self.environment, self.name, component, limit)
+        return identity_name(self.environment, self.created_as or self.name, component, limit)
 
 
 @dataclass

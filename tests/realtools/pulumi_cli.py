@@ -58,8 +58,15 @@ class Run:
         """Every policy event: policyName, enforcementLevel, message, resourceUrn."""
         return [e["policyEvent"] for e in self.events if "policyEvent" in e]
 
+    def errors(self) -> list[str]:
+        """The engine's error diagnostics, first to last (the tail of the output is often only the shutdown)."""
+        return [f"{d.get('urn', '')}: {d.get('message', '').strip()}" for d in
+                (e["diagnosticEvent"] for e in self.events if "diagnosticEvent" in e) if d.get("severity") == "error"]
+
     def explain(self) -> str:
-        return f"pulumi {' '.join(self.args)} exited {self.returncode} after {self.seconds:.0f} s:\n{self.output[-6000:]}"
+        errors = "\n".join(self.errors()[:10])
+        return (f"pulumi {' '.join(self.args)} exited {self.returncode} after {self.seconds:.0f} s:\n{errors}\n"
+                f"{self.output[-4000:]}")
 
 
 class Project:

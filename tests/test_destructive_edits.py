@@ -1,0 +1,131 @@
+"""Renames keep state, destructive edits are refused: `preflight --baseline` against an earlier plan of prod (the
+real engine and provider judge the same on dev: tests/test_real_engine.py)."""
+
+import json
+
+import pytest
+import yaml
+
+import config
+from components.renames import earlier_names
+
+from .conftest import ROOT, run_preflight
+
+
+def test_earlier_names_put_each_old_name_back_where_the_new_one_stands_whole():
+    assert earlier_names("us-east-1-objectstore-illinois-compactor", {"illinois": ["chicago"]}) == [
+        "us-east-1-objectstore-chicago-compactor"]
+    assert earlier_names("k8s-illinois", {"illinois": ["chicago", "windy"]}) == ["k8s-chicago", "k8s-windy"]
+    assert earlier_names("illinoisan-store", {"illinois": ["chicago"]}) == []  # not a whole part
+    assert sorted(earlier_names("a-replicate-from-b", {"a": ["x"], "b": ["y"]})) == [
+        "a-replicate-from-y", "x-replicate-from-b", "x-replicate-from-y"]
+
+
+def stack_with(edit) -> dict:
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    edit(document["config"]["thanos:config"])
+    return document
+
+
+def test_an_earlier_name_in_use_or_given_twice_is_refused():
+    def clash(c):
+        c["regions"][0]["clusters"][0]["renamed-from"] = ["seattle"]
+        c["regions"][1]["clusters"][0]["renamed-from"] = ["windy"]
+
+    def twice(c):
+        c["regions"][0]["clusters"][0]["renamed-from"] = ["windy"]
+        c["regions"][1]["clusters"][0]["renamed-from"] = ["windy"]
+
+    for edit, message in ((clash, "regions[0].clusters[0].renamed-from[0]: 'seattle' is the name of a cluster of "
+                                  "this stack"),
+                          (twice, "regions[1].clusters[0].renamed-from[0]: 'windy' is already an earlier name at "
+                                  "regions[0].clusters[0].renamed-from[0]")):
+        with pytest.raises(config.ConfigError) as err:
+            config.load(stack_with(edit)["config"]["thanos:config"])
+        assert message in str(err.value)
+
+
+def rename_chicago(c):
+    cluster = c["regions"][0]["clusters"][0]
+    cluster.update(name="illinois", **{"renamed-from": ["chicago"]})
+    c["regions"][0]["compactor-cluster"] = "illinois"
+    c["global-view"]["host-cluster"] = "illinois"
+    for route in c["observability"]["alertmanager"]["routes"]:
+        route["clusters"] = ["illinois" if n == "chicago" else n for n in route.get("clusters", [])] or None
+        if route["clusters"] is None:
+            del route["clusters"]
+
+
+def plan_edited(tmp_path, edit, baseline):
+    """preflight of prod, edited, against `baseline`: (exit code, stdout, plan)."""
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack_with(edit), sort_keys=False))
+    out = tmp_path / "plan.json"
+    proc = run_preflight("--config-file", str(folder / "Pulumi.prod.yaml"), "--baseline", str(baseline),
+                         "--json", str(out), "--no-policy")
+    return proc.returncode, proc.stdout + proc.stderr, json.loads(out.read_text()) if out.exists() else {}
+
+
+@pytest.fixture
+def baseline(planned, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(planned["prod"].plan))
+    return path
+
+
+def test_renaming_a_prod_cluster_carries_every_resource_and_changes_no_selector_or_identity(planned, baseline, tmp_path):
+    code, out, plan = plan_edited(tmp_path, rename_chicago, baseline)
+    assert code == 0 and "Destructive edits against baseline.json: 0 refused" in out, out
+    old = {r["urn"]: r for r in planned["prod"].plan["resources"]}
+    new = plan["resources"]
+    carried = {urn for r in new for urn in [r["urn"], *r["aliases"]] if urn in old}
+    # Only the validation Jobs are new (their names hash their content, which names the cluster).
+    gone = [u.rsplit("::", 1)[-1] for u in set(old) - carried]
+    assert gone and all("-validate-" in name for name in gone), gone
+    changed = [r for r in new if r["urn"] not in old]
+    assert changed and all("illinois" in r["name"] or "-validate-" in r["name"] for r in changed)
+    assert all(r["aliases"] for r in changed if "-validate-" not in r["name"])
+    by_urn = {urn: r for r in new for urn in [r["urn"], *r["aliases"]]}
+    for urn, before in old.items():
+        if before["type"] in ("kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"):
+            assert by_urn[urn]["inputs"]["spec"]["selector"] == before["inputs"]["spec"]["selector"], urn
+        if before["type"] in ("aws:iam/role:Role", "aws:s3/bucket:Bucket"):
+            assert by_urn[urn]["inputs"].get("name") == before["inputs"].get("name"), urn
+            assert by_urn[urn]["inputs"].get("bucket") == before["inputs"].get("bucket"), urn
+
+
+def test_a_new_bucket_name_and_a_new_storage_class_are_refused_until_allowed(baseline, tmp_path):
+    def edit(c):
+        c["regions"][1]["storage"]["bucket"] = "acme-thanos-prod-us-west-2-new"
+        c["thanos"].setdefault("store", {})["storage-class"] = "gp3-fast"
+
+    code, out, plan = plan_edited(tmp_path, edit, baseline)
+    assert code == 1, out
+    refused = {e["name"]: e for e in plan["destructive"]}
+    bucket = refused["us-west-2-objectstore-bucket"]
+    assert bucket["change"].startswith('changing bucket ("acme-thanos-prod-us-west-2" -> '
+                                       '"acme-thanos-prod-us-west-2-new") replaces it')
+    assert "thanos tools bucket replicate" in bucket["fix"] and not bucket["allowed"]
+    stores = [e for name, e in refused.items() if name.endswith("-store-statefulset-thanos-store")]
+    assert stores and all("would apply to no existing claim" in e["change"] and "storage-class" in e["fix"]
+                          for e in stores)
+    assert "To go ahead with one, add its name to allow-destructive" in out
+
+    def allowed(c):
+        edit(c)
+        c["allow-destructive"] = sorted(refused)
+
+    (tmp_path / "stack").rename(tmp_path / "refused")
+    code, out, plan = plan_edited(tmp_path, allowed, baseline)
+    assert code == 0, out
+    assert plan["destructive"] and all(e["allowed"] for e in plan["destructive"])
+    assert f"0 refused, {len(refused)} allowed" in out
+
+
+def test_an_unusable_baseline_is_named(tmp_path):
+    bad = tmp_path / "state.json"
+    bad.write_text('{"checkpoint": {}}')
+    proc = run_preflight("prod", "--baseline", str(bad))
+    assert proc.returncode == 2
+    assert f"--baseline {bad}: neither `pulumi stack export` output nor a `preflight --json` plan" in proc.stderr
