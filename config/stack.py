@@ -45,8 +45,8 @@ class ClusterSpec(StrictModel):
     """GKE Workload Identity pool of the cluster; default `<storage project>.svc.id.goog`."""
     renamed_from: list[Name] = Field(default_factory=list)
     """Earlier names of this cluster, newest first: its resources keep their state across the rename (aliases), and
-    its selectors and cloud identities keep the name it was created with; only the `cluster` external label and what
-    shows the name change; default none."""
+    its selectors and cloud identities keep the name it was created with, so keep the list; only the `cluster`
+    external label and what shows the name change; default none."""
     zones: list[Name] = Field(default_factory=list)
     """The cluster's zones (its nodes' `topology.kubernetes.io/zone` values, e.g. us-east-1a): receive then runs its
     ingestors spread over them (one StatefulSet per zone, give at least two ingestors per zone) with a zone-aware

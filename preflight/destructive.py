@@ -108,8 +108,8 @@ def _fix(kind: str, path: str) -> str:
         return ("Config: thanos.<component>.storage-class. Existing claims keep their class; to move, add the new "
                 "class on a new cluster entry or migrate each claim's volume, then set it here")
     if kind == STATEFUL_SET:
-        return ("The program changed a field Kubernetes cannot update (an upgrade of this project): expect a gap of "
-                "a few minutes in this component")
+        return ("Selectors carry the cluster's first name: if a `renamed-from` was dropped, put it back; after an "
+                "upgrade of this project that changed the field, expect a gap of a few minutes in this component")
     return ("Config: regions[].storage. A new bucket starts empty and the blocks of the old one are no longer read: "
             "create the new one beside it, copy with `thanos tools bucket replicate`, then switch")
 

@@ -57,7 +57,7 @@ def rename_chicago(c):
 
 
 def plan_edited(tmp_path, edit, baseline):
-    """preflight of prod, edited, against `baseline`: (exit code, stdout, plan)."""
+    """preflight of prod, edited, against `baseline`, in `tmp_path`: (exit code, output, plan)."""
     folder = tmp_path / "stack"
     folder.mkdir()
     (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack_with(edit), sort_keys=False))
@@ -129,3 +129,25 @@ def test_an_unusable_baseline_is_named(tmp_path):
     proc = run_preflight("prod", "--baseline", str(bad))
     assert proc.returncode == 2
     assert f"--baseline {bad}: neither `pulumi stack export` output nor a `preflight --json` plan" in proc.stderr
+
+
+
+def test_dropping_renamed_from_after_the_rename_is_refused(baseline, tmp_path):
+    """After a rename, the first name is still the cluster's identity: without `renamed-from` its selectors change."""
+    first = tmp_path / "first"
+    first.mkdir()
+    code, out, renamed_plan = plan_edited(first, rename_chicago, baseline)
+    assert code == 0, out
+    (tmp_path / "renamed.json").write_text(json.dumps(renamed_plan))
+
+    def dropped(c):
+        rename_chicago(c)
+        del c["regions"][0]["clusters"][0]["renamed-from"]
+
+    second = tmp_path / "second"
+    second.mkdir()
+    code, out, plan = plan_edited(second, dropped, tmp_path / "renamed.json")
+    assert code == 1, out
+    store = next(e for e in plan["destructive"] if e["name"] == "illinois-store-statefulset-thanos-store")
+    assert store["change"].startswith("changing spec.selector")
+    assert "if a `renamed-from` was dropped, put it back" in store["fix"]

@@ -373,7 +373,8 @@ def test_destroy_under_protect_data_keeps_every_resource_that_holds_or_guards_th
 
     resources = [r for r in planned[stack].plan["resources"] if r["custom"]]
     claimed = {r["inputs"]["metadata"]["namespace"] for r in planned[stack].resources("kubernetes:apps/v1:StatefulSet")
-               if r["inputs"]["spec"].get("volumeClaimTemplates")}
+               if r["inputs"]["spec"].get("volumeClaimTemplates")} | {
+        r["inputs"]["metadata"]["namespace"] for r in planned[stack].resources("kubernetes:core/v1:PersistentVolumeClaim")}
     kept = [r for r in resources if r["type"] in PROTECTED_TYPES or r["name"].endswith("-replication")
             or r["type"] == "kubernetes:core/v1:Namespace" and r["inputs"]["metadata"]["name"] in claimed]
     unknown = sorted({r["type"] for r in resources} - set(PROTECTED_TYPES) - set(HOLDS_NO_DATA)
