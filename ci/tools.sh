@@ -26,6 +26,8 @@ PULUMI_KUBERNETES_VERSION=4.34.2
 KUBERNETES_VERSION=1.34.2
 ETCD_VERSION=3.6.5
 KWOK_VERSION=0.7.0
+# The entry point's auth proxy, at the release the plan pins (its main package is the module root).
+OAUTH2_PROXY_VERSION=7.15.6
 # CustomResourceDefinitions the stacks' objects need, from the upstream modules (plain files in the module zips).
 GATEWAY_API_VERSION=1.6.3
 PROMETHEUS_OPERATOR_VERSION=0.85.0
@@ -48,6 +50,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
+    oauth2-proxy) echo "$OAUTH2_PROXY_VERSION" ;;
     crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
@@ -197,6 +200,11 @@ build() {
       build_go kwok "$KWOK_VERSION" sigs.k8s.io/kwok "v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok kwok "" \
         "-X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION"
       ;;
+    oauth2-proxy)
+      build_go oauth2-proxy "$OAUTH2_PROXY_VERSION" github.com/oauth2-proxy/oauth2-proxy/v7 "v$OAUTH2_PROXY_VERSION" \
+        github.com/oauth2-proxy/oauth2-proxy/v7 oauth2-proxy "" \
+        "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=v$OAUTH2_PROXY_VERSION"
+      ;;
     crds)
       local out="$CACHE/crds-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" gw po
       [ -f "$out/crds/RECIPE" ] && return 0
@@ -217,7 +225,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, crds)" >&2
+        "etcd, kwok, oauth2-proxy, crds)" >&2
       exit 2
       ;;
   esac
@@ -225,7 +233,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy crds
 fi
 for tool in "$@"; do
   build "$tool"

@@ -846,6 +846,28 @@ def test_gateway_entry_point_routes_through_the_proxy_over_https(prod):
         "HTTPRoute thanos-ready serves Thanos on a Gateway listener without TLS: use an HTTPS listener."]
 
 
+
+def test_an_auth_proxy_that_skips_auth_on_a_client_header_is_refused(prod):
+    """GHSA-7x63-xv5r-3p2x: under --reverse-proxy, skip-auth routes match the client's X-Forwarded-Uri, and every
+    client is a trusted proxy until --trusted-proxy-ip is set (oauth2-proxy#3506)."""
+    resources = chicago(prod, "thanos-global")
+    proxy = named(resources, "Deployment", "thanos-oauth2-proxy", "thanos-global")
+    args = container(proxy["inputs"], "oauth2-proxy")["args"]
+    assert "--reverse-proxy" in args and not any(a.startswith("--skip-auth") for a in args)
+    assert container(proxy["inputs"], "oauth2-proxy")["image"].endswith(":v7.15.6")
+    route = named(resources, "HTTPRoute", "thanos", "thanos-global")["inputs"]
+    assert "X-Forwarded-Uri" in route["spec"]["rules"][0]["filters"][0]["requestHeaderModifier"]["remove"]
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == []
+    args.append("--skip-auth-route=GET=^/-/ready$")
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == [
+        "oauth2-proxy thanos-oauth2-proxy skips authentication for routes it matches against the client's own "
+        "X-Forwarded-Uri (--reverse-proxy, skip-auth routes, no --trusted-proxy-ip: GHSA-7x63-xv5r-3p2x): any request "
+        "can claim a skipped path. Drop the skip-auth routes and probe oauth2-proxy's own /ping, or set "
+        "--trusted-proxy-ip to the proxies that strip the header."]
+    args.append("--trusted-proxy-ip=10.0.0.0/8")
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == []
+
+
 def test_every_query_dedups_on_every_replica_label_never_on_identity(prod):
     resources = [copy.deepcopy(r) for r in prod]
     assert check_stack("thanos-query-dedup-labels", resources) == []

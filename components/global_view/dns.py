@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 
-from components.global_view.entry_point import READY_PATH
+from components.global_view.entry_point import PING_PATH, READY_PATH
 from components.global_view.leaves import leaf_host, srv_name
 from components.platform.common import GRPC_PORT
 from config.global_view import GlobalViewSpec
@@ -102,9 +102,11 @@ class GlobalDns(pulumi.ComponentResource):
         import pulumi_aws as aws
 
         dns = self.view.dns
+        # oauth2-proxy lets no upstream path through unauthenticated: the check probes the proxy's own ping.
+        health_path = PING_PATH if self.view.entry_point.auth == "oauth2-proxy" else READY_PATH
         for role, (cluster, target) in zip(("PRIMARY", "SECONDARY"), entries, strict=False):
             check = aws.route53.HealthCheck(
-                f"{name}-{cluster}-health", type="HTTPS", fqdn=target, port=443, resource_path=READY_PATH,
+                f"{name}-{cluster}-health", type="HTTPS", fqdn=target, port=443, resource_path=health_path,
                 failure_threshold=3, request_interval=30, tags={"Name": f"thanos-entry-{cluster}"}, opts=self.opts)
             aws.route53.Record(f"{name}-{cluster}", zone_id=dns.zone_id, name=host, type="CNAME", ttl=dns.ttl,
                                records=[target], set_identifier=cluster, health_check_id=check.id,

@@ -23,12 +23,17 @@ from components.thanos.query_frontend import query_frontend_url
 from config.global_view import EntryPointSpec
 from config.thanos import Compute, Resources
 
-OAUTH2_PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.12.0"
+OAUTH2_PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.15.6"
 OAUTH2_PROXY_SECRET = "thanos-oauth2-proxy"
 BASIC_AUTH_SECRET = "thanos-basic-auth"
 ENTRY_TLS_SECRET = "thanos-entry-point-tls"
 ENTRY_NAME = "thanos"
-READY_PATH = "/-/ready"  # unauthenticated: what load balancer and DNS health checks probe
+READY_PATH = "/-/ready"  # the query-frontend's readiness: basic auth's health checks probe it past nginx's auth
+PING_PATH = "/ping"  # oauth2-proxy's own, unauthenticated: what health checks probe in front of it
+# Client headers oauth2-proxy reads as a reverse proxy (or its upstreams trust): the Gateway drops them, so only
+# oauth2-proxy itself sets them.
+FORWARDED_HEADERS = ["X-Forwarded-Uri", "X-Forwarded-Host", "X-Forwarded-Email", "X-Forwarded-User",
+                     "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token"]
 _BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
                                    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
@@ -49,11 +54,13 @@ def htpasswd_line(user: str, password: str) -> str:
 
 def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = False) -> list[str]:
     """OIDC login in front of the query-frontend (and Grafana under /grafana/, told who signed in through
-    X-Forwarded-Email); only the readiness path passes without it."""
+    X-Forwarded-Email). No path of the upstreams passes without it: a skip-auth route is matched against the
+    client's X-Forwarded-Uri under --reverse-proxy (GHSA-7x63-xv5r-3p2x, and oauth2-proxy#3506: every client is a
+    trusted proxy until --trusted-proxy-ip is set), so health checks probe oauth2-proxy's own /ping."""
     upstreams = [query_frontend_url(namespace), *([grafana_url(namespace)] if grafana else [])]
     return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
             f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", *(f"--upstream={u}" for u in upstreams),
-            *(f"--email-domain={d}" for d in spec.email_domains), f"--skip-auth-route=GET=^{READY_PATH}$",
+            *(f"--email-domain={d}" for d in spec.email_domains),
             "--reverse-proxy", "--cookie-secure=true", "--skip-provider-button", "--silence-ping-logging"]
 
 
@@ -78,9 +85,11 @@ def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool 
 def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, backend: str,
                     port: int) -> list[dict[str, Any]]:
     """A Gateway with one HTTPS listener (TLS ends here) and two HTTPRoutes: the host to the auth proxy, and the
-    readiness path on any host name (health checks dial the load balancer's own name)."""
+    proxy's ping path on any host name (health checks dial the load balancer's own name). Both drop the client's
+    forwarded headers."""
     ref = [{"name": ENTRY_NAME, "sectionName": "https"}]
     backend_refs = [{"name": backend, "port": port}]
+    drop = [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": FORWARDED_HEADERS}}]
     return [
         # The provider does not await custom resources on its own: without waitFor, the DNS record would read the
         # Gateway's status before its controller assigned an address.
@@ -92,11 +101,12 @@ def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, 
               "allowedRoutes": {"namespaces": {"from": "Same"}}}]}},
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": ctx.metadata(ENTRY_NAME, "entry-point"),
          "spec": {"parentRefs": ref, "hostnames": [spec.host],
-                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backend_refs}]}},
+                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "filters": drop,
+                             "backendRefs": backend_refs}]}},
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
          "metadata": ctx.metadata(f"{ENTRY_NAME}-ready", "entry-point"),
-         "spec": {"parentRefs": ref, "rules": [{"matches": [{"path": {"type": "Exact", "value": READY_PATH}}],
-                                                "backendRefs": backend_refs}]}},
+         "spec": {"parentRefs": ref, "rules": [{"matches": [{"path": {"type": "Exact", "value": PING_PATH}}],
+                                                "filters": drop, "backendRefs": backend_refs}]}},
     ]
 
 

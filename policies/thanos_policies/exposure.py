@@ -108,9 +108,28 @@ def _gateway_listeners_tls(resources, route) -> bool:
     return True
 
 
+def _skips_auth_on_client_headers(container: dict) -> bool:
+    """oauth2-proxy as a reverse proxy with skip-auth routes and every client trusted as a proxy: the routes are
+    matched against the client's own X-Forwarded-Uri (GHSA-7x63-xv5r-3p2x; oauth2-proxy#3506)."""
+    if "oauth2-proxy" not in (container.get("image") or ""):
+        return False
+    flags = [*(container.get("command") or []), *(container.get("args") or [])]
+    env = {e.get("name") for e in container.get("env") or []}
+    reverse = "--reverse-proxy" in flags or "--reverse-proxy=true" in flags or "OAUTH2_PROXY_REVERSE_PROXY" in env
+    skips = any(f.startswith(("--skip-auth-route", "--skip-auth-regex")) for f in flags) or \
+        bool(env & {"OAUTH2_PROXY_SKIP_AUTH_ROUTES", "OAUTH2_PROXY_SKIP_AUTH_REGEX"})
+    trusted = bool(flag(flags, "trusted-proxy-ip")) or "OAUTH2_PROXY_TRUSTED_PROXY_IPS" in env
+    return reverse and skips and not trusted
+
+
 def validate_entry_points(args, report):
     for r in args.resources:
         name = (r.props.get("metadata") or {}).get("name")
+        if r.resource_type in WORKLOAD_TYPES and any(_skips_auth_on_client_headers(c) for c in containers(r.props)):
+            report(f"oauth2-proxy {name} skips authentication for routes it matches against the client's own "
+                   "X-Forwarded-Uri (--reverse-proxy, skip-auth routes, no --trusted-proxy-ip: GHSA-7x63-xv5r-3p2x): "
+                   "any request can claim a skipped path. Drop the skip-auth routes and probe oauth2-proxy's own "
+                   "/ping, or set --trusted-proxy-ip to the proxies that strip the header.", r.urn)
         if r.resource_type == INGRESS:
             backends = _ingress_backends(r.props)
             reach = {s: _reaches_thanos(_service_pods(args.resources, r, s)) for s, _ in backends}

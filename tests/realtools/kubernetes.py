@@ -53,7 +53,8 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -102,7 +103,7 @@ class Cluster:
         self.processes: list[tuple[str, subprocess.Popen, Path]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.port = _free_port()
+        self.port = free_port()
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = workdir / "kubeconfig"
         self.last_warnings: list[str] = []
@@ -156,7 +157,7 @@ class Cluster:
 
     def _start(self) -> None:
         pki = _certificates(self.workdir / "pki")
-        etcd_client, etcd_peer = _free_port(), _free_port()
+        etcd_client, etcd_peer = free_port(), free_port()
         self._spawn("etcd", [str(tool("etcd")), "--data-dir", str(self.workdir / "etcd"),
                              "--listen-client-urls", f"http://127.0.0.1:{etcd_client}",
                              "--advertise-client-urls", f"http://127.0.0.1:{etcd_client}",
@@ -188,16 +189,16 @@ class Cluster:
         kubeconfig = f"--kubeconfig={self.kubeconfig}"
         self._spawn("kube-controller-manager", [
             str(tool("kube-controller-manager")), kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1",
-            f"--secure-port={_free_port()}", f"--service-account-private-key-file={pki['sa.key']}",
+            f"--secure-port={free_port()}", f"--service-account-private-key-file={pki['sa.key']}",
             f"--root-ca-file={pki['ca.crt']}",
             # What needs a cloud, real node networking or a kubelet's volume attachment is left out.
             "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-attachdetach"])
         self._spawn("kube-scheduler", [str(tool("kube-scheduler")), kubeconfig, "--leader-elect=false",
-                                       "--bind-address=127.0.0.1", f"--secure-port={_free_port()}"])
+                                       "--bind-address=127.0.0.1", f"--secure-port={free_port()}"])
         self._spawn("kwok", [str(tool("kwok")), kubeconfig, "--manage-all-nodes=false",
                              "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                             "--node-ip=127.0.0.1", f"--node-port={_free_port()}", "--cidr=10.244.0.0/16",
-                             f"--server-address=127.0.0.1:{_free_port()}"])
+                             "--node-ip=127.0.0.1", f"--node-port={free_port()}", "--cidr=10.244.0.0/16",
+                             f"--server-address=127.0.0.1:{free_port()}"])
         self._node()
         # Pods are admitted only once their namespace's default ServiceAccount exists (the controller-manager
         # creates it a moment after it starts).

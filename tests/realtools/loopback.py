@@ -106,3 +106,21 @@ def filesystem_config(original: str) -> tuple[str, str]:
     """(bucket name, FILESYSTEM config text) standing in for a planned bucket config."""
     name = bucket_name(yaml.safe_load(original))
     return name, yaml.safe_dump({"type": "FILESYSTEM", "config": {"directory": f"{BUCKETS_MOUNT}/{name}"}})
+
+
+def oauth2_proxy_on_loopback(args: list[str], address: str, upstream: str, idp: str) -> list[str]:
+    """oauth2-proxy's planned args on loopback: its listener on `address`, every upstream's host at `upstream` (paths
+    kept), and the OIDC issuer's endpoints at `idp` with `--skip-oidc-discovery` (discovery would dial the real
+    issuer at start; the endpoints are only dialled when someone signs in)."""
+    rewritten = []
+    for arg in args:
+        if arg.startswith("--http-address="):
+            arg = f"--http-address={address}"
+        elif arg.startswith("--upstream="):
+            arg = "--upstream=" + re.sub(r"^https?://[^/]+", f"http://{upstream}", arg.split("=", 1)[1])
+        elif arg.startswith("--oidc-issuer-url="):
+            rewritten += ["--skip-oidc-discovery", f"--login-url=http://{idp}/authorize",
+                          f"--redeem-url=http://{idp}/token", f"--oidc-jwks-url=http://{idp}/keys"]
+            arg = f"--oidc-issuer-url=http://{idp}"
+        rewritten.append(arg)
+    return rewritten
