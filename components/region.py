@@ -134,6 +134,7 @@ class ThanosRegion(pulumi.ComponentResource):
         for cluster in region.clusters:
             namespace = stack.namespace_of(cluster)
             ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace, instance=cluster.created_as,
+                                 cloud=region.storage.provider,
                                  image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread,
                                  node_spread=thanos.node_spread)
             provider = kubernetes_provider(cluster, namespace, refs)

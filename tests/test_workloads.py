@@ -238,7 +238,9 @@ def _selects(selector, labels):
 
 def _peer_matches(rule_peer, peer, own_namespace):
     if "ipBlock" in rule_peer:
-        return "ip" in peer and ipaddress.ip_address(peer["ip"]) in ipaddress.ip_network(rule_peer["ipBlock"]["cidr"])
+        block = rule_peer["ipBlock"]
+        return "ip" in peer and ipaddress.ip_address(peer["ip"]) in ipaddress.ip_network(block["cidr"]) and not any(
+            ipaddress.ip_address(peer["ip"]) in ipaddress.ip_network(cidr) for cidr in block.get("except") or [])
     if "ip" in peer:
         return False
     if "namespaceSelector" in rule_peer:
@@ -338,6 +340,29 @@ def test_network_policies_let_the_observing_half_through_and_nothing_else(planne
         assert reachable(policies, source, target, port, protocol), (source, target, port, protocol)
     for source, target, port, protocol in denied:
         assert not reachable(policies, source, target, port, protocol), (source, target, port, protocol)
+
+
+
+IMDS, POD_IDENTITY_AGENT, S3 = {"ip": "169.254.169.254"}, {"ip": "169.254.170.23"}, {"ip": "52.216.0.1"}
+
+
+@pytest.mark.parametrize("stack,cluster", [("prod", "chicago"), ("azure", "amsterdam"), ("gcp", "iowa")])
+def test_no_pod_reaches_the_nodes_credentials_unless_its_identity_goes_through_them(planned, stack, cluster):
+    """IRSA and Azure workload identity never use the instance metadata service: no pod reaches link-local on any
+    port. GKE's Workload Identity is served by the metadata server: bucket users reach it there, nothing else does."""
+    policies = planned[stack].objects("NetworkPolicy", cluster=cluster)
+    store, compactor = pod("thanos", "thanos-store", cluster), pod("thanos", "thanos-compactor", cluster)
+    open_egress = [pod("thanos", "thanos-alertmanager", cluster), pod("thanos", "thanos-prometheus", cluster), store]
+    for source in (store, compactor):
+        assert reachable(policies, source, S3, 443)
+    gke = stack == "gcp"
+    assert reachable(policies, store, IMDS, 80) == gke and reachable(policies, compactor, IMDS, 80) == gke
+    for source in open_egress:
+        for target, port in ((IMDS, 443), (IMDS, 8080), (POD_IDENTITY_AGENT, 80), (POD_IDENTITY_AGENT, 443)):
+            assert not reachable(policies, source, target, port), (source["labels"], target, port)
+        if not gke:
+            assert not reachable(policies, source, IMDS, 80), source["labels"]
+    assert not reachable(policies, pod("thanos", "thanos-alertmanager", cluster), IMDS, 80)
 
 
 def test_leaf_grpc_accepts_only_the_configured_networks(planned):

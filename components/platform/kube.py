@@ -28,6 +28,8 @@ class ClusterContext:
     """`whenUnsatisfiable` of every zone spread constraint."""
     node_spread: str = "DoNotSchedule"
     """Whether replicas may share a node (`ScheduleAnyway`: preferred anti-affinity only)."""
+    cloud: str = ""
+    """The provider of the region's storage (aws, gcp, azure, in-cluster): which identity endpoints its pods need."""
     instance: str = ""
     """The `app.kubernetes.io/instance` label when it is not the cluster name: the name the cluster was created with
     (its oldest `renamed-from`), since workload selectors carry it and cannot change."""

@@ -59,7 +59,16 @@ def objstore_secret(ctx: ClusterContext, config: Any) -> dict[str, Any]:
 BUCKET_USERS = ("prometheus", "store", "compactor", "ruler", "receive", "bucket-web", "bucket-verify")
 """Components that read or write object storage (their egress reaches the cloud's storage and identity endpoints)."""
 OAUTH2_PROXY_PORT = 4180
-_METADATA_ENDPOINTS = ("169.254.169.254/32", "169.254.170.23/32")  # GCE/Azure IMDS, EKS Pod Identity agent
+LINK_LOCAL = "169.254.0.0/16"
+"""Instance metadata (AWS, Azure, GCE), the EKS Pod Identity agent: the node's credentials. No open egress reaches it."""
+# Only GKE's Workload Identity goes through the metadata server (the address pods dial, and where Dataplane V2 sends
+# it); IRSA and Azure workload identity read a projected token and call STS or Entra ID over HTTPS.
+GKE_METADATA_SERVER = [("169.254.169.254/32", 80), ("169.254.169.252/32", 988)]
+
+
+def anywhere() -> dict[str, Any]:
+    """A NetworkPolicy peer: every address but link-local."""
+    return {"ipBlock": {"cidr": "0.0.0.0/0", "except": [LINK_LOCAL]}}
 
 
 def network_policy(ctx: ClusterContext, name: str, selector: dict[str, Any],
@@ -124,10 +133,12 @@ def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], extra_p
 
 
 def object_storage_egress(ctx: ClusterContext, name: str, selector: dict[str, Any]) -> dict[str, Any]:
-    """HTTPS to object storage (NetworkPolicy has no host names: any address) and the workload identity endpoints."""
-    return network_policy(ctx, name, selector, egress=[
-        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443)},
-        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in _METADATA_ENDPOINTS], "ports": tcp_ports(80)}])
+    """HTTPS to object storage and the identity endpoints (NetworkPolicy has no host names: any address but
+    link-local), and on GKE its metadata server, through which Workload Identity hands out tokens."""
+    egress = [{"to": [anywhere()], "ports": tcp_ports(443)}]
+    if ctx.cloud == "gcp":
+        egress += [{"to": [{"ipBlock": {"cidr": cidr}}], "ports": tcp_ports(port)} for cidr, port in GKE_METADATA_SERVER]
+    return network_policy(ctx, name, selector, egress=egress)
 
 
 def _name(name: str) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def observability_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, An
     Prometheus discovering through the API and scraping anything in the cluster; kube-state-metrics reaching the
     API server and scraped by any namespace's Prometheus (simulated clusters share one kube-state-metrics)."""
     observability = stack.observability
-    anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"namespaceSelector": {}}]
+    scraped = [anywhere(), {"namespaceSelector": {}}]
     policies = []
     if observability.alertmanager.enabled:
         mesh = [{"protocol": protocol, "port": ALERTMANAGER_MESH_PORT} for protocol in ("TCP", "UDP")]
@@ -148,7 +159,7 @@ def observability_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, An
                                     ingress=[{"from": [{"podSelector": {"matchLabels": alertmanager}}], "ports": mesh}],
                                     egress=[{"to": [{"podSelector": {"matchLabels": alertmanager}}], "ports": mesh}]),
                      network_policy(ctx, "thanos-alertmanager-receivers", {"matchLabels": alertmanager},
-                                    egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])]
+                                    egress=[{"to": [anywhere()]}])]
         view = stack.global_view
         home = [c for c in (view.host_cluster, view.standby_cluster) if c] if view and view.ruler.enabled else []
         if ctx.cluster in home:
@@ -158,12 +169,12 @@ def observability_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, An
     collection = observability.collection
     if collection.kubernetes:
         policies.append(network_policy(ctx, "thanos-prometheus-scrape-egress", {"matchLabels": ctx.selector("prometheus")},
-                                       egress=[{"to": anywhere}]))
+                                       egress=[{"to": scraped}]))
     if collection.kube_state_metrics and stack.owns_cluster_wide(ctx.cluster):
         policies.append(network_policy(ctx, "thanos-kube-state-metrics", _name("kube-state-metrics"),
                                        ingress=[{"from": [{"namespaceSelector": {}, "podSelector": _name("thanos-prometheus")}],
                                                  "ports": tcp_ports(KSM_PORT)}],
-                                       egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443, 6443)}]))
+                                       egress=[{"to": [anywhere()], "ports": tcp_ports(443, 6443)}]))
     return policies
 
 
@@ -219,7 +230,7 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
                                                      "ports": tcp_ports(GRAFANA_PORT)}]))
         if proxied:
             policies.append(network_policy(ctx, "thanos-oauth2-proxy-egress", {"matchLabels": selector},
-                                    egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(443)}]))
+                                    egress=[{"to": [anywhere()], "ports": tcp_ports(443)}]))
     return policies
 
 
