@@ -85,7 +85,7 @@ def test_every_previewed_stack_gets_credentials_or_an_explicit_skip(stack):
     matrix = {m["stack"]: m for m in WORKFLOW["jobs"]["preview"]["strategy"]["matrix"]["include"]}
     assert stack in matrix
     decide = preview_steps()[0]["run"]
-    assert "skipping the ${{ matrix.stack }} preview: no PULUMI_ACCESS_TOKEN secret" in decide
+    assert "skipping the ${{ matrix.stack }} preview: no PULUMI_PREVIEW_TOKEN secret" in decide
     assert "repository variable ${{ matrix.cloud_variable }} is not set" in decide
     fetch_step = next(s for s in preview_steps() if s.get("name") == "Fetch cluster credentials")
     assert "ci/kube-credentials.sh ${{ matrix.stack }}" in fetch_step["run"]
@@ -100,3 +100,39 @@ def test_the_preview_refuses_edits_that_lose_state_against_the_stacks_last_state
     assert check == ".venv/bin/python -m preflight ${{ matrix.stack }} --baseline state.json --no-policy"
     names = [s.get("name") or s.get("uses") for s in preview_steps()]
     assert names.index("Refuse edits that lose state") > names.index("pulumi/actions@v6")  # the action installs the CLI
+
+
+DEPLOY_CREDENTIALS = {"secrets.PULUMI_ACCESS_TOKEN", "vars.AWS_ROLE_ARN", "vars.GCP_SERVICE_ACCOUNT",
+                      "vars.AZURE_CLIENT_ID"}
+"""What changes stacks: a Pulumi token with Stack Write and the deploy roles (environment `production` only)."""
+READ_ONLY_CREDENTIALS = {"secrets.PULUMI_PREVIEW_TOKEN", "vars.AWS_PREVIEW_ROLE_ARN",
+                         "vars.GCP_PREVIEW_SERVICE_ACCOUNT", "vars.AZURE_PREVIEW_CLIENT_ID"}
+"""What previews get: Stack Read, and roles trusted only for pull-request (and main-branch) OIDC subjects."""
+
+
+def credentials(job: dict) -> set[str]:
+    import re
+
+    return {f"{kind}.{name}" for kind, name in re.findall(r"\$\{\{\s*(secrets|vars)\.([A-Z_]+)", yaml.safe_dump(job))}
+
+
+def test_deploy_credentials_are_seen_only_by_reviewed_production_jobs_and_branch_code_gets_read_only_ones():
+    seen = {}
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        triggers = workflow.get(True) or workflow.get("on")  # YAML reads the bare key `on` as true
+        for name, job in workflow["jobs"].items():
+            used = credentials(job)
+            seen[f"{path.stem}/{name}"] = used
+            environment = job.get("environment")
+            environment = environment.get("name") if isinstance(environment, dict) else environment
+            if used & DEPLOY_CREDENTIALS:
+                assert environment == "production", (path.name, name, used & DEPLOY_CREDENTIALS)
+                assert "pull_request" not in triggers and "pull_request_target" not in triggers, (path.name, name)
+    preview = yaml.safe_load((ROOT / ".github/workflows/pull-request.yml").read_text())["jobs"]["preview"]
+    assert "environment" not in preview  # the OIDC subject stays `repo:<owner>/<repo>:pull_request`
+    assert {c for c in seen["pull-request/preview"] if c.startswith("secrets.")} == {
+        "secrets.PULUMI_PREVIEW_TOKEN", "secrets.GITHUB_TOKEN"}
+    assert READ_ONLY_CREDENTIALS <= seen["pull-request/preview"] and READ_ONLY_CREDENTIALS <= seen["drift/drift"]
+    assert not seen["pull-request/offline"] & (DEPLOY_CREDENTIALS | READ_ONLY_CREDENTIALS)
+    assert seen["deploy/prod"] >= {"secrets.PULUMI_ACCESS_TOKEN", "vars.AWS_ROLE_ARN"}
