@@ -80,8 +80,10 @@ class EntryPointSpec(StrictModel):
     `thanos:oauth2ClientSecret`."""
     oidc_client_id: str | None = None
     """OIDC client id of oauth2-proxy; required with oauth2-proxy."""
-    email_domains: list[str] = Field(default_factory=lambda: ["*"])
-    """E-mail domains oauth2-proxy lets in; default ["*"] (any: the IdP decides)."""
+    email_domains: list[str] = Field(default_factory=list)
+    """E-mail domains oauth2-proxy lets in (no wildcard); default none: give them or `allowed-groups`."""
+    allowed_groups: list[str] = Field(default_factory=list)
+    """IdP groups oauth2-proxy lets in (the groups claim); default none: give them or `email-domains`."""
     basic_auth_user: str = Field("thanos", pattern=r"^[A-Za-z0-9._-]+$")
     """User name of basic-auth; default thanos. The password is the secret config key `thanos:basicAuthPassword`,
     or generated (read it with `pulumi stack output --show-secrets`)."""
@@ -101,6 +103,12 @@ class EntryPointSpec(StrictModel):
     def _auth_complete(self) -> "EntryPointSpec":
         if self.auth == "oauth2-proxy" and not (self.oidc_issuer_url and self.oidc_client_id):
             raise ValueError("auth oauth2-proxy needs oidc-issuer-url and oidc-client-id")
+        if self.auth == "oauth2-proxy" and not (self.email_domains or self.allowed_groups):
+            raise ValueError("auth oauth2-proxy needs email-domains or allowed-groups: who may sign in (everyone "
+                             "the identity provider knows is not a safe default)")
+        if any("*" in domain for domain in self.email_domains):
+            raise ValueError("email-domains: list the domains that may sign in; a wildcard lets in every account "
+                             "of the identity provider (use allowed-groups to narrow it instead)")
         if self.auth == "basic-auth" and self.kind != "ingress":
             raise ValueError("auth basic-auth is the ingress-nginx mode: set kind: ingress (Gateway API has no "
                              "portable basic auth)")

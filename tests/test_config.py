@@ -240,3 +240,27 @@ def test_cluster_zones_must_hold_the_replication_factor():
     raw["regions"][0]["clusters"][0]["zones"] = ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert problems(raw) == {"regions[1].clusters[0].zones": "thanos.receive.ingestors 3 is below the 4 zones: every "
                                                              "zone needs an ingestor"}
+
+
+def test_oauth2_proxy_needs_an_explicit_allow_list_and_no_wildcard():
+    raw = prod()
+    del raw["global-view"]["entry-point"]["email-domains"]
+    assert "email-domains or allowed-groups" in problems(raw)["global-view.entry-point"]
+    raw["global-view"]["entry-point"]["email-domains"] = ["*"]
+    assert "a wildcard lets in every account" in problems(raw)["global-view.entry-point"]
+    raw["global-view"]["entry-point"].update({"email-domains": [], "allowed-groups": ["sre"]})
+    assert config.load(raw)  # groups alone narrow every domain
+
+
+def test_the_allow_list_becomes_oauth2_proxy_flags():
+    from components.global_view.entry_point import oauth2_proxy_args
+    from config.global_view import EntryPointSpec
+
+    base = {"class": "eg", "host": "thanos.example.com", "oidc-issuer-url": "https://idp.example.com",
+            "oidc-client-id": "thanos"}
+    domains = oauth2_proxy_args(EntryPointSpec(**base, **{"email-domains": ["acme.example.com"]}), "thanos-global")
+    assert [a for a in domains if a.startswith(("--email-domain", "--allowed-group"))] == [
+        "--email-domain=acme.example.com"]
+    groups = oauth2_proxy_args(EntryPointSpec(**base, **{"allowed-groups": ["sre", "oncall"]}), "thanos-global")
+    assert [a for a in groups if a.startswith(("--email-domain", "--allowed-group"))] == [
+        "--email-domain=*", "--allowed-group=sre", "--allowed-group=oncall"]

@@ -866,6 +866,12 @@ def test_an_auth_proxy_that_skips_auth_on_a_client_header_is_refused(prod):
         "--trusted-proxy-ip to the proxies that strip the header."]
     args.append("--trusted-proxy-ip=10.0.0.0/8")
     assert check_stack("thanos-exposure-entry-point-auth", resources) == []
+    args[:] = [a for a in args if not a.startswith("--email-domain=")] + ["--email-domain=*"]
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == [
+        "oauth2-proxy thanos-oauth2-proxy lets in every account of the identity provider (--email-domain=* and no "
+        "--allowed-group): name the e-mail domains or groups that may query Thanos."]
+    args.append("--allowed-group=sre")
+    assert check_stack("thanos-exposure-entry-point-auth", resources) == []
 
 
 def test_every_query_dedups_on_every_replica_label_never_on_identity(prod):

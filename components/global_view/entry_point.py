@@ -60,7 +60,8 @@ def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = Fals
     upstreams = [query_frontend_url(namespace), *([grafana_url(namespace)] if grafana else [])]
     return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
             f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", *(f"--upstream={u}" for u in upstreams),
-            *(f"--email-domain={d}" for d in spec.email_domains),
+            # Groups alone: every domain, narrowed to the groups (oauth2-proxy lets no one in without a domain).
+            *(f"--email-domain={d}" for d in spec.email_domains or ["*"]), *(f"--allowed-group={g}" for g in spec.allowed_groups),
             "--reverse-proxy", "--cookie-secure=true", "--skip-provider-button", "--silence-ping-logging"]
 
 

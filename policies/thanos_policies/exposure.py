@@ -122,9 +122,23 @@ def _skips_auth_on_client_headers(container: dict) -> bool:
     return reverse and skips and not trusted
 
 
+def _lets_everyone_in(container: dict) -> bool:
+    """oauth2-proxy letting in every e-mail domain with no group to narrow it: every account of the IdP."""
+    if "oauth2-proxy" not in (container.get("image") or ""):
+        return False
+    flags = [*(container.get("command") or []), *(container.get("args") or [])]
+    env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+    domains = flag(flags, "email-domain") or ([env["OAUTH2_PROXY_EMAIL_DOMAINS"]] if "OAUTH2_PROXY_EMAIL_DOMAINS" in env else [])
+    groups = flag(flags, "allowed-group") or "OAUTH2_PROXY_ALLOWED_GROUPS" in env
+    return "*" in domains and not groups
+
+
 def validate_entry_points(args, report):
     for r in args.resources:
         name = (r.props.get("metadata") or {}).get("name")
+        if r.resource_type in WORKLOAD_TYPES and any(_lets_everyone_in(c) for c in containers(r.props)):
+            report(f"oauth2-proxy {name} lets in every account of the identity provider (--email-domain=* and no "
+                   "--allowed-group): name the e-mail domains or groups that may query Thanos.", r.urn)
         if r.resource_type in WORKLOAD_TYPES and any(_skips_auth_on_client_headers(c) for c in containers(r.props)):
             report(f"oauth2-proxy {name} skips authentication for routes it matches against the client's own "
                    "X-Forwarded-Uri (--reverse-proxy, skip-auth routes, no --trusted-proxy-ip: GHSA-7x63-xv5r-3p2x): "
