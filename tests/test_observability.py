@@ -510,6 +510,16 @@ def test_node_exporter_is_the_one_workload_with_host_access_alone_in_its_namespa
     container = pod["containers"][0]
     assert container["volumeMounts"][0]["readOnly"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["runAsNonRoot"] is True
+    # Its own UID and GID: with host PID and the host's root, sharing the Thanos pods' would let it read their
+    # environments and group-readable secret volumes.
+    thanos_ids = {(p["spec"]["template"]["spec"]["securityContext"]["runAsUser"],
+                   p["spec"]["template"]["spec"]["securityContext"]["runAsGroup"],
+                   p["spec"]["template"]["spec"]["securityContext"].get("fsGroup"))
+                  for p in dev.objects("StatefulSet") + dev.objects("Deployment")}
+    own = pod["securityContext"]
+    assert own["runAsUser"] not in {u for u, _, _ in thanos_ids}
+    assert own["runAsGroup"] not in {g for _, g, _ in thanos_ids} | {f for _, _, f in thanos_ids}
+    assert "supplementalGroups" not in own and "fsGroup" not in own
     kube_state_metrics = [o for o in dev.objects("Deployment") if o["metadata"]["name"] == "kube-state-metrics"]
     assert len(kube_state_metrics) == 1
     role = next(o for o in dev.objects("ClusterRole") if o["metadata"]["name"].startswith("thanos-kube-state-metrics"))

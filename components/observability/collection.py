@@ -19,6 +19,9 @@ KSM_PORT = 8080
 KSM_TELEMETRY_PORT = 8081
 KSM_NAME = "kube-state-metrics"
 NODE_EXPORTER_NAME = "node-exporter"
+NODE_EXPORTER_USER = 65532
+"""node-exporter's UID and GID, not the Thanos pods' (65534): with the host's PID namespace and root mounted, the
+same UID could read their environments (/proc/<pid>/environ) and the same GID their group-readable secret volumes."""
 SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true"}
 
 
@@ -158,7 +161,7 @@ def build_node_exporter(ctx: ClusterContext, namespace: str) -> list[dict[str, A
         "readinessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 10},
     }
     pod = {"automountServiceAccountToken": False, "hostNetwork": True, "hostPID": True,
-           "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
+           "securityContext": {"runAsNonRoot": True, "runAsUser": NODE_EXPORTER_USER, "runAsGroup": NODE_EXPORTER_USER,
                                "seccompProfile": {"type": "RuntimeDefault"}},
            "nodeSelector": {"kubernetes.io/os": "linux"}, "tolerations": [{"operator": "Exists"}],
            "priorityClassName": "system-node-critical", "containers": [exporter],
