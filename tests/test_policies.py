@@ -1007,3 +1007,17 @@ def test_a_preview_that_cannot_see_an_objstore_config_says_so_and_no_bucket_rule
     for rule in ("thanos-compactor-one-per-bucket", "thanos-producers-external-labels", "thanos-wiring-references"):
         assert check_stack(rule, generated) == []
     assert check("thanos-identity-objstore-secret", "kubernetes:core/v1:Secret", generated[0]["inputs"]) == []
+
+
+def test_a_workload_identity_member_shared_by_clusters_of_one_pool_is_flagged(planned):
+    """GKE pools span their project: two clusters in one pool with the same namespace and ServiceAccount can each act
+    as the other's Google service account."""
+    bindings = [copy.deepcopy(r) for r in planned["gcp"].plan["resources"]
+                if r["type"] == "gcp:serviceaccount/iAMMember:IAMMember"]
+    assert check_stack("thanos-identity-workload-identity-scope", bindings) == []  # iowa and belgium: two pools
+    for binding in bindings:  # belgium without its own pool: the bucket project's, as iowa's
+        binding["inputs"]["member"] = binding["inputs"]["member"].replace("acme-eu-clusters.svc.id.goog",
+                                                                          "acme-observability.svc.id.goog")
+    found = check_stack("thanos-identity-workload-identity-scope", bindings)
+    assert found and all("may act as 2 Google service accounts" in m for m in found)
+    assert any("serviceAccount:acme-observability.svc.id.goog[thanos/thanos-store]" in m for m in found)

@@ -309,6 +309,27 @@ def validate_one_version(args, report):
         report(f"the stack runs more than one Thanos version: {', '.join(sorted(tags))}{fix('thanos.image')}.")
 
 
+def validate_workload_identity_scope(args, report):
+    """GKE Workload Identity pools are per project: `serviceAccount:<pool>[ns/ksa]` is that ServiceAccount in every
+    cluster of the project. Two Google service accounts bound to one such member: each cluster can act as both."""
+    bound: dict[str, set] = {}
+    for r in args.resources:
+        if r.resource_type == "gcp:serviceaccount/iAMMember:IAMMember" and \
+                r.props.get("role") == "roles/iam.workloadIdentityUser":
+            member, account = r.props.get("member"), r.props.get("serviceAccountId")
+            if isinstance(member, str) and isinstance(account, str):
+                bound.setdefault(member, set()).add(account)
+    for r in args.resources:
+        if r.resource_type != "gcp:serviceaccount/iAMMember:IAMMember":
+            continue
+        accounts = bound.get(r.props.get("member")) or set()
+        if len(accounts) > 1:
+            report(f"{r.props.get('member')} may act as {len(accounts)} Google service accounts: a Workload "
+                   "Identity pool spans its project, so that namespace and ServiceAccount in any of its clusters gets "
+                   "every one of them. Give the clusters their own projects (workload-identity-pool) or namespaces.",
+                   r.urn)
+
+
 POLICIES = [
     StackValidationPolicy(name="thanos-storage-bucket-safety", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Buckets are versioned, encrypted and closed to the public (S3, GCS, Azure).",
@@ -329,6 +350,9 @@ POLICIES = [
     StackValidationPolicy(name="thanos-identity-only-compactor-deletes", enforcement_level=EnforcementLevel.MANDATORY,
                           description="No identity but the compactor's may delete objects (AWS, GCS, Azure).",
                           validate=deduplicated(validate_only_compactor_deletes)),
+    StackValidationPolicy(name="thanos-identity-workload-identity-scope", enforcement_level=EnforcementLevel.ADVISORY,
+                          description="A GKE Workload Identity member acts as one Google service account only.",
+                          validate=deduplicated(validate_workload_identity_scope)),
     ResourceValidationPolicy(name="thanos-identity-objstore-secret", enforcement_level=EnforcementLevel.MANDATORY,
                              description="The objstore config lives only in a Secret and holds no static cloud keys.",
                              validate=deduplicated(validate_objstore_secrecy)),
