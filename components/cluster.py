@@ -242,7 +242,8 @@ class ThanosCluster(pulumi.ComponentResource):
                                            kubernetes=collection.kubernetes)
         observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
                             alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
-                            own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups))
+                            own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups),
+                            own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)))
         if collection.mode == "managed":
             return build_prometheus(ctx, stack.thanos.prometheus, observed, pod_labels)
         owner = stack.owns_cluster_wide(ctx.cluster)

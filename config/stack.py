@@ -127,6 +127,20 @@ class StackConfig(StrictModel):
             seen.add(where)
         return False
 
+    def namespaces_beside(self, cluster: str) -> list[str]:
+        """The stack's namespaces on the Kubernetes cluster that runs `cluster` (its own, those of the stack clusters
+        sharing it, the global tier's when it runs there, node-exporter's)."""
+        specs = [c for r in self.regions for c in r.clusters]
+        where = next(c.kubernetes.context or c.kubernetes.stack for c in specs if c.name == cluster)
+        beside = [c for c in specs if (c.kubernetes.context or c.kubernetes.stack) == where]
+        found = {self.namespace_of(c) for c in beside}
+        view = self.global_view
+        if view and {c.name for c in beside} & {view.host_cluster, view.standby_cluster}:
+            found.add(view.namespace)
+        if self.observability.collection.node_exporter:
+            found.add(self.observability.collection.node_exporter_namespace)
+        return sorted(found)
+
     def cluster_names(self) -> list[str]:
         """Every cluster of the stack, in config order."""
         return [c.name for r in self.regions for c in r.clusters]

@@ -561,3 +561,48 @@ def test_manifests_expose_rule_files_and_dashboards(planned):
     files = planned["gcp"].manifests.rglob("files/*/*")
     names = {Path(p).name for p in files}
     assert {"platform.yaml", "prometheus.yml", "thanos-overview.json", "thanos.yaml"} <= names
+
+
+def test_a_pod_outside_the_stacks_namespaces_cannot_stand_in_for_a_thanos_job(tmp_path):
+    """The real Prometheus applies the planned relabelling of the pod job to targets carrying the labels Kubernetes
+    discovery gives them (a file_sd target stands for the API server): a pod labelled `thanos-store` in another
+    namespace gets the job `attacker/thanos-store`, so `absent(up{job="thanos-store"} == 1)` still fires when the
+    real store is down; the stack's own pod keeps `thanos-store`."""
+    from components.observability.collection import kubernetes_scrape_jobs
+
+    job = next(j for j in kubernetes_scrape_jobs(("thanos", "thanos-global")) if j["job_name"] == "kubernetes-pods")
+    del job["kubernetes_sd_configs"]
+    job["file_sd_configs"] = [{"files": [str(tmp_path / "pods.json")]}]
+
+    def discovered(namespace, pod):
+        return {"__meta_kubernetes_namespace": namespace, "__meta_kubernetes_pod_name": pod,
+                "__meta_kubernetes_pod_phase": "Running",
+                "__meta_kubernetes_pod_label_app_kubernetes_io_name": "thanos-store",
+                "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
+                "__meta_kubernetes_pod_annotation_prometheus_io_port": "10902"}
+
+    (tmp_path / "pods.json").write_text(json.dumps([
+        {"targets": ["127.0.0.2:1"], "labels": discovered("attacker", "evil")},
+        {"targets": ["127.0.0.3:1"], "labels": discovered("thanos", "thanos-store-0")}]))
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"global": {"scrape_interval": "1m"},
+                                                             "scrape_configs": [job]}))
+    port = _free_port()
+    process = subprocess.Popen([tool("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
+                                f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        targets: list = []
+        deadline = time.time() + 60
+        while time.time() < deadline and len(targets) < 2:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=2) as response:
+                    targets = json.load(response)["data"]["activeTargets"]
+            except OSError:
+                pass
+            time.sleep(0.5)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    jobs = sorted((t["labels"]["namespace"], t["labels"]["job"], t["labels"]["instance"]) for t in targets)
+    assert jobs == [("attacker", "attacker/thanos-store", "127.0.0.2:10902"),
+                    ("thanos", "thanos-store", "127.0.0.3:10902")], output[-3000:]

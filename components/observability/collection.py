@@ -32,9 +32,11 @@ def _in_cluster_https() -> dict[str, Any]:
             "tls_config": {"ca_file": f"{SA_DIR}/ca.crt", "insecure_skip_verify": True}}
 
 
-def _opt_in(role: str, meta: str) -> list[dict[str, Any]]:
+def _opt_in(role: str, meta: str, own_namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
     """Relabelling shared by annotated pods and Services: keep opted-in targets, honour port/path/scheme, name the
-    job after app.kubernetes.io/name, keep namespace and pod."""
+    job after app.kubernetes.io/name, keep namespace and pod. Outside `own_namespaces` the job is
+    `<namespace>/<name>`: the platform's alerts watch jobs by name (`absent(up{job="thanos-store"} == 1)`), and a pod
+    elsewhere labelled like a Thanos component would otherwise stand in for it and mask the alert."""
     prefix = f"__meta_kubernetes_{meta}_annotation_prometheus_io_"
     name_label = f"__meta_kubernetes_{meta}_label_app_kubernetes_io_name"
     relabel = [
@@ -46,6 +48,11 @@ def _opt_in(role: str, meta: str) -> list[dict[str, Any]]:
         {"source_labels": [f"__meta_kubernetes_{meta}_name" if meta == "service" else "__meta_kubernetes_pod_name"],
          "target_label": "job" if meta == "service" else "pod"},
         {"source_labels": [name_label], "regex": "(.+)", "target_label": "job"},
+        {"source_labels": ["__meta_kubernetes_namespace", "job"], "regex": f"({'|'.join(own_namespaces)});(.*)",
+         "target_label": "__tmp_own_job", "replacement": "$2"},
+        {"source_labels": ["__meta_kubernetes_namespace", "job"], "regex": "(.+);(.+)", "target_label": "job",
+         "replacement": "$1/$2"},
+        {"source_labels": ["__tmp_own_job"], "regex": "(.+)", "target_label": "job"},
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
     ]
     if role == "endpointslice":
@@ -53,9 +60,10 @@ def _opt_in(role: str, meta: str) -> list[dict[str, Any]]:
     return relabel
 
 
-def kubernetes_scrape_jobs() -> list[dict[str, Any]]:
+def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
     """kubernetes_sd jobs: API server, kubelet, cAdvisor, opted-in pods (not through a Service) and Services (by
-    EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33)."""
+    EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33); only `own_namespaces` name their
+    jobs."""
     return [
         {"job_name": "apiserver", "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": ["default"]}}],
          **_in_cluster_https(),
@@ -69,9 +77,9 @@ def kubernetes_scrape_jobs() -> list[dict[str, Any]]:
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]},
         {"job_name": "kubernetes-pods", "kubernetes_sd_configs": [{"role": "pod"}],
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
-                             *_opt_in("pod", "pod")]},
+                             *_opt_in("pod", "pod", own_namespaces)]},
         {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpointslice"}],
-         "relabel_configs": _opt_in("endpointslice", "service")},
+         "relabel_configs": _opt_in("endpointslice", "service", own_namespaces)},
     ]
 
 

@@ -115,9 +115,9 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
         objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": _selected_metadata(ctx, RULE_NAME),
                         "spec": {"groups": list(observed.rule_groups)}})
     if observed.kubernetes:
+        jobs = kubernetes_scrape_jobs(observed.own_namespaces or (ctx.namespace,))
         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),
-                        "type": "Opaque", "stringData": {"kubernetes.yaml": yaml.safe_dump(kubernetes_scrape_jobs(),
-                                                                                           sort_keys=False)}})
+                        "type": "Opaque", "stringData": {"kubernetes.yaml": yaml.safe_dump(jobs, sort_keys=False)}})
     # The operator turns every ServiceMonitor into kubernetes_sd_configs: Prometheus discovers through the API server
     # whatever it scrapes, so it always mounts its token and holds the read-only discovery role.
     objects += cluster_role(ctx, "thanos-prometheus", "prometheus", discovery_rules(), service_name("prometheus"))

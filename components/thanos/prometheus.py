@@ -76,7 +76,7 @@ def alertmanager_entry(url: str) -> dict[str, Any]:
 
 def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[ScrapeJob], *,
                       kubernetes: bool = False, alertmanagers: tuple[str, ...] = (),
-                      rules: bool = False) -> dict[str, Any]:
+                      rules: bool = False, own_namespaces: tuple[str, ...] = ()) -> dict[str, Any]:
     """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
     the replica label dropped so the HA pair's alerts deduplicate."""
@@ -92,7 +92,7 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
                    "external_labels": external_labels(ctx)},
         "scrape_configs": [job(scrape) for scrape in [ScrapeJob("prometheus", (NAME,), "web"), *scraped]]}
     if kubernetes:
-        config["scrape_configs"] += kubernetes_scrape_jobs()
+        config["scrape_configs"] += kubernetes_scrape_jobs(own_namespaces or (ctx.namespace,))
     if rules:
         config["rule_files"] = [f"{RULES_DIR}/*.yaml"]
     if alertmanagers:
@@ -136,6 +136,8 @@ class Observed:
     """The cluster runs its own Alertmanager (operator mode names it by Service)."""
     rule_groups: tuple[dict[str, Any], ...] = ()
     """The platform's rule groups, evaluated here."""
+    own_namespaces: tuple[str, ...] = ()
+    """The stack's namespaces on this Kubernetes cluster: only their pods name a job after themselves."""
 
 
 def sidecar_service(ctx: ClusterContext, selector: dict[str, str]) -> dict[str, Any]:
@@ -177,7 +179,8 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     if observed.kubernetes:
         pod["automountServiceAccountToken"] = True  # discovery and the kubelet's authorisation need its token
     text = yaml.safe_dump(prometheus_config(ctx, spec, observed.scraped, kubernetes=observed.kubernetes,
-                                            alertmanagers=observed.alertmanagers, rules=rules), sort_keys=False)
+                                            alertmanagers=observed.alertmanagers, rules=rules,
+                                            own_namespaces=observed.own_namespaces), sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": text}}]
     if rules:
