@@ -105,8 +105,8 @@ def _fix(kind: str, path: str) -> str:
         return ("Config: namespace / regions[].clusters[].namespace. A new namespace starts empty: keep the old one, "
                 "or run both until the old one's last blocks are uploaded (2h) and its data is no longer needed")
     if kind == STATEFUL_SET and path.startswith("volumeClaimTemplates"):
-        return ("Config: thanos.<component>.storage-class. Existing claims keep their class; to move, add the new "
-                "class on a new cluster entry or migrate each claim's volume, then set it here")
+        return ("Config: thanos.prometheus.storage-class. Existing claims keep their class; to move, migrate each "
+                "claim's volume to the new class first (or let a new replica start empty), then set it here")
     if kind == STATEFUL_SET:
         return ("Selectors carry the cluster's first name: if a `renamed-from` was dropped, put it back; after an "
                 "upgrade of this project that changed the field, expect a gap of a few minutes in this component")

@@ -98,7 +98,7 @@ def test_renaming_a_prod_cluster_carries_every_resource_and_changes_no_selector_
 def test_a_new_bucket_name_and_a_new_storage_class_are_refused_until_allowed(baseline, tmp_path):
     def edit(c):
         c["regions"][1]["storage"]["bucket"] = "acme-thanos-prod-us-west-2-new"
-        c["thanos"].setdefault("store", {})["storage-class"] = "gp3-fast"
+        c["thanos"].setdefault("prometheus", {})["storage-class"] = "gp3-fast"
 
     code, out, plan = plan_edited(tmp_path, edit, baseline)
     assert code == 1, out
@@ -107,9 +107,9 @@ def test_a_new_bucket_name_and_a_new_storage_class_are_refused_until_allowed(bas
     assert bucket["change"].startswith('changing bucket ("acme-thanos-prod-us-west-2" -> '
                                        '"acme-thanos-prod-us-west-2-new") replaces it')
     assert "thanos tools bucket replicate" in bucket["fix"] and not bucket["allowed"]
-    stores = [e for name, e in refused.items() if name.endswith("-store-statefulset-thanos-store")]
-    assert stores and all("would apply to no existing claim" in e["change"] and "storage-class" in e["fix"]
-                          for e in stores)
+    prometheus = [e for name, e in refused.items() if name.endswith("-prometheus-statefulset-thanos-prometheus")]
+    assert len(prometheus) == 2 and all("would apply to no existing claim" in e["change"]
+                                        and "thanos.prometheus.storage-class" in e["fix"] for e in prometheus)
     assert "To go ahead with one, add its name to allow-destructive" in out
 
     def allowed(c):
