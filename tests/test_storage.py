@@ -39,6 +39,20 @@ def test_replication_and_trust_policies_pass_parliament():
     assert lint(cloud_aws.replication_policy(BUCKET_ARN, BUCKET_ARN + "-dr", None, None)) == []
 
 
+def test_the_replication_role_trusts_s3_for_its_own_bucket_and_account_only():
+    """No confused deputy: S3 acting for another account's bucket cannot assume the role."""
+    statement = cloud_aws.replication_trust_policy("acme-thanos", "123456789012")["Statement"][0]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                      "ArnLike": {"aws:SourceArn": "arn:aws:s3:::acme-thanos"}}
+
+
+def test_the_kms_key_is_usable_only_through_s3_in_its_region():
+    kms = [s for s in cloud_aws.component_policy(WRITER, BUCKET_ARN, KEY_ARN)["Statement"] if s["Sid"] == "BucketKey"]
+    assert kms[0]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    assert all("Condition" not in s for s in cloud_aws.component_policy(WRITER, BUCKET_ARN, None)["Statement"])
+
+
 def test_parliament_does_flag_a_bad_policy():
     bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": BUCKET_ARN}]}
     assert lint(bad)

@@ -79,8 +79,13 @@ def component_policy(role: str, bucket_arn: str, kms_key_arn: str | None) -> dic
     ]
     if kms_key_arn:
         statements.append({"Sid": "BucketKey", "Effect": "Allow", "Action": KMS_ACTIONS[role],
-                           "Resource": [kms_key_arn]})
+                           "Resource": [kms_key_arn], "Condition": via_s3(kms_key_arn)})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def via_s3(kms_key_arn: str) -> dict[str, Any]:
+    """The key is usable only through S3 in its own region: a leaked role session cannot decrypt with it directly."""
+    return {"StringEquals": {"kms:ViaService": f"s3.{kms_key_arn.split(':')[3]}.amazonaws.com"}}
 
 
 def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str, component: str) -> dict[str, Any]:
@@ -93,11 +98,14 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str, compo
                                        f"{host}:aud": "sts.amazonaws.com"}}}]}
 
 
-def replication_trust_policy() -> dict[str, Any]:
-    """S3 assumes the replication role."""
-    return {"Version": "2012-10-17", "Statement": [{"Sid": "S3Replication", "Effect": "Allow",
-                                                    "Principal": {"Service": "s3.amazonaws.com"},
-                                                    "Action": "sts:AssumeRole"}]}
+def replication_trust_policy(source_bucket: str, account_id: str) -> dict[str, Any]:
+    """S3 assumes the replication role, for this bucket of this account only (no confused deputy: another account's
+    bucket cannot name the role in its replication configuration)."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "S3Replication", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{source_bucket}"}}}]}
 
 
 def replication_policy(source_arn: str, destination_arn: str, source_key: str | None,
@@ -205,6 +213,7 @@ class AwsObjectStore(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None, dr_reader: ClusterIdentity | None = None):
         super().__init__("thanos:aws:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
         primary = S3Bucket(f"{name}-bucket", storage.bucket, storage, storage.kms_key_arn, protect,
                            pulumi.ResourceOptions(parent=self))
         self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.bucket.arn, "active": storage.active}
@@ -215,7 +224,8 @@ class AwsObjectStore(pulumi.ComponentResource):
                                storage.replica_kms_key_arn, protect,
                                pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
-                                assume_role_policy=json.dumps(replication_trust_policy(), sort_keys=True),
+                                assume_role_policy=account.account_id.apply(lambda account_id: json.dumps(
+                                    replication_trust_policy(storage.bucket, account_id), sort_keys=True)),
                                 opts=kept(self, protect))
             aws.iam.RolePolicy(f"{name}-replication", role=role.id, policy=pulumi.Output.all(
                 primary.bucket.arn, replica.bucket.arn).apply(lambda arns: json.dumps(replication_policy(
@@ -231,7 +241,6 @@ class AwsObjectStore(pulumi.ComponentResource):
             if storage.active == "dr":
                 active_arn = replica.bucket.arn
 
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
         config = objstore_config(storage, region, storage.active)
         active_key = copy_of(storage, region, storage.active)[2]
         self.access = {}
