@@ -606,3 +606,13 @@ def test_a_pod_outside_the_stacks_namespaces_cannot_stand_in_for_a_thanos_job(tm
     jobs = sorted((t["labels"]["namespace"], t["labels"]["job"], t["labels"]["instance"]) for t in targets)
     assert jobs == [("attacker", "attacker/thanos-store", "127.0.0.2:10902"),
                     ("thanos", "thanos-store", "127.0.0.3:10902")], output[-3000:]
+
+
+def test_the_api_server_scrape_verifies_the_servers_name_and_only_kubelets_cannot():
+    from components.observability.collection import kubernetes_scrape_jobs
+
+    jobs = {j["job_name"]: j for j in kubernetes_scrape_jobs(("thanos",))}
+    assert jobs["apiserver"]["tls_config"] == {"ca_file": "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+                                               "server_name": "kubernetes.default.svc"}
+    assert [name for name, job in jobs.items() if job.get("tls_config", {}).get("insecure_skip_verify")] == [
+        "kubelet", "cadvisor"]

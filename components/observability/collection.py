@@ -25,11 +25,13 @@ same UID could read their environments (/proc/<pid>/environ) and the same GID th
 SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true"}
 
 
-def _in_cluster_https() -> dict[str, Any]:
-    # Kubelet serving certificates are self-signed on most distributions (no serverTLSBootstrap): the connection is
-    # encrypted and the token authenticates, but the kubelet's name cannot be verified.
-    return {"scheme": "https", "authorization": {"credentials_file": f"{SA_DIR}/token"},
-            "tls_config": {"ca_file": f"{SA_DIR}/ca.crt", "insecure_skip_verify": True}}
+def _in_cluster_https(verified_name: str | None = None) -> dict[str, Any]:
+    """HTTPS with the pod's token, verified against the cluster CA as `verified_name`. Without a name (kubelets):
+    their serving certificates are self-signed on most distributions (no serverTLSBootstrap), so the connection is
+    encrypted and the token authenticates, but the kubelet's name cannot be verified."""
+    tls: dict[str, Any] = {"ca_file": f"{SA_DIR}/ca.crt"}
+    tls.update({"server_name": verified_name} if verified_name else {"insecure_skip_verify": True})
+    return {"scheme": "https", "authorization": {"credentials_file": f"{SA_DIR}/token"}, "tls_config": tls}
 
 
 def _opt_in(role: str, meta: str, own_namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -65,8 +67,9 @@ def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...]) -> list[dict[str, An
     EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33); only `own_namespaces` name their
     jobs."""
     return [
+        # The API server's certificate names its Service on every distribution (in-cluster clients verify it so).
         {"job_name": "apiserver", "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": ["default"]}}],
-         **_in_cluster_https(),
+         **_in_cluster_https("kubernetes.default.svc"),
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name",
                                                 "__meta_kubernetes_endpointslice_port_name"],
                               "action": "keep", "regex": "kubernetes;https"}]},
