@@ -135,8 +135,9 @@ def destructive_edits(plan: Plan, baseline: dict[str, tuple[str, dict[str, Any]]
             loses = "its pods stop, and its claims (with blocks not yet uploaded) are left to no one" \
                 if kind == STATEFUL_SET else LOSES[kind]
             add(urn, f"{kind.rsplit(':', 1)[-1]} {_where(old) or urn.rsplit('::', 1)[-1]} would be deleted: {loses}",
-                "If its cluster or region was renamed, list the old name in its `renamed-from`; if it was removed on "
-                "purpose, let its last blocks upload first (every 2h)")
+                "If its cluster was renamed, list the old name in the cluster's `renamed-from` (a region cannot be "
+                "renamed: add the new one and move the data); if it was removed on purpose, let its last blocks "
+                "upload first (every 2h)")
             continue
         for path in REPLACED_BY[kind]:
             before, after = _at(old, path), _at(new.inputs, path)
