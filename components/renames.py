@@ -16,7 +16,7 @@ def renames_of(stack: StackConfig) -> dict[str, list[str]]:
 
 def earlier_names(name: str, renames: dict[str, list[str]]) -> list[str]:
     """The logical names a resource had before the renames: every way of putting an earlier name back where a current
-    one stands as a whole `-`-separated part of `name` (`chicago-store` -> `illinois-store`)."""
+    one stands as a whole `-`-separated part of `name` (`illinois-store` -> `chicago-store`)."""
     pattern = re.compile("|".join(rf"(?<![a-z0-9]){re.escape(new)}(?![a-z0-9])"
                                   for new in sorted(renames, key=len, reverse=True)))
     pieces, choices, last = [], [], 0
@@ -42,9 +42,9 @@ def keep_state_across_renames(stack: StackConfig) -> None:
         earlier = earlier_names(args.name, renames)
         if not earlier:
             return None
-        aliases = [*(args.opts.aliases or []), *(pulumi.Alias(name=old) for old in earlier)]
+        # merge() appends lists: the resource keeps its own aliases and gains these.
         return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(
-            args.opts, pulumi.ResourceOptions(aliases=aliases)))
+            args.opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old) for old in earlier])))
 
     # The SDK-side transformation, not the engine-side `register_resource_transform`: the SDK applies it before it
     # registers a resource, so preflight's mock monitor (which runs no engine transforms) records the same aliases
