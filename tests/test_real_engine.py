@@ -18,7 +18,13 @@ from tests.realtools.kubernetes import Cluster, wait_until
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.pulumi_cli import Project
 
-pytestmark = pytest.mark.xdist_group("real-engine")
+# Four groups, so that the two xdist workers share them: edits on one deployed dev, the rename and the destroys on
+# another, the first preview and first up on fresh clusters, the dry runs on a bare API server. The tests of a group
+# run on one worker in file order.
+EDITS = pytest.mark.xdist_group("real-engine-edits")
+TEARDOWN = pytest.mark.xdist_group("real-engine-teardown")
+FIRST = pytest.mark.xdist_group("real-engine-first")
+DRY_RUN = pytest.mark.xdist_group("real-engine-dry-run")
 
 STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim")
 """Types whose replacement loses a workload's state or its volume."""
@@ -41,7 +47,15 @@ def dev_stack(workdir: Path):
 # torn down and rebuilt in between (a fresh cluster in the middle of the sequence).
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory):
+    """The deployed dev that the edits change."""
     with dev_stack(tmp_path_factory.mktemp("real-engine-dev")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def dev_to_tear_down(tmp_path_factory):
+    """The deployed dev that is renamed, then destroyed."""
+    with dev_stack(tmp_path_factory.mktemp("real-engine-teardown")) as stack:
         yield stack
 
 
@@ -65,6 +79,7 @@ def report(run) -> str:
     return f"pulumi {run.args[0]}: exit {run.returncode}, {run.seconds:.0f} s, {run.changes()}"
 
 
+@FIRST
 def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(fresh, tmp_path):
     project, _ = fresh
     run = project.run("preview", "-s", "dev", *project.policy_args("dev"))
@@ -88,6 +103,7 @@ def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflig
     assert run.changes().get("create", 0) > 300, run.changes()
 
 
+@FIRST
 def test_up_of_dev_creates_everything_and_every_await_passes(fresh):
     project, cluster = fresh
     run = project.run("up", "-s", "dev", "--yes", "--skip-preview", *project.policy_args("dev"), timeout=2400)
@@ -100,6 +116,7 @@ def test_up_of_dev_creates_everything_and_every_await_passes(fresh):
         (j["metadata"]["name"], j.get("status")) for j in jobs]
 
 
+@EDITS
 def test_a_second_preview_and_a_refresh_show_no_change(dev):
     project, _ = dev
     deployed(project)
@@ -129,6 +146,7 @@ def replaced(run) -> list[str]:
     return sorted(urn for urn, op in run.steps().items() if op in ("replace", "create-replacement", "delete-replaced"))
 
 
+@EDITS
 def test_scaling_a_ruler_1_2_1_updates_it_in_place(dev):
     # dev's node-spread is ScheduleAnyway: the second replica may share the one node (a ruler fits beside the rest;
     # two store gateways in each cluster do not: the node has ~0.2 CPU to spare).
@@ -148,6 +166,7 @@ def test_scaling_a_ruler_1_2_1_updates_it_in_place(dev):
     assert cluster.get("/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-ruler-1")  # retained
 
 
+@EDITS
 def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_expands(dev):
     project, cluster = dev
     deployed(project)
@@ -175,6 +194,7 @@ def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_exp
     assert cluster.api("GET", statefulset)["metadata"]["uid"] == uid  # the same StatefulSet, never recreated
 
 
+@EDITS
 def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
     project, cluster = dev
     deployed(project)
@@ -214,8 +234,10 @@ def stateful_steps(run) -> dict[str, str]:
             if op not in ("same", "update", "create") and urn.split("::")[2].rsplit("$", 1)[-1] in kinds}
 
 
-def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_keeps_everything(dev, tmp_path):
-    project, cluster = dev
+@TEARDOWN
+def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_keeps_everything(
+        dev_to_tear_down, tmp_path):
+    project, cluster = dev_to_tear_down
     deployed(project)
     store = "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store"
     claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-store-0"
@@ -269,21 +291,6 @@ def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_ke
     assert again.returncode == 0, {urn: op for urn, op in again.steps().items() if op != "same"}
 
 
-def test_destroy_of_dev_removes_it_all(dev):
-    project, cluster = dev
-    edit_config(project, "protect-data", False)
-    deployed(project)
-    run = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
-    print(report(run))
-    assert run.returncode == 0, run.explain()
-
-    def active_thanos_namespaces() -> list[str]:
-        return [n["metadata"]["name"] for n in cluster.items("/api/v1/namespaces")
-                if n["metadata"]["name"].startswith("thanos") and n.get("status", {}).get("phase") != "Terminating"]
-
-    assert wait_until(lambda: not active_thanos_namespaces(), 60), active_thanos_namespaces()
-
-
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory):
     with Cluster(tmp_path_factory.mktemp("real-engine-dry-run")) as cluster:
@@ -292,6 +299,7 @@ def api_server(tmp_path_factory):
     assert not cluster.leftovers()
 
 
+@DRY_RUN
 @pytest.mark.parametrize("stack", ["dev", "prod", "gcp", "azure"])
 def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     objects = [obj for _, obj in kubernetes_objects(stack)]
@@ -313,15 +321,14 @@ def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     assert len(objects) > 200
 
 
-def test_destroy_under_protect_data_stops_at_the_namespaces_and_keeps_the_blocks(dev):
+@TEARDOWN
+def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_everything(dev_to_tear_down):
     # Claims hold blocks (MinIO's, and those Prometheus, receive and the ruler have not uploaded yet); StatefulSets
     # retain them, but deleting a namespace would delete them. protect-data protects the namespaces holding claims:
     # destroy removes the rest and stops there; --exclude-protected does the same without an error.
-    project, cluster = dev
+    project, cluster = dev_to_tear_down
     edit_config(project, "protect-data", True)
-    up = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
-    print(report(up))
-    assert up.returncode == 0, up.explain()
+    deployed(project)
     claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-minio-0"
     uid = cluster.api("GET", claim)["metadata"]["uid"]
     destroy = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
@@ -340,7 +347,21 @@ def test_destroy_under_protect_data_stops_at_the_namespaces_and_keeps_the_blocks
     assert again.returncode == 0, again.explain()
     assert cluster.api("GET", claim)["metadata"]["uid"] == uid  # the new S3 server has the old blocks
 
+    # Without protect-data, destroy removes it all.
+    edit_config(project, "protect-data", False)
+    deployed(project)
+    gone = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
+    print(report(gone))
+    assert gone.returncode == 0, gone.explain()
 
+    def active_thanos_namespaces() -> list[str]:
+        return [n["metadata"]["name"] for n in cluster.items("/api/v1/namespaces")
+                if n["metadata"]["name"].startswith("thanos") and n.get("status", {}).get("phase") != "Terminating"]
+
+    assert wait_until(lambda: not active_thanos_namespaces(), 60), active_thanos_namespaces()
+
+
+@FIRST
 def test_the_cli_is_not_older_than_the_python_sdk_it_runs():
     # The CLI is the newest the Go proxy serves, the SDK the newest on PyPI here: a CLI older than its SDK would
     # miss engine features the SDK asks for.
