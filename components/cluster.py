@@ -121,7 +121,7 @@ def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certif
     if stack.thanos.receive.enabled:
         certs += [Certificate(REMOTE_WRITE_TLS_SECRET, f"thanos-receive-router.{ctx.cluster}",
                               service_names(ROUTER, ctx.namespace), "server"),
-                  Certificate(REMOTE_WRITE_CLIENT_SECRET, f"remote-write-client.{ctx.cluster}", (), "client")]
+                  Certificate(REMOTE_WRITE_CLIENT_SECRET, f"remote-write-client.{ctx.cluster}", (), "client", "writers")]
     if stack.global_view:
         certs.append(leaf_certificate(stack.global_view, ctx.cluster, ctx.namespace))
     return certs
@@ -158,7 +158,8 @@ class ThanosCluster(pulumi.ComponentResource):
         shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack)
         view = stack.global_view
         certs = cluster_certificates(stack, ctx)
-        secrets = authority.issue(name, ctx, certs, self, after_ns) if authority and certs else {}
+        accepts = (*(("writers",) if thanos.receive.enabled else ()), *(("readers",) if view else ()))
+        secrets = authority.issue(name, ctx, certs, self, after_ns, accepts) if authority and certs else {}
         trust = authority.trust_annotation if authority else None
         ready = after_ns + list(shared.values()) + list(secrets.values())
         plan = plan_cluster(stack, ctx.namespace, compactor_here, ctx.cluster)

@@ -21,7 +21,8 @@ DUMP_CERTIFICATES = """
 plan = {plan}
 out = {{"secrets": {{}}, "outputs": plan.outputs, "records": []}}
 for r in plan.resources:
-    if r.type == "kubernetes:core/v1:Secret" and r.inputs.get("type") == "kubernetes.io/tls":
+    if r.type == "kubernetes:core/v1:Secret" and (r.inputs.get("type") == "kubernetes.io/tls" or
+                                                  r.inputs["metadata"]["name"] == "thanos-ca-bundle"):
         provider = next(p.name for p in plan.resources if p.urn == r.provider)
         meta = r.inputs["metadata"]
         out["secrets"][provider + "/" + meta["namespace"] + "/" + meta["name"]] = r.inputs["stringData"]
@@ -49,13 +50,23 @@ def write_pair(tmp_path, name, secret):
     return paths
 
 
+def server_pair(tmp_path, planned, where: str, secret: str, accepts: str):
+    """A server's certificate (`where` is provider/namespace) and the client CA it accepts: the file of the
+    namespace's planned thanos-ca-bundle that its flags name (readers.crt or writers.crt)."""
+    paths = write_pair(tmp_path, f"{where.replace('/', '-')}-{secret}", planned["secrets"][f"{where}/{secret}"])
+    paths["clients.crt"] = tmp_path / f"{where.replace('/', '-')}-{accepts}"
+    paths["clients.crt"].write_text(planned["secrets"][f"{where}/thanos-ca-bundle"][accepts])
+    return paths
+
+
 def handshake(server_files, client_files, server_name):
-    """A TLS 1.3 server requiring a client certificate (as Thanos does with --grpc-server-tls-client-ca) and a
-    client dialling `server_name`; returns (client error or None, server error or None, the peer's subject)."""
+    """A TLS 1.3 server requiring a client certificate from its client CA (as Thanos does with
+    --grpc-server-tls-client-ca) and a client dialling `server_name`; returns (client error or None, server error
+    or None, the peer's subject)."""
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     server_ctx.load_cert_chain(server_files["tls.crt"], server_files["tls.key"])
-    server_ctx.load_verify_locations(server_files["ca.crt"])
+    server_ctx.load_verify_locations(server_files["clients.crt"])
     server_ctx.verify_mode = ssl.CERT_REQUIRED
     client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client_ctx.load_verify_locations(client_files["ca.crt"])
@@ -95,7 +106,7 @@ def test_the_global_query_reaches_a_leaf_over_mtls_with_the_name_it_dials(certif
     prod = certificates["prod"]
     srv = next(r for r in prod["records"] if r["type"] == "SRV")
     chicago = next(v.split()[-1].rstrip(".") for v in srv["records"] if ".chicago." in v)
-    leaf = write_pair(tmp_path, "leaf", prod["secrets"]["k8s-chicago/thanos/thanos-query-grpc-tls"])
+    leaf = server_pair(tmp_path, prod, "k8s-chicago/thanos", "thanos-query-grpc-tls", "readers.crt")
     client = write_pair(tmp_path, "client", prod["secrets"]["k8s-chicago/thanos-global/thanos-global-client-tls"])
     client_error, server_error, subject = handshake(leaf, client, chicago)
     assert (client_error, server_error) == (None, None)
@@ -107,7 +118,7 @@ def test_the_global_query_reaches_a_leaf_over_mtls_with_the_name_it_dials(certif
 
 def test_a_client_without_a_certificate_or_dialling_another_name_is_refused(certificates, tmp_path):
     prod = certificates["prod"]
-    leaf = write_pair(tmp_path, "leaf", prod["secrets"]["k8s-chicago/thanos/thanos-query-grpc-tls"])
+    leaf = server_pair(tmp_path, prod, "k8s-chicago/thanos", "thanos-query-grpc-tls", "readers.crt")
     anonymous = {"ca.crt": leaf["ca.crt"]}
     client_error, server_error, _ = handshake(leaf, anonymous, "query.chicago.obs.acme.internal")
     assert client_error is not None and isinstance(server_error, ssl.SSLError)
@@ -119,11 +130,29 @@ def test_a_client_without_a_certificate_or_dialling_another_name_is_refused(cert
 
 def test_a_remote_writer_needs_the_client_certificate_too(certificates, tmp_path):
     dev = certificates["dev"]
-    router = write_pair(tmp_path, "router", dev["secrets"]["k8s-chicago/thanos-chicago/thanos-remote-write-tls"])
+    router = server_pair(tmp_path, dev, "k8s-chicago/thanos-chicago", "thanos-remote-write-tls", "writers.crt")
     writer = write_pair(tmp_path, "writer", dev["secrets"]["k8s-chicago/thanos-chicago/thanos-remote-write-client-tls"])
     name = "thanos-receive-router.thanos-chicago.svc.cluster.local"
     assert handshake(router, writer, name)[:2] == (None, None)
     assert handshake(router, {"ca.crt": router["ca.crt"]}, name)[0] is not None
+
+
+def test_each_certificate_opens_only_what_it_is_for(certificates, tmp_path):
+    """One CA per trust relationship: a writer's certificate does not open a leaf (reading every series), the global
+    query's does not open a router (writing), and one cluster's writer does not write into another cluster."""
+    prod = certificates["prod"]
+    leaf = server_pair(tmp_path, prod, "k8s-chicago/thanos", "thanos-query-grpc-tls", "readers.crt")
+    router = server_pair(tmp_path, prod, "k8s-chicago/thanos", "thanos-remote-write-tls", "writers.crt")
+    seattle_router = server_pair(tmp_path, prod, "k8s-seattle/thanos", "thanos-remote-write-tls", "writers.crt")
+    reader = write_pair(tmp_path, "reader", prod["secrets"]["k8s-chicago/thanos-global/thanos-global-client-tls"])
+    writer = write_pair(tmp_path, "writer", prod["secrets"]["k8s-chicago/thanos/thanos-remote-write-client-tls"])
+    leaf_name, router_name = "query.chicago.obs.acme.internal", "thanos-receive-router.thanos.svc.cluster.local"
+    assert handshake(leaf, reader, leaf_name)[:2] == (None, None)
+    assert handshake(router, writer, router_name)[:2] == (None, None)
+    for server, client, name in ((leaf, writer, leaf_name), (router, reader, router_name),
+                                 (seattle_router, writer, router_name)):
+        _, server_error, _ = handshake(server, client, name)
+        assert isinstance(server_error, ssl.SSLError) and "certificate verify failed" in str(server_error), server_error
 
 
 def test_dev_leaves_are_dialled_by_their_service_names_with_matching_certificates(certificates, tmp_path):
@@ -133,7 +162,8 @@ def test_dev_leaves_are_dialled_by_their_service_names_with_matching_certificate
                       "thanos-query-grpc.thanos-seattle.svc.cluster.local:10901"]
     client = write_pair(tmp_path, "client", dev["secrets"]["k8s-chicago/thanos-global/thanos-global-client-tls"])
     for leaf_address, namespace in zip(leaves, ("thanos-chicago", "thanos-seattle"), strict=True):
-        leaf = write_pair(tmp_path, namespace, dev["secrets"][f"k8s-{namespace.split('-')[1]}/{namespace}/thanos-query-grpc-tls"])
+        leaf = server_pair(tmp_path, dev, f"k8s-{namespace.split('-')[1]}/{namespace}", "thanos-query-grpc-tls",
+                           "readers.crt")
         assert handshake(leaf, client, leaf_address.rsplit(":", 1)[0])[:2] == (None, None)
 
 
@@ -144,11 +174,15 @@ def test_ca_rotation_trusts_old_and_new_until_the_old_is_dropped(tmp_path):
         plan="plan_stack('dev', edit=lambda c: c.update(tls={'ca-generation': 2, 'trusted-ca-generations': [1, 2]}))")
     proc = run_probe(tmp_path, probe)
     assert proc.returncode == 0, proc.stderr
-    secrets = json.loads(proc.stdout.splitlines()[-1])["secrets"]
+    planned = json.loads(proc.stdout.splitlines()[-1])
+    secrets = planned["secrets"]
     leaf = secrets["k8s-chicago/thanos-chicago/thanos-query-grpc-tls"]
     assert leaf["ca.crt"].count("BEGIN CERTIFICATE") == 2
+    bundle = secrets["k8s-chicago/thanos-chicago/thanos-ca-bundle"]
+    assert {key: pem.count("BEGIN CERTIFICATE") for key, pem in bundle.items()} == {
+        "ca.crt": 2, "readers.crt": 2, "writers.crt": 2}  # every CA rotates with the same generations
     client = write_pair(tmp_path, "client", secrets["k8s-chicago/thanos-global/thanos-global-client-tls"])
-    server = write_pair(tmp_path, "server", leaf)
+    server = server_pair(tmp_path, planned, "k8s-chicago/thanos-chicago", "thanos-query-grpc-tls", "readers.crt")
     assert handshake(server, client, "thanos-query-grpc.thanos-chicago.svc.cluster.local")[:2] == (None, None)
 
 
@@ -234,26 +268,34 @@ def test_htpasswd_is_bcrypt_stable_and_verifies():
 
 
 def test_cert_manager_issues_from_the_stack_ca_and_its_resources_match_the_crds(tmp_path):
-    """With tls.issuer cert-manager every namespace gets a CA Issuer holding the stack CA and one Certificate per
-    Secret (no pulumi-tls leaf certificates); each validates against cert-manager's CRD schema."""
+    """With tls.issuer cert-manager every namespace gets a CA Issuer per CA that signs there (each holding only that
+    CA) and one Certificate per Secret (no pulumi-tls leaf certificates); each validates against cert-manager's CRD
+    schema."""
     probe = (
         "from preflight.conformance import check_plan\n"
         "plan = plan_stack('dev', edit=lambda c: c.update(tls={'issuer': 'cert-manager'}))\n"
         "report = check_plan(plan)\n"
         "kinds = [r.type for r in plan.resources]\n"
         "certs = [r.inputs for r in plan.resources if r.type.endswith(':Certificate')]\n"
-        "print(json.dumps({'problems': report.problems, 'issuers': kinds.count('kubernetes:cert-manager.io/v1:Issuer'),"
+        "issuers = sorted(r.inputs['metadata']['namespace'] + '/' + r.inputs['metadata']['name'] for r in plan.resources"
+        " if r.type == 'kubernetes:cert-manager.io/v1:Issuer')\n"
+        "print(json.dumps({'problems': report.problems, 'issuers': issuers,"
         " 'signed': kinds.count('tls:index/locallySignedCert:LocallySignedCert'), 'certs': certs}))\n")
     proc = run_probe(tmp_path, probe)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
-    assert result["problems"] == [] and result["signed"] == 0 and result["issuers"] == 3  # chicago, seattle, global
+    assert result["problems"] == [] and result["signed"] == 0
+    assert result["issuers"] == ["thanos-chicago/thanos-ca", "thanos-chicago/thanos-writers-ca", "thanos-global/thanos-ca",
+                                 "thanos-global/thanos-readers-ca", "thanos-seattle/thanos-ca",
+                                 "thanos-seattle/thanos-writers-ca"]
     leaf = next(c for c in result["certs"] if c["metadata"]["name"] == "thanos-query-grpc-tls"
                 and c["metadata"]["namespace"] == "thanos-chicago")
     assert leaf["spec"]["dnsNames"] == ["thanos-query-grpc.thanos-chicago.svc.cluster.local",
                                         "thanos-query-grpc.thanos-chicago.svc"]
     assert leaf["spec"]["usages"] == ["digital signature", "key encipherment", "server auth"]
     assert leaf["spec"]["issuerRef"] == {"name": "thanos-ca", "kind": "Issuer", "group": "cert-manager.io"}
+    reader = next(c for c in result["certs"] if c["metadata"]["name"] == "thanos-global-client-tls")
+    assert reader["spec"]["issuerRef"]["name"] == "thanos-readers-ca"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "gcp", "azure"])

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -221,32 +222,42 @@ def _tls_secret(dev, cluster: str, namespace: str, name: str) -> dict[str, bytes
     return Objects([o for c, o in dev.objects if c == cluster]).data("Secret", namespace, name)
 
 
-def test_the_leaves_require_the_planned_client_certificate(dev, tmp_path):
+def _client_files(dev, tmp_path, cluster: str, namespace: str, secret: str) -> tuple[Path, Path]:
+    """A planned client certificate and key as files."""
+    pair = _tls_secret(dev, cluster, namespace, secret)
+    cert, key = tmp_path / f"{cluster}-{secret}.crt", tmp_path / f"{cluster}-{secret}.key"
+    cert.write_bytes(pair["tls.crt"])
+    key.write_bytes(pair["tls.key"])
+    return cert, key
+
+
+def test_the_leaves_accept_only_the_global_query_certificate(dev, tmp_path):
     """The global query's certificate opens a leaf's gRPC port (the leaf's certificate verified for the name the
-    global query dials); a client without one is refused."""
-    client = _tls_secret(dev, "chicago", GLOBAL_NAMESPACE, "thanos-global-client-tls")
-    ca = _tls_secret(dev, "chicago", GLOBAL_NAMESPACE, "thanos-ca-bundle")
-    (tmp_path / "cert.pem").write_bytes(client["tls.crt"])
-    (tmp_path / "key.pem").write_bytes(client["tls.key"])
-    ca_pem = next(v for k, v in ca.items() if k.endswith(".crt")).decode()
+    global query dials); a client without one, and a remote writer's certificate (another CA), are refused."""
+    reader = _client_files(dev, tmp_path, "chicago", GLOBAL_NAMESPACE, "thanos-global-client-tls")
+    writer = _client_files(dev, tmp_path, "chicago", CLUSTERS["chicago"], "thanos-remote-write-client-tls")
+    ca_pem = _tls_secret(dev, "chicago", GLOBAL_NAMESPACE, "thanos-ca-bundle")["ca.crt"].decode()
     for cluster, namespace in CLUSTERS.items():
         leaf = dev.process(cluster, namespace, "thanos-query-pods")
         address = (leaf.ip, leaf.ports["--grpc-address"])
         name = f"thanos-query-grpc.{namespace}.svc.cluster.local"
 
-        def handshake(with_certificate: bool, address=address, name=name) -> bytes:
+        def handshake(certificate, address=address, name=name) -> bytes:
             context = ssl.create_default_context(cadata=ca_pem)
             context.set_alpn_protocols(["h2"])
-            if with_certificate:
-                context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+            if certificate:
+                context.load_cert_chain(*certificate)
             with socket.create_connection(address, timeout=10) as raw:
                 with context.wrap_socket(raw, server_hostname=name) as tls:
                     tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000"))
                     return tls.recv(64)
 
-        assert handshake(True)  # the server's HTTP/2 SETTINGS: gRPC is served
-        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
-            handshake(False)
+        assert handshake(reader)  # the server's HTTP/2 SETTINGS: gRPC is served
+        for refused in (None, writer):
+            # TLS 1.3: the server refuses the client certificate after the client's handshake is done, on the read
+            # (the writer's certificate has the reader's key usages: only its CA differs).
+            with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+                handshake(refused)
 
 
 def test_bucket_verify_runs_over_the_uploaded_blocks_on_a_read_only_root(dev):
@@ -315,28 +326,28 @@ def write_request(labels: dict[str, str], value: float, timestamp_ms: int) -> by
 
 def test_remote_write_needs_the_planned_client_certificate(dev, tmp_path):
     """A writer with the cluster's remote-write client certificate is ingested by receive (its sample comes back
-    through the leaf query); one without a certificate is refused at the handshake."""
+    through the leaf query); one without a certificate, or with a certificate of another CA, is refused at the
+    handshake."""
     from cryptography import x509
 
     namespace = CLUSTERS["chicago"]
     router = dev.process("chicago", namespace, "thanos-receive-router")
-    client = _tls_secret(dev, "chicago", namespace, "thanos-remote-write-client-tls")
+    writer = _client_files(dev, tmp_path, "chicago", namespace, "thanos-remote-write-client-tls")
+    reader = _client_files(dev, tmp_path, "chicago", GLOBAL_NAMESPACE, "thanos-global-client-tls")
+    seattle_writer = _client_files(dev, tmp_path, "seattle", CLUSTERS["seattle"], "thanos-remote-write-client-tls")
     server = _tls_secret(dev, "chicago", namespace, "thanos-remote-write-tls")
-    ca = _tls_secret(dev, "chicago", namespace, "thanos-ca-bundle")
-    (tmp_path / "cert.pem").write_bytes(client["tls.crt"])
-    (tmp_path / "key.pem").write_bytes(client["tls.key"])
-    ca_pem = next(v for k, v in ca.items() if k.endswith(".crt")).decode()
+    ca_pem = _tls_secret(dev, "chicago", namespace, "thanos-ca-bundle")["ca.crt"].decode()
     names = x509.load_pem_x509_certificate(server["tls.crt"]).extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     url = f"https://{router.ip}:{router.ports['--remote-write.address']}/api/v1/receive"
     now = int(time.time() * 1000)
     body = write_request({"__name__": "harness_remote_write", "writer": "harness"}, 42.0, now)
 
-    def post(with_certificate: bool) -> int:
+    def post(certificate) -> int:
         context = ssl.create_default_context(cadata=ca_pem)
         context.check_hostname = False  # the router's SANs are its Service names: checked below, not by address
-        if with_certificate:
-            context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+        if certificate:
+            context.load_cert_chain(*certificate)
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
             "X-Prometheus-Remote-Write-Version": "0.1.0"})
@@ -344,9 +355,11 @@ def test_remote_write_needs_the_planned_client_certificate(dev, tmp_path):
             return response.status
 
     assert any(n.startswith("thanos-receive-router") for n in names), names
-    assert eventually(lambda: post(True) == 200, 60)
-    with pytest.raises((ssl.SSLError, ConnectionResetError, urllib.error.URLError)):
-        post(False)
+    assert eventually(lambda: post(writer) == 200, 60)
+    # No certificate, the global query's (it reads, never writes) and another cluster's writer: all refused.
+    for refused in (None, reader, seattle_writer):
+        with pytest.raises((ssl.SSLError, ConnectionResetError, urllib.error.URLError)):
+            post(refused)
     leaf = dev.process("chicago", namespace, "thanos-query-pods")
     result = eventually(lambda: query(leaf, 'harness_remote_write{writer="harness"}', time=now / 1000), 60)
     assert float(result[0]["value"][1]) == 42.0

@@ -1,8 +1,15 @@
-"""The stack CA and the certificates it issues, as `kubernetes.io/tls` Secrets every TLS endpoint mounts.
+"""The stack's CAs and the certificates they issue, as `kubernetes.io/tls` Secrets every TLS endpoint mounts.
 
-One CA per stack (clusters trust each other through it). Servers read their certificate and key again when the files
-change, but read the CA bundle only at start: a CA rotation trusts old and new together first, then rolls pods (see
-docs/global-view.md)."""
+One CA per trust relationship, so a certificate opens only what it is for:
+- the server CA signs every server certificate; every client verifies servers against it (`ca.crt`);
+- the readers CA signs the global query's client certificate; the StoreAPI servers (each leaf query, the global
+  ruler) accept only it (`readers.crt`): a remote writer's certificate cannot read series;
+- each cluster's writers CA signs that cluster's remote-write client certificate; only that cluster's routers accept
+  it (`writers.crt`): the global query's certificate cannot write, nor one cluster's writer into another.
+
+Servers read their certificate and key again when the files change, but read a CA bundle only at start: a CA rotation
+trusts old and new together first, then rolls pods (see docs/global-view.md); every CA rotates with the same
+generations."""
 
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +24,9 @@ from config.global_view import TlsSpec
 CA_BUNDLE_SECRET = "thanos-ca-bundle"
 CA_KEYPAIR_SECRET = "thanos-ca-keypair"
 CA_ISSUER = "thanos-ca"
+Signer = Literal["servers", "readers", "writers"]
+BUNDLE_FILES: dict[str, str] = {"servers": "ca.crt", "readers": "readers.crt", "writers": "writers.crt"}
+"""The key (and file under CA_MOUNT) of each CA's bundle in the thanos-ca-bundle Secret."""
 CERT_MOUNT = "/etc/thanos/tls"
 CA_MOUNT = "/etc/thanos/ca"
 TRUST_ANNOTATION = "thanos.io/trusted-ca-generations"
@@ -36,6 +46,13 @@ class Certificate:
     """Subject alternative names the peer verifies (exactly the names clients dial)."""
     usage: Literal["server", "client"]
     """Extended key usage."""
+    signed_by: Signer = "servers"
+    """The CA that signs it: servers for server certificates, readers or writers for client certificates."""
+
+    def __post_init__(self):
+        if (self.usage == "server") != (self.signed_by == "servers"):
+            raise ValueError(f"certificate {self.secret}: a {self.usage} certificate cannot be signed by the "
+                             f"{self.signed_by} CA")
 
 
 def service_names(service: str, namespace: str, pods: bool = False) -> tuple[str, ...]:
@@ -46,11 +63,11 @@ def service_names(service: str, namespace: str, pods: bool = False) -> tuple[str
 
 
 def cert_volumes(secret: str) -> list[dict[str, Any]]:
-    """The certificate Secret and the CA bundle as read-only volumes."""
+    """The certificate Secret and the CA bundles (every file the namespace's bundle Secret holds) as read-only
+    volumes."""
     return [{"name": "tls", "secret": {"secretName": secret, "defaultMode": 0o440,
                                        "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}},
-            {"name": "ca", "secret": {"secretName": CA_BUNDLE_SECRET, "defaultMode": 0o440,
-                                      "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
+            {"name": "ca", "secret": {"secretName": CA_BUNDLE_SECRET, "defaultMode": 0o440}}]
 
 
 def cert_mounts() -> list[dict[str, Any]]:
@@ -59,10 +76,11 @@ def cert_mounts() -> list[dict[str, Any]]:
             {"name": "ca", "mountPath": CA_MOUNT, "readOnly": True}]
 
 
-def server_tls_flags(prefix: str = "grpc-server-tls") -> list[str]:
-    """Server certificate, key and the client CA: a peer without a certificate from the stack CA is refused."""
+def server_tls_flags(clients: Literal["readers", "writers"], prefix: str = "grpc-server-tls") -> list[str]:
+    """Server certificate, key and the one client CA it accepts: a peer without a certificate from that CA is
+    refused."""
     return [f"--{prefix}-cert={CERT_MOUNT}/tls.crt", f"--{prefix}-key={CERT_MOUNT}/tls.key",
-            f"--{prefix}-client-ca={CA_MOUNT}/ca.crt"]
+            f"--{prefix}-client-ca={CA_MOUNT}/{BUNDLE_FILES[clients]}"]
 
 
 def client_tls_config() -> dict[str, Any]:
@@ -76,49 +94,75 @@ def hours(duration: str) -> int:
     return int(duration_seconds(duration) // 3600)
 
 
+def issuer_name(signer: Signer) -> str:
+    """The cert-manager Issuer (and `<issuer>-keypair` Secret) of a CA in a namespace."""
+    return CA_ISSUER if signer == "servers" else f"thanos-{signer}-ca"
+
+
 def certificate_resource(ctx: ClusterContext, cert: Certificate, spec: TlsSpec) -> dict[str, Any]:
-    """A cert-manager Certificate issued by the namespace's CA Issuer (the stack CA)."""
+    """A cert-manager Certificate issued by the namespace's Issuer of the certificate's CA."""
     return {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": ctx.metadata(cert.secret, "tls"),
             "spec": {"secretName": cert.secret, "commonName": cert.common_name, "dnsNames": list(cert.dns_names),
                      "duration": f"{hours(spec.validity)}h", "renewBefore": f"{hours(spec.early_renewal)}h",
                      "usages": [u.replace("_", " ") for u in USES[cert.usage]],
                      "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                     "issuerRef": {"name": CA_ISSUER, "kind": "Issuer", "group": "cert-manager.io"}}}
+                     "issuerRef": {"name": issuer_name(cert.signed_by), "kind": "Issuer", "group": "cert-manager.io"}}}
 
 
 class StackAuthority(pulumi.ComponentResource):
-    """The stack's CA generations (ECDSA P-384), the trust bundle, and the issuing of certificates in a namespace."""
+    """The stack's CAs (ECDSA P-384, one generation each per trusted generation), their trust bundles, and the
+    issuing of certificates in a namespace."""
 
     provider: tls.Provider
     """The explicit tls provider (default providers are disabled for every package)."""
     bundle: pulumi.Output[str]
-    """PEM of every trusted CA generation."""
+    """PEM of every trusted generation of the server CA (what clients verify servers against)."""
 
     def __init__(self, name: str, environment: str, spec: TlsSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:tls:StackAuthority", name, {}, opts)
-        self.spec = spec
+        self.name, self.environment, self.spec = name, environment, spec
         self.provider = tls.Provider(f"{name}-tls", opts=pulumi.ResourceOptions(parent=self))
         self._opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        self.cas: dict[int, tuple[tls.PrivateKey, tls.SelfSignedCert]] = {}
-        for generation in sorted(set(spec.trusted) | {spec.ca_generation}):
-            key = tls.PrivateKey(f"{name}-ca-{generation}-key", algorithm="ECDSA", ecdsa_curve="P384", opts=self._opts)
-            cert = tls.SelfSignedCert(
-                f"{name}-ca-{generation}", private_key_pem=key.private_key_pem, is_ca_certificate=True,
-                allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
-                subject={"common_name": f"thanos {environment} CA {generation}", "organization": "thanos"},
-                validity_period_hours=hours(spec.ca_validity), early_renewal_hours=hours(spec.ca_validity) // 10,
-                opts=self._opts)
-            self.cas[generation] = (key, cert)
-        self.bundle = pulumi.Output.all(*(self.cas[g][1].cert_pem for g in spec.trusted)).apply("".join)
+        self._cas: dict[tuple[Signer, str], dict[int, tuple[tls.PrivateKey, tls.SelfSignedCert]]] = {}
+        self.bundle = self._bundle("servers", "")
         self.trust_annotation = {TRUST_ANNOTATION: ",".join(str(g) for g in spec.trusted)}
         self.register_outputs({"caCertificate": self.bundle})
 
-    def _signed(self, prefix: str, cert: Certificate, parent: pulumi.Resource) -> tuple[pulumi.Output, pulumi.Output]:
+    def _generations(self, signer: Signer, cluster: str) -> dict[int, tuple[tls.PrivateKey, tls.SelfSignedCert]]:
+        """Every generation of one CA, created on first use (a writers CA per cluster, by the name it was created
+        with, so a renamed cluster keeps its CA)."""
+        key = (signer, cluster if signer == "writers" else "")
+        if key not in self._cas:
+            prefix = {"servers": self.name, "readers": f"{self.name}-readers",
+                      "writers": f"{self.name}-writers-{cluster}"}[signer]
+            what = {"servers": "CA", "readers": "readers CA", "writers": f"{cluster} writers CA"}[signer]
+            self._cas[key] = {}
+            for generation in sorted(set(self.spec.trusted) | {self.spec.ca_generation}):
+                ca_key = tls.PrivateKey(f"{prefix}-ca-{generation}-key", algorithm="ECDSA", ecdsa_curve="P384",
+                                        opts=self._opts)
+                cert = tls.SelfSignedCert(
+                    f"{prefix}-ca-{generation}", private_key_pem=ca_key.private_key_pem, is_ca_certificate=True,
+                    allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+                    subject={"common_name": f"thanos {self.environment} {what} {generation}", "organization": "thanos"},
+                    validity_period_hours=hours(self.spec.ca_validity),
+                    early_renewal_hours=hours(self.spec.ca_validity) // 10, opts=self._opts)
+                self._cas[key][generation] = (ca_key, cert)
+        return self._cas[key]
+
+    def _bundle(self, signer: Signer, cluster: str) -> pulumi.Output[str]:
+        generations = self._generations(signer, cluster)
+        return pulumi.Output.all(*(generations[g][1].cert_pem for g in self.spec.trusted)).apply("".join)
+
+    def _signing(self, signer: Signer, cluster: str) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+        return self._generations(signer, cluster)[self.spec.ca_generation]
+
+    def _signed(self, prefix: str, cert: Certificate, cluster: str,
+                parent: pulumi.Resource) -> tuple[pulumi.Output, pulumi.Output]:
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         key = tls.PrivateKey(f"{prefix}-{cert.secret}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
         request = tls.CertRequest(f"{prefix}-{cert.secret}-csr", private_key_pem=key.private_key_pem,
                                   dns_names=list(cert.dns_names), subject={"common_name": cert.common_name}, opts=opts)
-        ca_key, ca_cert = self.cas[self.spec.ca_generation]
+        ca_key, ca_cert = self._signing(cert.signed_by, cluster)
         signed = tls.LocallySignedCert(
             f"{prefix}-{cert.secret}", cert_request_pem=request.cert_request_pem, ca_cert_pem=ca_cert.cert_pem,
             ca_private_key_pem=ca_key.private_key_pem, allowed_uses=USES[cert.usage],
@@ -127,23 +171,31 @@ class StackAuthority(pulumi.ComponentResource):
         return signed.cert_pem, key.private_key_pem
 
     def issue(self, prefix: str, ctx: ClusterContext, certs: list[Certificate], parent: pulumi.Resource,
-              depends_on: list[pulumi.Resource]) -> dict[str, pulumi.CustomResource]:
-        """The CA bundle Secret and one `kubernetes.io/tls` Secret per certificate in the context's namespace:
-        signed here (pulumi-tls) or by cert-manager from a CA Issuer holding the stack CA."""
+              depends_on: list[pulumi.Resource],
+              accepts: tuple[Literal["readers", "writers"], ...] = ()) -> dict[str, pulumi.CustomResource]:
+        """The CA bundle Secret (the server CA, and the client CAs the namespace's servers `accept`) and one
+        `kubernetes.io/tls` Secret per certificate in the context's namespace: signed here (pulumi-tls) or by
+        cert-manager from an Issuer per CA holding that CA. A writers CA is the context's cluster's."""
+        cluster = ctx.instance_label
+        files = {BUNDLE_FILES["servers"]: self.bundle,
+                 **{BUNDLE_FILES[signer]: self._bundle(signer, cluster) for signer in accepts}}
         bundle = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CA_BUNDLE_SECRET, "tls"),
-                  "type": "Opaque", "stringData": {"ca.crt": self.bundle}}
+                  "type": "Opaque", "stringData": files}
         manifests: list[dict[str, Any]] = [bundle]
         if self.spec.issuer == "cert-manager":
-            ca_key, ca_cert = self.cas[self.spec.ca_generation]
-            manifests += [
-                {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CA_KEYPAIR_SECRET, "tls"),
-                 "type": "kubernetes.io/tls", "stringData": {"tls.crt": ca_cert.cert_pem, "tls.key": ca_key.private_key_pem}},
-                {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": ctx.metadata(CA_ISSUER, "tls"),
-                 "spec": {"ca": {"secretName": CA_KEYPAIR_SECRET}}},
-                *(certificate_resource(ctx, cert, self.spec) for cert in certs)]
+            for signer in sorted({cert.signed_by for cert in certs}):
+                ca_key, ca_cert = self._signing(signer, cluster)
+                keypair = CA_KEYPAIR_SECRET if signer == "servers" else f"{issuer_name(signer)}-keypair"
+                manifests += [
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(keypair, "tls"),
+                     "type": "kubernetes.io/tls",
+                     "stringData": {"tls.crt": ca_cert.cert_pem, "tls.key": ca_key.private_key_pem}},
+                    {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": ctx.metadata(issuer_name(signer), "tls"),
+                     "spec": {"ca": {"secretName": keypair}}}]
+            manifests += [certificate_resource(ctx, cert, self.spec) for cert in certs]
         else:
             for cert in certs:
-                pem, key = self._signed(prefix, cert, parent)
+                pem, key = self._signed(prefix, cert, cluster, parent)
                 manifests.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(cert.secret, "tls"),
                                   "type": "kubernetes.io/tls",
                                   "stringData": {"tls.crt": pem, "tls.key": key, "ca.crt": self.bundle}})

@@ -50,8 +50,8 @@ def leaf_certificate(view: GlobalViewSpec, cluster: str, namespace: str) -> Cert
 
 
 def leaf_flags() -> tuple[str, ...]:
-    """The leaf query's gRPC server requires a client certificate from the stack CA."""
-    return tuple(server_tls_flags())
+    """The leaf query's gRPC server requires a client certificate from the readers CA (the global query's)."""
+    return tuple(server_tls_flags("readers"))
 
 
 def leaf_service(ctx: ClusterContext, view: GlobalViewSpec, cloud: str) -> dict[str, Any]:

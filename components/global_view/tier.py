@@ -75,7 +75,8 @@ def global_rule_groups(view: GlobalViewSpec, clusters: list[str]) -> list[dict[s
 
 def global_certificates(view: GlobalViewSpec, namespace: str) -> list[Certificate]:
     """The client certificate of the global query and the global ruler's server certificate."""
-    certs = [Certificate(GLOBAL_CLIENT_SECRET, "thanos-global-query", (f"thanos-query.{namespace}.svc",), "client")]
+    certs = [Certificate(GLOBAL_CLIENT_SECRET, "thanos-global-query", (f"thanos-query.{namespace}.svc",), "client",
+                         "readers")]
     if view.ruler.enabled:
         certs.append(Certificate(GLOBAL_RULER_TLS_SECRET, "thanos-global-ruler", service_names(RULER_NAME, namespace, pods=True),
                                  "server"))
@@ -108,7 +109,7 @@ class GlobalTier(pulumi.ComponentResource):
         entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials,
                            stack.observability.grafana.enabled) if view.entry_point else None
         certs = global_certificates(view, ns) + (entry.certificates if entry else [])
-        secrets = authority.issue(name, ctx, certs, self, after_ns)
+        secrets = authority.issue(name, ctx, certs, self, after_ns, ("readers",) if view.ruler.enabled else ())
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
         labels = global_replica_labels(view, stack_replica_labels)

@@ -97,7 +97,7 @@ def router_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
     return thanos_args("receive", [
         *_common(ctx), f"--receive.hashrings-file={HASHRING_DIR}/hashrings.json",
         "--receive.hashrings-algorithm=ketama", f"--receive.replication-factor={spec.replication_factor}",
-        *server_tls_flags("remote-write.server-tls")])
+        *server_tls_flags("writers", "remote-write.server-tls")])
 
 
 def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,

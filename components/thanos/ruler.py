@@ -53,7 +53,7 @@ def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str, *, uplo
     `uploads` (the global ruler) its blocks stay local and are served over its StoreAPI only."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              f"--data-dir={DATA_DIR}", *([OBJSTORE_FLAG] if uploads else []),
-             *(server_tls_flags() if server_tls else []),
+             *(server_tls_flags("readers") if server_tls else []),
              *(f"--label={label}" for label in ruler_labels(ctx, global_tier=not uploads)),
              f"--alert.label-drop={RULER_REPLICA_LABEL}", f"--rule-file={RULES_DIR}/*.yaml",
              f"--eval-interval={spec.evaluation_interval}", f"--tsdb.retention={spec.retention}",
