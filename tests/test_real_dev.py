@@ -10,6 +10,7 @@ import dataclasses
 import json
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -51,6 +52,8 @@ class DevStack:
     window: tuple[int, int]
     blocks: dict[str, int]
     """bucket -> blocks written into it."""
+    flows: set[tuple[str, str, int]] = dataclasses.field(default_factory=set)
+    """(client id, server id, port) of every connection seen between the started pods (sampled each second)."""
 
     def process(self, cluster: str, namespace: str, workload: str, container: str | None = None) -> Process:
         for process in self.processes.values():
@@ -157,11 +160,22 @@ def dev(tmp_path_factory):
         for container in sorted(servers, key=lambda c: not c.image.startswith("docker.io/library/memcached")):
             processes[container.id] = harness.start(container)
         stack = DevStack(harness, objects, processes, (start, start + 2 * WINDOW_MS), blocks)
+        sampling = threading.Event()
+
+        def sample():
+            while not sampling.wait(1):
+                stack.flows |= harness.connections()
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         for process in processes.values():
             if process.ports:
                 assert process.wait_ready(READY_SECONDS) == "ready", f"{process.container.id}:\n{process.output()}"
         yield stack
     finally:
+        if "sampling" in locals():
+            sampling.set()
+            sampler.join(10)
         harness.close()
     assert not harness.leftovers(), harness.leftovers()  # no process and no port outlives the tests
 
@@ -391,3 +405,28 @@ def test_a_global_ruler_alert_reaches_alertmanager_with_the_cluster_it_is_about(
     alert = eventually(received, 90)[0]
     assert alert["labels"]["cluster"] == "seattle", alert["labels"]
     assert alert["labels"].get("tier") == "global" and "rule_replica" not in alert["labels"], alert["labels"]
+
+
+def test_every_connection_the_real_processes_made_is_allowed_by_the_planned_network_policies(dev):
+    """Runs last in this module: every connection one started pod opened to another during the tests above (seen in
+    the kernel's socket table each second) is one the planned NetworkPolicies allow, evaluated with Kubernetes'
+    semantics (tests/network_policies.py; no CNI enforces them here). A policy that forgot a flow fails here."""
+    from tests.network_policies import reachable
+
+    policies = [o for _, o in dev.objects if o["kind"] == "NetworkPolicy"]
+    containers = {p.container.id: p.container for p in dev.harness.sandbox.processes}
+    seen, refused = set(), []
+    for client_id, server_id, port in sorted(dev.flows):
+        client, server = containers[client_id], containers[server_id]
+        flow = (client.namespace, client.labels.get("app.kubernetes.io/name"), server.namespace,
+                server.labels.get("app.kubernetes.io/name"), port)
+        seen.add(flow)
+        if not reachable(policies, {"ns": client.namespace, "labels": client.labels},
+                         {"ns": server.namespace, "labels": server.labels}, port):
+            refused.append(flow)
+    print(f"{len(dev.flows)} connections, {len(seen)} distinct flows:", *sorted(seen), sep="\n  ")
+    assert not sorted(set(refused)), sorted(set(refused))
+    # The long-lived flows are all seen (so the sampling works): the queries' StoreAPIs, the stores' caches, MinIO.
+    names = {(flow[1], flow[3]) for flow in seen}
+    assert {("thanos-query", "thanos-store"), ("thanos-query", "thanos-prometheus"),
+            ("thanos-store", "thanos-memcached-index"), ("thanos-store", "thanos-minio")} <= names, sorted(names)

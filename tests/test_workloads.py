@@ -1,6 +1,5 @@
 """Workload builders (pure, no mocks) and the planned manifests: the Thanos invariants hold everywhere."""
 
-import ipaddress
 import json
 
 import pytest
@@ -9,8 +8,10 @@ import yaml
 import config
 from components.cluster import plan_cluster
 from components.platform import common
+from components.platform.common import component_role
 from components.platform.kube import WORKLOAD_KINDS, ClusterContext, pod_references
 from components.thanos import compactor, prometheus, query, receive, ruler, store
+from tests.network_policies import reachable
 from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec, ThanosSpec
 from preflight.manifests import is_object
 
@@ -230,52 +231,10 @@ def test_services_are_named_for_the_thanos_mixin(planned):
     assert {"thanos-compactor", "thanos-sidecar", "thanos-ruler", "thanos-receive"} <= jobs
 
 
-def _selects(selector, labels):
-    if all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
-        return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions") or [])
-    return False
-
-
-def _peer_matches(rule_peer, peer, own_namespace):
-    if "ipBlock" in rule_peer:
-        block = rule_peer["ipBlock"]
-        return "ip" in peer and ipaddress.ip_address(peer["ip"]) in ipaddress.ip_network(block["cidr"]) and not any(
-            ipaddress.ip_address(peer["ip"]) in ipaddress.ip_network(cidr) for cidr in block.get("except") or [])
-    if "ip" in peer:
-        return False
-    if "namespaceSelector" in rule_peer:
-        ns_ok = _selects(rule_peer["namespaceSelector"], {"kubernetes.io/metadata.name": peer["ns"]})
-    else:
-        ns_ok = peer["ns"] == own_namespace
-    return ns_ok and _selects(rule_peer.get("podSelector") or {}, peer["labels"])
-
-
-def _side_allows(policies, pod, other, port, protocol, direction):
-    """Kubernetes semantics: a pod no policy of this direction selects is open; otherwise some rule must allow."""
-    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    selecting = [p for p in policies if p["metadata"]["namespace"] == pod["ns"]
-                 and direction in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], pod["labels"])]
-    if not selecting:
-        return True
-    for policy in selecting:
-        for rule in policy["spec"].get(key) or []:
-            peers_ok = not rule.get(peers_key) or any(_peer_matches(r, other, pod["ns"]) for r in rule[peers_key])
-            ports_ok = not rule.get("ports") or any(r.get("port") == port and r.get("protocol", "TCP") == protocol
-                                                     for r in rule["ports"])
-            if peers_ok and ports_ok:
-                return True
-    return False
-
-
-def reachable(policies, source, target, port, protocol="TCP"):
-    """Whether `source` may open a connection to `target` (pods: {"ns", "labels"}; outside addresses: {"ip"})."""
-    egress_ok = "ip" in source or _side_allows(policies, source, target, port, protocol, "Egress")
-    ingress_ok = "ip" in target or _side_allows(policies, target, source, port, protocol, "Ingress")
-    return egress_ok and ingress_ok
-
-
 def pod(namespace, name, instance=None, **extra):
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "thanos", **extra}
+    """A pod of the plan's labels: name, role (app.kubernetes.io/component), part-of and instance."""
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component_role(name.removeprefix("thanos-")),
+              "app.kubernetes.io/part-of": "thanos", **extra}
     if instance:
         labels["app.kubernetes.io/instance"] = instance
     return {"ns": namespace, "labels": labels}
@@ -307,6 +266,60 @@ def test_network_policies_allow_exactly_the_port_table(planned):
     for protocol in ("UDP", "TCP"):  # SRV answers that do not fit UDP are retried over TCP
         assert reachable(policies, global_query, dns, 53, protocol) and reachable(policies, sidecar, dns, 53, protocol)
     assert not reachable(policies, global_query, dns, 80)
+
+
+def test_every_pod_carries_the_role_the_policies_select_by(planned):
+    for stack in STACKS:
+        for obj in planned[stack].objects():
+            if obj["kind"] in WORKLOAD_KINDS:
+                spec = obj["spec"].get("jobTemplate", {}).get("spec", obj["spec"])
+                labels = spec["template"]["metadata"]["labels"]
+                if labels.get("app.kubernetes.io/part-of") == "thanos":
+                    name = labels["app.kubernetes.io/name"]
+                    assert labels["app.kubernetes.io/component"] == component_role(name.removeprefix("thanos-")), name
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_inside_a_namespace_each_server_accepts_only_its_clients(planned, stack):
+    """A compromised pod of a Thanos namespace reaches no admin or write endpoint it has no business with: not
+    Prometheus' API (lifecycle, and the TSDB if an admin API were on), not the ingestors past the routers, not a cache
+    it does not use, not Alertmanager; Grafana, which trusts its auth-proxy header, is reached only through the entry
+    point."""
+    cluster, namespace = ("chicago", "thanos-chicago") if stack == "dev" else ("chicago", "thanos")
+    policies = planned[stack].objects("NetworkPolicy", cluster=cluster)
+    def here(name):
+        return pod(namespace, name, cluster)
+    prometheus, compactor, query = here("thanos-prometheus"), here("thanos-compactor"), here("thanos-query")
+    receive, router, store = here("thanos-receive"), here("thanos-receive-router"), here("thanos-store")
+    frontend, bucket_web = here("thanos-query-frontend"), here("thanos-bucket-web")
+    index_cache, results_cache = here("thanos-memcached-index"), here("thanos-memcached-query-results")
+    alertmanager, ruler = here("thanos-alertmanager"), here("thanos-ruler")
+    allowed = [(query, prometheus, 10901), (query, store, 10901), (query, receive, 10901), (router, receive, 10901),
+               (store, index_cache, 11211), (frontend, results_cache, 11211), (frontend, query, 10902),
+               (ruler, query, 10902), (ruler, alertmanager, 9093), (prometheus, alertmanager, 9093),
+               (prometheus, compactor, 10902), (prometheus, prometheus, 9090), (prometheus, index_cache, 9150),
+               (bucket_web, router, 19291)]
+    denied = [(compactor, prometheus, 9090), (query, prometheus, 9090), (bucket_web, prometheus, 9090),
+              (compactor, receive, 19291), (compactor, receive, 10901), (router, receive, 19291),
+              (compactor, index_cache, 11211), (frontend, index_cache, 11211), (store, results_cache, 11211),
+              (compactor, alertmanager, 9093), (bucket_web, store, 10901), (compactor, query, 10902),
+              (store, prometheus, 10901)]
+    for source, target, port in allowed:
+        assert reachable(policies, source, target, port), (source["labels"]["app.kubernetes.io/name"],
+                                                           target["labels"]["app.kubernetes.io/name"], port)
+    for source, target, port in denied:
+        assert not reachable(policies, source, target, port), (source["labels"]["app.kubernetes.io/name"],
+                                                               target["labels"]["app.kubernetes.io/name"], port)
+    tier = planned[stack].objects("NetworkPolicy", cluster="chicago")
+    grafana = pod("thanos-global", "thanos-grafana", "global")
+    global_frontend = pod("thanos-global", "thanos-query-frontend", "global")
+    global_query = pod("thanos-global", "thanos-query", "global")
+    assert not reachable(tier, global_frontend, grafana, 3000) and not reachable(tier, global_query, grafana, 3000)
+    assert reachable(tier, grafana, global_frontend, 10902)
+    if stack == "prod":  # oauth2-proxy signs users in; Grafana trusts its X-Forwarded-Email
+        proxy = pod("thanos-global", "thanos-oauth2-proxy", "global")
+        assert reachable(tier, proxy, grafana, 3000) and reachable(tier, proxy, global_frontend, 10902)
+        assert not reachable(tier, {"ns": "ingress-nginx", "labels": {"app": "x"}}, grafana, 3000)
 
 
 def test_network_policies_let_the_observing_half_through_and_nothing_else(planned):

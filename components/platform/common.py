@@ -36,10 +36,20 @@ def service_name(component: str) -> str:
     return f"thanos-{component}"
 
 
+def component_role(component: str) -> str:
+    """What a component is, whichever instance: a DR copy's store gateway (`store-dr-<region>`) is a store, a cache
+    pool (`memcached-<pool>`) a memcached. NetworkPolicies pick peers by it (`app.kubernetes.io/component`)."""
+    for prefix, role in (("store-dr-", "store"), ("memcached-", "memcached")):
+        if component.startswith(prefix):
+            return role
+    return component
+
+
 def labels(component: str, cluster: str, version: str) -> dict[str, str]:
-    """The full label set of a component's objects."""
-    return {**selector_labels(component, cluster), "app.kubernetes.io/part-of": "thanos",
-            "app.kubernetes.io/version": version, "app.kubernetes.io/managed-by": "pulumi"}
+    """The full label set of a component's objects (not in selectors: added to running workloads in place)."""
+    return {**selector_labels(component, cluster), "app.kubernetes.io/component": component_role(component),
+            "app.kubernetes.io/part-of": "thanos", "app.kubernetes.io/version": version,
+            "app.kubernetes.io/managed-by": "pulumi"}
 
 
 def selector_labels(component: str, cluster: str) -> dict[str, str]:

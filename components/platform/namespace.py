@@ -1,5 +1,6 @@
 """The namespace of a cluster's Thanos objects: Pod Security restricted, ServiceAccounts, objstore Secret, NetworkPolicies."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -112,9 +113,82 @@ def alertmanager_namespaces(urls: list[str]) -> list[str]:
     return sorted(found)
 
 
-def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], extra_ports: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+def roles(*names: str) -> dict[str, Any]:
+    """A pod selector: the namespace's pods of these roles (`app.kubernetes.io/component`, see component_role)."""
+    return {"matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": sorted(names)}]}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Connections inside a namespace that a server accepts: from which clients, on which ports."""
+
+    name: str
+    """The NetworkPolicy's name is `thanos-<name>-ingress`."""
+    servers: dict[str, Any]
+    """Pod selector of the servers."""
+    clients: tuple[str, ...]
+    """Roles of the pods that may connect (empty: every pod of the namespace)."""
+    ports: tuple[int, ...]
+    """TCP ports."""
+
+
+SCRAPED_PORTS = (HTTP_PORT, PROMETHEUS_PORT, MEMCACHED_EXPORTER_PORT, ALERTMANAGER_PORT)
+"""The ports Prometheus scrapes (Thanos' HTTP, its own web, the memcached exporter, Alertmanager's web)."""
+BUCKET_CLIENTS = ("prometheus", "store", "compactor", "ruler", "receive", "bucket-web", "bucket-verify", "bucket-replicate",
+                  "bucket-cleanup", "bucket-retention", "minio-setup")
+"""Roles that reach the in-cluster object store."""
+
+
+def cluster_flows(writers: bool) -> list[Flow]:
+    """A cluster namespace's data path, server by server. What no flow names is closed even inside the namespace:
+    Prometheus' API and lifecycle, the ingestors' remote-write and gRPC (only the routers forward), the caches (only
+    their own clients), Alertmanager (only what sends alerts)."""
+    flows = [
+        Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query",), (GRPC_PORT,)),
+        Flow("receive-forward", roles("receive"), ("receive-router",), (GRPC_PORT,)),
+        Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate"), (HTTP_PORT,)),
+        Flow("validated", roles("ruler", "bucket-web"), ("validate",), (HTTP_PORT,)),
+        Flow("store-caches", {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
+                                                    "values": ["thanos-memcached-bucket", "thanos-memcached-index"]}]},
+             ("store",), (MEMCACHED_PORT,)),
+        Flow("results-cache", {"matchLabels": {"app.kubernetes.io/name": "thanos-memcached-query-results"}},
+             ("query-frontend",), (MEMCACHED_PORT,)),
+        Flow("alerts", roles("alertmanager"), ("prometheus", "ruler", "validate"), (ALERTMANAGER_PORT,)),
+        Flow("object-store", roles("minio"), BUCKET_CLIENTS, (9000,)),
+        Flow("scraped", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}}, ("prometheus",), SCRAPED_PORTS),
+    ]
+    if writers:  # a writer's client certificate is checked by the routers (mTLS): any pod of the namespace may try
+        flows.append(Flow("remote-write", roles("receive-router"), (), (REMOTE_WRITE_PORT,)))
+    return flows
+
+
+def global_flows(grafana: bool, oauth2_proxy: bool) -> list[Flow]:
+    """The global tier's data path: the global query reads the global ruler, the front-end and the ruler read the
+    query, the front-end its cache, Grafana (and the oauth2-proxy) the front-end; Grafana only from the proxy."""
+    readers = ("grafana",) * grafana + ("oauth2-proxy",) * oauth2_proxy
+    flows = [Flow("storeapi", roles("ruler"), ("query",), (GRPC_PORT,)),
+             Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate"), (HTTP_PORT,)),
+             Flow("validated", roles("ruler"), ("validate",), (HTTP_PORT,)),
+             Flow("results-cache", roles("memcached"), ("query-frontend",), (MEMCACHED_PORT,))]
+    if readers:
+        flows.append(Flow("query-frontend-http", roles("query-frontend"), readers, (HTTP_PORT,)))
+    if grafana and oauth2_proxy:  # it trusts the proxy's X-Forwarded-Email: only the proxy may reach it
+        flows.append(Flow("grafana", roles("grafana"), ("oauth2-proxy",), (GRAFANA_PORT,)))
+    return flows
+
+
+def flow_policies(ctx: ClusterContext, flows: list[Flow]) -> list[dict[str, Any]]:
+    """One ingress NetworkPolicy per flow (Kubernetes adds up every policy that selects a pod)."""
+    return [network_policy(ctx, f"thanos-{flow.name}-ingress", flow.servers, ingress=[
+        {"from": [{"podSelector": roles(*flow.clients) if flow.clients else {}}], "ports": tcp_ports(*flow.ports)}])
+        for flow in flows]
+
+
+def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], flows: list[Flow],
+                      extra_ports: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """Deny everything in and out, then: DNS (UDP and TCP 53: SRV answers that truncate are retried over TCP) to
-    kube-dns, the data path between the namespace's own pods, and the rulers' Alertmanagers."""
+    kube-dns, egress between the namespace's own pods on the ports they serve, each server's `flows` in, and the
+    rulers' Alertmanagers."""
     internal = tcp_ports(*INTERNAL_PORTS, *extra_ports)
     policies = [
         network_policy(ctx, "thanos-default-deny", {}, ingress=[], egress=[]),
@@ -122,8 +196,8 @@ def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], extra_p
             "matchLabels": {"k8s-app": "kube-dns"}}}], "ports": [{"protocol": "UDP", "port": 53},
                                                                  {"protocol": "TCP", "port": 53}]}]),
         network_policy(ctx, "thanos-data-path", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
-                ingress=[{"from": [{"podSelector": {}}], "ports": internal}],
-                egress=[{"to": [{"podSelector": {}}], "ports": internal}]),
+                       egress=[{"to": [{"podSelector": {}}], "ports": internal}]),
+        *flow_policies(ctx, flows),
     ]
     namespaces = alertmanager_namespaces(alertmanager_urls)
     if namespaces:
@@ -182,7 +256,8 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     """A cluster's namespace: the baseline, object storage for the components that use it, remote-write from the
     namespaces allowed to write (mTLS on top), the leaf query's gRPC from the global tier only, and what
     observing the cluster needs."""
-    policies = baseline_policies(ctx, cluster_alertmanagers(stack, ctx.namespace))
+    policies = baseline_policies(ctx, cluster_alertmanagers(stack, ctx.namespace),
+                                 cluster_flows(stack.thanos.receive.enabled))
     policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = stack.thanos.receive.remote_write_namespaces
@@ -206,7 +281,10 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
     Prometheus of the cluster it runs in (`home_namespace`), the global query's gRPC to the leaves only, and the
     entry point reachable from the gateway or ingress controller only (oauth2-proxy may also reach the identity
     provider; Grafana too behind basic auth)."""
-    policies = baseline_policies(ctx, alertmanagers, (OAUTH2_PROXY_PORT,))
+    entry = view.entry_point
+    proxied = entry is not None and entry.auth == "oauth2-proxy"
+    policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied),
+                                 (OAUTH2_PROXY_PORT,))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                                    ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name("thanos-prometheus")}],
                                              "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT)}]))
@@ -217,9 +295,7 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
                   for r in stack.regions for c in r.clusters]
     policies.append(network_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
                             egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))
-    entry = view.entry_point
     if entry is not None:
-        proxied = entry.auth == "oauth2-proxy"
         selector = ctx.selector("oauth2-proxy") if proxied else ctx.selector("query-frontend")
         policies.append(network_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
                                 ingress=[{"from": [namespace_peer(entry.controller)],

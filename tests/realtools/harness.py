@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import loopback
+from .connections import established, socket_inodes
 from .build import tool
 from .dns import ClusterDNS, Pod
 from .pods import POD_IP_VARIABLE, PlannedContainer
@@ -65,6 +66,22 @@ class Harness:
                     probe.settimeout(1)
                     if probe.connect_ex((process.ip, port)) == 0:
                         found.append(f"{process.container.id}: {process.ip}:{port} ({flag}) still open")
+        return found
+
+    def connections(self) -> set[tuple[str, str, int]]:
+        """What the running processes dial now: (client container id, server container id, server port) for every
+        established connection from one started pod to a planned port of another (a pod's containers talk over
+        localhost: not a flow)."""
+        processes = [p for p in self.sandbox.processes if p.alive()]
+        listeners = {(p.ip, port): p for p in processes for port in {*p.container.ports.values(), *p.ports.values()}}
+        sockets = established()
+        found = set()
+        for process in processes:
+            for inode in socket_inodes(process.popen.pid) & sockets.keys():
+                _, remote = sockets[inode]
+                server = listeners.get(remote)
+                if server is not None and server.ip != process.ip:
+                    found.add((process.container.id, server.container.id, remote[1]))
         return found
 
     def cluster_dns(self, cluster: str) -> ClusterDNS:
