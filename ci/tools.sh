@@ -28,6 +28,8 @@ ETCD_VERSION=3.6.5
 KWOK_VERSION=0.7.0
 # The entry point's auth proxy, at the release the plan pins (its main package is the module root).
 OAUTH2_PROXY_VERSION=7.15.6
+# The node exporter, at the release the plan pins (its main package is the module root).
+NODE_EXPORTER_VERSION=1.9.1
 # CustomResourceDefinitions the stacks' objects need, from the upstream modules (plain files in the module zips).
 GATEWAY_API_VERSION=1.6.3
 PROMETHEUS_OPERATOR_VERSION=0.85.0
@@ -51,6 +53,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
     oauth2-proxy) echo "$OAUTH2_PROXY_VERSION" ;;
+    node-exporter) echo "$NODE_EXPORTER_VERSION" ;;
     crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
@@ -205,6 +208,11 @@ build() {
         github.com/oauth2-proxy/oauth2-proxy/v7 oauth2-proxy "" \
         "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=v$OAUTH2_PROXY_VERSION"
       ;;
+    node-exporter)
+      build_go node-exporter "$NODE_EXPORTER_VERSION" github.com/prometheus/node_exporter "v$NODE_EXPORTER_VERSION" \
+        github.com/prometheus/node_exporter node_exporter netgo \
+        "-X github.com/prometheus/common/version.Version=$NODE_EXPORTER_VERSION"
+      ;;
     crds)
       local out="$CACHE/crds-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" gw po
       [ -f "$out/crds/RECIPE" ] && return 0
@@ -225,7 +233,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, oauth2-proxy, crds)" >&2
+        "etcd, kwok, oauth2-proxy, node-exporter, crds)" >&2
       exit 2
       ;;
   esac
@@ -233,7 +241,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter crds
 fi
 for tool in "$@"; do
   build "$tool"

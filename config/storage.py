@@ -53,6 +53,10 @@ class AwsStorage(StrictModel):
     """The class for that transition (never GLACIER or DEEP_ARCHIVE: Thanos cannot read them); default STANDARD_IA."""
     replication: Replication | None = None
     """Replication to a DR bucket; default none."""
+    dr_immutable_for: Duration | None = "30d"
+    """With replication: every object version replicated into the DR bucket stays undeletable this long (S3 Object
+    Lock, governance mode, as the bucket's default retention), so neither a replicated delete nor an identity of the
+    source can erase the copy's recent history; none turns it off; default 30d."""
     active: Literal["primary", "dr"] = "primary"
     """The copy every writer, reader and the compactor use: `dr` switches the region to its DR bucket (replication
     is then disabled, so the one compactor never shares a bucket with a replication stream; docs/dr.md); default
@@ -64,6 +68,10 @@ class AwsStorage(StrictModel):
             raise ValueError("active: dr needs replication (the DR bucket to switch to)")
         if self.kms_key_arn and self.replication and not self.replica_kms_key_arn:
             raise ValueError("replica-kms-key-arn is required when kms-key-arn and replication are both set")
+        if "dr_immutable_for" in self.model_fields_set and self.dr_immutable_for and not self.replication:
+            raise ValueError("dr-immutable-for needs replication (it locks the DR bucket's objects)")
+        if self.dr_immutable_for and duration_seconds(self.dr_immutable_for) < 86400:
+            raise ValueError(f"dr-immutable-for {self.dr_immutable_for} is shorter than a day (Object Lock counts days)")
         if self.infrequent_access_after and duration_seconds(self.infrequent_access_after) < 30 * 86400:
             raise ValueError("infrequent-access-after must be at least 30d (S3 refuses earlier transitions to IA)")
         return self
@@ -84,8 +92,9 @@ class GcpStorage(StrictModel):
     """The two regions of a configurable dual-region placement (inside `location`); default none (single region)."""
     turbo_replication: bool = True
     """`rpo=ASYNC_TURBO` (15-minute RPO) on a dual-region bucket; default true."""
-    soft_delete: Duration = "7d"
-    """Soft delete retention; default 7d."""
+    soft_delete: Duration = "30d"
+    """Soft delete retention (at most 90d): how long a deleted or overwritten generation, including one a block writer
+    deleted (GCS writers need delete to replace a failed upload), can be restored; default 30d."""
     noncurrent_version_expiration: Duration = "30d"
     """How long noncurrent versions are kept; default 30d."""
 
@@ -110,8 +119,10 @@ class AzureStorage(StrictModel):
     sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS",
                  "Standard_GZRS", "Standard_RAGZRS"] = "Standard_RAGZRS"
     """Redundancy SKU; default Standard_RAGZRS (zone- and geo-redundant)."""
-    soft_delete: Duration = "14d"
-    """Blob and container soft delete retention (whole days); default 14d."""
+    soft_delete: Duration = "30d"
+    """Blob and container soft delete retention, and how long previous versions are kept (whole days); default 30d.
+    The DR account gets no immutability policy: object replication fails on immutable blobs, and copies no deletes,
+    so the identities of the source cannot erase the copy anyway."""
     replication: Replication | None = None
     """Object replication to a DR account; default none (never replicates deletes: replicate-deletes is refused)."""
     active: Literal["primary", "dr"] = "primary"

@@ -227,6 +227,16 @@ def test_azure_refuses_replicate_deletes_it_cannot_honour():
         "and never replicates deletes; remove the key")}
 
 
+def test_the_dr_lock_needs_a_dr_copy_and_whole_days():
+    raw = prod()
+    assert config.load(raw).regions[0].storage.dr_immutable_for == "30d"  # on by default wherever a copy is made
+    raw["regions"][0]["storage"]["dr-immutable-for"] = "12h"
+    assert problems(raw) == {"regions[0].storage": "dr-immutable-for 12h is shorter than a day (Object Lock counts days)"}
+    del raw["regions"][0]["storage"]["replication"]
+    raw["regions"][0]["storage"]["dr-immutable-for"] = "30d"
+    assert "dr-immutable-for needs replication" in problems(raw)["regions[0].storage"]
+
+
 def test_cluster_zones_must_hold_the_replication_factor():
     raw = prod()
     raw["regions"][0]["clusters"][0]["zones"] = ["us-east-1a", "us-east-1b"]

@@ -327,6 +327,68 @@ def test_only_compactor_deletes(prod):
         "the store role may delete objects: only the compactor deletes."]
 
 
+def test_only_the_compactor_writes_block_markers_on_every_cloud(planned, prod):
+    """A writer that can put deletion-mark.json has the compactor delete any block: the plan denies it on each cloud
+    (S3 Deny, a GCS IAM condition, an Azure ABAC condition) and the pack refuses a writer without that."""
+    broken = copy.deepcopy(prod)
+    for r in broken:
+        if r["type"] == "aws:iam/role:Role":
+            r["inputs"]["id"] = r["inputs"]["name"]
+    policy = next(r for r in broken if r["type"] == "aws:iam/rolePolicy:RolePolicy"
+                  and r["name"] == "us-east-1-objectstore-chicago-receive")
+    document = json.loads(policy["inputs"]["policy"])
+    deny = next(st for st in document["Statement"] if st["Effect"] == "Deny")
+    assert deny["Action"] == ["s3:PutObject"] and deny["Resource"][0].endswith("/*-mark.json")
+    policy["inputs"]["role"] = "thanos-prod-chicago-receive"
+    assert check_stack("thanos-identity-only-compactor-deletes", broken) == []
+    document["Statement"].remove(deny)
+    policy["inputs"]["policy"] = json.dumps(document)
+    assert check_stack("thanos-identity-only-compactor-deletes", broken) == [
+        "the receive role may write block markers: a deletion-mark.json it writes makes the compactor delete the block "
+        "(and the delete replicates to the DR copy); deny s3:PutObject on <bucket>/*-mark.json."]
+
+    gcp = copy.deepcopy(planned["gcp"].plan["resources"])
+    writer = next(r for r in gcp if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
+                  and r["name"].endswith("iowa-ruler-writer"))
+    assert writer["inputs"]["condition"]["expression"] == '!resource.name.endsWith("-mark.json")'
+    compactor = next(r for r in gcp if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
+                     and r["name"].endswith("iowa-compactor-objectUser"))
+    assert "condition" not in compactor["inputs"]  # the compactor writes marks
+    del writer["inputs"]["condition"]
+    assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
+        "serviceAccount:thanos-prod-iowa-ruler@acme-observability.iam.gserviceaccount.com may create block markers: a "
+        "deletion-mark.json it writes makes the compactor delete the block; add the condition "
+        '!resource.name.endsWith("-mark.json") to the binding.']
+
+    azure = copy.deepcopy(planned["azure"].plan["resources"])
+    assignment = next(r for r in azure if r["type"] == "azure-native:authorization:RoleAssignment"
+                      and r["name"].endswith("amsterdam-receive"))
+    assert "blobs:path] StringNotLike '*-mark.json'" in assignment["inputs"]["condition"]
+    assert assignment["inputs"]["conditionVersion"] == "2.0"
+    del assignment["inputs"]["condition"]
+    assert check_stack("thanos-identity-only-compactor-deletes", azure) == [
+        "westeurope-objectstore-amsterdam-receive may write block markers: a deletion-mark.json it writes makes the "
+        "compactor delete the block; add a condition refusing writes to blobs:path '*-mark.json'."]
+
+
+def test_a_dr_copy_that_mirrors_deletes_is_object_locked(prod):
+    locks = [r for r in prod if r["type"] == "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"]
+    assert [(r["inputs"]["rule"]["defaultRetention"], r["protect"]) for r in locks] == \
+        [({"mode": "GOVERNANCE", "days": 30}, True)] * 2  # each region's DR copy, never its source
+    assert check_stack("thanos-storage-dr-immutable", prod) == []
+    unlocked = [r for r in prod if r not in locks[:1]]
+    found = check_stack("thanos-storage-dr-immutable", unlocked)
+    assert len(found) == 1 and found[0].startswith("the DR copy ") and "without Object Lock" in found[0], found
+    assert found[0].endswith("(config: regions[].storage.dr-immutable-for).")
+    # Without delete-marker replication the copy keeps what the source deletes: nothing to lock against.
+    kept = copy.deepcopy(unlocked)
+    for r in kept:
+        if r["type"] == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
+            for rule in r["inputs"]["rules"]:
+                rule["deleteMarkerReplication"]["status"] = "Disabled"
+    assert check_stack("thanos-storage-dr-immutable", kept) == []
+
+
 def test_objstore_secrecy():
     config = yaml.safe_dump({"type": "S3", "config": {"bucket": "b", "endpoint": "s3.us-east-1.amazonaws.com",
                                                       "access_key": "AKIA", "secret_key": "s"}})
@@ -497,7 +559,10 @@ def test_only_compactor_deletes_on_gcs_and_azure(planned):
     member["inputs"]["member"] = "serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com"
     gcs_message = ("which deletes objects: only the compactor deletes (on GCS, block writers too, through a role of "
                    "exactly object get, list, create and delete).")
+    markers = ("may create block markers: a deletion-mark.json it writes makes the compactor delete the block; add "
+               'the condition !resource.name.endsWith("-mark.json") to the binding.')
     assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
+        "serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com " + markers,
         "serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com gets roles/storage.objectAdmin, "
         + gcs_message]
     # The writers' custom role deletes: a reader bound to it is refused, a writer with a broader role too.
@@ -512,6 +577,7 @@ def test_only_compactor_deletes_on_gcs_and_azure(planned):
     assert check_stack("thanos-identity-only-compactor-deletes", gcp) == [
         "serviceAccount:thanos-prod-iowa-ruler@acme-observability.iam.gserviceaccount.com gets roles/storage.objectUser, "
         + gcs_message,
+        "serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com " + markers,
         f"serviceAccount:thanos-prod-iowa-store@acme-observability.iam.gserviceaccount.com gets {writer_role}"
         ", " + gcs_message]
     azure = copy.deepcopy(planned["azure"].plan["resources"])

@@ -199,7 +199,7 @@ def test_gcs_buckets(planned):
         assert bucket["versioning"] == {"enabled": True} and bucket["uniformBucketLevelAccess"] is True
         assert bucket["publicAccessPrevention"] == "enforced" and bucket["rpo"] == "ASYNC_TURBO"
         assert len(bucket["customPlacementConfig"]["dataLocations"]) == 2
-        assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 7 * 86400
+        assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 30 * 86400
         assert {r["action"]["type"] for r in bucket["lifecycleRules"]} == {"Delete", "AbortIncompleteMultipartUpload"}
         delete = next(r for r in bucket["lifecycleRules"] if r["action"]["type"] == "Delete")
         assert delete["condition"]["withState"] == "ARCHIVED"
@@ -424,4 +424,6 @@ print(json.dumps(sorted({r.type for r in plan.resources if r.protect})))
     assert protected == []
     assert "us-east-1-objectstore-bucket" in flagged and "us-east-1-objectstore-bucket-versioning" in flagged
     assert "us-east-1-objectstore-replication" in flagged and "us-west-2-objectstore-dr-bucket-tls-only" in flagged
-    assert len(flagged) == 2 * 2 * 7 + 2, flagged  # 4 buckets x (bucket + 6 settings), 2 replication configs
+    assert "us-east-1-objectstore-dr-bucket-object-lock" in flagged
+    # 4 buckets x (bucket + 6 settings), 2 DR copies' Object Lock, 2 replication configs
+    assert len(flagged) == 2 * 2 * 7 + 2 + 2, flagged

@@ -9,6 +9,7 @@ import yaml
 
 from components.storage.identity import (
     DELETER,
+    MARKER_SUFFIX,
     READER,
     WRITER,
     BucketAccess,
@@ -72,11 +73,15 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
 
 
 def component_policy(role: str, bucket_arn: str, kms_key_arn: str | None) -> dict[str, Any]:
-    """The IAM policy of a component: list the bucket, and the object actions of its role, on this bucket only."""
+    """The IAM policy of a component: list the bucket, and the object actions of its role, on this bucket only
+    (writers: never a block marker)."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ListBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
         {"Sid": "Objects", "Effect": "Allow", "Action": ROLE_ACTIONS[role], "Resource": [f"{bucket_arn}/*"]},
     ]
+    if role == WRITER:  # a deletion mark makes the compactor delete the block: only the compactor writes marks
+        statements.append({"Sid": "NoBlockMarkers", "Effect": "Deny", "Action": ["s3:PutObject"],
+                           "Resource": [f"{bucket_arn}/*{MARKER_SUFFIX}"]})
     if kms_key_arn:
         statements.append({"Sid": "BucketKey", "Effect": "Allow", "Action": KMS_ACTIONS[role],
                            "Resource": [kms_key_arn], "Condition": via_s3(kms_key_arn)})
@@ -173,7 +178,8 @@ class S3Bucket(pulumi.ComponentResource):
     """Its versioning (replication depends on it)."""
 
     def __init__(self, name: str, bucket_name: str, storage: AwsStorage, kms_key_arn: str | None, protect: bool,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, lock_days: int | None = None):
+        """`lock_days`: S3 Object Lock in governance mode as the bucket's default retention (the DR copy)."""
         super().__init__("thanos:aws:S3Bucket", name, {}, opts)
         child = kept(self, protect)
         self.bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=False,
@@ -194,6 +200,11 @@ class S3Bucket(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.id,
                                             rules=lifecycle_rules(storage),
                                             opts=kept(self, protect, depends_on=[self.versioning]))
+        if lock_days:  # enabled on an existing versioned bucket too; governance: only s3:BypassGovernanceRetention
+            aws.s3.BucketObjectLockConfiguration(  # (which no identity of this stack holds) deletes a locked version
+                f"{name}-object-lock", bucket=self.bucket.id, object_lock_enabled="Enabled",
+                rule={"default_retention": {"mode": "GOVERNANCE", "days": lock_days}},
+                opts=kept(self, protect, depends_on=[self.versioning]))
         self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
 
 
@@ -222,7 +233,8 @@ class AwsObjectStore(pulumi.ComponentResource):
         if storage.replication and dr_provider:
             replica = S3Bucket(f"{name}-dr-bucket", replica_bucket_name(storage), storage,
                                storage.replica_kms_key_arn, protect,
-                               pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
+                               pulumi.ResourceOptions(parent=self, providers=[dr_provider]),
+                               lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None)
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
                                 assume_role_policy=account.account_id.apply(lambda account_id: json.dumps(
                                     replication_trust_policy(storage.bucket, account_id), sort_keys=True)),

@@ -10,11 +10,13 @@ import yaml
 from components.storage.identity import (
     COMPONENT_ROLES,
     DELETER,
+    MARKER_SUFFIX,
     READER,
     WRITER,
     BucketAccess,
     ClusterIdentity,
     dr_store_component,
+    role_of,
     subject,
 )
 from components.storage.protection import kept
@@ -33,6 +35,11 @@ WRITER_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/rea
 WRITER_DATA_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
                        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
                        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"]
+# An ABAC condition on the writers' role assignment: writes and adds only to blobs that are not block markers.
+NO_MARKERS_CONDITION = (
+    "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'}) AND "
+    "!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'})) OR "
+    f"(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringNotLike '*{MARKER_SUFFIX}'))")
 
 
 def stable_guid(*parts: str) -> str:
@@ -216,8 +223,10 @@ class AzureObjectStore(pulumi.ComponentResource):
             federated_identity_credential_resource_name=f"{cluster.name}-{component}",
             issuer=cluster.oidc_issuer, subject=subject(cluster.namespace or namespace, component),
             audiences=["api://AzureADTokenExchange"], opts=pulumi.ResourceOptions(parent=self))
+        writer = role_of(component) == WRITER
         azure.authorization.RoleAssignment(
             resource, role_assignment_name=stable_guid(account, cluster.name, component),
             principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
-            role_definition_id=role_definition_id, opts=pulumi.ResourceOptions(parent=self))
+            role_definition_id=role_definition_id, condition=NO_MARKERS_CONDITION if writer else None,
+            condition_version="2.0" if writer else None, opts=pulumi.ResourceOptions(parent=self))
         return identity.client_id

@@ -6,7 +6,16 @@ import pulumi
 import pulumi_gcp as gcp
 import yaml
 
-from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, BucketAccess, ClusterIdentity, service_account
+from components.storage.identity import (
+    COMPONENT_ROLES,
+    DELETER,
+    MARKER_SUFFIX,
+    READER,
+    WRITER,
+    BucketAccess,
+    ClusterIdentity,
+    service_account,
+)
 from components.storage.protection import kept
 from config.base import duration_seconds
 from config.storage import GcpStorage
@@ -17,6 +26,11 @@ from config.storage import GcpStorage
 # delete); readers only view; the compactor gets objectUser.
 WRITER_PERMISSIONS = ["storage.objects.create", "storage.objects.delete", "storage.objects.get",
                       "storage.objects.list"]
+NO_MARKERS = {"title": "no-block-markers", "description": "Writers never create or delete a Thanos block marker "
+              "(a deletion mark makes the compactor delete the block)",
+              "expression": f'!resource.name.endsWith("{MARKER_SUFFIX}")'}
+"""The IAM condition on a writer's binding (resource.name is `projects/_/buckets/<bucket>/objects/<object>`, or the
+bucket's own name for a list, which passes)."""
 READER_ROLE = "roles/storage.objectViewer"
 DELETER_ROLE = "roles/storage.objectUser"
 
@@ -97,6 +111,7 @@ class GcpObjectStore(pulumi.ComponentResource):
                     gcp.storage.BucketIAMMember(
                         f"{name}-{cluster.name}-{component}-{suffix}", bucket=bucket.name, role=role,
                         member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                        condition=NO_MARKERS if COMPONENT_ROLES[component] == WRITER else None,
                         opts=kept(self, protect))
                 annotations[component] = {"iam.gke.io/gcp-service-account": account.email}
                 accounts[f"{cluster.name}/{component}"] = account.email

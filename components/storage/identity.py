@@ -19,6 +19,11 @@ COMPONENT_ROLES = {
 }
 
 
+MARKER_SUFFIX = "-mark.json"
+"""How Thanos' block markers end (deletion-mark.json, no-compact-mark.json, no-downsample-mark.json). The compactor
+deletes a block `--delete-delay` after its deletion mark appears, so a writer able to write marks could have every
+block deleted (and on AWS the deletes replicate to the DR copy): only the compactor writes them."""
+
 DR_STORE = "store-dr"
 
 

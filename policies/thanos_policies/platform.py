@@ -22,6 +22,8 @@ PROTECTED_TYPES = {
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
         "deleting it keeps every noncurrent version and abandoned upload forever",
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "deleting it stops the copy to the DR region",
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration":
+        "deleting it ends the DR copy's default retention: replicated deletes can then erase it",
     "gcp:storage/bucket:Bucket": "this bucket holds every block Thanos ever wrote",
     "gcp:storage/bucketIAMMember:BucketIAMMember": "deleting it cuts a component off the bucket",
     "gcp:projects/iAMCustomRole:IAMCustomRole": "a deleted custom role's id cannot be created again for 37 days",
@@ -163,6 +165,25 @@ def validate_replicated(args, report):
                    r.urn)
 
 
+def validate_dr_immutable(args, report):
+    locked = {r.props.get("bucket") for r in args.resources
+              if r.resource_type == "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+              and r.props.get("objectLockEnabled", "Enabled") == "Enabled"
+              and (((r.props.get("rule") or {}).get("defaultRetention") or {}).get("days")
+                   or ((r.props.get("rule") or {}).get("defaultRetention") or {}).get("years"))}
+    for r in args.resources:
+        if r.resource_type != "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
+            continue
+        for rule in r.props.get("rules") or []:
+            if (rule.get("deleteMarkerReplication") or {}).get("status") != "Enabled":
+                continue
+            destination = ((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
+            if destination and destination not in locked:
+                report(f"the DR copy {destination} mirrors the deletes of {r.props.get('bucket')} without Object Lock: "
+                       "the identities that write the source (a deletion mark, the compactor) erase the copy too once "
+                       f"its noncurrent versions expire{fix('regions[].storage.dr-immutable-for')}.", r.urn)
+
+
 def validate_protected(args, report):
     loses = PROTECTED_TYPES.get(args.resource_type)
     if loses and not args.opts.protect:
@@ -189,6 +210,27 @@ GCS_WRITER_PERMISSIONS = {"storage.objects.create", "storage.objects.delete", "s
 # upload. So on GCS alone, writers may delete, through a role limited to exactly these object permissions.
 GCS_WRITERS = ("prometheus", "ruler", "receive")
 AZURE_DELETE_ROLES = ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b")
+AZURE_BLOB_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+MARKER = "-mark.json"
+"""How Thanos' block markers end: the compactor deletes a block once its deletion-mark.json is old enough, so
+whoever writes markers deletes blocks."""
+WRITE_ACTIONS = ("s3:PutObject", "s3:*", "*")
+
+
+def _actions(statement) -> list[str]:
+    found = statement.get("Action") or []
+    return [found] if isinstance(found, str) else list(found)
+
+
+def _denies_markers(document) -> bool:
+    """Whether an IAM policy denies writing objects whose key ends in -mark.json."""
+    for statement in document.get("Statement") or []:
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        if statement.get("Effect") == "Deny" and set(_actions(statement)) & set(WRITE_ACTIONS) and \
+                any(str(resource).endswith(MARKER) for resource in resources):
+            return True
+    return False
 
 
 def _gcs_custom_roles(resources) -> dict[str, set[str]]:
@@ -211,14 +253,24 @@ def validate_only_compactor_deletes(args, report):
             component = roles.get(r.props.get("role"))
             document = r.props.get("policy")
             document = json.loads(document) if isinstance(document, str) else document or {}
-            granted = [a for s in document.get("Statement") or [] if s.get("Effect") == "Allow"
-                       for a in ([s["Action"]] if isinstance(s.get("Action"), str) else s.get("Action") or [])]
+            granted = [a for s in document.get("Statement") or [] if s.get("Effect") == "Allow" for a in _actions(s)]
             if component and component != "compactor" and any(a in DELETE_ACTIONS for a in granted):
                 report(f"the {component} role may delete objects: only the compactor deletes.", r.urn)
+            if component and component != "compactor" and set(granted) & set(WRITE_ACTIONS) \
+                    and not _denies_markers(document):
+                report(f"the {component} role may write block markers: a deletion-mark.json it writes makes the "
+                       f"compactor delete the block (and the delete replicates to the DR copy); deny s3:PutObject on "
+                       f"<bucket>/*{MARKER}.", r.urn)
         elif r.resource_type == "gcp:storage/bucketIAMMember:BucketIAMMember":
             member, role = str(r.props.get("member") or ""), str(r.props.get("role") or "")
             deletes = role in GCS_DELETE_ROLES or "storage.objects.delete" in custom.get(role, set())
             writer_role = role in custom and custom[role] <= GCS_WRITER_PERMISSIONS
+            creates = "storage.objects.create" in custom.get(role, set()) or role in (
+                "roles/storage.objectCreator", *GCS_DELETE_ROLES)
+            condition = str((r.props.get("condition") or {}).get("expression") or "")
+            if creates and "compactor" not in member and MARKER not in condition:
+                report(f"{member} may create block markers: a deletion-mark.json it writes makes the compactor delete "
+                       f"the block; add the condition !resource.name.endsWith(\"{MARKER}\") to the binding.", r.urn)
             if not deletes or "compactor" in member:
                 continue
             if any(w in member for w in GCS_WRITERS) and writer_role:
@@ -229,6 +281,10 @@ def validate_only_compactor_deletes(args, report):
             role = str(r.props.get("roleDefinitionId") or "")
             if role.rsplit("/", 1)[-1] in AZURE_DELETE_ROLES and "compactor" not in r.name:
                 report(f"{r.name} gets a blob role that deletes: only the compactor deletes.", r.urn)
+            writes = any(w in r.name for w in GCS_WRITERS) and role.rsplit("/", 1)[-1] != AZURE_BLOB_READER
+            if writes and MARKER not in str(r.props.get("condition") or ""):
+                report(f"{r.name} may write block markers: a deletion-mark.json it writes makes the compactor delete "
+                       f"the block; add a condition refusing writes to blobs:path '*{MARKER}'.", r.urn)
 
 
 def validate_objstore_secrecy(args, report):
@@ -340,6 +396,10 @@ POLICIES = [
     StackValidationPolicy(name="thanos-storage-replicated", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Every Thanos bucket is replicated to another region.",
                           validate=deduplicated(validate_replicated)),
+    StackValidationPolicy(name="thanos-storage-dr-immutable", enforcement_level=EnforcementLevel.MANDATORY,
+                          description="A DR copy that mirrors the source's deletes keeps every version for a while "
+                                      "(S3 Object Lock).",
+                          validate=deduplicated(validate_dr_immutable)),
     ResourceValidationPolicy(name="thanos-storage-protected", enforcement_level=EnforcementLevel.MANDATORY,
                              description="Buckets, storage accounts, containers and the settings that guard them are "
                                          "protected from deletion.",
@@ -348,7 +408,8 @@ POLICIES = [
                              description="IAM policies grant exact actions, never wildcards.",
                              validate=deduplicated(validate_no_wildcards)),
     StackValidationPolicy(name="thanos-identity-only-compactor-deletes", enforcement_level=EnforcementLevel.MANDATORY,
-                          description="No identity but the compactor's may delete objects (AWS, GCS, Azure).",
+                          description="No identity but the compactor's may delete objects or write block markers "
+                                      "(AWS, GCS, Azure).",
                           validate=deduplicated(validate_only_compactor_deletes)),
     StackValidationPolicy(name="thanos-identity-workload-identity-scope", enforcement_level=EnforcementLevel.ADVISORY,
                           description="A GKE Workload Identity member acts as one Google service account only.",
