@@ -18,12 +18,11 @@ from tests.realtools.kubernetes import Cluster, wait_until
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.pulumi_cli import Project
 
-# Four groups, so that the two xdist workers share them: edits on one deployed dev, the rename and the destroys on
-# another, the first preview and first up on fresh clusters, the dry runs on a bare API server. The tests of a group
-# run on one worker in file order.
+# Three groups, so that the two xdist workers share them: the first preview, the first up and the edits on one dev,
+# the rename and the destroys on another, the dry runs on a bare API server. The tests of a group run on one worker
+# in file order.
 EDITS = pytest.mark.xdist_group("real-engine-edits")
 TEARDOWN = pytest.mark.xdist_group("real-engine-teardown")
-FIRST = pytest.mark.xdist_group("real-engine-first")
 DRY_RUN = pytest.mark.xdist_group("real-engine-dry-run")
 
 STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim")
@@ -47,7 +46,7 @@ def dev_stack(workdir: Path):
 # torn down and rebuilt in between (a fresh cluster in the middle of the sequence).
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory):
-    """The deployed dev that the edits change."""
+    """A new cluster and stack: previewed and deployed first, then edited."""
     with dev_stack(tmp_path_factory.mktemp("real-engine-dev")) as stack:
         yield stack
 
@@ -56,14 +55,6 @@ def dev(tmp_path_factory):
 def dev_to_tear_down(tmp_path_factory):
     """The deployed dev that is renamed, then destroyed."""
     with dev_stack(tmp_path_factory.mktemp("real-engine-teardown")) as stack:
-        yield stack
-
-
-@pytest.fixture
-def fresh(tmp_path):
-    """A new cluster and a new stack, for the checks that need a first preview or a first up (xdist may run these
-    tests on different workers and in any order, so none relies on another having run)."""
-    with dev_stack(tmp_path) as stack:
         yield stack
 
 
@@ -79,9 +70,10 @@ def report(run) -> str:
     return f"pulumi {run.args[0]}: exit {run.returncode}, {run.seconds:.0f} s, {run.changes()}"
 
 
-@FIRST
-def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(fresh, tmp_path):
-    project, _ = fresh
+@EDITS
+def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(dev, tmp_path):
+    project, cluster = dev
+    assert not cluster.items("/apis/apps/v1/statefulsets"), "the first test of its group: nothing deployed yet"
     run = project.run("preview", "-s", "dev", *project.policy_args("dev"))
     print(report(run))
     assert run.returncode == 0, run.explain()
@@ -103,9 +95,9 @@ def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflig
     assert run.changes().get("create", 0) > 300, run.changes()
 
 
-@FIRST
-def test_up_of_dev_creates_everything_and_every_await_passes(fresh):
-    project, cluster = fresh
+@EDITS
+def test_up_of_dev_creates_everything_and_every_await_passes(dev):
+    project, cluster = dev
     run = project.run("up", "-s", "dev", "--yes", "--skip-preview", *project.policy_args("dev"), timeout=2400)
     print(report(run))
     assert run.returncode == 0, run.explain() + "\n" + "\n".join(cluster.pending_pods())
@@ -361,7 +353,6 @@ def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_ever
     assert wait_until(lambda: not active_thanos_namespaces(), 60), active_thanos_namespaces()
 
 
-@FIRST
 def test_the_cli_is_not_older_than_the_python_sdk_it_runs():
     # The CLI is the newest the Go proxy serves, the SDK the newest on PyPI here: a CLI older than its SDK would
     # miss engine features the SDK asks for.
