@@ -210,7 +210,7 @@ build() {
       ;;
     node-exporter)
       build_go node-exporter "$NODE_EXPORTER_VERSION" github.com/prometheus/node_exporter "v$NODE_EXPORTER_VERSION" \
-        github.com/prometheus/node_exporter node_exporter netgo \
+        github.com/prometheus/node_exporter node-exporter netgo \
         "-X github.com/prometheus/common/version.Version=$NODE_EXPORTER_VERSION"
       ;;
     crds)

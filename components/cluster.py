@@ -6,7 +6,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.platform.common import PROMETHEUS_REPLICA_LABEL, RECEIVE_REPLICA_LABEL, RULER_REPLICA_LABEL, dns_srv
+from components.platform.common import (
+    PROMETHEUS_REPLICA_LABEL,
+    RECEIVE_REPLICA_LABEL,
+    RULER_REPLICA_LABEL,
+    dns_srv,
+    stable_bcrypt,
+)
 from components.global_view.certificates import Certificate, StackAuthority, service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
 from components.operations.bucket_jobs import verify_cronjob
@@ -14,7 +20,7 @@ from components.operations.dr import dr_store_name
 from components.observability import rules as jobs
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
 from components.observability.alertmanager import Alertmanager, cluster_alertmanagers
-from components.observability.collection import build_kube_state_metrics, build_node_exporter
+from components.observability.collection import build_kube_state_metrics, build_node_exporter, node_exporter_scrape_secret
 from components.observability.grafana import Grafana
 from components.observability.operator import build_operator_prometheus
 from components.operations.validation import cluster_plan, validation_objects
@@ -170,7 +176,15 @@ class ThanosCluster(pulumi.ComponentResource):
         observability = stack.observability
         if observability.alertmanager.enabled:
             Alertmanager(f"{name}-alertmanager", ctx, observability.alertmanager, child, ready)
-        collectors = self._collectors(ctx, stack)
+        collection = observability.collection
+        scrape_password = None
+        if stack.owns_cluster_wide(ctx.cluster) and collection.node_exporter:
+            import pulumi_random as random  # only for stacks that need it
+
+            random_provider = random.Provider(f"{name}-random", opts=child)
+            scrape_password = random.RandomPassword(f"{name}-node-exporter-scrape", length=32, special=False,
+                                                    opts=pulumi.ResourceOptions(parent=self, provider=random_provider))
+        collectors = self._collectors(ctx, stack, scrape_password)
         if collectors:
             register(collectors, f"{name}-collection", self, ready)
         for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
@@ -223,14 +237,17 @@ class ThanosCluster(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     @staticmethod
-    def _collectors(ctx: ClusterContext, stack: StackConfig) -> list[dict[str, Any]]:
-        """node-exporter and kube-state-metrics, once per Kubernetes cluster (the first stack cluster on it)."""
+    def _collectors(ctx: ClusterContext, stack: StackConfig, scrape_password: Any) -> list[dict[str, Any]]:
+        """node-exporter (answering only the scrape user of this cluster's Prometheus) and kube-state-metrics, once
+        per Kubernetes cluster (the first stack cluster on it)."""
         collection = stack.observability.collection
         if not stack.owns_cluster_wide(ctx.cluster):
             return []
         objects = build_kube_state_metrics(ctx) if collection.kube_state_metrics else []
         if collection.node_exporter:
-            objects += build_node_exporter(ctx, collection.node_exporter_namespace)
+            password_hash = scrape_password.result.apply(lambda p: stable_bcrypt("thanos-node-exporter", p))
+            objects += build_node_exporter(ctx, collection.node_exporter_namespace, password_hash)
+            objects.append(node_exporter_scrape_secret(ctx, pulumi.Output.secret(scrape_password.result)))
         return objects
 
     @staticmethod
@@ -244,7 +261,9 @@ class ThanosCluster(pulumi.ComponentResource):
         observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
                             alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
                             own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups),
-                            own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)))
+                            own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)),
+                            node_exporter_namespace=collection.node_exporter_namespace if collection.kubernetes and
+                            collection.node_exporter and stack.owns_cluster_wide(ctx.cluster) else None)
         if collection.mode == "managed":
             return build_prometheus(ctx, stack.thanos.prometheus, observed, pod_labels)
         owner = stack.owns_cluster_wide(ctx.cluster)

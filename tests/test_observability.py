@@ -23,7 +23,9 @@ from components.observability import rules as jobs
 from components.observability.alertmanager import alertmanager_args, alertmanager_config, render_config
 from components.observability.dashboards import all_dashboards, panel_queries
 from components.observability.rules import all_alerts, platform_rule_groups, ruler_rule_groups
+from components.observability.operator import service_monitor
 from components.platform.kube import ClusterContext
+from components.thanos.prometheus import ScrapeJob
 from config.observability import ReceiverSpec, WebhookReceiver
 
 from .conftest import ROOT, STACKS, stack_config as raw_stack_config
@@ -471,6 +473,7 @@ def test_operator_mode_emits_resources_the_crds_accept(planned):
     """azure runs in operator mode: no Prometheus StatefulSet of ours, a Prometheus with spec.thanos on our objstore
     Secret and labels, a ServiceMonitor per job, the PrometheusRule; every one valid under the v0.93.0 CRD schemas."""
     plan = planned["azure"]
+    node_monitors = 0
     for cluster in plan.clusters():
         objects = plan.objects(cluster=cluster)
         assert not [o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "thanos-prometheus"]
@@ -486,9 +489,25 @@ def test_operator_mode_emits_resources_the_crds_accept(planned):
         assert spec["ruleSelector"]["matchLabels"].items() <= rule["metadata"]["labels"].items()
         sidecar = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "thanos-sidecar")
         assert sidecar["spec"]["selector"] == {"operator.prometheus.io/name": "thanos-prometheus"}
+        node = [m for m in monitors if m["metadata"]["name"] == "node-exporter"]
+        if node:  # the cluster that runs node-exporter scrapes it as its scrape user, from a Secret beside the monitor
+            node_monitors += 1
+            auth = node[0]["spec"]["endpoints"][0]["basicAuth"]
+            assert auth == {"username": {"name": "thanos-node-exporter-scrape", "key": "username"},
+                            "password": {"name": "thanos-node-exporter-scrape", "key": "password"}}
+            assert any(o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-node-exporter-scrape"
+                       and o["metadata"]["namespace"] == node[0]["metadata"]["namespace"] for o in objects)
         for obj in [prometheus, rule, *monitors]:
             schema = json.loads((ROOT / "reference" / "schemas" / f"{obj['kind'].lower()}-v1.json").read_text())
             assert list(jsonschema.Draft7Validator(schema).iter_errors(obj)) == [], obj["metadata"]["name"]
+    assert node_monitors == 0  # the azure stack turns node-exporter off; the builder's monitor is checked below
+    ctx = ClusterContext(cluster="amsterdam", region="westeurope", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
+    monitor = service_monitor(ctx, ScrapeJob("node-exporter", ("node-exporter",), "metrics"), "30s",
+                              "thanos-node-exporter", "thanos-node-exporter-scrape")
+    assert monitor["spec"]["endpoints"][0]["basicAuth"]["password"] == {"name": "thanos-node-exporter-scrape",
+                                                                         "key": "password"}
+    schema = json.loads((ROOT / "reference" / "schemas" / "servicemonitor-v1.json").read_text())
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(monitor)) == []
     bad = next(o for o in plan.objects("ServiceMonitor"))
     bad["spec"]["endpoints"][0]["intervall"] = "30s"
     schema = json.loads((ROOT / "reference" / "schemas" / "servicemonitor-v1.json").read_text())
@@ -503,10 +522,17 @@ def test_node_exporter_is_the_one_workload_with_host_access_alone_in_its_namespa
     namespace = node_exporter["metadata"]["namespace"]
     ns = next(o for o in dev.objects("Namespace") if o["metadata"]["name"] == namespace)
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
-    assert [o["kind"] for o in dev.objects() if o["metadata"].get("namespace") == namespace] == ["DaemonSet", "Service"]
+    assert sorted(o["kind"] for o in dev.objects() if o["metadata"].get("namespace") == namespace) == [
+        "DaemonSet", "Secret", "Service"]  # the Secret: its web config (the scrape user's bcrypt hash)
     pod = node_exporter["spec"]["template"]["spec"]
     assert pod["hostNetwork"] and pod["hostPID"] and pod["automountServiceAccountToken"] is False
-    assert pod["volumes"] == [{"name": "root", "hostPath": {"path": "/"}}]
+    assert pod["volumes"] == [{"name": "root", "hostPath": {"path": "/"}}, {"name": "web-config", "secret": {
+        "secretName": "node-exporter-web-config", "defaultMode": 0o440}}]
+    # On the host network no NetworkPolicy applies: it answers only the scrape user (tests/test_real_node_exporter.py),
+    # and no scrape annotation lets the opt-in jobs scrape it without the password.
+    assert "--web.config.file=/etc/node-exporter/web-config.yml" in pod["containers"][0]["args"]
+    service = next(o for o in dev.objects("Service") if o["metadata"]["namespace"] == namespace)
+    assert "annotations" not in service["metadata"]
     container = pod["containers"][0]
     assert container["volumeMounts"][0]["readOnly"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -519,7 +545,7 @@ def test_node_exporter_is_the_one_workload_with_host_access_alone_in_its_namespa
     own = pod["securityContext"]
     assert own["runAsUser"] not in {u for u, _, _ in thanos_ids}
     assert own["runAsGroup"] not in {g for _, g, _ in thanos_ids} | {f for _, _, f in thanos_ids}
-    assert "supplementalGroups" not in own and "fsGroup" not in own
+    assert "supplementalGroups" not in own and own["fsGroup"] == own["runAsGroup"]
     kube_state_metrics = [o for o in dev.objects("Deployment") if o["metadata"]["name"] == "kube-state-metrics"]
     assert len(kube_state_metrics) == 1
     role = next(o for o in dev.objects("ClusterRole") if o["metadata"]["name"].startswith("thanos-kube-state-metrics"))

@@ -2,12 +2,8 @@
 Ingress) in front of oauth2-proxy (OIDC), or ingress-nginx basic auth with a bcrypt htpasswd that stays the same
 across `pulumi up` runs. Passwords and client secrets only ever travel as Pulumi secrets into Secrets."""
 
-import base64
-import hashlib
-import hmac
 from typing import Any
 
-import bcrypt
 import pulumi
 import pulumi_random as random
 
@@ -15,7 +11,7 @@ from components.global_view.certificates import Certificate
 from components.observability.grafana import NAME as GRAFANA_NAME
 from components.observability.grafana import PORT as GRAFANA_PORT
 from components.observability.grafana import SUB_PATH, grafana_url
-from components.platform.common import HTTP_PORT, container, pod_spec, service_name
+from components.platform.common import HTTP_PORT, container, pod_spec, service_name, stable_bcrypt
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import OAUTH2_PROXY_PORT
 from components.platform.workload import workload_objects
@@ -34,8 +30,6 @@ PING_PATH = "/ping"  # oauth2-proxy's own, unauthenticated: what health checks p
 # oauth2-proxy itself sets them.
 FORWARDED_HEADERS = ["X-Forwarded-Uri", "X-Forwarded-Host", "X-Forwarded-Email", "X-Forwarded-User",
                      "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token"]
-_BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                                   b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
 GATEWAY_ADDRESSED = "jsonpath={.status.addresses[0].value}"
@@ -47,9 +41,7 @@ def htpasswd_line(user: str, password: str) -> str:
     line on every `pulumi up` (a random salt would rewrite the Secret each time)."""
     if len(password.encode()) > 72:
         raise ValueError("the basic-auth password is longer than 72 bytes, which bcrypt cannot hash")
-    digest = hmac.new(f"thanos-basic-auth/{user}".encode(), password.encode(), hashlib.sha256).digest()[:16]
-    salt = b"$2b$10$" + base64.b64encode(digest).rstrip(b"=").translate(_BCRYPT_ALPHABET)
-    return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}"
+    return f"{user}:{stable_bcrypt(f'thanos-basic-auth/{user}', password)}"
 
 
 def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = False) -> list[str]:

@@ -8,6 +8,8 @@ Opt-in convention (pods and Services alike): the annotation `prometheus.io/scrap
 
 from typing import Any
 
+import pulumi
+
 from components.platform.common import container_security_context, pod_security_context, resource_requirements
 from components.platform.kube import ClusterContext
 from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE
@@ -23,6 +25,13 @@ NODE_EXPORTER_USER = 65532
 """node-exporter's UID and GID, not the Thanos pods' (65534): with the host's PID namespace and root mounted, the
 same UID could read their environments (/proc/<pid>/environ) and the same GID their group-readable secret volumes."""
 SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true"}
+NODE_EXPORTER_WEB_SECRET = "node-exporter-web-config"
+"""node-exporter's web config (exporter-toolkit): the one user that may scrape it, as a bcrypt hash."""
+NODE_EXPORTER_SCRAPE_SECRET = "thanos-node-exporter-scrape"
+"""In the Prometheus namespace that scrapes node-exporter: that user's name and password."""
+NODE_EXPORTER_USERNAME = "prometheus"
+NODE_EXPORTER_PASSWORD_DIR = "/etc/prometheus/node-exporter"
+NODE_EXPORTER_WEB_DIR = "/etc/node-exporter"
 
 
 def _in_cluster_https(verified_name: str | None = None) -> dict[str, Any]:
@@ -84,6 +93,28 @@ def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...]) -> list[dict[str, An
         {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpointslice"}],
          "relabel_configs": _opt_in("endpointslice", "service", own_namespaces)},
     ]
+
+
+def node_exporter_scrape_job(namespace: str) -> dict[str, Any]:
+    """node-exporter's own job: its Service's endpoints, with the scrape user's password (it answers 401 without),
+    the node's name as `node`."""
+    return {"job_name": NODE_EXPORTER_NAME,
+            "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [namespace]}}],
+            "basic_auth": {"username": NODE_EXPORTER_USERNAME, "password_file": f"{NODE_EXPORTER_PASSWORD_DIR}/password"},
+            "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name"], "action": "keep",
+                                 "regex": NODE_EXPORTER_NAME},
+                                {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"}]}
+
+
+def node_exporter_scrape_secret(ctx: ClusterContext, password: Any) -> dict[str, Any]:
+    """The scrape user's credentials, in the namespace of the Prometheus that scrapes node-exporter."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(NODE_EXPORTER_SCRAPE_SECRET, "prometheus"),
+            "type": "Opaque", "stringData": {"username": NODE_EXPORTER_USERNAME, "password": password}}
+
+
+def node_exporter_web_config(password_hash: str) -> str:
+    """exporter-toolkit's web config: basic auth for the scrape user only (bcrypt)."""
+    return f"basic_auth_users:\n  {NODE_EXPORTER_USERNAME}: {password_hash}\n"
 
 
 def discovery_rules() -> list[dict[str, Any]]:
@@ -153,37 +184,48 @@ def build_kube_state_metrics(ctx: ClusterContext) -> list[dict[str, Any]]:
     ]
 
 
-def build_node_exporter(ctx: ClusterContext, namespace: str) -> list[dict[str, Any]]:
+def build_node_exporter(ctx: ClusterContext, namespace: str, password_hash: Any) -> list[dict[str, Any]]:
     """node-exporter, the one workload with host access, alone in a Pod Security `privileged` namespace: host
     network and PID namespace (real network and process statistics), the host's root read-only, no capabilities,
-    non-root, no service account token."""
+    non-root, no service account token. On the host network no NetworkPolicy applies, so :9100 answers only the scrape
+    user (basic auth, `password_hash` a bcrypt hash); its probes are TCP."""
     labels = {**ctx.labels(NODE_EXPORTER_NAME), "app.kubernetes.io/name": NODE_EXPORTER_NAME}
     selector = {"app.kubernetes.io/name": NODE_EXPORTER_NAME}
     exporter = {
         "name": NODE_EXPORTER_NAME, "image": NODE_EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
         "args": ["--path.rootfs=/host/root", "--path.procfs=/host/root/proc", "--path.sysfs=/host/root/sys",
-                 f"--web.listen-address=:{NODE_EXPORTER_PORT}",
+                 f"--web.listen-address=:{NODE_EXPORTER_PORT}", f"--web.config.file={NODE_EXPORTER_WEB_DIR}/web-config.yml",
                  "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run/containerd/.+|var/lib/kubelet/.+)($|/)"],
         "ports": [{"name": "metrics", "containerPort": NODE_EXPORTER_PORT, "protocol": "TCP"}],
         "resources": resource_requirements(_small("50m", "64Mi", "128Mi")),
         "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "root", "mountPath": "/host/root", "readOnly": True, "mountPropagation": "HostToContainer"}],
-        "livenessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 30},
-        "readinessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 10},
+        "volumeMounts": [{"name": "root", "mountPath": "/host/root", "readOnly": True, "mountPropagation": "HostToContainer"},
+                         {"name": "web-config", "mountPath": NODE_EXPORTER_WEB_DIR, "readOnly": True}],
+        "livenessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 30},
+        "readinessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10},
     }
     pod = {"automountServiceAccountToken": False, "hostNetwork": True, "hostPID": True,
+           # fsGroup: the web config Secret's files are group-readable by it (fsGroup never touches hostPath volumes).
            "securityContext": {"runAsNonRoot": True, "runAsUser": NODE_EXPORTER_USER, "runAsGroup": NODE_EXPORTER_USER,
-                               "seccompProfile": {"type": "RuntimeDefault"}},
+                               "fsGroup": NODE_EXPORTER_USER, "seccompProfile": {"type": "RuntimeDefault"}},
            "nodeSelector": {"kubernetes.io/os": "linux"}, "tolerations": [{"operator": "Exists"}],
            "priorityClassName": "system-node-critical", "containers": [exporter],
-           "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}
+           "volumes": [{"name": "root", "hostPath": {"path": "/"}},
+                       {"name": "web-config", "secret": {"secretName": NODE_EXPORTER_WEB_SECRET, "defaultMode": 0o440}}]}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
             "pod-security.kubernetes.io/enforce": "privileged", "app.kubernetes.io/part-of": "thanos"}}},
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": NODE_EXPORTER_WEB_SECRET, "namespace": namespace, "labels": labels}, "type": "Opaque",
+         "stringData": {"web-config.yml": pulumi.Output.from_input(password_hash).apply(node_exporter_web_config)}},
         {"apiVersion": "apps/v1", "kind": "DaemonSet",
          "metadata": {"name": NODE_EXPORTER_NAME, "namespace": namespace, "labels": labels},
          "spec": {"selector": {"matchLabels": selector},
                   "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
                   "template": {"metadata": {"labels": labels}, "spec": pod}}},
-        _scraped_service(NODE_EXPORTER_NAME, namespace, labels, selector, NODE_EXPORTER_PORT),
+        # No scrape annotation: the opt-in jobs would scrape it without the password; its own job does.
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": NODE_EXPORTER_NAME, "namespace": namespace,
+                                                            "labels": labels},
+         "spec": {"clusterIP": "None", "selector": selector, "ports": [
+             {"name": "metrics", "port": NODE_EXPORTER_PORT, "targetPort": NODE_EXPORTER_PORT, "protocol": "TCP"}]}},
     ]

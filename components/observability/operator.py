@@ -7,7 +7,14 @@ from typing import Any
 import yaml
 
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
-from components.observability.collection import KSM_NAME, NODE_EXPORTER_NAME, cluster_role, discovery_rules, kubernetes_scrape_jobs
+from components.observability.collection import (
+    KSM_NAME,
+    NODE_EXPORTER_NAME,
+    NODE_EXPORTER_SCRAPE_SECRET,
+    cluster_role,
+    discovery_rules,
+    kubernetes_scrape_jobs,
+)
 from components.platform.common import (
     OBJSTORE_KEY,
     OBJSTORE_SECRET,
@@ -42,17 +49,21 @@ def _selected_metadata(ctx: ClusterContext, name: str) -> dict[str, Any]:
     return metadata
 
 
-def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, namespace: str | None = None) -> dict[str, Any]:
+def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, namespace: str | None = None,
+                    basic_auth_secret: str | None = None) -> dict[str, Any]:
     """A ServiceMonitor over exactly the job's Services (by name: a component's ClusterIP Service carries the same
     labels as its headless one and would scrape every pod twice), the job label set to the component's name (the
-    operator would name it after the Service)."""
+    operator would name it after the Service); with `basic_auth_secret` (keys username and password, in this
+    namespace) as that user."""
+    endpoint: dict[str, Any] = {"port": scrape.port, "interval": interval, "relabelings": [
+        {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"], "regex": "|".join(scrape.services)},
+        {"action": "replace", "targetLabel": "job", "replacement": scrape.job}]}
+    if basic_auth_secret:
+        endpoint["basicAuth"] = {key: {"name": basic_auth_secret, "key": key} for key in ("username", "password")}
     return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": _selected_metadata(ctx, scrape.job),
             "spec": {"selector": {"matchLabels": {"app.kubernetes.io/instance": ctx.instance_label}},
                      "namespaceSelector": {"matchNames": [namespace or ctx.namespace, *scrape.namespaces]},
-                     "endpoints": [{"port": scrape.port, "interval": interval, "relabelings": [
-                         {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],
-                          "regex": "|".join(scrape.services)},
-                         {"action": "replace", "targetLabel": "job", "replacement": scrape.job}]}]}}
+                     "endpoints": [endpoint]}}
 
 
 def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Observed,
@@ -109,7 +120,7 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
         monitors.append(service_monitor(ctx, ScrapeJob(KSM_NAME, (KSM_NAME,), "metrics"), interval))
     if node_exporter_namespace:
         monitors.append(service_monitor(ctx, ScrapeJob(NODE_EXPORTER_NAME, (NODE_EXPORTER_NAME,), "metrics"), interval,
-                                        node_exporter_namespace))
+                                        node_exporter_namespace, NODE_EXPORTER_SCRAPE_SECRET))
     objects += monitors
     if observed.rule_groups:
         objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": _selected_metadata(ctx, RULE_NAME),

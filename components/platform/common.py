@@ -1,7 +1,12 @@
 """Pure builders every workload shares: labels, hardened security contexts, probes, spreading, PDB, HPA, Services."""
 
+import base64
+import hashlib
+import hmac
 import json
 from typing import Any
+
+import bcrypt
 
 from config.base import memory_bytes
 from config.thanos import (  # noqa: F401 (re-exported: builders import the labels from here)
@@ -34,6 +39,18 @@ HOST_KEY = "kubernetes.io/hostname"
 def service_name(component: str) -> str:
     """`thanos-<component>`: the upstream thanos-mixin selects jobs by this string."""
     return f"thanos-{component}"
+
+
+_BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                                   b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def stable_bcrypt(purpose: str, password: str) -> str:
+    """`$2b$10$...`: bcrypt with a salt derived from `purpose` and the password, so the same password hashes the same
+    on every `pulumi up` (a random salt would rewrite the Secret that holds the hash each time)."""
+    digest = hmac.new(purpose.encode(), password.encode(), hashlib.sha256).digest()[:16]
+    salt = b"$2b$10$" + base64.b64encode(digest).rstrip(b"=").translate(_BCRYPT_ALPHABET)
+    return bcrypt.hashpw(password.encode(), salt).decode()
 
 
 def component_role(component: str) -> str:

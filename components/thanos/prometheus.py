@@ -22,7 +22,14 @@ from components.platform.common import (
     volume_claim,
 )
 from components.observability.alertmanager import split_url
-from components.observability.collection import cluster_role, discovery_rules, kubernetes_scrape_jobs
+from components.observability.collection import (
+    NODE_EXPORTER_PASSWORD_DIR,
+    NODE_EXPORTER_SCRAPE_SECRET,
+    cluster_role,
+    discovery_rules,
+    kubernetes_scrape_jobs,
+    node_exporter_scrape_job,
+)
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -76,7 +83,8 @@ def alertmanager_entry(url: str) -> dict[str, Any]:
 
 def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[ScrapeJob], *,
                       kubernetes: bool = False, alertmanagers: tuple[str, ...] = (),
-                      rules: bool = False, own_namespaces: tuple[str, ...] = ()) -> dict[str, Any]:
+                      rules: bool = False, own_namespaces: tuple[str, ...] = (),
+                      node_exporter_namespace: str | None = None) -> dict[str, Any]:
     """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
     the replica label dropped so the HA pair's alerts deduplicate."""
@@ -93,6 +101,8 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
         "scrape_configs": [job(scrape) for scrape in [ScrapeJob("prometheus", (NAME,), "web"), *scraped]]}
     if kubernetes:
         config["scrape_configs"] += kubernetes_scrape_jobs(own_namespaces or (ctx.namespace,))
+    if node_exporter_namespace:
+        config["scrape_configs"].append(node_exporter_scrape_job(node_exporter_namespace))
     if rules:
         config["rule_files"] = [f"{RULES_DIR}/*.yaml"]
     if alertmanagers:
@@ -138,6 +148,8 @@ class Observed:
     """The platform's rule groups, evaluated here."""
     own_namespaces: tuple[str, ...] = ()
     """The stack's namespaces on this Kubernetes cluster: only their pods name a job after themselves."""
+    node_exporter_namespace: str | None = None
+    """Also scrape node-exporter there, as its scrape user (the password mounted from its Secret); default none."""
 
 
 def sidecar_service(ctx: ClusterContext, selector: dict[str, str]) -> dict[str, Any]:
@@ -165,8 +177,10 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     data = {"name": "data", "mountPath": DATA_DIR}
     config = {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}
     mounts = [data, config, *([{"name": "rules", "mountPath": RULES_DIR, "readOnly": True}] if rules else [])]
+    scrape_user = [{"name": "node-exporter", "mountPath": NODE_EXPORTER_PASSWORD_DIR, "readOnly": True}] \
+        if observed.node_exporter_namespace else []
     prometheus = container("prometheus", spec.image, prometheus_args(spec), spec.resources, ports=[web_port],
-                           mounts=mounts, env=downward_env(), probes=http_probes("web", startup_seconds=900),
+                           mounts=mounts + scrape_user, env=downward_env(), probes=http_probes("web", startup_seconds=900),
                            go=False)
     sidecar = container("thanos-sidecar", ctx.image, sidecar_args(rules), spec.sidecar_resources,
                         ports=thanos_ports(), mounts=[*mounts, objstore_mount()], env=downward_env(),
@@ -174,13 +188,17 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     volumes = [{"name": "config", "configMap": {"name": NAME}}, objstore_volume()]
     if rules:
         volumes.append({"name": "rules", "configMap": {"name": RULES_CONFIG_MAP}})
+    if scrape_user:
+        volumes.append({"name": "node-exporter", "secret": {"secretName": NODE_EXPORTER_SCRAPE_SECRET, "defaultMode": 0o440,
+                                                            "items": [{"key": "password", "path": "password"}]}})
     pod = pod_spec(service_name("prometheus"), [prometheus, sidecar], selector=selector, replicas=spec.replicas,
                    zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=volumes, grace_seconds=600)
     if observed.kubernetes:
         pod["automountServiceAccountToken"] = True  # discovery and the kubelet's authorisation need its token
     text = yaml.safe_dump(prometheus_config(ctx, spec, observed.scraped, kubernetes=observed.kubernetes,
                                             alertmanagers=observed.alertmanagers, rules=rules,
-                                            own_namespaces=observed.own_namespaces), sort_keys=False)
+                                            own_namespaces=observed.own_namespaces,
+                                            node_exporter_namespace=observed.node_exporter_namespace), sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": text}}]
     if rules:

@@ -27,6 +27,7 @@ ENTRYPOINTS = {
     "docker.io/library/memcached": "/usr/local/bin/memcached",
     "quay.io/minio/minio": "/usr/bin/minio",
     "docker.io/library/python": "/usr/local/bin/python",
+    "quay.io/prometheus/node-exporter": "/bin/node_exporter",
 }
 """Image -> the binary its entrypoint runs (args replace the image's CMD, as in Kubernetes)."""
 
