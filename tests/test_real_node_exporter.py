@@ -4,7 +4,6 @@ NetworkPolicy applies, so :9100 answers only the scrape user."""
 
 import base64
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -48,10 +47,8 @@ def test_node_exporter_answers_only_the_planned_scrape_user_and_prometheus_scrap
     exporter = next(c for c in planned_containers("dev", objects) if c.namespace == NAMESPACE)
     with Harness(tmp_path, objects) as harness:
         process = harness.start(exporter)
+        assert process.wait_ready(30) == "ready", process.output()  # its planned probe: TCP
         url = f"http://{process.ip}:{process.ports['--web.listen-address']}/metrics"
-        deadline = time.monotonic() + 30
-        while get(url)[0] not in (200, 401) and time.monotonic() < deadline:
-            time.sleep(0.25)
         assert get(url)[0] == 401, process.output()  # no credentials
         assert get(url, (credentials[0], "wrong"))[0] == 401
         assert get(url, ("admin", credentials[1]))[0] == 401

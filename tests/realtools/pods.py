@@ -59,6 +59,8 @@ class PlannedContainer:
     subdomain: str | None = None
     """A StatefulSet pod's governing Service (its DNS name is `<pod>.<service>...`)."""
     init: bool = False
+    tcp_readiness: bool = False
+    """Its readiness probe is a TCP connect (node-exporter, whose HTTP answers only its scrape user)."""
 
     @property
     def id(self) -> str:
@@ -231,7 +233,8 @@ def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Object
             run_as_group=int(security.get("runAsGroup", security.get("runAsUser", 0))),
             fs_group=pod_security.get("fsGroup"), labels=labels,
             ports={p["name"]: p["containerPort"] for p in container.get("ports") or [] if p.get("name")},
-            subdomain=obj["spec"].get("serviceName") if obj["kind"] == "StatefulSet" else None, init=init))
+            subdomain=obj["spec"].get("serviceName") if obj["kind"] == "StatefulSet" else None, init=init,
+            tcp_readiness="tcpSocket" in (container.get("readinessProbe") or {})))
     return result
 
 

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,19 +65,26 @@ class Process:
         return self.popen.poll() is None
 
     def wait_ready(self, timeout: float, path: str | None = None) -> str:
-        """Poll `path` on the HTTP listener until it answers 200 ("ready"), the process exits ("exited"), or
-        `timeout` seconds pass while it runs ("running")."""
+        """Poll `path` on the HTTP listener (or, for a container whose planned readiness probe is TCP, connect to its
+        port) until it answers ("ready"), the process exits ("exited"), or `timeout` seconds pass while it runs
+        ("running")."""
         path = path or ("/minio/health/ready" if "--address" in self.ports else "/-/ready")
         deadline = time.monotonic() + timeout
         while True:
             if not self.alive():
                 return "exited"
-            try:
-                with urllib.request.urlopen(self.url(path), timeout=2) as response:
-                    if response.status == 200:
+            if self.container.tcp_readiness:
+                with socket.socket() as probe:
+                    probe.settimeout(2)
+                    if probe.connect_ex((self.ip, next(iter(self.ports.values())))) == 0:
                         return "ready"
-            except OSError:
-                pass
+            else:
+                try:
+                    with urllib.request.urlopen(self.url(path), timeout=2) as response:
+                        if response.status == 200:
+                            return "ready"
+                except OSError:
+                    pass
             if time.monotonic() >= deadline:
                 return "running" if self.alive() else "exited"
             time.sleep(0.25)
