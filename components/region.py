@@ -11,6 +11,7 @@ from components.global_view.certificates import StackAuthority
 from components.operations.dr import DrStore, replication_objects
 from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext, register
+from components.images import pin_image_digests
 from components.renames import keep_state_across_renames
 from components.storage.identity import BucketAccess, ClusterIdentity, components_in, dr_store_component
 from config.stack import ClusterSpec, RegionSpec, StackConfig, dr_cluster_of, replica_bucket_name
@@ -178,6 +179,7 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, T
 def deploy(stack: StackConfig) -> dict[str, Any]:
     """Every region of the stack, then the global view over their clusters; returns the stack outputs."""
     keep_state_across_renames(stack)
+    pin_image_digests(stack)
     providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
     refs = StackReferences()
     # One CA per stack: clusters trust each other through it (remote-write and the global view are mTLS).

@@ -1,6 +1,8 @@
 """The stack root: regions with their storage and clusters, the Thanos spec, and the cross-field checks."""
 
-from pydantic import Field, model_validator
+import re
+
+from pydantic import Field, field_validator, model_validator
 
 from .base import Name, StrictModel
 from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Storage
@@ -95,6 +97,9 @@ class StackConfig(StrictModel):
     """Buckets, storage accounts and containers, the settings that guard them (versioning, encryption, public access
     block, replication, lifecycle) and the namespaces holding claims get protect and retainOnDelete; buckets are never
     force-destroyed; default true."""
+    image_digests: dict[str, str] = Field(default_factory=dict)
+    """Pin images by digest: image repository -> `sha256:<64 hex>`; every container (and Prometheus resource) of that
+    repository then runs `<repository>:<tag>@<digest>`, tag kept; default none (tags only)."""
     regions: list[RegionSpec] = Field(min_length=1)
     """Regions of the stack, at least one."""
     thanos: ThanosSpec = Field(default_factory=ThanosSpec)
@@ -111,6 +116,16 @@ class StackConfig(StrictModel):
     capacity: CapacitySpec | None = None
     """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
     size below the plan's is refused (or warned about); default none (the sizes as configured)."""
+
+    @field_validator("image_digests")
+    @classmethod
+    def _digests(cls, digests: dict[str, str]) -> dict[str, str]:
+        for repository, digest in digests.items():
+            if ":" in repository.rsplit("/", 1)[-1] or "@" in repository:
+                raise ValueError(f"{repository!r} must be a repository without tag or digest (quay.io/thanos/thanos)")
+            if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+                raise ValueError(f"{repository}: {digest!r} is not a digest (sha256: and 64 hex digits)")
+        return digests
 
     def namespace_of(self, cluster: ClusterSpec) -> str:
         """The namespace of a cluster's Thanos objects."""

@@ -411,6 +411,9 @@ class ThanosSpec(StrictModel):
     @model_validator(mode="after")
     def _image_pinned(self) -> "ThanosSpec":
         for name, image in (("image", self.image), ("prometheus.image", self.prometheus.image)):
+            if "@" in image:
+                raise ValueError(f"{name} {image!r}: give the version tag here and the digest in image-digests "
+                                 "(the tag names the version the plan checks flags against)")
             tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
             if not tag or tag == "latest":
                 raise ValueError(f"{name} {image!r} must be pinned to a version tag, not latest or untagged")

@@ -237,6 +237,17 @@ def test_the_dr_lock_needs_a_dr_copy_and_whole_days():
     assert "dr-immutable-for needs replication" in problems(raw)["regions[0].storage"]
 
 
+def test_image_digests_are_checked_where_they_are_given():
+    raw = prod()
+    raw["image-digests"] = {"quay.io/thanos/thanos": "sha256:1234"}
+    assert "'sha256:1234' is not a digest" in problems(raw)["image-digests"]
+    raw["image-digests"] = {"quay.io/thanos/thanos:v0.42.4": "sha256:" + "0" * 64}
+    assert "must be a repository without tag or digest" in problems(raw)["image-digests"]
+    raw = prod()
+    raw["thanos"]["image"] = "quay.io/thanos/thanos:v0.42.4@sha256:" + "0" * 64
+    assert "give the version tag here and the digest in image-digests" in problems(raw)["thanos"]
+
+
 def test_cluster_zones_must_hold_the_replication_factor():
     raw = prod()
     raw["regions"][0]["clusters"][0]["zones"] = ["us-east-1a", "us-east-1b"]

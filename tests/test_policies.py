@@ -20,7 +20,7 @@ from components.storage import aws as cloud_aws
 from config.storage import AwsStorage
 from preflight.policy import load_policies
 
-from .conftest import ROOT, STACKS
+from .conftest import ROOT, STACKS, run_probe
 
 POLICIES = {p.name: p for p in load_policies()}
 pytestmark = pytest.mark.usefixtures("record_policy_lines")
@@ -387,6 +387,46 @@ def test_a_dr_copy_that_mirrors_deletes_is_object_locked(prod):
             for rule in r["inputs"]["rules"]:
                 rule["deleteMarkerReplication"]["status"] = "Disabled"
     assert check_stack("thanos-storage-dr-immutable", kept) == []
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_the_pack_can_require_images_pinned_by_digest(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    assert check("thanos-hardening-pods", STS, store) == []  # tags are enough unless required
+    found = check("thanos-hardening-pods", STS, store, {"requireDigests": True})
+    assert found and all("is pinned by tag only: a tag can be moved; pin it by digest (config: image-digests)." in m
+                         for m in found), found
+    for c in store["spec"]["template"]["spec"]["containers"]:
+        c["image"] = f"{c['image']}@{DIGEST}"
+    assert check("thanos-hardening-pods", STS, store, {"requireDigests": True}) == []
+
+
+def test_image_digests_pin_every_container_of_a_repository_and_keep_the_tag(tmp_path):
+    probe = f"""
+plan = plan_stack("dev", edit=lambda c: c.update({{"image-digests": {{"quay.io/thanos/thanos": "{DIGEST}"}}}}))
+images = set()
+for r in plan.resources:
+    def walk(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                images.add(x) if k == "image" and isinstance(x, str) else walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(r.inputs)
+versions = {{r.inputs["metadata"]["labels"].get("app.kubernetes.io/version") for r in plan.resources
+            if r.type == "kubernetes:apps/v1:StatefulSet" and r.inputs["metadata"]["name"] == "thanos-store"}}
+print(json.dumps({{"images": sorted(images), "versions": sorted(versions)}}))
+"""
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    thanos = [i for i in result["images"] if i.startswith("quay.io/thanos/thanos")]
+    assert thanos == [f"quay.io/thanos/thanos:v0.42.4@{DIGEST}"]  # every one, the tag kept
+    assert any(i.startswith("quay.io/prometheus/prometheus:") and "@" not in i for i in result["images"])  # others not
+    assert result["versions"] == ["v0.42.4"]
 
 
 def test_objstore_secrecy():

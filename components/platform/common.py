@@ -74,9 +74,19 @@ def selector_labels(component: str, cluster: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": service_name(component), "app.kubernetes.io/instance": cluster}
 
 
+def split_image(image: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of an image reference (`quay.io/thanos/thanos:v0.42.4@sha256:ab..` ->
+    `quay.io/thanos/thanos`, `v0.42.4`, `sha256:ab..`); missing parts are empty."""
+    reference, _, digest = image.partition("@")
+    repository, tag = reference, ""
+    if ":" in reference.rsplit("/", 1)[-1]:
+        repository, tag = reference.rsplit(":", 1)
+    return repository, tag, digest
+
+
 def image_version(image: str) -> str:
-    """The tag of an image reference (`quay.io/thanos/thanos:v0.42.4` -> `v0.42.4`)."""
-    return image.rsplit(":", 1)[-1]
+    """The tag of an image reference (`quay.io/thanos/thanos:v0.42.4` -> `v0.42.4`, with or without a digest)."""
+    return split_image(image)[1]
 
 
 def pod_security_context() -> dict[str, Any]:

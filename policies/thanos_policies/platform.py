@@ -2,7 +2,7 @@
 
 import json
 
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import PolicyConfigSchema, EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag,
                         objstore_document, pod_spec, secret_text, seconds, thanos_containers)
@@ -326,6 +326,9 @@ def validate_hardening(args, report):
         image = ((spec.get("thanos") or {}) if args.resource_type == PROMETHEUS_CR else spec).get("image")
         if image and not _pinned(image):
             report(f"the Thanos image {image} is not pinned to a version.")
+        elif image and args.get_config().get("requireDigests") and "@sha256:" not in image:
+            report(f"the Thanos image {image} is pinned by tag only: a tag can be moved; pin it by digest"
+                   f"{fix('image-digests')}.")
         return
     if args.resource_type not in WORKLOAD_TYPES or not any(True for _ in thanos_containers(args.props, init=True)):
         return  # only pods that run Thanos: other workloads of the stack are not this pack's to judge
@@ -342,6 +345,9 @@ def validate_hardening(args, report):
         image = c.get("image") or ""
         if not _pinned(image):
             report(f"{kind} {name} image {image} is not pinned to a version{fix('thanos.image')}.")
+        elif args.get_config().get("requireDigests") and "@sha256:" not in image:
+            report(f"{kind} {name} image {image} is pinned by tag only: a tag can be moved; pin it by digest"
+                   f"{fix('image-digests')}.")
         if id(c) in init and not _non_root(c, pod):
             report(f"init container {name} runs as root.")
         if not ctx.get("readOnlyRootFilesystem") or ctx.get("allowPrivilegeEscalation") is not False:
@@ -360,7 +366,7 @@ def validate_one_version(args, report):
     for r in args.resources:
         if r.resource_type in WORKLOAD_TYPES:
             for c, _, _ in thanos_containers(r.props):
-                tags.setdefault(c.get("image", "").rsplit(":", 1)[-1], r.urn)
+                tags.setdefault(c.get("image", "").split("@", 1)[0].rsplit(":", 1)[-1], r.urn)
     if len(tags) > 1:
         report(f"the stack runs more than one Thanos version: {', '.join(sorted(tags))}{fix('thanos.image')}.")
 
@@ -419,7 +425,9 @@ POLICIES = [
                              validate=deduplicated(validate_objstore_secrecy)),
     ResourceValidationPolicy(name="thanos-hardening-pods", enforcement_level=EnforcementLevel.MANDATORY,
                              description="Pinned images, non-root, read-only root, no escalation, resources, probes.",
-                             validate=deduplicated(validate_hardening)),
+                             validate=deduplicated(validate_hardening),
+                             config_schema=PolicyConfigSchema(properties={
+                                 "requireDigests": {"type": "boolean", "default": False}})),
     StackValidationPolicy(name="thanos-hardening-one-version", enforcement_level=EnforcementLevel.MANDATORY,
                           description="One Thanos version across the stack.", validate=deduplicated(validate_one_version)),
 ]
