@@ -2,6 +2,7 @@
 pack name, and the credentials step fetches exactly the clusters each stack names (run with stub cloud CLIs)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -136,3 +137,18 @@ def test_deploy_credentials_are_seen_only_by_reviewed_production_jobs_and_branch
     assert READ_ONLY_CREDENTIALS <= seen["pull-request/preview"] and READ_ONLY_CREDENTIALS <= seen["drift/drift"]
     assert not seen["pull-request/offline"] & (DEPLOY_CREDENTIALS | READ_ONLY_CREDENTIALS)
     assert seen["deploy/prod"] >= {"secrets.PULUMI_ACCESS_TOKEN", "vars.AWS_ROLE_ARN"}
+
+
+def test_every_third_party_action_is_pinned_to_a_commit():
+    """A tag can be moved to other code; the jobs hold deploy credentials, so every action is a full commit SHA
+    (the release it was noted from in a comment, for updates)."""
+    found = 0
+    for path in sorted((ROOT / ".github").rglob("*.yml")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = re.search(r"uses:\s*(\S+)", line)
+            if not match or match.group(1).startswith("./"):
+                continue
+            found += 1
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", match.group(1)), f"{path.name}:{number}: {line.strip()}"
+            assert re.search(r"#\s*v\d", line), f"{path.name}:{number}: note the release the commit is"
+    assert found >= 20
