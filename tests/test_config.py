@@ -248,6 +248,15 @@ def test_image_digests_are_checked_where_they_are_given():
     assert "give the version tag here and the digest in image-digests" in problems(raw)["thanos"]
 
 
+def test_azure_accounts_can_close_their_public_endpoint():
+    raw = copy.deepcopy(stack_config("azure"))
+    assert config.load(raw).regions[0].storage.public_network_access == "Enabled"
+    raw["regions"][0]["storage"]["public-network-access"] = "Disabled"
+    assert config.load(raw).regions[0].storage.public_network_access == "Disabled"
+    raw["regions"][0]["storage"]["public-network-access"] = "Off"
+    assert problems(raw) == {"regions[0].storage.public-network-access": "Input should be 'Enabled' or 'Disabled' (got 'Off')"}
+
+
 def test_cluster_zones_must_hold_the_replication_factor():
     raw = prod()
     raw["regions"][0]["clusters"][0]["zones"] = ["us-east-1a", "us-east-1b"]

@@ -246,6 +246,8 @@ def test_azure_accounts(planned):
         assert i["allowSharedKeyAccess"] is False and i["allowBlobPublicAccess"] is False
         assert i["minimumTlsVersion"] == "TLS1_2"
         assert account["protect"] and account["retainOnDelete"]
+        # The default keeps the public endpoint (no private endpoint is created here); Entra ID is the only way in.
+        assert i["publicNetworkAccess"] == "Enabled"
     services = inputs_of(planned, "azure", "azure-native:storage:BlobServiceProperties")
     assert len(services) == 4
     for service in services:

@@ -102,7 +102,7 @@ class AzureAccount(pulumi.ComponentResource):
             name, account_name=account_name, resource_group_name=rg, location=location, kind="StorageV2",
             sku={"name": storage.sku}, access_tier="Hot", allow_blob_public_access=False,
             allow_shared_key_access=False, minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
-            allow_cross_tenant_replication=False, public_network_access="Enabled",
+            allow_cross_tenant_replication=False, public_network_access=storage.public_network_access,
             encryption={"key_source": "Microsoft.Storage", "require_infrastructure_encryption": True,
                         "services": {"blob": {"enabled": True, "key_type": "Account"}}},
             tags={"thanos.io/bucket": account_name}, opts=child)
