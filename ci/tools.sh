@@ -28,6 +28,9 @@ ETCD_VERSION=3.6.5
 KWOK_VERSION=0.7.0
 # The entry point's auth proxy, at the release the plan pins (its main package is the module root).
 OAUTH2_PROXY_VERSION=7.15.6
+# MinIO's client, for the planned make-bucket and user Jobs: the only version the proxy serves (master of 2025-03-13,
+# a month before the RELEASE.2025-04-16T18-13-26Z image the plan pins).
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
 # The node exporter, at the release the plan pins (its main package is the module root).
 NODE_EXPORTER_VERSION=1.9.1
 # CustomResourceDefinitions the stacks' objects need, from the upstream modules (plain files in the module zips).
@@ -54,6 +57,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     kwok) echo "$KWOK_VERSION" ;;
     oauth2-proxy) echo "$OAUTH2_PROXY_VERSION" ;;
     node-exporter) echo "$NODE_EXPORTER_VERSION" ;;
+    mc) echo "$MC_VERSION" ;;
     crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
@@ -208,6 +212,9 @@ build() {
         github.com/oauth2-proxy/oauth2-proxy/v7 oauth2-proxy "" \
         "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=v$OAUTH2_PROXY_VERSION"
       ;;
+    mc)
+      build_go mc "$MC_VERSION" github.com/minio/mc "$MC_VERSION" github.com/minio/mc mc ""
+      ;;
     node-exporter)
       build_go node-exporter "$NODE_EXPORTER_VERSION" github.com/prometheus/node_exporter "v$NODE_EXPORTER_VERSION" \
         github.com/prometheus/node_exporter node-exporter netgo \
@@ -233,7 +240,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, oauth2-proxy, node-exporter, crds)" >&2
+        "etcd, kwok, oauth2-proxy, node-exporter, mc, crds)" >&2
       exit 2
       ;;
   esac
@@ -241,7 +248,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter mc crds
 fi
 for tool in "$@"; do
   build "$tool"

@@ -167,7 +167,8 @@ class ThanosCluster(pulumi.ComponentResource):
         accepts = (*(("writers",) if thanos.receive.enabled else ()), *(("readers",) if view else ()))
         secrets = authority.issue(name, ctx, certs, self, after_ns, accepts) if authority and certs else {}
         trust = authority.trust_annotation if authority else None
-        ready = after_ns + list(shared.values()) + list(secrets.values())
+        # In dev, Thanos waits for the Jobs that make its bucket and the user it runs as.
+        ready = after_ns + list(shared.values()) + list(secrets.values()) + (self.in_cluster.setup if self.in_cluster else [])
         plan = plan_cluster(stack, ctx.namespace, compactor_here, ctx.cluster)
         self.ready = ready
         pod_labels = access.pod_labels

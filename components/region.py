@@ -157,7 +157,7 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, T
     and maintenance jobs."""
     import pulumi_random as random
 
-    from components.storage.in_cluster import objstore_config
+    from components.storage.in_cluster import BLOCKS_USER, objstore_config
 
     storage, source = region.storage, regions[region.name]
     target = regions[storage.replication.destination]
@@ -172,7 +172,8 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, T
     register(in_source, f"{source_name}-replicate", source_cluster, source_cluster.ready)
     register(in_target, f"{target_name}-replicate-from-{source_name}", target_cluster, target_cluster.ready)
     copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
-    config = target_cluster.in_cluster.password.apply(lambda p: objstore_config(copy, target_ctx.namespace, "thanos", p))
+    config = target_cluster.in_cluster.blocks_password.apply(
+        lambda p: objstore_config(copy, target_ctx.namespace, BLOCKS_USER, p))
     return BucketAccess(objstore_config=config, annotations={}, pod_labels={}, copy=copy.bucket)
 
 

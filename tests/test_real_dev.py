@@ -3,8 +3,7 @@ the plan's own args and files (tests/realtools), against the planned MinIO serve
 
 History is prepared (real blocks from promtool, 48 hours two days back, two HA replicas per cluster) and written
 into each cluster's bucket; the live path is the real Prometheus scraping and its sidecar. Stand-ins, named: the
-cluster DNS (tests/realtools/dns.py), and boto3 creating the buckets that the make-bucket Jobs create with `mc`
-(not built here)."""
+cluster DNS (tests/realtools/dns.py). The planned make-bucket and user Jobs run with the real mc."""
 
 import dataclasses
 import json
@@ -131,9 +130,17 @@ def dev(tmp_path_factory):
     harness = Harness(workdir, objects, filesystem_buckets=False, kubernetes=kubernetes_clusters("dev"))
     processes: dict[str, Process] = {}
     try:
-        # Object storage: the planned MinIO servers; the buckets the make-bucket Jobs would create.
+        # Object storage: the planned MinIO servers, then the planned Jobs that make the buckets and the scoped
+        # users, run with the real mc.
         for minio in [c for c in containers if c.image.startswith("quay.io/minio/minio")]:
             processes[minio.id] = harness.start(minio)
+        for process in processes.values():
+            assert process.wait_ready(60) == "ready", process.output()
+        setup = [c for c in containers if c.image.startswith("quay.io/minio/mc")]
+        assert {c.workload for c in setup} >= {"thanos-minio-make-bucket"}, [c.workload for c in setup]
+        for job in sorted(setup, key=lambda c: c.workload != "thanos-minio-make-bucket"):
+            process = harness.start(job)
+            assert process.wait_exit(120) == 0, f"{job.id}:\n{process.output()}"
         configs = planned_s3_configs(objects)
         now = int(time.time() * 1000)
         start = (now - 5 * 24 * HOUR_MS) // WINDOW_MS * WINDOW_MS
@@ -142,10 +149,9 @@ def dev(tmp_path_factory):
             bucket = f"thanos-{cluster}"
             config = configs[bucket]
             minio = next(p for p in processes.values() if p.container.namespace == namespace)
-            assert minio.wait_ready(60) == "ready", minio.output()
             client = s3_client(minio)
-            for name in {bucket, *(b for b, c in configs.items() if c["endpoint"] == config["endpoint"])}:
-                client.create_bucket(Bucket=name)
+            made = {b["Name"] for b in client.list_buckets()["Buckets"]}
+            assert {bucket, *(b for b, c in configs.items() if c["endpoint"] == config["endpoint"])} <= made, made
             external = planned_external_labels(objects, cluster, namespace)
             for replica in REPLICAS:
                 labels = {**external, REPLICA_LABEL: replica}
@@ -184,6 +190,26 @@ def planned_external_labels(objects, cluster: str, namespace: str) -> dict[str, 
     """The external labels the planned Prometheus of a cluster writes into its blocks (its replica label aside)."""
     config = Objects([o for c, o in objects if c == cluster]).data("ConfigMap", namespace, "thanos-prometheus")
     return yaml.safe_load(config["prometheus.yml"])["global"]["external_labels"]
+
+
+def test_thanos_runs_as_a_minio_user_scoped_to_its_buckets(dev):
+    """The planned objstore config names the user the planned Job created with the real mc, not the root user: it
+    reads and writes its bucket, and can neither make a bucket nor touch another namespace's."""
+    from botocore.exceptions import ClientError
+
+    minio = dev.process("chicago", CLUSTERS["chicago"], "thanos-minio")
+    chicago = Objects([o for c, o in dev.objects if c == "chicago"])
+    config = yaml.safe_load(chicago.data("Secret", CLUSTERS["chicago"], "thanos-objstore")["objstore.yml"])["config"]
+    assert config["access_key"] == "thanos-blocks" != minio.container.env["MINIO_ROOT_USER"]
+    blocks = boto3.client("s3", endpoint_url=f"http://{minio.ip}:{minio.ports['--address']}",
+                          aws_access_key_id=config["access_key"], aws_secret_access_key=config["secret_key"],
+                          region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    assert blocks.list_objects_v2(Bucket="thanos-chicago", MaxKeys=1)["KeyCount"] == 1
+    for refused in (lambda: blocks.create_bucket(Bucket="thanos-anything"),
+                    lambda: blocks.list_objects_v2(Bucket="thanos-seattle-not-here")):
+        with pytest.raises(ClientError) as error:
+            refused()
+        assert error.value.response["Error"]["Code"] in ("AccessDenied", "NoSuchBucket"), error.value.response
 
 
 def test_the_history_carries_the_labels_the_plan_writes_and_deduplicates_on(dev):

@@ -15,6 +15,11 @@ from config.storage import MINIO_CLIENT_IMAGE, InClusterStorage
 
 NAME = "thanos-minio"
 CREDENTIALS = "thanos-minio-credentials"
+"""The server's root user and password: only the server and its setup Jobs read them."""
+BLOCKS_USER = "thanos-blocks"
+BLOCKS_SECRET = "thanos-minio-blocks"
+"""The password of the user Thanos runs as: object actions on this server's buckets only (no admin, no other
+bucket)."""
 PORT = 9000
 
 
@@ -34,6 +39,18 @@ def _credentials_env() -> list[dict[str, Any]]:
     return [{"name": "MINIO_ROOT_USER", "valueFrom": {"secretKeyRef": {"name": CREDENTIALS, "key": "user"}}},
             {"name": "MINIO_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": CREDENTIALS, "key": "password"}}},
             {"name": "HOME", "value": "/tmp"}]
+
+
+def _mc_env(namespace: str) -> list[dict[str, Any]]:
+    """mc's alias `local` with the root credentials, from the environment (`MC_HOST_<alias>`, composed by the kubelet's
+    `$(VAR)` expansion; the generated password is alphanumeric): never on a command line, where every process of the
+    container could read it."""
+    return [*_credentials_env(), {"name": "MC_CONFIG_DIR", "value": "/tmp/.mc"},
+            {"name": "MC_HOST_local", "value": f"http://$(MINIO_ROOT_USER):$(MINIO_ROOT_PASSWORD)@{endpoint(namespace)}"}]
+
+
+WAIT_FOR_SERVER = "until mc ready local >/dev/null 2>&1; do sleep 5; done"
+"""Wait until the server answers (its readiness check through mc, as the alias from the environment)."""
 
 
 def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -58,10 +75,8 @@ def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[st
     make_bucket = {
         "name": "make-bucket", "image": MINIO_CLIENT_IMAGE, "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c"],
-        "args": [f"until mc alias set local http://{endpoint(ctx.namespace)} \"$MINIO_ROOT_USER\" "
-                 f"\"$MINIO_ROOT_PASSWORD\"; do sleep 5; done"
-                 + "".join(f" && mc mb --ignore-existing local/{b}" for b in (storage.bucket, *copies))],
-        "env": [*_credentials_env(), {"name": "MC_CONFIG_DIR", "value": "/tmp/.mc"}],
+        "args": [WAIT_FOR_SERVER + "".join(f" && mc mb --ignore-existing local/{b}" for b in (storage.bucket, *copies))],
+        "env": _mc_env(ctx.namespace),
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -79,26 +94,28 @@ def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[st
 
 READ_ACTIONS = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
 WRITE_ACTIONS = [*READ_ACTIONS, "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+BLOCK_ACTIONS = [*WRITE_ACTIONS, "s3:DeleteObject"]
+"""What the Thanos components of a namespace do, together (dev shares one objstore Secret per namespace)."""
 
 
-def bucket_policy(bucket: str, actions: list[str]) -> dict[str, Any]:
-    """A MinIO (S3 IAM) policy granting `actions` on one bucket and its objects only."""
-    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions,
-                                                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}
+def bucket_policy(bucket: str | list[str], actions: list[str]) -> dict[str, Any]:
+    """A MinIO (S3 IAM) policy granting `actions` on these buckets and their objects only."""
+    buckets = [bucket] if isinstance(bucket, str) else bucket
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": [
+        arn for b in buckets for arn in (f"arn:aws:s3:::{b}", f"arn:aws:s3:::{b}/*")]}]}
 
 
 def scoped_user_job(ctx: ClusterContext, user: str, secret: str, policy: dict[str, Any]) -> dict[str, Any]:
     """A Job creating a MinIO user whose only policy is `policy` (its password from `secret`, key `password`), with
     the server's root credentials, which never leave this namespace."""
     name = f"{NAME}-user-{user}"
-    script = (f"until mc alias set local http://{endpoint(ctx.namespace)} \"$MINIO_ROOT_USER\" \"$MINIO_ROOT_PASSWORD\"; "
-              f"do sleep 5; done && printf '%s' '{json.dumps(policy, sort_keys=True)}' > /tmp/policy.json && "
+    script = (f"{WAIT_FOR_SERVER} && printf '%s' '{json.dumps(policy, sort_keys=True)}' > /tmp/policy.json && "
               f"mc admin policy create local {user} /tmp/policy.json && "
               f"mc admin user add local {user} \"$USER_PASSWORD\" && "
               f"(mc admin policy attach local {user} --user {user} || true)")
     job = {"name": "create-user", "image": MINIO_CLIENT_IMAGE, "imagePullPolicy": "IfNotPresent",
            "command": ["/bin/sh", "-c"], "args": [script],
-           "env": [*_credentials_env(), {"name": "MC_CONFIG_DIR", "value": "/tmp/.mc"},
+           "env": [*_mc_env(ctx.namespace),
                    {"name": "USER_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
            "securityContext": container_security_context(), "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
@@ -110,13 +127,17 @@ def scoped_user_job(ctx: ClusterContext, user: str, secret: str, policy: dict[st
 
 
 class InClusterObjectStore(pulumi.ComponentResource):
-    """MinIO in the cluster's namespace, with generated root credentials kept as Pulumi secrets."""
+    """MinIO in the cluster's namespace, with generated root credentials kept as Pulumi secrets, and the user Thanos
+    runs as."""
 
     access: BucketAccess
-    """The bucket access of the one cluster it serves."""
+    """The bucket access of the one cluster it serves (as the blocks user)."""
 
-    password: pulumi.Output[str]
-    """The generated root password (a secret)."""
+    blocks_password: pulumi.Output[str]
+    """The blocks user's generated password (a secret): its policy covers the DR copies on this server too."""
+
+    setup: list[pulumi.Resource]
+    """The Jobs that make the buckets and the blocks user (what Thanos waits for)."""
 
     def __init__(self, name: str, ctx: ClusterContext, storage: InClusterStorage,
                  opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None,
@@ -126,12 +147,18 @@ class InClusterObjectStore(pulumi.ComponentResource):
         provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
         password = random.RandomPassword(f"{name}-password", length=32, special=False,
                                          opts=pulumi.ResourceOptions(parent=self, provider=provider))
-        user = "thanos"
+        blocks = random.RandomPassword(f"{name}-blocks-password", length=32, special=False,
+                                       opts=pulumi.ResourceOptions(parent=self, provider=provider))
+        root = "thanos"  # the root user's name since the first release: changing it would re-key the server
         credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CREDENTIALS, "minio"),
-                       "type": "Opaque", "stringData": {"user": user, "password": password.result}}
-        register([credentials, *build_minio(ctx, storage, copies)], name, self, depends_on)
-        self.password = pulumi.Output.secret(password.result)
-        config = pulumi.Output.secret(password.result).apply(
-            lambda secret: objstore_config(storage, ctx.namespace, user, secret))
+                       "type": "Opaque", "stringData": {"user": root, "password": password.result}}
+        self.blocks_password = pulumi.Output.secret(blocks.result)
+        blocks_secret = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(BLOCKS_SECRET, "minio"),
+                         "type": "Opaque", "stringData": {"password": self.blocks_password}}
+        server = register([credentials, blocks_secret, *build_minio(ctx, storage, copies)], name, self, depends_on)
+        user_job = scoped_user_job(ctx, BLOCKS_USER, BLOCKS_SECRET, bucket_policy([storage.bucket, *copies], BLOCK_ACTIONS))
+        users = register([user_job], f"{name}-users", self, [*(depends_on or []), *server.values()])
+        self.setup = [r for key, r in [*server.items(), *users.items()] if key.startswith("Job/")]
+        config = self.blocks_password.apply(lambda secret: objstore_config(storage, ctx.namespace, BLOCKS_USER, secret))
         self.access = BucketAccess(objstore_config=config, annotations={}, pod_labels={})
         self.register_outputs({"endpoint": endpoint(ctx.namespace), "bucket": storage.bucket})

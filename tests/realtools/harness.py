@@ -16,7 +16,7 @@ from .sandbox import Process, Sandbox, image_repository
 BINARIES = {"quay.io/thanos/thanos": "thanos", "quay.io/prometheus/prometheus": "prometheus",
             "quay.io/prometheus/alertmanager": "alertmanager", "docker.io/library/memcached": "memcached",
             "quay.io/minio/minio": "minio", "docker.io/library/python": "python",
-            "quay.io/prometheus/node-exporter": "node-exporter"}
+            "quay.io/prometheus/node-exporter": "node-exporter", "quay.io/minio/mc": "mc"}
 """Image repository -> the tool that stands for it (python: this interpreter's own installation)."""
 
 

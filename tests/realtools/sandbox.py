@@ -29,8 +29,12 @@ ENTRYPOINTS = {
     "quay.io/minio/minio": "/usr/bin/minio",
     "docker.io/library/python": "/usr/local/bin/python",
     "quay.io/prometheus/node-exporter": "/bin/node_exporter",
+    "quay.io/minio/mc": "/usr/bin/mc",
 }
 """Image -> the binary its entrypoint runs (args replace the image's CMD, as in Kubernetes)."""
+SHELL_TOOLS = {"quay.io/minio/mc": ("/bin/sh", "/bin/sleep")}
+"""Images whose planned Jobs run a shell script: the host's shell and sleep stand in for the image's own (bound
+read-only at the same paths), beside the real binary."""
 
 
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
@@ -195,14 +199,19 @@ class Sandbox:
         base = self.root_of(container)
         root = base / "root"
         entrypoint = ENTRYPOINTS[image_repository(container.image)]
+        program, tools = entrypoint, SHELL_TOOLS.get(image_repository(container.image), ())
         if container.command:  # the command replaces the entrypoint; a bare name is the image's binary on PATH
-            if container.command[0] not in (entrypoint, Path(entrypoint).name):
+            if container.command[0] in tools:
+                program = container.command[0]
+            elif container.command[0] not in (entrypoint, Path(entrypoint).name):
                 raise ValueError(f"{container.id}: command {container.command[0]} is not the image's {entrypoint}")
             args = [*container.command[1:], *args]
-        (root / entrypoint.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        (root / entrypoint.lstrip("/")).touch()
+        for path in (entrypoint, *tools):
+            (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (root / path.lstrip("/")).touch()
         lines = ["set -e", f"mount --bind {root} {root}", f"mount --rbind /dev {root}/dev",
                  f"mount --rbind /proc {root}/proc", f"mount --bind {binary} {root}{entrypoint}",
+                 *(f"mount --bind {os.path.realpath(tool)} {root}{tool}" for tool in tools),
                  f"mount --bind {self.buckets} {root}/var/lib/harness-buckets"]
         runtime = [sys.base_prefix] if Path(binary).is_relative_to(sys.base_prefix) else []  # python's stdlib
         for libraries in ("/lib", "/lib64", "/usr/lib", "/usr/lib64", *runtime):
@@ -218,7 +227,7 @@ class Sandbox:
         lines.append(f"mount -o remount,bind,ro {root}")
         groups = f"--groups={container.fs_group}" if container.fs_group is not None else ""
         lines.append(f'exec {CHROOT} --userspec={container.run_as_user}:{container.run_as_group} {groups} {root} '
-                     f'{entrypoint} "$@"')
+                     f'{program} "$@"')
         script = base / "start.sh"
         script.write_text("\n".join(lines) + "\n")
         env = {"PATH": "/bin:/usr/bin:/usr/local/bin", "HOSTNAME": container.pod, "HOME": "/", **env}
