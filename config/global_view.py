@@ -1,7 +1,7 @@
 """The global view: one query tier over every cluster's query, mTLS between them, DNS, authenticated entry points."""
 
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -85,8 +85,12 @@ class EntryPointSpec(StrictModel):
     allowed_groups: list[str] = Field(default_factory=list)
     """IdP groups oauth2-proxy lets in (the groups claim); default none: give them or `email-domains`."""
     basic_auth_user: str = Field("thanos", pattern=r"^[A-Za-z0-9._-]+$")
-    """User name of basic-auth; default thanos. The password is the secret config key `thanos:basicAuthPassword`,
-    or generated (read it with `pulumi stack output --show-secrets`)."""
+    """User name of basic-auth when it is one shared user; default thanos. The password is the secret config key
+    `thanos:basicAuthPassword`, or generated (read it with `pulumi stack output --show-secrets`)."""
+    basic_auth_users: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")]] = Field(default_factory=list)
+    """People who sign in to basic-auth, each with a password generated for them (the secret stack output
+    `globalBasicAuth.users`); set, they replace the shared user, so a password leaves with whoever leaves and one is
+    rotated alone (`pulumi up --replace` on that person's password); default none (the shared user)."""
     tls_secret: str | None = None
     """An existing `kubernetes.io/tls` Secret in the global namespace for the host (e.g. a public certificate);
     default a certificate from the stack CA."""
@@ -109,6 +113,12 @@ class EntryPointSpec(StrictModel):
         if any("*" in domain for domain in self.email_domains):
             raise ValueError("email-domains: list the domains that may sign in; a wildcard lets in every account "
                              "of the identity provider (use allowed-groups to narrow it instead)")
+        if self.basic_auth_users and self.auth != "basic-auth":
+            raise ValueError("basic-auth-users needs auth basic-auth")
+        if self.basic_auth_users and "basic_auth_user" in self.model_fields_set:
+            raise ValueError("set basic-auth-users (one password each) or basic-auth-user (one shared), not both")
+        if len(set(self.basic_auth_users)) != len(self.basic_auth_users):
+            raise ValueError(f"basic-auth-users lists someone twice: {self.basic_auth_users}")
         if self.auth == "basic-auth" and self.kind != "ingress":
             raise ValueError("auth basic-auth is the ingress-nginx mode: set kind: ingress (Gateway API has no "
                              "portable basic auth)")

@@ -267,6 +267,35 @@ def test_htpasswd_is_bcrypt_stable_and_verifies():
         htpasswd_line("thanos", "x" * 73)
 
 
+def test_basic_auth_users_each_get_their_own_password(tmp_path):
+    """One htpasswd line and one generated password per person (the secret output globalBasicAuth.users): the shared
+    user is gone, and each person's password opens only their own line."""
+    probe = (
+        "edit = lambda c: c['global-view']['entry-point'].update({'basic-auth-users': ['alice', 'bob']})\n"
+        "plan = plan_stack('dev', edit=edit)\n"
+        "secret = next(r.inputs for r in plan.resources if r.type == 'kubernetes:core/v1:Secret'\n"
+        "              and r.inputs['metadata']['name'] == 'thanos-basic-auth')\n"
+        "users = {r.name.rsplit('-', 1)[-1]: r.outputs['result'] for r in plan.resources\n"
+        "         if r.type == 'random:index/randomPassword:RandomPassword' and '-basic-auth-' in r.name}\n"
+        "print(json.dumps({'auth': secret['stringData']['auth'], 'out': plan.outputs['globalBasicAuth'], 'users': users}))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["out"] == "[secret]"  # the stack output holds them, as a secret
+    users = result["users"]
+    assert sorted(users) == ["alice", "bob"] and users["alice"] != users["bob"]
+    lines = dict(line.split(":", 1) for line in result["auth"].splitlines())
+    assert sorted(lines) == ["alice", "bob"]  # no shared "thanos" user
+    for user, password in users.items():
+        assert bcrypt.checkpw(password.encode(), lines[user].encode())
+        other = next(u for u in lines if u != user)
+        assert not bcrypt.checkpw(password.encode(), lines[other].encode())
+    raw = stack_config("dev")
+    raw["global-view"]["entry-point"].update({"basic-auth-users": ["alice"], "basic-auth-user": "thanos"})
+    with pytest.raises(config.ConfigError, match="not both"):
+        config.load(raw)
+
+
 def test_cert_manager_issues_from_the_stack_ca_and_its_resources_match_the_crds(tmp_path):
     """With tls.issuer cert-manager every namespace gets a CA Issuer per CA that signs there (each holding only that
     CA) and one Certificate per Secret (no pulumi-tls leaf certificates); each validates against cert-manager's CRD

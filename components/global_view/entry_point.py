@@ -142,6 +142,10 @@ def entry_credentials(name: str, spec: EntryPointSpec, parent: pulumi.Resource) 
         cookie = random.RandomPassword(f"{name}-cookie-secret", length=32, special=False, opts=generated)
         return {"client-secret": config.require_secret("oauth2ClientSecret"),
                 "cookie-secret": pulumi.Output.secret(cookie.result)}
+    if spec.basic_auth_users:  # one generated password per person
+        passwords = {user: random.RandomPassword(f"{name}-basic-auth-{user}", length=32, special=False,
+                                                 opts=generated).result for user in spec.basic_auth_users}
+        return {"users": pulumi.Output.secret(pulumi.Output.all(**passwords))}
     password = config.get_secret("basicAuthPassword") or pulumi.Output.secret(random.RandomPassword(
         f"{name}-basic-auth-password", length=32, special=False, opts=generated).result)
     return {"password": password}
@@ -160,10 +164,14 @@ class EntryPoint:
         if self.spec.auth == "oauth2-proxy":
             return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(OAUTH2_PROXY_SECRET, "oauth2-proxy"),
                     "type": "Opaque", "stringData": dict(self.credentials)}
-        user = self.spec.basic_auth_user
+        if "users" in self.credentials:
+            lines = self.credentials["users"].apply(
+                lambda users: "".join(htpasswd_line(user, users[user]) + "\n" for user in sorted(users)))
+        else:
+            user = self.spec.basic_auth_user
+            lines = self.credentials["password"].apply(lambda p: htpasswd_line(user, p) + "\n")
         return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(BASIC_AUTH_SECRET, "entry-point"),
-                "type": "Opaque",
-                "stringData": {"auth": self.credentials["password"].apply(lambda p: htpasswd_line(user, p) + "\n")}}
+                "type": "Opaque", "stringData": {"auth": lines}}
 
     def register(self, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Register the entry point's objects; returns the Gateway or Ingress whose address DNS points at."""

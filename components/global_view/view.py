@@ -64,7 +64,8 @@ class GlobalView(pulumi.ComponentResource):
         }
         self.basic_auth = None
         if view.entry_point and view.entry_point.auth == "basic-auth":
-            self.basic_auth = {"user": view.entry_point.basic_auth_user, "password": credentials["password"]}
+            self.basic_auth = {"users": credentials["users"]} if "users" in credentials else \
+                {"user": view.entry_point.basic_auth_user, "password": credentials["password"]}
         self.register_outputs(self.outputs)
 
 
