@@ -226,6 +226,23 @@ MUTATIONS = [
     one("claim-template-replaces", "a bigger claim template replaces the StatefulSet again",
         "components/platform/kube.py", 'ignore_changes=["spec.volumeClaimTemplates"] if claims else None',
         "ignore_changes=None", "tests/test_real_engine.py"),
+    # Issue 21: who gets in where.
+    one("one-ca-for-all", "a leaf accepts the writers' CA again (a remote writer reads every series)",
+        "components/global_view/leaves.py", 'return tuple(server_tls_flags("readers"))',
+        'return tuple(server_tls_flags("writers"))', "tests/test_global_view.py", "tests/test_real_dev.py"),
+    one("writers-write-marks", "S3 writers may write deletion-mark.json again",
+        "components/storage/aws.py", "    if role == WRITER:  # a deletion mark", "    if False:  # a deletion mark",
+        "tests/test_policies.py"),
+    one("dr-unlocked", "the DR copy loses its Object Lock",
+        "components/storage/aws.py", "        if lock_days:  # enabled", "        if False:  # enabled",
+        "tests/test_policies.py", "tests/test_storage.py"),
+    one("namespace-open", "every pod of a namespace reaches every server again",
+        "components/platform/namespace.py", '                       egress=[{"to": [{"podSelector": {}}], "ports": internal}]),',
+        '                       ingress=[{"from": [{"podSelector": {}}], "ports": internal}],\n'
+        '                       egress=[{"to": [{"podSelector": {}}], "ports": internal}]),', "tests/test_workloads.py"),
+    one("node-exporter-open", "node-exporter answers anyone again",
+        "components/observability/collection.py", 'f"--web.config.file={NODE_EXPORTER_WEB_DIR}/web-config.yml",', "",
+        "tests/test_observability.py", "tests/test_real_node_exporter.py"),
 ]
 
 

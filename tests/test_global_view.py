@@ -137,9 +137,18 @@ def test_a_remote_writer_needs_the_client_certificate_too(certificates, tmp_path
     assert handshake(router, {"ca.crt": router["ca.crt"]}, name)[0] is not None
 
 
-def test_each_certificate_opens_only_what_it_is_for(certificates, tmp_path):
+def test_each_certificate_opens_only_what_it_is_for(certificates, planned, tmp_path):
     """One CA per trust relationship: a writer's certificate does not open a leaf (reading every series), the global
-    query's does not open a router (writing), and one cluster's writer does not write into another cluster."""
+    query's does not open a router (writing), and one cluster's writer does not write into another cluster. The
+    servers below accept the bundle file their planned flags name."""
+    def args_of(name):
+        workload = next(o for o in planned["prod"].objects(cluster="chicago")
+                        if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == name
+                        and o["metadata"]["namespace"] == "thanos")
+        return workload["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    assert "--grpc-server-tls-client-ca=/etc/thanos/ca/readers.crt" in args_of("thanos-query-pods")
+    assert "--remote-write.server-tls-client-ca=/etc/thanos/ca/writers.crt" in args_of("thanos-receive-router")
     prod = certificates["prod"]
     leaf = server_pair(tmp_path, prod, "k8s-chicago/thanos", "thanos-query-grpc-tls", "readers.crt")
     router = server_pair(tmp_path, prod, "k8s-chicago/thanos", "thanos-remote-write-tls", "writers.crt")

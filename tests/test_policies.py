@@ -401,6 +401,15 @@ def test_the_pack_can_require_images_pinned_by_digest(prod):
     for c in store["spec"]["template"]["spec"]["containers"]:
         c["image"] = f"{c['image']}@{DIGEST}"
     assert check("thanos-hardening-pods", STS, store, {"requireDigests": True}) == []
+    # The operator's Prometheus runs the Thanos sidecar from spec.thanos.image.
+    prometheus = {"spec": {"thanos": {"image": "quay.io/thanos/thanos:v0.42.4"}}}
+    assert check("thanos-hardening-pods", "kubernetes:monitoring.coreos.com/v1:Prometheus", prometheus,
+                 {"requireDigests": True}) == [
+        "the Thanos image quay.io/thanos/thanos:v0.42.4 is pinned by tag only: a tag can be moved; pin it by digest "
+        "(config: image-digests)."]
+    prometheus["spec"]["thanos"]["image"] += f"@{DIGEST}"
+    assert check("thanos-hardening-pods", "kubernetes:monitoring.coreos.com/v1:Prometheus", prometheus,
+                 {"requireDigests": True}) == []
 
 
 def test_image_digests_pin_every_container_of_a_repository_and_keep_the_tag(tmp_path):

@@ -224,7 +224,7 @@ def test_analyzer_info_lists_every_policy(analyzer):
     assert served["thanos-identity-workload-identity-scope"].enforcementLevel == analyzer_pb2.ADVISORY
     configurable = {name for name, p in served.items() if p.configSchema.properties}
     assert configurable == {"thanos-ha-min-replicas", "thanos-retention-minimums", "thanos-compactor-singleton",
-                            "thanos-producers-receive-ring"}
+                            "thanos-producers-receive-ring", "thanos-hardening-pods"}
 
 
 def test_analyze_and_analyze_stack_with_the_dev_config(analyzer, planned):
