@@ -178,14 +178,16 @@ class ThanosCluster(pulumi.ComponentResource):
         if observability.alertmanager.enabled:
             Alertmanager(f"{name}-alertmanager", ctx, observability.alertmanager, child, ready)
         collection = observability.collection
-        scrape_password = None
+        scrape_password = salt_key = None
         if stack.owns_cluster_wide(ctx.cluster) and collection.node_exporter:
             import pulumi_random as random  # only for stacks that need it
 
             random_provider = random.Provider(f"{name}-random", opts=child)
+            generated = pulumi.ResourceOptions(parent=self, provider=random_provider)
             scrape_password = random.RandomPassword(f"{name}-node-exporter-scrape", length=32, special=False,
-                                                    opts=pulumi.ResourceOptions(parent=self, provider=random_provider))
-        collectors = self._collectors(ctx, stack, scrape_password)
+                                                    opts=generated)
+            salt_key = random.RandomPassword(f"{name}-node-exporter-salt-key", length=32, special=False, opts=generated)
+        collectors = self._collectors(ctx, stack, scrape_password, salt_key)
         if collectors:
             register(collectors, f"{name}-collection", self, ready)
         for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
@@ -238,7 +240,7 @@ class ThanosCluster(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     @staticmethod
-    def _collectors(ctx: ClusterContext, stack: StackConfig, scrape_password: Any) -> list[dict[str, Any]]:
+    def _collectors(ctx: ClusterContext, stack: StackConfig, scrape_password: Any, salt_key: Any) -> list[dict[str, Any]]:
         """node-exporter (answering only the scrape user of this cluster's Prometheus) and kube-state-metrics, once
         per Kubernetes cluster (the first stack cluster on it)."""
         collection = stack.observability.collection
@@ -246,7 +248,8 @@ class ThanosCluster(pulumi.ComponentResource):
             return []
         objects = build_kube_state_metrics(ctx) if collection.kube_state_metrics else []
         if collection.node_exporter:
-            password_hash = scrape_password.result.apply(lambda p: stable_bcrypt("thanos-node-exporter", p))
+            password_hash = pulumi.Output.all(scrape_password.result, salt_key.result).apply(
+                lambda v: stable_bcrypt("thanos-node-exporter", v[0], v[1]))
             objects += build_node_exporter(ctx, collection.node_exporter_namespace, password_hash)
             objects.append(node_exporter_scrape_secret(ctx, pulumi.Output.secret(scrape_password.result)))
         return objects

@@ -56,7 +56,9 @@ class AwsStorage(StrictModel):
     dr_immutable_for: Duration | None = "30d"
     """With replication: every object version replicated into the DR bucket stays undeletable this long (S3 Object
     Lock, governance mode, as the bucket's default retention), so neither a replicated delete nor an identity of the
-    source can erase the copy's recent history; none turns it off; default 30d."""
+    source can erase the copy's recent history; default 30d. Object Lock cannot be disabled once on: shortening only
+    applies to new versions, and none (allowed only with replicate-deletes false) leaves the lock resource protected
+    (remove it with `pulumi state unprotect`, then up)."""
     active: Literal["primary", "dr"] = "primary"
     """The copy every writer, reader and the compactor use: `dr` switches the region to its DR bucket (replication
     is then disabled, so the one compactor never shares a bucket with a replication stream; docs/dr.md); default
@@ -70,6 +72,9 @@ class AwsStorage(StrictModel):
             raise ValueError("replica-kms-key-arn is required when kms-key-arn and replication are both set")
         if "dr_immutable_for" in self.model_fields_set and self.dr_immutable_for and not self.replication:
             raise ValueError("dr-immutable-for needs replication (it locks the DR bucket's objects)")
+        if self.replication and self.replication.replicate_deletes and not self.dr_immutable_for:
+            raise ValueError("dr-immutable-for: none with replication.replicate-deletes: the DR copy would mirror every "
+                             "delete of the source with nothing locked; keep a lock or set replicate-deletes: false")
         if self.dr_immutable_for and duration_seconds(self.dr_immutable_for) < 86400:
             raise ValueError(f"dr-immutable-for {self.dr_immutable_for} is shorter than a day (Object Lock counts days)")
         if self.infrequent_access_after and duration_seconds(self.infrequent_access_after) < 30 * 86400:

@@ -232,6 +232,10 @@ def test_the_dr_lock_needs_a_dr_copy_and_whole_days():
     assert config.load(raw).regions[0].storage.dr_immutable_for == "30d"  # on by default wherever a copy is made
     raw["regions"][0]["storage"]["dr-immutable-for"] = "12h"
     assert problems(raw) == {"regions[0].storage": "dr-immutable-for 12h is shorter than a day (Object Lock counts days)"}
+    raw["regions"][0]["storage"]["dr-immutable-for"] = None
+    assert "the DR copy would mirror every delete of the source with nothing locked" in problems(raw)["regions[0].storage"]
+    raw["regions"][0]["storage"]["replication"]["replicate-deletes"] = False
+    assert config.load(raw).regions[0].storage.dr_immutable_for is None
     del raw["regions"][0]["storage"]["replication"]
     raw["regions"][0]["storage"]["dr-immutable-for"] = "30d"
     assert "dr-immutable-for needs replication" in problems(raw)["regions[0].storage"]

@@ -267,13 +267,16 @@ def test_tls_rotation_settings_are_checked():
 
 
 def test_htpasswd_is_bcrypt_stable_and_verifies():
-    line = htpasswd_line("thanos", "correct horse")
-    assert line == htpasswd_line("thanos", "correct horse") != htpasswd_line("thanos", "another")
+    line = htpasswd_line("thanos", "correct horse", "key")
+    assert line == htpasswd_line("thanos", "correct horse", "key") != htpasswd_line("thanos", "another", "key")
+    # The salt comes from the key, never from the password: the same salt for another password.
+    assert line.split("$")[3][:22] == htpasswd_line("thanos", "another", "key").split("$")[3][:22] != \
+        htpasswd_line("thanos", "correct horse", "other key").split("$")[3][:22]
     user, hashed = line.split(":", 1)
     assert user == "thanos" and hashed.startswith("$2b$10$")
     assert bcrypt.checkpw(b"correct horse", hashed.encode()) and not bcrypt.checkpw(b"wrong", hashed.encode())
     with pytest.raises(ValueError, match="longer than 72 bytes"):
-        htpasswd_line("thanos", "x" * 73)
+        htpasswd_line("thanos", "x" * 73, "key")
 
 
 def test_basic_auth_users_each_get_their_own_password(tmp_path):
@@ -285,7 +288,8 @@ def test_basic_auth_users_each_get_their_own_password(tmp_path):
         "secret = next(r.inputs for r in plan.resources if r.type == 'kubernetes:core/v1:Secret'\n"
         "              and r.inputs['metadata']['name'] == 'thanos-basic-auth')\n"
         "users = {r.name.rsplit('-', 1)[-1]: r.outputs['result'] for r in plan.resources\n"
-        "         if r.type == 'random:index/randomPassword:RandomPassword' and '-basic-auth-' in r.name}\n"
+        "         if r.type == 'random:index/randomPassword:RandomPassword' and '-basic-auth-' in r.name\n"
+        "         and not r.name.endswith('-salt-key')}\n"
         "print(json.dumps({'auth': secret['stringData']['auth'], 'out': plan.outputs['globalBasicAuth'], 'users': users}))\n")
     proc = run_probe(tmp_path, probe)
     assert proc.returncode == 0, proc.stderr

@@ -279,6 +279,18 @@ def test_every_pod_carries_the_role_the_policies_select_by(planned):
                     assert labels["app.kubernetes.io/component"] == component_role(name.removeprefix("thanos-")), name
 
 
+def test_grafana_beside_a_clusters_query_frontend_reaches_it():
+    """Without a global view Grafana runs in the cluster namespace and reads that query-frontend; nothing else does."""
+    from components.platform.namespace import baseline_policies, cluster_flows
+
+    ctx = ClusterContext(cluster="c", region="r", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
+    grafana, frontend = pod("thanos", "thanos-grafana", "c"), pod("thanos", "thanos-query-frontend", "c")
+    with_grafana = baseline_policies(ctx, [], cluster_flows(False, grafana=True))
+    assert reachable(with_grafana, grafana, frontend, 10902)
+    assert not reachable(with_grafana, pod("thanos", "thanos-compactor", "c"), frontend, 10902)
+    assert not reachable(baseline_policies(ctx, [], cluster_flows(False)), grafana, frontend, 10902)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_inside_a_namespace_each_server_accepts_only_its_clients(planned, stack):
     """A compromised pod of a Thanos namespace reaches no admin or write endpoint it has no business with: not

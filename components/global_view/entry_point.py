@@ -36,12 +36,12 @@ GATEWAY_ADDRESSED = "jsonpath={.status.addresses[0].value}"
 """What `pulumi up` waits for on the Gateway (pulumi-kubernetes' waitFor annotation): an address to point DNS at."""
 
 
-def htpasswd_line(user: str, password: str) -> str:
-    """`user:$2b$10$...`: bcrypt with a salt derived from user and password, so the same password gives the same
-    line on every `pulumi up` (a random salt would rewrite the Secret each time)."""
+def htpasswd_line(user: str, password: str, salt_key: str) -> str:
+    """`user:$2b$10$...`: bcrypt with a stable salt (see stable_bcrypt), so the same password gives the same line on
+    every `pulumi up`."""
     if len(password.encode()) > 72:
         raise ValueError("the basic-auth password is longer than 72 bytes, which bcrypt cannot hash")
-    return f"{user}:{stable_bcrypt(f'thanos-basic-auth/{user}', password)}"
+    return f"{user}:{stable_bcrypt(f'thanos-basic-auth/{user}', password, salt_key)}"
 
 
 def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = False) -> list[str]:
@@ -142,13 +142,15 @@ def entry_credentials(name: str, spec: EntryPointSpec, parent: pulumi.Resource) 
         cookie = random.RandomPassword(f"{name}-cookie-secret", length=32, special=False, opts=generated)
         return {"client-secret": config.require_secret("oauth2ClientSecret"),
                 "cookie-secret": pulumi.Output.secret(cookie.result)}
+    salt_key = pulumi.Output.secret(random.RandomPassword(f"{name}-basic-auth-salt-key", length=32, special=False,
+                                                          opts=generated).result)
     if spec.basic_auth_users:  # one generated password per person
         passwords = {user: random.RandomPassword(f"{name}-basic-auth-{user}", length=32, special=False,
                                                  opts=generated).result for user in spec.basic_auth_users}
-        return {"users": pulumi.Output.secret(pulumi.Output.all(**passwords))}
+        return {"users": pulumi.Output.secret(pulumi.Output.all(**passwords)), "salt-key": salt_key}
     password = config.get_secret("basicAuthPassword") or pulumi.Output.secret(random.RandomPassword(
         f"{name}-basic-auth-password", length=32, special=False, opts=generated).result)
-    return {"password": password}
+    return {"password": password, "salt-key": salt_key}
 
 
 class EntryPoint:
@@ -164,12 +166,14 @@ class EntryPoint:
         if self.spec.auth == "oauth2-proxy":
             return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(OAUTH2_PROXY_SECRET, "oauth2-proxy"),
                     "type": "Opaque", "stringData": dict(self.credentials)}
+        key = self.credentials["salt-key"]
         if "users" in self.credentials:
-            lines = self.credentials["users"].apply(
-                lambda users: "".join(htpasswd_line(user, users[user]) + "\n" for user in sorted(users)))
+            lines = pulumi.Output.all(self.credentials["users"], key).apply(
+                lambda v: "".join(htpasswd_line(user, v[0][user], v[1]) + "\n" for user in sorted(v[0])))
         else:
             user = self.spec.basic_auth_user
-            lines = self.credentials["password"].apply(lambda p: htpasswd_line(user, p) + "\n")
+            lines = pulumi.Output.all(self.credentials["password"], key).apply(
+                lambda v: htpasswd_line(user, v[0], v[1]) + "\n")
         return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(BASIC_AUTH_SECRET, "entry-point"),
                 "type": "Opaque", "stringData": {"auth": lines}}
 

@@ -45,10 +45,12 @@ _BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq
                                    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def stable_bcrypt(purpose: str, password: str) -> str:
-    """`$2b$10$...`: bcrypt with a salt derived from `purpose` and the password, so the same password hashes the same
-    on every `pulumi up` (a random salt would rewrite the Secret that holds the hash each time)."""
-    digest = hmac.new(purpose.encode(), password.encode(), hashlib.sha256).digest()[:16]
+def stable_bcrypt(purpose: str, password: str, salt_key: str) -> str:
+    """`$2b$10$...`: bcrypt with a salt derived from `purpose` and `salt_key` (a generated secret kept in the state),
+    so the same password hashes the same on every `pulumi up` (a random salt would rewrite the Secret that holds the
+    hash each time). The salt owes nothing to the password: a salt derived from it would let whoever reads the hash
+    test guesses with one fast HMAC each, past bcrypt's cost."""
+    digest = hmac.new(salt_key.encode(), purpose.encode(), hashlib.sha256).digest()[:16]
     salt = b"$2b$10$" + base64.b64encode(digest).rstrip(b"=").translate(_BCRYPT_ALPHABET)
     return bcrypt.hashpw(password.encode(), salt).decode()
 

@@ -139,10 +139,11 @@ BUCKET_CLIENTS = ("prometheus", "store", "compactor", "ruler", "receive", "bucke
 """Roles that reach the in-cluster object store."""
 
 
-def cluster_flows(writers: bool) -> list[Flow]:
-    """A cluster namespace's data path, server by server. What no flow names is closed even inside the namespace:
-    Prometheus' API and lifecycle, the ingestors' remote-write and gRPC (only the routers forward), the caches (only
-    their own clients), Alertmanager (only what sends alerts)."""
+def cluster_flows(writers: bool, grafana: bool = False) -> list[Flow]:
+    """A cluster namespace's data path, server by server (`grafana`: Grafana runs here, beside the query-frontend it
+    reads, as it does without a global view). What no flow names is closed even inside the namespace: Prometheus' API
+    and lifecycle, the ingestors' remote-write and gRPC (only the routers forward), the caches (only their own
+    clients), Alertmanager (only what sends alerts)."""
     flows = [
         Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query",), (GRPC_PORT,)),
         Flow("receive-forward", roles("receive"), ("receive-router",), (GRPC_PORT,)),
@@ -159,6 +160,8 @@ def cluster_flows(writers: bool) -> list[Flow]:
     ]
     if writers:  # a writer's client certificate is checked by the routers (mTLS): any pod of the namespace may try
         flows.append(Flow("remote-write", roles("receive-router"), (), (REMOTE_WRITE_PORT,)))
+    if grafana:
+        flows.append(Flow("query-frontend-http", roles("query-frontend"), ("grafana",), (HTTP_PORT,)))
     return flows
 
 
@@ -257,7 +260,8 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     namespaces allowed to write (mTLS on top), the leaf query's gRPC from the global tier only, and what
     observing the cluster needs."""
     policies = baseline_policies(ctx, cluster_alertmanagers(stack, ctx.namespace),
-                                 cluster_flows(stack.thanos.receive.enabled))
+                                 cluster_flows(stack.thanos.receive.enabled,
+                                               grafana=stack.observability.grafana.enabled and stack.global_view is None))
     policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = stack.thanos.receive.remote_write_namespaces
