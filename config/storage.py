@@ -130,9 +130,9 @@ class AzureStorage(StrictModel):
     so the identities of the source cannot erase the copy anyway."""
     public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
     """`Disabled` closes the accounts' public endpoint: every client (the clusters, and you) then needs a private
-    endpoint in its VNet, which this program does not create. `Enabled` (the default) keeps the endpoint reachable,
-    but no request gets in without an Entra ID token for a role on the container: shared keys, anonymous access and
-    TLS below 1.2 are off."""
+    endpoint in its VNet, which this program does not create. `Enabled` keeps the endpoint reachable, but no request
+    gets in without an Entra ID token for a role on the container: shared keys, anonymous access and TLS below 1.2 are
+    off; default Enabled."""
     replication: Replication | None = None
     """Object replication to a DR account; default none (never replicates deletes: replicate-deletes is refused)."""
     active: Literal["primary", "dr"] = "primary"

@@ -18,11 +18,10 @@ from tests.realtools.kubernetes import Cluster, wait_until
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.pulumi_cli import Project
 
-# Three groups, so that the two xdist workers share them: the first preview, the first up and the edits on one dev,
-# the rename and the destroys on another, the dry runs on a bare API server. The tests of a group run on one worker
-# in file order.
-EDITS = pytest.mark.xdist_group("real-engine-edits")
-TEARDOWN = pytest.mark.xdist_group("real-engine-teardown")
+# One dev, in file order on one worker (the tests of an xdist group run so): the first preview, the first up, the
+# edits, the rename, the destroys. Two such sequences side by side were slower on two cores than one after the other:
+# each is CPU-bound (engine, provider, API server). The dry runs on a bare API server are a group of their own.
+SEQUENCE = pytest.mark.xdist_group("real-engine")
 DRY_RUN = pytest.mark.xdist_group("real-engine-dry-run")
 
 STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim")
@@ -46,15 +45,8 @@ def dev_stack(workdir: Path):
 # torn down and rebuilt in between (a fresh cluster in the middle of the sequence).
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory):
-    """A new cluster and stack: previewed and deployed first, then edited."""
+    """A new cluster and stack: previewed and deployed first, then edited, renamed and destroyed."""
     with dev_stack(tmp_path_factory.mktemp("real-engine-dev")) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="session")
-def dev_to_tear_down(tmp_path_factory):
-    """The deployed dev that is renamed, then destroyed."""
-    with dev_stack(tmp_path_factory.mktemp("real-engine-teardown")) as stack:
         yield stack
 
 
@@ -70,7 +62,7 @@ def report(run) -> str:
     return f"pulumi {run.args[0]}: exit {run.returncode}, {run.seconds:.0f} s, {run.changes()}"
 
 
-@EDITS
+@SEQUENCE
 def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflight_finds(dev, tmp_path):
     project, cluster = dev
     assert not cluster.items("/apis/apps/v1/statefulsets"), "the first test of its group: nothing deployed yet"
@@ -95,7 +87,7 @@ def test_preview_of_dev_with_the_pack_skips_no_policy_and_finds_what_the_preflig
     assert run.changes().get("create", 0) > 300, run.changes()
 
 
-@EDITS
+@SEQUENCE
 def test_up_of_dev_creates_everything_and_every_await_passes(dev):
     project, cluster = dev
     run = project.run("up", "-s", "dev", "--yes", "--skip-preview", *project.policy_args("dev"), timeout=2400)
@@ -108,7 +100,7 @@ def test_up_of_dev_creates_everything_and_every_await_passes(dev):
         (j["metadata"]["name"], j.get("status")) for j in jobs]
 
 
-@EDITS
+@SEQUENCE
 def test_a_second_preview_and_a_refresh_show_no_change(dev):
     project, _ = dev
     deployed(project)
@@ -138,7 +130,7 @@ def replaced(run) -> list[str]:
     return sorted(urn for urn, op in run.steps().items() if op in ("replace", "create-replacement", "delete-replaced"))
 
 
-@EDITS
+@SEQUENCE
 def test_scaling_a_ruler_1_2_1_updates_it_in_place(dev):
     # dev's node-spread is ScheduleAnyway: the second replica may share the one node (a ruler fits beside the rest;
     # two store gateways in each cluster do not: the node has ~0.2 CPU to spare).
@@ -158,7 +150,7 @@ def test_scaling_a_ruler_1_2_1_updates_it_in_place(dev):
     assert cluster.get("/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-ruler-1")  # retained
 
 
-@EDITS
+@SEQUENCE
 def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_expands(dev):
     project, cluster = dev
     deployed(project)
@@ -186,7 +178,7 @@ def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_exp
     assert cluster.api("GET", statefulset)["metadata"]["uid"] == uid  # the same StatefulSet, never recreated
 
 
-@EDITS
+@SEQUENCE
 def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
     project, cluster = dev
     deployed(project)
@@ -226,10 +218,9 @@ def stateful_steps(run) -> dict[str, str]:
             if op not in ("same", "update", "create") and urn.split("::")[2].rsplit("$", 1)[-1] in kinds}
 
 
-@TEARDOWN
-def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_keeps_everything(
-        dev_to_tear_down, tmp_path):
-    project, cluster = dev_to_tear_down
+@SEQUENCE
+def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_keeps_everything(dev, tmp_path):
+    project, cluster = dev
     deployed(project)
     store = "/apis/apps/v1/namespaces/thanos-chicago/statefulsets/thanos-store"
     claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-store-0"
@@ -313,12 +304,12 @@ def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     assert len(objects) > 200
 
 
-@TEARDOWN
-def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_everything(dev_to_tear_down):
+@SEQUENCE
+def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_everything(dev):
     # Claims hold blocks (MinIO's, and those Prometheus, receive and the ruler have not uploaded yet); StatefulSets
     # retain them, but deleting a namespace would delete them. protect-data protects the namespaces holding claims:
     # destroy removes the rest and stops there; --exclude-protected does the same without an error.
-    project, cluster = dev_to_tear_down
+    project, cluster = dev
     edit_config(project, "protect-data", True)
     deployed(project)
     claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-minio-0"
