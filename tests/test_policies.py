@@ -535,13 +535,30 @@ def test_azure_and_gcs_lifecycle(planned):
         "a GCS lifecycle rule deletes live objects: retention is the compactor's job."]
 
 
-def test_unknown_values_raise_the_engines_preview_signal(prod):
+def test_unknown_values_are_a_finding_or_with_note_the_engines_preview_signal(prod):
     from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
     store = workload(prod, "thanos-store")["inputs"]
     container(store, "thanos-store")["image"] = UNKNOWN_STRING_VALUE
+    [finding] = check("thanos-hardening-pods", STS, store)
+    assert finding.startswith("thanos-hardening-pods could not judge this resource during this preview: its value at "
+                              ".spec.template.spec.containers.0.image is computed at apply")
     with pytest.raises(UnknownValueError):
-        check("thanos-hardening-pods", STS, store)
+        check("thanos-hardening-pods", STS, store, {"unknownValues": "note"})
+
+
+def test_a_stack_rule_names_each_resource_it_could_not_judge(prod):
+    """A stack rule meeting a value computed at apply names the resources that hold it (another stack's bucket
+    settings, say, that name the bucket by its id)."""
+    buckets = [copy.deepcopy(r) for r in prod if r["type"].startswith("aws:s3/")]
+    assert check_stack("thanos-storage-bucket-safety", buckets) == []
+    versioning = [r for r in buckets if r["type"] == "aws:s3/bucketVersioning:BucketVersioning"]
+    for r in versioning:
+        r["inputs"]["bucket"] = UNKNOWN_STRING
+    found = check_stack("thanos-storage-bucket-safety", buckets)
+    assert len(found) == len(versioning) == 4
+    assert all(m.startswith("thanos-storage-bucket-safety could not judge aws:s3/bucketVersioning:BucketVersioning ")
+               and "its value at .bucket is computed at apply" in m for m in found)
 
 
 def store_stack(spec_raw):

@@ -222,7 +222,9 @@ def test_analyzer_info_lists_every_policy(analyzer):
     assert {name for name, p in served.items() if p.enforcementLevel != analyzer_pb2.MANDATORY} == {
         "thanos-identity-workload-identity-scope"}
     assert served["thanos-identity-workload-identity-scope"].enforcementLevel == analyzer_pb2.ADVISORY
-    configurable = {name for name, p in served.items() if p.configSchema.properties}
+    # Every rule takes unknownValues (what a value computed at apply is: a finding or the engine's note).
+    assert all("unknownValues" in p.configSchema.properties for p in served.values())
+    configurable = {name for name, p in served.items() if set(p.configSchema.properties) - {"unknownValues"}}
     assert configurable == {"thanos-ha-min-replicas", "thanos-retention-minimums", "thanos-compactor-singleton",
                             "thanos-producers-receive-ring", "thanos-hardening-pods"}
 
@@ -258,14 +260,24 @@ def test_analyze_and_analyze_stack_with_the_dev_config(analyzer, planned):
     assert ["thanos-compactor-singleton"] == [d.policyName for d in response.diagnostics]
 
 
-def test_unknown_values_during_preview_become_an_advisory_note(analyzer, planned):
-    configure(analyzer, {})
+def test_a_rule_that_cannot_judge_a_value_computed_at_apply_is_a_finding_at_its_level(analyzer, planned):
+    """Through the real analyzer protocol: a mandatory rule that meets a value unknown during a preview fails the
+    preview, naming the value; configured `unknownValues: note`, it is the engine's advisory note again."""
     store = next(r for r in planned["prod"].plan["resources"]
                  if r["type"] == STS and r["inputs"]["metadata"]["name"] == "thanos-store")
     props = copy.deepcopy(store["inputs"])
     props["spec"]["template"]["spec"]["containers"][0]["image"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=STS, name="store", urn=store["urn"],
-                                                            properties=struct(props)))
-    notes = [d for d in response.diagnostics if d.policyName == "thanos-hardening-pods"]
+    request = analyzer_pb2.AnalyzeRequest(type=STS, name="store", urn=store["urn"], properties=struct(props))
+    configure(analyzer, {})
+    findings = [d for d in analyzer.Analyze(request).diagnostics if d.policyName == "thanos-hardening-pods"]
+    assert [(d.enforcementLevel, d.message) for d in findings] == [(analyzer_pb2.MANDATORY, (
+        "Pinned images, non-root, read-only root, no escalation, resources, probes.\n"
+        "thanos-hardening-pods could not judge this resource during this preview: its value at "
+        ".spec.template.spec.containers.0.image is computed at apply, so the rule would first run at `pulumi up`, "
+        "after the step. Build that value from what is known before the resource exists, or accept it for this rule "
+        "(unknownValues: note)."))]
+    configure(analyzer, {"thanos-hardening-pods": {"enforcementLevel": "mandatory", "unknownValues": "note"}})
+    notes = [d for d in analyzer.Analyze(request).diagnostics if d.policyName == "thanos-hardening-pods"]
     assert len(notes) == 1 and notes[0].enforcementLevel == analyzer_pb2.ADVISORY
-    assert "during preview" in notes[0].message
+    assert "can't run policy 'thanos-hardening-pods' from policy pack" in notes[0].message
+    configure(analyzer, {})

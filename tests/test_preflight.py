@@ -235,3 +235,15 @@ def test_config_errors_never_name_python_classes(tmp_path):
     assert "  - thanos.store: must be a mapping of keys (key: value) (got 5)" in proc.stderr
     assert "  - thanos.compactor.retention: must be a mapping of keys (key: value), not a list" in proc.stderr
     assert "Spec" not in proc.stderr and "instance of" not in proc.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_first_preview_of_each_shipped_stack_judges_every_mandatory_rule(stack, tmp_path):
+    """As the first `pulumi preview` of a new stack sees it (every computed output unknown): no rule is skipped as
+    "can't run during preview" and none reports what it could not judge; the program builds what the storage and
+    identity rules read (bucket and role ARNs, policy documents, bindings) from values known before anything exists."""
+    proc = run_preflight(stack, "--first-preview", "--json", str(tmp_path / "plan.json"))
+    violations = json.loads((tmp_path / "plan.json").read_text())["violations"]
+    unjudged = [v for v in violations if "during preview" in v["message"] or "could not judge" in v["message"]]
+    assert unjudged == [], unjudged
+    assert proc.returncode == 0 and not [v for v in violations if v["level"] == "mandatory"], proc.stdout

@@ -56,6 +56,21 @@ def lifecycle_rules(storage: AwsStorage) -> list[dict[str, Any]]:
     return rules
 
 
+def bucket_arn(partition: str, bucket: str) -> str:
+    """A bucket's ARN from its name, known before the bucket exists (so a first preview judges what names it)."""
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def role_arn(partition: str, account_id: str, role: str) -> str:
+    """An IAM role's ARN from its name (known before the role exists)."""
+    return f"arn:{partition}:iam::{account_id}:role/{role}"
+
+
+def partition_of(arn: str) -> str:
+    """The partition (`aws`, `aws-cn`, `aws-us-gov`) an ARN lives in."""
+    return arn.split(":")[1]
+
+
 def encryption_rule(kms_key_arn: str | None) -> dict[str, Any]:
     """SSE-KMS with a bucket key when a key is given, else SSE-S3."""
     if kms_key_arn:
@@ -177,35 +192,41 @@ class S3Bucket(pulumi.ComponentResource):
     versioning: aws.s3.BucketVersioning
     """Its versioning (replication depends on it)."""
 
+    arn: pulumi.Output[str]
+    """Its ARN, built from the name and the partition: known during a first preview, ordered after the bucket."""
+
     def __init__(self, name: str, bucket_name: str, storage: AwsStorage, kms_key_arn: str | None, protect: bool,
-                 opts: pulumi.ResourceOptions | None = None, lock_days: int | None = None):
+                 partition: pulumi.Output[str], opts: pulumi.ResourceOptions | None = None,
+                 lock_days: int | None = None):
         """`lock_days`: S3 Object Lock in governance mode as the bucket's default retention (the DR copy)."""
         super().__init__("thanos:aws:S3Bucket", name, {}, opts)
-        child = kept(self, protect)
+        # The bucket's settings name it by its input (known in a first preview, unlike its id) and wait for it.
         self.bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=False,
-                                    tags={"thanos.io/bucket": bucket_name}, opts=child)
+                                    tags={"thanos.io/bucket": bucket_name}, opts=kept(self, protect))
+        self.arn = pulumi.Output.all(partition, self.bucket.bucket).apply(lambda v: bucket_arn(v[0], v[1]))
+        child = kept(self, protect, depends_on=[self.bucket])
         self.versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=self.bucket.id,
+            f"{name}-versioning", bucket=self.bucket.bucket,
             versioning_configuration={"status": "Enabled"}, opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=self.bucket.id,
+        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=self.bucket.bucket,
                                                        rules=[encryption_rule(kms_key_arn)], opts=child)
         public_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block", bucket=self.bucket.id, block_public_acls=True, block_public_policy=True,
+            f"{name}-public-access-block", bucket=self.bucket.bucket, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=self.bucket.id,
+        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=self.bucket.bucket,
                                        rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=self.bucket.id,
-                            policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
-                            opts=kept(self, protect, depends_on=[public_block]))
-        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.id,
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=self.bucket.bucket,
+                            policy=self.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+                            opts=kept(self, protect, depends_on=[self.bucket, public_block]))
+        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.bucket,
                                             rules=lifecycle_rules(storage),
-                                            opts=kept(self, protect, depends_on=[self.versioning]))
+                                            opts=kept(self, protect, depends_on=[self.bucket, self.versioning]))
         if lock_days:  # enabled on an existing versioned bucket too; governance: only s3:BypassGovernanceRetention
             aws.s3.BucketObjectLockConfiguration(  # (which no identity of this stack holds) deletes a locked version
-                f"{name}-object-lock", bucket=self.bucket.id, object_lock_enabled="Enabled",
+                f"{name}-object-lock", bucket=self.bucket.bucket, object_lock_enabled="Enabled",
                 rule={"default_retention": {"mode": "GOVERNANCE", "days": lock_days}},
-                opts=kept(self, protect, depends_on=[self.versioning]))
-        self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
+                opts=kept(self, protect, depends_on=[self.bucket, self.versioning]))
+        self.register_outputs({"bucket": self.bucket.bucket, "arn": self.arn})
 
 
 class AwsObjectStore(pulumi.ComponentResource):
@@ -225,33 +246,35 @@ class AwsObjectStore(pulumi.ComponentResource):
         super().__init__("thanos:aws:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
-        primary = S3Bucket(f"{name}-bucket", storage.bucket, storage, storage.kms_key_arn, protect,
+        partition = account.arn.apply(partition_of)
+        primary = S3Bucket(f"{name}-bucket", storage.bucket, storage, storage.kms_key_arn, protect, partition,
                            pulumi.ResourceOptions(parent=self))
-        self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.bucket.arn, "active": storage.active}
-        active_arn, switch_after, self.dr_access = primary.bucket.arn, [], None
+        self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.arn, "active": storage.active}
+        active_arn, switch_after, self.dr_access = primary.arn, [], None
 
         if storage.replication and dr_provider:
             replica = S3Bucket(f"{name}-dr-bucket", replica_bucket_name(storage), storage,
-                               storage.replica_kms_key_arn, protect,
+                               storage.replica_kms_key_arn, protect, partition,
                                pulumi.ResourceOptions(parent=self, providers=[dr_provider]),
                                lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None)
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
                                 assume_role_policy=account.account_id.apply(lambda account_id: json.dumps(
                                     replication_trust_policy(storage.bucket, account_id), sort_keys=True)),
                                 opts=kept(self, protect))
-            aws.iam.RolePolicy(f"{name}-replication", role=role.id, policy=pulumi.Output.all(
-                primary.bucket.arn, replica.bucket.arn).apply(lambda arns: json.dumps(replication_policy(
+            aws.iam.RolePolicy(f"{name}-replication", role=role.name, policy=pulumi.Output.all(
+                primary.arn, replica.arn).apply(lambda arns: json.dumps(replication_policy(
                     arns[0], arns[1], storage.kms_key_arn, storage.replica_kms_key_arn), sort_keys=True)),
-                opts=kept(self, protect))
+                opts=kept(self, protect, depends_on=[role]))
             replication = aws.s3.BucketReplicationConfig(
-                f"{name}-replication", bucket=primary.bucket.id, role=role.arn,
-                rules=[replica.bucket.arn.apply(lambda arn: replication_rule(storage, arn))],
-                opts=kept(self, protect, depends_on=[primary.versioning, replica.versioning]))
-            self.outputs.update(drBucket=replica.bucket.bucket, drBucketArn=replica.bucket.arn,
+                f"{name}-replication", bucket=primary.bucket.bucket,
+                role=pulumi.Output.all(partition, account.account_id, role.name).apply(lambda v: role_arn(*v)),
+                rules=[replica.arn.apply(lambda arn: replication_rule(storage, arn))],
+                opts=kept(self, protect, depends_on=[role, primary.versioning, replica.versioning]))
+            self.outputs.update(drBucket=replica.bucket.bucket, drBucketArn=replica.arn,
                                 replicationRoleArn=role.arn)
             switch_after = [replication]  # the compactor moves only once the replication stream has stopped
             if storage.active == "dr":
-                active_arn = replica.bucket.arn
+                active_arn = replica.arn
 
         config = objstore_config(storage, region, storage.active)
         active_key = copy_of(storage, region, storage.active)[2]
@@ -262,7 +285,7 @@ class AwsObjectStore(pulumi.ComponentResource):
             for component in cluster.components:
                 annotations[component] = {"eks.amazonaws.com/role-arn": self._irsa_role(
                     f"{name}-{cluster.name}-{component}", cluster, component, cluster.namespace or namespace, account.account_id,
-                    active_arn, active_key).arn}
+                    partition, active_arn, active_key)}
                 roles[f"{cluster.name}/{component}"] = annotations[component]["eks.amazonaws.com/role-arn"]
             self.access[cluster.name] = BucketAccess(objstore_config=config, annotations=annotations, pod_labels={},
                                                      copy=copy_of(storage, region, storage.active)[0],
@@ -270,8 +293,8 @@ class AwsObjectStore(pulumi.ComponentResource):
         if storage.replication and dr_provider and dr_reader is not None:
             component = dr_store_component(region)
             arn = self._irsa_role(f"{name}-{dr_reader.name}-{component}", dr_reader, component,
-                                  dr_reader.namespace or namespace, account.account_id, replica.bucket.arn,
-                                  storage.replica_kms_key_arn).arn
+                                  dr_reader.namespace or namespace, account.account_id, partition, replica.arn,
+                                  storage.replica_kms_key_arn)
             roles[f"{dr_reader.name}/{component}"] = arn
             self.dr_access = BucketAccess(objstore_config=objstore_config(storage, region, "dr"),
                                           annotations={component: {"eks.amazonaws.com/role-arn": arn}}, pod_labels={},
@@ -280,16 +303,17 @@ class AwsObjectStore(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     def _irsa_role(self, name: str, cluster: ClusterIdentity, component: str, namespace: str,
-                   account_id: pulumi.Output[str], bucket_arn: pulumi.Output[str],
-                   kms_key_arn: str | None) -> aws.iam.Role:
-        trust = pulumi.Output.all(account_id, cluster.oidc_issuer).apply(lambda v: json.dumps(irsa_trust_policy(
-            f"arn:aws:iam::{v[0]}:oidc-provider/{v[1].removeprefix('https://').rstrip('/')}", v[1], namespace,
-            component), sort_keys=True))
+                   account_id: pulumi.Output[str], partition: pulumi.Output[str], bucket_arn: pulumi.Output[str],
+                   kms_key_arn: str | None) -> pulumi.Output[str]:
+        """The component's IRSA role with its bucket policy; its ARN (known in a first preview, after the role)."""
+        trust = pulumi.Output.all(account_id, partition, cluster.oidc_issuer).apply(lambda v: json.dumps(
+            irsa_trust_policy(f"arn:{v[1]}:iam::{v[0]}:oidc-provider/{v[2].removeprefix('https://').rstrip('/')}",
+                              v[2], namespace, component), sort_keys=True))
         role = aws.iam.Role(name, name=cluster.identity_name(component, 64),
                             assume_role_policy=trust, tags={"thanos.io/component": component,
                                                             "thanos.io/access": role_of(component)},
                             opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicy(name, role=role.id, policy=bucket_arn.apply(lambda arn: json.dumps(
+        aws.iam.RolePolicy(name, role=role.name, policy=bucket_arn.apply(lambda arn: json.dumps(
             component_policy(role_of(component), arn, kms_key_arn), sort_keys=True)),
-            opts=pulumi.ResourceOptions(parent=self))
-        return role
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]))
+        return pulumi.Output.all(partition, account_id, role.name).apply(lambda v: role_arn(*v))

@@ -47,6 +47,16 @@ def stable_guid(*parts: str) -> str:
     return str(uuid.uuid5(_ROLE_NAMESPACE, "/".join(parts)))
 
 
+def account_id(subscription: str, resource_group: str, account: str) -> str:
+    """A storage account's ARM id from its name (known before the account exists)."""
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Storage/storageAccounts/{account}"
+
+
+def role_definition_id(subscription: str, guid: str) -> str:
+    """A role definition's id as role assignments name it (built-in and custom roles alike)."""
+    return f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+
+
 def whole_days(duration: str) -> int:
     """Whole days, at least 1."""
     return max(1, int(duration_seconds(duration) // 86400))
@@ -106,17 +116,19 @@ class AzureAccount(pulumi.ComponentResource):
             encryption={"key_source": "Microsoft.Storage", "require_infrastructure_encryption": True,
                         "services": {"blob": {"enabled": True, "key_type": "Account"}}},
             tags={"thanos.io/bucket": account_name}, opts=child)
+        # The account's settings name it by its input (known in a first preview) and wait for it.
+        child = kept(self, protect, depends_on=[self.account])
         retention = {"enabled": True, "days": whole_days(storage.soft_delete)}
         self.blob_service = azure.storage.BlobServiceProperties(
-            f"{name}-blob-service", account_name=self.account.name, resource_group_name=rg,
+            f"{name}-blob-service", account_name=account_name, resource_group_name=rg,
             blob_services_name="default", is_versioning_enabled=True, change_feed={"enabled": True},
             delete_retention_policy=retention, container_delete_retention_policy=retention, opts=child)
         self.container = azure.storage.BlobContainer(
-            f"{name}-container", account_name=self.account.name, resource_group_name=rg,
+            f"{name}-container", account_name=account_name, resource_group_name=rg,
             container_name=storage.container, public_access="None", opts=child)
-        azure.storage.ManagementPolicy(f"{name}-lifecycle", account_name=self.account.name, resource_group_name=rg,
+        azure.storage.ManagementPolicy(f"{name}-lifecycle", account_name=account_name, resource_group_name=rg,
                                        management_policy_name="default", policy=lifecycle_policy(storage, expire_days),
-                                       opts=kept(self, protect, depends_on=[self.blob_service]))
+                                       opts=kept(self, protect, depends_on=[self.account, self.blob_service]))
         self.register_outputs({"account": self.account.name, "id": self.account.id})
 
 
@@ -135,6 +147,9 @@ class AzureObjectStore(pulumi.ComponentResource):
         super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         rg = storage.resource_group
+        # Invokes go to the default provider unless told otherwise, and every stack disables default providers.
+        client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+        subscription = client.subscription_id
         self.dr_access, replica, switch_after = None, None, []
         primary = AzureAccount(f"{name}-account", storage.account, location, storage, protect,
                                pulumi.ResourceOptions(parent=self))
@@ -150,16 +165,18 @@ class AzureObjectStore(pulumi.ComponentResource):
             rule = {"source_container": storage.container, "destination_container": storage.container,
                     "filters": {"prefix_match": [] if running else [PAUSED_PREFIX]}}
             # Azure wants the policy on the destination first; the source then repeats its generated ids.
+            source_id = subscription.apply(lambda s: account_id(s, rg, storage.account))
+            destination_id = subscription.apply(lambda s: account_id(s, rg, replica_bucket_name(storage)))
             destination_policy = azure.storage.ObjectReplicationPolicy(
-                f"{name}-replication-destination", account_name=replica.account.name, resource_group_name=rg,
-                object_replication_policy_id="default", source_account=primary.account.id,
-                destination_account=replica.account.id, rules=[rule],
+                f"{name}-replication-destination", account_name=replica_bucket_name(storage), resource_group_name=rg,
+                object_replication_policy_id="default", source_account=source_id,
+                destination_account=destination_id, rules=[rule],
                 opts=kept(self, protect, provider=dr_provider, depends_on=[primary.blob_service, replica.blob_service,
                                                                           primary.container, replica.container]))
             source_policy = azure.storage.ObjectReplicationPolicy(
-                f"{name}-replication-source", account_name=primary.account.name, resource_group_name=rg,
-                object_replication_policy_id=destination_policy.policy_id, source_account=primary.account.id,
-                destination_account=replica.account.id,
+                f"{name}-replication-source", account_name=storage.account, resource_group_name=rg,
+                object_replication_policy_id=destination_policy.policy_id, source_account=source_id,
+                destination_account=destination_id,
                 rules=destination_policy.rules.apply(lambda rules: [dict(rule, rule_id=rules[0]["rule_id"]
                                                                          if isinstance(rules[0], dict)
                                                                          else rules[0].rule_id)]),
@@ -167,9 +184,6 @@ class AzureObjectStore(pulumi.ComponentResource):
             self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
             switch_after = [destination_policy, source_policy]
 
-        # Invokes go to the default provider unless told otherwise, and every stack disables default providers.
-        client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
-        subscription = client.subscription_id
         active = replica if storage.active == "dr" and replica is not None else primary
         scope = active.container.id
         writer_role = azure.authorization.RoleDefinition(
@@ -181,11 +195,11 @@ class AzureObjectStore(pulumi.ComponentResource):
             permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
             opts=pulumi.ResourceOptions(parent=self))
         role_ids = {
-            READER: subscription.apply(lambda s: f"/subscriptions/{s}/providers/Microsoft.Authorization/"
-                                                 f"roleDefinitions/{BLOB_DATA_READER}"),
-            WRITER: writer_role.id,
-            DELETER: subscription.apply(lambda s: f"/subscriptions/{s}/providers/Microsoft.Authorization/"
-                                                  f"roleDefinitions/{BLOB_DATA_CONTRIBUTOR}"),
+            READER: subscription.apply(lambda s: role_definition_id(s, BLOB_DATA_READER)),
+            # From its known guid, after the role (its urn carries the dependency): known in a first preview.
+            WRITER: pulumi.Output.all(subscription, writer_role.urn).apply(
+                lambda v: role_definition_id(v[0], stable_guid(storage.account, "writer"))),
+            DELETER: subscription.apply(lambda s: role_definition_id(s, BLOB_DATA_CONTRIBUTOR)),
         }
         self.access = {}
         identities: dict[str, Any] = {}

@@ -40,6 +40,11 @@ def writer_role_id(bucket: str) -> str:
     return "thanosWriter_" + bucket.replace("-", "_")[:51]
 
 
+def service_account_email(account_id: str, project: str) -> str:
+    """A Google service account's e-mail from its id (known before the account exists)."""
+    return f"{account_id}@{project}.iam.gserviceaccount.com"
+
+
 def workload_identity_member(pool: str, namespace: str, component: str) -> str:
     """The one Kubernetes ServiceAccount (of the cluster's Workload Identity pool) allowed to act as the Google
     service account."""
@@ -90,29 +95,35 @@ class GcpObjectStore(pulumi.ComponentResource):
             description="Upload Thanos blocks and replace a failed upload: object get, list, create and delete.",
             # Kept: a deleted custom role's id stays taken for up to 37 days, so the next `pulumi up` could not create it.
             opts=kept(self, protect))
-        roles = {READER: [("objectViewer", READER_ROLE)], WRITER: [("writer", writer_role.name)],
+        # Bindings name the bucket, the role and the account by what is known before they exist (a first preview
+        # judges them) and wait for them.
+        roles = {READER: [("objectViewer", READER_ROLE)],
+                 WRITER: [("writer", f"projects/{storage.project}/roles/{writer_role_id(storage.bucket)}")],
                  DELETER: [("objectUser", DELETER_ROLE)]}
         self.access = {}
         accounts: dict[str, Any] = {}
         for cluster in clusters:
             annotations = {}
             for component in cluster.components:
+                account_id = cluster.identity_name(component, 30)
+                email = service_account_email(account_id, storage.project)
                 account = gcp.serviceaccount.Account(
-                    f"{name}-{cluster.name}-{component}", account_id=cluster.identity_name(component, 30),
+                    f"{name}-{cluster.name}-{component}", account_id=account_id,
                     project=storage.project, display_name=f"Thanos {component} in {cluster.name}",
                     opts=pulumi.ResourceOptions(parent=self))
                 gcp.serviceaccount.IAMMember(
-                    f"{name}-{cluster.name}-{component}-workload-identity", service_account_id=account.name,
+                    f"{name}-{cluster.name}-{component}-workload-identity",
+                    service_account_id=f"projects/{storage.project}/serviceAccounts/{email}",
                     role="roles/iam.workloadIdentityUser",
                     member=workload_identity_member(cluster.workload_identity_pool or f"{storage.project}.svc.id.goog",
                                                     cluster.namespace or namespace, component),
-                    opts=pulumi.ResourceOptions(parent=self))
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
                 for suffix, role in roles[COMPONENT_ROLES[component]]:
                     gcp.storage.BucketIAMMember(
-                        f"{name}-{cluster.name}-{component}-{suffix}", bucket=bucket.name, role=role,
-                        member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                        f"{name}-{cluster.name}-{component}-{suffix}", bucket=storage.bucket, role=role,
+                        member=f"serviceAccount:{email}",
                         condition=NO_MARKERS if COMPONENT_ROLES[component] == WRITER else None,
-                        opts=kept(self, protect))
+                        opts=kept(self, protect, depends_on=[bucket, writer_role, account]))
                 annotations[component] = {"iam.gke.io/gcp-service-account": account.email}
                 accounts[f"{cluster.name}/{component}"] = account.email
             self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage),

@@ -4,8 +4,8 @@ import json
 
 from pulumi_policy import PolicyConfigSchema, EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag,
-                        objstore_document, pod_spec, secret_text, seconds, thanos_containers)
+from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag, known,
+                        Unknown, objstore_document, pod_spec, secret_text, seconds, thanos_containers)
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
@@ -88,9 +88,12 @@ def copy_expiry_floor(resources) -> float | None:
 
 def validate_lifecycle(args, report):
     resources = args.resources
-    copies = {r.props.get("accountName") for r in resources
-              if r.resource_type == "azure-native:storage:ObjectReplicationPolicy"
-              and r.props.get("objectReplicationPolicyId") == "default"}
+    # A DR account is the destination of object replication: named by the policy's destination account id, or, as
+    # Azure creates it, the account holding the policy whose id is still "default" (the source repeats a generated one).
+    policies = [r for r in resources if r.resource_type == "azure-native:storage:ObjectReplicationPolicy"]
+    copies = {str(known(lambda r=r: r.props.get("destinationAccount")) or "").rsplit("/", 1)[-1] for r in policies}
+    copies |= {r.props.get("accountName") for r in policies
+               if known(lambda r=r: r.props.get("objectReplicationPolicyId")) == "default"}
     floor = copy_expiry_floor(resources)
     for r in resources:
         for message in lifecycle_findings(r.resource_type, r.props, r.props.get("accountName") in copies, floor):
@@ -245,8 +248,8 @@ def validate_only_compactor_deletes(args, report):
     for r in args.resources:
         if r.resource_type == "aws:iam/role:Role":
             component = (r.props.get("tags") or {}).get("thanos.io/component")
-            for key in (r.props.get("name"), r.props.get("id")):
-                if key:
+            for key in (r.props.get("name"), known(lambda r=r: r.props.get("id"))):
+                if key and not isinstance(key, Unknown):  # a new role's id is computed at apply; its name is known
                     roles[key] = component
     for r in args.resources:
         if r.resource_type == "aws:iam/rolePolicy:RolePolicy":

@@ -6,10 +6,10 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidati
 
 import yaml
 
-from .workloads import (FLAG_TABLE, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, bucket_name, parsed,
-                        cluster_of, container_flags, containers, deduplicated, fix, flag, has_switch, image_version,
-                        objstore_document, plain, pod_spec, provider_of, replicas, secret_text, seconds,
-                        thanos_containers)
+from .workloads import (FLAG_TABLE, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, Unknown,
+                        bucket_name, parsed, cluster_of, container_flags, containers, deduplicated, fix, flag,
+                        has_switch, image_version, known, objstore_document, plain, pod_spec, provider_of, replicas,
+                        secret_text, seconds, thanos_containers)
 
 _FLAGS = FLAG_TABLE["commands"]
 PINNED = tuple(int(n) for n in FLAG_TABLE["version"].lstrip("v").split("."))
@@ -231,7 +231,11 @@ def replication_targets(stack: Stack, compacted: set[str]) -> set[str]:
                         for rule in r.props.get("rules") or [] if rule.get("status") != "Disabled"}
         elif r.resource_type == "azure-native:storage:ObjectReplicationPolicy":
             account = str(r.props.get("destinationAccount") or "").rsplit("/", 1)[-1]
-            targets |= {f"{account}/{rule.get('destinationContainer')}" for rule in r.props.get("rules") or []
+            rules = known(lambda r=r: r.props.get("rules"))
+            if isinstance(rules, Unknown):  # a source policy repeats the destination's generated rule ids
+                targets.add(f"{account}/*")  # every container of the account, until the rules are known
+                continue
+            targets |= {f"{account}/{rule.get('destinationContainer')}" for rule in rules or []
                         if AZURE_PAUSED_PREFIX not in list((rule.get("filters") or {}).get("prefixMatch") or [])}
         elif r.resource_type in WORKLOAD_TYPES:
             for c, command, flags in thanos_containers(r.props):
@@ -257,7 +261,7 @@ def validate_one_compactor_per_bucket(args, report):
     replicas_of = replication_targets(stack, {_short(bucket) for bucket in owners})
     for bucket, found in sorted(owners.items()):
         name = _short(bucket)
-        if name in replicas_of:
+        if name in replicas_of or f"{name.split('/', 1)[0]}/*" in replicas_of:
             report(f"a compactor writes to {name}, a replication destination: it would compact the replicated "
                    "streams a second time (overlaps); DR copies are read-only.", found[0][0].urn)
 
