@@ -559,6 +559,10 @@ def test_a_stack_rule_names_each_resource_it_could_not_judge(prod):
     assert len(found) == len(versioning) == 4
     assert all(m.startswith("thanos-storage-bucket-safety could not judge aws:s3/bucketVersioning:BucketVersioning ")
                and "its value at .bucket is computed at apply" in m for m in found)
+    # Past five, the rest are counted.
+    found = check_stack("thanos-storage-bucket-safety", [*buckets, *copy.deepcopy(versioning)])
+    assert len(found) == 6 and found[-1] == ("thanos-storage-bucket-safety could not judge 3 more resources during "
+                                             "this preview (value at .bucket computed at apply).")
 
 
 def store_stack(spec_raw):
@@ -783,8 +787,8 @@ def test_5m_retention_below_ten_days(prod):
     set_flag(compactor, "thanos-compactor", "downsampling.disable", None)
     compactor_c = container(compactor, "thanos-compactor")
     compactor_c["args"].append("--downsampling.disable")
-    assert check("thanos-retention-minimums", STS, compactor) == [
-        "compactor retention must satisfy 1h >= 5m >= raw (0d = forever) (config: thanos.compactor.retention)."]
+    # Without downsampling no 5m or 1h block is made: a short retention only purges old ones (Observatorium sets 1s).
+    assert check("thanos-retention-minimums", STS, compactor) == []
 
 
 def test_a_compactor_deployment_must_recreate(prod):
@@ -1153,3 +1157,105 @@ def test_a_workload_identity_member_shared_by_clusters_of_one_pool_is_flagged(pl
     found = check_stack("thanos-identity-workload-identity-scope", bindings)
     assert found and all("may act as 2 Google service accounts" in m for m in found)
     assert any("serviceAccount:acme-observability.svc.id.goog[thanos/thanos-store]" in m for m in found)
+
+
+# --- five incident classes other people's deployments showed (issue 19), each firing and silent on the right form ---
+
+K8S = "urn:pulumi:x::x::pulumi:providers:kubernetes::c"
+
+
+def thanos_workload(kind: str, name: str, args: list[str], replicas: int = 1, volumes=None, env=None) -> dict:
+    container = {"name": name, "image": "quay.io/thanos/thanos:v0.42.4", "args": args, "env": env or []}
+    pod = {"containers": [container], "volumes": volumes or []}
+    if kind == "CronJob":
+        spec = {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}
+        type_token = "kubernetes:batch/v1:CronJob"
+    else:
+        spec = {"replicas": replicas, "template": {"metadata": {"labels": {"app": name}}, "spec": pod}}
+        type_token = f"kubernetes:apps/v1:{kind}"
+    return {"type": type_token, "provider": K8S, "urn": f"urn:{name}",
+            "inputs": {"kind": kind, "metadata": {"name": name, "namespace": "mon"}, "spec": spec}}
+
+
+def objstore_secret(bucket: str = "blocks") -> dict:
+    text = yaml.safe_dump({"type": "S3", "config": {"bucket": bucket, "endpoint": "s3.us-east-1.amazonaws.com"}})
+    return {"type": "kubernetes:core/v1:Secret", "provider": K8S,
+            "inputs": {"metadata": {"name": "objstore", "namespace": "mon"}, "stringData": {"objstore.yml": text}}}
+
+
+OBJSTORE_ENV = [{"name": "OBJSTORE", "valueFrom": {"secretKeyRef": {"name": "objstore", "key": "objstore.yml"}}},
+                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+
+
+def compactor(name: str, *extra: str) -> dict:
+    return thanos_workload("StatefulSet", name, ["compact", "--wait", "--objstore.config=$(OBJSTORE)", *extra],
+                           env=OBJSTORE_ENV)
+
+
+def test_an_unsharded_compactor_beside_compactors_sharded_by_a_relabel_file_is_refused():
+    sharded = [compactor(f"compact-{i}", "--selector.relabel-config-file=/etc/shard/relabel.yaml") for i in (0, 1)]
+    assert check_stack("thanos-compactor-one-per-bucket", [objstore_secret(), *sharded]) == []
+    assert check_stack("thanos-compactor-one-per-bucket", [objstore_secret(), *sharded, compactor("compact")]) == [
+        "an unsharded compactor writes to bucket S3:blocks/ beside 2 sharded one(s): it compacts the streams they own "
+        "as well (overlapping blocks, halted compaction)."]
+
+
+def test_receive_replicas_with_one_label_set_on_one_bucket_are_refused():
+    def receive(*labels: str) -> dict:
+        return thanos_workload("StatefulSet", "receive", ["receive", "--objstore.config=$(OBJSTORE)", *labels],
+                               replicas=3, env=OBJSTORE_ENV)
+    assert check_stack("thanos-producers-external-labels", [objstore_secret(), receive(
+        '--label=receive="true"', '--label=tenant="a"')]) == [
+        "receive: 3 receive replicas upload blocks with identical labels (add a per-pod replica label)."]
+    assert check_stack("thanos-producers-external-labels", [objstore_secret(), receive(
+        '--label=receive="true"', '--label=replica="$(POD)"')]) == []
+
+
+def test_offline_deduplication_of_prometheus_pairs_needs_the_penalty_function():
+    prometheus = {"type": "kubernetes:monitoring.coreos.com/v1:Prometheus", "provider": K8S, "inputs": {
+        "metadata": {"name": "k8s", "namespace": "mon"}, "spec": {"replicas": 2, "thanos": {"image": "x"}}}}
+    query = thanos_workload("Deployment", "query", ["query", "--query.replica-label=prometheus_replica",
+                                                    "--query.replica-label=replica"], replicas=2)
+    one_to_one = compactor("compact", "--deduplication.replica-label=prometheus_replica")
+    assert check_stack("thanos-producers-replica-labels", [objstore_secret(), prometheus, query, one_to_one]) == [
+        "compact: the compactor deduplicates on prometheus_replica with the one-to-one function: Prometheus HA "
+        "replicas (and rulers) scrape on their own clocks, so their blocks never match sample for sample and both "
+        "copies stay, merged into one block that doubles every series; set --deduplication.func=penalty (one-to-one "
+        "is right only for receive replicas)."]
+    penalty = compactor("compact", "--deduplication.replica-label=prometheus_replica", "--deduplication.func=penalty")
+    assert check_stack("thanos-producers-replica-labels", [objstore_secret(), prometheus, query, penalty]) == []
+    # Receive replicas write identical blocks: one-to-one is right for their label.
+    receive = thanos_workload("StatefulSet", "receive", ["receive", "--objstore.config=$(OBJSTORE)",
+                                                         "--label=replica=$(POD)"], replicas=3, env=OBJSTORE_ENV)
+    receive_only = compactor("compact", "--deduplication.replica-label=replica")
+    assert check_stack("thanos-producers-replica-labels", [objstore_secret(), prometheus, query, receive,
+                                                           receive_only]) == []
+
+
+def test_a_cronjob_that_never_finishes_is_refused():
+    args = ["tools", "bucket", "replicate", "--objstore.config=$(OBJSTORE)", "--objstore-to.config=$(TO)"]
+    forever = thanos_workload("CronJob", "replicate", args)["inputs"]
+    assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob", forever) == [
+        "CronJob container replicate runs thanos tools bucket replicate without --single-run: it replicates forever, "
+        "so the run never completes and the next ones pile up behind it."]
+    once = thanos_workload("CronJob", "replicate", [*args, "--single-run"])["inputs"]
+    assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob", once) == []
+    assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob",
+                 thanos_workload("CronJob", "compact", ["compact", "--wait"])["inputs"]) == [
+        "CronJob container compact runs thanos compact --wait: it never exits, so the run never completes; run the "
+        "compactor as a StatefulSet, or drop --wait."]
+
+
+def test_replicas_sharing_one_read_write_once_claim_are_refused():
+    def claim(mode: str) -> dict:
+        return {"type": "kubernetes:core/v1:PersistentVolumeClaim", "provider": K8S, "inputs": {
+            "metadata": {"name": "data", "namespace": "mon"}, "spec": {"accessModes": [mode]}}}
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    store = thanos_workload("Deployment", "store", ["store"], replicas=2, volumes=volumes)
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), store]) == [
+        "store: 2 replicas share the ReadWriteOnce claim data: it attaches to one node, so the other replicas never "
+        "start (or, on one node, open the same data directory); give each replica its own claim (a StatefulSet's "
+        "volumeClaimTemplates)."]
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteMany"), store]) == []
+    single = thanos_workload("Deployment", "store", ["store"], replicas=1, volumes=volumes)
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), single]) == []

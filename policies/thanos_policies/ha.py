@@ -121,6 +121,38 @@ def validate_pdb(args, report):
             report(f"the PodDisruptionBudget of {name} allows no disruption: it blocks every node drain.", r.urn)
 
 
+SINGLE_NODE_MODES = ("ReadWriteOnce", "ReadWriteOncePod")
+
+
+def validate_claims(args, report):
+    """Replicas of a Deployment (or a DaemonSet's pods) mounting one ReadWriteOnce claim: the volume attaches to one
+    node (one pod, for ReadWriteOncePod), so every other replica hangs in ContainerCreating; on one node they all open
+    the same TSDB or cache directory. Each replica needs its own claim (a StatefulSet's volumeClaimTemplates)."""
+    claims = {}
+    for r in args.resources:
+        if r.resource_type == "kubernetes:core/v1:PersistentVolumeClaim":
+            metadata = r.props.get("metadata") or {}
+            claims[(r.provider.urn if r.provider else "", metadata.get("namespace") or "", metadata.get("name"))] = \
+                list((r.props.get("spec") or {}).get("accessModes") or [])
+    for r in args.resources:
+        if r.resource_type not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet") \
+                or not any(True for _ in thanos_containers(r.props)):
+            continue
+        daemon = r.resource_type.endswith(":DaemonSet")
+        if not daemon and replicas(r.props) < 2:
+            continue
+        pods = "its pods (one per node)" if daemon else f"{replicas(r.props)} replicas"
+        metadata = r.props.get("metadata") or {}
+        for volume in pod_spec(r.props).get("volumes") or []:
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            modes = claims.get((r.provider.urn if r.provider else "", metadata.get("namespace") or "", name)) or []
+            single = [m for m in modes if m in SINGLE_NODE_MODES]
+            if name and single:
+                report(f"{metadata.get('name')}: {pods} share the {single[0]} claim {name}: it attaches to one "
+                       "node, so the other replicas never start (or, on one node, open the same data directory); "
+                       "give each replica its own claim (a StatefulSet's volumeClaimTemplates).", r.urn)
+
+
 POLICIES = [
     ResourceValidationPolicy(
         name="thanos-ha-anti-affinity", enforcement_level=EnforcementLevel.MANDATORY,
@@ -135,4 +167,8 @@ POLICIES = [
         name="thanos-ha-pdb", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every multi-replica Thanos workload has a PodDisruptionBudget that selects it and allows a drain.",
         validate=deduplicated(validate_pdb)),
+    StackValidationPolicy(
+        name="thanos-ha-claims", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Replicas of a Thanos Deployment never share one ReadWriteOnce claim.",
+        validate=deduplicated(validate_claims)),
 ]

@@ -4,8 +4,9 @@ import json
 
 from pulumi_policy import PolicyConfigSchema, EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, containers, deduplicated, fix, flag, known,
-                        Unknown, objstore_document, pod_spec, secret_text, seconds, thanos_containers)
+from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, Unknown, containers, deduplicated, fix,
+                        flag, known, objstore_document, pod_spec, secret_text, seconds, thanos_containers,
+                        workload_containers)
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_TYPES = (S3_BUCKET, "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
@@ -43,6 +44,13 @@ def _by_bucket(resources, type_token, bucket_id):
 
 def validate_bucket_safety(args, report):
     resources = args.resources
+    stack = Stack(resources)
+    for r, name, c, command, flags in workload_containers(resources):
+        document = stack.objstore(r, c, flags)[0] or {}
+        if str(document.get("type", "")).upper() == "FILESYSTEM":
+            directory = (document.get("config") or {}).get("directory")
+            report(f"{name}: the objstore config of thanos {command} is a FILESYSTEM bucket ({directory}): a directory "
+                   "of one pod, shared with no other component and lost with its volume; use an object store.", r.urn)
     for r in resources:
         props = r.props
         if r.resource_type == S3_BUCKET:
@@ -397,7 +405,8 @@ def validate_workload_identity_scope(args, report):
 
 POLICIES = [
     StackValidationPolicy(name="thanos-storage-bucket-safety", enforcement_level=EnforcementLevel.MANDATORY,
-                          description="Buckets are versioned, encrypted and closed to the public (S3, GCS, Azure).",
+                          description="Buckets are versioned, encrypted and closed to the public (S3, GCS, Azure); "
+                                      "Thanos never keeps blocks in a local FILESYSTEM bucket.",
                           validate=deduplicated(validate_bucket_safety)),
     StackValidationPolicy(name="thanos-retention-lifecycle", enforcement_level=EnforcementLevel.MANDATORY,
                           description="Bucket lifecycle never expires current objects or freezes them unreadable.",

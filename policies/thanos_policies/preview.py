@@ -58,9 +58,8 @@ def judge_unknowns(policy):
                 return
             path = _path(error)
             hidden = [r for r in args.resources if _unknown_at(r.props, path)]
-            if not hidden:
-                report(_message(policy.name, "the stack", error))
-                return
+            if not hidden:  # the path came from some resource's props; should none hold it, the engine's note stands
+                raise
             for r in hidden[:SHOWN]:
                 report(_message(policy.name, f"{r.resource_type} {r.name}", error), r.urn)
             if len(hidden) > SHOWN:

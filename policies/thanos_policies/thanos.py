@@ -61,8 +61,8 @@ def validate_retention(args, report):
         if raw and raw < floor:
             report(f"compactor raw retention is below the floor of {args.get_config().get('rawFloor', '30d')}"
                    f"{fix('thanos.compactor.retention.raw')}.")
-        inf = float("inf")
-        if (five or inf) < (raw or inf) or (hour or inf) < (five or inf):
+        inf = float("inf")  # without downsampling no 5m or 1h block is made: their retention only purges old ones
+        if downsampling and ((five or inf) < (raw or inf) or (hour or inf) < (five or inf)):
             report(f"compactor retention must satisfy 1h >= 5m >= raw (0d = forever){fix('thanos.compactor.retention')}.")
 
 
@@ -169,6 +169,25 @@ def validate_store_limits(args, report):
                        f"{fix('thanos.store.' + key)}.")
 
 
+BATCH_TYPES = ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
+
+
+def validate_batch_finishes(args, report):
+    """A Job's pod must exit: `tools bucket replicate` and `compact` run forever unless told to stop (--single-run,
+    no --wait), so the Job never completes and a CronJob piles up runs behind it (or, with concurrencyPolicy Forbid,
+    never runs again)."""
+    if args.resource_type not in BATCH_TYPES:
+        return
+    kind = args.resource_type.rsplit(":", 1)[-1]
+    for c, command, flags in thanos_containers(args.props):
+        if command == "tools bucket replicate" and not has_switch(flags, "single-run"):
+            report(f"{kind} container {c.get('name')} runs thanos tools bucket replicate without --single-run: it "
+                   "replicates forever, so the run never completes and the next ones pile up behind it.")
+        if command == "compact" and has_switch(flags, "wait"):
+            report(f"{kind} container {c.get('name')} runs thanos compact --wait: it never exits, so the run never "
+                   "completes; run the compactor as a StatefulSet, or drop --wait.")
+
+
 def _version_text(version: tuple[int, ...]) -> str:
     return "v" + ".".join(str(n) for n in version)
 
@@ -206,8 +225,9 @@ def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, bool]]]:
             if command != "compact":
                 continue
             bucket = bucket_name(stack.objstore(r, c, flags)[0])
-            if bucket:  # a sharded compactor owns only the streams its relabel config selects
-                owners.setdefault(bucket, []).append((r, bool(flag(flags, "selector.relabel-config"))))
+            if bucket:  # a sharded compactor owns only the streams its relabel config (inline or a file) selects
+                sharded = bool(flag(flags, "selector.relabel-config") or flag(flags, "selector.relabel-config-file"))
+                owners.setdefault(bucket, []).append((r, sharded))
     return owners
 
 
@@ -312,6 +332,41 @@ def validate_replica_labels(args, report):
         if missing:
             report(f"query does not deduplicate on {', '.join(missing)}: add --query.replica-label for each, "
                    "or every replica's series shows up twice.", query.urn)
+    validate_offline_deduplication(args, report)
+
+
+def _replica_label_sources(resources) -> dict[str, set[str]]:
+    """replica label -> the kinds of producer that stamp it anywhere in the stack ("receive" or "other")."""
+    sources: dict[str, set[str]] = {}
+    for r in resources:
+        kind = "receive" if r.resource_type in WORKLOAD_TYPES and any(
+            command == "receive" for _, command, _ in thanos_containers(r.props)) else "other"
+        for label in _producer_replica_labels(r):
+            sources.setdefault(label, set()).add(kind)
+    return sources
+
+
+def validate_offline_deduplication(args, report):
+    """The compactor's one-to-one merger (the default --deduplication.func) drops a replica's block only when it is
+    identical sample for sample: true of receive replicas (one write, replicated), never of Prometheus HA pairs or
+    rulers, which scrape and evaluate on their own clocks. For those, only penalty deduplicates."""
+    sources = _replica_label_sources(args.resources)
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        name = (r.props.get("metadata") or {}).get("name")
+        for _, command, flags in thanos_containers(r.props):
+            if command != "compact" or (flag(flags, "deduplication.func") or [""])[-1] == "penalty":
+                continue
+            labels = sorted({x.strip() for v in flag(flags, "deduplication.replica-label") for x in v.split(",")} - {""})
+            # A label only receive stamps is deduplicated right; one the stack does not show stamped (Prometheus
+            # deployed elsewhere) is most likely a Prometheus replica label.
+            unsafe = [label for label in labels if sources.get(label, {"other"}) != {"receive"}]
+            if unsafe:
+                report(f"{name}: the compactor deduplicates on {', '.join(unsafe)} with the one-to-one function: "
+                       "Prometheus HA replicas (and rulers) scrape on their own clocks, so their blocks never match "
+                       "sample for sample and both copies stay, merged into one block that doubles every series; set "
+                       "--deduplication.func=penalty (one-to-one is right only for receive replicas).", r.urn)
 
 
 def _prometheus_external_labels(stack: Stack, workload) -> dict | None:
@@ -472,7 +527,8 @@ POLICIES = [
         validate=deduplicated(validate_one_compactor_per_bucket)),
     StackValidationPolicy(
         name="thanos-producers-replica-labels", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Every replica label a block producer uses is a --query.replica-label of every query.",
+        description="Every replica label a block producer uses is a --query.replica-label of every query; the "
+                    "compactor deduplicates Prometheus and ruler replicas only with the penalty function.",
         validate=deduplicated(validate_replica_labels)),
     StackValidationPolicy(
         name="thanos-producers-external-labels", enforcement_level=EnforcementLevel.MANDATORY,
@@ -505,6 +561,10 @@ POLICIES = [
         name="thanos-store-limits", enforcement_level=EnforcementLevel.MANDATORY,
         description="The store gateway has a memory limit and per-request series and sample limits.",
         validate=deduplicated(validate_store_limits)),
+    ResourceValidationPolicy(
+        name="thanos-batch-finishes", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A Job or CronJob running Thanos exits: bucket replicate with --single-run, compact without --wait.",
+        validate=deduplicated(validate_batch_finishes)),
     ResourceValidationPolicy(
         name="thanos-flags-known", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every Thanos flag exists in the pinned v0.42.4 release and is not deprecated.",

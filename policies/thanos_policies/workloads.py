@@ -338,7 +338,8 @@ class Stack:
         volumes = {v.get("name"): v for v in pod_spec(owner.props).get("volumes") or []}
         for mount in container.get("volumeMounts") or []:
             root = (mount.get("mountPath") or "").rstrip("/")
-            if not path.startswith(root + "/"):
+            # A file mounted by subPath is named by its own mount path.
+            if not path.startswith(root + "/") and not (path == root and mount.get("subPath")):
                 continue
             volume = volumes.get(mount.get("name")) or {}
             source = volume.get("secret") or volume.get("configMap")

@@ -33,6 +33,8 @@ class Fixture:
     findings: list[Finding] = field(default_factory=list)
     silent: list[tuple[str, str]] = field(default_factory=list)
     """(policy, reason): policies that must not fire on this fixture at all."""
+    missed: list[tuple[str, str]] = field(default_factory=list)
+    """(resource, weakness): real weaknesses of the deployment no rule catches (what recall counts against)."""
 
 
 def record(type_token: str, name: str, inputs: dict, provider: str = PROVIDER) -> dict:
