@@ -152,3 +152,32 @@ def test_every_third_party_action_is_pinned_to_a_commit():
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", match.group(1)), f"{path.name}:{number}: {line.strip()}"
             assert re.search(r"#\s*v\d", line), f"{path.name}:{number}: note the release the commit is"
     assert found >= 20
+
+
+def test_cloud_stacks_follow_the_pulumi_cloud_model_and_dev_the_passphrase_one():
+    """One state and secrets model per path (README "State and secrets"): every workflow run of prod, gcp or azure
+    names its stack `<org>/thanos/<stack>` on Pulumi Cloud with a Pulumi token and never a passphrase or another
+    backend; dev logs in locally with a passphrase. A stack created the other way could not decrypt its config."""
+    cloud_stacks = 0
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            env = {**(job.get("env") or {})}
+            steps = job.get("steps") or []
+            text = "\n".join([step.get("run") or "" for step in steps] +
+                             [f"{k}: {v}" for step in steps for k, v in (step.get("with") or {}).items()] +
+                             [f"{k}: {v}" for k, v in env.items()])
+            if name == "dev":
+                assert "pulumi login --local" in text and "PULUMI_CONFIG_PASSPHRASE" in env, path.name
+                assert "--secrets-provider passphrase" in text
+                continue
+            assert "PULUMI_CONFIG_PASSPHRASE" not in text and "PULUMI_BACKEND_URL" not in text, (path.name, name)
+            assert "pulumi login --local" not in text and "--secrets-provider" not in text, (path.name, name)
+            stacks = re.findall(r"(?:stack-name: |--stack |-s )\"?(\$\{\{ [^}]+\}\}[^\s\"]*|[^\s\"]+)", text)
+            for stack in stacks:
+                assert stack.startswith("${{ vars.PULUMI_ORG }}/thanos/"), (path.name, name, stack)
+                assert {"PULUMI_ACCESS_TOKEN"} & set(env), (path.name, name)
+                cloud_stacks += 1
+    assert cloud_stacks >= 4
+    readme = (ROOT / "README.md").read_text()
+    assert "pulumi stack init prod --secrets-provider passphrase" not in readme
+    assert "pulumi stack init acme/thanos/prod " in readme
