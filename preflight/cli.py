@@ -244,11 +244,16 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         print(f"wrote {count} Kubernetes manifests under {args.manifests}, and {inner} files from inside them "
               "(<cluster>/<namespace>/files/: prometheus.yml, rule files, dashboards)")
+    from .prerequisites import prerequisites, text
+
+    needed = prerequisites(plan)
+    print(text(needed))
     if args.json_path:
         document = {"project": plan.project, "stack": plan.stack,
                     "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
                     "violations": [v.to_json() for v in violations or []],
-                    "destructive": [e.to_json() for e in edits]}
+                    "destructive": [e.to_json() for e in edits],
+                    "prerequisites": [p.to_json() for p in needed]}
         args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     mandatory = any(v.level == "mandatory" for v in violations or [])
     destructive = any(not e.allowed for e in edits)

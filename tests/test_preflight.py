@@ -1,5 +1,6 @@
 """The preflight contract: exit codes, JSON shape, manifest layout, determinism, mock options recorded."""
 
+import copy
 import json
 
 import pytest
@@ -24,7 +25,7 @@ def test_every_stack_plans_with_exit_0(planned, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_json_follows_the_contract(planned, stack):
     plan = planned[stack].plan
-    assert set(plan) == {"project", "stack", "resources", "outputs", "violations", "destructive"}
+    assert set(plan) == {"project", "stack", "resources", "outputs", "violations", "destructive", "prerequisites"}
     assert plan["project"] == "thanos" and plan["stack"] == stack
     for resource in plan["resources"]:
         assert set(resource) == RESOURCE_KEYS
@@ -213,7 +214,7 @@ def test_manifests_never_overwrite_a_file_preflight_did_not_write(tmp_path):
 def test_no_policy_says_the_policies_were_skipped():
     proc = run_preflight("dev", "--no-policy")
     assert proc.returncode == 0
-    assert proc.stdout.strip().endswith("Policies: skipped (--no-policy)")
+    assert "Policies: skipped (--no-policy)" in proc.stdout.splitlines()
     assert "mandatory" not in proc.stdout
 
 
@@ -247,3 +248,39 @@ def test_a_first_preview_of_each_shipped_stack_judges_every_mandatory_rule(stack
     unjudged = [v for v in violations if "during preview" in v["message"] or "could not judge" in v["message"]]
     assert unjudged == [], unjudged
     assert proc.returncode == 0 and not [v for v in violations if v["level"] == "mandatory"], proc.stdout
+
+
+def test_preflight_prints_what_each_cluster_must_already_run(planned):
+    """Read from the planned objects: prod's leaf Services need the AWS Load Balancer Controller in both clusters,
+    each cloud's identity its webhook, the NetworkPolicies an enforcing CNI, the Gateway its implementation."""
+    def needed(stack):
+        return {(p["cluster"], p["what"].split(" (")[0]) for p in planned[stack].plan["prerequisites"]}
+
+    for cluster in ("chicago", "seattle"):
+        assert {(cluster, "AWS Load Balancer Controller"), (cluster, "a CNI that enforces NetworkPolicy"),
+                (cluster, "a Gateway API implementation serving GatewayClass eg"), (cluster, "metrics-server"),
+                (cluster, "IRSA: the cluster's IAM OIDC provider")} <= needed("prod")
+    assert "AWS Load Balancer Controller" in planned["prod"].stdout
+    assert "Prerequisites (not installed by this program" in planned["prod"].stdout
+    assert {("amsterdam", "prometheus-operator"), ("amsterdam", "AKS workload identity")} <= needed("azure")
+    assert not [p for p in planned["dev"].plan["prerequisites"] + planned["gcp"].plan["prerequisites"]
+                if "AWS" in p["what"]]
+    assert ("chicago", "an ingress controller for class nginx") in needed("dev")
+
+
+def test_a_prerequisite_follows_the_planned_object_that_needs_it(planned):
+    from preflight.engine import Plan, Resource
+    from preflight.prerequisites import prerequisites
+
+    def plan_of(records):
+        return Plan("thanos", "prod", [Resource(r["urn"], r["type"], r["name"], r["custom"], r["parent"], r["provider"],
+                                                False, False, [], copy.deepcopy(r["inputs"]), {}) for r in records])
+
+    records = planned["prod"].plan["resources"]
+    assert any(p.what.startswith("AWS Load Balancer Controller") for p in prerequisites(plan_of(records)))
+    unannotated = [copy.deepcopy(r) for r in records]  # Services without the controller's annotation
+    for r in unannotated:
+        if r["type"] == "kubernetes:core/v1:Service":
+            (r["inputs"].get("metadata") or {}).get("annotations", {}).pop(
+                "service.beta.kubernetes.io/aws-load-balancer-type", None)
+    assert not any(p.what.startswith("AWS Load Balancer Controller") for p in prerequisites(plan_of(unannotated)))
