@@ -7,8 +7,12 @@
 - **unready**: the refresh warns "Refreshed resource is in an unhealthy state" (a Deployment mid-rollout or without
   its replicas, a failed Job) and the preview plans an update with no property diff, which only retries the wait.
 
-    pulumi preview --refresh --diff --json -s STACK > events.jsonl
+    # one event per line (without the variable, --json prints one document at the end)
+    PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true pulumi preview --refresh --diff --json -s STACK > events.jsonl
     python ci/drift.py events.jsonl     # exit 0: no change; 1: drift; 2: only unready resources; 3: preview failed
+
+A stream without the engine's summary (a CLI that failed before the preview ran, or output not streamed) is a
+failed check, never "no drift".
 """
 
 import json
@@ -48,7 +52,10 @@ class DriftReport:
 
 
 def classify(events: list[dict]) -> DriftReport:
-    report = DriftReport()
+    report = DriftReport(failed=not any("summaryEvent" in event for event in events))
+    if report.failed:
+        report.errors.append("no engine summary in the events: the preview did not run, or its output was not "
+                             "streamed (PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true)")
     unhealthy: dict[str, str] = {}
     planned: list[tuple[str, str, dict]] = []
     for event in events:

@@ -55,31 +55,50 @@ def test_a_planned_replacement_or_a_property_update_is_drift_and_a_failed_previe
     assert failed.exit_code() == FAILED and failed.errors == ["stack: error: no credentials"]
 
 
-def drift_step() -> str:
+def test_output_that_is_not_an_event_stream_is_a_failed_check_not_no_drift():
+    """`--json` without PULUMI_ENABLE_STREAMING_JSON_PREVIEW prints one indented document; a CLI that fails early
+    prints nothing: neither may pass as "no drift"."""
+    document = json.dumps({"steps": [], "changeSummary": {"same": 5}}, indent=4).splitlines()
+    for lines in (document, []):
+        report = classify([json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")])
+        assert report.exit_code() == FAILED and "no engine summary" in report.errors[0]
+
+
+def drift_step() -> tuple[str, dict]:
     jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "drift.yml").read_text())["jobs"]
     step = next(s for s in jobs["drift"]["steps"] if s.get("id") == "check")
-    return step["run"].replace("${{ vars.PULUMI_ORG }}", "acme").replace("${{ matrix.stack }}", "prod")
+    return step["run"].replace("${{ vars.PULUMI_ORG }}", "acme").replace("${{ matrix.stack }}", "prod"), step["env"]
 
 
 @pytest.mark.parametrize("recording, code, drift, warned", [
     ("clean", 0, False, False), ("unready", 0, False, True), ("failed-job", 0, False, True), ("drift", 1, True, False),
-    ("broken", 1, False, False)])
+    ("broken", 1, False, False), ("not-streamed", 1, False, False), ("clean-but-cli-failed", 1, False, False)])
 def test_the_workflow_step_opens_an_issue_only_for_drift(tmp_path, recording, code, drift, warned):
-    """The step as bash runs it, `pulumi` replaced by a stand-in that prints the recorded events."""
+    """The step as bash runs it, `pulumi` replaced by a stand-in that prints the recorded events only when the step
+    asks for a stream, and exits as the CLI does (non-zero when the engine's result is failed)."""
     if recording == "broken":
         (tmp_path / "events").write_text(json.dumps({"summaryEvent": {"result": "failed"}}) + "\n")
     else:
-        (tmp_path / "events").write_text((RECORDINGS / f"drift-{recording}.jsonl").read_text())
+        name = {"not-streamed": "clean", "clean-but-cli-failed": "clean"}.get(recording, recording)
+        (tmp_path / "events").write_text((RECORDINGS / f"drift-{name}.jsonl").read_text())
+    failed = '"result": "failed"' in (tmp_path / "events").read_text() or recording == "clean-but-cli-failed"
+    script, step_env = drift_step()
+    if recording == "not-streamed":
+        step_env = {}
     shims = tmp_path / "bin"
     shims.mkdir()
-    (shims / "pulumi").write_text(f"#!/bin/sh\ncat {tmp_path / 'events'}\nexit 255\n")
+    (shims / "pulumi").write_text(
+        "#!/bin/sh\n"
+        f'if [ "$PULUMI_ENABLE_STREAMING_JSON_PREVIEW" = true ]; then cat {tmp_path / "events"}; '
+        'else echo \'{\'; echo \'    "steps": []\'; echo \'}\'; fi\n'
+        f"exit {255 if failed else 0}\n")
     (shims / "pulumi").chmod(0o755)
     (shims / "python").symlink_to(sys.executable)
     output = tmp_path / "github-output"
     output.touch()
     (tmp_path / "ci").symlink_to(ROOT / "ci")  # the checkout the step runs in
-    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", drift_step()], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": f"{shims}:/usr/bin:/bin", "GITHUB_OUTPUT": str(output)}, timeout=60)
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": f"{shims}:/usr/bin:/bin", "GITHUB_OUTPUT": str(output), **step_env}, timeout=60)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert ("drift=true" in output.read_text()) == drift
     assert ("::warning::prod: resources not ready, not drift" in proc.stdout) == warned

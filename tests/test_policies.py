@@ -547,6 +547,26 @@ def test_unknown_values_are_a_finding_or_with_note_the_engines_preview_signal(pr
         check("thanos-hardening-pods", STS, store, {"unknownValues": "note"})
 
 
+def test_a_stack_rule_that_meets_an_unknown_outside_the_resources_props_still_reports_it():
+    """A value read from elsewhere (a provider's or a parent's props) names no resource: the finding is the stack's."""
+    from pulumi_policy import EnforcementLevel, StackValidationPolicy, StackValidationArgs
+    from pulumi_policy.proxy import UnknownValueError
+
+    from thanos_policies.preview import judge_unknowns
+
+    def reads_a_provider(args, report):
+        raise UnknownValueError(UNKNOWN_STRING, ["kubeconfig"])
+
+    policy = judge_unknowns(StackValidationPolicy(name="t", description="d", validate=reads_a_provider,
+                                                  enforcement_level=EnforcementLevel.MANDATORY))
+    found = []
+    policy.validate(StackValidationArgs([], {}), lambda message, urn=None: found.append((message, urn)))
+    assert found == [("t could not judge the stack during this preview: its value at .kubeconfig is computed at "
+                      "apply, so the rule (which stops at the first such value) would first run at `pulumi up`, after "
+                      "the step. Build that value from what is known before the resource exists, or accept it for "
+                      "this rule (unknownValues: note).", None)]
+
+
 def test_a_stack_rule_names_each_resource_it_could_not_judge(prod):
     """A stack rule meeting a value computed at apply names the resources that hold it (another stack's bucket
     settings, say, that name the bucket by its id)."""
@@ -1238,10 +1258,13 @@ def test_a_cronjob_that_never_finishes_is_refused():
     assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob", forever) == [
         "CronJob container replicate runs thanos tools bucket replicate without --single-run: it replicates forever, "
         "so the run never completes and the next ones pile up behind it."]
-    once = thanos_workload("CronJob", "replicate", [*args, "--single-run"])["inputs"]
-    assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob", once) == []
+    for finishing in ("--single-run", "--single-run=true"):
+        once = thanos_workload("CronJob", "replicate", [*args, finishing])["inputs"]
+        assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob", once) == []
     assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob",
-                 thanos_workload("CronJob", "compact", ["compact", "--wait"])["inputs"]) == [
+                 thanos_workload("CronJob", "replicate", [*args, "--single-run=false"])["inputs"])
+    assert check("thanos-batch-finishes", "kubernetes:batch/v1:CronJob",
+                 thanos_workload("CronJob", "compact", ["compact", "--wait=true"])["inputs"]) == [
         "CronJob container compact runs thanos compact --wait: it never exits, so the run never completes; run the "
         "compactor as a StatefulSet, or drop --wait."]
 
@@ -1259,3 +1282,37 @@ def test_replicas_sharing_one_read_write_once_claim_are_refused():
     assert check_stack("thanos-ha-claims", [claim("ReadWriteMany"), store]) == []
     single = thanos_workload("Deployment", "store", ["store"], replicas=1, volumes=volumes)
     assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), single]) == []
+    # A StatefulSet's claim templates are per replica; a claim in its pod's volumes is shared all the same.
+    shared = thanos_workload("StatefulSet", "store", ["store"], replicas=3, volumes=volumes)
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), shared]) == [
+        "store: 3 replicas share the ReadWriteOnce claim data: it attaches to one node, so the other replicas never "
+        "start (or, on one node, open the same data directory); give each replica its own claim (a StatefulSet's "
+        "volumeClaimTemplates)."]
+
+
+def test_an_azure_source_policy_with_rules_unknown_takes_the_destination_policys_rules(planned):
+    """During a failover the replication is paused (its rules match a prefix no block has) and the compactor writes to
+    the DR account; a first preview does not know the source policy's rules: the destination policy's stand."""
+    resources = [copy.deepcopy(r) for r in planned["azure"].plan["resources"]]
+    for r in resources:
+        if r["type"] == "azure-native:storage:ObjectReplicationPolicy":
+            for rule in r["inputs"].get("rules") or []:
+                rule["filters"] = {"prefixMatch": ["thanos-replication-paused/"]}
+            if r["name"].endswith("-replication-source"):
+                r["inputs"]["rules"] = UNKNOWN_STRING
+    dr_secret = next(r for r in resources if r["type"] == "kubernetes:core/v1:Secret"
+                     and r["inputs"]["metadata"]["name"] == "thanos-objstore")
+    compactor = next(r for r in resources if r["type"] == STS
+                     and r["inputs"]["metadata"]["name"] == "thanos-compactor" and r["provider"] == dr_secret["provider"])
+    account = next(r["inputs"]["accountName"] for r in resources if r["type"] == "azure-native:storage:StorageAccount"
+                   and r["inputs"]["accountName"].endswith("dr"))
+    text = yaml.safe_dump({"type": "AZURE", "config": {"storage_account": account, "container": "thanos"}})
+    dr_secret["inputs"]["stringData"] = {"objstore.yml": text}
+    assert check_stack("thanos-compactor-one-per-bucket", [dr_secret, compactor, *(
+        r for r in resources if r["type"] == "azure-native:storage:ObjectReplicationPolicy")]) == []
+    # Without the destination's policy in the stack the rules stay unknown: every container of that account counts.
+    sources_only = [r for r in resources if r["type"] == "azure-native:storage:ObjectReplicationPolicy"
+                    and r["name"].endswith("-replication-source")]
+    assert check_stack("thanos-compactor-one-per-bucket", [dr_secret, compactor, *sources_only]) == [
+        f"a compactor writes to {account}/thanos, a replication destination: it would compact the replicated streams "
+        "a second time (overlaps); DR copies are read-only."]

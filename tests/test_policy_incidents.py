@@ -273,9 +273,9 @@ def test_a_rule_that_cannot_judge_a_value_computed_at_apply_is_a_finding_at_its_
     assert [(d.enforcementLevel, d.message) for d in findings] == [(analyzer_pb2.MANDATORY, (
         "Pinned images, non-root, read-only root, no escalation, resources, probes.\n"
         "thanos-hardening-pods could not judge this resource during this preview: its value at "
-        ".spec.template.spec.containers.0.image is computed at apply, so the rule would first run at `pulumi up`, "
-        "after the step. Build that value from what is known before the resource exists, or accept it for this rule "
-        "(unknownValues: note)."))]
+        ".spec.template.spec.containers.0.image is computed at apply, so the rule (which stops at the first such "
+        "value) would first run at `pulumi up`, after the step. Build that value from what is known before the "
+        "resource exists, or accept it for this rule (unknownValues: note)."))]
     configure(analyzer, {"thanos-hardening-pods": {"enforcementLevel": "mandatory", "unknownValues": "note"}})
     notes = [d for d in analyzer.Analyze(request).diagnostics if d.policyName == "thanos-hardening-pods"]
     assert len(notes) == 1 and notes[0].enforcementLevel == analyzer_pb2.ADVISORY

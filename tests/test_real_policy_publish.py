@@ -45,6 +45,9 @@ def checkout(tmp_path: Path) -> Path:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "the pack")
+    rule = repo / "policies" / "thanos_policies" / "ha.py"  # a second change to the pack: version 0.2.0, whatever
+    rule.write_text(rule.read_text() + "\n")               # PulumiPolicy.yaml says (0.1.0)
+    git(repo, "commit", "-q", "-am", "a rule changed")
     venv.create(repo / "policies" / "venv", with_pip=False)
     site = next((repo / "policies" / "venv" / "lib").glob("python3*/site-packages"))
     (site / "project.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
@@ -63,27 +66,29 @@ def test_each_merge_publishes_a_changed_pack_once_and_skips_an_unchanged_one(tmp
                        capture_output=True, timeout=120)
 
         def merge() -> subprocess.CompletedProcess:
+            """The step on a fresh checkout of main (the version it stamps is never committed)."""
+            git(repo, "checkout", "-q", "--", "policies/PulumiPolicy.yaml")
             return subprocess.run(["bash", "-euo", "pipefail", "-c", publish_step()], cwd=repo, env=env,
                                   capture_output=True, text=True, timeout=600)
 
         first = merge()
         assert first.returncode == 0, first.stdout + first.stderr
-        assert cloud.published == [(ORG, "thanos-guard", "0.1.0")]
+        assert cloud.published == [(ORG, "thanos-guard", "0.2.0")]
         # The pack's virtualenv stays out of the upload (the repository's .gitignore, which the CLI honours).
-        assert cloud.uploads["thanos-guard@0.1.0"] < 1_000_000, cloud.uploads
+        assert cloud.uploads["thanos-guard@0.2.0"] < 1_000_000, cloud.uploads
 
         # A merge that leaves the pack alone: the same version, already published, so the step skips it.
         (repo / "README.md").write_text("changed\n")
-        git(repo, "commit", "-q", "-am", "docs only")
+        git(repo, "commit", "-q", "-m", "docs only", "--", "README.md")
         second = merge()
         assert second.returncode == 0, second.stdout + second.stderr
-        assert "thanos-guard 0.1.0 is already published" in second.stdout
-        assert cloud.published == [(ORG, "thanos-guard", "0.1.0")]
+        assert "thanos-guard 0.2.0 (policies/ at tree " in second.stdout and "is already published" in second.stdout
+        assert cloud.published == [(ORG, "thanos-guard", "0.2.0")]
 
         # What the step used to do on every merge after the first: publish the same version, refused.
         again = subprocess.run([str(tool("pulumi")), "policy", "publish", ORG, "--non-interactive"],
                                cwd=repo / "policies", env=env, capture_output=True, text=True, timeout=600)
-        assert again.returncode != 0 and "thanos-guard version 0.1.0 already exists" in again.stderr, again.stderr
+        assert again.returncode != 0 and "thanos-guard version 0.2.0 already exists" in again.stderr, again.stderr
 
         # A merge that changes the pack: a new version, published.
         rule = repo / "policies" / "thanos_policies" / "ha.py"
@@ -91,4 +96,4 @@ def test_each_merge_publishes_a_changed_pack_once_and_skips_an_unchanged_one(tmp
         git(repo, "commit", "-q", "-m", "a rule changed", "--", str(rule))
         third = merge()
         assert third.returncode == 0, third.stdout + third.stderr
-        assert cloud.published == [(ORG, "thanos-guard", "0.1.0"), (ORG, "thanos-guard", "0.2.0")]
+        assert cloud.published == [(ORG, "thanos-guard", "0.2.0"), (ORG, "thanos-guard", "0.3.0")]

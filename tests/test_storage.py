@@ -429,3 +429,13 @@ print(json.dumps(sorted({r.type for r in plan.resources if r.protect})))
     assert "us-east-1-objectstore-dr-bucket-object-lock" in flagged
     # 4 buckets x (bucket + 6 settings), 2 DR copies' Object Lock, 2 replication configs
     assert len(flagged) == 2 * 2 * 7 + 2 + 2, flagged
+
+
+def test_a_service_account_email_is_built_as_google_names_it():
+    """The bindings name the account by its e-mail before it exists: plain and domain-scoped projects."""
+    from components.storage.gcp import service_account_email
+
+    assert service_account_email("thanos-store", "acme-observability") == \
+        "thanos-store@acme-observability.iam.gserviceaccount.com"
+    assert service_account_email("thanos-store", "example.com:metrics") == \
+        "thanos-store@metrics.example.com.iam.gserviceaccount.com"

@@ -78,4 +78,4 @@ def test_the_corpus_counts():
     missed = sum(len(f.missed) for f in FIXTURES)
     print(f"{len(FIXTURES)} fixtures: {found} findings, precision {expected / found:.3f}; {true} real weaknesses "
           f"found, {missed} missed, recall {true / (true + missed):.3f}")
-    assert expected == found and missed <= 2
+    assert expected == found

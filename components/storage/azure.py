@@ -165,6 +165,8 @@ class AzureObjectStore(pulumi.ComponentResource):
             rule = {"source_container": storage.container, "destination_container": storage.container,
                     "filters": {"prefix_match": [] if running else [PAUSED_PREFIX]}}
             # Azure wants the policy on the destination first; the source then repeats its generated ids.
+            # Both accounts are in the stack's resource group and the providers' one subscription (the DR provider
+            # differs only in its location), so their ids are known from their names.
             source_id = subscription.apply(lambda s: account_id(s, rg, storage.account))
             destination_id = subscription.apply(lambda s: account_id(s, rg, replica_bucket_name(storage)))
             destination_policy = azure.storage.ObjectReplicationPolicy(

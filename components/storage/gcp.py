@@ -41,8 +41,11 @@ def writer_role_id(bucket: str) -> str:
 
 
 def service_account_email(account_id: str, project: str) -> str:
-    """A Google service account's e-mail from its id (known before the account exists)."""
-    return f"{account_id}@{project}.iam.gserviceaccount.com"
+    """A Google service account's e-mail from its id (known before the account exists); a domain-scoped project
+    (`example.com:proj`) puts its domain after the name: `id@proj.example.com.iam.gserviceaccount.com`."""
+    domain, _, name = project.rpartition(":")
+    return f"{account_id}@{name}.{domain}.iam.gserviceaccount.com" if domain else \
+        f"{account_id}@{project}.iam.gserviceaccount.com"
 
 
 def workload_identity_member(pool: str, namespace: str, component: str) -> str:

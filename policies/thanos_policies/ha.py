@@ -135,8 +135,9 @@ def validate_claims(args, report):
             claims[(r.provider.urn if r.provider else "", metadata.get("namespace") or "", metadata.get("name"))] = \
                 list((r.props.get("spec") or {}).get("accessModes") or [])
     for r in args.resources:
-        if r.resource_type not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet") \
-                or not any(True for _ in thanos_containers(r.props)):
+        # A StatefulSet's volumeClaimTemplates are per replica; a claim in its pod's volumes is shared like any other.
+        if r.resource_type not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet",
+                                   "kubernetes:apps/v1:DaemonSet") or not any(True for _ in thanos_containers(r.props)):
             continue
         daemon = r.resource_type.endswith(":DaemonSet")
         if not daemon and replicas(r.props) < 2:
@@ -169,6 +170,6 @@ POLICIES = [
         validate=deduplicated(validate_pdb)),
     StackValidationPolicy(
         name="thanos-ha-claims", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Replicas of a Thanos Deployment never share one ReadWriteOnce claim.",
+        description="Replicas of a Thanos workload never share one ReadWriteOnce claim.",
         validate=deduplicated(validate_claims)),
 ]

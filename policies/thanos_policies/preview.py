@@ -37,8 +37,9 @@ def _path(error: UnknownValueError) -> list:
 
 def _message(policy: str, what: str, error: UnknownValueError) -> str:
     return (f"{policy} could not judge {what} during this preview: its value at .{'.'.join(error.props)} is computed "
-            f"at apply, so the rule would first run at `pulumi up`, after the step. Build that value from what is "
-            f"known before the resource exists, or accept it for this rule ({UNKNOWN_VALUES}: note).")
+            f"at apply, so the rule (which stops at the first such value) would first run at `pulumi up`, after the "
+            f"step. Build that value from what is known before the resource exists, or accept it for this rule "
+            f"({UNKNOWN_VALUES}: note).")
 
 
 def judge_unknowns(policy):
@@ -58,8 +59,9 @@ def judge_unknowns(policy):
                 return
             path = _path(error)
             hidden = [r for r in args.resources if _unknown_at(r.props, path)]
-            if not hidden:  # the path came from some resource's props; should none hold it, the engine's note stands
-                raise
+            if not hidden:  # read from somewhere other than a resource's props (a provider's, a parent's)
+                report(_message(policy.name, "the stack", error))
+                return
             for r in hidden[:SHOWN]:
                 report(_message(policy.name, f"{r.resource_type} {r.name}", error), r.urn)
             if len(hidden) > SHOWN:

@@ -9,7 +9,7 @@ import yaml
 from .workloads import (FLAG_TABLE, POD_NAME, PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, Unknown,
                         bucket_name, parsed, cluster_of, container_flags, containers, deduplicated, fix, flag,
                         has_switch, image_version, known, objstore_document, plain, pod_spec, provider_of, replicas,
-                        secret_text, seconds, thanos_containers)
+                        secret_text, seconds, switch_on, thanos_containers)
 
 _FLAGS = FLAG_TABLE["commands"]
 PINNED = tuple(int(n) for n in FLAG_TABLE["version"].lstrip("v").split("."))
@@ -180,10 +180,10 @@ def validate_batch_finishes(args, report):
         return
     kind = args.resource_type.rsplit(":", 1)[-1]
     for c, command, flags in thanos_containers(args.props):
-        if command == "tools bucket replicate" and not has_switch(flags, "single-run"):
+        if command == "tools bucket replicate" and not switch_on(flags, "single-run"):
             report(f"{kind} container {c.get('name')} runs thanos tools bucket replicate without --single-run: it "
                    "replicates forever, so the run never completes and the next ones pile up behind it.")
-        if command == "compact" and has_switch(flags, "wait"):
+        if command == "compact" and switch_on(flags, "wait"):
             report(f"{kind} container {c.get('name')} runs thanos compact --wait: it never exits, so the run never "
                    "completes; run the compactor as a StatefulSet, or drop --wait.")
 
@@ -245,6 +245,14 @@ def replication_targets(stack: Stack, compacted: set[str]) -> set[str]:
     replication rules, Azure object replication policies, and `thanos tools bucket replicate` from a bucket that has
     a compactor (replicating an old bucket into a new one, a migration, is not a DR copy)."""
     targets = set()
+    # The rules each destination account's policies show (the destination's own policy holds them as plain inputs;
+    # its source repeats them with ids generated at apply).
+    known_rules: dict[str, list] = {}
+    for r in stack.resources:
+        if r.resource_type == "azure-native:storage:ObjectReplicationPolicy":
+            rules = known(lambda r=r: r.props.get("rules"))
+            if not isinstance(rules, Unknown) and rules:
+                known_rules.setdefault(str(r.props.get("destinationAccount") or ""), list(rules))
     for r in stack.resources:
         if r.resource_type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
             targets |= {((rule.get("destination") or {}).get("bucket") or "").rsplit(":", 1)[-1]
@@ -253,8 +261,10 @@ def replication_targets(stack: Stack, compacted: set[str]) -> set[str]:
             account = str(r.props.get("destinationAccount") or "").rsplit("/", 1)[-1]
             rules = known(lambda r=r: r.props.get("rules"))
             if isinstance(rules, Unknown):  # a source policy repeats the destination's generated rule ids
-                targets.add(f"{account}/*")  # every container of the account, until the rules are known
-                continue
+                rules = known_rules.get(str(r.props.get("destinationAccount") or ""))
+                if rules is None:
+                    targets.add(f"{account}/*")  # every container of the account, until the rules are known
+                    continue
             targets |= {f"{account}/{rule.get('destinationContainer')}" for rule in rules or []
                         if AZURE_PAUSED_PREFIX not in list((rule.get("filters") or {}).get("prefixMatch") or [])}
         elif r.resource_type in WORKLOAD_TYPES:

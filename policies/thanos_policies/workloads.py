@@ -209,6 +209,20 @@ def has_switch(flags: list[str], name: str) -> bool:
     return f"--{name}" in flags
 
 
+def switch_on(flags: list[str], name: str) -> bool:
+    """A boolean flag as kingpin reads it: `--name` or `--name=true` on, `--no-name` or `--name=false` off (the
+    last one given wins); off when absent."""
+    state = False
+    for f in flags:
+        if f == f"--{name}":
+            state = True
+        elif f == f"--no-{name}":
+            state = False
+        elif f.startswith(f"--{name}="):
+            state = f.split("=", 1)[1].lower() in ("true", "1")
+    return state
+
+
 def replicas(props: Any, resource_type: str = "") -> int:
     """spec.replicas; when unset, 1 for a Prometheus or ThanosRuler CR (the operator's default) and 2 for a workload
     (an HPA owns its count)."""
@@ -346,7 +360,8 @@ class Stack:
             if not source:
                 continue
             kind = "Secret" if volume.get("secret") else "ConfigMap"
-            relative = mount.get("subPath") or path[len(root) + 1:]
+            relative = mount.get("subPath") if path == root else \
+                "/".join(p for p in (mount.get("subPath"), path[len(root) + 1:]) if p)
             key = next((i.get("key") for i in source.get("items") or [] if i.get("path") == relative), relative)
             yield self.get(owner, kind, source.get("secretName") or source.get("name")), kind, key
 
