@@ -71,9 +71,27 @@ def load_policy_config(path: Path | None) -> dict[str, Any]:
         if unknown:
             problems.append(f"{name}: unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
                             f" (known: {', '.join(sorted(known)) or 'none'})")
+        for key in sorted(set(entry) & known if isinstance(entry, dict) else ()):
+            problem = _value_problem(policy.config_schema.properties[key], entry[key])
+            if problem:
+                problems.append(f"{name}.{key}: {problem}")
     if problems:
         raise PolicyConfigError("; ".join(problems))
     return config
+
+
+_TYPES = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
+
+
+def _value_problem(schema: dict[str, Any], value: Any) -> str:
+    """What is wrong with one property's value against its schema (type and enum), as the engine would refuse it."""
+    expected = _TYPES.get(schema.get("type", ""))
+    if expected and (not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool
+                                                          and schema.get("type") != "boolean")):
+        return f"must be a {schema['type']}, not {json.dumps(value)}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"must be one of {', '.join(map(str, schema['enum']))}, not {json.dumps(value)}"
+    return ""
 
 
 def enforcement_level(policy: Any, config: dict[str, Any]) -> EnforcementLevel:

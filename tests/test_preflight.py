@@ -153,6 +153,8 @@ def test_preview_mode_plans_the_same_resources_and_imports_only_the_stacks_sdks(
     ("--policy-config", "broken.json", "--policy-config {tmp}/broken.json: not valid JSON"),
     ("--policy-config", "unknown.json", "--policy-config {tmp}/unknown.json: no policy named 'thanos-no-such-rule'"),
     ("--policy-config", "level.json", "--policy-config {tmp}/level.json: thanos-ha-pdb: enforcementLevel must be one of"),
+    ("--policy-config", "value.json", "--policy-config {tmp}/value.json: thanos-ha-pdb.unknownValues: must be one of "
+                                      'finding, note, not "maybe"'),
     ("--json", "no/such/dir/plan.json", "--json {tmp}/no/such/dir/plan.json: directory {tmp}/no/such/dir does not exist"),
     ("--manifests", "a-file.txt", "--manifests {tmp}/a-file.txt: is a file, not a directory"),
     ("--manifests", "project", "--manifests {tmp}/project: directory is not empty and was not written by preflight"),
@@ -161,6 +163,7 @@ def test_bad_options_are_one_line_errors_with_exit_2_and_nothing_written(tmp_pat
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "unknown.json").write_text('{"thanos-no-such-rule": {"enforcementLevel": "disabled"}}')
     (tmp_path / "level.json").write_text('{"thanos-ha-pdb": {"enforcementLevel": "strict"}}')
+    (tmp_path / "value.json").write_text('{"thanos-ha-pdb": {"unknownValues": "maybe"}}')
     (tmp_path / "a-file.txt").write_text("mine")
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "__main__.py").write_text("my program")
