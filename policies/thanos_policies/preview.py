@@ -59,11 +59,10 @@ def judge_unknowns(policy):
                 return
             path = _path(error)
             hidden = [r for r in args.resources if _unknown_at(r.props, path)]
-            if not hidden:  # read from somewhere other than a resource's props (a provider's, a parent's)
-                report(_message(policy.name, "the stack", error))
-                return
-            for r in hidden[:SHOWN]:
-                report(_message(policy.name, f"{r.resource_type} {r.name}", error), r.urn)
+            # None: read from somewhere other than a resource's props (a provider's, a parent's): the stack's finding.
+            for r in hidden[:SHOWN] or [None]:
+                report(_message(policy.name, f"{r.resource_type} {r.name}" if r else "the stack", error),
+                       r.urn if r else None)
             if len(hidden) > SHOWN:
                 report(f"{policy.name} could not judge {len(hidden) - SHOWN} more resources during this preview "
                        f"(value at .{'.'.join(error.props)} computed at apply).")
