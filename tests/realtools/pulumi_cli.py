@@ -39,6 +39,8 @@ class Run:
     output: str
     events: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    stack_files: dict[str, str] = field(default_factory=dict)
+    """The project's Pulumi.<stack>.yaml files as they were when the run started."""
 
     def steps(self) -> dict[str, str]:
         """urn -> the engine's operation (create, same, update, replace, delete, ...), from the step events."""
@@ -102,6 +104,7 @@ class Project:
     def run(self, *args: str, timeout: float = 1800, check: bool = False) -> Run:
         """`pulumi ARGS --non-interactive` in the copy; preview, up, refresh and destroy stream the engine's events
         as JSON lines (`--json`), which `Run` reads."""
+        stack_files = {p.name: p.read_text() for p in sorted(self.dir.glob("Pulumi.*.yaml"))}
         command = [*args, "--non-interactive"]
         if args and args[0] in ("preview", "up", "refresh", "destroy"):
             command.append("--json")
@@ -121,7 +124,7 @@ class Project:
                 if message:
                     text.append(message.rstrip())
         run = Run(list(command), proc.returncode, "\n".join(text) + "\n" + proc.stderr, events,
-                  time.monotonic() - start)
+                  time.monotonic() - start, stack_files)
         self.runs.append(run)
         if check and run.returncode != 0:
             raise AssertionError(run.explain())
@@ -129,6 +132,13 @@ class Project:
 
     def init(self, stack: str) -> None:
         self.run("stack", "init", stack, "--secrets-provider", "passphrase", check=True)
+
+    def deployed_as_it_is(self) -> bool:
+        """Whether the last run that changed the stack was a successful `up` of the stack files as they are now."""
+        changing = [r for r in self.runs if r.args and r.args[0] in ("up", "destroy", "refresh", "import", "state")]
+        last = changing[-1] if changing else None
+        current = {p.name: p.read_text() for p in sorted(self.dir.glob("Pulumi.*.yaml"))}
+        return bool(last and last.args[0] == "up" and last.returncode == 0 and last.stack_files == current)
 
     def policy_args(self, stack: str) -> list[str]:
         """The pack through the CLI, with the stack's policy config when it has one (policies/<stack>.json)."""
