@@ -20,8 +20,8 @@ class Prerequisite:
         return {"cluster": self.cluster, "what": self.what, "why": self.why}
 
 
-def _cluster(resource: Resource, plan: Plan) -> str:
-    provider = next((r for r in plan.resources if r.urn == resource.provider), None)
+def _cluster(resource: Resource, providers: dict[str, Resource]) -> str:
+    provider = providers.get(resource.provider or "")
     return provider.name.removeprefix("k8s-") if provider else "(default provider)"
 
 
@@ -100,10 +100,11 @@ def prerequisites(plan: Plan) -> list[Prerequisite]:
     """One entry per cluster and prerequisite, with the first planned object that needs it (and how many do)."""
     seen: dict[tuple[str, str], tuple[str, int]] = {}
     clouds: dict[str, str] = {}
+    providers = {r.urn: r for r in plan.resources}
     for resource in plan.resources:
         if not resource.type.startswith("kubernetes:") or not resource.custom:
             continue
-        cluster = _cluster(resource, plan)
+        cluster = _cluster(resource, providers)
         for annotation, cloud in CLOUD_BY_IDENTITY.items():
             if annotation in ((resource.inputs.get("metadata") or {}).get("annotations") or {}):
                 clouds[cluster] = cloud

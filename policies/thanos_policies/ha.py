@@ -2,7 +2,7 @@
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy)
 
-from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, component, deduplicated, fix, flag,
+from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, component, deduplicated, fix, flag,
                         pod_spec, replicas, thanos_containers)
 
 HA_COMPONENTS = ("query", "query-frontend", "store", "rule", "receive", "prometheus", "memcached")
@@ -128,12 +128,7 @@ def validate_claims(args, report):
     """Replicas of a Deployment (or a DaemonSet's pods) mounting one ReadWriteOnce claim: the volume attaches to one
     node (one pod, for ReadWriteOncePod), so every other replica hangs in ContainerCreating; on one node they all open
     the same TSDB or cache directory. Each replica needs its own claim (a StatefulSet's volumeClaimTemplates)."""
-    claims = {}
-    for r in args.resources:
-        if r.resource_type == "kubernetes:core/v1:PersistentVolumeClaim":
-            metadata = r.props.get("metadata") or {}
-            claims[(r.provider.urn if r.provider else "", metadata.get("namespace") or "", metadata.get("name"))] = \
-                list((r.props.get("spec") or {}).get("accessModes") or [])
+    stack = Stack(args.resources)
     for r in args.resources:
         # A StatefulSet's volumeClaimTemplates are per replica; a claim in its pod's volumes is shared like any other.
         if r.resource_type not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet",
@@ -146,7 +141,8 @@ def validate_claims(args, report):
         metadata = r.props.get("metadata") or {}
         for volume in pod_spec(r.props).get("volumes") or []:
             name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-            modes = claims.get((r.provider.urn if r.provider else "", metadata.get("namespace") or "", name)) or []
+            claim = stack.get(r, "PersistentVolumeClaim", name) if name else None
+            modes = list(((claim.props.get("spec") or {}).get("accessModes") or []) if claim else [])
             single = [m for m in modes if m in SINGLE_NODE_MODES]
             if name and single:
                 report(f"{metadata.get('name')}: {pods} share the {single[0]} claim {name}: it attaches to one "

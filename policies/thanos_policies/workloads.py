@@ -321,11 +321,11 @@ class Stack:
         for r in resources:
             kind = r.resource_type.rsplit(":", 1)[-1]
             name = (r.props.get("metadata") or {}).get("name")
-            if kind in ("Secret", "ConfigMap", "Service") and name:
+            if kind in ("Secret", "ConfigMap", "Service", "PersistentVolumeClaim") and name:
                 self.objects[(provider_of(r), namespace_of(r), kind, name)] = r
 
     def get(self, owner: Any, kind: str, name: str) -> Any:
-        """A Secret, ConfigMap or Service in the owner's cluster and namespace."""
+        """A Secret, ConfigMap, Service or PersistentVolumeClaim in the owner's cluster and namespace."""
         return self.objects.get((provider_of(owner), namespace_of(owner), kind, name))
 
     def services_in(self, provider: str, namespace: str) -> set[str]:
