@@ -51,8 +51,9 @@ class ClusterSpec(StrictModel):
     external label and what shows the name change; default none."""
     zones: list[Name] = Field(default_factory=list)
     """The cluster's zones (its nodes' `topology.kubernetes.io/zone` values, e.g. us-east-1a): receive then runs its
-    ingestors spread over them (one StatefulSet per zone, give at least two ingestors per zone) with a zone-aware
-    hashring, so every series has copies in distinct zones; default none."""
+    ingestors spread over them (one StatefulSet per zone; with replication, thanos.receive.ingestors must be a
+    multiple of the zones, best two per zone) with a zone-aware hashring, so every series has copies in distinct
+    zones; default none."""
 
     @property
     def created_as(self) -> str:
@@ -330,7 +331,20 @@ def _zone_problems(cluster: ClusterSpec, stack: StackConfig, path: str) -> list[
     if zones and receive.enabled and receive.ingestors < len(zones):
         problems.append((path, f"thanos.receive.ingestors {receive.ingestors} is below the {len(zones)} zones: "
                                "every zone needs an ingestor"))
+    elif zones and 1 < receive.replication_factor <= len(zones) and receive.enabled and receive.ingestors % len(zones):
+        problems.append(("thanos.receive.ingestors", _uneven_zones(receive.ingestors, zones, cluster.name, path)))
     return problems
+
+
+def _uneven_zones(ingestors: int, zones: list[str], cluster: str, path: str) -> str:
+    """Why ingestors dealt out unevenly over zones overload the smaller zones, and the counts that do not."""
+    base, extra = divmod(ingestors, len(zones))
+    fuller, smaller = zones[:extra], zones[extra:]
+    return (f"{ingestors} ingestors over {len(zones)} zones (cluster {cluster}, {path}) run {base + 1} in "
+            f"{', '.join(fuller)} but {base} in {', '.join(smaller)}: the zone-aware hashring puts a series' copies "
+            "in distinct zones and each zone's copies on that zone's ingestors only, so an ingestor of "
+            f"{', '.join(smaller)} carries more series than one of {', '.join(fuller)}; set a multiple of "
+            f"{len(zones)} ({base * len(zones)} or {(base + 1) * len(zones)})")
 
 
 def dr_cluster_of(stack: StackConfig, region: RegionSpec) -> str | None:

@@ -276,6 +276,35 @@ def test_cluster_zones_must_hold_the_replication_factor():
                                                              "zone needs an ingestor"}
 
 
+def test_replicated_ingestors_must_split_evenly_over_the_zones():
+    """With a zone-aware hashring each zone's copies stay on its own ingestors: 4 over 3 zones leaves two zones with a
+    lone ingestor carrying what two share in the third."""
+    raw = prod()
+    raw["thanos"]["receive"] = {"ingestors": 4}
+    found = problems(raw)
+    assert found == {"thanos.receive.ingestors": (
+        "4 ingestors over 3 zones (cluster seattle, regions[1].clusters[0].zones) run 2 in us-west-2a but 1 in "
+        "us-west-2b, us-west-2c: the zone-aware hashring puts a series' copies in distinct zones and each zone's "
+        "copies on that zone's ingestors only, so an ingestor of us-west-2b, us-west-2c carries more series than one "
+        "of us-west-2a; set a multiple of 3 (3 or 6)")}
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert "thanos.receive.ingestors: 4 ingestors over 3 zones (cluster chicago" in str(err.value)
+    raw["thanos"]["receive"] = {"ingestors": 7}
+    assert "run 3 in us-west-2a but 2 in us-west-2b, us-west-2c" in problems(raw)["thanos.receive.ingestors"]
+    for evenly in (3, 6, 9):
+        raw["thanos"]["receive"] = {"ingestors": evenly}
+        assert config.load(raw).thanos.receive.ingestors == evenly
+    # Without replication a series has one copy wherever it lands: nothing piles up in a zone.
+    raw["thanos"]["receive"] = {"ingestors": 4, "replication-factor": 1}
+    assert config.load(raw).thanos.receive.ingestors == 4
+    raw["thanos"]["receive"] = {"ingestors": 4}
+    for region in raw["regions"]:
+        for cluster in region["clusters"]:
+            del cluster["zones"]
+    assert config.load(raw).thanos.receive.ingestors == 4
+
+
 def test_oauth2_proxy_needs_an_explicit_allow_list_and_no_wildcard():
     raw = prod()
     del raw["global-view"]["entry-point"]["email-domains"]
