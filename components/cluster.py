@@ -11,6 +11,7 @@ from components.platform.common import (
     RECEIVE_REPLICA_LABEL,
     RULER_REPLICA_LABEL,
     dns_srv,
+    pod_address,
     stable_bcrypt,
 )
 from components.global_view.certificates import Certificate, StackAuthority, service_names
@@ -31,7 +32,7 @@ from components.thanos.bucket_web import BucketWeb
 from components.thanos.compactor import NAME as COMPACTOR_NAME
 from components.thanos.compactor import Compactor
 from components.thanos.memcached import MemcachedPool, pool_name
-from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus
+from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus, sidecar_endpoints
 from components.thanos.query import Query, build_query, endpoint_sd_config
 from components.thanos.query_frontend import QueryFrontend, query_frontend_url
 from components.thanos.receive import (
@@ -43,7 +44,7 @@ from components.thanos.receive import (
     remote_write_url,
 )
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler, build_ruler
+from components.thanos.ruler import Ruler, build_ruler, ruler_endpoints
 from components.thanos.store import Store, shard_names, store_endpoints
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
@@ -65,17 +66,24 @@ class ClusterPlan:
     """What the cluster runs that the platform's rules watch (scrape jobs, plus the replication CronJob)."""
 
 
+def cluster_zones(stack: StackConfig, cluster: str) -> tuple[str, ...]:
+    """The zones a cluster of the stack lists (its ingestors are spread over them); none for an unknown name."""
+    return next((tuple(c.zones) for r in stack.regions for c in r.clusters if c.name == cluster), ())
+
+
 def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, cluster: str = "") -> ClusterPlan:
     """Decide the wiring: which StoreAPIs exist (DR store gateways that are included or whose region switched to its
     DR copy too), which replica labels are in use, what is scraped and watched by rules."""
     thanos = stack.thanos
-    endpoints = [dns_srv("grpc", "thanos-sidecar", namespace), *store_endpoints(thanos.store, namespace),
-                 dns_srv("grpc", RULER_NAME, namespace),
-                 *(dns_srv("grpc", dr_store_name(region), namespace) for region in dr_store_endpoints(stack, cluster))]
+    operator = stack.observability.collection.mode == "operator"
+    endpoints = [*sidecar_endpoints(thanos.prometheus.replicas, namespace, operator=operator),
+                 *store_endpoints(thanos.store, namespace), *ruler_endpoints(thanos.ruler.replicas, namespace),
+                 *(pod_address(dr_store_name(region), i, dr_store_name(region), namespace)
+                   for region in dr_store_endpoints(stack, cluster) for i in range(thanos.store.replicas))]
     labels = [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL]
     dedup: list[str] = []
     if thanos.receive.enabled:
-        endpoints += receive_endpoints(namespace)
+        endpoints += receive_endpoints(thanos.receive, namespace, cluster_zones(stack, cluster))
         labels.append(RECEIVE_REPLICA_LABEL)
         if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)

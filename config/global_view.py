@@ -148,8 +148,9 @@ class GlobalViewSpec(StrictModel):
     """Private networks between the clusters: leaf load balancers accept gRPC only from them and the global query
     dials only into them; required with load-balancer."""
     discovery: Literal["dns-srv", "static"] | None = None
-    """How the global query finds leaves: `dns-srv` (`dnssrvnoa+` on one SRV name, needs dns) or `static` (one
-    host:port per leaf); default dns-srv when dns is set, else static."""
+    """`dns-srv` also publishes one SRV name listing every leaf (needs dns), for queries outside the stack; `static`
+    publishes none. The global query lists the stack's leaves by name and strict either way (a dead leaf is a
+    warning); default dns-srv when dns is set, else static."""
     mode: Literal["local", "distributed"] = "local"
     """`--query.mode`: `distributed` pushes query execution to the leaves (opt-in; upgrade the global tier before
     the leaves); default local."""

@@ -13,7 +13,7 @@ import yaml
 import config
 from components.global_view.entry_point import htpasswd_line
 from components.global_view.leaves import LEAF_SERVICE
-from components.global_view.tier import global_replica_labels, global_sd_config
+from components.global_view.tier import global_replica_labels, global_rule_groups, global_sd_config
 
 from .conftest import run_probe, stack_config
 
@@ -197,12 +197,14 @@ def test_ca_rotation_trusts_old_and_new_until_the_old_is_dropped(tmp_path):
 
 # --- the global tier's wiring -----------------------------------------------------------------------------------
 
-def test_the_global_query_discovers_every_leaf_with_dnssrvnoa_and_dedups_on_every_replica_label(planned):
+def test_the_global_query_lists_every_leaf_strict_and_dedups_on_every_replica_label(planned):
     query = next(o for o in planned["prod"].objects("Deployment", cluster="chicago")
                  if o["metadata"]["namespace"] == "thanos-global" and o["metadata"]["name"] == "thanos-query-pods")
     args = query["spec"]["template"]["spec"]["containers"][0]["args"]
     sd = json.loads(next(a.split("=", 1)[1] for a in args if a.startswith("--endpoint.sd-config=")))
-    assert sd["endpoints"][0] == {"address": "dnssrvnoa+_grpc._tcp.thanos-query.obs.acme.internal."}
+    # By name and strict, never through the SRV record: a discovered leaf that dies is dropped without a warning.
+    assert sd["endpoints"] == [{"address": f"query.{c}.obs.acme.internal:10901", "strict": True} for c in ("chicago", "seattle")] + \
+        [{"address": f"thanos-ruler-{i}.thanos-ruler.thanos-global.svc.cluster.local:10901", "strict": True} for i in (0, 1)]
     assert sd["default_client_config"]["tls_config"]["cert_file"] == "/etc/thanos/tls/tls.crt"
     labels = sorted(a.split("=", 1)[1] for a in args if a.startswith("--query.replica-label="))
     assert labels == ["prometheus_replica", "receive_replica", "rule_replica"]
@@ -221,20 +223,26 @@ def test_every_stack_shows_the_global_tier(planned):
         assert len(tiers) == (1 if stack == "dev" else 2)
 
 
-def test_the_global_ruler_aborts_on_partial_data(planned):
+def test_the_global_ruler_warns_on_its_missing_cluster_alert_and_aborts_on_configured_groups(planned):
+    """The default group exists to see a missing cluster: with strict leaves a dead one makes the query error for it,
+    and an aborting group would fail its evaluation instead of firing. Configured groups abort."""
     rules = next(o for o in planned["dev"].objects("ConfigMap", cluster="chicago")
                  if o["metadata"]["namespace"] == "thanos-global" and o["metadata"]["name"] == "thanos-ruler-rules")
     groups = yaml.safe_load(rules["data"]["thanos.yaml"])["groups"]
-    assert groups and all(g["partial_response_strategy"] == "abort" for g in groups)
+    assert [g["partial_response_strategy"] for g in groups] == ["warn"]
     assert {r["labels"]["cluster"] for r in groups[0]["rules"]} == {"chicago", "seattle"}
+    raw = stack_config("prod")
+    raw["global-view"]["ruler"] = {"rule-groups": [{"name": "mine", "rules": [{"alert": "A", "expr": "vector(1)"}]}]}
+    view = config.load(raw).global_view
+    assert [g["partial_response_strategy"] for g in global_rule_groups(view, ["chicago"])] == ["abort"]
 
 
 def test_distributed_mode_partitions_by_cluster():
     raw = stack_config("prod")
     raw["global-view"]["mode"] = "distributed"
     view = config.load(raw).global_view
-    sd = global_sd_config(view, [], "thanos-global")
-    assert sd["endpoints"][0]["address"].startswith("dnssrvnoa+")
+    sd = global_sd_config(view, ["query.chicago.obs.acme.internal:10901"], "thanos-global")
+    assert sd["endpoints"][0] == {"address": "query.chicago.obs.acme.internal:10901", "strict": True}
     assert global_replica_labels(view, ["prometheus_replica"]) == ["prometheus_replica"]
 
 

@@ -66,8 +66,25 @@ def test_query_uses_endpoint_sd_config_not_removed_flags():
     assert not any(a.startswith(("--store=", "--endpoint=")) for a in args)
     sd = json.loads(flag_values(args, "endpoint.sd-config")[0])
     addresses = [e["address"] for e in sd["endpoints"]]
-    assert all(a.startswith("dnssrv+_grpc._tcp.") for a in addresses)
-    assert any("thanos-sidecar" in a for a in addresses) and any("thanos-receive." in a for a in addresses)
+    assert all(e["strict"] is True for e in sd["endpoints"])
+    assert any("thanos-prometheus-1.thanos-prometheus." in a for a in addresses)
+    assert any("thanos-receive-" in a for a in addresses)
+
+
+def test_query_lists_every_storeapi_pod_strict_so_a_dead_one_is_a_warning():
+    """Every replica of every StoreAPI by its pod name, strict (an SD name cannot be, and a non-strict endpoint that
+    dies is dropped from the answers without a warning); the ingestors exactly as the hashring names them."""
+    stack = config.load(stack_config("prod"))
+    plan = plan_cluster(stack, "thanos", compactor_here=True, cluster="chicago")
+    spec = stack.thanos
+    sd = query.endpoint_sd_config(plan.endpoints)
+    assert all(e["strict"] is True and "+" not in e["address"] for e in sd["endpoints"])
+    assert len(plan.endpoints) == len(set(plan.endpoints)) == (
+        spec.prometheus.replicas + len(store.shard_names(spec.store)) * spec.store.replicas + spec.ruler.replicas
+        + spec.receive.ingestors)
+    ring = receive.hashring(spec.receive, "thanos", ("us-east-1a", "us-east-1b", "us-east-1c"))
+    ring_addresses = {e["address"] for e in ring[0]["endpoints"]}
+    assert ring_addresses == {a for a in plan.endpoints if ".thanos-receive." in a}, ring_addresses
 
 
 def test_hashring_covers_the_replication_factor():
@@ -87,7 +104,9 @@ def test_store_shards_cover_every_block_exactly_once():
     assert {c[0]["modulus"] for c in configs} == {3}
     assert sorted(c[1]["regex"] for c in configs) == ["0", "1", "2"]
     assert store.shard_names(spec) == ["thanos-store-0", "thanos-store-1", "thanos-store-2"]
-    assert len(store.store_endpoints(spec, "thanos")) == 3
+    assert store.store_endpoints(spec, "thanos")[:2] == ["thanos-store-0-0.thanos-store-0.thanos.svc.cluster.local:10901",
+                                                         "thanos-store-0-1.thanos-store-0.thanos.svc.cluster.local:10901"]
+    assert len(store.store_endpoints(spec, "thanos")) == 3 * spec.replicas
 
 
 def test_store_has_limits_and_a_chunk_pool_within_its_memory():

@@ -10,7 +10,6 @@ from components.global_view.certificates import Certificate, StackAuthority, cli
 from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana
-from components.global_view.leaves import srv_name
 from components.platform.common import dns_srv
 from components.operations.validation import global_plan, validation_objects
 from components.platform.kube import ClusterContext, register
@@ -19,7 +18,7 @@ from components.thanos.memcached import MemcachedPool
 from components.thanos.query import Query, build_query
 from components.thanos.query_frontend import QueryFrontend, query_frontend_url
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler, build_ruler
+from components.thanos.ruler import Ruler, build_ruler, ruler_endpoints
 from config.base import duration_seconds
 from config.global_view import GlobalViewSpec
 from config.stack import StackConfig
@@ -30,16 +29,16 @@ GLOBAL_CLUSTER_LABEL = "global"
 
 
 def global_sd_config(view: GlobalViewSpec, leaves: list[str], namespace: str) -> dict[str, Any]:
-    """Every leaf (one `dnssrvnoa+` SRV name, so each is dialled by the name its certificate carries, or one
-    host:port each) and the global ruler, all over mTLS with the global client certificate."""
-    if view.discovery_mode == "dns-srv":
-        endpoints = [f"dnssrvnoa+{srv_name(view.dns.zone)}."]  # trailing dot: no search-path expansion
-    else:
-        endpoints = list(leaves)
+    """Every leaf of the stack by the name its certificate carries, and every global ruler replica, strict and over
+    mTLS with the global client certificate: a dead leaf stays in the endpoint set, so the answer carries a warning
+    naming it instead of silently leaving its cluster out. `discovery: dns-srv` publishes the SRV record for other
+    consumers; the global query does not follow it (Thanos refuses `strict` for a discovered name, and a discovered
+    leaf that dies is dropped without a warning)."""
+    endpoints = list(leaves)
     if view.ruler.enabled:
-        endpoints.append(f"dnssrvnoa+_grpc._tcp.{RULER_NAME}.{namespace}.svc.cluster.local.")
+        endpoints += ruler_endpoints(view.ruler.replicas, namespace)
     return {"default_client_config": {"tls_config": client_tls_config()},
-            "endpoints": [{"address": address} for address in endpoints]}
+            "endpoints": [{"address": address, "strict": True} for address in endpoints]}
 
 
 def global_replica_labels(view: GlobalViewSpec, stack_labels: list[str]) -> list[str]:
@@ -57,8 +56,10 @@ def global_query_flags(view: GlobalViewSpec) -> tuple[str, ...]:
 
 
 def global_rule_groups(view: GlobalViewSpec, clusters: list[str]) -> list[dict[str, Any]]:
-    """The global ruler's groups: the configured ones, or one alert per cluster that stops reaching the global view.
-    Every group aborts on partial data, so an alert never fires on what a dead region did not answer."""
+    """The global ruler's groups: the configured ones, which abort on partial data (an alert never fires on what a
+    dead region did not answer), or by default one alert per cluster that stops reaching the global view, which
+    warns instead: it exists to see a missing cluster, and a dead leaf (strict, so the query errors for it) would
+    make an aborting group fail its evaluation rather than fire."""
     groups = view.ruler.rule_groups
     if groups is None:
         hold = "15m" if duration_seconds(view.store_response_timeout) < 900 else "30m"
@@ -70,6 +71,7 @@ def global_rule_groups(view: GlobalViewSpec, clusters: list[str]) -> list[dict[s
                                             "leaf query, load balancer, certificate or DNS record is broken.",
                              "runbook_url": "docs/global-view.md#a-cluster-is-missing"}}
             for cluster in clusters]}]
+        return [{**group, "partial_response_strategy": "warn"} for group in groups]
     return [{**group, "partial_response_strategy": "abort"} for group in groups]
 
 

@@ -338,6 +338,7 @@ def _end_to_end(cluster: str) -> Alert:
 
 def ruler_rule_groups(cluster: str, runbooks: str) -> list[dict[str, Any]]:
     """A cluster ruler's default group: the end-to-end check that the cluster's data reaches its query (what no
-    Prometheus can see about itself). It aborts on partial data, so a dead StoreAPI never looks like an absence."""
-    return [{"name": "thanos-end-to-end", "partial_response_strategy": "abort",
+    Prometheus can see about itself). It warns on partial data: it exists to see an absence, and its query's
+    StoreAPIs are strict, so aborting would turn a dead sidecar into an evaluation failure instead of this alert."""
+    return [{"name": "thanos-end-to-end", "partial_response_strategy": "warn",
              "rules": [alert_rule(_end_to_end(cluster), runbooks)]}]

@@ -16,6 +16,7 @@ from components.platform.common import (
     http_probes,
     objstore_mount,
     objstore_volume,
+    pod_address,
     pod_spec,
     service_name,
     thanos_ports,
@@ -150,6 +151,14 @@ class Observed:
     """The stack's namespaces on this Kubernetes cluster: only their pods name a job after themselves."""
     node_exporter_namespace: str | None = None
     """Also scrape node-exporter there, as its scrape user (the password mounted from its Secret); default none."""
+
+
+def sidecar_endpoints(replicas: int, namespace: str, *, operator: bool = False) -> list[str]:
+    """The sidecar StoreAPI of every Prometheus replica, by its pod name: our StatefulSet's, or the one
+    prometheus-operator makes (`prometheus-<name>-<i>` under its `prometheus-operated` Service)."""
+    if operator:
+        return [pod_address(f"prometheus-{NAME}", i, "prometheus-operated", namespace) for i in range(replicas)]
+    return [pod_address(NAME, i, NAME, namespace) for i in range(replicas)]
 
 
 def sidecar_service(ctx: ClusterContext, selector: dict[str, str]) -> dict[str, Any]:

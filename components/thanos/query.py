@@ -27,8 +27,11 @@ def query_url(namespace: str) -> str:
 
 
 def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:
-    """`--endpoint.sd-config`: the DNS SRV addresses of the StoreAPIs (replaces the deprecated --endpoint)."""
-    return {"endpoints": [{"address": address} for address in endpoints]}
+    """`--endpoint.sd-config` (replaces the deprecated --endpoint): every StoreAPI by its static address, strict. A
+    strict endpoint stays queried while it is down, so the answer carries a warning naming it (or fails without
+    partial response); a non-strict one that fails its health check is dropped, and the answer is a silent "success"
+    without its data, which the query-frontend then caches."""
+    return {"endpoints": [{"address": address, "strict": True} for address in endpoints]}
 
 
 def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,

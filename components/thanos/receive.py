@@ -12,7 +12,6 @@ from components.platform.common import (
     REMOTE_WRITE_PORT,
     ZONE_KEY,
     container,
-    dns_srv,
     downward_env,
     http_probes,
     objstore_mount,
@@ -63,9 +62,10 @@ def hashring(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> 
     return [{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": endpoints}]
 
 
-def receive_endpoints(namespace: str) -> list[str]:
-    """The StoreAPI of the ingestors, for Query."""
-    return [dns_srv("grpc", INGESTOR, namespace)]
+def receive_endpoints(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> list[str]:
+    """The StoreAPI of every ingestor, for Query (the hashring's addresses)."""
+    return [ingestor_endpoint(i, namespace, name) for name, _, count in zone_statefulsets(spec, zones)
+            for i in range(count)]
 
 
 REMOTE_WRITE_TLS_SECRET = "thanos-remote-write-tls"

@@ -16,6 +16,7 @@ from components.platform.common import (
     inline_config,
     objstore_mount,
     objstore_volume,
+    pod_address,
     pod_spec,
     service_name,
     thanos_ports,
@@ -36,6 +37,10 @@ RULES_DIR = "/etc/thanos/rules"
 GLOBAL_TIER_LABEL = 'tier="global"'
 """The global ruler's one external label besides the replica label."""
 
+
+def ruler_endpoints(replicas: int, namespace: str) -> list[str]:
+    """The StoreAPI of every ruler replica, by its pod name."""
+    return [pod_address(NAME, i, NAME, namespace) for i in range(replicas)]
 
 def ruler_labels(ctx: ClusterContext, *, global_tier: bool = False) -> list[str]:
     """`--label` values: cluster and region, plus the per-pod replica label (StatefulSet ordinal, so persistent).

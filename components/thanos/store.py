@@ -7,11 +7,11 @@ from components.platform.common import (
     HTTP_PORT,
     OBJSTORE_FLAG,
     container,
-    dns_srv,
     http_probes,
     inline_config,
     objstore_mount,
     objstore_volume,
+    pod_address,
     pod_spec,
     service_name,
     thanos_ports,
@@ -46,8 +46,8 @@ def shard_names(spec: StoreSpec) -> list[str]:
 
 
 def store_endpoints(spec: StoreSpec, namespace: str) -> list[str]:
-    """The StoreAPI addresses Query needs: one SRV name per shard."""
-    return [dns_srv("grpc", name, namespace) for name in shard_names(spec)]
+    """The StoreAPI addresses Query needs: every replica of every shard, by its pod name."""
+    return [pod_address(name, i, name, namespace) for name in shard_names(spec) for i in range(spec.replicas)]
 
 
 def shard_relabel_config(shard: int, shards: int) -> list[dict[str, Any]]:

@@ -19,6 +19,9 @@ from pulumi_policy.proxy import UnknownValueError
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
                   "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
 PROMETHEUS_CR = "kubernetes:monitoring.coreos.com/v1:Prometheus"
+OPERATED_SERVICES = {"Prometheus": "prometheus-operated", "ThanosRuler": "thanos-ruler-operated",
+                     "Alertmanager": "alertmanager-operated"}
+"""Kind of a prometheus-operator resource -> the headless Service the operator makes for its pods."""
 THANOS_RULER_CR = "kubernetes:monitoring.coreos.com/v1:ThanosRuler"
 COMMANDS = ("tools bucket web", "tools bucket replicate", "tools bucket cleanup", "tools bucket retention",
             "query-frontend", "sidecar", "query", "store", "compact", "rule", "receive")
@@ -321,7 +324,7 @@ class Stack:
         for r in resources:
             kind = r.resource_type.rsplit(":", 1)[-1]
             name = (r.props.get("metadata") or {}).get("name")
-            if kind in ("Secret", "ConfigMap", "Service", "PersistentVolumeClaim") and name:
+            if kind in ("Secret", "ConfigMap", "Service", "PersistentVolumeClaim", *OPERATED_SERVICES) and name:
                 self.objects[(provider_of(r), namespace_of(r), kind, name)] = r
 
     def get(self, owner: Any, kind: str, name: str) -> Any:
@@ -329,8 +332,12 @@ class Stack:
         return self.objects.get((provider_of(owner), namespace_of(owner), kind, name))
 
     def services_in(self, provider: str, namespace: str) -> set[str]:
-        """Names of the Services the stack declares in one namespace of one cluster."""
-        return {name for (p, ns, kind, name) in self.objects if p == provider and ns == namespace and kind == "Service"}
+        """Names of the Services the stack declares in one namespace of one cluster, and the governing Services
+        prometheus-operator makes for the custom resources declared there (`prometheus-operated` for a Prometheus,
+        `thanos-ruler-operated`, `alertmanager-operated`)."""
+        here = [(kind, name) for (p, ns, kind, name) in self.objects if p == provider and ns == namespace]
+        return {name for kind, name in here if kind == "Service"} | \
+            {OPERATED_SERVICES[kind] for kind, _ in here if kind in OPERATED_SERVICES}
 
     def objstore(self, owner: Any, container: dict, flags: list[str], prefix: str = "objstore") -> tuple[dict | None, str]:
         """(objstore config, where it came from: "file", "secret", "inline" or "") of a Thanos container."""
