@@ -24,6 +24,7 @@ from components.observability.alertmanager import Alertmanager, cluster_alertman
 from components.observability.collection import build_kube_state_metrics, build_node_exporter, node_exporter_scrape_secret
 from components.observability.grafana import Grafana
 from components.observability.operator import build_operator_prometheus
+from components.observability.replicas import planned_replicas
 from components.operations.validation import cluster_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
@@ -269,7 +270,8 @@ class ThanosCluster(pulumi.ComponentResource):
         observability = stack.observability
         collection = observability.collection
         groups = jobs.platform_rule_groups(set(plan.rule_scope), runbooks=observability.runbooks,
-                                           kubernetes=collection.kubernetes)
+                                           kubernetes=collection.kubernetes,
+                                           replicas=planned_replicas(stack, ctx.namespace, plan.scraped))
         observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
                             alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
                             own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups),

@@ -65,6 +65,8 @@ def _counter_rising(alert: str, metric: str, job: str, labels: dict[str, str] | 
     return Case(alert, {series: "0+1x40"}, {series: "0x40"}, labels or {"job": job, "instance": "i"})
 
 
+PLANNED = 'job_namespace_service:replicas:planned{{job="{job}", namespace="thanos", service="{service}"}}'
+"""What the plan's rules record for a Service: the pods it runs behind it."""
 LAST_REPLICATION = ('kube_cronjob_status_last_successful_time'
                     '{job="kube-state-metrics", namespace="thanos", cronjob="thanos-bucket-replicate"}')
 
@@ -132,8 +134,11 @@ CASES = [
          {"job": "thanos-ruler", "instance": "i"}, extra={'thanos_rule_loaded_rules{job="thanos-ruler", instance="i"}': "5x40"}),
     _gauge("ThanosRuleConfigReloadFailure", "thanos_rule_config_last_reload_successful", "thanos-ruler", "0x40", "1x40"),
     _down("ThanosRuleIsDown", "thanos-ruler"),
-    Case("PrometheusReplicaDown", {'up{job="prometheus", instance="i"}': "0x20"}, {'up{job="prometheus", instance="i"}': "1x20"},
-         {"job": "prometheus", "instance": "i"}, at="10m"),
+    # One of the planned pair is missing from the targets (the dead pod left its Service), not down.
+    Case("PrometheusReplicaDown", {}, {'up{job="prometheus", namespace="thanos", service="thanos-prometheus", instance="b"}': "1x20"},
+         {"job": "prometheus", "namespace": "thanos", "service": "thanos-prometheus"}, at="15m",
+         extra={'up{job="prometheus", namespace="thanos", service="thanos-prometheus", instance="a"}': "1x20",
+                PLANNED.format(job="prometheus", service="thanos-prometheus"): "2x20"}),
     _ratio("PrometheusNotificationsFailing", 'prometheus_notifications_errors_total{job="prometheus", instance="i"}',
            'prometheus_notifications_sent_total{job="prometheus", instance="i"}', {"job": "prometheus", "instance": "i"}),
     _counter_rising("PrometheusRuleEvaluationFailures", "prometheus_rule_evaluation_failures_total", "prometheus"),
@@ -158,6 +163,11 @@ CASES = [
            'thanos_objstore_bucket_operation_failures_total{job="thanos-store", instance="i", operation="get"}',
            'thanos_objstore_bucket_operations_total{job="thanos-store", instance="i", operation="get"}',
            {"job": "thanos-store", "operation": "get"}, good="0+1x40"),
+    # Every planned store gateway missing fires too; a target of another Service does not stand in for them.
+    Case("ReplicasMissing", {'up{job="thanos-store", namespace="thanos", service="thanos-store-dr-us-west-2", instance="a"}': "1x30"},
+         {'up{job="thanos-store", namespace="thanos", service="thanos-store", instance="a"}': "1x30"},
+         {"job": "thanos-store", "namespace": "thanos", "service": "thanos-store"}, at="20m",
+         extra={PLANNED.format(job="thanos-store", service="thanos-store"): "1x30"}),
     Case("TargetDown", {'up{job="node-exporter", namespace="n", instance="b"}': "0x40"},
          {'up{job="node-exporter", namespace="n", instance="b"}': "1x40"}, {"job": "node-exporter", "namespace": "n"},
          extra={'up{job="node-exporter", namespace="n", instance="a"}': "1x40"}),

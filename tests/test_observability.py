@@ -24,6 +24,7 @@ from components.observability.alertmanager import alertmanager_args, alertmanage
 from components.observability.dashboards import all_dashboards, panel_queries
 from components.observability.rules import all_alerts, platform_rule_groups, ruler_rule_groups
 from components.observability.operator import service_monitor
+from components.observability.replicas import planned_replicas
 from components.platform.kube import ClusterContext
 from components.thanos.prometheus import ScrapeJob
 from config.observability import ReceiverSpec, WebhookReceiver
@@ -48,8 +49,15 @@ def promtool_groups(groups: list[dict]) -> list[dict]:
     return [{k: v for k, v in g.items() if k != "partial_response_strategy"} for g in groups]
 
 
+def prod_replicas() -> dict[tuple[str, str, str], int]:
+    """What prod plans behind each Service chicago's Prometheus scrapes."""
+    prod = load("prod")
+    return planned_replicas(prod, "thanos", plan_cluster(prod, "thanos", compactor_here=True, cluster="chicago").scraped)
+
+
 def every_rule_group() -> list[dict]:
-    return promtool_groups(platform_rule_groups(EVERYTHING, runbooks="docs/runbooks.md", kubernetes=True) +
+    return promtool_groups(platform_rule_groups(EVERYTHING, runbooks="docs/runbooks.md", kubernetes=True,
+                                                replicas=prod_replicas()) +
                            ruler_rule_groups("chicago", "docs/runbooks.md"))
 
 
@@ -151,11 +159,12 @@ def test_a_cluster_gets_only_the_alerts_of_what_it_runs():
     raw["thanos"]["ruler"]["alertmanagers"] = ["dnssrv+http://_web._tcp.alertmanager-operated.monitoring.svc"]
     raw["global-view"]["ruler"] = {"alertmanagers": ["dnssrv+http://_web._tcp.alertmanager-operated.monitoring.svc"]}
     quiet = plan_cluster(stack_config.load(raw), "thanos", compactor_here=False, cluster="chicago").rule_scope
-    groups = {g["name"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False)}
+    groups = {g["name"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False, replicas={})}
     for absent in (jobs.RECEIVE, jobs.COMPACTOR, jobs.ALERTMANAGER, jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE):
         assert f"{absent}.alerts" not in groups
     assert {f"{jobs.QUERY}.alerts", f"{jobs.SIDECAR}.alerts", "platform.alerts"} <= groups
-    assert all("container_" not in r["expr"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False)
+    assert all("container_" not in r["expr"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False,
+                                                                           replicas={})
                for r in g["rules"]), "no cAdvisor recording rules without Kubernetes collection"
 
 
@@ -197,6 +206,132 @@ def test_every_stack_collects_alerts_evaluates_rules_and_has_grafana(planned, st
                 "prometheus", "thanos-query", "thanos-sidecar", "alertmanager", "thanos-memcached-index"}
     grafana = [o for o in plan.objects("Deployment") if o["metadata"]["name"] == "thanos-grafana"]
     assert len(grafana) == (2 if settings.global_view.standby_cluster else 1)
+
+
+def planned_rule_file(plan, cluster: str) -> list[dict]:
+    """The rule groups a cluster's Prometheus loads, as the plan wrote them (ConfigMap, or PrometheusRule)."""
+    for obj in plan.objects(cluster=cluster):
+        name, namespace = obj["metadata"]["name"], obj["metadata"].get("namespace")
+        if obj["kind"] == "PrometheusRule":
+            return promtool_groups(yaml.safe_load(plan.files(cluster, namespace, name)["rules.yaml"])["groups"])
+        if obj["kind"] == "ConfigMap" and name == "thanos-prometheus-rules":
+            return promtool_groups(yaml.safe_load(plan.files(cluster, namespace, name)["platform.yaml"])["groups"])
+    raise LookupError(f"{cluster} has no rules")
+
+
+def recorded_replicas(groups: list[dict]) -> dict[tuple[str, str, str], int]:
+    """(job, namespace, service) -> the count the rules record for it."""
+    found = {}
+    for rule in (r for g in groups for r in g["rules"] if r.get("record") == jobs.PLANNED):
+        labels = rule["labels"]
+        found[(labels["job"], labels["namespace"], labels["service"])] = int(re.fullmatch(r"vector\((\d+)\)", rule["expr"])[1])
+    return found
+
+
+def pods_behind(objects: list[dict], namespace: str, service: str) -> int:
+    """The pods a Service selects, as the plan runs them: workload replicas, the HPA minimum when an HPA owns the
+    count, a `Prometheus` resource's replicas (its pods carry the operator's name label)."""
+    here = [o for o in objects if o["metadata"].get("namespace") == namespace]
+    selector = next(o for o in here if o["kind"] == "Service" and o["metadata"]["name"] == service)["spec"]["selector"]
+    floors = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["minReplicas"]
+              for o in here if o["kind"] == "HorizontalPodAutoscaler"}
+    total = 0
+    for obj in here:
+        if obj["kind"] in ("StatefulSet", "Deployment"):
+            labels = obj["spec"]["template"]["metadata"]["labels"]
+            replicas = obj["spec"].get("replicas", floors.get(obj["metadata"]["name"]))
+        elif obj["kind"] == "Prometheus":
+            labels = {**obj["spec"]["podMetadata"]["labels"], "operator.prometheus.io/name": obj["metadata"]["name"]}
+            replicas = obj["spec"]["replicas"]
+        else:
+            continue
+        if selector.items() <= labels.items():
+            total += replicas
+    return total
+
+
+def scraped_services(plan, cluster: str) -> set[tuple[str, str, str]]:
+    """(job, namespace, service) of every Service a cluster's Prometheus finds its targets through: its DNS SRV
+    jobs, or its ServiceMonitors (operator mode) but the two cluster-wide collectors'."""
+    objects = plan.objects(cluster=cluster)
+    monitors = [o for o in objects if o["kind"] == "ServiceMonitor"
+                and o["metadata"]["name"] not in ("kube-state-metrics", "node-exporter")]
+    if monitors:
+        return {(m["metadata"]["name"], namespace, service) for m in monitors
+                for namespace in m["spec"]["namespaceSelector"]["matchNames"]
+                for service in m["spec"]["endpoints"][0]["relabelings"][0]["regex"].split("|")}
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "thanos-prometheus")
+    text = plan.files(cluster, config["metadata"]["namespace"], "thanos-prometheus")["prometheus.yml"]
+    return {(job["job_name"], *reversed(re.fullmatch(r"_[^.]+\._tcp\.([^.]+)\.([^.]+)\.svc\..*", name).groups()))
+            for job in yaml.safe_load(text)["scrape_configs"] for sd in job.get("dns_sd_configs", [])
+            for name in sd["names"]}
+
+
+def test_the_rules_record_the_pods_the_plan_runs_behind_every_scraped_service(planned):
+    """Every Service a cluster's Prometheus scrapes has its planned count recorded, and that count is the pods the
+    plan's own objects put behind it: the zoned ingestors together, every store shard and DR store, the global tier
+    beside the host cluster, autoscaled Deployments at their HPA minimum, operator mode's `Prometheus`."""
+    checked = 0
+    for stack in STACKS:
+        plan = planned[stack]
+        for cluster in plan.clusters():
+            recorded = recorded_replicas(planned_rule_file(plan, cluster))
+            assert set(recorded) == scraped_services(plan, cluster), (stack, cluster)
+            objects = plan.objects(cluster=cluster)
+            actual = {key: pods_behind(objects, key[1], key[2]) for key in recorded}
+            assert recorded == actual, (stack, cluster)
+            checked += len(recorded)
+    prod = recorded_replicas(planned_rule_file(planned["prod"], "chicago"))
+    assert prod[(jobs.RECEIVE, "thanos", "thanos-receive")] == 6  # two per zone, three zones
+    assert prod[(jobs.QUERY, "thanos-global", "thanos-query-pods")] == 2  # the HPA minimum
+    assert prod[(jobs.PROMETHEUS, "thanos", "thanos-prometheus")] == 2
+    assert checked > 50
+
+
+def expected_alert(groups: list[dict], name: str, key: tuple[str, str, str]) -> dict:
+    """The alert `name` of these rules firing for one (job, namespace, service), with its rendered text."""
+    rule = next(r for g in groups for r in g["rules"] if r.get("alert") == name)
+    labels = {**dict(zip(("job", "namespace", "service"), key, strict=True)), **rule["labels"]}
+    return {"exp_labels": labels, "exp_annotations": {k: render(v, labels) for k, v in rule["annotations"].items()}}
+
+
+def up_series(targets: set[tuple[str, str, str, str]]) -> list[dict]:
+    """An `up` series at 1 for every (job, namespace, service, instance) target, the labels the scrape jobs give."""
+    return [{"series": f'up{{job="{j}", namespace="{n}", service="{s}", instance="{i}"}}', "values": "1x30"}
+            for j, n, s, i in sorted(targets)]
+
+
+def replica_alerts(replica_down: list[dict], missing: list[dict]) -> list[dict]:
+    return [{"eval_time": "25m", "alertname": "PrometheusReplicaDown", "exp_alerts": replica_down},
+            {"eval_time": "25m", "alertname": "ReplicasMissing", "exp_alerts": missing}]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_replica_missing_from_the_targets_fires_from_the_plans_own_rules(planned, stack, tmp_path):
+    """promtool over each cluster's planned rule file, with a target for every planned pod: all there, nothing
+    fires; one Prometheus missing (its pod left the Service) fires PrometheusReplicaDown; one store gateway missing
+    fires ReplicasMissing for its Service, and nothing else."""
+    plan = planned[stack]
+    files = []
+    for cluster in plan.clusters():
+        groups = planned_rule_file(plan, cluster)
+        recorded = recorded_replicas(groups)
+        targets = {(*key, f"{key[2]}-{i}") for key, count in recorded.items() for i in range(count)}
+        prometheus = next(k for k in recorded if k[0] == jobs.PROMETHEUS)
+        store = min(k for k in recorded if k[0] == jobs.STORE)
+        assert recorded[prometheus] == load(stack).thanos.prometheus.replicas
+        tests = [{"interval": "1m", "input_series": up_series(targets), "alert_rule_test": replica_alerts([], [])},
+                 {"interval": "1m", "input_series": up_series(targets - {(*prometheus, f"{prometheus[2]}-0")}),
+                  "alert_rule_test": replica_alerts([expected_alert(groups, "PrometheusReplicaDown", prometheus)], [])},
+                 {"interval": "1m", "input_series": up_series(targets - {(*store, f"{store[2]}-0")}),
+                  "alert_rule_test": replica_alerts([], [expected_alert(groups, "ReplicasMissing", store)])}]
+        (tmp_path / f"{cluster}.rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+        (tmp_path / f"{cluster}.test.yaml").write_text(yaml.safe_dump(
+            {"rule_files": [f"{cluster}.rules.yaml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False))
+        files.append(f"{cluster}.test.yaml")
+    proc = subprocess.run([tool("promtool"), "test", "rules", *files], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert proc.stdout.count("SUCCESS") == len(files) == len(plan.clusters()) >= 2
 
 
 def test_rulers_send_to_the_alertmanager_of_their_cluster_with_api_v2(planned):
@@ -433,7 +568,7 @@ def test_every_expression_parses_and_uses_only_exported_or_recorded_metrics():
     used: set[str] = set()
     for expr in expressions:
         names = metric_names(expr)
-        assert names, expr
+        assert names or re.fullmatch(r"vector\(\d+\)", expr), expr  # or one of the plan's replica counts
         assert names <= known, (expr, names - known)
         used |= names
     assert len(expressions) > 200

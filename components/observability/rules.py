@@ -19,6 +19,8 @@ BUCKET_REPLICATE = "bucket-replicate"
 """Not a scrape job: the cluster runs the `thanos-bucket-replicate` CronJob (watched through kube-state-metrics)."""
 BUCKET_USERS = (SIDECAR, STORE, RULER, COMPACTOR, RECEIVE, BUCKET_WEB)
 GRPC_ERRORS = "Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded"
+PLANNED = "job_namespace_service:replicas:planned"
+"""Recorded from the plan: the pods it runs behind each scraped Service (labels job, namespace, service)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ def _is_down(title: str, job: str) -> Alert:
                  f"Thanos {title} is down",
                  f"No {job} target has been up for 5 minutes: the component has disappeared or cannot be scraped.",
                  (("job", job),))
+
+
+def _missing(selector: str) -> str:
+    """Fewer targets up behind a Service than the plan runs there, none at all included. A dead or unready pod leaves
+    the headless Service's SRV records, so it disappears from the targets instead of showing `up == 0`."""
+    return (f"(count by (job, namespace, service) (up{{{selector}}} == 1) or 0 * {PLANNED}{{{selector}}}) "
+            f"< on (job, namespace, service) {PLANNED}{{{selector}}}")
 
 
 def _not_uploading(title: str, job: str) -> Alert:
@@ -217,10 +226,10 @@ def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
             _is_down("Rule", RULER),
         ],
         PROMETHEUS: [
-            Alert("PrometheusReplicaDown", f'up{{job="{PROMETHEUS}"}} == 0', "5m", "critical",
-                  "Prometheus replica {{ $labels.instance }} is down",
-                  "One Prometheus of the HA pair has not been scraped for 5 minutes: the other one carries the "
-                  "cluster alone."),
+            Alert("PrometheusReplicaDown", _missing(f'job="{PROMETHEUS}"'), "10m", "critical",
+                  "A Prometheus replica is down",
+                  "Fewer Prometheus replicas have been up than the plan runs for 10 minutes (a dead or unready pod "
+                  "leaves its Service, so it is missing from the targets): the other one carries the cluster alone."),
             Alert("PrometheusNotificationsFailing",
                   _ratio(_rate("prometheus_notifications_errors_total", f'job="{PROMETHEUS}"'),
                          _rate("prometheus_notifications_sent_total", f'job="{PROMETHEUS}"'), "job, instance", 0.01),
@@ -275,6 +284,11 @@ def _scrape_health() -> list[Alert]:
                      "job, operation", 0.05),
               "15m", "warning", "{{ $labels.job }} fails {{ $labels.operation }} bucket operations",
               "More than 5% of {{ $labels.job }}'s {{ $labels.operation }} operations on object storage fail."),
+        Alert("ReplicasMissing", _missing(f'job!="{PROMETHEUS}"'), "15m", "warning",
+              "{{ $labels.job }} runs fewer replicas than planned",
+              "Fewer {{ $labels.job }} pods behind {{ $labels.service }} in {{ $labels.namespace }} have been up than "
+              "the plan runs for 15 minutes: one is dead, crash-looping or unschedulable (it left the Service, so "
+              "it is missing from the targets, not down), and the others carry its load without a spare."),
         Alert("TargetDown", "100 * (count by (job, namespace) (up == 0) / count by (job, namespace) (up)) > 10",
               "15m", "warning", "Targets of {{ $labels.job }} are down",
               "More than 10% of the {{ $labels.job }} targets in {{ $labels.namespace }} cannot be scraped."),
@@ -318,13 +332,23 @@ def all_alerts() -> list[Alert]:
     return [a for alerts in _component_alerts("1h").values() for a in alerts] + _scrape_health() + [_end_to_end("any")]
 
 
+def planned_rules(replicas: dict[tuple[str, str, str], int]) -> list[dict[str, Any]]:
+    """The plan's replica counts as recorded series, one per (job, namespace, Service)."""
+    return [{"record": PLANNED, "expr": f"vector({count})", "labels": {"job": job, "namespace": namespace,
+                                                                     "service": service}}
+            for (job, namespace, service), count in sorted(replicas.items())]
+
+
 def platform_rule_groups(components: set[str], *, runbooks: str, kubernetes: bool,
+                         replicas: dict[tuple[str, str, str], int],
                          replicate_max_age: str = "1h") -> list[dict[str, Any]]:
     """The rule groups of a cluster running `components` (scrape job names, plus BUCKET_REPLICATE): one alert group
-    per component present, the scrape-health group and the recording rules."""
+    per component present, the scrape-health group, the planned `replicas` behind each scraped Service ((job,
+    namespace, Service) -> pods) and the recording rules."""
     groups = [{"name": f"{component}.alerts", "rules": [alert_rule(a, runbooks) for a in alerts]}
               for component, alerts in _component_alerts(replicate_max_age).items() if component in components]
     groups.append({"name": "platform.alerts", "rules": [alert_rule(a, runbooks) for a in _scrape_health()]})
+    groups.append({"name": "platform.replicas", "rules": planned_rules(replicas)})
     groups.append({"name": "platform.rules", "interval": "1m", "rules": _recording_rules(kubernetes)})
     return groups
 
