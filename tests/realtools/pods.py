@@ -61,6 +61,8 @@ class PlannedContainer:
     init: bool = False
     tcp_readiness: bool = False
     """Its readiness probe is a TCP connect (node-exporter, whose HTTP answers only its scrape user)."""
+    grace_seconds: int = 30
+    """The pod's terminationGracePeriodSeconds (Kubernetes' default: 30)."""
 
     @property
     def id(self) -> str:
@@ -234,7 +236,8 @@ def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Object
             fs_group=pod_security.get("fsGroup"), labels=labels,
             ports={p["name"]: p["containerPort"] for p in container.get("ports") or [] if p.get("name")},
             subdomain=obj["spec"].get("serviceName") if obj["kind"] == "StatefulSet" else None, init=init,
-            tcp_readiness="tcpSocket" in (container.get("readinessProbe") or {})))
+            tcp_readiness="tcpSocket" in (container.get("readinessProbe") or {}),
+            grace_seconds=int(spec.get("terminationGracePeriodSeconds", 30))))
     return result
 
 
