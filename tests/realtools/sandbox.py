@@ -7,6 +7,7 @@ as it would in the pod. Secret and ConfigMap volumes are read-only files with th
 fsGroup. The network is the host's: listeners are moved to loopback by `loopback.py`; `/etc/resolv.conf` names a
 loopback resolver (nothing answers), so cluster DNS names fail fast and no lookup leaves the machine."""
 
+import http.client
 import os
 import shlex
 import shutil
@@ -47,50 +48,70 @@ def image_repository(image: str) -> str:
 
 @dataclass
 class Process:
-    """A started container: its process, its log, and the loopback ports it listens on (flag -> port)."""
+    """A started container: its process, its log, and the loopback ports it listens on (flag -> port). `binary`,
+    `args` and `env` are what it was started with (a restart starts them again)."""
 
     container: PlannedContainer
     popen: subprocess.Popen
     log: Path
     ip: str
     ports: dict[str, int] = field(default_factory=dict)
+    binary: Path | None = None
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def output(self, tail: int = 4000) -> str:
         """The last `tail` characters of what the process printed."""
         return self.log.read_text(errors="replace")[-tail:] if self.log.exists() else ""
 
+    def _http_flag(self) -> str | None:
+        """The flag of its HTTP listener, if it has one."""
+        return next((f for f in ("--http-address", "--web.listen-address", "--address") if f in self.ports), None)
+
     def url(self, path: str = "", flag: str | None = None) -> str:
         """http://<pod address>:<port of flag><path>; by default the HTTP listener (`--http-address` for Thanos,
         `--web.listen-address` for Prometheus and Alertmanager, `--address` for MinIO)."""
-        flag = flag or next(f for f in ("--http-address", "--web.listen-address", "--address") if f in self.ports)
+        flag = flag or self._http_flag()
+        if flag is None:
+            raise LookupError(f"{self.container.id} has no HTTP listener")
         return f"http://{self.ip}:{self.ports[flag]}{path}"
 
     def alive(self) -> bool:
+        """The process has not exited (a frozen one is alive)."""
         return self.popen.poll() is None
 
+    def ready(self, path: str | None = None, timeout: float = 1) -> bool:
+        """One readiness check: alive, and HTTP 200 on `path` of its HTTP listener (/-/ready; MinIO's
+        /minio/health/ready), or, for a TCP readiness probe or a server without an HTTP listener (memcached), its
+        port accepts a connection."""
+        if not self.alive():
+            return False
+        flag = self._http_flag()
+        if self.container.tcp_readiness or flag is None:
+            port = next(iter(self.ports.values()), None) or next(iter(self.container.ports.values()), None)
+            if port is None:  # no probe and no port: ready once running, as the kubelet says
+                return True
+            with socket.socket() as probe:
+                probe.settimeout(timeout)
+                return probe.connect_ex((self.ip, port)) == 0
+        path = path or ("/minio/health/ready" if flag == "--address" else "/-/ready")
+        try:
+            with urllib.request.urlopen(self.url(path, flag), timeout=timeout) as response:
+                return response.status == 200
+        except (OSError, http.client.HTTPException):  # refused, timed out, an error status or a broken answer
+            return False
+
     def wait_ready(self, timeout: float, path: str | None = None) -> str:
-        """Poll `path` on the HTTP listener (or, for a container whose planned readiness probe is TCP, connect to its
-        port) until it answers ("ready"), the process exits ("exited"), or `timeout` seconds pass while it runs
-        ("running")."""
-        path = path or ("/minio/health/ready" if "--address" in self.ports else "/-/ready")
+        """Check readiness (`ready`) until it passes ("ready"), the process exits ("exited"), or `timeout` seconds
+        pass while it runs ("running")."""
         deadline = time.monotonic() + timeout
         while True:
+            if self.ready(path, timeout=2):
+                return "ready"
             if not self.alive():
                 return "exited"
-            if self.container.tcp_readiness:
-                with socket.socket() as probe:
-                    probe.settimeout(2)
-                    if probe.connect_ex((self.ip, next(iter(self.ports.values())))) == 0:
-                        return "ready"
-            else:
-                try:
-                    with urllib.request.urlopen(self.url(path), timeout=2) as response:
-                        if response.status == 200:
-                            return "ready"
-                except OSError:
-                    pass
             if time.monotonic() >= deadline:
-                return "running" if self.alive() else "exited"
+                return "running"
             time.sleep(0.25)
 
     def wait_exit(self, timeout: float) -> int | None:
@@ -100,19 +121,49 @@ class Process:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s; the process and everything it started are gone on return."""
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-                self.popen.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+    def _signal(self, signum: int) -> None:
+        """Send `signum` to its process group while it has not been reaped."""
+        if self.popen.poll() is not None:  # once reaped, its id may name another process group
+            return
         try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
+            os.killpg(self.popen.pid, signum)
         except ProcessLookupError:
             pass
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group (a frozen one too); the process is gone on return."""
+        self._signal(signal.SIGKILL)
         self.popen.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP to the process group: it holds whatever it was doing (its listeners accept, nothing answers)."""
+        self._signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 2
+        while self.alive() and self._state() not in ("T", "t") and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def thaw(self) -> None:
+        """SIGCONT to the process group: a frozen process carries on."""
+        self._signal(signal.SIGCONT)
+
+    def _state(self) -> str:
+        """Its state letter in /proc (T: stopped), or "" once gone."""
+        try:
+            stat = Path(f"/proc/{self.popen.pid}/stat").read_text()
+        except OSError:
+            return ""
+        return stat.rsplit(")", 1)[1].split()[0]
+
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (by default the pod's terminationGracePeriodSeconds); the
+        process is gone on return. A frozen process is resumed after the SIGTERM, as Docker resumes a paused
+        container it stops, so it can act on it."""
+        grace = self.container.grace_seconds if grace is None else grace
+        if self.alive():
+            self._signal(signal.SIGTERM)
+            self._signal(signal.SIGCONT)
+            self.wait_exit(grace)
+        self.kill()
 
 
 class Sandbox:
@@ -196,6 +247,7 @@ class Sandbox:
               ports: dict[str, int]) -> Process:
         """Start the prepared container: `binary` at the image's entrypoint with `args` and `env` (the planned ones
         after the loopback rewrites). A dynamically linked binary gets the host's libraries, read-only."""
+        given = (binary, list(args), dict(env))
         base = self.root_of(container)
         root = base / "root"
         entrypoint = ENTRYPOINTS[image_repository(container.image)]
@@ -233,29 +285,26 @@ class Sandbox:
         env = {"PATH": "/bin:/usr/bin:/usr/local/bin", "HOSTNAME": container.pod, "HOME": "/", **env}
         if runtime:  # the python image's interpreter finds its own stdlib; this one's is at its build prefix
             env["PYTHONHOME"] = sys.base_prefix
-        log = base / "output.log"
+        starts = sum(1 for p in self.processes if p.container.id == container.id)
+        log = base / ("output.log" if starts == 0 else f"output.{starts}.log")  # a restart keeps the earlier log
         with log.open("wb") as out:
             popen = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/bin/sh", str(script), *args],
                                      env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
-        process = Process(container, popen, log, ip, ports)
+        process = Process(container, popen, log, ip, ports, *given)
         self.processes.append(process)
         return process
 
     def stop_all(self, grace: float = 15) -> None:
-        """Stop every process this sandbox started: SIGTERM to all, SIGKILL to what still runs after `grace` s."""
+        """Stop every process this sandbox started: SIGTERM to all (frozen ones resumed), SIGKILL to what still runs
+        after `grace` s (a teardown does not wait for each pod's own grace period)."""
         for process in self.processes:
             if process.alive():
-                try:
-                    os.killpg(process.popen.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+                process._signal(signal.SIGTERM)
+                process._signal(signal.SIGCONT)
         deadline = time.monotonic() + grace
         for process in self.processes:
-            try:
-                process.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            process.stop()
+            process.wait_exit(max(0.1, deadline - time.monotonic()))
+            process.kill()
         self.processes.clear()
 
