@@ -10,8 +10,10 @@
 - plan.py      the Kubernetes objects of a stack as the program plans them, secrets included
 - pods.py      what the kubelet would run for each planned container (env, args, volumes)
 - loopback.py  the rewrites for this machine: listeners to loopback ports, buckets to FILESYSTEM folders
-- sandbox.py   start-up: a private read-only root with the pod's volumes, as the pod's user
-- dns.py       the stand-in for the cluster DNS (the plan's Services, the started pods)
+- sandbox.py   start-up: a private read-only root with the pod's volumes, as the pod's user; faults: `kill`,
+               `freeze`/`thaw`, `stop` (the pod's grace period), and `Harness.restart` in the same pod
+- dns.py       the stand-in for the cluster DNS (the plan's Services, the started pods as they get ready: the
+               harness probes them each second; `Harness.wait_published`/`wait_unpublished`)
 - blocks.py    prepared history: real blocks from promtool with a sidecar's meta section
 """
 

@@ -1,11 +1,17 @@
 """A stand-in for a cluster's DNS (CoreDNS with the kubernetes plugin), answering from the plan's Services and the
-pods the harness started: only what Kubernetes' DNS specification says for those names.
+pods the harness started: only what Kubernetes' DNS specification says for those names, following readiness.
 
-- `<service>.<namespace>.svc.cluster.local` A: the addresses of the started pods the Service selects (headless
-  Services answer so in Kubernetes; a ClusterIP Service would answer its virtual IP, which leads to the same pods);
-- `<hostname>.<service>.<namespace>.svc.cluster.local` A: a StatefulSet pod under its governing Service;
-- `_<port>._<proto>.<service>.<namespace>.svc.cluster.local` SRV: one record per selected pod, with the pod's
-  own name as target and the port the named target port resolves to;
+A Service's endpoints are the selected pods that are ready (`set_ready`, which the harness' prober calls), or every
+selected pod that has an address when the Service sets `publishNotReadyAddresses`.
+- `<service>.<namespace>.svc.cluster.local` A: a headless Service (`clusterIP: None`) answers its endpoints, and is
+  NXDOMAIN without any (as CoreDNS). A ClusterIP Service always answers: its endpoints' addresses when it has any
+  (standing in for kube-proxy, which sends the virtual IP's traffic to them), else its virtual IP, a loopback
+  address on which nothing listens (a virtual IP without endpoints refuses connections);
+- `<endpoint>.<service>.<namespace>.svc.cluster.local` A: an endpoint's own name, its pod's hostname when the pod
+  is a StatefulSet's under its governing Service, else its address with dashes;
+- `_<port>._<proto>.<service>.<namespace>.svc.cluster.local` SRV: one record per endpoint, with the endpoint's name
+  as target and the port the named target port resolves to; a ClusterIP Service without endpoints answers what
+  CoreDNS answers, its own name (its virtual IP) and the Service's port;
 - anything else: NXDOMAIN (AAAA for a known name: no data).
 It listens on one loopback address, port 53, for one cluster, and only while a test runs."""
 
@@ -35,28 +41,62 @@ class Pod:
 
 
 class ClusterDNS:
-    """The DNS of one cluster: the plan's Services, and pods registered as they start."""
+    """The DNS of one cluster: the plan's Services, and pods registered as they start, published as they get ready.
+    `virtual_ips`: (namespace, name) -> the virtual IP of each ClusterIP Service."""
 
-    def __init__(self, address: str, services: list[dict[str, Any]]):
+    def __init__(self, address: str, services: list[dict[str, Any]],
+                 virtual_ips: dict[tuple[str, str], str] | None = None):
         self.address = address
         self.services = services
+        self.virtual_ips = virtual_ips or {}
+        missing = [f"{s['metadata']['namespace']}/{s['metadata']['name']}" for s in services
+                   if not headless(s) and (s["metadata"]["namespace"], s["metadata"]["name"]) not in self.virtual_ips]
+        if missing:
+            raise ValueError(f"ClusterIP Services without a virtual IP: {missing}")
         self.pods: list[Pod] = []
+        self.ready: set[tuple[str, str]] = set()
+        """(namespace, name) of every ready pod."""
         self._lock = threading.Lock()
         self._server: socketserver.UDPServer | None = None
 
     def add_pod(self, pod: Pod) -> None:
+        """Register a pod (or replace its record); its readiness stays as it was (a new pod is not ready)."""
         with self._lock:
             self.pods = [p for p in self.pods if (p.namespace, p.name) != (pod.namespace, pod.name)] + [pod]
 
     def remove_pod(self, namespace: str, name: str) -> None:
+        """Forget a pod, as when it is deleted."""
         with self._lock:
             self.pods = [p for p in self.pods if (p.namespace, p.name) != (namespace, name)]
+            self.ready.discard((namespace, name))
 
-    def _selected(self, service: dict[str, Any]) -> list[Pod]:
+    def set_ready(self, namespace: str, name: str, ready: bool) -> None:
+        """Mark a pod ready or not (what its readiness probes say)."""
+        with self._lock:
+            if ready and any((p.namespace, p.name) == (namespace, name) for p in self.pods):
+                self.ready.add((namespace, name))
+            else:
+                self.ready.discard((namespace, name))
+
+    def registered(self) -> list[Pod]:
+        """The registered pods, now."""
+        with self._lock:
+            return list(self.pods)
+
+    def selected(self, service: dict[str, Any]) -> list[Pod]:
+        """The registered pods the Service's selector matches."""
         selector = (service.get("spec") or {}).get("selector") or {}
         namespace = service["metadata"]["namespace"]
         return [p for p in self.pods if p.namespace == namespace and selector
                 and all(p.labels.get(k) == v for k, v in selector.items())]
+
+    def endpoints(self, service: dict[str, Any]) -> list[Pod]:
+        """The selected pods the Service's endpoints hold: the ready ones, or with `publishNotReadyAddresses` every
+        one that has an address."""
+        pods = self.selected(service)
+        if (service.get("spec") or {}).get("publishNotReadyAddresses"):
+            return [p for p in pods if p.ip]
+        return [p for p in pods if (p.namespace, p.name) in self.ready]
 
     def lookup(self, name: str, qtype: str) -> tuple[list[Any], bool]:
         """(records, name exists) for one question."""
@@ -65,31 +105,27 @@ class ClusterDNS:
             for service in self.services:
                 svc, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
                 base = f"{svc}.{namespace}.{DOMAIN}"
-                pods = self._selected(service)
+                if name != base and not name.endswith("." + base):
+                    continue
+                endpoints = self.endpoints(service)
+                vip = None if headless(service) else self.virtual_ips[(namespace, svc)]
                 if name == base:
-                    return ([A(p.ip) for p in pods] if qtype == "A" else []), True
-                for pod in pods:
-                    if pod.subdomain == svc and name == f"{pod.name}.{base}":
+                    addresses = [p.ip for p in endpoints] or ([vip] if vip else [])
+                    return ([A(ip) for ip in addresses] if qtype == "A" else []), bool(addresses)
+                for pod in endpoints:
+                    if name == f"{endpoint_name(pod, svc)}.{base}":
                         return ([A(pod.ip)] if qtype == "A" else []), True
                 for port in (service.get("spec") or {}).get("ports") or []:
-                    if not port.get("name"):
+                    if not port.get("name") or name != f"_{port['name']}._{port.get('protocol', 'TCP').lower()}.{base}":
                         continue
-                    srv = f"_{port['name']}._{port.get('protocol', 'TCP').lower()}.{base}"
-                    if name != srv:
-                        continue
-                    records = []
-                    for pod in pods:
-                        target = port.get("targetPort", port["port"])
-                        number = pod.ports.get(target) if isinstance(target, str) else target
-                        if number is None:
-                            continue
-                        host = f"{pod.name}.{base}" if pod.subdomain == svc else \
-                            f"{pod.ip.replace('.', '-')}.{base}"
-                        records.append(SRV(priority=0, weight=100 // max(len(pods), 1), port=number, target=host + "."))
-                    return (records if qtype == "SRV" else []), True
-                for pod in pods:
-                    if name == f"{pod.ip.replace('.', '-')}.{base}":
-                        return ([A(pod.ip)] if qtype == "A" else []), True
+                    target = port.get("targetPort", port["port"])
+                    numbers = [(pod, pod.ports.get(target) if isinstance(target, str) else target) for pod in endpoints]
+                    numbers = [(pod, number) for pod, number in numbers if number is not None]
+                    records = [SRV(priority=0, weight=100 // len(numbers), port=number,
+                                   target=f"{endpoint_name(pod, svc)}.{base}.") for pod, number in numbers]
+                    if not records and vip:
+                        records = [SRV(priority=0, weight=100, port=port["port"], target=base + ".")]
+                    return (records if qtype == "SRV" else []), bool(records)
         return [], False
 
     def answer(self, data: bytes) -> bytes:
@@ -129,3 +165,14 @@ class ClusterDNS:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def headless(service: dict[str, Any]) -> bool:
+    """`clusterIP: None`: DNS answers the endpoints themselves."""
+    return (service.get("spec") or {}).get("clusterIP") == "None"
+
+
+def endpoint_name(pod: Pod, service: str) -> str:
+    """An endpoint's first label under a Service: the pod's hostname under its governing Service, else its address
+    with dashes (CoreDNS' endpointHostname)."""
+    return pod.name if pod.subdomain == service else pod.ip.replace(".", "-")

@@ -1,15 +1,24 @@
-"""The entry point: start planned containers with the real binaries, on a loopback pod network with cluster DNS."""
+"""The entry point: start planned containers with the real binaries, on a loopback pod network with cluster DNS
+that follows readiness, and the faults to put them through (kill, freeze, stop, restart: sandbox.py and `restart`).
+
+Addresses, per harness block B (its own) and Kubernetes cluster index K:
+- 127.B.<10K>.1: the cluster's DNS;
+- 127.B.<10K + n // 200>.<n % 200 + 10>: the cluster's n-th pod (the last byte 10-209);
+- 127.B.<10K + k // 45>.<k % 45 + 210>: the virtual IP of the cluster's k-th ClusterIP Service (the last byte
+  210-254, which no pod gets): nothing listens there, so a Service without ready endpoints refuses connections."""
 
 import os
 import socket
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from . import loopback
 from .connections import established, socket_inodes
 from .build import tool
-from .dns import ClusterDNS, Pod
+from .dns import DOMAIN, ClusterDNS, Pod, headless
 from .pods import POD_IP_VARIABLE, PlannedContainer
 from .sandbox import Process, Sandbox, image_repository
 
@@ -18,6 +27,8 @@ BINARIES = {"quay.io/thanos/thanos": "thanos", "quay.io/prometheus/prometheus": 
             "quay.io/minio/minio": "minio", "docker.io/library/python": "python",
             "quay.io/prometheus/node-exporter": "node-exporter", "quay.io/minio/mc": "mc"}
 """Image repository -> the tool that stands for it (python: this interpreter's own installation)."""
+PROBE_SECONDS = 1.0
+"""How often the prober checks every pod's readiness."""
 
 
 class Harness:
@@ -25,7 +36,9 @@ class Harness:
 
     Every pod gets an address 127.<B>.<C>.<D>, where B is this harness' own (so concurrent test processes never
     share an address) and C its Kubernetes cluster; each Kubernetes cluster's DNS listens on 127.<B>.<C>.1 and
-    answers for every planned cluster on it (`kubernetes`: planned cluster -> Kubernetes cluster; default one each)."""
+    answers for every planned cluster on it (`kubernetes`: planned cluster -> Kubernetes cluster; default one each).
+    From the first DNS server on, a prober marks each pod ready or not every second, as the kubelet's readiness
+    probes and the endpoints controller would, and DNS answers follow (dns.py)."""
 
     def __init__(self, workdir: Path, objects: list[tuple[str, dict[str, Any]]], *, filesystem_buckets: bool = True,
                  kubernetes: dict[str, str] | None = None):
@@ -42,6 +55,8 @@ class Harness:
         self._lock = threading.Lock()
         self.stopped: list[Process] = []
         """What `close` stopped (for `leftovers`)."""
+        self._closing = threading.Event()
+        self._prober: threading.Thread | None = None
 
     def __enter__(self) -> "Harness":
         return self
@@ -50,6 +65,10 @@ class Harness:
         self.close()
 
     def close(self) -> None:
+        """Stop the prober, every process and every DNS server."""
+        self._closing.set()
+        if self._prober:
+            self._prober.join(30)
         self.stopped = list(self.sandbox.processes)
         self.sandbox.stop_all()
         for dns in self.dns.values():
@@ -91,10 +110,80 @@ class Harness:
         with self._lock:
             if group not in self.dns:
                 services = [o for c, o in self.objects if self.kubernetes[c] == group and o["kind"] == "Service"]
-                dns = ClusterDNS(f"127.{self.block}.{10 * self.clusters.index(group)}.1", services)
+                base = 10 * self.clusters.index(group)
+                clusterip = [s for s in services if not headless(s)]
+                virtual_ips = {(s["metadata"]["namespace"], s["metadata"]["name"]):
+                               f"127.{self.block}.{base + k // 45}.{k % 45 + 210}" for k, s in enumerate(clusterip)}
+                dns = ClusterDNS(f"127.{self.block}.{base}.1", services, virtual_ips)
                 dns.start()
                 self.dns[group] = dns
+                if self._prober is None:
+                    self._prober = threading.Thread(target=self._probe_forever, daemon=True)
+                    self._prober.start()
             return self.dns[group]
+
+    def _probe_forever(self) -> None:
+        """Probe every pod each PROBE_SECONDS until `close`."""
+        with ThreadPoolExecutor(8) as pool:
+            while not self._closing.wait(PROBE_SECONDS):
+                self.probe(pool)
+
+    def probe(self, pool: ThreadPoolExecutor | None = None) -> None:
+        """One round: each registered pod is ready when it runs a long-running (not init, not Job) container and every
+        one started in it is alive and passes its readiness check (a restarted container counts by its newest
+        process)."""
+        newest: dict[str, Process] = {}
+        for process in list(self.sandbox.processes):
+            if not process.container.runs_to_completion:
+                newest[process.container.id] = process
+        per_pod: dict[tuple[str, str, str], list[Process]] = {}
+        for process in newest.values():
+            c = process.container
+            per_pod.setdefault((self.kubernetes[c.cluster], c.namespace, c.pod), []).append(process)
+        pods = [(dns, pod, per_pod.get((group, pod.namespace, pod.name), []))
+                for group, dns in list(self.dns.items()) for pod in dns.registered()]
+
+        def check(item) -> None:
+            dns, pod, processes = item
+            dns.set_ready(pod.namespace, pod.name, bool(processes) and all(p.ready() for p in processes))
+
+        list((pool.map if pool else map)(check, pods))
+
+    def _answers(self, target: PlannedContainer | Process) -> list[bool]:
+        """For each Service selecting the target's pod: whether its name answers the pod's address now."""
+        container = target.container if isinstance(target, Process) else target
+        dns = self.cluster_dns(container.cluster)
+        pod = next((p for p in dns.registered() if (p.namespace, p.name) == (container.namespace, container.pod)),
+                   None)
+        if pod is None:
+            return []
+        answers = []
+        for service in dns.services:
+            if any((p.namespace, p.name) == (pod.namespace, pod.name) for p in dns.selected(service)):
+                records, _ = dns.lookup(f"{service['metadata']['name']}.{pod.namespace}.{DOMAIN}", "A")
+                answers.append(pod.ip in {str(r) for r in records})
+        return answers
+
+    def wait_published(self, target: PlannedContainer | Process, timeout: float = 30) -> bool:
+        """Wait until every Service selecting the pod answers its address (False after `timeout` s, or at once when
+        no Service selects it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answers = self._answers(target)
+            if answers and all(answers):
+                return True
+            if not answers or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+    def wait_unpublished(self, target: PlannedContainer | Process, timeout: float = 30) -> bool:
+        """Wait until no Service answers the pod's address any more (False after `timeout` s)."""
+        deadline = time.monotonic() + timeout
+        while any(self._answers(target)):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def pod_ip(self, container: PlannedContainer) -> str:
         """The pod's loopback address (its containers share it)."""
@@ -107,8 +196,8 @@ class Harness:
             return self.pod_ips[key]
 
     def register(self, container: PlannedContainer) -> str:
-        """Give the container's pod its address and its DNS records (as the API server does when it creates the
-        pod, before any container runs); return the address."""
+        """Give the container's pod its address and register it in its cluster's DNS (as the API server does when it
+        creates the pod, before any container runs; its Services publish it once it is ready); return the address."""
         dns = self.cluster_dns(container.cluster)
         ip = self.pod_ip(container)
         existing = next((p for p in dns.pods if (p.namespace, p.name) == (container.namespace, container.pod)), None)
@@ -149,3 +238,13 @@ class Harness:
         args = loopback.own_address(args, ip)
         self.register(container)
         return self.sandbox.start(container, binary, args, env, ip, ports)
+
+    def restart(self, process: Process) -> Process:
+        """Start a container again in its pod once its process is gone (stopped first if it runs): the same address,
+        claims and emptyDirs (kept under the sandbox's claims/), files and rewritten args. Returns the new process;
+        the old one stays in the records, stopped."""
+        if process.alive():
+            process.stop()
+        self.register(process.container)
+        return self.sandbox.start(process.container, process.binary, process.args, process.env, process.ip,
+                                  process.ports)
