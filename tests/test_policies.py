@@ -933,6 +933,164 @@ def test_wiring_references_find_placeholders_missing_services_and_self_copies():
     assert len(check_stack("thanos-wiring-references", [query])) == 1  # no Service visible in t: not judged
 
 
+# --- answers: complete or warned, deduplicated by the function that fits the copies --------------------------------
+
+NOT_STRICT = ("a non-strict endpoint that fails its health check is dropped without a warning, so the query answers "
+              "success without that data")
+STRICT_FIX = ("List each StoreAPI by its static per-pod address with strict: true (--endpoint.sd-config), so a dead "
+              "one stays in the set and the answer warns.")
+
+
+def _endpoints(query: dict) -> tuple[list[str], int, dict]:
+    """The query container's args, the index of its --endpoint.sd-config and that config."""
+    args = container(query["inputs"], "thanos-query")["args"]
+    i = next(i for i, a in enumerate(args) if a.startswith("--endpoint.sd-config="))
+    return args, i, json.loads(args[i].split("=", 1)[1])
+
+
+def test_a_query_read_by_an_aborting_ruler_or_a_caching_frontend_lists_every_storeapi_strict(prod):
+    """A non-strict endpoint that fails is dropped and the answer is a silent success: an aborting group evaluates on
+    it, and the query-frontend caches it."""
+    policy = "thanos-query-strict-endpoints"
+    resources = chicago(prod)
+    assert check_stack(policy, resources) == []
+    args, i, sd = _endpoints(named(resources, "Deployment", "thanos-query-pods", "thanos"))
+    del sd["endpoints"][0]["strict"]
+    args[i] = f"--endpoint.sd-config={json.dumps(sd)}"
+    loose = sd["endpoints"][0]["address"]
+    cached = (f"thanos-query-pods: its StoreAPI endpoint(s) {loose} are not strict, and thanos query-frontend "
+              f"thanos-query-frontend-pods caches its answers (--query-range.response-cache-config): {NOT_STRICT}, "
+              "and the frontend caches the incomplete answer (it refuses only warned ones) and serves it after the "
+              f"store is back, until the entry expires. {STRICT_FIX}")
+    assert check_stack(policy, resources) == [cached]
+    # The plan's ruler groups warn; one that aborts (Thanos' default when a group names no strategy) is misled too.
+    rules = named(resources, "ConfigMap", "thanos-ruler-rules", "thanos")["inputs"]["data"]
+    document = yaml.safe_load(rules["thanos.yaml"])
+    del document["groups"][0]["partial_response_strategy"]
+    rules["thanos.yaml"] = yaml.safe_dump(document)
+    assert check_stack(policy, resources) == [
+        f"thanos-query-pods: its StoreAPI endpoint(s) {loose} are not strict, and thanos rule thanos-ruler evaluates "
+        f"groups with partial_response_strategy abort (thanos-end-to-end) on its answers: {NOT_STRICT} and those "
+        f"groups evaluate on it instead of aborting. {STRICT_FIX}", cached]
+    sd["endpoints"][0]["strict"] = True
+    args[i] = f"--endpoint.sd-config={json.dumps(sd)}"
+    assert check_stack(policy, resources) == []
+
+
+def _service(name: str, app: str, headless: bool = False) -> dict:
+    return {"type": "kubernetes:core/v1:Service", "provider": K8S, "inputs": {
+        "metadata": {"name": name, "namespace": "mon"},
+        "spec": {"selector": {"app": app}, **({"clusterIP": "None"} if headless else {})}}}
+
+
+def _config_map(name: str, key: str, text: str, labels: dict | None = None) -> dict:
+    return {"type": "kubernetes:core/v1:ConfigMap", "provider": K8S,
+            "inputs": {"metadata": {"name": name, "namespace": "mon", "labels": labels or {}}, "data": {key: text}}}
+
+
+def _mounting(workload: dict, volume: str, config_map: str, path: str) -> dict:
+    pod = workload["inputs"]["spec"]["template"]["spec"]
+    pod["volumes"].append({"name": volume, "configMap": {"name": config_map}})
+    pod["containers"][0]["volumeMounts"] = [{"name": volume, "mountPath": path}]
+    return workload
+
+
+def test_rulers_of_any_shape_that_abort_through_a_query_with_discovered_endpoints_are_refused():
+    policy = "thanos-query-strict-endpoints"
+    query = thanos_workload("Deployment", "query", ["query", "--endpoint=dnssrv+_grpc._tcp.store.mon.svc",
+                                                    "--endpoint-strict=store-0.store.mon.svc:10901"], replicas=2)
+    services = [_service("query", "query"), _service("store", "store", headless=True)]
+    groups = {"groups": [{"name": "slo", "rules": [{"alert": "Burn", "expr": "vector(1)"}]},
+                         {"name": "capacity", "partial_response_strategy": "warn", "rules": []}]}
+    rules = _config_map("rules", "slo.yaml", yaml.safe_dump(groups))
+    ruler = _mounting(thanos_workload("StatefulSet", "ruler", ["rule", "--rule-file=/etc/rules/*.yaml",
+                                                               "--query=dnssrv+_http._tcp.query.mon.svc"]),
+                      "rules", "rules", "/etc/rules")
+    aborting = (f"query: its StoreAPI endpoint(s) dnssrv+_grpc._tcp.store.mon.svc are not strict, and thanos rule "
+                f"ruler evaluates groups with partial_response_strategy abort (slo) on its answers: {NOT_STRICT} and "
+                f"those groups evaluate on it instead of aborting. {STRICT_FIX}")
+    assert check_stack(policy, [*services, query, rules, ruler]) == [aborting]
+    by_config = _mounting(thanos_workload("StatefulSet", "ruler", [
+        "rule", "--rule-file=/etc/rules/*.yaml",
+        '--query.config=[{"static_configs": ["query:9090"], "scheme": "http"}]']), "rules", "rules", "/etc/rules")
+    assert check_stack(policy, [*services, query, rules, by_config]) == [aborting]
+    warned = _config_map("rules", "slo.yaml", yaml.safe_dump({"groups": groups["groups"][1:]}))
+    assert check_stack(policy, [*services, query, warned, ruler]) == []
+    # prometheus-operator: a ThanosRuler's queryEndpoints and the PrometheusRules its ruleSelector picks.
+    operator = {"type": "kubernetes:monitoring.coreos.com/v1:ThanosRuler", "provider": K8S, "inputs": {
+        "metadata": {"name": "tr", "namespace": "mon"},
+        "spec": {"queryEndpoints": ["dnssrv+_http._tcp.query.mon.svc"], "ruleSelector": {"matchLabels": {"r": "1"}}}}}
+    picked = {"type": "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "provider": K8S, "inputs": {
+        "metadata": {"name": "k8s", "namespace": "mon", "labels": {"r": "1"}},
+        "spec": {"groups": [{"name": "k8s", "partial_response_strategy": "abort", "rules": []}]}}}
+    assert check_stack(policy, [*services, query, operator, picked]) == [
+        aborting.replace("thanos rule ruler", "ThanosRuler tr").replace("(slo)", "(k8s)")]
+    strict = thanos_workload("Deployment", "query", ["query", "--endpoint-strict=store-0.store.mon.svc:10901"])
+    assert check_stack(policy, [*services, strict, rules, ruler, operator, picked]) == []
+
+
+def test_receive_replicas_are_deduplicated_with_chain_and_prometheus_pairs_with_penalty(prod):
+    policy = "thanos-query-dedup-func"
+    assert check_stack(policy, prod) == []  # its queries deduplicate Prometheus, ruler and receive replicas: penalty
+    receive = thanos_workload("StatefulSet", "receive", ["receive", "--objstore.config=$(OBJSTORE)",
+                                                         "--label=replica=$(POD)"], replicas=3, env=OBJSTORE_ENV)
+    query = thanos_workload("Deployment", "query", ["query", "--query.replica-label=replica"], replicas=2)
+    assert check_stack(policy, [objstore_secret(), receive, query]) == [
+        "query: query deduplicates only receive replicas (replica) with the penalty function (the default "
+        "--deduplication.func): receive copies carry identical timestamps, and penalty drops about two samples of "
+        "every series whenever the copy it follows goes away (an ingestor restart); set --deduplication.func=chain."]
+    chain = thanos_workload("Deployment", "query", ["query", "--query.replica-label=replica",
+                                                    "--deduplication.func=chain"], replicas=2)
+    assert check_stack(policy, [objstore_secret(), receive, chain]) == []
+    prometheus = {"type": "kubernetes:monitoring.coreos.com/v1:Prometheus", "provider": K8S, "inputs": {
+        "metadata": {"name": "k8s", "namespace": "mon"}, "spec": {"replicas": 2, "thanos": {"image": "x"}}}}
+    both = ["query", "--query.replica-label=replica", "--query.replica-label=prometheus_replica"]
+    assert check_stack(policy, [objstore_secret(), receive, prometheus,
+                                thanos_workload("Deployment", "query", both, replicas=2)]) == []
+    assert check_stack(policy, [objstore_secret(), receive, prometheus, thanos_workload(
+        "Deployment", "query", [*both, "--deduplication.func=chain"], replicas=2)]) == [
+        "query: query deduplicates prometheus_replica with --deduplication.func=chain: Prometheus HA replicas and "
+        "rulers scrape and evaluate on their own clocks, so chain interleaves both copies' samples (a counter seems "
+        "to reset at every switch); use penalty, and give receive replicas a query of their own if they need chain."]
+
+
+def test_a_store_gateway_whose_memcached_addresses_resolve_only_to_ready_pods_is_refused(prod):
+    """The memcached client exits at start when no address resolves; SRV or A records of a headless Service list only
+    ready pods. A ClusterIP Service's name always resolves, and so does a name outside the cluster."""
+    policy = "thanos-wiring-store-cache-resolves"
+    resources = chicago(prod, "thanos")
+    assert check_stack(policy, resources) == []  # one ClusterIP Service per memcached pod
+    args = container(named(resources, "StatefulSet", "thanos-store", "thanos")["inputs"], "thanos-store")["args"]
+    i = next(i for i, a in enumerate(args) if a.startswith("--index-cache.config="))
+    cache = json.loads(args[i].split("=", 1)[1])
+
+    def listing(*addresses: str) -> list[str]:
+        args[i] = f"--index-cache.config={json.dumps({**cache, 'config': {**cache['config'], 'addresses': addresses}})}"
+        return check_stack(policy, resources)
+
+    srv = "dnssrv+_memcached._tcp.thanos-memcached-index.thanos.svc.cluster.local"
+    assert listing(srv) == [
+        f"thanos-store: the store gateway's --index-cache.config lists only {srv}: DNS discovery over a headless "
+        "Service, which answers nothing while no cache pod is ready (first deploy, a cache rollout or crash), and the "
+        "store's memcached client exits at start when no address resolves (`no server address resolved`), so the "
+        "store gateway cannot start without a ready cache pod. List addresses that always resolve: one ClusterIP "
+        "Service per memcached pod (name-0.namespace.svc:11211)."]
+    assert len(listing("dns+thanos-memcached-index-0.thanos-memcached-index.thanos.svc:11211",
+                       "dnssrv+_memcached._tcp.memcached.elsewhere.svc")) == 1  # a pod record, an unseen Service
+    assert listing(srv, "thanos-memcached-index-0.thanos.svc.cluster.local:11211") == []  # a static name always starts it
+    assert listing("dns+thanos-memcached-index-0.thanos.svc.cluster.local:11211") == []  # a ClusterIP Service
+    assert listing("dns+acme.cfg.use1.cache.amazonaws.com:11211") == []  # outside the cluster: not judged
+    # A caching bucket config from a mounted file, over a Service the stack does not show.
+    config = yaml.safe_dump({"type": "MEMCACHED", "config": {"addresses": ["dnssrv+_memcache._tcp.memcached"]}})
+    store = _mounting(thanos_workload("StatefulSet", "store", ["store", "--objstore.config=$(OBJSTORE)",
+                                                               "--store.caching-bucket.config-file=/etc/cache/bucket.yml"],
+                                      env=OBJSTORE_ENV), "cache", "cache", "/etc/cache")
+    found = check_stack(policy, [_config_map("cache", "bucket.yml", config), store])
+    assert len(found) == 1 and found[0].startswith(
+        "store: the store gateway's --store.caching-bucket.config lists only dnssrv+_memcache._tcp.memcached: ")
+    assert check_stack(policy, [_config_map("cache", "bucket.yml", config), _service("memcached", "memcached"), store]) == []
+
+
 # --- exposure: mTLS, authenticated entry points, deduplication across layers ------------------------------------
 
 def chicago(resources, namespace=None):

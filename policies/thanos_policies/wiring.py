@@ -5,8 +5,8 @@ import re
 import yaml
 from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
-from .workloads import (WORKLOAD_TYPES, Stack, bucket_name, deduplicated, flag, provider_of, thanos_containers,
-                        workload_containers)
+from .workloads import (WORKLOAD_TYPES, Stack, bucket_name, deduplicated, flag, namespace_of, parsed, provider_of,
+                        secret_text, thanos_containers, workload_containers)
 
 ADDRESS_FLAGS = ("endpoint", "endpoint-strict", "endpoint-group", "endpoint-group-strict", "store",
                  "query-frontend.downstream-url", "query")
@@ -14,6 +14,10 @@ CACHE_FLAGS = ("index-cache.config", "store.caching-bucket.config", "query-range
                "labels.response-cache-config")
 _PLACEHOLDER = re.compile(r"<[^>]*>|\{\{|\$\{|CHANGE_?ME|REPLACE_?ME", re.IGNORECASE)
 _SCHEME = re.compile(r"^(dnssrvnoa\+|dnssrv\+|dns\+)?([a-z]+://)?(_[a-z0-9-]+\._tcp\.)?", re.IGNORECASE)
+DISCOVERED = re.compile(r"^(dns|dnssrv|dnssrvnoa|dnsdualstack)\+", re.IGNORECASE)
+"""An address Thanos resolves through DNS (A or SRV records) instead of dialling as written."""
+STORE_CACHE_FLAGS = ("index-cache.config", "store.caching-bucket.config")
+"""The store gateway's caches: both build their memcached client at start (cmd/thanos/store.go)."""
 
 
 def _parsed(text: str):
@@ -47,6 +51,65 @@ def service_of(address: str) -> tuple[str, str] | None:
         return None
     i = labels.index("svc")
     return (labels[i - 1], labels[i - 2]) if i >= 2 else None
+
+
+def _in_cluster(client, address: str) -> tuple[str, str] | None:
+    """(namespace, Service) an in-cluster address names (`name.ns.svc...`, SRV and pod forms, or a bare name in the
+    client's namespace), or None."""
+    address = DISCOVERED.sub("", address.strip())
+    host = _SCHEME.sub("", address).split("/", 1)[0].rsplit(":", 1)[0]
+    return service_of(address) or ((namespace_of(client), host) if host and "." not in host else None)
+
+
+def declared_service(stack: Stack, client, address: str):
+    """The Service the stack declares that an in-cluster address of a client names, or None."""
+    target = _in_cluster(client, address)
+    return stack.objects.get((provider_of(client), target[0], "Service", target[1])) if target else None
+
+
+def _waits_for_a_ready_pod(stack: Stack, store, address: str) -> bool:
+    """A DNS-discovered in-cluster address that answers nothing while no pod behind it is ready: one over a headless
+    Service, or a Service the stack does not show (cache discovery runs over headless ones). A ClusterIP Service's
+    name always resolves to its virtual IP; a name outside the cluster is not judged."""
+    if not DISCOVERED.match(address.strip()) or _in_cluster(store, address) is None:
+        return False
+    service = declared_service(stack, store, address)
+    return service is None or (service.props.get("spec") or {}).get("clusterIP") == "None"
+
+
+def _store_caches(stack: Stack, store, container: dict, flags: list[str]) -> list[tuple[str, dict]]:
+    """(flag, parsed config) of a store gateway's caches, inline or from a mounted ConfigMap or Secret."""
+    found = []
+    for name in STORE_CACHE_FLAGS:
+        texts = flag(flags, name) + [secret_text(r.props, key, kind == "ConfigMap") for path in flag(flags, f"{name}-file")
+                                     for r, kind, key in stack.mounted(store, container, path) if r is not None]
+        found += [(name, d) for d in map(parsed, texts) if isinstance(d, dict)]
+    return found
+
+
+def validate_store_cache_resolves(args, report):
+    """Thanos' memcached client resolves its addresses when it is created and fails when none resolves (`no server
+    address resolved`, pkg/cacheutil/memcached_client.go); the store gateway creates its index cache and caching
+    bucket at start, so it exits. DNS discovery over a headless Service answers nothing while no cache pod is ready
+    (first deploy, a cache rollout or crash): the cache, an optimisation, becomes a condition for the store to start.
+    The query-frontend's cache client only logs; Redis is dialled at start whatever its address, so no address form
+    helps and it is not judged here."""
+    stack = Stack(args.resources)
+    for r, name, c, command, flags in workload_containers(args.resources):
+        if command != "store":
+            continue
+        for option, document in _store_caches(stack, r, c, flags):
+            config = document.get("config") if isinstance(document.get("config"), dict) else {}
+            listed = [a for a in config.get("addresses") or [] if isinstance(a, str)]
+            if str(document.get("type") or "").upper() != "MEMCACHED" or config.get("auto_discovery") or not listed:
+                continue
+            if all(_waits_for_a_ready_pod(stack, r, a) for a in listed):
+                report(f"{name}: the store gateway's --{option} lists only {', '.join(listed)}: DNS discovery over a "
+                       "headless Service, which answers nothing while no cache pod is ready (first deploy, a cache "
+                       "rollout or crash), and the store's memcached client exits at start when no address resolves "
+                       "(`no server address resolved`), so the store gateway cannot start without a ready cache pod. "
+                       "List addresses that always resolve: one ClusterIP Service per memcached pod "
+                       "(name-0.namespace.svc:11211).", r.urn)
 
 
 def validate_references(args, report):
@@ -96,5 +159,10 @@ POLICIES = [
         name="thanos-wiring-references", enforcement_level=EnforcementLevel.MANDATORY,
         description="Thanos dials Services the stack declares (no unfilled placeholders); replicate copies elsewhere.",
         validate=deduplicated(validate_references)),
+    StackValidationPolicy(
+        name="thanos-wiring-store-cache-resolves", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A store gateway's memcached caches list an address that resolves without a ready cache pod: "
+                    "Thanos exits at start when none resolves.",
+        validate=deduplicated(validate_store_cache_resolves)),
 ]
 

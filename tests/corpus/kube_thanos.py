@@ -120,6 +120,10 @@ FIXTURE = Fixture(
                 "does not drop ALL", "true", "capabilities kept"),
         Finding("thanos-wiring-references", "statefulset-thanos-store", "dials dnssrv+_client._tcp.<MEMCACHED_SERVICE>"
                 ".thanos.svc, an unfilled placeholder", "true", "the example leaves the memcached Service to the user"),
+        Finding("thanos-wiring-store-cache-resolves", "statefulset-thanos-store", "the store gateway's "
+                "--index-cache.config lists only dnssrv+_client._tcp.<MEMCACHED_SERVICE>.thanos.svc: DNS discovery over "
+                "a headless Service", "true", "SRV discovery of the memcached Service, which kube-thanos renders "
+                "headless: with no cache pod ready (first deploy, a cache rollout) the store exits at start"),
     ],
     silent=[
         ("thanos-identity-objstore-secret", "the objstore config comes from a Secret through env, not inline"),

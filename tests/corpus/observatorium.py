@@ -1,9 +1,10 @@
 """Observatorium's rendered Thanos (observatorium/observatorium configuration/examples/dev/manifests, from its jsonnet
 over kube-thanos, Thanos v0.31.0): receive with a controller-generated hashring, one hash shard of store gateways
 (modulus 1) with memcached index and bucket caches, a compactor deduplicating receive replicas offline with
-downsampling off, query, query-frontend with a memcached response cache, and a ruler. One replica each, the objstore
-config from a Secret through env ($(OBJSTORE_CONFIG)), only a pod-level runAsUser/fsGroup, `resources: {}` on every
-Thanos container, soft anti-affinity, no PDB, 50Gi claims. Namespace observatorium."""
+downsampling off, query, query-frontend with a memcached response cache (each memcached behind a headless Service,
+found by SRV), and a ruler. One replica each, the objstore config from a Secret through env ($(OBJSTORE_CONFIG)), only
+a pod-level runAsUser/fsGroup, `resources: {}` on every Thanos container, soft anti-affinity, no PDB, 50Gi claims.
+Namespace observatorium."""
 
 import json
 
@@ -62,6 +63,12 @@ def memcached(name: str) -> dict:
         replicas=1)
 
 
+def headless(record: dict) -> dict:
+    """A Service with clusterIP None, as the memcached Services are rendered: DNS lists only their ready pods."""
+    record["inputs"]["spec"]["clusterIP"] = "None"
+    return record
+
+
 def cache(service_name: str, **config) -> str:
     return json.dumps({"type": "MEMCACHED", "config": {
         "addresses": [f"dnssrv+_client._tcp.{PREFIX}-thanos-{service_name}-memcached.{NS}.svc"], **config}})
@@ -102,8 +109,9 @@ FIXTURE = Fixture(
     resources=[
         secret("thanos-objectstorage", "thanos.yaml", OBJSTORE, NS, base64_data=False),
         *[service(f"{PREFIX}-thanos-{name}", NS, labels(f"thanos-{name}")) for name in
-          ("query", "query-frontend", "receive", "receive-default", "store-shard-0", "rule", "compact",
-           "store-memcached", "query-frontend-memcached")],
+          ("query", "query-frontend", "receive", "receive-default", "store-shard-0", "rule", "compact")],
+        *[headless(service(f"{PREFIX}-thanos-{name}", NS, labels(f"thanos-{name}")))
+          for name in ("store-memcached", "query-frontend-memcached")],
         thanos("StatefulSet", "receive-default", [
             "receive", *LOG, "--grpc-address=0.0.0.0:10901", "--http-address=0.0.0.0:10902",
             "--remote-write.address=0.0.0.0:19291", "--receive.replication-factor=1", "--tsdb.path=/var/thanos/receive",
@@ -167,6 +175,16 @@ FIXTURE = Fixture(
                 "14d of raw data is Observatorium's choice; the 30d floor is the pack's (rawFloor)"),
         Finding("thanos-compactor-singleton", name("compact"), "the compactor's volume is 50Gi, below 100Gi",
                 "opinion", "the floor is the pack's (minDataVolume)"),
+        *[Finding("thanos-wiring-store-cache-resolves", name("store-shard-0"), f"the store gateway's --{option} lists "
+                  f"only dnssrv+_client._tcp.{PREFIX}-thanos-store-memcached.{NS}.svc: DNS discovery over a headless "
+                  "Service", "true", "SRV over the headless memcached Service, one cache pod: while it is not ready "
+                  "(first deploy, its restart) a starting store gateway exits")
+          for option in ("index-cache.config", "store.caching-bucket.config")],
+        Finding("thanos-query-strict-endpoints", name("query"), "its StoreAPI endpoint(s) dnssrv+_grpc._tcp."
+                f"{PREFIX}-thanos-rule.{DNS}, dnssrv+_grpc._tcp.{PREFIX}-thanos-store-shard-0.{DNS}, dnssrv+_grpc._tcp."
+                f"{PREFIX}-thanos-receive-default.{DNS} are not strict, and thanos query-frontend {PREFIX}-thanos-query-"
+                "frontend caches its answers", "true", "every StoreAPI by SRV discovery: a store that fails its health "
+                "check leaves the set, the answer is a silent success, and the memcached response cache keeps it"),
     ],
     silent=[
         ("thanos-producers-replica-labels", "query deduplicates on replica and rule_replica; the compactor deduplicates "
@@ -181,6 +199,8 @@ FIXTURE = Fixture(
         ("thanos-ha-anti-affinity", "one replica each"),
         ("thanos-compactor-one-per-bucket", "one compactor"),
         ("thanos-storage-bucket-safety", "an object store (MinIO), no FILESYSTEM bucket"),
+        ("thanos-query-dedup-func", "query deduplicates Prometheus and ruler replicas beside receive's: penalty, the "
+                                    "default, is the function for them"),
     ],
     missed=[
         (f"statefulset-{PREFIX}-thanos-store-memcached", "memcached -m 1024 (MB of items) under a 128Mi memory limit: "

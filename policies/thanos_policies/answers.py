@@ -1,0 +1,182 @@
+"""Answers: a query's answer is complete or says it is not. A non-strict StoreAPI endpoint that fails its health check
+is dropped from the endpoint set, and the query answers success without its data and without a warning (measured
+with v0.42.4); receive copies and Prometheus HA pairs each need their own deduplication function."""
+
+from pulumi_policy import EnforcementLevel, StackValidationPolicy
+
+from .alerting import PROMETHEUS_RULE_CR, _files, _mounted, _selected
+from .ha import _pod_labels, _selects
+from .thanos import _replica_label_sources
+from .wiring import declared_service
+from .workloads import (THANOS_RULER_CR, WORKLOAD_TYPES, Stack, deduplicated, flag, namespace_of, parsed, plain,
+                        provider_of, secret_text, thanos_containers, workload_containers)
+
+LOOSE_FLAGS = ("endpoint", "endpoint-group", "store")
+"""Query flags whose endpoints are never strict (--store: before v0.38); --endpoint-strict and
+--endpoint-group-strict are."""
+RESULTS_CACHE_FLAGS = ("query-range.response-cache-config", "labels.response-cache-config")
+FIX = ("List each StoreAPI by its static per-pod address with strict: true (--endpoint.sd-config), so a dead one "
+       "stays in the set and the answer warns.")
+
+
+def _configs(stack: Stack, owner, container: dict, flags: list[str], name: str) -> list:
+    """The parsed `--<name>` and `--<name>-file` configs of a container (a file from a mounted ConfigMap or Secret)."""
+    texts = flag(flags, name) + [secret_text(r.props, key, kind == "ConfigMap") for path in flag(flags, f"{name}-file")
+                                 for r, kind, key in stack.mounted(owner, container, path) if r is not None]
+    return [parsed(t) for t in texts]
+
+
+def _loose_endpoints(stack: Stack, query, container: dict, flags: list[str]) -> list[str]:
+    """The StoreAPI endpoints of a query that are not strict: sd-config entries without `strict: true` (a DNS-discovered
+    address cannot be strict), --endpoint, --endpoint-group and --store, file SD."""
+    loose = [a for name in LOOSE_FLAGS for value in flag(flags, name) for a in value.split(",")]
+    for document in _configs(stack, query, container, flags, "endpoint.sd-config"):
+        entries = document.get("endpoints") if isinstance(document, dict) else None
+        loose += [e.get("address") or "" for e in entries or [] if isinstance(e, dict) and e.get("strict") is not True]
+    loose += [f"file SD {f}" for value in flag(flags, "store.sd-files") for f in value.split(",")]
+    return [a.strip() for a in loose if a.strip()]
+
+
+def _behind(stack: Stack, client, address: str) -> list:
+    """The workloads whose pods the Service an address of a client names selects."""
+    service = declared_service(stack, client, address)
+    if service is None:
+        return []
+    selector = (service.props.get("spec") or {}).get("selector") or {}
+    return [r for r in stack.resources if r.resource_type in WORKLOAD_TYPES and provider_of(r) == provider_of(service)
+            and namespace_of(r) == namespace_of(service) and _selects(selector, _pod_labels(r))]
+
+
+def _queries(stack: Stack, client, address: str, through_frontends: bool = True) -> list:
+    """(query workload, container, flags) that answer an address: a query behind it, or the downstream query of a
+    query-frontend behind it."""
+    found = []
+    for r in _behind(stack, client, address):
+        for c, command, flags in thanos_containers(r.props):
+            if command == "query":
+                found.append((r, c, flags))
+            elif command == "query-frontend" and through_frontends:
+                found += [q for url in flag(flags, "query-frontend.downstream-url") for q in _queries(stack, r, url, False)]
+    return found
+
+
+def _query_config_addresses(document) -> list[str]:
+    """The static HTTP and gRPC addresses of a ruler's --query.config (a list of client configs)."""
+    found = []
+    for entry in document if isinstance(document, list) else []:
+        if isinstance(entry, dict):
+            found += [a for a in entry.get("static_configs") or [] if isinstance(a, str)]
+            found += [a for a in (entry.get("grpc_config") or {}).get("endpoint_addresses") or [] if isinstance(a, str)]
+    return found
+
+
+def _aborting(groups) -> list[str]:
+    """Names of the rule groups that abort on a partial response (Thanos' default for a group that names none)."""
+    return [str(g.get("name")) for g in groups or [] if isinstance(g, dict)
+            and str(g.get("partial_response_strategy") or "abort").lower() == "abort"]
+
+
+def rulers(stack: Stack):
+    """(what, ruler resource, query addresses, aborting group names) of every ruler whose rule groups the stack
+    shows: Thanos rule containers (rule files from mounted ConfigMaps and Secrets) and ThanosRuler resources (the
+    PrometheusRules their ruleSelector picks)."""
+    for r, name, c, command, flags in workload_containers(stack.resources):
+        if command != "rule":
+            continue
+        addresses = [a for option in ("query", "grpc-query-endpoint") for v in flag(flags, option) for a in v.split(",")]
+        addresses += [a for d in _configs(stack, r, c, flags, "query.config") for a in _query_config_addresses(d)]
+        documents = [d for m in _mounted(stack, r, c, flag(flags, "rule-file")) for d in _files(m)]
+        groups = [g for d in documents if isinstance(d, dict) for g in _aborting(d.get("groups"))]
+        yield f"thanos rule {name}", r, [a.strip() for a in addresses if a.strip()], groups
+    for r in stack.resources:
+        if r.resource_type != THANOS_RULER_CR:
+            continue
+        spec = plain(r.props.get("spec") or {})
+        addresses = list(spec.get("queryEndpoints") or [])
+        ref = spec.get("queryConfig") or {}
+        secret = stack.get(r, "Secret", ref.get("name") or "") if ref else None
+        if secret is not None:
+            addresses += _query_config_addresses(parsed(secret_text(secret.props, ref.get("key") or "")))
+        picked = [p for p in stack.resources if p.resource_type == PROMETHEUS_RULE_CR and provider_of(p) == provider_of(r)
+                  and _selected(spec.get("ruleSelector"), plain((p.props.get("metadata") or {}).get("labels") or {}))]
+        groups = [g for p in picked for g in _aborting(plain((p.props.get("spec") or {}).get("groups")))]
+        yield f"ThanosRuler {(r.props.get('metadata') or {}).get('name')}", r, addresses, groups
+
+
+def _shown(names: list[str], limit: int = 3) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def validate_strict_endpoints(args, report):
+    """A query drops a non-strict StoreAPI endpoint that fails its health check (pkg/query/endpointset.go) and then
+    answers success without its data and without a warning; partial-response handling never sees it. So a ruler
+    group with `partial_response_strategy: abort` (the default) evaluates on the incomplete answer instead of
+    aborting, and a query-frontend with a results cache, which refuses to cache only warned answers, keeps the
+    incomplete one until it expires, after the store is back. Both present a wrong answer as right: mandatory. (A
+    query nobody reads that way shows the hole only while the store is down; it is not judged.)"""
+    stack = Stack(args.resources)
+    for what, ruler, addresses, groups in rulers(stack):
+        if not groups:
+            continue
+        for query, c, flags in (q for a in addresses for q in _queries(stack, ruler, a)):
+            loose = _loose_endpoints(stack, query, c, flags)
+            if loose:
+                report(f"{(query.props.get('metadata') or {}).get('name')}: its StoreAPI endpoint(s) {_shown(loose, 5)} "
+                       f"are not strict, and {what} evaluates groups with partial_response_strategy abort "
+                       f"({_shown(groups)}) on its answers: a non-strict endpoint that fails its health check is "
+                       "dropped without a warning, so the query answers success without that data and those groups "
+                       f"evaluate on it instead of aborting. {FIX}", query.urn)
+    for frontend, name, _, command, flags in workload_containers(args.resources):
+        cached = [option for option in RESULTS_CACHE_FLAGS if flag(flags, option) or flag(flags, f"{option}-file")]
+        if command != "query-frontend" or not cached:
+            continue
+        for query, qc, qflags in (q for url in flag(flags, "query-frontend.downstream-url")
+                                  for q in _queries(stack, frontend, url)):
+            loose = _loose_endpoints(stack, query, qc, qflags)
+            if loose:
+                report(f"{(query.props.get('metadata') or {}).get('name')}: its StoreAPI endpoint(s) {_shown(loose, 5)} "
+                       f"are not strict, and thanos query-frontend {name} caches its answers (--{cached[0]}): a "
+                       "non-strict endpoint that fails its health check is dropped without a warning, so the query "
+                       "answers success without that data, and the frontend caches the incomplete answer (it refuses "
+                       f"only warned ones) and serves it after the store is back, until the entry expires. {FIX}",
+                       query.urn)
+
+
+def validate_dedup_func(args, report):
+    """Receive copies of a series carry identical timestamps; penalty (the default --deduplication.func) skips the
+    other copy for a while after a switch, so it drops about two samples of every series whenever the copy it
+    follows goes away (an ingestor restart): Thanos' docs (components/query.md) say chain for receivers. chain merges
+    copies sample by sample, which interleaves Prometheus HA pairs and rulers (their own clocks): a counter seems to
+    reset at every switch. A label no producer of the stack stamps counts as a Prometheus one (deployed elsewhere)."""
+    sources = _replica_label_sources(args.resources)
+    for r, name, _, command, flags in workload_containers(args.resources):
+        labels = sorted({x.strip() for v in flag(flags, "query.replica-label") for x in v.split(",")} - {""})
+        if command != "query" or not labels:
+            continue
+        function = (flag(flags, "deduplication.func") or ["penalty"])[-1]
+        receive_only = all(sources.get(label) == {"receive"} for label in labels)
+        if function == "penalty" and receive_only:
+            report(f"{name}: query deduplicates only receive replicas ({', '.join(labels)}) with the penalty function "
+                   "(the default --deduplication.func): receive copies carry identical timestamps, and penalty drops "
+                   "about two samples of every series whenever the copy it follows goes away (an ingestor restart); "
+                   "set --deduplication.func=chain.", r.urn)
+        others = [label for label in labels if sources.get(label, {"other"}) != {"receive"}]
+        if function == "chain" and others:
+            report(f"{name}: query deduplicates {', '.join(others)} with --deduplication.func=chain: Prometheus HA "
+                   "replicas and rulers scrape and evaluate on their own clocks, so chain interleaves both copies' "
+                   "samples (a counter seems to reset at every switch); use penalty, and give receive replicas a query "
+                   "of their own if they need chain.", r.urn)
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="thanos-query-strict-endpoints", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A query that a ruler's aborting groups or a caching query-frontend read lists every StoreAPI "
+                    "strict: a dropped endpoint would make its answer silently incomplete.",
+        validate=deduplicated(validate_strict_endpoints)),
+    StackValidationPolicy(
+        name="thanos-query-dedup-func", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A query deduplicates receive replicas alone with --deduplication.func=chain, and Prometheus or "
+                    "ruler replicas with penalty.",
+        validate=deduplicated(validate_dedup_func)),
+]
