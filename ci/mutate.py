@@ -138,6 +138,11 @@ MUTATIONS = [
         "policies/thanos_policies/wiring.py",
         '    return service is None or (service.props.get("spec") or {}).get("clusterIP") == "None"',
         "    return service is None", *POLICY_TESTS),
+    one("store-cache-srv", "the plan's cache clients go back to SRV over the headless Service (no cache pod: no start)",
+        "components/thanos/memcached.py",
+        'return [f"{pool_name(pool)}-{i}.{namespace}.svc.cluster.local:{MEMCACHED_PORT}" for i in range(spec.replicas)]',
+        'return [f"dnssrv+_memcached._tcp.{pool_name(pool)}.{namespace}.svc.cluster.local"]',
+        "tests/test_workloads.py"),
     # Observability: thresholds, inhibition, deduplicated alerts, dashboard scoping.
     one("alert-threshold-drift", "a rule's threshold changes (receive forward failures at 40%)",
         "components/observability/rules.py", '_rate("thanos_receive_forward_requests_total", receive), "job", 0.2),',

@@ -566,3 +566,27 @@ def test_every_statefulset_claim_is_sized_in_place_never_by_replacing_the_statef
                 assert patch["inputs"]["metadata"]["namespace"] == sts["inputs"]["metadata"]["namespace"]
                 assert sts["urn"] in patch["dependsOn"]
     assert not patches, sorted(patches)
+
+
+def test_every_cache_client_names_addresses_that_resolve_without_a_ready_cache_pod():
+    """Thanos' memcached client exits at start when no address resolves, which an SRV name over a headless Service
+    does whenever no cache pod is ready: clients name one ClusterIP Service per pod instead (a Service name resolves
+    to its virtual IP whatever its pods do), and each such Service selects exactly that StatefulSet pod."""
+    from components.thanos import memcached
+
+    spec = config.load(stack_config("prod")).thanos.caches.index
+    objects = memcached.build_memcached(CTX, "index", spec)
+    workload = next(o for o in objects if o["kind"] == "StatefulSet")
+    assert workload["spec"]["serviceName"] == "thanos-memcached-index" and workload["spec"]["replicas"] == spec.replicas
+    services = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Service"}
+    assert services["thanos-memcached-index"]["clusterIP"] == "None"  # the exporter's scrape target
+    addresses = memcached.index_cache_config("thanos", spec)["config"]["addresses"]
+    assert len(addresses) == spec.replicas > 1
+    for i, address in enumerate(addresses):
+        assert "+" not in address and address == f"thanos-memcached-index-{i}.thanos.svc.cluster.local:11211"
+        per_pod = services[f"thanos-memcached-index-{i}"]
+        assert "clusterIP" not in per_pod  # a virtual IP, never headless
+        assert per_pod["selector"] == {**workload["spec"]["selector"]["matchLabels"],
+                                       "statefulset.kubernetes.io/pod-name": f"thanos-memcached-index-{i}"}
+    for config_of in (memcached.caching_bucket_config, memcached.results_cache_config):
+        assert all("+" not in a for a in config_of("thanos", spec)["config"]["addresses"])

@@ -2,12 +2,14 @@
 
 from typing import Any
 
-from components.platform.common import MEMCACHED_PORT, container_security_context, dns_srv, pdb_spec, pod_spec, service_spec
+from components.platform.common import MEMCACHED_PORT, container_security_context, pdb_spec, pod_spec, service_spec
 from components.platform.kube import ClusterContext, ManifestComponent
 from config.observability import MEMCACHED_EXPORTER_IMAGE
 from config.thanos import MEMCACHED_IMAGE, MemcachedSpec
 
 EXPORTER_PORT = 9150
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+"""The label the StatefulSet controller puts on each of its pods: a Service selects one pod by it."""
 
 
 def pool_name(pool: str) -> str:
@@ -15,9 +17,13 @@ def pool_name(pool: str) -> str:
     return f"thanos-memcached-{pool}"
 
 
-def memcached_address(pool: str, namespace: str) -> str:
-    """The client address: SRV over the headless Service, so clients hash over pods (never a load balancer)."""
-    return dns_srv("memcached", pool_name(pool), namespace)
+def memcached_addresses(pool: str, namespace: str, spec: MemcachedSpec) -> list[str]:
+    """The client addresses: one ClusterIP Service per memcached pod. A Service name resolves (to its virtual IP)
+    whether or not its pod is ready, so a client never fails to start for want of a cache: Thanos' memcached
+    client refuses to start when no address resolves (`no server address resolved`), which SRV records over a
+    headless Service do whenever no cache pod is ready. A fixed list also keeps every key on the same server
+    through restarts, where SRV answers change with every pod that comes and goes."""
+    return [f"{pool_name(pool)}-{i}.{namespace}.svc.cluster.local:{MEMCACHED_PORT}" for i in range(spec.replicas)]
 
 
 def memory_limit_mi(spec: MemcachedSpec) -> int:
@@ -31,7 +37,7 @@ def client_item_size(spec: MemcachedSpec) -> str:
 
 
 def _client_config(pool: str, namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
-    return {"addresses": [memcached_address(pool, namespace)], "timeout": "500ms", "max_idle_connections": 100,
+    return {"addresses": memcached_addresses(pool, namespace, spec), "timeout": "500ms", "max_idle_connections": 100,
             "max_async_concurrency": 20, "max_async_buffer_size": 10000, "max_get_multi_concurrency": 100,
             "max_get_multi_batch_size": 100, "max_item_size": client_item_size(spec), "dns_provider_update_interval": "10s"}
 
@@ -68,7 +74,8 @@ def results_cache_config(namespace: str, spec: MemcachedSpec) -> dict[str, Any]:
 
 
 def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list[dict[str, Any]]:
-    """Deployment (memcached and its exporter), headless Service and PDB of one pool."""
+    """StatefulSet (memcached and its exporter, no claims), its headless Service (the exporter's scrape target), a
+    ClusterIP Service per pod (the clients' addresses) and a PDB of one pool."""
     name = pool_name(pool)
     component = f"memcached-{pool}"
     selector = ctx.selector(component)
@@ -96,14 +103,17 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
     objects: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(name, component),
          "spec": service_spec(selector, [port, metrics], headless=True)},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": ctx.metadata(name, component),
-         "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector},
-                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": ctx.metadata(name, component),
+         "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector}, "serviceName": name,
+                  "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
                   "template": {"metadata": {"labels": ctx.labels(component)},
                                "spec": pod_spec("thanos-memcached", [memcached, exporter], selector=selector,
                                                 replicas=spec.replicas, grace_seconds=30,
                                                 zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)}}},
     ]
+    for i in range(spec.replicas):
+        objects.append({"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(f"{name}-{i}", component),
+                        "spec": service_spec({**selector, POD_NAME_LABEL: f"{name}-{i}"}, [port], headless=False)})
     if spec.replicas > 1:
         objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                         "metadata": ctx.metadata(name, component), "spec": pdb_spec(selector)})

@@ -212,6 +212,8 @@ def containers_of(stack: str, cluster: str, obj: dict[str, Any], objects: Object
     pod = pod_name(obj, replica)
     spec = template["spec"]
     labels = (template.get("metadata") or {}).get("labels") or {}
+    if obj["kind"] == "StatefulSet":  # what the StatefulSet controller adds to each of its pods
+        labels = {**labels, "statefulset.kubernetes.io/pod-name": pod, "apps.kubernetes.io/pod-index": str(replica)}
     volumes = {v["name"]: _volume(v, namespace, objects) for v in spec.get("volumes") or []}
     for claim in (obj["spec"].get("volumeClaimTemplates") or []) if obj["kind"] == "StatefulSet" else []:
         volumes[claim["metadata"]["name"]] = Volume(claim["metadata"]["name"], None)
