@@ -148,6 +148,7 @@ def dev(tmp_path_factory):
             processes[minio.id] = harness.start(minio)
         for process in processes.values():
             assert process.wait_ready(60) == "ready", process.output()
+            assert harness.wait_published(process, 10), process.container.id  # the Jobs reach it by its Service
         setup = [c for c in containers if c.image.startswith("quay.io/minio/mc")]
         assert {c.workload for c in setup} >= {"thanos-minio-make-bucket"}, [c.workload for c in setup]
         for job in sorted(setup, key=lambda c: c.workload != "thanos-minio-make-bucket"):
@@ -175,8 +176,14 @@ def dev(tmp_path_factory):
         servers = [c for c in containers if not c.runs_to_completion and not c.image.startswith("quay.io/minio")]
         for container in servers:  # `pulumi up` creates every pod at once: each has its name and address first
             harness.register(container)
-        for container in sorted(servers, key=lambda c: not c.image.startswith("docker.io/library/memcached")):
+        caches = [c for c in servers if c.image.startswith("docker.io/library/memcached")]
+        for container in caches:
             processes[container.id] = harness.start(container)
+        for container in caches:  # ready and in DNS before the servers that dial them start, as `pulumi up` orders
+            assert harness.wait_published(container, READY_SECONDS), processes[container.id].output()
+        for container in servers:
+            if container not in caches:
+                processes[container.id] = harness.start(container)
         stack = DevStack(harness, objects, processes, (start, start + 2 * WINDOW_MS), blocks, flows, flows_lock)
         for process in processes.values():
             if process.ports:
@@ -330,7 +337,7 @@ def test_the_post_deploy_validation_passes_and_names_a_stopped_leaf(dev, tmp_pat
     # One leaf down: the global validation fails and names it (attempts cut to 2: the checks run unchanged).
     seattle = dev.process("seattle", "thanos-seattle", "thanos-query-pods")
     seattle.stop()
-    dev.harness.cluster_dns("seattle").remove_pod("thanos-seattle", seattle.container.pod)
+    assert dev.harness.wait_unpublished(seattle, 5)  # not ready: out of its Services' answers
     job = next(c for c in validations if c.namespace == GLOBAL_NAMESPACE)
     plan_file = next(m for m in job.mounts if m.volume.files and "plan.json" in m.volume.files)
     plan = json.loads(plan_file.volume.files["plan.json"][0])
