@@ -32,7 +32,8 @@ def compactor_args(spec: CompactorSpec, dedup_replica_labels: list[str]) -> list
              f"--retention.resolution-raw={retention.raw}", f"--retention.resolution-5m={retention.res_5m}",
              f"--retention.resolution-1h={retention.res_1h}", f"--delete-delay={spec.delete_delay}",
              f"--consistency-delay={spec.consistency_delay}", f"--compact.concurrency={spec.concurrency}",
-             "--downsample.concurrency=1"]
+             "--downsample.concurrency=1",
+             "--disable-admin-operations"]  # else anyone reaching the HTTP port can mark every block for deletion
     if not retention.downsampling:
         flags.append("--downsampling.disable")
     flags += [f"--deduplication.replica-label={label}" for label in dedup_replica_labels]

@@ -77,7 +77,8 @@ def store_args(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec, shard: 
              f"--store.limits.request-samples={spec.samples_limit}",
              f"--store.grpc.series-max-concurrency={spec.series_max_concurrency}",
              f"--ignore-deletion-marks-delay={spec.ignore_deletion_marks_delay}",
-             "--store.enable-index-header-lazy-reader"]
+             "--store.enable-index-header-lazy-reader",
+             "--disable-admin-operations"]  # else anyone reaching the HTTP port can mark every block for deletion
     if spec.shards > 1:
         flags.append(f"--selector.relabel-config={inline_config(shard_relabel_config(shard, spec.shards))}")
     if partition is not None:
