@@ -1205,6 +1205,38 @@ def test_every_query_dedups_on_every_replica_label_never_on_identity(prod):
         "the one above it, so the global view shows every replica. Add --query.replica-label for each."]
 
 
+def test_a_compactor_store_or_bucket_web_with_admin_operations_on_is_refused(prod):
+    """Their HTTP port's mark API has the compactor delete any block; the switch came in v0.33 (compact, bucket web)
+    and v0.39 (store), the API itself in v0.24. Without the block viewer there is no API."""
+    policy = "thanos-exposure-admin-api-off"
+    admin = "--disable-admin-operations"
+    served = [("thanos-compactor", STS, "thanos-compactor", "compact"),
+              ("thanos-store", STS, "thanos-store", "store"), ("thanos-store-dr-us-west-2", STS, "thanos-store", "store"),
+              ("thanos-bucket-web", DEPLOYMENT, "thanos-bucket-web", "tools bucket web")]
+    for name, kind, container_name, command in served:
+        props = workload(prod, name)["inputs"]
+        assert check(policy, kind, props) == [], name
+        args = container(props, container_name)["args"]
+        for off in ([a for a in args if a != admin], [*args, f"{admin}=false"], [*args, f"--no-{admin[2:]}"]):
+            args[:] = off
+            assert check(policy, kind, props) == [
+                f"{name}: thanos {command} lets anyone who reaches its HTTP port mark every block for deletion (POST "
+                "/api/v1/blocks/mark), and the compactor then deletes them: set --disable-admin-operations."], off
+    store = thanos_workload("StatefulSet", "store", ["store", "--objstore.config=$(OBJSTORE)"], env=OBJSTORE_ENV)
+    store["inputs"]["spec"]["template"]["spec"]["containers"][0]["image"] = "docker.io/bitnami/thanos:0.38.0"
+    assert check(policy, STS, store["inputs"]) == [
+        "store: thanos store lets anyone who reaches its HTTP port mark every block for deletion (POST "
+        "/api/v1/blocks/mark), and the compactor then deletes them; v0.38.0 cannot turn that off: upgrade to v0.39.0 "
+        "or later and set --disable-admin-operations."]
+    store["inputs"]["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/thanos/thanos:v0.23.2"
+    assert check(policy, STS, store["inputs"]) == []  # no mark API yet
+    assert check(policy, STS, compactor("compact", "--disable-admin-operations=true")["inputs"]) == []
+    assert check(policy, STS, compactor("compact", "--web.disable")["inputs"]) == []
+    assert check(policy, STS, thanos_workload("StatefulSet", "compact", ["compact"])["inputs"]) == []  # runs once
+    query = thanos_workload("Deployment", "query", ["query"], replicas=2)
+    assert check(policy, DEPLOYMENT, query["inputs"]) == []
+
+
 ALERTING = "thanos-alerting-alertmanager"
 
 

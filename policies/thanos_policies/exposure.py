@@ -1,12 +1,14 @@
-"""Exposure: what leaves the cluster is encrypted and authenticated, and every query deduplicates on every replica
-label and never on an identity label. Thanos has no authentication of its own: mTLS on gRPC, a proxy on HTTP."""
+"""Exposure: what leaves the cluster is encrypted and authenticated, no HTTP port marks blocks for deletion, and every
+query deduplicates on every replica label and never on an identity label. Thanos has no authentication of its own:
+mTLS on gRPC, a proxy on HTTP."""
 
 import yaml
-from pulumi_policy import EnforcementLevel, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from .ha import _pod_labels, _selects
-from .thanos import _producer_replica_labels
-from .workloads import WORKLOAD_TYPES, containers, deduplicated, flag, namespace_of, provider_of, thanos_containers
+from .thanos import _producer_replica_labels, _version_text
+from .workloads import (WORKLOAD_TYPES, containers, deduplicated, flag, image_version, namespace_of, provider_of,
+                        switch_on, thanos_containers)
 
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -18,6 +20,11 @@ HEALTH_PATHS = {"/-/ready", "/-/healthy"}
 GRPC_TLS = ("grpc-server-tls-cert", "grpc-server-tls-key", "grpc-server-tls-client-ca")
 REMOTE_WRITE_TLS = ("remote-write.server-tls-cert", "remote-write.server-tls-key", "remote-write.server-tls-client-ca")
 _NGINX_AUTH = "nginx.ingress.kubernetes.io/"
+MARK_API_SINCE = (0, 24, 0)
+"""The release whose bucket UI API (`POST /api/v1/blocks/mark`) first marked blocks for deletion or no compaction."""
+ADMIN_SWITCH_SINCE = {"compact": (0, 33, 0), "tools bucket web": (0, 33, 0), "store": (0, 39, 0)}
+"""The commands that serve that API, and the first release tag whose flags have --disable-admin-operations (#6646:
+the CHANGELOG lists it under v0.32, but every v0.32 tag lacks it; #8284)."""
 
 
 def _workloads_behind(resources, service) -> list:
@@ -178,6 +185,25 @@ def validate_entry_points(args, report):
                            "authentication; route to an authenticating proxy (oauth2-proxy) instead.", r.urn)
 
 
+def validate_admin_api(args, report):
+    if args.resource_type not in WORKLOAD_TYPES:
+        return
+    name = (args.props.get("metadata") or {}).get("name")
+    for c, command, flags in thanos_containers(args.props):
+        since, version = ADMIN_SWITCH_SINCE.get(command), image_version(c.get("image") or "")
+        if since is None or switch_on(flags, "disable-admin-operations") or (version and version < MARK_API_SINCE):
+            continue
+        if switch_on(flags, "web.disable") or (command == "compact" and not switch_on(flags, "wait")):
+            continue  # no block viewer, so no API: a compactor serves it only while it waits
+        risk = (f"{name}: thanos {command} lets anyone who reaches its HTTP port mark every block for deletion "
+                "(POST /api/v1/blocks/mark), and the compactor then deletes them")
+        if version and version < since:
+            report(f"{risk}; {_version_text(version)} cannot turn that off: upgrade to {_version_text(since)} or "
+                   "later and set --disable-admin-operations.")
+        else:
+            report(f"{risk}: set --disable-admin-operations.")
+
+
 def _sd_addresses(flags: list[str]) -> list[str]:
     addresses = []
     for text in flag(flags, "endpoint.sd-config"):
@@ -239,6 +265,11 @@ POLICIES = [
         name="thanos-exposure-entry-point-auth", enforcement_level=EnforcementLevel.MANDATORY,
         description="An Ingress or HTTPRoute to query, query-frontend or receive has TLS and an authenticating backend.",
         validate=deduplicated(validate_entry_points)),
+    ResourceValidationPolicy(
+        name="thanos-exposure-admin-api-off", enforcement_level=EnforcementLevel.MANDATORY,
+        description="Compactors, store gateways and bucket webs run with --disable-admin-operations: no one can mark "
+                    "blocks for deletion over HTTP.",
+        validate=deduplicated(validate_admin_api)),
     StackValidationPolicy(
         name="thanos-query-dedup-labels", enforcement_level=EnforcementLevel.MANDATORY,
         description="Every query deduplicates on every replica label it can see, never on an identity label.",

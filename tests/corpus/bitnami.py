@@ -83,6 +83,14 @@ FIXTURE = Fixture(
         *[Finding("thanos-hardening-pods", f"deployment-{release}-thanos-compactor", "the pod does not set "
                   "runAsNonRoot", "true", "one of its containers (the init container) runs as root")
           for release in ("prod", "staging")],
+        *[Finding("thanos-exposure-admin-api-off", f"deployment-{release}-thanos-compactor", "thanos compact lets "
+                  "anyone who reaches its HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the "
+                  "compactor then deletes them: set --disable-admin-operations.", "true",
+                  "0.34.1 has the switch, and the chart leaves it off") for release in ("prod", "staging")],
+        *[Finding("thanos-exposure-admin-api-off", f"statefulset-{release}-thanos-storegateway", "thanos store lets "
+                  "anyone who reaches its HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the "
+                  "compactor then deletes them; v0.34.1 cannot turn that off: upgrade to v0.39.0", "true",
+                  "the store gateway of 0.34.1 serves the mark API with no switch") for release in ("prod", "staging")],
     ],
     silent=[
         ("thanos-flags-known", "0.34.1 is judged only for removed flags, and it uses none"),

@@ -87,6 +87,12 @@ FIXTURE = Fixture(
                 "a typo: shard 1 is never queried"),
         Finding("thanos-wiring-references", "deployment-thanos-bucket-replicate", "tools bucket replicate copies "
                 "GCS:acme-metrics/ onto itself", "true", "the destination was left equal to the source"),
+        *[Finding("thanos-exposure-admin-api-off", f"statefulset-thanos-{name}", f"thanos-{name}: thanos {command} lets "
+                  "anyone who reaches its HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the "
+                  "compactor then deletes them: set --disable-admin-operations.", "true",
+                  "the chart leaves the v0.42.4 switch off") for command, names in (
+              ("compact", ("compactor", "compactor-0", "compactor-1")),
+              ("store", ("storegateway", "storegateway-0", "storegateway-1"))) for name in names],
     ],
     silent=[
         ("thanos-store-shards-cover", "an unsharded store serves every block; the hash shards only overlap it"),

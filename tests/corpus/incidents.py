@@ -40,6 +40,9 @@ def cron_job(name: str, args: list[str]) -> dict:
 POD_NAME_ENV = [{"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
 RECEIVE = ["receive", "--tsdb.path", "/var/thanos/receive", *OBJSTORE, "--tsdb.retention", "1d"]
 SHARD_FILE = ["--selector.relabel-config-file", "/etc/thanos/shard.yaml"]
+ADMIN_API_ON = ("lets anyone who reaches its HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the "
+                "compactor then deletes them: set --disable-admin-operations.")
+ADMIN_API_WHY = "the chart's v0.42.4 compactors and store gateways leave the switch off"
 
 COMPACTOR_SHARDS = Fixture(
     name="compactors sharded by a relabel file beside the default one",
@@ -56,6 +59,8 @@ COMPACTOR_SHARDS = Fixture(
         Finding("thanos-compactor-one-per-bucket", "statefulset-thanos-compactor", "an unsharded compactor writes to "
                 "bucket S3:acme-blocks/ beside 2 sharded one(s): it compacts the streams they own as well", "true",
                 "the default compactor overlaps both shards the relabel files select"),
+        *[Finding("thanos-exposure-admin-api-off", f"statefulset-{name}", ADMIN_API_ON, "true", ADMIN_API_WHY)
+          for name in ("thanos-compactor", "thanos-compactor-0", "thanos-compactor-1")],
     ],
     silent=[("thanos-compactor-singleton", "each compactor is one replica on its own claim")],
 )
@@ -98,6 +103,8 @@ OFFLINE_DEDUP = Fixture(
         Finding("thanos-producers-replica-labels", "statefulset-thanos-compactor", "thanos-compactor: the compactor "
                 "deduplicates on prometheus_replica with the one-to-one function", "true",
                 "HA Prometheus pairs never write identical samples: one-to-one keeps both and doubles every series"),
+        *[Finding("thanos-exposure-admin-api-off", "statefulset-thanos-compactor", ADMIN_API_ON, "true", ADMIN_API_WHY)
+          for namespace in (NS, "thanos-archive")],  # one compactor of that name in each
     ],
 )
 
@@ -133,6 +140,7 @@ SHARED_CLAIM = Fixture(
     findings=[
         Finding("thanos-ha-claims", "deployment-thanos-store", "thanos-store: 2 replicas share the ReadWriteOnce claim "
                 "thanos-store", "true", "the second pod waits forever for a volume attached to another node"),
+        Finding("thanos-exposure-admin-api-off", "deployment-thanos-store", ADMIN_API_ON, "true", ADMIN_API_WHY),
     ],
 )
 

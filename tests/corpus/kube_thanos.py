@@ -120,6 +120,14 @@ FIXTURE = Fixture(
                 "does not drop ALL", "true", "capabilities kept"),
         Finding("thanos-wiring-references", "statefulset-thanos-store", "dials dnssrv+_client._tcp.<MEMCACHED_SERVICE>"
                 ".thanos.svc, an unfilled placeholder", "true", "the example leaves the memcached Service to the user"),
+        Finding("thanos-exposure-admin-api-off", "statefulset-thanos-compact", "thanos compact lets anyone who reaches "
+                "its HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the compactor then deletes "
+                "them; v0.30.2 cannot turn that off: upgrade to v0.33.0", "true",
+                "v0.30.2 serves the mark API on 10902 with no switch, and the examples ship no NetworkPolicy"),
+        Finding("thanos-exposure-admin-api-off", "statefulset-thanos-store", "thanos store lets anyone who reaches its "
+                "HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the compactor then deletes "
+                "them; v0.30.2 cannot turn that off: upgrade to v0.39.0", "true",
+                "the store gateway serves the same mark API; its switch came only in v0.39.0"),
         Finding("thanos-wiring-store-cache-resolves", "statefulset-thanos-store", "the store gateway's "
                 "--index-cache.config lists only dnssrv+_client._tcp.<MEMCACHED_SERVICE>.thanos.svc: DNS discovery over "
                 "a headless Service", "true", "SRV discovery of the memcached Service, which kube-thanos renders "

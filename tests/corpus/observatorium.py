@@ -175,6 +175,12 @@ FIXTURE = Fixture(
                 "14d of raw data is Observatorium's choice; the 30d floor is the pack's (rawFloor)"),
         Finding("thanos-compactor-singleton", name("compact"), "the compactor's volume is 50Gi, below 100Gi",
                 "opinion", "the floor is the pack's (minDataVolume)"),
+        Finding("thanos-exposure-admin-api-off", name("compact"), "thanos compact lets anyone who reaches its HTTP "
+                "port mark every block for deletion (POST /api/v1/blocks/mark), and the compactor then deletes them; "
+                "v0.31.0 cannot turn that off: upgrade to v0.33.0", "true", "v0.31.0 serves the mark API with no switch"),
+        Finding("thanos-exposure-admin-api-off", name("store-shard-0"), "thanos store lets anyone who reaches its HTTP "
+                "port mark every block for deletion (POST /api/v1/blocks/mark), and the compactor then deletes them; "
+                "v0.31.0 cannot turn that off: upgrade to v0.39.0", "true", "the store gateway's mark API, no switch"),
         *[Finding("thanos-wiring-store-cache-resolves", name("store-shard-0"), f"the store gateway's --{option} lists "
                   f"only dnssrv+_client._tcp.{PREFIX}-thanos-store-memcached.{NS}.svc: DNS discovery over a headless "
                   "Service", "true", "SRV over the headless memcached Service, one cache pod: while it is not ready "

@@ -76,6 +76,9 @@ FIXTURE = Fixture(
                 "objstore config of thanos store is a FILESYSTEM bucket (/var/thanos/store/s3)", "true",
                 "the chart's placeholder: a local directory (here in "
                 "the pod's emptyDir) is no shared, durable bucket"),
+        Finding("thanos-exposure-admin-api-off", f"statefulset-{FULL}-store-gateway", "thanos store lets anyone who "
+                "reaches its HTTP port mark every block for deletion (POST /api/v1/blocks/mark), and the compactor then "
+                "deletes them: set --disable-admin-operations.", "true", "the chart leaves the v0.42.4 switch off"),
     ],
     silent=[
         ("thanos-ha-pdb", "one replica each: nothing to keep available during a drain"),
