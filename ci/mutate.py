@@ -261,6 +261,10 @@ MUTATIONS = [
     one("node-exporter-open", "node-exporter answers anyone again",
         "components/observability/collection.py", 'f"--web.config.file={NODE_EXPORTER_WEB_DIR}/web-config.yml",', "",
         "tests/test_observability.py", "tests/test_real_node_exporter.py"),
+    Mutation("admin-api-on", "the compactor and store gateways mark blocks for deletion for anyone on their HTTP port",
+             (("components/thanos/compactor.py", '             "--disable-admin-operations"]', "             ]"),
+              ("components/thanos/store.py", '             "--disable-admin-operations"]', "             ]")),
+             ("tests/test_real_admin_api.py", "tests/test_policies.py")),
 ]
 
 
