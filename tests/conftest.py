@@ -143,3 +143,13 @@ def run_probe(tmp_path, body: str) -> subprocess.CompletedProcess:
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE_PRELUDE + body)
     return subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory):
+    """The dev data path started for real (tests/realtools/devstack.py), once per test process: the happy-path tests
+    and the fault runs (both in the xdist group `real-dev`, so in one process) share it."""
+    from tests.realtools.devstack import started_dev
+
+    with started_dev(tmp_path_factory.mktemp("real-dev")) as stack:
+        yield stack
