@@ -98,7 +98,9 @@ class Row:
 
 
 ROWS: dict[str, Row] = {}
-"""The rows the fault runs of this process measured, by test name (docs/failure-modes.md is made of them)."""
+"""The rows the fault runs of this process measured, by run (docs/failure-modes.md is made of them)."""
+RUNS = ("store", "leaf", "caches")
+"""Every fault run that writes a row, in the table's order."""
 DOC = Path(__file__).resolve().parent.parent / "docs" / "failure-modes.md"
 BEGIN, END = "<!-- fault runs: begin -->", "<!-- fault runs: end -->"
 
@@ -243,9 +245,9 @@ def failure_modes_table(rows: list[Row]) -> str:
 def test_failure_modes_doc_is_the_fault_runs_own_output():
     """docs/failure-modes.md holds exactly the rows the fault runs above measured (run last in this module). After a
     change that moves a number: FAULT_RUNS_WRITE=1 ./run tests tests/test_real_faults.py rewrites it."""
-    missing = [name for name in ("store", "leaf", "caches") if name not in ROWS]
+    missing = [name for name in RUNS if name not in ROWS]
     assert not missing, f"fault runs without a row (did they fail?): {missing}"
-    table = failure_modes_table([ROWS[name] for name in ("store", "leaf", "caches")])
+    table = failure_modes_table([ROWS[name] for name in RUNS])
     text = DOC.read_text()
     assert BEGIN in text and END in text, f"{DOC} has no {BEGIN} ... {END} section"
     before, rest = text.split(BEGIN, 1)
