@@ -1506,3 +1506,28 @@ def test_an_azure_source_policy_with_rules_unknown_takes_the_destination_policys
     assert check_stack("thanos-compactor-one-per-bucket", [dr_secret, compactor, *sources_only]) == [
         f"a compactor writes to {account}/thanos, a replication destination: it would compact the replicated streams "
         "a second time (overlaps); DR copies are read-only."]
+
+
+def test_a_prometheus_taking_monitors_from_every_namespace_with_file_access_is_refused(planned):
+    """A ServiceMonitor from any namespace could point bearerTokenFile at Prometheus' workload identity token and
+    send it anywhere: azure's operator-mode Prometheus takes monitors from its own namespace and denies file access."""
+    policy, kind = "thanos-exposure-monitor-file-access", "kubernetes:monitoring.coreos.com/v1:Prometheus"
+    prometheus = next(r for r in planned["azure"].plan["resources"] if r["type"] == kind)
+    props = copy.deepcopy(prometheus["inputs"])
+    assert props["spec"]["arbitraryFSAccessThroughSMs"] == {"deny": True}
+    assert props["spec"]["serviceMonitorNamespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": props["metadata"]["namespace"]}}
+    assert check(policy, kind, props) == []
+    props["spec"]["serviceMonitorNamespaceSelector"] = {}
+    assert check(policy, kind, props) == []  # every namespace, but no file access
+    del props["spec"]["arbitraryFSAccessThroughSMs"]
+    assert check(policy, kind, props) == [
+        "thanos-prometheus: Prometheus selects serviceMonitors from every namespace and allows them arbitrary file "
+        "access: a ServiceMonitor from any namespace can send its token files (bucket write access) anywhere. Select "
+        "your own namespaces (e.g. matchLabels kubernetes.io/metadata.name) and set arbitraryFSAccessThroughSMs.deny: "
+        "true."]
+    props["spec"]["podMonitorSelector"] = {}
+    props["spec"]["podMonitorNamespaceSelector"] = {}
+    assert "serviceMonitors, podMonitors from every namespace" in check(policy, kind, props)[0]
+    props["spec"]["serviceMonitorNamespaceSelector"] = props["spec"]["podMonitorNamespaceSelector"] = None
+    assert check(policy, kind, props) == []  # a null namespace selector: Prometheus' own namespace only

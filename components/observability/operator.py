@@ -83,7 +83,12 @@ def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Obs
         "storage": {"volumeClaimTemplate": {"spec": {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": spec.storage_size}},
             **({"storageClassName": spec.storage_class} if spec.storage_class else {})}}},
-        "serviceMonitorSelector": selected, "serviceMonitorNamespaceSelector": {},
+        # Our monitors and rules live in our namespace: selecting from every namespace (`{}`) would let any namespace
+        # add a ServiceMonitor that makes Prometheus send a token file it can read (its bucket writer identity) to
+        # any endpoint; arbitrary file access is denied for the same reason.
+        "serviceMonitorSelector": selected, "serviceMonitorNamespaceSelector": own_namespace,
+        "podMonitorNamespaceSelector": own_namespace, "probeNamespaceSelector": own_namespace,
+        "scrapeConfigNamespaceSelector": own_namespace, "arbitraryFSAccessThroughSMs": {"deny": True},
         "ruleSelector": selected, "ruleNamespaceSelector": own_namespace,
         "thanos": {"image": ctx.image, "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
                    "resources": resource_requirements(spec.sidecar_resources)},

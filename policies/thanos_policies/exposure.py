@@ -7,7 +7,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 
 from .ha import _pod_labels, _selects
 from .thanos import _producer_replica_labels, _version_text
-from .workloads import (WORKLOAD_TYPES, containers, deduplicated, flag, image_version, namespace_of, provider_of,
+from .workloads import (PROMETHEUS_CR, WORKLOAD_TYPES, containers, deduplicated, flag, image_version, namespace_of, provider_of,
                         switch_on, thanos_containers)
 
 SERVICE = "kubernetes:core/v1:Service"
@@ -185,6 +185,31 @@ def validate_entry_points(args, report):
                            "authentication; route to an authenticating proxy (oauth2-proxy) instead.", r.urn)
 
 
+MONITOR_KINDS = ("serviceMonitor", "podMonitor", "probe", "scrapeConfig")
+"""The prometheus-operator objects a Prometheus selects scrape targets from (`<kind>Selector`,
+`<kind>NamespaceSelector`)."""
+
+
+def validate_monitor_file_access(args, report):
+    """A Prometheus resource that selects monitors from every namespace (an empty namespace selector) without
+    `arbitraryFSAccessThroughSMs.deny`: anyone who may create a ServiceMonitor in any namespace can make Prometheus
+    send a file it reads (its service account or workload identity token, the bucket writer's) to any endpoint."""
+    if args.resource_type != PROMETHEUS_CR:
+        return
+    spec = args.props.get("spec") or {}
+    if (spec.get("arbitraryFSAccessThroughSMs") or {}).get("deny") is True:
+        return
+    # A null selector selects no monitors; an empty namespace selector selects every namespace.
+    open_kinds = [kind for kind in MONITOR_KINDS if spec.get(f"{kind}Selector") is not None
+                  and spec.get(f"{kind}NamespaceSelector") == {}]
+    if open_kinds:
+        name = (args.props.get("metadata") or {}).get("name")
+        report(f"{name}: Prometheus selects {', '.join(k + 's' for k in open_kinds)} from every namespace and allows them arbitrary "
+               "file access: a ServiceMonitor from any namespace can send its token files (bucket write access) "
+               "anywhere. Select your own namespaces (e.g. matchLabels kubernetes.io/metadata.name) and set "
+               "arbitraryFSAccessThroughSMs.deny: true.")
+
+
 def validate_admin_api(args, report):
     if args.resource_type not in WORKLOAD_TYPES:
         return
@@ -265,6 +290,11 @@ POLICIES = [
         name="thanos-exposure-entry-point-auth", enforcement_level=EnforcementLevel.MANDATORY,
         description="An Ingress or HTTPRoute to query, query-frontend or receive has TLS and an authenticating backend.",
         validate=deduplicated(validate_entry_points)),
+    ResourceValidationPolicy(
+        name="thanos-exposure-monitor-file-access", enforcement_level=EnforcementLevel.MANDATORY,
+        description="A Prometheus resource never takes monitors from every namespace with arbitrary file access: "
+                    "they could send its token files anywhere.",
+        validate=deduplicated(validate_monitor_file_access)),
     ResourceValidationPolicy(
         name="thanos-exposure-admin-api-off", enforcement_level=EnforcementLevel.MANDATORY,
         description="Compactors, store gateways and bucket webs run with --disable-admin-operations: no one can mark "
