@@ -45,6 +45,8 @@ def test_the_replication_role_trusts_s3_for_its_own_bucket_and_account_only():
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
                                       "ArnLike": {"aws:SourceArn": "arn:aws:s3:::acme-thanos"}}
+    gov = cloud_aws.replication_trust_policy("acme-thanos", "123456789012", "aws-us-gov")["Statement"][0]
+    assert gov["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws-us-gov:s3:::acme-thanos"}
 
 
 def test_the_kms_key_is_usable_only_through_s3_in_its_region():

@@ -118,14 +118,15 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str, compo
                                        f"{host}:aud": "sts.amazonaws.com"}}}]}
 
 
-def replication_trust_policy(source_bucket: str, account_id: str) -> dict[str, Any]:
+def replication_trust_policy(source_bucket: str, account_id: str, partition: str = "aws") -> dict[str, Any]:
     """S3 assumes the replication role, for this bucket of this account only (no confused deputy: another account's
-    bucket cannot name the role in its replication configuration)."""
+    bucket cannot name the role in its replication configuration), in the account's partition (an `arn:aws:` source
+    never matches in aws-cn or aws-us-gov, and replication would silently copy nothing)."""
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "S3Replication", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
         "Action": "sts:AssumeRole",
         "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
-                      "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{source_bucket}"}}}]}
+                      "ArnLike": {"aws:SourceArn": bucket_arn(partition, source_bucket)}}}]}
 
 
 def replication_policy(source_arn: str, destination_arn: str, source_key: str | None,
@@ -258,8 +259,9 @@ class AwsObjectStore(pulumi.ComponentResource):
                                pulumi.ResourceOptions(parent=self, providers=[dr_provider]),
                                lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None)
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
-                                assume_role_policy=account.account_id.apply(lambda account_id: json.dumps(
-                                    replication_trust_policy(storage.bucket, account_id), sort_keys=True)),
+                                assume_role_policy=pulumi.Output.all(account.account_id, partition).apply(
+                                    lambda v: json.dumps(replication_trust_policy(storage.bucket, v[0], v[1]),
+                                                         sort_keys=True)),
                                 opts=kept(self, protect))
             aws.iam.RolePolicy(f"{name}-replication", role=role.name, policy=pulumi.Output.all(
                 primary.arn, replica.arn).apply(lambda arns: json.dumps(replication_policy(
