@@ -181,3 +181,28 @@ def test_cloud_stacks_follow_the_pulumi_cloud_model_and_dev_the_passphrase_one()
     readme = (ROOT / "README.md").read_text()
     assert "pulumi stack init prod --secrets-provider passphrase" not in readme
     assert "pulumi stack init acme/thanos/prod " in readme
+
+
+def test_workflows_run_the_pulumi_cli_the_tests_prove_and_production_only_from_main():
+    """Every Pulumi CLI a workflow installs is the version ci/tools.sh builds (the one the real-engine tests run); a
+    job that reaches the `production` environment runs only for main (workflow_dispatch may name any branch); a drift
+    check that cannot run fails instead of passing as "no drift"."""
+    proven = subprocess.run(["bash", str(ROOT / "ci" / "tools.sh"), "--version", "pulumi"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    files = [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / ".github" / "actions" / "cloud-login" / "action.yml"]
+    installs = 0
+    for path in files:
+        document = yaml.safe_load(path.read_text())
+        jobs = document.get("jobs") or {"action": {"steps": document["runs"]["steps"]}}
+        for name, job in jobs.items():
+            for step in job.get("steps") or []:
+                if str(step.get("uses", "")).startswith(("pulumi/setup-pulumi@", "pulumi/actions@")):
+                    installs += 1
+                    assert str((step.get("with") or {}).get("pulumi-version")) == proven, (path.name, name, step)
+            environment = job.get("environment")
+            environment = environment.get("name") if isinstance(environment, dict) else environment
+            if environment == "production":
+                assert job.get("if") == "github.ref == 'refs/heads/main'", (path.name, name)
+    assert installs >= 4
+    drift = (ROOT / ".github" / "workflows" / "drift.yml").read_text()
+    assert "cannot run: no PULUMI_PREVIEW_TOKEN secret" in drift and "exit 1" in drift
