@@ -6,16 +6,26 @@ The data path is the one tests/test_real_dev.py starts (the `dev` fixture, share
 
 import json
 import os
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, DevStack, eventually
+from tests.realtools import Harness
+from tests.realtools.blocks import HOUR_MS, block_objects, write_blocks
+from tests.realtools.build import tool
+from tests.realtools.devstack import (CLUSTERS, GLOBAL_NAMESPACE, READY_SECONDS, REPLICA_LABEL, REPLICAS, DevStack,
+                                      eventually, metric, planned_external_labels, s3_client)
+from tests.realtools.devstack import query as query_range
+from tests.realtools.plan import kubernetes_clusters, kubernetes_objects
+from tests.realtools.pods import PlannedContainer, planned_containers
 from tests.realtools.sandbox import Process
 
 pytestmark = pytest.mark.xdist_group("real-dev")
@@ -99,7 +109,7 @@ class Row:
 
 ROWS: dict[str, Row] = {}
 """The rows the fault runs of this process measured, by run (docs/failure-modes.md is made of them)."""
-RUNS = ("store", "leaf", "caches")
+RUNS = ("store", "leaf", "caches", "compactor", "sidecar", "verify")
 """Every fault run that writes a row, in the table's order."""
 DOC = Path(__file__).resolve().parent.parent / "docs" / "failure-modes.md"
 BEGIN, END = "<!-- fault runs: begin -->", "<!-- fault runs: end -->"
@@ -233,6 +243,329 @@ def test_store_gateways_and_query_frontends_start_and_answer_with_every_cache_st
         f"Store gateway and query-frontend ready; history answers complete ({len(uncached.series)} series, "
         f"{uncached.points} points), slower on a busy cluster",
         "Nothing (a cache holds no data of record)")
+
+
+# Object storage faults: a compactor and a sidecar killed mid-upload, and what `tools bucket verify` reports. Each
+# run starts its own harness with chicago's planned containers (dev plan): the runs freeze MinIO, which the shared dev
+# stack's store gateways, sidecars and rulers use, and they need a bucket whose compaction has not happened yet (dev's
+# compactor compacts the prepared history as soon as the stack starts).
+
+CHICAGO = CLUSTERS["chicago"]
+STORAGE_SERIES = [f'harness_history{{instance="{i}"}}' for i in range(60)]
+BUCKET = "thanos-chicago"
+
+
+def chicago_containers() -> tuple[list, dict[tuple[str, str], PlannedContainer]]:
+    """The dev plan's objects and chicago's planned containers by (workload, container)."""
+    objects = kubernetes_objects("dev")
+    return objects, {(c.workload, c.name): c for c in planned_containers("dev", objects)
+                     if (c.cluster, c.namespace) == ("chicago", CHICAGO)}
+
+
+@contextmanager
+def chicago_storage(workdir: Path):
+    """A harness of its own with chicago's planned MinIO, its bucket and the `thanos-blocks` user (the planned Jobs,
+    with the real mc); yields (harness, MinIO, the planned containers). Everything stops on exit."""
+    objects, planned = chicago_containers()
+    with Harness(workdir, objects, filesystem_buckets=False, kubernetes=kubernetes_clusters("dev")) as harness:
+        minio = harness.start(planned[("thanos-minio", "minio")])
+        assert minio.wait_ready(60) == "ready", minio.output()
+        assert harness.wait_published(minio, 10)
+        for job in (("thanos-minio-make-bucket", "make-bucket"), ("thanos-minio-user-thanos-blocks", "create-user")):
+            process = harness.start(planned[job])
+            assert process.wait_exit(120) == 0, process.output()
+        yield harness, minio, planned
+    assert not harness.leftovers(), harness.leftovers()
+
+
+def upload(client, blocks: list[Path]) -> None:
+    """Upload blocks as a sidecar does (meta.json last)."""
+    for block in blocks:
+        for key, path in block_objects(block):
+            client.upload_file(str(path), BUCKET, key)
+
+
+def bucket_objects(client) -> dict[str, int]:
+    """Every object of the bucket: key -> size."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        found.update({o["Key"]: o["Size"] for o in page.get("Contents") or []})
+    return found
+
+
+def live_metas(client) -> list[dict]:
+    """The meta.json of every block in the bucket with one and without a deletion mark."""
+    keys = bucket_objects(client)
+    return [json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read()) for key in sorted(keys)
+            if key.endswith("/meta.json") and f"{key.split('/')[0]}/deletion-mark.json" not in keys]
+
+
+def uncovered_overlaps(metas: list[dict]) -> list[tuple[str, str]]:
+    """Pairs of live blocks of one stream (external labels and resolution) that overlap in time while neither's
+    compaction sources cover the other's."""
+    found = []
+    for index, a in enumerate(metas):
+        for b in metas[index + 1:]:
+            same = (a["thanos"]["labels"], a["thanos"]["downsample"]) == (b["thanos"]["labels"], b["thanos"]["downsample"])
+            sources_a, sources_b = set(a["compaction"]["sources"]), set(b["compaction"]["sources"])
+            if same and a["minTime"] < b["maxTime"] and b["minTime"] < a["maxTime"] and \
+                    not (sources_a >= sources_b or sources_b >= sources_a):
+                found.append((a["ulid"], b["ulid"]))
+    return found
+
+
+def raw_samples(metas: list[dict]) -> int:
+    return sum(m["stats"]["numSamples"] for m in metas if m["thanos"]["downsample"]["resolution"] == 0)
+
+
+def values(query: Process, expr: str, start: float, end: float) -> dict[str, list]:
+    """The deduplicated range answer (partial responses allowed): series (labels as text) -> its points."""
+    result = query_range(query, expr, start=start, end=end, step="300", dedup="true", partial_response="true")
+    return {json.dumps(r["metric"], sort_keys=True): r["values"] for r in result}
+
+
+def new_block_dir(folder: Path, known: set[str], seconds: float) -> str | None:
+    """Watch a working folder (a compactor's `compact/<group>/` or `downsample/`, a sidecar's `thanos/upload/`) for a
+    block being written or uploaded (a name none of `known` has; `.tmp-for-creation` while the compactor writes it);
+    its ULID, or None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for path in [*folder.glob("*"), *folder.glob("*/*")]:
+            name = path.name.split(".")[0]
+            if len(name) == 26 and name not in known:
+                return name
+        time.sleep(0.0005)
+    return None
+
+
+def kill_mid_upload(harness: Harness, process: Process, minio: Process, folder: Path, known: set[str],
+                    seconds: float) -> str | None:
+    """Once the process (a compactor, a sidecar) has a new block in `folder`: hold it (SIGSTOP), freeze MinIO, let it
+    go on into its upload, which then hangs on its open connection, and SIGKILL it there; MinIO carries on (back in
+    its Service: frozen, it failed its readiness). The new block's ULID (None: none came)."""
+    block = new_block_dir(folder, known, seconds)
+    if block is not None:
+        process.freeze()
+        minio.freeze()
+        process.thaw()
+        time.sleep(2)
+        process.kill()
+        minio.thaw()
+        assert harness.wait_published(minio, 30), minio.output()
+    return block
+
+
+def logged(process: Process, text: str, seconds: float) -> bool:
+    """Whether the process prints `text` within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while text not in process.output(100000) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return text in process.output(100000)
+
+
+def mc(minio: Process, workdir: Path, *args: str) -> None:
+    """The real mc as MinIO's root user."""
+    env = {"MC_CONFIG_DIR": str(workdir / "mc"), "PATH": os.environ["PATH"], "MC_HOST_root":
+           f"http://{minio.container.env['MINIO_ROOT_USER']}:{minio.container.env['MINIO_ROOT_PASSWORD']}"
+           f"@{minio.ip}:{minio.ports['--address']}"}
+    proc = subprocess.run([str(tool("mc")), *args], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_compactor_killed_mid_upload_before_marking_and_mid_downsampling_leaves_the_bucket_whole(tmp_path, capsys):
+    """chicago's planned compactor on a bucket of prepared history (two HA replicas: per replica a 54h block to
+    downsample and nine 2h blocks, two 8h ranges to compact), SIGKILLed mid-upload of a compacted block, after
+    uploading one but before marking its sources, and mid-upload of a downsampled block, restarted each time on
+    its claim: no halt, no overlapping live blocks, the raw samples conserved, the deduplicated answer unchanged."""
+    now = int(time.time() * 1000)
+    long_start = (now - 6 * 24 * HOUR_MS) // (54 * HOUR_MS) * (54 * HOUR_MS)
+    short_start = (long_start + 54 * HOUR_MS) // (48 * HOUR_MS) * (48 * HOUR_MS) + 48 * HOUR_MS
+    with chicago_storage(tmp_path) as (harness, minio, planned):
+        client = s3_client(minio)
+        external = planned_external_labels(kubernetes_objects("dev"), "chicago", CHICAGO)
+        uploaded = []
+        for replica in REPLICAS:
+            labels = {**external, REPLICA_LABEL: replica}
+            folder = tmp_path / "history" / replica
+            uploaded += write_blocks(folder / "long", STORAGE_SERIES, long_start, long_start + 54 * HOUR_MS, 30,
+                                     labels, max_block_hours=54)
+            uploaded += write_blocks(folder / "short", STORAGE_SERIES, short_start, short_start + 18 * HOUR_MS, 30,
+                                     labels)
+        upload(client, uploaded)
+        history = raw_samples(live_metas(client))
+        store = harness.start(planned[("thanos-store", "thanos-store")])
+        query = harness.start(planned[("thanos-query-pods", "thanos-query")])
+        for process in (store, query):
+            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+        window = (long_start / 1000, (short_start + 18 * HOUR_MS) / 1000)
+        before = eventually(lambda: len(v := values(query, "harness_history", *window)) == len(STORAGE_SERIES)
+                            and v, 60)
+
+        compactor = harness.start(planned[("thanos-compactor", "thanos-compactor")])
+        work = harness.sandbox.volume_file(compactor.container, "/var/thanos/compact")
+        known = {block.name for block in uploaded}
+        began = time.monotonic()
+        # 1. Mid-upload of a compacted block: MinIO frozen under its upload.
+        compacted = kill_mid_upload(harness, compactor, minio, work / "compact", known, 60)
+        partial = sorted(k for k in bucket_objects(client) if k.startswith(f"{compacted}/"))
+        # 2. Uploaded, sources not yet marked: a policy refuses the compactor's user the deletion marks (so it stops
+        # there and waits), then SIGKILL.
+        deny = tmp_path / "deny-marks.json"
+        deny.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{BUCKET}/*/deletion-mark.json"]}]}))
+        mc(minio, tmp_path, "admin", "policy", "create", "root", "deny-marks", str(deny))
+        mc(minio, tmp_path, "admin", "policy", "attach", "root", "deny-marks", "--user", "thanos-blocks")
+        compactor = harness.restart(compactor)
+        assert logged(compactor, "retriable error", 60), compactor.output()
+        compactor.kill()
+        mc(minio, tmp_path, "admin", "policy", "detach", "root", "deny-marks", "--user", "thanos-blocks")
+        objects = bucket_objects(client)
+        unmarked = [m for m in live_metas(client) if m["thanos"]["source"] == "compactor"]
+        sources_unmarked = sum(1 for m in unmarked for s in m["compaction"]["sources"]
+                               if f"{s}/meta.json" in objects and f"{s}/deletion-mark.json" not in objects)
+        # 3. Mid-upload of a downsampled block.
+        known |= {key.split("/")[0] for key in objects}
+        compactor = harness.restart(compactor)
+        downsampled = kill_mid_upload(harness, compactor, minio, work / "downsample", known, 90)
+        left = sorted(k for k in bucket_objects(client) if k.startswith(f"{downsampled}/"))
+        killed_seconds = time.monotonic() - began
+        # Back on its claim: one whole iteration.
+        compactor = harness.restart(compactor)
+        eventually(lambda: metric(compactor, "thanos_compact_iterations_total") >= 1, 90)
+        halted = metric(compactor, "thanos_compact_halted")
+        metas = live_metas(client)
+        overlaps = uncovered_overlaps(metas)
+        store = harness.restart(store)
+        assert store.wait_ready(READY_SECONDS) == "ready", store.output()
+        after = eventually(lambda: len(v := values(query, "harness_history", *window)) == len(STORAGE_SERIES)
+                           and v, 60)
+        resolutions = sorted({m["thanos"]["downsample"]["resolution"] for m in metas})
+        with capsys.disabled():
+            report("compactor killed mid-upload, after upload before marking, mid-downsampling (chicago)", [
+                f"history: {len(uploaded)} blocks, {history} samples",
+                f"1. killed uploading compacted block {compacted}: in the bucket then {partial} (no meta.json)",
+                f"2. killed with {len(unmarked)} compacted block(s) uploaded and {sources_unmarked} of their sources "
+                "unmarked",
+                f"3. killed uploading downsampled block {downsampled}: in the bucket then {left}",
+                f"kills done in {killed_seconds:.1f} s",
+                f"restarted: halted {halted:.0f}, {len(metas)} live blocks (resolutions {resolutions}), "
+                f"{len(overlaps)} uncovered overlaps, {raw_samples(metas)} raw samples live of {history}",
+                f"deduplicated answer: {len(after)} series, {sum(len(v) for v in after.values())} points, "
+                f"{'unchanged' if after == before else 'CHANGED'}"])
+        assert compacted and downsampled, compactor.output()
+        assert f"{compacted}/meta.json" not in partial and f"{downsampled}/meta.json" not in left
+        assert unmarked and sources_unmarked == sum(len(m["compaction"]["sources"]) for m in unmarked)
+        assert halted == 0, compactor.output()
+        assert not overlaps, overlaps
+        assert raw_samples(metas) == history
+        assert 300000 in resolutions, resolutions
+        assert after == before
+    ROWS["compactor"] = Row(
+        "The compactor dies mid-upload of a compacted or downsampled block, or after the upload before marking its "
+        "sources (SIGKILL), and restarts on its claim",
+        "Meta.json is uploaded last: a block without it is a partial upload nobody reads, redone on restart; a "
+        "compacted block whose sources are not marked hides them (its compaction sources cover them) until the "
+        "compactor marks them",
+        f"Nothing: the same deduplicated answer ({len(after)} series, {sum(len(v) for v in after.values())} points) "
+        "before and after; no halt, no overlapping live blocks",
+        "Nothing: the raw samples of the live blocks equal the uploaded history's; the partial uploads stay in the "
+        "bucket until the compactor deletes them two days on")
+
+
+def test_a_sidecar_killed_mid_upload_ships_every_block_once(tmp_path, capsys):
+    """chicago's planned Prometheus and sidecar (prometheus-0) with 2h blocks seeded into their claim: the first
+    shipped, then the sidecar SIGKILLed while its upload of the second hangs on MinIO frozen under it, and restarted: every
+    block in the bucket once, its files the sizes of the local ones, none uploaded twice."""
+    start = (int(time.time() * 1000) - 11 * HOUR_MS) // (2 * HOUR_MS) * (2 * HOUR_MS)
+    series = [f'harness_history{{instance="{i}"}}' for i in range(300)]  # blocks of 1 MB: uploads take a while
+    blocks = write_blocks(tmp_path / "seed", series, start, start + 8 * HOUR_MS, 15, {})
+    with chicago_storage(tmp_path) as (harness, minio, planned):
+        client = s3_client(minio)
+        prometheus = harness.start(planned[("thanos-prometheus", "prometheus")])
+        tsdb = harness.sandbox.volume_file(prometheus.container, "/prometheus")
+
+        def seed(block: Path) -> None:
+            shutil.copytree(block, tsdb / block.name)
+            for path in [tsdb / block.name, *(tsdb / block.name).rglob("*")]:
+                os.chown(path, prometheus.container.run_as_user, prometheus.container.run_as_group)
+
+        def shipped() -> list[str]:
+            return json.loads((tsdb / "thanos.shipper.json").read_text())["uploaded"]
+
+        seed(blocks[0])
+        assert prometheus.wait_ready(READY_SECONDS) == "ready", prometheus.output()
+        sidecar = harness.start(planned[("thanos-prometheus", "thanos-sidecar")])
+        eventually(lambda: shipped() == [blocks[0].name], 60, every=0.5)
+        uploads = metric(sidecar, "thanos_shipper_uploads_total")
+        sidecar.stop()  # idle: it ships on start and then every 30 s
+        for block in blocks[1:]:
+            seed(block)
+        sidecar = harness.restart(sidecar)
+        held = kill_mid_upload(harness, sidecar, minio, tsdb / "thanos" / "upload", {blocks[0].name}, 60)
+        partial = sorted(k for k in bucket_objects(client) if k.startswith(f"{blocks[1].name}/"))
+        sidecar = harness.restart(sidecar)
+        eventually(lambda: sorted(shipped()) == [b.name for b in blocks], 90, every=0.5)
+        uploads += metric(sidecar, "thanos_shipper_uploads_total")
+        objects = bucket_objects(client)
+        local = {f"{b.name}/{p.relative_to(b).as_posix()}": p.stat().st_size for b in blocks
+                 for p in [b / "index", *(b / "chunks").iterdir()]}  # what a block is made of (tombstones stay)
+        differing = sorted(k for k, size in local.items() if objects.get(k) != size)
+        in_bucket = sorted({k.split("/")[0] for k in objects})
+        with capsys.disabled():
+            report("sidecar killed mid-upload (chicago prometheus-0)", [
+                f"{len(blocks)} blocks seeded; shipped before the kill: 1; in the bucket after the kill of the "
+                f"second's upload: {partial}",
+                f"restarted: {len(in_bucket)} blocks in the bucket, shipper file {len(shipped())} entries, "
+                f"{uploads:.0f} uploads in all, {len(differing)} files differing from the local ones"])
+        assert in_bucket == [b.name for b in blocks], in_bucket
+        assert len(shipped()) == len(set(shipped())) == len(blocks)
+        assert uploads == len(blocks), uploads
+        assert not differing, differing
+        assert all(f"{b.name}/meta.json" in objects for b in blocks)
+        assert held == blocks[1].name and f"{held}/meta.json" not in partial, (held, partial)
+    ROWS["sidecar"] = Row(
+        "A sidecar dies mid-upload of a block (SIGKILL), and restarts",
+        "The shipper records a block in `thanos.shipper.json` only once uploaded, meta.json last: the block "
+        "in flight is uploaded again on restart, the ones before are not",
+        f"Nothing: {len(blocks)} of {len(blocks)} blocks in the bucket once, with the local files' sizes, "
+        f"{len(blocks)} uploads in all",
+        "Nothing: the blocks stay in Prometheus' volume until shipped (its retention is longer than the outage)")
+
+
+def test_bucket_verify_fails_its_job_when_it_finds_overlapping_blocks(tmp_path, capsys):
+    """The planned verify Job's container (chicago) over a FILESYSTEM bucket: clean history, then the same with an
+    overlapping pair of blocks of one stream. `tools bucket verify` itself logs the overlap and exits 0; the Job has to
+    fail, or neither it nor ThanosBucketVerifyFailed says anything."""
+    objects, planned = chicago_containers()
+    job = planned[("thanos-bucket-verify", "thanos-bucket-verify")]
+    labels = {**planned_external_labels(objects, "chicago", CHICAGO), REPLICA_LABEL: REPLICAS[0]}
+    start = (int(time.time() * 1000) - 24 * HOUR_MS) // (2 * HOUR_MS) * (2 * HOUR_MS)
+    runs = {}
+    with Harness(tmp_path, objects) as harness:
+        bucket = harness.sandbox.buckets / BUCKET
+        clean = write_blocks(tmp_path / "clean", STORAGE_SERIES[:2], start, start + 4 * HOUR_MS, 60, labels)
+        overlapping = write_blocks(tmp_path / "overlap", STORAGE_SERIES[:2], start + HOUR_MS, start + 3 * HOUR_MS, 60,
+                                   labels)
+        for name, blocks in (("clean", clean), ("overlapping", overlapping)):
+            for block in blocks:
+                shutil.copytree(block, bucket / block.name)
+            process = harness.start(job)
+            runs[name] = (process.wait_exit(120), process.output(20000))
+    assert not harness.leftovers(), harness.leftovers()
+    with capsys.disabled():
+        report("bucket verify over a bucket with an overlapping pair of blocks (chicago's planned Job)", [
+            f"{name}: exit {code}, {output.count('found overlapped blocks')} overlap finding(s) logged"
+            for name, (code, output) in runs.items()])
+    assert runs["clean"][0] == 0 and "found overlapped blocks" not in runs["clean"][1], runs["clean"][1]
+    assert "found overlapped blocks" in runs["overlapping"][1], runs["overlapping"][1]
+    assert runs["overlapping"][0] not in (0, None), runs["overlapping"][1]
+    ROWS["verify"] = Row(
+        "Object storage holds overlapping blocks of one stream (or a block with a known index issue)",
+        "The daily verify Job runs `thanos tools bucket verify` (no repair) and fails when it logs a finding: "
+        "verify itself exits 0 on findings",
+        f"The Job fails (exit {runs['overlapping'][0]}) and `ThanosBucketVerifyFailed` fires; its log names the "
+        "overlapping blocks; on a clean bucket it succeeds",
+        "Nothing by the check itself (it only reads); the finding needs a person: overlaps halt the compactor")
 
 
 def failure_modes_table(rows: list[Row]) -> str:

@@ -22,6 +22,20 @@ TARGET_MOUNT = "/etc/thanos/objstore-to"
 JOB_RESOURCES = Resources(requests=Compute(cpu="100m", memory="256Mi"), limits=Compute(memory="1Gi"))
 
 
+VERIFY_SCRIPT = """{ /bin/thanos "$@"; echo $? >/tmp/verify.status; } 2>&1 | tee /tmp/verify.log
+read -r status </tmp/verify.status || exit 1
+[ "$status" -eq 0 ] || exit "$status"
+if grep -qE 'msg="(found overlapped blocks|detected issue)"' /tmp/verify.log; then
+  echo 'bucket verify found issues (logged above): the Job fails' >&2
+  exit 1
+fi
+"""
+"""`tools bucket verify` logs what it finds and exits 0 (pkg/verifier: "found overlapped blocks", "detected issue"):
+the verify container runs it through this script (the image's busybox sh, tee and grep), so a finding fails the Job
+and ThanosBucketVerifyFailed fires."""
+VERIFY_COMMAND = ["/bin/sh", "-c", VERIFY_SCRIPT, "thanos"]
+
+
 def verify_args() -> list[str]:
     """Check the known index issues and overlapping blocks; no --repair (it would need delete rights and must never
     run beside the compactor)."""
@@ -55,16 +69,18 @@ def cleanup_args(spec: CompactorSpec) -> list[str]:
 def cronjob(ctx: ClusterContext, component: str, name: str, args: list[str], schedule: str, *,
             resources: Resources = JOB_RESOURCES, secret: str | None = None, extra_volumes: list[dict[str, Any]] = (),
             extra_mounts: list[dict[str, Any]] = (), pod_labels: dict[str, str] | None = None,
-            service_account: str | None = None) -> dict[str, Any]:
+            service_account: str | None = None, command: list[str] | None = None) -> dict[str, Any]:
     """A hardened CronJob that never overlaps itself; failed runs stay listed (they alert through
     kube_job_status_failed). `secret` replaces the cluster's objstore Secret (a copy's config); `service_account`
-    runs it as another component's identity."""
+    runs it as another component's identity; `command` replaces the image's entrypoint."""
     volume = objstore_volume()
     if secret:
         volume["secret"]["secretName"] = secret
-    pod = pod_spec(service_account or service_name(component), [container(
-        name, ctx.image, args, resources, ports=[], mounts=[objstore_mount(), *extra_mounts])],
-        selector=ctx.selector(component), replicas=1, volumes=[volume, *extra_volumes], grace_seconds=30)
+    job = container(name, ctx.image, args, resources, ports=[], mounts=[objstore_mount(), *extra_mounts])
+    if command:
+        job["command"] = command
+    pod = pod_spec(service_account or service_name(component), [job],
+                   selector=ctx.selector(component), replicas=1, volumes=[volume, *extra_volumes], grace_seconds=30)
     pod["restartPolicy"] = "Never"
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": ctx.metadata(name, component),
             "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 3600,
@@ -84,7 +100,7 @@ def verify_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, pod_labels: dict
     holds the block indexes it downloads."""
     volume, mount = temp_dir(spec.temp_size)
     return cronjob(ctx, "bucket-verify", VERIFY, verify_args(), spec.schedule, resources=spec.resources,
-                   pod_labels=pod_labels, extra_volumes=[volume], extra_mounts=[mount])
+                   pod_labels=pod_labels, extra_volumes=[volume], extra_mounts=[mount], command=VERIFY_COMMAND)
 
 
 def verify_copy_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, secret: str, source_region: str, reader: str,
@@ -93,7 +109,7 @@ def verify_copy_cronjob(ctx: ClusterContext, spec: BucketVerifySpec, secret: str
     volume, mount = temp_dir(spec.temp_size)
     return cronjob(ctx, "bucket-verify", f"{VERIFY}-dr-{source_region}", verify_args(), "37 4 * * *", secret=secret,
                    resources=spec.resources, pod_labels=pod_labels, service_account=reader, extra_volumes=[volume],
-                   extra_mounts=[mount])
+                   extra_mounts=[mount], command=VERIFY_COMMAND)
 
 
 def replicate_cronjob(ctx: ClusterContext, schedule: str, source_secret: str) -> dict[str, Any]:

@@ -21,9 +21,10 @@ def ulid(timestamp_ms: int) -> str:
 
 
 def write_blocks(folder: Path, series: list[str], start_ms: int, end_ms: int, step_s: int,
-                 labels: dict[str, str]) -> list[Path]:
+                 labels: dict[str, str], max_block_hours: int = 2) -> list[Path]:
     """2h blocks of `series` (OpenMetrics names with labels, e.g. `demo{instance="a"}`) sampled every `step_s`
-    over [start_ms, end_ms), each a block dir under `folder` with Thanos' meta section carrying `labels`."""
+    over [start_ms, end_ms), each a block dir under `folder` with Thanos' meta section carrying `labels`. A larger
+    `max_block_hours` makes longer blocks (promtool aligns them to 2h times a power of 3: 6h, 18h, 54h)."""
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / "history.om"
     with source.open("w") as out:
@@ -33,12 +34,14 @@ def write_blocks(folder: Path, series: list[str], start_ms: int, end_ms: int, st
                 out.write(f"{name} {index + (t // 1000) % 600} {t / 1000:.3f}\n")
         out.write("# EOF\n")
     raw = folder / "raw"
-    subprocess.run([str(tool("promtool")), "tsdb", "create-blocks-from", "openmetrics", str(source), str(raw)],
+    subprocess.run([str(tool("promtool")), "tsdb", "create-blocks-from", "openmetrics",
+                    f"--max-block-duration={max_block_hours}h", str(source), str(raw)],
                    check=True, capture_output=True, text=True, timeout=300)
     blocks = []
     for block in sorted(p for p in raw.iterdir() if (p / "meta.json").exists()):
         meta = json.loads((block / "meta.json").read_text())
         meta["ulid"] = ulid(meta["maxTime"] + HOUR_MS)  # made an hour after its last sample, like a sidecar's
+        meta["compaction"]["sources"] = [meta["ulid"]]  # a Prometheus block is its own source
         meta["thanos"] = {"version": 1, "labels": labels, "downsample": {"resolution": 0}, "source": "sidecar",
                           "segment_files": sorted(p.name for p in (block / "chunks").iterdir())}
         target = folder / meta["ulid"]

@@ -7,6 +7,7 @@ Addresses, per harness block B (its own) and Kubernetes cluster index K:
 - 127.B.<10K + k // 45>.<k % 45 + 210>: the virtual IP of the cluster's k-th ClusterIP Service (the last byte
   210-254, which no pod gets): nothing listens there, so a Service without ready endpoints refuses connections."""
 
+import itertools
 import os
 import socket
 import threading
@@ -29,6 +30,8 @@ BINARIES = {"quay.io/thanos/thanos": "thanos", "quay.io/prometheus/prometheus": 
 """Image repository -> the tool that stands for it (python: this interpreter's own installation)."""
 PROBE_SECONDS = 1.0
 """How often the prober checks every pod's readiness."""
+_OPENED = itertools.count()
+"""Harnesses made in this process so far."""
 
 
 class Harness:
@@ -49,7 +52,8 @@ class Harness:
         self.kubernetes = {c: (kubernetes or {}).get(c, c) for c, _ in objects}
         self.clusters = sorted(set(self.kubernetes.values()))
         worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-        self.block = 20 + 100 * (int(worker.removeprefix("gw") or 0) % 2) + os.getpid() % 100
+        # Another harness of the same process (beside the dev stack's) gets other addresses.
+        self.block = 20 + 100 * (int(worker.removeprefix("gw") or 0) % 2) + (os.getpid() + 37 * next(_OPENED)) % 100
         self.dns: dict[str, ClusterDNS] = {}
         self.pod_ips: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()

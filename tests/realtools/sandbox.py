@@ -33,7 +33,7 @@ ENTRYPOINTS = {
     "quay.io/minio/mc": "/usr/bin/mc",
 }
 """Image -> the binary its entrypoint runs (args replace the image's CMD, as in Kubernetes)."""
-SHELL_TOOLS = {"quay.io/minio/mc": ("/bin/sh", "/bin/sleep")}
+SHELL_TOOLS = {"quay.io/minio/mc": ("/bin/sh", "/bin/sleep"), "quay.io/thanos/thanos": ("/bin/sh", "/bin/tee", "/bin/grep")}
 """Images whose planned Jobs run a shell script: the host's shell and sleep stand in for the image's own (bound
 read-only at the same paths), beside the real binary."""
 
