@@ -59,6 +59,11 @@ class AwsStorage(StrictModel):
     source can erase the copy's recent history; default 30d. Object Lock cannot be disabled once on: shortening only
     applies to new versions, and none (allowed only with replicate-deletes false) leaves the lock resource protected
     (remove it with `pulumi state unprotect`, then up)."""
+    dr_noncurrent_version_expiration: Duration = "90d"
+    """With replication: how long the DR bucket keeps overwritten or deleted object versions. Longer than the
+    primary's: a replicated delete (the compactor's, or a forged deletion mark's) of a block older than the Object Lock
+    then stays restorable from the copy this long, where the primary forgets it after noncurrent-version-expiration;
+    default 90d."""
     active: Literal["primary", "dr"] = "primary"
     """The copy every writer, reader and the compactor use: `dr` switches the region to its DR bucket (replication
     is then disabled, so the one compactor never shares a bucket with a replication stream; docs/dr.md); default
@@ -77,6 +82,13 @@ class AwsStorage(StrictModel):
                              "delete of the source with nothing locked; keep a lock or set replicate-deletes: false")
         if self.dr_immutable_for and duration_seconds(self.dr_immutable_for) < 86400:
             raise ValueError(f"dr-immutable-for {self.dr_immutable_for} is shorter than a day (Object Lock counts days)")
+        if "dr_noncurrent_version_expiration" in self.model_fields_set and not self.replication:
+            raise ValueError("dr-noncurrent-version-expiration needs replication (it is the DR bucket's)")
+        if self.replication and duration_seconds(self.dr_noncurrent_version_expiration) <= \
+                duration_seconds(self.noncurrent_version_expiration):
+            raise ValueError(f"dr-noncurrent-version-expiration {self.dr_noncurrent_version_expiration} is not longer "
+                             f"than noncurrent-version-expiration {self.noncurrent_version_expiration}: a replicated "
+                             "delete would leave the DR copy no later than the primary; keep the copy's versions longer")
         if self.infrequent_access_after and duration_seconds(self.infrequent_access_after) < 30 * 86400:
             raise ValueError("infrequent-access-after must be at least 30d (S3 refuses earlier transitions to IA)")
         return self

@@ -389,6 +389,30 @@ def test_a_dr_copy_that_mirrors_deletes_is_object_locked(prod):
     assert check_stack("thanos-storage-dr-immutable", kept) == []
 
 
+def test_a_dr_copy_keeps_deleted_versions_longer_than_its_source(prod):
+    """Object Lock covers only young versions: an older block deleted in the source (and the delete replicated) is
+    recoverable from the copy only while the copy keeps noncurrent versions, so it must keep them longer."""
+    lifecycles = {r["inputs"]["bucket"]: r for r in prod
+                  if r["type"] == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"}
+    days = {bucket: next(rule["noncurrentVersionExpiration"]["noncurrentDays"] for rule in r["inputs"]["rules"]
+                         if rule.get("noncurrentVersionExpiration")) for bucket, r in lifecycles.items()}
+    replicated = [(r["inputs"]["bucket"], rule["destination"]["bucket"].rsplit(":", 1)[-1]) for r in prod
+                  if r["type"] == "aws:s3/bucketReplicationConfig:BucketReplicationConfig" for rule in r["inputs"]["rules"]]
+    assert replicated and all(days[copy_] == 90 > days[source] == 30 for source, copy_ in replicated), days
+    short = copy.deepcopy(prod)
+    source, destination = replicated[0]
+    for r in short:
+        if r["type"] == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration" and \
+                r["inputs"]["bucket"] == destination:
+            for rule in r["inputs"]["rules"]:
+                if rule.get("noncurrentVersionExpiration"):
+                    rule["noncurrentVersionExpiration"]["noncurrentDays"] = 30
+    assert check_stack("thanos-storage-dr-immutable", short) == [
+        f"the DR copy {destination} keeps deleted versions 30 days, no longer than {source} (30): a replicated delete "
+        "of a block older than the Object Lock is gone from both at once; keep the copy's noncurrent versions longer "
+        "(config: regions[].storage.dr-noncurrent-version-expiration)."]
+
+
 DIGEST = "sha256:" + "ab" * 32
 
 

@@ -92,6 +92,19 @@ def test_lifecycle_never_expires_or_freezes_current_objects():
     assert {"abort-incomplete-multipart-uploads", "expire-noncurrent-versions"} <= ids
 
 
+def test_the_dr_copy_keeps_deleted_versions_longer_than_the_primary():
+    storage = AwsStorage(provider="aws", bucket="acme-thanos", replication={"destination": "us-west-2"})
+    noncurrent = {dr: next(r["noncurrent_version_expiration"]["noncurrent_days"] for r in
+                           cloud_aws.lifecycle_rules(storage, dr_copy=dr) if "noncurrent_version_expiration" in r)
+                  for dr in (False, True)}
+    assert noncurrent == {False: 30, True: 90}
+    with pytest.raises(ValueError, match="dr-noncurrent-version-expiration 30d is not longer than"):
+        AwsStorage(provider="aws", bucket="acme-thanos", replication={"destination": "us-west-2"},
+                   dr_noncurrent_version_expiration="30d")
+    with pytest.raises(ValueError, match="needs replication"):
+        AwsStorage(provider="aws", bucket="acme-thanos", dr_noncurrent_version_expiration="120d")
+
+
 def inputs_of(planned, stack, type_token):
     return [r["inputs"] for r in planned[stack].resources(type_token)]
 

@@ -37,15 +37,16 @@ def days(duration: str) -> int:
     return max(1, int(duration_seconds(duration) // 86400))
 
 
-def lifecycle_rules(storage: AwsStorage) -> list[dict[str, Any]]:
+def lifecycle_rules(storage: AwsStorage, dr_copy: bool = False) -> list[dict[str, Any]]:
     """Lifecycle that never deletes or freezes a block Thanos reads: no expiration of current objects (retention is
-    the compactor's job), only noncurrent versions, stale delete markers and abandoned multipart uploads go, and an
-    optional transition to a class that stays instantly readable."""
+    the compactor's job), only noncurrent versions (kept longer in the DR copy), stale delete markers and abandoned
+    multipart uploads go, and an optional transition to a class that stays instantly readable."""
+    noncurrent = storage.dr_noncurrent_version_expiration if dr_copy else storage.noncurrent_version_expiration
     rules: list[dict[str, Any]] = [
         {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {"prefix": ""},
          "abort_incomplete_multipart_upload": {"days_after_initiation": 1}},
         {"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {"prefix": ""},
-         "noncurrent_version_expiration": {"noncurrent_days": days(storage.noncurrent_version_expiration)}},
+         "noncurrent_version_expiration": {"noncurrent_days": days(noncurrent)}},
         {"id": "remove-expired-delete-markers", "status": "Enabled", "filter": {"prefix": ""},
          "expiration": {"expired_object_delete_marker": True}},
     ]
@@ -198,8 +199,9 @@ class S3Bucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, bucket_name: str, storage: AwsStorage, kms_key_arn: str | None, protect: bool,
                  partition: pulumi.Output[str], opts: pulumi.ResourceOptions | None = None,
-                 lock_days: int | None = None):
-        """`lock_days`: S3 Object Lock in governance mode as the bucket's default retention (the DR copy)."""
+                 lock_days: int | None = None, dr_copy: bool = False):
+        """`dr_copy`: the DR bucket (its own noncurrent expiry); `lock_days`: S3 Object Lock in governance mode as the
+        bucket's default retention (the DR copy)."""
         super().__init__("thanos:aws:S3Bucket", name, {}, opts)
         # The bucket's settings name it by its input (known in a first preview, unlike its id) and wait for it.
         self.bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=False,
@@ -220,7 +222,7 @@ class S3Bucket(pulumi.ComponentResource):
                             policy=self.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
                             opts=kept(self, protect, depends_on=[self.bucket, public_block]))
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.bucket,
-                                            rules=lifecycle_rules(storage),
+                                            rules=lifecycle_rules(storage, dr_copy=lock_days is not None or dr_copy),
                                             opts=kept(self, protect, depends_on=[self.bucket, self.versioning]))
         if lock_days:  # enabled on an existing versioned bucket too; governance: only s3:BypassGovernanceRetention
             aws.s3.BucketObjectLockConfiguration(  # (which no identity of this stack holds) deletes a locked version
@@ -257,7 +259,8 @@ class AwsObjectStore(pulumi.ComponentResource):
             replica = S3Bucket(f"{name}-dr-bucket", replica_bucket_name(storage), storage,
                                storage.replica_kms_key_arn, protect, partition,
                                pulumi.ResourceOptions(parent=self, providers=[dr_provider]),
-                               lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None)
+                               lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None,
+                               dr_copy=True)
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
                                 assume_role_policy=pulumi.Output.all(account.account_id, partition).apply(
                                     lambda v: json.dumps(replication_trust_policy(storage.bucket, v[0], v[1]),

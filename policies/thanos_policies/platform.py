@@ -176,7 +176,21 @@ def validate_replicated(args, report):
                    r.urn)
 
 
+def noncurrent_days(resources) -> dict[str, int]:
+    """Bucket -> the days its lifecycle keeps noncurrent versions (the shortest enabled expiration rule)."""
+    found: dict[str, int] = {}
+    for r in resources:
+        if r.resource_type != "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+            continue
+        for rule in r.props.get("rules") or []:
+            days = (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
+            if rule.get("status") == "Enabled" and isinstance(days, int):
+                found[r.props.get("bucket")] = min(days, found.get(r.props.get("bucket"), days))
+    return found
+
+
 def validate_dr_immutable(args, report):
+    kept_days = noncurrent_days(args.resources)
     locked = {r.props.get("bucket") for r in args.resources
               if r.resource_type == "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
               and r.props.get("objectLockEnabled", "Enabled") == "Enabled"
@@ -193,6 +207,14 @@ def validate_dr_immutable(args, report):
                 report(f"the DR copy {destination} mirrors the deletes of {r.props.get('bucket')} without Object Lock: "
                        "the identities that write the source (a deletion mark, the compactor) erase the copy too once "
                        f"its noncurrent versions expire{fix('regions[].storage.dr-immutable-for')}.", r.urn)
+            source_days, copy_days = kept_days.get(r.props.get("bucket")), kept_days.get(destination)
+            # Object Lock covers only versions younger than its retention: an older block deleted in the source is
+            # recoverable from the copy only while the copy keeps noncurrent versions.
+            if source_days and copy_days and copy_days <= source_days:
+                report(f"the DR copy {destination} keeps deleted versions {copy_days} days, no longer than "
+                       f"{r.props.get('bucket')} ({source_days}): a replicated delete of a block older than the Object "
+                       "Lock is gone from both at once; keep the copy's noncurrent versions longer"
+                       f"{fix('regions[].storage.dr-noncurrent-version-expiration')}.", r.urn)
 
 
 def validate_protected(args, report):
@@ -416,7 +438,7 @@ POLICIES = [
                           validate=deduplicated(validate_replicated)),
     StackValidationPolicy(name="thanos-storage-dr-immutable", enforcement_level=EnforcementLevel.MANDATORY,
                           description="A DR copy that mirrors the source's deletes keeps every version for a while "
-                                      "(S3 Object Lock).",
+                                      "(S3 Object Lock), and deleted versions longer than the source.",
                           validate=deduplicated(validate_dr_immutable)),
     ResourceValidationPolicy(name="thanos-storage-protected", enforcement_level=EnforcementLevel.MANDATORY,
                              description="Buckets, storage accounts, containers and the settings that guard them are "
