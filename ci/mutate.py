@@ -138,6 +138,11 @@ MUTATIONS = [
         "policies/thanos_policies/wiring.py",
         '    return service is None or (service.props.get("spec") or {}).get("clusterIP") == "None"',
         "    return service is None", *POLICY_TESTS),
+    one("vertical-compaction-everywhere", "the compactor of every stream deduplicates receive replicas (vertical "
+        "compaction merges overlaps in Prometheus streams too)", "components/thanos/compactor.py",
+        'shards = [(NAME, "compactor", [], shard_selector(receive=False) if dedup_replica_labels else None)]',
+        'shards = [(NAME, "compactor", dedup_replica_labels, shard_selector(receive=False) if dedup_replica_labels else None)]',
+        "tests/test_workloads.py"),
     one("monitors-from-every-namespace", "operator mode takes ServiceMonitors from every namespace again",
         "components/observability/operator.py",
         '"serviceMonitorSelector": selected, "serviceMonitorNamespaceSelector": own_namespace,',

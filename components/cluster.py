@@ -31,6 +31,7 @@ from components.platform.namespace import Namespace
 from components.storage.identity import BucketAccess
 from components.thanos.bucket_web import BucketWeb
 from components.thanos.compactor import NAME as COMPACTOR_NAME
+from components.thanos.compactor import RECEIVE_SHARD as COMPACTOR_RECEIVE_SHARD
 from components.thanos.compactor import Compactor
 from components.thanos.memcached import MemcachedPool, pool_name
 from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus, sidecar_endpoints
@@ -104,7 +105,9 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool) -> list[
     if thanos.receive.enabled:
         scraped += [ScrapeJob(jobs.RECEIVE, ("thanos-receive",)), ScrapeJob(jobs.RECEIVE_ROUTER, ("thanos-receive-router",))]
     if compactor_here:
-        scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME,)))
+        receive_shard = thanos.receive.enabled and thanos.receive.replication_factor > 1 and \
+            thanos.compactor.deduplicate_receive_replicas
+        scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME, *([COMPACTOR_RECEIVE_SHARD] if receive_shard else []))))
     if thanos.bucket_web.enabled:
         scraped.append(ScrapeJob(jobs.BUCKET_WEB, ("thanos-bucket-web",)))
     if stack.observability.alertmanager.enabled:

@@ -244,7 +244,9 @@ class CompactorSpec(StrictModel):
     """`--compact.concurrency`; default 1."""
     deduplicate_receive_replicas: bool = True
     """Merge the byte-identical copies replicated receive writes (`--deduplication.replica-label=receive_replica`,
-    one-to-one vertical compaction; irreversible, and never applied to Prometheus HA pairs); default true."""
+    one-to-one vertical compaction; irreversible). A second compactor, `thanos-compactor-receive`, owns receive's
+    streams for it, so vertical compaction never touches a Prometheus or ruler stream (an overlap there halts);
+    default true."""
     resources: Resources = sized("1", "4Gi", "8Gi")
     """Default 1 CPU/4Gi requests, 8Gi limit."""
 

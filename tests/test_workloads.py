@@ -590,3 +590,26 @@ def test_every_cache_client_names_addresses_that_resolve_without_a_ready_cache_p
                                        "statefulset.kubernetes.io/pod-name": f"thanos-memcached-index-{i}"}
     for config_of in (memcached.caching_bucket_config, memcached.results_cache_config):
         assert all("+" not in a for a in config_of("thanos", spec)["config"]["addresses"])
+
+
+def test_vertical_compaction_runs_only_on_receive_streams():
+    """A deduplication label turns vertical compaction on for every stream a compactor sees: receive's replicated
+    streams get a compactor shard of their own (selected by the tenant label only receive writes), and the other
+    shard, which sees every Prometheus and ruler stream, has none, so an overlap there halts instead of merging."""
+    stack = config.load(stack_config("prod"))
+    plan = plan_cluster(stack, "thanos", compactor_here=True, cluster="chicago")
+    objects = compactor.build_compactor(CTX, stack.thanos.compactor, plan.compactor_dedup_labels)
+    shards = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["args"]
+              for o in objects if o["kind"] == "StatefulSet"}
+    assert set(shards) == {"thanos-compactor", "thanos-compactor-receive"}
+    selectors = {name: json.loads(flag_values(args, "selector.relabel-config")[0]) for name, args in shards.items()}
+    assert selectors == {"thanos-compactor": [{"action": "drop", "regex": ".+", "source_labels": ["tenant_id"]}],
+                         "thanos-compactor-receive": [{"action": "keep", "regex": ".+", "source_labels": ["tenant_id"]}]}
+    assert flag_values(shards["thanos-compactor"], "deduplication.replica-label") == []
+    assert flag_values(shards["thanos-compactor-receive"], "deduplication.replica-label") == ["receive_replica"]
+    # receive announces its tenant under the default label name, and nothing else the compactors see does
+    assert not flag_values(receive.ingestor_args(CTX, stack.thanos.receive), "receive.tenant-label-name")
+    assert all("tenant_id" not in label for label in ruler.ruler_labels(CTX))
+    single = compactor.build_compactor(CTX, stack.thanos.compactor, [])
+    assert [o["metadata"]["name"] for o in single if o["kind"] == "StatefulSet"] == ["thanos-compactor"]
+    assert not any(a.startswith("--selector.relabel-config") for a in single[1]["spec"]["template"]["spec"]["containers"][0]["args"])

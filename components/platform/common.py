@@ -57,8 +57,9 @@ def stable_bcrypt(purpose: str, password: str, salt_key: str) -> str:
 
 def component_role(component: str) -> str:
     """What a component is, whichever instance: a DR copy's store gateway (`store-dr-<region>`) is a store, a cache
-    pool (`memcached-<pool>`) a memcached. NetworkPolicies pick peers by it (`app.kubernetes.io/component`)."""
-    for prefix, role in (("store-dr-", "store"), ("memcached-", "memcached")):
+    pool (`memcached-<pool>`) a memcached, a compactor shard (`compactor-receive`) a compactor. NetworkPolicies pick
+    peers by it (`app.kubernetes.io/component`)."""
+    for prefix, role in (("store-dr-", "store"), ("memcached-", "memcached"), ("compactor-", "compactor")):
         if component.startswith(prefix):
             return role
     return component

@@ -7,6 +7,7 @@ from components.platform.common import (
     OBJSTORE_FLAG,
     container,
     http_probes,
+    inline_config,
     objstore_mount,
     objstore_volume,
     pod_spec,
@@ -20,12 +21,28 @@ from components.thanos.flags import thanos_args
 from config.thanos import CompactorSpec
 
 NAME = "thanos-compactor"
+RECEIVE_SHARD = "thanos-compactor-receive"
+"""The compactor of receive's replicated streams, beside the one of every other stream, when receive replicas are
+deduplicated offline."""
 DATA_DIR = "/var/thanos/compact"
 
 
-def compactor_args(spec: CompactorSpec, dedup_replica_labels: list[str]) -> list[str]:
+RECEIVE_TENANT_LABEL = "tenant_id"
+"""The external label receive puts on every block it writes (`--receive.tenant-label-name`, default tenant_id) and no
+other producer does: what tells receive's streams apart. Not its replica label: a compactor hides its deduplication
+labels from its own selector."""
+
+
+def shard_selector(receive: bool) -> list[dict[str, Any]]:
+    """`--selector.relabel-config` of one compactor shard: the blocks receive wrote (`receive`), or every other block.
+    Together they cover every block once, and each shard compacts and downsamples its own streams through."""
+    return [{"action": "keep" if receive else "drop", "source_labels": [RECEIVE_TENANT_LABEL], "regex": ".+"}]
+
+
+def compactor_args(spec: CompactorSpec, dedup_replica_labels: list[str], selector: list[dict[str, Any]] | None = None) -> list[str]:
     """Compactor flags: keep running (--wait), retention per resolution, delete delay, offline dedup of
-    byte-identical receive replicas (one-to-one merge, correct only for those) when replicated receive is on."""
+    byte-identical receive replicas (one-to-one merge, correct only for those) on the shard that owns them, and
+    that shard's block selector."""
     retention = spec.retention
     flags = ["--wait", "--wait-interval=5m", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              f"--data-dir={DATA_DIR}", OBJSTORE_FLAG,
@@ -37,21 +54,31 @@ def compactor_args(spec: CompactorSpec, dedup_replica_labels: list[str]) -> list
     if not retention.downsampling:
         flags.append("--downsampling.disable")
     flags += [f"--deduplication.replica-label={label}" for label in dedup_replica_labels]
+    if selector:
+        flags.append(f"--selector.relabel-config={inline_config(selector)}")
     return thanos_args("compact", flags)
 
 
 def build_compactor(ctx: ClusterContext, spec: CompactorSpec, dedup_replica_labels: list[str],
                     pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """A one-replica StatefulSet with a PVC and a headless Service: never scaled, never autoscaled, no PDB (a PDB
-    on a singleton would block every node drain)."""
-    component = "compactor"
+    on a singleton would block every node drain). With offline deduplication of receive replicas, two: a
+    deduplication label turns vertical compaction on for every stream the compactor sees, so an accidental overlap
+    in a Prometheus or ruler stream would be merged silently instead of halting; one shard owns receive's streams
+    (deduplicated), the other every other stream (overlaps halt)."""
+    shards = [(NAME, "compactor", [], shard_selector(receive=False) if dedup_replica_labels else None)]
+    if dedup_replica_labels:
+        shards.append((RECEIVE_SHARD, "compactor-receive", dedup_replica_labels, shard_selector(receive=True)))
+    objects: list[dict[str, Any]] = []
     ports = thanos_ports(grpc=False)
-    pod = pod_spec(service_name(component), [container(
-        "thanos-compactor", ctx.image, compactor_args(spec, dedup_replica_labels), spec.resources, ports=ports,
-        mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=600))],
-        selector=ctx.selector(component), replicas=1, volumes=[objstore_volume()], grace_seconds=300)
-    return workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=1, pod=pod, ports=ports,
-                            claims=[volume_claim("data", spec.storage_size, None)], pod_labels=pod_labels)
+    for name, component, labels, selector in shards:
+        pod = pod_spec(service_name("compactor"), [container(
+            "thanos-compactor", ctx.image, compactor_args(spec, labels, selector), spec.resources, ports=ports,
+            mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=600))],
+            selector=ctx.selector(component), replicas=1, volumes=[objstore_volume()], grace_seconds=300)
+        objects += workload_objects(ctx, component, name, kind="StatefulSet", replicas=1, pod=pod, ports=ports,
+                                    claims=[volume_claim("data", spec.storage_size, None)], pod_labels=pod_labels)
+    return objects
 
 
 class Compactor(ManifestComponent):
