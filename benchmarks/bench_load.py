@@ -475,16 +475,16 @@ def start_stack(harness, objects, workdir: Path, history_series: int, history_ho
     return processes, (start, end)
 
 
-def writer_context(objects, workdir: Path) -> ssl.SSLContext:
+def writer_context(objects, workdir: Path, cluster: str = CLUSTER, namespace: str = NAMESPACE) -> ssl.SSLContext:
     """mTLS as a planned remote writer: the cluster's writer certificate, the router verified against its CA."""
     from tests.realtools.pods import Objects
 
-    chicago = Objects([o for c, o in objects if c == CLUSTER])
-    pair = chicago.data("Secret", NAMESPACE, "thanos-remote-write-client-tls")
+    planned = Objects([o for c, o in objects if c == cluster])
+    pair = planned.data("Secret", namespace, "thanos-remote-write-client-tls")
     cert, key = workdir / "writer.crt", workdir / "writer.key"
     cert.write_bytes(pair["tls.crt"])
     key.write_bytes(pair["tls.key"])
-    context = ssl.create_default_context(cadata=chicago.data("Secret", NAMESPACE, "thanos-ca-bundle")["ca.crt"].decode())
+    context = ssl.create_default_context(cadata=planned.data("Secret", namespace, "thanos-ca-bundle")["ca.crt"].decode())
     context.check_hostname = False  # dialled by address: the router's certificate names its Services
     context.load_cert_chain(cert, key)
     return context

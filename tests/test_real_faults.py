@@ -2,22 +2,28 @@
 the way a node failure, an OOM kill or a rollout does it, judged by what the real query answers and what the real
 storage holds. Each run prints its numbers; docs/failure-modes.md is written from them (test_failure_modes_doc).
 
-The data path is the one tests/test_real_dev.py starts (the `dev` fixture, shared: one start for both modules)."""
+The data path is the one tests/test_real_dev.py starts (the `dev` fixture, shared: one start for both modules); the
+ingestor runs at the prod topology start prod's chicago write path on its own (`prod_write_path`)."""
 
+import dataclasses
 import json
 import os
 import shutil
+import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_load import Writer, label_fields, write_request, writer_context
 from tests.realtools import Harness
 from tests.realtools.blocks import HOUR_MS, block_objects, write_blocks
 from tests.realtools.build import tool
@@ -109,7 +115,8 @@ class Row:
 
 ROWS: dict[str, Row] = {}
 """The rows the fault runs of this process measured, by run (docs/failure-modes.md is made of them)."""
-RUNS = ("store", "leaf", "caches", "compactor", "sidecar", "verify")
+RUNS = ("store", "leaf", "caches", "ingestor", "ingestor-back", "ingestor-restarted", "ingestor-dev", "compactor",
+        "sidecar", "verify")
 """Every fault run that writes a row, in the table's order."""
 DOC = Path(__file__).resolve().parent.parent / "docs" / "failure-modes.md"
 BEGIN, END = "<!-- fault runs: begin -->", "<!-- fault runs: end -->"
@@ -243,6 +250,354 @@ def test_store_gateways_and_query_frontends_start_and_answer_with_every_cache_st
         f"Store gateway and query-frontend ready; history answers complete ({len(uncached.series)} series, "
         f"{uncached.points} points), slower on a busy cluster",
         "Nothing (a cache holds no data of record)")
+
+
+# Ingestor deaths under remote-write load: a writer that behaves like Prometheus' remote write, the samples it got
+# acknowledged, and what the storage and the deduplicated query hold of them.
+
+WRITE_SERIES = 200
+WRITE_SHARDS = 4
+"""As Prometheus' remote-write shards: each sends its own series, one request at a time, in order."""
+WRITE_SAMPLES = 300
+"""Per series: more than one head chunk's worth (120), so a copy's chunks can end where the others' do not."""
+WRITE_INTERVAL_MS = 100
+WRITE_SECONDS = WRITE_SAMPLES * WRITE_INTERVAL_MS / 1000
+RETRY_SECONDS = 45
+"""How long after the load a shard still retries its request (Prometheus retries a 5xx without end)."""
+MIN_BACKOFF, MAX_BACKOFF = 0.03, 5.0
+"""Prometheus' remote-write defaults (min_backoff, max_backoff)."""
+KILL_AT, RESTART_AT = 8, 16
+"""Seconds into the load."""
+PROD_CLUSTER, PROD_NAMESPACE = "chicago", "thanos"
+KILLED = "thanos-receive-us-east-1a-0"
+"""Any ingestor would do: the query orders a series' copies by their chunks' time ranges, not by replica."""
+
+
+@dataclass
+class Load:
+    """What the writer sent: its metric and start (s), per series (its `series` label) the sample timestamps
+    acknowledged (2xx), and how the requests ended."""
+
+    metric: str
+    start: float
+    acknowledged: dict[str, set[int]]
+    requests: dict[str, int]
+    """acknowledged, rejected (4xx), unacknowledged (no 2xx before the retries ran out), retried (sent more than once)."""
+
+    @property
+    def samples(self) -> int:
+        return sum(len(stamps) for stamps in self.acknowledged.values())
+
+
+def write_through_faults(routers: list[Process], context, metric: str,
+                         faults: list[tuple[float, Callable[[], None]]]) -> Load:
+    """Write WRITE_SERIES series of `metric`, WRITE_SAMPLES samples each WRITE_INTERVAL_MS apart, through the routers
+    (shard i to router i mod n) as Prometheus does: a request that gets a 5xx or no answer is sent again whole after a
+    backoff until acknowledged, a 4xx is dropped. Meanwhile each fault runs at its offset (s from the start)."""
+    names = [str(i) for i in range(WRITE_SERIES)]
+    start = time.time()
+    start_ms = int(start * 1000)
+    acknowledged: dict[str, set[int]] = {name: set() for name in names}
+    requests = {"acknowledged": 0, "rejected": 0, "unacknowledged": 0, "retried": 0}
+    lock = threading.Lock()
+
+    def shard(index: int) -> None:
+        router = routers[index % len(routers)]
+        writer = Writer(router.ip, router.ports["--remote-write.address"], context)
+        mine = names[index::WRITE_SHARDS]
+        fields = [label_fields({"__name__": metric, "series": name}) for name in mine]
+        give_up = start + WRITE_SECONDS + RETRY_SECONDS
+        for k in range(WRITE_SAMPLES):
+            stamp = start_ms + k * WRITE_INTERVAL_MS
+            time.sleep(max(0.0, stamp / 1000 - time.time()))
+            body = write_request(fields, float(k), stamp)
+            backoff, tries, status = MIN_BACKOFF, 0, 0
+            while tries == 0 or (not 200 <= status < 500 and time.time() < give_up):
+                if tries:
+                    time.sleep(backoff)
+                    backoff = min(2 * backoff, MAX_BACKOFF)
+                status, _ = writer.post(body)
+                tries += 1
+            outcome = "acknowledged" if status < 300 else "rejected" if status < 500 else "unacknowledged"
+            with lock:
+                requests[outcome] += 1
+                requests["retried"] += tries > 1
+                for name in mine if outcome == "acknowledged" else ():
+                    acknowledged[name].add(stamp)
+        writer.close()
+
+    threads = [threading.Thread(target=shard, args=(i,), daemon=True) for i in range(WRITE_SHARDS)]
+    for thread in threads:
+        thread.start()
+    for offset, fault in faults:
+        time.sleep(max(0.0, start + offset - time.time()))
+        fault()
+    for thread in threads:
+        thread.join(WRITE_SECONDS + RETRY_SECONDS + 60)
+    assert sum(requests[o] for o in ("acknowledged", "rejected", "unacknowledged")) == WRITE_SAMPLES * WRITE_SHARDS, \
+        requests
+    return Load(metric, start, acknowledged, requests)
+
+
+def stored(query: Process, load: Load, dedup: bool) -> tuple[dict[tuple[str, str], set[int]], list[str]]:
+    """Every raw sample of the load's metric the query answers (an instant query of a range selector over the load,
+    partial responses allowed): (series, receive_replica or "" once deduplicated) -> timestamps; and the warnings."""
+    args = urllib.parse.urlencode({"query": f"{load.metric}[{int(WRITE_SECONDS) + 2}s]",
+                                   "time": load.start + WRITE_SECONDS + 1, "dedup": str(dedup).lower(),
+                                   "partial_response": "true"})
+    with urllib.request.urlopen(query.url(f"/api/v1/query?{args}"), timeout=60) as response:
+        body = json.loads(response.read())
+    assert body["status"] == "success", body
+    samples = {(r["metric"]["series"], r["metric"].get("receive_replica", "")): {round(float(t) * 1000) for t, _ in
+               r["values"]} for r in body["data"]["result"]}
+    return samples, list(body.get("warnings") or [])
+
+
+@dataclass
+class Count:
+    """The acknowledged samples against what the storage holds (the union of the copies) and what the deduplicated
+    query answers."""
+
+    acknowledged: int
+    stored: int
+    """Acknowledged samples in at least one copy."""
+    answered: int
+    """Acknowledged samples in the deduplicated answer."""
+    copies: dict[str, int]
+    """receive_replica -> samples its copy holds."""
+    series_on: dict[str, int]
+    """receive_replica -> series it holds a copy of."""
+    short_series: int
+    """Series whose deduplicated answer misses an acknowledged sample."""
+    missing: dict[int, int]
+    """Sample number (from the load's start) -> series whose deduplicated answer misses it."""
+    warnings: list[str]
+
+    @property
+    def lost(self) -> int:
+        return self.acknowledged - self.stored
+
+    @property
+    def unanswered(self) -> int:
+        return self.acknowledged - self.answered
+
+    def lines(self) -> list[str]:
+        return [f"acknowledged {self.acknowledged} samples; in storage {self.stored} (lost {self.lost}); "
+                f"deduplicated answer {self.answered} (missing {self.unanswered}, in {self.short_series} series)",
+                "missing from the deduplicated answer (sample number: series): " +
+                (", ".join(f"{n}: {s}" for n, s in sorted(self.missing.items())[:12]) or "none"),
+                "copies (samples / series): " + ", ".join(f"{r or 'one'} {n} / {self.series_on[r]}"
+                                                          for r, n in sorted(self.copies.items())),
+                f"warnings: {'; '.join(self.warnings)[:300] or 'none'}"]
+
+
+def count(load: Load, query: Process) -> Count:
+    """Count every acknowledged sample in the raw copies (dedup=false) and in the deduplicated answer (dedup=true)."""
+    raw, warnings = stored(query, load, dedup=False)
+    answer, more = stored(query, load, dedup=True)
+    union: dict[str, set[int]] = {}
+    copies: dict[str, int] = {}
+    series_on: dict[str, int] = {}
+    for (series, replica), stamps in raw.items():
+        union.setdefault(series, set()).update(stamps)
+        copies[replica] = copies.get(replica, 0) + len(stamps)
+        series_on[replica] = series_on.get(replica, 0) + 1
+    deduplicated = {series: stamps for (series, _), stamps in answer.items()}
+    acked = load.acknowledged
+    missing: dict[int, int] = {}
+    for series, stamps in acked.items():
+        for stamp in stamps - deduplicated.get(series, set()):
+            number = (stamp - int(load.start * 1000)) // WRITE_INTERVAL_MS
+            missing[number] = missing.get(number, 0) + 1
+    return Count(load.samples, sum(len(acked[s] & union.get(s, set())) for s in acked),
+                 sum(len(acked[s] & deduplicated.get(s, set())) for s in acked), copies, series_on,
+                 sum(1 for s in acked if acked[s] - deduplicated.get(s, set())), missing, warnings + more)
+
+
+@dataclass
+class WritePath:
+    """A started write path: its harness, routers, ingestors (by pod) and a query over the ingestors."""
+
+    harness: Harness
+    routers: list[Process]
+    ingestors: dict[str, Process]
+    query: Process
+    context: ssl.SSLContext
+
+
+def ingestors_only(query: PlannedContainer) -> PlannedContainer:
+    """The planned leaf query with its endpoint list cut to the ingestors' (the same strict entries, replica labels
+    and dedup function)."""
+    args = []
+    for arg in query.args:
+        if arg.startswith("--endpoint.sd-config="):
+            config = json.loads(arg.split("=", 1)[1])
+            config["endpoints"] = [e for e in config["endpoints"] if e["address"].startswith("thanos-receive-")]
+            arg = f"--endpoint.sd-config={json.dumps(config)}"
+        args.append(arg)
+    return dataclasses.replace(query, args=args)
+
+
+def warm_up(path: WritePath) -> None:
+    """Wait until a write through every router is acknowledged (their hashring reaches the ingestors) and the query
+    answers it from every ingestor without a warning."""
+    for router in path.routers:
+        writer = Writer(router.ip, router.ports["--remote-write.address"], path.context)
+        body = write_request([label_fields({"__name__": "fault_run_warm_up", "router": router.container.pod})], 1.0,
+                             int(time.time() * 1000))
+        eventually(lambda writer=writer, body=body: writer.post(body)[0] == 200, 60, every=0.5)
+        writer.close()
+    eventually(lambda: not (a := ask(path.query, "fault_run_warm_up", time.time() - 60, time.time(), 15)).warnings
+               and a.series and a, 60, every=0.5)
+
+
+def appended(ingestor: Process) -> float:
+    """The samples an ingestor appended since it started."""
+    try:
+        return metric(ingestor, "prometheus_tsdb_head_samples_appended_total")
+    except ValueError:  # a restarted ingestor shows it from its first write on
+        return 0.0
+
+
+def wait_writable(path: WritePath, ingestor: Process) -> None:
+    """Wait until a write through each router reaches the ingestor (a router redials a restarted one after a
+    backoff)."""
+    fields = [label_fields({"__name__": "fault_run_probe", "series": str(i)}) for i in range(WRITE_SERIES)]
+    for router in path.routers:
+        writer = Writer(router.ip, router.ports["--remote-write.address"], path.context)
+
+        def reached(writer=writer) -> bool:
+            before = appended(ingestor)
+            status, _ = writer.post(write_request(fields, 1.0, int(time.time() * 1000)))
+            return status == 200 and appended(ingestor) > before
+
+        eventually(reached, 60, every=0.5)
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def prod_write_path(tmp_path_factory):
+    """prod's chicago write path started for real, on FILESYSTEM buckets: its planned routers, its six ingestors over
+    three zones (replication factor 3, quorum 2, the hashring with `az`), its certificates, and its leaf query with
+    the ingestors alone as endpoints: the other StoreAPIs it lists strict (Prometheus, store gateways, rulers) hold
+    none of the written samples, and, not started, would put a warning on every answer."""
+    workdir = tmp_path_factory.mktemp("prod-write-path")
+    objects = kubernetes_objects("prod")
+    containers = [c for c in planned_containers("prod", objects, all_replicas=True)
+                  if (c.cluster, c.namespace) == (PROD_CLUSTER, PROD_NAMESPACE)]
+    ingestors = [c for c in containers if c.workload.startswith("thanos-receive-us-east-1")]
+    routers = [c for c in containers if c.workload == "thanos-receive-router"]
+    query = ingestors_only(next(c for c in containers if c.workload == "thanos-query-pods"))
+    assert (len(ingestors), len(routers)) == (6, 2), [c.pod for c in ingestors + routers]
+    with Harness(workdir, objects) as harness:
+        for container in ingestors + routers + [query]:
+            harness.register(container)
+        started = {c.pod: harness.start(c) for c in ingestors}
+        for process in started.values():
+            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+            assert harness.wait_published(process, 10), process.container.pod
+        path = WritePath(harness, [harness.start(c) for c in routers], started, harness.start(query),
+                         writer_context(objects, workdir, PROD_CLUSTER, PROD_NAMESPACE))
+        for process in [*path.routers, path.query]:
+            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+        warm_up(path)
+        yield path
+    assert not harness.leftovers(), harness.leftovers()
+
+
+def test_an_ingestor_killed_under_load_loses_no_acknowledged_sample(prod_write_path, capsys):
+    """prod (RF 3 over three zones, quorum 2): SIGKILL an ingestor mid-load and keep writing: every write is
+    acknowledged, every acknowledged sample is in a copy, and the deduplicated answer holds every one, with a warning
+    naming the dead ingestor; the same once it is back after the load (its copy ends early)."""
+    path = prod_write_path
+    killed = path.ingestors[KILLED]
+    wait_writable(path, killed)
+    load = write_through_faults(path.routers, path.context, "fault_run_killed", [(KILL_AT, killed.kill)])
+    down = count(load, path.query)
+    path.ingestors[KILLED] = back = path.harness.restart(killed)
+    state = back.wait_ready(READY_SECONDS)
+    after = eventually(lambda: not (c := count(load, path.query)).warnings and c, 60, every=1)
+    with capsys.disabled():
+        report(f"ingestor killed under remote-write load (prod chicago, RF 3, {KILLED})",
+               [f"requests: {load.requests}", "while it is down:", *down.lines(), f"back after the load ({state}):",
+                *after.lines()])
+    assert load.requests["acknowledged"] == WRITE_SAMPLES * WRITE_SHARDS, load.requests
+    assert down.lost == 0, down.lines()
+    assert down.unanswered == 0, f"the deduplicated answer misses acknowledged samples: {down.lines()}"
+    assert KILLED in " ".join(down.warnings), down.lines()
+    ROWS["ingestor"] = Row(
+        "An ingestor dies under remote-write load (prod: replication factor 3 over three zones, write quorum 2)",
+        "Routers write each series to one ingestor per zone and acknowledge once two copies are written; the dead "
+        "ingestor leaves the hashring's DNS; the query keeps it as a strict endpoint",
+        f"Every write acknowledged ({load.requests['acknowledged']} requests, {WRITE_SERIES} series); queries answer "
+        f"every acknowledged sample ({down.answered} of {down.acknowledged}) with a warning naming the dead ingestor",
+        "Nothing acknowledged: every sample is in the two other zones' copies")
+    assert after.lost == 0, after.lines()
+    assert after.series_on.get(KILLED), f"no series has a copy on {KILLED}: {after.lines()}"
+    assert after.unanswered == 0, f"the deduplicated answer misses acknowledged samples: {after.lines()}"
+    ROWS["ingestor-back"] = Row(
+        "The dead ingestor comes back after the writes ended (prod)",
+        "It replays its WAL; its copy of each series ends where it died (nothing backfills it)",
+        f"Every acknowledged sample answered ({after.answered} of {after.acknowledged}; {after.series_on[KILLED]} "
+        f"of {WRITE_SERIES} series have a copy on it), without a warning",
+        "Nothing acknowledged")
+
+
+def test_an_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_sample(prod_write_path, capsys):
+    """prod: SIGKILL an ingestor mid-load and restart it while the load goes on (its copy keeps a hole): every
+    acknowledged sample is in a copy, and the deduplicated answer holds every one, without a warning."""
+    path = prod_write_path
+    killed = path.ingestors[KILLED]
+    assert killed.wait_ready(READY_SECONDS) == "ready", killed.output()
+    wait_writable(path, killed)
+    restarted: list[Process] = []
+    load = write_through_faults(path.routers, path.context, "fault_run_restarted", [
+        (KILL_AT, killed.kill), (RESTART_AT, lambda: restarted.append(path.harness.restart(killed)))])
+    path.ingestors[KILLED] = restarted[0]
+    assert restarted[0].wait_ready(READY_SECONDS) == "ready", restarted[0].output()
+    counted = eventually(lambda: not (c := count(load, path.query)).warnings and c, 60, every=1)
+    with capsys.disabled():
+        report(f"ingestor killed and restarted under remote-write load (prod chicago, RF 3, {KILLED})",
+               [f"requests: {load.requests}", *counted.lines()])
+    assert load.requests["acknowledged"] == WRITE_SAMPLES * WRITE_SHARDS, load.requests
+    assert counted.lost == 0, counted.lines()
+    assert counted.series_on.get(KILLED), f"no series has a copy on {KILLED}: {counted.lines()}"
+    assert counted.unanswered == 0, f"the deduplicated answer misses acknowledged samples: {counted.lines()}"
+    ROWS["ingestor-restarted"] = Row(
+        "The same ingestor restarts while the load goes on (prod)",
+        "It replays its WAL and rejoins the hashring; its copy keeps a hole for the time it was down (nothing "
+        "backfills it)",
+        f"Every acknowledged sample answered ({counted.answered} of {counted.acknowledged}; "
+        f"{counted.series_on[KILLED]} of {WRITE_SERIES} series have a copy on it), without a warning",
+        "Nothing acknowledged")
+
+
+def test_dev_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_sample(dev, tmp_path, capsys):
+    """dev (one router, one ingestor, RF 1): SIGKILL the ingestor mid-load and restart it: the acknowledged samples
+    survive in its WAL, and the writer's retries get every other one acknowledged once it is back."""
+    namespace = CLUSTERS["chicago"]
+    router = dev.process("chicago", namespace, "thanos-receive-router")
+    ingestor = dev.process("chicago", namespace, "thanos-receive")
+    query = dev.process("chicago", namespace, "thanos-query-pods")
+    restarted: list[Process] = []
+    load = write_through_faults([router], writer_context(dev.objects, tmp_path), "fault_run_dev", [
+        (KILL_AT, ingestor.kill), (RESTART_AT, lambda: restarted.append(restart(dev, ingestor)))])
+    assert restarted[0].wait_ready(READY_SECONDS) == "ready", restarted[0].output()
+    counted = eventually(lambda: not (c := count(load, query)).warnings and c, 60, every=1)
+    with capsys.disabled():
+        report("ingestor killed and restarted under remote-write load (dev chicago, RF 1)",
+               [f"requests: {load.requests}", *counted.lines()])
+    assert load.requests["retried"] > 0, f"no write failed while the only ingestor was down: {load.requests}"
+    assert load.requests["acknowledged"] == WRITE_SAMPLES * WRITE_SHARDS, load.requests
+    assert counted.lost == 0, counted.lines()
+    assert counted.unanswered == 0, counted.lines()
+    ROWS["ingestor-dev"] = Row(
+        "The only ingestor dies under remote-write load and restarts (dev: replication factor 1)",
+        "The router answers 5xx while it is down; Prometheus keeps the samples and retries them; the ingestor "
+        "replays its WAL",
+        f"Writes fail until it is back, then every one is acknowledged ({load.requests['acknowledged']} requests); "
+        f"queries answer {counted.answered} of {counted.acknowledged} samples",
+        "Nothing: acknowledged samples are in the WAL, the rest are retried until acknowledged")
 
 
 # Object storage faults: a compactor and a sidecar killed mid-upload, and what `tools bucket verify` reports. Each
