@@ -221,6 +221,10 @@ def test_one_compactor_per_bucket(prod):
     secret = aws_secret("acme-thanos-prod-us-east-1", compactor["provider"])
     # The planned shards (receive's streams, every other stream) share the bucket by their selectors.
     assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor, receive_shard]) == []
+    twin = {**copy.deepcopy(receive_shard), "urn": "urn:twin"}  # a second owner of receive's streams
+    assert check_stack("thanos-compactor-one-per-bucket", [secret, compactor, receive_shard, twin]) == [
+        "2 compactors write to bucket S3:acme-thanos-prod-us-east-1/: exactly one compactor may own a bucket "
+        "(config: regions[].compactor-cluster)."]
     args = container(compactor["inputs"], "thanos-compactor")["args"]
     args[:] = [a for a in args if not a.startswith("--selector.relabel-config")]
     second = copy.deepcopy(compactor)

@@ -77,10 +77,11 @@ def test_a_second_compactor_pointed_at_the_primary_bucket(plan):
     secret = find(plan, "kubernetes:core/v1:Secret", "thanos-objstore", "seattle")
     mutate(secret, lambda p: p["stringData"].update({"objstore.yml": cloud_aws.objstore_config(
         AwsStorage(provider="aws", bucket="acme-thanos-prod-us-east-1"), "us-east-1")}))
-    assert findings(plan) == [("thanos-compactor-one-per-bucket", "mandatory",
-                               "seattle-compactor-statefulset-thanos-compactor",
+    # Both of seattle's compactor shards now share chicago's bucket with the shard of the same streams there.
+    assert findings(plan) == [("thanos-compactor-one-per-bucket", "mandatory", f"seattle-compactor-statefulset-{name}",
                                "2 compactors write to bucket S3:acme-thanos-prod-us-east-1/: exactly one compactor may "
-                               "own a bucket (config: regions[].compactor-cluster).")]
+                               "own a bucket (config: regions[].compactor-cluster).")
+                              for name in ("thanos-compactor", "thanos-compactor-receive")]
 
 
 def test_compactor_scaled_to_two(plan):

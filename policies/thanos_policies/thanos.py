@@ -215,9 +215,10 @@ def validate_flags(args, report):
                 report(f"thanos {command} --{name} is deprecated in v0.42.4.")
 
 
-def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, bool]]]:
-    """bucket -> [(compactor workload, sharded)] for every compactor whose objstore config the stack shows."""
-    owners: dict[str, list[tuple[object, bool]]] = {}
+def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, str | None]]]:
+    """bucket -> [(compactor workload, its shard selector or None)] for every compactor whose objstore config the
+    stack shows. A sharded compactor owns only the streams its relabel config (inline or a file) selects."""
+    owners: dict[str, list[tuple[object, str | None]]] = {}
     for r in stack.resources:
         if r.resource_type not in WORKLOAD_TYPES:
             continue
@@ -225,9 +226,10 @@ def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, bool]]]:
             if command != "compact":
                 continue
             bucket = bucket_name(stack.objstore(r, c, flags)[0])
-            if bucket:  # a sharded compactor owns only the streams its relabel config (inline or a file) selects
-                sharded = bool(flag(flags, "selector.relabel-config") or flag(flags, "selector.relabel-config-file"))
-                owners.setdefault(bucket, []).append((r, sharded))
+            if bucket:  # an inline selector is compared by value; a file's content is each workload's own here
+                selector = flag(flags, "selector.relabel-config") + \
+                    [f"{r.urn} {path}" for path in flag(flags, "selector.relabel-config-file")]
+                owners.setdefault(bucket, []).append((r, "\n".join(selector) if selector else None))
     return owners
 
 
@@ -281,11 +283,16 @@ def validate_one_compactor_per_bucket(args, report):
     stack = Stack(args.resources)
     owners = compactors_by_bucket(stack)
     for bucket, found in sorted(owners.items()):
-        unsharded = [r.urn for r, sharded in found if not sharded]
-        if len(unsharded) > 1:
-            report(f"{len(unsharded)} compactors write to bucket {bucket}: exactly one compactor may own a bucket"
-                   f"{fix('regions[].compactor-cluster')}.", unsharded[1])
-        elif unsharded and len(found) > 1:
+        unsharded = [r.urn for r, selector in found if selector is None]
+        by_selector: dict[str, list] = {}
+        for r, selector in found:
+            if selector is not None:
+                by_selector.setdefault(selector, []).append(r.urn)
+        # Compactors with one selector own the same streams: as many owners of them as of an unsharded bucket.
+        for same in ([unsharded] if len(unsharded) > 1 else []) + [u for u in by_selector.values() if len(u) > 1]:
+            report(f"{len(same)} compactors write to bucket {bucket}: exactly one compactor may own a bucket"
+                   f"{fix('regions[].compactor-cluster')}.", same[1])
+        if len(unsharded) == 1 and len(found) > 1:
             report(f"an unsharded compactor writes to bucket {bucket} beside {len(found) - 1} sharded one(s): it "
                    "compacts the streams they own as well (overlapping blocks, halted compaction).", unsharded[0])
     replicas_of = replication_targets(stack, {_short(bucket) for bucket in owners})
