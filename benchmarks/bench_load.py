@@ -16,7 +16,6 @@ import os
 import resource
 import signal
 import ssl
-import struct
 import sys
 import tempfile
 import threading
@@ -28,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.realtools.devstack import metric  # noqa: E402 (the project root first)
+from tests.realtools.remote_write import label_fields, write_request  # noqa: E402
 
 STACK, CLUSTER, NAMESPACE = "dev", "chicago", "thanos-chicago"
 ROUTER, INGESTOR, QUERY, FRONTEND = "thanos-receive-router", "thanos-receive", "thanos-query-pods", "thanos-query-frontend-pods"
@@ -93,36 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# Remote write: prometheus/prompb WriteRequest{timeseries=1: TimeSeries{labels=1: Label{name=1, value=2},
-# samples=2: Sample{value=1 (double), timestamp=2 (int64)}}}, snappy block format.
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    key = _varint(number << 3 | wire)
-    return key + (_varint(len(payload)) + payload if wire == 2 else payload)
-
-
-def label_fields(labels: dict[str, str]) -> bytes:
-    """A TimeSeries' encoded labels, sorted by name as Prometheus sends them."""
-    return b"".join(_field(1, 2, _field(1, 2, k.encode()) + _field(2, 2, v.encode())) for k, v in sorted(labels.items()))
-
-
-def write_request(series: list[bytes], value: float, timestamp_ms: int) -> bytes:
-    """A snappy-compressed WriteRequest: one sample (`value` at `timestamp_ms`) for each series (its label fields)."""
-    import cramjam
-
-    sample = _field(2, 2, _field(1, 1, struct.pack("<d", value)) + _field(2, 0, _varint(timestamp_ms)))
-    raw = b"".join(_field(1, 2, labels + sample) for labels in series)
-    return bytes(cramjam.snappy.compress_raw(raw))
-
+# Remote write: the requests (tests/realtools/remote_write.py), pre-encoded per step.
 
 def series_set(k: int) -> list[bytes]:
     """The k-th set of SERIES_PER_REQUEST series, as label fields: 10 metric names, 500 series a target."""
@@ -375,17 +348,6 @@ def memory_limit(objects, container) -> int:
                     and o["metadata"]["name"] == container.workload and o["metadata"].get("namespace") == container.namespace)
     spec = next(c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == container.name)
     return quantity_bytes(spec["resources"]["limits"]["memory"])
-
-
-def metric(process, name: str) -> float:
-    """The sum of a metric's samples on the process' /metrics."""
-    with urllib.request.urlopen(process.url("/metrics"), timeout=10) as response:
-        text = response.read().decode()
-    samples = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " ")]
-    if not samples:
-        raise ValueError(f"{process.container.id} has no {name}")
-    return sum(samples)
 
 
 def eventually(check, seconds: float, every: float = 1.0):

@@ -19,6 +19,7 @@ from botocore.config import Config
 from tests.realtools.devstack import (CLUSTERS, GLOBAL_NAMESPACE, REPLICA_LABEL, eventually, http_json, metric,
                                       planned_external_labels, query, s3_client)
 from tests.realtools.pods import Objects, planned_containers
+from tests.realtools.remote_write import label_fields, write_request
 
 pytestmark = pytest.mark.xdist_group("real-dev")
 
@@ -170,33 +171,6 @@ def test_the_post_deploy_validation_passes_and_names_a_stopped_leaf(dev, tmp_pat
     assert any("seattle" in line for line in failures), process.output()
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    key = _varint(number << 3 | wire)
-    return key + (_varint(len(payload)) + payload if wire == 2 else payload)
-
-
-def write_request(labels: dict[str, str], value: float, timestamp_ms: int) -> bytes:
-    """A remote-write WriteRequest of one sample (prometheus/prompb: timeseries=1 {labels=1, samples=2}), snappy
-    block-encoded with literals only (valid snappy; no compressor is needed)."""
-    import struct
-
-    series = b"".join(_field(1, 2, _field(1, 2, k.encode()) + _field(2, 2, v.encode())) for k, v in sorted(labels.items()))
-    series += _field(2, 2, _field(1, 1, struct.pack("<d", value)) + _field(2, 0, _varint(timestamp_ms)))
-    raw = _field(1, 2, series)
-    literal = bytes([60 << 2]) + bytes([len(raw) - 1]) if len(raw) <= 256 else \
-        bytes([61 << 2]) + (len(raw) - 1).to_bytes(2, "little")
-    return _varint(len(raw)) + literal + raw
-
-
 def test_remote_write_needs_the_planned_client_certificate(dev, tmp_path):
     """A writer with the cluster's remote-write client certificate is ingested by receive (its sample comes back
     through the leaf query); one without a certificate, or with a certificate of another CA, is refused at the
@@ -214,7 +188,7 @@ def test_remote_write_needs_the_planned_client_certificate(dev, tmp_path):
         x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     url = f"https://{router.ip}:{router.ports['--remote-write.address']}/api/v1/receive"
     now = int(time.time() * 1000)
-    body = write_request({"__name__": "harness_remote_write", "writer": "harness"}, 42.0, now)
+    body = write_request([label_fields({"__name__": "harness_remote_write", "writer": "harness"})], 42.0, now)
 
     def post(certificate) -> int:
         context = ssl.create_default_context(cadata=ca_pem)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_load import Writer, label_fields, write_request, writer_context
+from benchmarks.bench_load import Writer, writer_context
 from tests.realtools import Harness
 from tests.realtools.blocks import HOUR_MS, block_objects, write_blocks
 from tests.realtools.build import tool
@@ -32,6 +32,7 @@ from tests.realtools.devstack import (CLUSTERS, GLOBAL_NAMESPACE, READY_SECONDS,
 from tests.realtools.devstack import query as query_range
 from tests.realtools.plan import kubernetes_clusters, kubernetes_objects
 from tests.realtools.pods import PlannedContainer, planned_containers
+from tests.realtools.remote_write import label_fields, write_request
 from tests.realtools.sandbox import Process
 
 pytestmark = pytest.mark.xdist_group("real-dev")
