@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.realtools.devstack import metric  # noqa: E402 (the project root first)
+from tests.realtools.devstack import eventually, metric  # noqa: E402 (the project root first)
 from tests.realtools.remote_write import label_fields, write_request  # noqa: E402
 
 STACK, CLUSTER, NAMESPACE = "dev", "chicago", "thanos-chicago"
@@ -350,20 +350,6 @@ def memory_limit(objects, container) -> int:
     return quantity_bytes(spec["resources"]["limits"]["memory"])
 
 
-def eventually(check, seconds: float, every: float = 1.0):
-    """Retry `check` until it returns a truthy value; raise with its last answer."""
-    deadline, last = time.monotonic() + seconds, None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (OSError, ValueError, http.client.HTTPException) as err:
-            last = err
-        time.sleep(every)
-    raise RuntimeError(f"not within {seconds} s: {last!r}")
-
-
 # The stack.
 
 def machine_summary() -> dict:
@@ -491,7 +477,7 @@ def read_phase(processes: dict, window: tuple[int, int], args: argparse.Namespac
     mid = (window[0] + window[1]) / 2000
     paths = {"query": processes[QUERY].url(), "query-frontend": frontend.url()}
     for base in paths.values():  # each path answers in full before it is timed
-        eventually(lambda base=base: range_query(base, "count(harness_history)", mid, mid, 60)[0], 120)
+        eventually(lambda base=base: range_query(base, "count(harness_history)", mid, mid, 60)[0], 120, every=1)
     cache = {n: metric(frontend, f"cortex_cache_{n}_total") for n in ("hits", "fetched_keys")}
     queries = {name: run_queries(base, window, args.queries, deadline - 60) for name, base in paths.items()}
     cache = {n: metric(frontend, f"cortex_cache_{n}_total") - before for n, before in cache.items()}
@@ -510,7 +496,7 @@ def write_phase(objects, processes: dict, args: argparse.Namespace, workdir: Pat
     sets: list[list[bytes]] = [series_set(0)]
     counters: list[int] = []
     # A warm-up write until the router's hashring reaches the ingestor; counted from here on.
-    eventually(lambda: writer.post(write_request(sets[0], 0.0, int(time.time() * 1000)))[0] == 200, 60)
+    eventually(lambda: writer.post(write_request(sets[0], 0.0, int(time.time() * 1000)))[0] == 200, 60, every=1)
     writer.close()
     appended_before = metric(ingestor, "prometheus_tsdb_head_samples_appended_total")
     steps, not_run = [], []

@@ -89,13 +89,14 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
         labels.append(RECEIVE_REPLICA_LABEL)
         if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)
-    scraped = scrape_jobs(stack, cluster, compactor_here)
+    scraped = scrape_jobs(stack, cluster, compactor_here, receive_compactor=bool(dedup))
     return ClusterPlan(endpoints, labels, dedup, scraped, rule_scope(stack, cluster, scraped))
 
 
-def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool) -> list[ScrapeJob]:
+def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_compactor: bool = False) -> list[ScrapeJob]:
     """The DNS SRV jobs of a cluster's Prometheus: each Thanos component it runs (DR store gateways with the
-    stores), the cache exporters, Alertmanager, and the global tier beside it, if any."""
+    stores, the receive compactor shard with the compactor), the cache exporters, Alertmanager, and the global tier
+    beside it, if any."""
     thanos = stack.thanos
     dr_stores = tuple(dr_store_name(r.name) for r in stack.regions if dr_cluster_of(stack, r) == cluster)
     scraped = [ScrapeJob(jobs.SIDECAR, ("thanos-sidecar",)), ScrapeJob(jobs.QUERY, ("thanos-query-pods",)),
@@ -105,9 +106,7 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool) -> list[
     if thanos.receive.enabled:
         scraped += [ScrapeJob(jobs.RECEIVE, ("thanos-receive",)), ScrapeJob(jobs.RECEIVE_ROUTER, ("thanos-receive-router",))]
     if compactor_here:
-        receive_shard = thanos.receive.enabled and thanos.receive.replication_factor > 1 and \
-            thanos.compactor.deduplicate_receive_replicas
-        scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME, *([COMPACTOR_RECEIVE_SHARD] if receive_shard else []))))
+        scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME, *([COMPACTOR_RECEIVE_SHARD] if receive_compactor else []))))
     if thanos.bucket_web.enabled:
         scraped.append(ScrapeJob(jobs.BUCKET_WEB, ("thanos-bucket-web",)))
     if stack.observability.alertmanager.enabled:

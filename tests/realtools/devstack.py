@@ -7,6 +7,7 @@ into each cluster's bucket; the live path is the real Prometheus scraping and it
 cluster DNS (dns.py). The planned make-bucket and user Jobs run with the real mc."""
 
 import dataclasses
+import http.client
 import json
 import threading
 import time
@@ -115,7 +116,7 @@ def eventually(check, seconds: float, every: float = 2.0):
             last = check()
             if last:
                 return last
-        except (OSError, ValueError, AssertionError) as err:
+        except (OSError, ValueError, AssertionError, http.client.HTTPException) as err:
             last = err
         time.sleep(every)
     raise AssertionError(f"not within {seconds}s: {last!r}")
