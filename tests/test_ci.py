@@ -76,9 +76,10 @@ def test_the_preview_creates_the_virtualenvs_the_project_and_the_pack_name():
     program_venv = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["runtime"]["options"]["virtualenv"]
     pack_venv = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
     script = next(s["run"] for s in preview_steps() if s.get("name", "").startswith("Create the program"))
-    assert f"python -m venv {program_venv} " in script and f"{program_venv}/bin/pip install -r requirements.txt" in script
+    assert f"python -m venv {program_venv} " in script
+    assert f"{program_venv}/bin/pip install --require-hashes -r requirements.lock" in script
     assert f"python -m venv policies/{pack_venv} " in script
-    assert f"policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in script
+    assert f"policies/{pack_venv}/bin/pip install --require-hashes -r policies/requirements.lock" in script
 
 
 @pytest.mark.parametrize("stack", ["prod", "gcp", "azure"])
@@ -108,7 +109,7 @@ DEPLOY_CREDENTIALS = {"secrets.PULUMI_ACCESS_TOKEN", "vars.AWS_ROLE_ARN", "vars.
 """What changes stacks: a Pulumi token with Stack Write and the deploy roles (environment `production` only)."""
 READ_ONLY_CREDENTIALS = {"secrets.PULUMI_PREVIEW_TOKEN", "vars.AWS_PREVIEW_ROLE_ARN",
                          "vars.GCP_PREVIEW_SERVICE_ACCOUNT", "vars.AZURE_PREVIEW_CLIENT_ID"}
-"""What previews get: Stack Read, and roles trusted only for pull-request (and main-branch) OIDC subjects."""
+"""What previews and drift get: Stack Read, and roles trusted only for the `preview` and `drift` environments."""
 
 
 def credentials(job: dict) -> set[str]:
@@ -131,7 +132,7 @@ def test_deploy_credentials_are_seen_only_by_reviewed_production_jobs_and_branch
                 assert environment == "production", (path.name, name, used & DEPLOY_CREDENTIALS)
                 assert "pull_request" not in triggers and "pull_request_target" not in triggers, (path.name, name)
     preview = yaml.safe_load((ROOT / ".github/workflows/pull-request.yml").read_text())["jobs"]["preview"]
-    assert "environment" not in preview  # the OIDC subject stays `repo:<owner>/<repo>:pull_request`
+    assert preview["environment"] == "preview"  # the OIDC subject is `repo:<owner>/<repo>:environment:preview`
     assert {c for c in seen["pull-request/preview"] if c.startswith("secrets.")} == {
         "secrets.PULUMI_PREVIEW_TOKEN", "secrets.GITHUB_TOKEN"}
     assert READ_ONLY_CREDENTIALS <= seen["pull-request/preview"] and READ_ONLY_CREDENTIALS <= seen["drift/drift"]
@@ -206,3 +207,135 @@ def test_workflows_run_the_pulumi_cli_the_tests_prove_and_production_only_from_m
     assert installs >= 4
     drift = (ROOT / ".github" / "workflows" / "drift.yml").read_text()
     assert "cannot run: no PULUMI_PREVIEW_TOKEN secret" in drift and "exit 1" in drift
+
+
+STATE_TOKENS = {"PULUMI_ACCESS_TOKEN", "PULUMI_PREVIEW_TOKEN"}
+"""Pulumi tokens. Stack Read is enough to decrypt every secret of a stack's config and state (`pulumi stack export
+--show-secrets`): the mTLS CA keys, the oauth2-proxy cookie secret, bucket and receiver credentials."""
+ENVIRONMENTS = {"production": {"reviewers": True, "branches": "main", "secrets": {"PULUMI_ACCESS_TOKEN"}},
+                "preview": {"reviewers": True, "branches": None, "secrets": {"PULUMI_PREVIEW_TOKEN"}},
+                "drift": {"reviewers": False, "branches": "main", "secrets": {"PULUMI_PREVIEW_TOKEN"}},
+                "dev": {"reviewers": False, "branches": None, "secrets": set()}}
+"""The repository's environments as README "Who can see which credential" tells to set them up: whether a reviewer
+must approve each job, the only branch a job in it may run from (None: any), and the secrets it holds. No
+repository-level secret decrypts state: a repository secret reaches every workflow run, and a pull request from a
+branch of the repository runs its own, possibly edited, workflow files."""
+
+
+def readme_credential_rows() -> dict[str, str]:
+    """README's credential table: credential name -> the "where it lives" cell."""
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        match = re.match(r"\| `([A-Z_]+)`[^|]*\| ([^|]+) \|", line)
+        if match:
+            rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def test_no_token_that_decrypts_state_is_a_repository_secret_and_its_environments_are_guarded():
+    """Whatever a branch writes into a workflow, it reaches a Pulumi token only through an environment; each
+    environment holding one either waits for a reviewer or runs main only. The README tells the same settings."""
+    rows = readme_credential_rows()
+    for token in STATE_TOKENS:
+        homes = {name for name, env in ENVIRONMENTS.items() if token in env["secrets"]}
+        assert homes, token
+        for name in homes:
+            assert ENVIRONMENTS[name]["reviewers"] or ENVIRONMENTS[name]["branches"] == "main", (token, name)
+        assert "repository secret" not in rows[token], (token, rows[token])
+        assert all(f"`{name}` environment" in rows[token] for name in homes), (token, rows[token], homes)
+    readme = (ROOT / "README.md").read_text()
+    for name, env in ENVIRONMENTS.items():
+        if env["secrets"]:
+            setting = re.search(rf"^- `{name}`: (.*)$", readme, re.M).group(1)
+            assert ("required reviewers" in setting) == env["reviewers"], (name, setting)
+            assert ("deployment branches limited to `main`" in setting) == (env["branches"] == "main"), (name, setting)
+
+
+def test_a_pull_request_job_holds_no_token_that_decrypts_state_unless_a_reviewer_approved_it():
+    """Per job: the Pulumi tokens it names come from the environment it runs in (a name the environment does not hold
+    would be a repository secret); a job a pull request starts reaches one only through an environment with
+    reviewers, and only for the repository's own branches (forks get the offline preflight)."""
+    checked = 0
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        triggers = workflow.get(True) or workflow.get("on")
+        for name, job in workflow["jobs"].items():
+            tokens = {n for kind, n in (c.split(".") for c in credentials(job)) if kind == "secrets"} & STATE_TOKENS
+            environment = job.get("environment")
+            environment = environment.get("name") if isinstance(environment, dict) else environment
+            held = ENVIRONMENTS[environment]["secrets"] if environment else set()
+            assert tokens <= held, (path.name, name, tokens - held, environment)
+            if "pull_request" in triggers or "pull_request_target" in triggers:
+                assert "pull_request_target" not in triggers, path.name  # the base's secrets for a fork's code
+                if environment is None:
+                    continue  # only repository secrets, and none decrypts state
+                checked += 1
+                assert ENVIRONMENTS[environment]["reviewers"], (path.name, name, environment)
+                assert ENVIRONMENTS[environment]["branches"] is None, (path.name, name, environment)
+                assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"], (path.name, name)
+            elif tokens:
+                assert ENVIRONMENTS[environment]["branches"] == "main" and job.get("if") == \
+                    "github.ref == 'refs/heads/main'", (path.name, name)  # schedule, push to main, dispatch of main
+    assert checked == 1
+
+
+def installs() -> list[tuple[str, str, str]]:
+    """Every `pip install` line of the workflows and the composite action: (file, job, line)."""
+    found = []
+    files = [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / ".github" / "actions" / "cloud-login" / "action.yml"]
+    for path in files:
+        document = yaml.safe_load(path.read_text())
+        jobs = document.get("jobs") or {"action": {"steps": document["runs"]["steps"]}}
+        for name, job in jobs.items():
+            for step in job.get("steps") or []:
+                found += [(path.name, name, line.strip()) for line in (step.get("run") or "").splitlines()
+                          if "pip install" in line]
+    return found
+
+
+def test_jobs_that_hold_credentials_install_only_hashed_locks():
+    """Every job but the credential-less tests installs with `--require-hashes` from a lock ci/lock.sh wrote: a
+    range resolved on the day (or a replaced file) never runs with a Pulumi token or a cloud role."""
+    lines = installs()
+    assert len(lines) >= 7
+    for file, job, line in lines:
+        if (file, job) == ("pull-request.yml", "offline"):
+            assert "-r requirements-dev.txt" in line
+            continue
+        assert "--require-hashes" in line and re.search(r"-r (policies/)?requirements\.lock$", line), (file, job, line)
+
+
+@pytest.mark.parametrize("requirements", ["requirements.txt", "policies/requirements.txt"])
+def test_each_lock_pins_and_hashes_every_package_within_the_ranges(requirements):
+    """Each lock pins every requirement within its range, every package with hashes, and (for the versions the test
+    virtualenv holds) every dependency those declare for CPython 3.11 on Linux."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock_text = (ROOT / requirements.replace(".txt", ".lock")).read_text()
+    entries = re.findall(r"^(\S+)==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\\n)?)+)", lock_text, re.M)
+    pinned = {canonicalize_name(name): version for name, version, _ in entries}
+    assert len(pinned) == len(re.findall(r"^\S+==", lock_text, re.M)) >= 10  # every pin has its hashes
+    assert not re.search(r"^(?!#)\S+(?<!\\)$", lock_text, re.M)  # nothing unpinned
+    for line in (ROOT / requirements).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            assert requirement.specifier.contains(pinned[canonicalize_name(requirement.name)], prereleases=True), line
+    environment = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
+                   "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+                   "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+    closed = 0
+    for name, version in pinned.items():
+        try:
+            installed = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if installed.version != version:
+            continue
+        closed += 1
+        for dependency in map(Requirement, installed.requires or []):
+            if dependency.marker is None or dependency.marker.evaluate(environment):
+                assert canonicalize_name(dependency.name) in pinned, (name, str(dependency))
+    assert closed >= len(pinned) // 2
