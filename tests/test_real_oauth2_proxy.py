@@ -58,13 +58,14 @@ def upstream():
 
 
 @contextmanager
-def oauth2_proxy(args: list[str], upstream_address: str):
-    """The real binary on loopback with `args` (rewritten by the harness), stopped after; yields its base URL."""
+def oauth2_proxy(args: list[str], upstream_address: str, idp: str | None = None):
+    """The real binary on loopback with `args` (rewritten by the harness; the identity provider at `idp`, default
+    nowhere), stopped after; yields its base URL."""
     address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "OAUTH2_PROXY_CLIENT_SECRET": "test-client-secret",
            "OAUTH2_PROXY_COOKIE_SECRET": secrets.token_hex(16)}
     process = subprocess.Popen([str(tool("oauth2-proxy")), *oauth2_proxy_on_loopback(
-        args, address, upstream_address, f"127.0.0.1:{free_port()}")], env=env, stdout=subprocess.PIPE,
+        args, address, upstream_address, idp or f"127.0.0.1:{free_port()}")], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://{address}"
@@ -114,3 +115,165 @@ def test_the_old_skip_auth_route_let_the_header_trick_through(planned_args):
         assert status(f"{base}{QUERY}")[0] == 302
         assert status(f"{base}{QUERY}", TRICK) == (200, "upstream reached")
         assert seen == [QUERY]
+
+
+@contextmanager
+def identity_provider(client_id: str):
+    """A stand-in OIDC provider: the token endpoint redeems any code for `alice@acme.example.com` (RS256 ID token,
+    a refresh token) and refreshes until `revoked` is set, then answers invalid_grant; the keys endpoint serves the
+    JWKS. Yields (address, state): state counts the refresh grants and holds `revoked`."""
+    import base64
+    import json
+    import time
+    import urllib.parse
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    def integer(value: int) -> str:
+        return b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+    state = {"refreshes": 0, "revoked": False}
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+
+    def id_token() -> str:
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": client_id, "sub": "alice", "email": "alice@acme.example.com",
+                  "email_verified": True, "iat": now, "exp": now + 3600}
+        signing = ".".join(b64(json.dumps(part).encode()) for part in ({"alg": "RS256", "kid": "k1", "typ": "JWT"}, claims))
+        return f"{signing}.{b64(key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self, code: int, body: dict):
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):  # noqa: N802
+            self.answer(200, {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+                                        "n": integer(numbers.n), "e": integer(numbers.e)}]})
+
+        def do_POST(self):  # noqa: N802
+            form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            if form["grant_type"] == ["refresh_token"]:
+                state["refreshes"] += 1
+                if state["revoked"]:
+                    return self.answer(400, {"error": "invalid_grant", "error_description": "account disabled"})
+            self.answer(200, {"access_token": secrets.token_hex(8), "token_type": "Bearer", "expires_in": 3600,
+                              "refresh_token": secrets.token_hex(8), "id_token": id_token()})
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{port}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def request(base: str, path: str, cookies: dict[str, str]) -> tuple[int, dict[str, str], list[str]]:
+    """GET without following redirects: (status, headers, Set-Cookie values); cookies are sent whatever their Secure
+    flag (the test speaks plain HTTP on loopback)."""
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, dict(response.getheaders()), response.msg.get_all("Set-Cookie") or []
+    finally:
+        connection.close()
+
+
+def sign_in(base: str) -> tuple[dict[str, str], list[str]]:
+    """Alice's sign-in through the real proxy: the redirect to the provider, then its callback with a code. Returns
+    the session cookies and the callback's Set-Cookie values."""
+    import urllib.parse
+
+    cookies: dict[str, str] = {}
+
+    def keep(set_cookies: list[str]):
+        for value in set_cookies:
+            name, _, rest = value.partition("=")
+            cookies[name] = rest.split(";", 1)[0]
+
+    code, headers, set_cookies = request(base, QUERY, {})
+    assert code == 302, code
+    keep(set_cookies)
+    login = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)
+    callback = "/oauth2/callback?" + urllib.parse.urlencode({"code": "a-code", "state": login["state"][0]})
+    code, headers, set_cookies = request(base, callback, cookies)
+    assert code == 302 and any(v.startswith("_oauth2_proxy=") for v in set_cookies), (code, set_cookies)
+    keep(set_cookies)
+    return {k: v for k, v in cookies.items() if k.startswith("_oauth2_proxy") and "csrf" not in k}, set_cookies
+
+
+def scaled(args: list[str], refresh: str) -> list[str]:
+    """The planned args with the refresh period shortened to `refresh` (the test cannot wait an hour)."""
+    return [f"--cookie-refresh={refresh}" if a.startswith("--cookie-refresh=") else a for a in args]
+
+
+def test_the_planned_sessions_last_a_working_day_and_are_revalidated_every_hour(planned_args):
+    assert "--cookie-refresh=1h" in planned_args and "--cookie-expire=12h" in planned_args
+    client_id = next(a.split("=", 1)[1] for a in planned_args if a.startswith("--client-id="))
+    with upstream() as (address, seen), identity_provider(client_id) as (idp, _), \
+            oauth2_proxy(planned_args, address, idp) as base:
+        cookies, set_cookies = sign_in(base)
+        assert "Max-Age=43200" in next(v for v in set_cookies if v.startswith("_oauth2_proxy=")), set_cookies
+        assert request(base, QUERY, cookies)[0] == 200 and seen == [QUERY]
+
+
+def test_a_revoked_account_is_signed_out_at_the_next_refresh(planned_args):
+    """The planned proxy, its refresh period cut to 2 s: a valid account's session is refreshed at the provider and
+    goes on; once the provider refuses the refresh (account disabled, session revoked) the next request is sent to
+    sign in, and the upstream is not reached."""
+    import time
+
+    client_id = next(a.split("=", 1)[1] for a in planned_args if a.startswith("--client-id="))
+    with upstream() as (address, seen), identity_provider(client_id) as (idp, state), \
+            oauth2_proxy(scaled(planned_args, "2s"), address, idp) as base:
+        cookies, _ = sign_in(base)
+        assert request(base, QUERY, cookies)[0] == 200
+        time.sleep(3.5)
+        code, _, set_cookies = request(base, QUERY, cookies)
+        assert code == 200 and state["refreshes"] == 1
+        for value in set_cookies:  # the refreshed session
+            name, _, rest = value.partition("=")
+            cookies[name] = rest.split(";", 1)[0]
+        state["revoked"] = True
+        time.sleep(3.5)
+        code, headers, _ = request(base, QUERY, cookies)
+        assert code == 302 and "/authorize?" in headers["Location"], (code, headers)
+        assert state["refreshes"] >= 2 and seen == [QUERY, QUERY]
+
+
+def test_without_a_refresh_period_a_revoked_account_kept_its_session(planned_args):
+    # What the plan shipped before (oauth2-proxy's defaults: 168h, never refreshed): the provider is never asked again.
+    import time
+
+    old = [a for a in planned_args if not a.startswith(("--cookie-refresh=", "--cookie-expire="))]
+    client_id = next(a.split("=", 1)[1] for a in planned_args if a.startswith("--client-id="))
+    with upstream() as (address, seen), identity_provider(client_id) as (idp, state), \
+            oauth2_proxy(old, address, idp) as base:
+        cookies, _ = sign_in(base)
+        state["revoked"] = True
+        time.sleep(3.5)
+        assert request(base, QUERY, cookies)[0] == 200 and state["refreshes"] == 0

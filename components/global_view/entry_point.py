@@ -26,6 +26,8 @@ ENTRY_TLS_SECRET = "thanos-entry-point-tls"
 ENTRY_NAME = "thanos"
 READY_PATH = "/-/ready"  # the query-frontend's readiness: basic auth's health checks probe it past nginx's auth
 PING_PATH = "/ping"  # oauth2-proxy's own, unauthenticated: what health checks probe in front of it
+SESSION_REFRESH = "1h"  # how long a sign-in is trusted before the identity provider is asked again
+SESSION_EXPIRE = "12h"  # a working day: then the user signs in again
 # Client headers oauth2-proxy reads as a reverse proxy (or its upstreams trust): the Gateway drops them, so only
 # oauth2-proxy itself sets them.
 FORWARDED_HEADERS = ["X-Forwarded-Uri", "X-Forwarded-Host", "X-Forwarded-Email", "X-Forwarded-User",
@@ -48,13 +50,17 @@ def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = Fals
     """OIDC login in front of the query-frontend (and Grafana under /grafana/, told who signed in through
     X-Forwarded-Email). No path of the upstreams passes without it: a skip-auth route is matched against the
     client's X-Forwarded-Uri under --reverse-proxy (GHSA-7x63-xv5r-3p2x, and oauth2-proxy#3506: every client is a
-    trusted proxy until --trusted-proxy-ip is set), so health checks probe oauth2-proxy's own /ping."""
+    trusted proxy until --trusted-proxy-ip is set), so health checks probe oauth2-proxy's own /ping. Every
+    SESSION_REFRESH a session is refreshed at the identity provider (a revoked or removed account is signed out) or,
+    without a refresh token, its ID token verified again; none outlives SESSION_EXPIRE (oauth2-proxy's default: 168h,
+    never revalidated)."""
     upstreams = [query_frontend_url(namespace), *([grafana_url(namespace)] if grafana else [])]
     return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
             f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", *(f"--upstream={u}" for u in upstreams),
             # Groups alone: every domain, narrowed to the groups (oauth2-proxy lets no one in without a domain).
             *(f"--email-domain={d}" for d in spec.email_domains or ["*"]), *(f"--allowed-group={g}" for g in spec.allowed_groups),
-            "--reverse-proxy", "--cookie-secure=true", "--skip-provider-button", "--silence-ping-logging"]
+            "--reverse-proxy", "--cookie-secure=true", f"--cookie-refresh={SESSION_REFRESH}",
+            f"--cookie-expire={SESSION_EXPIRE}", "--skip-provider-button", "--silence-ping-logging"]
 
 
 def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool = False) -> list[dict[str, Any]]:
