@@ -1,7 +1,7 @@
 """The global view: one query tier over every cluster's query, mTLS between them, DNS, authenticated entry points."""
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -14,7 +14,7 @@ _HOST_RE = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
 
 class TlsSpec(StrictModel):
-    """The stack's certificate authority and the certificates it issues (leaf servers, global client, entry points)."""
+    """The stack's certificate authority and the certificates it issues (leaf servers, global client, routers, writers)."""
 
     issuer: Literal["pulumi-tls", "cert-manager"] = "pulumi-tls"
     """Who issues leaf certificates: `pulumi-tls` (in the Pulumi state, renewed by `pulumi up` inside the early-renewal
@@ -64,6 +64,34 @@ class DnsSpec(StrictModel):
     """TTL of every record in seconds; default 60."""
 
 
+class EntryTlsSpec(StrictModel):
+    """Where the entry point's HTTPS certificate comes from. Never the stack's mTLS CAs: users who trust a CA for the
+    entry point trust whoever holds its key for every site, and those keys also open the leaves and routers."""
+
+    source: Literal["self-signed", "ca", "acme", "secret"] = "self-signed"
+    """`self-signed` (one certificate for the host that is no CA: users trust exactly it, and its key can vouch for
+    nothing else), `ca` (a CA of its own in the cluster, name-constrained to the host; its key never leaves the
+    cluster; cert-manager >= 1.17), `acme` (a public or ACME issuer: cert-manager with `cluster-issuer`) or `secret`
+    (an existing `kubernetes.io/tls` Secret, `secret-name`); default self-signed."""
+    cluster_issuer: str | None = Field(None, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    """The cert-manager ClusterIssuer (e.g. Let's Encrypt) that issues the host's certificate; required with acme."""
+    secret_name: str | None = Field(None, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    """An existing `kubernetes.io/tls` Secret for the host in the global namespace; required with secret."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> "EntryTlsSpec":
+        if self.source == "acme" and not self.cluster_issuer:
+            raise ValueError("cluster-issuer is required with source acme (the ClusterIssuer that issues the host's "
+                             "certificate)")
+        if self.source == "secret" and not self.secret_name:
+            raise ValueError("secret-name is required with source secret (the kubernetes.io/tls Secret for the host)")
+        if self.cluster_issuer and self.source != "acme":
+            raise ValueError(f"cluster-issuer is only read with source acme, not {self.source}")
+        if self.secret_name and self.source != "secret":
+            raise ValueError(f"secret-name is only read with source secret, not {self.source}")
+        return self
+
+
 class EntryPointSpec(StrictModel):
     """The authenticated HTTPS entry point of the global query-frontend (humans, Grafana)."""
 
@@ -91,9 +119,8 @@ class EntryPointSpec(StrictModel):
     """People who sign in to basic-auth, each with a password generated for them (the secret stack output
     `globalBasicAuth.users`); set, they replace the shared user, so a password leaves with whoever leaves and one is
     rotated alone (`pulumi up --replace` on that person's password); default none (the shared user)."""
-    tls_secret: str | None = None
-    """An existing `kubernetes.io/tls` Secret in the global namespace for the host (e.g. a public certificate);
-    default a certificate from the stack CA."""
+    tls: EntryTlsSpec = Field(default_factory=EntryTlsSpec)
+    """Where the host's HTTPS certificate comes from (never the stack's mTLS CAs); default self-signed."""
     controller_namespace: Name | None = None
     """Namespace of the gateway or ingress controller's proxies, the only peers allowed to reach the auth proxy;
     default envoy-gateway-system (gateway) or ingress-nginx (ingress)."""
@@ -102,6 +129,14 @@ class EntryPointSpec(StrictModel):
     def controller(self) -> str:
         """The controller namespace in effect."""
         return self.controller_namespace or ("envoy-gateway-system" if self.kind == "gateway" else "ingress-nginx")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ({"tls-secret", "tls_secret"} & set(data)):
+            raise ValueError("tls-secret moved: write tls: {source: secret, secret-name: <Secret>} (the stack CA no "
+                             "longer signs the entry point)")
+        return data
 
     @model_validator(mode="after")
     def _auth_complete(self) -> "EntryPointSpec":

@@ -106,7 +106,8 @@ class StackConfig(StrictModel):
     thanos: ThanosSpec = Field(default_factory=ThanosSpec)
     """The Thanos workloads of every cluster."""
     tls: TlsSpec = Field(default_factory=TlsSpec)
-    """The stack CA and its certificates (leaf query and global tier mTLS, remote-write mTLS, the entry point);
+    """The stack CA and its certificates (leaf query and global tier mTLS, remote-write mTLS; the lifetimes also of a
+    self-signed or cert-manager entry point certificate);
     default pulumi-tls, 90-day certificates renewed 30 days early."""
     global_view: GlobalViewSpec | None = None
     """One query across every cluster (stacked over each cluster's query) with mTLS, DNS and an authenticated entry

@@ -364,3 +364,129 @@ def test_the_global_validation_job_waits_for_every_leaf_service_and_dns_record(p
         annotations = job["inputs"]["metadata"]["annotations"]
         assert annotations["pulumi.com/replaceUnready"] == "true"
         assert int(annotations["pulumi.com/timeoutSeconds"]) > job["inputs"]["spec"]["activeDeadlineSeconds"]
+
+
+def test_the_entry_point_certificate_is_no_ca_and_comes_from_no_mtls_ca(certificates, tmp_path):
+    """prod's default entry point certificate (source self-signed): one for the stack (host and standby serve the same),
+    for the host only, no CA; a user who trusts exactly it reaches the host, and its key vouches for no other site
+    (what it signs for another name is refused). No CA of the stack verifies it: nobody is asked to trust a CA whose
+    key also opens the leaves and routers."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    prod = certificates["prod"]
+    host = "thanos.obs.acme.internal"
+    entry = prod["secrets"]["k8s-chicago/thanos-global/thanos-entry-point-tls"]
+    assert prod["secrets"]["k8s-seattle/thanos-global/thanos-entry-point-tls"]["tls.crt"] == entry["tls.crt"]
+    cert = x509.load_pem_x509_certificate(entry["tls.crt"].encode())
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    assert not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == [host]
+
+    def reaches(server_crt: str, server_key: str, trusted: str, name: str):
+        files = {k: tmp_path / f"{abs(hash((k, server_crt, trusted)))}.pem" for k in ("crt", "key", "ca")}
+        for key, text in zip(files, (server_crt, server_key, trusted), strict=True):
+            files[key].write_text(text)
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(files["crt"], files["key"])
+        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_ctx.load_verify_locations(files["ca"])
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def serve():
+            conn, _ = listener.accept()
+            try:
+                with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (ssl.SSLError, OSError):
+                pass
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+                with client_ctx.wrap_socket(raw, server_hostname=name) as tls:
+                    tls.sendall(b".")
+            return None
+        except (ssl.SSLError, OSError) as err:
+            return err
+        finally:
+            thread.join(10)
+            listener.close()
+
+    assert reaches(entry["tls.crt"], entry["tls.key"], entry["tls.crt"], host) is None
+    bundle = prod["secrets"]["k8s-chicago/thanos-global/thanos-ca-bundle"]
+    for ca in bundle.values():  # the server CA and the readers CA
+        assert isinstance(reaches(entry["tls.crt"], entry["tls.key"], ca, host), ssl.SSLCertVerificationError)
+    # Whoever holds the entry key signs a certificate for another site: a user who trusts the entry certificate
+    # still refuses it.
+    entry_key = serialization.load_pem_private_key(entry["tls.key"].encode(), None)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "bank.example.com")])
+    forged = (x509.CertificateBuilder().subject_name(name).issuer_name(cert.subject).public_key(other_key.public_key())
+              .serial_number(x509.random_serial_number()).not_valid_before(cert.not_valid_before_utc)
+              .not_valid_after(cert.not_valid_after_utc)
+              .add_extension(x509.SubjectAlternativeName([x509.DNSName("bank.example.com")]), critical=False)
+              .sign(entry_key, hashes.SHA256()))
+    forged_pem = forged.public_bytes(serialization.Encoding.PEM).decode()
+    other_pem = other_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+    assert isinstance(reaches(forged_pem, other_pem, entry["tls.crt"], "bank.example.com"), ssl.SSLCertVerificationError)
+
+
+@pytest.mark.parametrize("tls, message", [
+    ({"source": "acme"}, "cluster-issuer is required with source acme"),
+    ({"source": "secret"}, "secret-name is required with source secret"),
+    ({"source": "ca", "secret-name": "mine"}, "secret-name is only read with source secret"),
+    ({"source": "stack-ca"}, "Input should be"),
+])
+def test_bad_entry_point_tls_names_the_key(tls, message):
+    raw = stack_config("prod")
+    raw["global-view"]["entry-point"]["tls"] = tls
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert any(path.startswith("global-view.entry-point.tls") and message in text
+               for path, text in err.value.problems), err.value.problems
+    raw = stack_config("prod")
+    raw["global-view"]["entry-point"]["tls-secret"] = "mine"
+    with pytest.raises(config.ConfigError, match="tls-secret moved"):
+        config.load(raw)
+
+
+def test_the_entry_point_ca_is_its_own_and_name_constrained_to_the_host(tmp_path):
+    """Source ca: cert-manager makes a CA in the tier's namespace, critical name constraints permitting only the host,
+    self-signed by an Issuer that signs nothing else; the host's Certificate is the only one it issues, and no
+    pulumi-tls certificate stands for the entry point. Source acme: the user's ClusterIssuer. Every object matches
+    cert-manager's CRD schema."""
+    probe = (
+        "from preflight.conformance import check_plan\n"
+        "out = {}\n"
+        "for source, extra in (('ca', {}), ('acme', {'cluster-issuer': 'letsencrypt'})):\n"
+        "    plan = plan_stack('prod', edit=lambda c: c['global-view']['entry-point'].update(tls={'source': source, **extra}))\n"
+        "    objects = [r.inputs for r in plan.resources if r.type.startswith('kubernetes:cert-manager.io/')\n"
+        "               and r.inputs['metadata']['namespace'] == 'thanos-global' and r.provider.endswith('k8s-chicago')]\n"
+        "    names = [r.name for r in plan.resources if r.type.startswith('tls:') and 'entry' in r.name]\n"
+        "    out[source] = {'problems': check_plan(plan).problems, 'objects': objects, 'tls': names}\n"
+        "print(json.dumps(out))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    ca = result["ca"]
+    assert ca["problems"] == [] and ca["tls"] == []
+    certs = {o["metadata"]["name"]: o["spec"] for o in ca["objects"] if o["kind"] == "Certificate"}
+    issuers = {o["metadata"]["name"]: o["spec"] for o in ca["objects"] if o["kind"] == "Issuer"}
+    root = certs["thanos-entry-point-ca"]
+    assert root["isCA"] is True and root["nameConstraints"] == {
+        "critical": True, "permitted": {"dnsDomains": ["thanos.obs.acme.internal"]}}
+    assert issuers[root["issuerRef"]["name"]] == {"selfSigned": {}}
+    assert issuers["thanos-entry-point-ca"] == {"ca": {"secretName": "thanos-entry-point-ca"}}
+    leaf = certs["thanos-entry-point-tls"]
+    assert leaf["issuerRef"]["name"] == "thanos-entry-point-ca" and leaf["dnsNames"] == ["thanos.obs.acme.internal"]
+    signers = [c["issuerRef"]["name"] for c in certs.values()]
+    assert signers.count("thanos-entry-point-ca") == 1 and signers.count(root["issuerRef"]["name"]) == 1
+    acme = result["acme"]
+    assert acme["problems"] == [] and acme["tls"] == []
+    (leaf,) = [o["spec"] for o in acme["objects"] if o["kind"] == "Certificate"]
+    assert leaf["issuerRef"] == {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}

@@ -1564,3 +1564,56 @@ def test_a_prometheus_taking_monitors_from_every_namespace_with_file_access_is_r
     assert "serviceMonitors, podMonitors from every namespace" in check(policy, kind, props)[0]
     props["spec"]["serviceMonitorNamespaceSelector"] = props["spec"]["podMonitorNamespaceSelector"] = None
     assert check(policy, kind, props) == []  # a null namespace selector: Prometheus' own namespace only
+
+
+STACK_CA_PEM = ("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUStackCaStandIn0000000000000wCgYIKoZIzj0EAwIw\n"
+                "-----END CERTIFICATE-----\n")
+"""A PEM block standing for the server CA (the pack compares certificates as text; it never parses them)."""
+
+
+def test_an_entry_point_certificate_from_an_mtls_ca_is_refused(planned):
+    """Users trust the entry point's CA: prod's planned entry point (self-signed) passes; the old plan's entry Secret,
+    signed by the server CA and carrying it as ca.crt, is refused, and so is a cert-manager Certificate from a CA
+    Issuer that signs the leaves too. A Certificate from the entry point's own CA passes."""
+    policy = "thanos-exposure-entry-point-ca"
+    resources = planned["prod"].plan["resources"]
+    global_objects = [r for r in resources if r["inputs"].get("metadata", {}).get("namespace") == "thanos-global"
+                      and r.get("provider", "").endswith("k8s-chicago")]
+    gateway = next(r for r in global_objects if r["type"] == "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    entry = next(r for r in global_objects if r["type"] == "kubernetes:core/v1:Secret"
+                 and r["inputs"]["metadata"]["name"] == "thanos-entry-point-tls")
+    bundle = next(r for r in global_objects if r["type"] == "kubernetes:core/v1:Secret"
+                  and r["inputs"]["metadata"]["name"] == "thanos-ca-bundle")
+    assert "ca.crt" not in entry["inputs"]["stringData"]
+    assert check_stack(policy, [gateway, entry, bundle]) == []
+    # The plan file shows secret values redacted: the server CA as the engine shows it to the pack.
+    server_ca = STACK_CA_PEM
+    bundle = copy.deepcopy(bundle)
+    bundle["inputs"]["stringData"] = {"ca.crt": server_ca, "readers.crt": "[secret]"}
+    old = copy.deepcopy(entry)
+    old["inputs"]["stringData"]["ca.crt"] = server_ca
+    assert check_stack(policy, [gateway, old, bundle]) == [
+        "Gateway thanos serves thanos-entry-point-tls, whose ca.crt is a CA that Secrets thanos-ca-bundle carry too: the "
+        "stack's mTLS CA would sign the entry point, and users who trust it would trust whoever holds its key for every "
+        "site. Issue the entry point from a CA of its own (name-constrained to the host), an ACME issuer or a Secret of "
+        "yours (config: global-view.entry-point.tls)."]
+
+    def cert_manager(kind, name, spec):
+        return {"type": f"kubernetes:cert-manager.io/v1:{kind}", "provider": gateway["provider"],
+                "inputs": {"apiVersion": "cert-manager.io/v1", "kind": kind,
+                           "metadata": {"name": name, "namespace": "thanos-global"}, "spec": spec}}
+
+    mtls = [cert_manager("Issuer", "thanos-ca", {"ca": {"secretName": "thanos-ca-keypair"}}),
+            cert_manager("Certificate", "thanos-ruler-grpc-tls", {"secretName": "thanos-ruler-grpc-tls",
+                                                                  "issuerRef": {"name": "thanos-ca"}})]
+    from_mtls = cert_manager("Certificate", "thanos-entry-point-tls", {"secretName": "thanos-entry-point-tls",
+                                                                       "issuerRef": {"name": "thanos-ca", "kind": "Issuer"}})
+    assert check_stack(policy, [gateway, *mtls, from_mtls]) == [
+        "Gateway thanos serves thanos-entry-point-tls, issued by the CA in Secret thanos-ca-keypair, which also signs "
+        "thanos-ruler-grpc-tls: users who trust the entry point's CA would trust whoever holds the key of those "
+        "certificates' CA for every site. Issue the entry point from a CA of its own (name-constrained to the host), an "
+        "ACME issuer or a Secret of yours (config: global-view.entry-point.tls)."]
+    own = [cert_manager("Issuer", "thanos-entry-point-ca", {"ca": {"secretName": "thanos-entry-point-ca"}}),
+           cert_manager("Certificate", "thanos-entry-point-tls", {"secretName": "thanos-entry-point-tls",
+                                                                  "issuerRef": {"name": "thanos-entry-point-ca"}})]
+    assert check_stack(policy, [gateway, *mtls, *own]) == []

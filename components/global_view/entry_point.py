@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from components.global_view.certificates import Certificate
+from components.global_view.entry_tls import entry_tls_objects, entry_tls_secret
 from components.observability.grafana import NAME as GRAFANA_NAME
 from components.observability.grafana import PORT as GRAFANA_PORT
 from components.observability.grafana import SUB_PATH, grafana_url
@@ -16,13 +16,12 @@ from components.platform.kube import ClusterContext, register
 from components.platform.namespace import OAUTH2_PROXY_PORT
 from components.platform.workload import workload_objects
 from components.thanos.query_frontend import query_frontend_url
-from config.global_view import EntryPointSpec
+from config.global_view import EntryPointSpec, TlsSpec
 from config.thanos import Compute, Resources
 
 OAUTH2_PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.15.6"
 OAUTH2_PROXY_SECRET = "thanos-oauth2-proxy"
 BASIC_AUTH_SECRET = "thanos-basic-auth"
-ENTRY_TLS_SECRET = "thanos-entry-point-tls"
 ENTRY_NAME = "thanos"
 READY_PATH = "/-/ready"  # the query-frontend's readiness: basic auth's health checks probe it past nginx's auth
 PING_PATH = "/ping"  # oauth2-proxy's own, unauthenticated: what health checks probe in front of it
@@ -163,10 +162,12 @@ class EntryPoint:
     """The entry point of one global tier: the certificate it needs (issued with the tier's others) and its objects."""
 
     def __init__(self, name: str, ctx: ClusterContext, spec: EntryPointSpec, credentials: dict[str, pulumi.Output],
-                 grafana: bool = False):
+                 grafana: bool = False, validity: TlsSpec | None = None, tls_pair: dict[str, pulumi.Output] | None = None):
+        """`validity`: the lifetimes of issued certificates; `tls_pair`: the stack's self-signed certificate and key
+        (see entry_tls)."""
         self.name, self.ctx, self.spec, self.credentials, self.grafana = name, ctx, spec, credentials, grafana
-        self.tls_secret = spec.tls_secret or ENTRY_TLS_SECRET
-        self.certificates = [] if spec.tls_secret else [Certificate(ENTRY_TLS_SECRET, spec.host, (spec.host,), "server")]
+        self.validity, self.tls_pair = validity or TlsSpec(), tls_pair
+        self.tls_secret = entry_tls_secret(spec)
 
     def _secret(self) -> dict[str, Any]:
         if self.spec.auth == "oauth2-proxy":
@@ -186,7 +187,7 @@ class EntryPoint:
     def register(self, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Register the entry point's objects; returns the Gateway or Ingress whose address DNS points at."""
         spec, ctx = self.spec, self.ctx
-        manifests = [self._secret()]
+        manifests = [self._secret(), *entry_tls_objects(ctx, spec, self.validity, self.tls_pair)]
         if spec.auth == "oauth2-proxy":
             manifests += build_oauth2_proxy(ctx, spec, self.grafana)
         if spec.kind == "gateway":

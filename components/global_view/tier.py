@@ -95,7 +95,8 @@ class GlobalTier(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, authority: StackAuthority,
                  leaves: list[str], stack_replica_labels: list[str], credentials: dict[str, pulumi.Output],
-                 provider: k8s.Provider, home_namespace: str, opts: pulumi.ResourceOptions | None = None):
+                 provider: k8s.Provider, home_namespace: str, opts: pulumi.ResourceOptions | None = None,
+                 entry_tls: dict[str, pulumi.Output] | None = None):
         super().__init__("thanos:global:Tier", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         view = stack.global_view
@@ -108,10 +109,9 @@ class GlobalTier(pulumi.ComponentResource):
                            *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],
                                                     home_namespace)],
                           f"{name}-shared", self, after_ns)
-        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials,
-                           stack.observability.grafana.enabled) if view.entry_point else None
-        certs = global_certificates(view, ns) + (entry.certificates if entry else [])
-        secrets = authority.issue(name, ctx, certs, self, after_ns, ("readers",) if view.ruler.enabled else ())
+        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials, stack.observability.grafana.enabled,
+                           stack.tls, entry_tls) if view.entry_point else None
+        secrets = authority.issue(name, ctx, global_certificates(view, ns), self, after_ns, ("readers",) if view.ruler.enabled else ())
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
         labels = global_replica_labels(view, stack_replica_labels)

@@ -8,6 +8,7 @@ from components.cluster import plan_cluster
 from components.global_view.certificates import StackAuthority
 from components.global_view.dns import GlobalDns, address, gateway_address
 from components.global_view.entry_point import entry_credentials
+from components.global_view.entry_tls import self_signed_pair
 from components.global_view.leaves import leaf_address, srv_name
 from components.global_view.tier import GLOBAL_CLUSTER_LABEL, GlobalTier, global_replica_labels
 from components.platform.kube import ClusterContext
@@ -34,6 +35,7 @@ class GlobalView(pulumi.ComponentResource):
         leaves = [leaf_address(view, c, stack.namespace_of(specs[c])) for c in stack.cluster_names()]
         stack_labels = plan_cluster(stack, stack.namespace, compactor_here=False).replica_labels
         credentials = entry_credentials(name, view.entry_point, self) if view.entry_point else {}
+        entry_tls = self_signed_pair(name, view.entry_point, stack.tls, stack.environment, self) if view.entry_point else None
         tiers = []
         for cluster in filter(None, (view.host_cluster, view.standby_cluster)):
             region = where[cluster]
@@ -42,7 +44,7 @@ class GlobalView(pulumi.ComponentResource):
                                  node_spread=stack.thanos.node_spread)
             tiers.append((cluster, GlobalTier(f"{name}-{cluster}", ctx, stack, authority, leaves, stack_labels, credentials,
                                               regions[region.name].kubernetes[cluster], stack.namespace_of(specs[cluster]),
-                                              pulumi.ResourceOptions(parent=self))))
+                                              pulumi.ResourceOptions(parent=self), entry_tls)))
         leaf_objects: list[pulumi.Resource] = [regions[where[c].name].clusters[c].leaf_service
                                                for c in stack.cluster_names()]
         if view.dns:

@@ -7,8 +7,8 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 
 from .ha import _pod_labels, _selects
 from .thanos import _producer_replica_labels, _version_text
-from .workloads import (PROMETHEUS_CR, WORKLOAD_TYPES, containers, deduplicated, flag, image_version, namespace_of, provider_of,
-                        switch_on, thanos_containers)
+from .workloads import (PROMETHEUS_CR, WORKLOAD_TYPES, Unknown, containers, deduplicated, flag, image_version, namespace_of,
+                        provider_of, secret_text, switch_on, thanos_containers)
 
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -185,6 +185,80 @@ def validate_entry_points(args, report):
                            "authentication; route to an authenticating proxy (oauth2-proxy) instead.", r.urn)
 
 
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+ISSUER = "kubernetes:cert-manager.io/v1:Issuer"
+SECRET = "kubernetes:core/v1:Secret"
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def _entry_tls_secrets(r) -> list[str]:
+    """The Secrets an Ingress or a Gateway's HTTPS listeners serve."""
+    spec = r.props.get("spec") or {}
+    if r.resource_type == INGRESS:
+        return [t.get("secretName") for t in spec.get("tls") or [] if t.get("secretName")]
+    if r.resource_type == GATEWAY:
+        return [ref.get("name") for li in spec.get("listeners") or [] for ref in (li.get("tls") or {}).get("certificateRefs") or []
+                if ref.get("name") and ref.get("kind", "Secret") == "Secret"]
+    return []
+
+
+def _pems(text) -> set[str]:
+    """The certificates of a PEM bundle, one normalised string each (nothing when unknown at preview)."""
+    if not isinstance(text, str) or isinstance(text, Unknown):
+        return set()
+    return {"".join(block.split()) + _PEM_END for block in text.split(_PEM_END) if "BEGIN CERTIFICATE" in block}
+
+
+def validate_entry_point_ca(args, report):
+    """Users trust the entry point's issuer: a CA that also signs the stack's other certificates (its mTLS) would
+    make them trust whoever holds that key, and that key opens the leaves and routers. Read where the objects show
+    it: a cert-manager CA Issuer (by its keypair Secret) that issues another Certificate too, or a Secret whose
+    `ca.crt` holds a CA another Secret of the stack carries."""
+    resources = args.resources
+
+    def beside(owner, resource_type: str) -> list:
+        return [x for x in resources if x.resource_type == resource_type and provider_of(x) == provider_of(owner)
+                and namespace_of(x) == namespace_of(owner)]
+
+    def named(items: list, name: str):
+        return next((x for x in items if (x.props.get("metadata") or {}).get("name") == name), None)
+
+    for r in resources:
+        for secret in _entry_tls_secrets(r):
+            kind = "Ingress" if r.resource_type == INGRESS else "Gateway"
+            name = (r.props.get("metadata") or {}).get("name")
+            certificates = beside(r, CERTIFICATE)
+            issuers = beside(r, ISSUER)
+            cert = next((c for c in certificates if (c.props.get("spec") or {}).get("secretName") == secret), None)
+            ref = ((cert.props.get("spec") or {}).get("issuerRef") or {}) if cert else {}
+            issuer = named(issuers, ref.get("name")) if cert and ref.get("kind", "Issuer") == "Issuer" else None
+            keypair = ((issuer.props.get("spec") or {}).get("ca") or {}).get("secretName") if issuer else None
+            if keypair:
+                same_ca = {(i.props.get("metadata") or {}).get("name") for i in issuers
+                           if ((i.props.get("spec") or {}).get("ca") or {}).get("secretName") == keypair}
+                others = sorted((c.props.get("spec") or {}).get("secretName") for c in certificates if c is not cert
+                                and ((c.props.get("spec") or {}).get("issuerRef") or {}).get("name") in same_ca)
+                if others:
+                    report(f"{kind} {name} serves {secret}, issued by the CA in Secret {keypair}, which also signs "
+                           f"{', '.join(others)}: users who trust the entry point's CA would trust whoever holds the "
+                           "key of those certificates' CA for every site. Issue the entry point from a CA of its own "
+                           "(name-constrained to the host), an ACME issuer or a Secret of yours"
+                           + " (config: global-view.entry-point.tls).", r.urn)
+            own = named(beside(r, SECRET), secret)
+            carried = _pems(secret_text(own.props, "ca.crt")) if own else set()
+            if carried:
+                shared = sorted((x.props.get("metadata") or {}).get("name") for x in resources
+                                if x.resource_type == SECRET and x is not own and any(
+                                    carried & _pems(secret_text(x.props, key))
+                                    for key in set((x.props.get("stringData") or {})) | set((x.props.get("data") or {}))))
+                if shared:
+                    report(f"{kind} {name} serves {secret}, whose ca.crt is a CA that Secrets "
+                           f"{', '.join(shared)} carry too: the stack's mTLS CA would sign the entry point, and users "
+                           "who trust it would trust whoever holds its key for every site. Issue the entry point from "
+                           "a CA of its own (name-constrained to the host), an ACME issuer or a Secret of yours"
+                           + " (config: global-view.entry-point.tls).", r.urn)
+
+
 MONITOR_KINDS = ("serviceMonitor", "podMonitor", "probe", "scrapeConfig")
 """The prometheus-operator objects a Prometheus selects scrape targets from (`<kind>Selector`,
 `<kind>NamespaceSelector`)."""
@@ -290,6 +364,11 @@ POLICIES = [
         name="thanos-exposure-entry-point-auth", enforcement_level=EnforcementLevel.MANDATORY,
         description="An Ingress or HTTPRoute to query, query-frontend or receive has TLS and an authenticating backend.",
         validate=deduplicated(validate_entry_points)),
+    StackValidationPolicy(
+        name="thanos-exposure-entry-point-ca", enforcement_level=EnforcementLevel.MANDATORY,
+        description="An entry point's certificate never comes from a CA that signs the stack's other certificates "
+                    "(its mTLS): users trust the entry point's CA.",
+        validate=deduplicated(validate_entry_point_ca)),
     ResourceValidationPolicy(
         name="thanos-exposure-monitor-file-access", enforcement_level=EnforcementLevel.MANDATORY,
         description="A Prometheus resource never takes monitors from every namespace with arbitrary file access: "
