@@ -613,3 +613,27 @@ def test_vertical_compaction_runs_only_on_receive_streams():
     single = compactor.build_compactor(CTX, stack.thanos.compactor, [])
     assert [o["metadata"]["name"] for o in single if o["kind"] == "StatefulSet"] == ["thanos-compactor"]
     assert not any(a.startswith("--selector.relabel-config") for a in single[1]["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def test_gke_load_balancers_reach_the_entry_point_and_other_addresses_do_not(planned):
+    """gcp's entry point is a GKE regional internal L7 load balancer (gke-l7-rilb): its proxies send from the region's
+    proxy-only subnet and its health checks from Google's ranges, neither of them pods. Both reach oauth2-proxy (on the
+    host and the standby); the internet, and pods of other namespaces, do not."""
+    for cluster in ("iowa", "belgium"):
+        policies = planned["gcp"].objects("NetworkPolicy", cluster=cluster)
+        proxy = pod("thanos-global", "thanos-oauth2-proxy", "global")
+        for source in ("35.191.3.4", "130.211.1.2", "10.128.254.9"):  # health check, front end, proxy-only subnet
+            assert reachable(policies, {"ip": source}, proxy, 4180), (cluster, source)
+        assert not reachable(policies, {"ip": "8.8.8.8"}, proxy, 4180)
+        assert not reachable(policies, {"ip": "35.191.3.4"}, pod("thanos-global", "thanos-query-frontend", "global"), 10902)
+        assert not reachable(policies, {"ns": "team-a", "labels": {"app": "x"}}, proxy, 4180)
+    from components.platform.namespace import gke_l7_sources
+    from config.global_view import EntryPointSpec
+
+    spec = {"class": "gke-l7-global-external-managed", "host": "t.example.com", "oidc-issuer-url": "https://i.example",
+            "oidc-client-id": "c", "email-domains": ["example.com"]}
+    assert [p["ipBlock"]["cidr"] for p in gke_l7_sources("gcp", EntryPointSpec(**spec), ["10.0.0.0/8"])] == [
+        "35.191.0.0/16", "130.211.0.0/22"]  # the global classes' front ends: the VPC is not admitted
+    assert gke_l7_sources("aws", EntryPointSpec(**spec), []) == []
+    with pytest.raises(ValueError, match="global-view.network-cidrs"):
+        gke_l7_sources("gcp", EntryPointSpec(**{**spec, "class": "gke-l7-rilb"}), [])

@@ -67,6 +67,25 @@ LINK_LOCAL = "169.254.0.0/16"
 GKE_METADATA_SERVER = [("169.254.169.254/32", 80), ("169.254.169.252/32", 988)]
 
 
+GKE_L7_PROXY_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
+"""Google's front ends and health checkers: where a GKE L7 load balancer's requests (global classes) and every GKE
+health check come from. They are not pods, so no namespace selector admits them."""
+
+
+def gke_l7_sources(cloud: str, entry: Any, network_cidrs: list[str]) -> list[dict[str, Any]]:
+    """NetworkPolicy peers of a GKE L7 load balancer (Gateway classes gke-l7-*, Ingress classes gce and gce-internal),
+    which sends to the pods themselves (container-native load balancing): Google's ranges, and for the regional
+    classes the region's proxy-only subnet, which `global-view.network-cidrs` must cover."""
+    name = entry.class_name
+    if cloud != "gcp" or not (name.startswith("gke-l7-") if entry.kind == "gateway" else name in ("gce", "gce-internal")):
+        return []
+    regional = "rilb" in name or "regional" in name or name == "gce-internal"
+    if regional and not network_cidrs:
+        raise ValueError(f"global-view.entry-point.class {name} is a regional GKE load balancer: its proxies connect "
+                         "from the region's proxy-only subnet; list a range covering it in global-view.network-cidrs")
+    return [{"ipBlock": {"cidr": cidr}} for cidr in (*GKE_L7_PROXY_RANGES, *(network_cidrs if regional else ()))]
+
+
 def anywhere() -> dict[str, Any]:
     """A NetworkPolicy peer: every address but link-local."""
     return {"ipBlock": {"cidr": "0.0.0.0/0", "except": [LINK_LOCAL]}}
@@ -301,8 +320,13 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
                             egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))
     if entry is not None:
         selector = ctx.selector("oauth2-proxy") if proxied else ctx.selector("query-frontend")
+        # The tier runs in the host or standby cluster: the provider of their regions (ctx.cloud is the leaves').
+        clouds = {region.storage.provider for region in stack.regions
+                  if {c.name for c in region.clusters} & {view.host_cluster, view.standby_cluster}}
+        sources = [namespace_peer(entry.controller),
+                   *(peer for cloud in sorted(clouds) for peer in gke_l7_sources(cloud, entry, view.network_cidrs))]
         policies.append(network_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
-                                ingress=[{"from": [namespace_peer(entry.controller)],
+                                ingress=[{"from": sources,
                                           "ports": tcp_ports(OAUTH2_PROXY_PORT if proxied else HTTP_PORT)}]))
         if not proxied and stack.observability.grafana.enabled:
             policies.append(network_policy(ctx, "thanos-grafana-ingress", {"matchLabels": ctx.selector("grafana")},
