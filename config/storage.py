@@ -178,6 +178,17 @@ class InClusterStorage(StrictModel):
     replication here), kept by retention and cleanup jobs on the copy; default none."""
     replicate_schedule: Cron = "*/15 * * * *"
     """Cron schedule of the single-run replicate job; default */15 * * * * (every 15 minutes)."""
+    noncurrent_version_expiration: Duration = "30d"
+    """The buckets are versioned: an overwritten or deleted object stays restorable this long (whole days, MinIO's
+    lifecycle rule); default 30d."""
+
+    @model_validator(mode="after")
+    def _whole_days(self) -> "InClusterStorage":
+        seconds = duration_seconds(self.noncurrent_version_expiration)
+        if seconds < 86400 or seconds % 86400:
+            raise ValueError(f"noncurrent-version-expiration {self.noncurrent_version_expiration} must be whole days "
+                             "(at least 1d): MinIO expires noncurrent versions by the day")
+        return self
 
     @model_validator(mode="after")
     def _replication_supported(self) -> "InClusterStorage":

@@ -72,6 +72,14 @@ LAST_REPLICATION = ('kube_cronjob_status_last_successful_time'
 
 CASES = [
     _gauge("ThanosCompactHalted", "thanos_compact_halted", "thanos-compactor", "1x40", "0x40"),
+    _gauge("ThanosBlocksCorrupted", "thanos_blocks_meta_synced", "thanos-compactor", "1x40", "0x40",
+           ', state="corrupted-meta-json"'),
+    Case("ThanosBlocksPartial", {'thanos_blocks_meta_synced{job="thanos-compactor", instance="i", state="no-meta-json"}':
+                                 "1x200"},
+         {'thanos_blocks_meta_synced{job="thanos-compactor", instance="i", state="no-meta-json"}': "1x60 0x140"},
+         {"job": "thanos-compactor", "instance": "i"}, at="3h"),
+    _counter_rising("ThanosCompactDeletedPartialBlocks", "thanos_compact_aborted_partial_uploads_deletion_attempts_total",
+                    "thanos-compactor"),
     Case("ThanosCompactMultipleRunning", {'up{job="thanos-compactor", instance="b"}': "1x40"}, {},
          {"job": "thanos-compactor"}, extra={'up{job="thanos-compactor", instance="a"}': "1x40"}),
     _ratio("ThanosCompactHighCompactionFailures",

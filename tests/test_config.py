@@ -80,6 +80,13 @@ def test_unknown_storage_provider():
     assert "provider must be one of aws, gcp, azure, in-cluster" in problems(raw)["regions[0].storage"]
 
 
+@pytest.mark.parametrize("days", ["36h", "12h"])
+def test_in_cluster_noncurrent_versions_expire_in_whole_days(days):
+    raw = copy.deepcopy(stack_config("dev"))
+    raw["regions"][0]["storage"]["noncurrent-version-expiration"] = days
+    assert f"noncurrent-version-expiration {days} must be whole days" in problems(raw)["regions[0].storage"]
+
+
 @pytest.mark.parametrize("retention, expected", [
     ({"raw": "1d"}, "raw 1d is below 40h"),
     ({"raw": "30d", "5m": "5d"}, "5m 5d is below 10d"),

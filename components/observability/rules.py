@@ -80,6 +80,7 @@ def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
     query = f'job="{QUERY}"'
     receive = f'job=~"{RECEIVE}|{RECEIVE_ROUTER}"'
     store = f'job="{STORE}"'
+    readers = f'job=~"{STORE}|{COMPACTOR}"'  # every reader of the bucket's block metadata
     ruler = f'job="{RULER}"'
     sidecar = f'job="{SIDECAR}"'
     alertmanager = f'job="{ALERTMANAGER}"'
@@ -103,6 +104,12 @@ def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
                   f"> 86400 and on (job) (time() - max by (job) (process_start_time_seconds{{{compactor}}})) > 86400",
                   "15m", "warning", "The compactor has not uploaded a block for 24 hours",
                   "The compactor has run for a day without producing a compacted or downsampled block."),
+            Alert("ThanosCompactDeletedPartialBlocks",
+                  f"sum by (job, instance) (increase(thanos_compact_aborted_partial_uploads_deletion_attempts_total"
+                  f"{{{compactor}}}[1h])) > 0", "0m", "warning", "The compactor deleted partially uploaded blocks",
+                  "The compactor deleted blocks without a meta.json whose newest object was more "
+                  "than two days old. If one of them had a meta.json before (a writer deleted it), restore the block "
+                  "from its noncurrent versions (runbook) before the bucket expires them."),
             _is_down("Compact", COMPACTOR),
         ],
         SIDECAR: [
@@ -119,6 +126,21 @@ def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
             _is_down("Sidecar", SIDECAR),
         ],
         STORE: [
+            Alert("ThanosBlocksCorrupted",
+                  f'max by (job, instance) (thanos_blocks_meta_synced{{{readers}, state="corrupted-meta-json"}}) > 0',
+                  "5m", "critical", "A block in the bucket has an unreadable meta.json",
+                  "{{ $labels.instance }} cannot read the meta.json of a block, so it skips it: a "
+                  "store gateway does not serve its history. Readers that cached the meta.json before it was "
+                  "overwritten go on; a new replica, or one that lost its disk, does not. Restore meta.json from its "
+                  "previous version (runbook) while the bucket keeps it."),
+            # An upload is partial for minutes (meta.json goes last); hours mean a lost meta.json, and the compactor
+            # deletes a partial block outright once its newest object is two days old.
+            Alert("ThanosBlocksPartial",
+                  f'max by (job, instance) (thanos_blocks_meta_synced{{{readers}, state="no-meta-json"}}) > 0',
+                  "2h", "warning", "A block in the bucket has had no meta.json for 2 hours",
+                  "Blocks have objects but no meta.json: an upload that died, or a meta.json deleted. "
+                  "Nobody serves them, and the compactor deletes them two days after their newest object was "
+                  "written: restore meta.json from its previous version (runbook), or let an aborted upload go."),
             Alert("ThanosStoreGrpcErrorRate",
                   _ratio(_rate("grpc_server_handled_total", f'{store}, grpc_code=~"{GRPC_ERRORS}"'),
                          _rate("grpc_server_started_total", store), "job", 0.05),

@@ -12,6 +12,7 @@ from components.platform.kube import ClusterContext, register
 from components.platform.workload import workload_objects
 from components.storage.identity import BucketAccess
 from config.storage import MINIO_CLIENT_IMAGE, InClusterStorage
+from config.base import duration_seconds
 
 NAME = "thanos-minio"
 CREDENTIALS = "thanos-minio-credentials"
@@ -72,10 +73,12 @@ def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[st
                    volumes=[{"name": "tmp", "emptyDir": {}}], grace_seconds=30)
     objects = workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=1, pod=pod, ports=[port],
                                claims=[volume_claim("data", storage.size, None)])
+    days = int(duration_seconds(storage.noncurrent_version_expiration) // 86400)
     make_bucket = {
         "name": "make-bucket", "image": MINIO_CLIENT_IMAGE, "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c"],
-        "args": [WAIT_FOR_SERVER + "".join(f" && mc mb --ignore-existing local/{b}" for b in (storage.bucket, *copies))],
+        "args": [WAIT_FOR_SERVER + "".join(f" && {command}" for b in (storage.bucket, *copies)
+                                           for command in versioned_bucket_commands(b, days))],
         "env": _mc_env(ctx.namespace),
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
         "securityContext": container_security_context(),
@@ -90,6 +93,15 @@ def build_minio(ctx: ClusterContext, storage: InClusterStorage, copies: tuple[st
     objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": ctx.metadata("thanos-minio", component), "automountServiceAccountToken": False})
     return objects
+
+
+def versioned_bucket_commands(bucket: str, noncurrent_days: int) -> list[str]:
+    """mc commands making a bucket (again: each is idempotent) versioned, with noncurrent versions expired after
+    `noncurrent_days`: an object a writer overwrites or deletes stays restorable that long (docs/runbooks.md)."""
+    lifecycle = {"Rules": [{"ID": "noncurrent-version-expiration", "Status": "Enabled", "Filter": {"Prefix": ""},
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days}}]}
+    return [f"mc mb --ignore-existing local/{bucket}", f"mc version enable local/{bucket}",
+            f"printf '%s' '{json.dumps(lifecycle)}' | mc ilm import local/{bucket}"]
 
 
 READ_ACTIONS = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]

@@ -1,0 +1,1 @@
+"""Recovery tools a person runs from a runbook (docs/runbooks.md)."""
