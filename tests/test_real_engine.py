@@ -7,11 +7,16 @@ Then every object of prod, gcp and azure admitted by the API server in a server-
 
 import json
 import subprocess
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+from botocore.exceptions import ClientError
 
+from components.platform.common import OBJSTORE_KEY, OBJSTORE_SECRET
 from preflight.policy import load_policies
 from tests.conftest import run_preflight
 from tests.realtools.kubernetes import Cluster, wait_until
@@ -307,6 +312,90 @@ def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     assert len(objects) > 200
 
 
+DATA_NAMESPACES = ("thanos-chicago", "thanos-seattle", "thanos-global")
+"""dev's namespaces: every claim of the data path is in one of them."""
+
+
+def claims(cluster: Cluster) -> dict[str, tuple[str, str]]:
+    """namespace/name -> (uid, bound volume) of every claim in dev's namespaces, as the API server lists them."""
+    return {f"{ns}/{c['metadata']['name']}": (c["metadata"]["uid"], c["spec"].get("volumeName", ""))
+            for ns in DATA_NAMESPACES for c in cluster.items(f"/api/v1/namespaces/{ns}/persistentvolumeclaims")}
+
+
+def claimed(cluster: Cluster) -> set[str]:
+    """namespace/name of the claim of every replica of every StatefulSet with claim templates (what the plan asks for)."""
+    return {f"{ns}/{template['metadata']['name']}-{sts['metadata']['name']}-{ordinal}"
+            for ns in DATA_NAMESPACES for sts in cluster.items(f"/apis/apps/v1/namespaces/{ns}/statefulsets")
+            for template in sts["spec"].get("volumeClaimTemplates") or [] for ordinal in range(sts["spec"]["replicas"])}
+
+
+MINIO_OBJECTS = (("apps/v1", "StatefulSet", "/apis/apps/v1/namespaces/{}/statefulsets"),
+                 ("batch/v1", "Job", "/apis/batch/v1/namespaces/{}/jobs"), ("v1", "Secret", "/api/v1/namespaces/{}/secrets"),
+                 ("v1", "Service", "/api/v1/namespaces/{}/services"))
+
+
+@dataclass
+class DeployedMinio:
+    """A deployed MinIO server running for real: a client of it as the user Thanos runs as, and the credentials."""
+
+    client: Any
+    bucket: str
+    user_password: str
+    root_password: str
+
+
+@contextmanager
+def deployed_minio(cluster: Cluster, workdir: Path,
+                   before_setup: Callable[[dict[str, DeployedMinio]], None] | None = None):
+    """The MinIO servers as deployed (their StatefulSets, setup Jobs, Secrets and Services read back from the API
+    server, credentials included) run for real on the claim folders under `workdir` (kept from one start to the
+    next): each server started, `before_setup` called, then every setup Job run with the real mc. Yields namespace ->
+    DeployedMinio (the Thanos user's keys from the deployed objstore Secret); stopped after."""
+    import base64
+
+    import boto3
+    import yaml
+    from botocore.config import Config
+
+    from tests.realtools.harness import Harness
+    from tests.realtools.pods import planned_containers
+
+    objects = []
+    for namespace in DATA_NAMESPACES:
+        for api_version, kind, path in MINIO_OBJECTS:
+            objects += [(namespace, {"apiVersion": api_version, "kind": kind, **item})
+                        for item in cluster.items(path.format(namespace))
+                        if kind not in ("StatefulSet", "Job") or item["spec"]["template"]["spec"]["containers"][0][
+                            "image"].startswith(("quay.io/minio/minio", "quay.io/minio/mc"))]
+    containers = planned_containers("dev", objects)
+    servers = [c for c in containers if c.kind == "StatefulSet"]
+    jobs = sorted((c for c in containers if c.kind == "Job"), key=lambda c: not c.workload.endswith("make-bucket"))
+    assert servers and jobs, [c.id for c in containers]
+    with Harness(workdir, objects, filesystem_buckets=False, kubernetes={ns: "kind" for ns in DATA_NAMESPACES}) as harness:
+        started = {c.namespace: harness.start(c) for c in servers}
+        for process in started.values():
+            assert process.wait_ready(60) == "ready", process.output()
+            assert harness.wait_published(process, 10), process.container.id  # the Jobs reach it by its Service
+        clients = {}
+        for namespace, minio in started.items():
+            secret = next(o for ns, o in objects if ns == namespace and o["kind"] == "Secret"
+                          and o["metadata"]["name"] == OBJSTORE_SECRET)
+            config = yaml.safe_load(base64.b64decode(secret["data"][OBJSTORE_KEY]))["config"]
+            client = boto3.client("s3", endpoint_url=f"http://{minio.ip}:{minio.ports['--address']}",
+                                  aws_access_key_id=config["access_key"], aws_secret_access_key=config["secret_key"],
+                                  region_name="us-east-1", config=Config(s3={"addressing_style": "path"},
+                                                                         retries={"max_attempts": 2}))
+            clients[namespace] = DeployedMinio(client, config["bucket"], config["secret_key"],
+                                               minio.container.env["MINIO_ROOT_PASSWORD"])
+        if before_setup:
+            before_setup(clients)
+        for job in jobs:
+            process = harness.start(job)
+            assert process.wait_exit(120) == 0, f"{job.id}:\n{process.output()}"
+        yield clients
+    assert not harness.leftovers(), harness.leftovers()
+
+
 @SEQUENCE
 def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_everything(dev):
     # Claims hold blocks (MinIO's, and those Prometheus, receive and the ruler have not uploaded yet); StatefulSets
@@ -315,23 +404,64 @@ def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_ever
     project, cluster = dev
     edit_config(project, "protect-data", True)
     deployed(project)
-    claim = "/api/v1/namespaces/thanos-chicago/persistentvolumeclaims/data-thanos-minio-0"
-    uid = cluster.api("GET", claim)["metadata"]["uid"]
+    kept_claims = claims(cluster)
+    assert claimed(cluster) <= kept_claims.keys(), claimed(cluster) - kept_claims.keys()
+    assert all(volume for _, volume in kept_claims.values()), kept_claims  # each bound to its volume
+    print(f"{len(kept_claims)} claims in {len(DATA_NAMESPACES)} namespaces: {sorted(kept_claims)}")
+    # Blocks written into each MinIO as the user Thanos runs as, under the credentials of this deployment.
+    began = time.monotonic()
+    blocks = {}
+    with deployed_minio(cluster, project.workdir / "minio") as clients:
+        for namespace, minio in clients.items():
+            block = f"01JEXAMPLE{namespace.upper()[-6:]}"
+            blocks[namespace] = {f"{block}/meta.json": f'{{"ulid": "{block}"}}'.encode(),
+                                 f"{block}/chunks/000001": bytes(range(256)) * 4096}
+            for key, body in blocks[namespace].items():
+                minio.client.put_object(Bucket=minio.bucket, Key=key, Body=body)
+        first = {namespace: (minio.root_password, minio.user_password) for namespace, minio in clients.items()}
+    print(f"real MinIO on the deployed objects, {len(blocks)} servers, blocks written: {time.monotonic() - began:.0f} s")
+
     destroy = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
     print(report(destroy))
     assert destroy.returncode != 0 and "protected" in destroy.output, destroy.explain()
-    for namespace in ("thanos-chicago", "thanos-seattle", "thanos-global"):
+    for namespace in DATA_NAMESPACES:
         assert cluster.api("GET", f"/api/v1/namespaces/{namespace}")["status"]["phase"] == "Active"
-    assert cluster.api("GET", claim)["metadata"]["uid"] == uid
+    assert claims(cluster) == kept_claims
     assert not cluster.items("/apis/apps/v1/namespaces/thanos-chicago/statefulsets")  # the rest is gone
     kept = project.run("destroy", "-s", "dev", "--yes", "--skip-preview", "--exclude-protected", timeout=1800)
     print(report(kept))
     assert kept.returncode == 0, kept.explain()
-    assert cluster.api("GET", claim)["metadata"]["uid"] == uid
+    assert claims(cluster) == kept_claims
     again = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1800)
     print(report(again))
     assert again.returncode == 0, again.explain()
-    assert cluster.api("GET", claim)["metadata"]["uid"] == uid  # the new S3 server has the old blocks
+    assert claims(cluster) == kept_claims  # the new StatefulSets have the old claims, bound to the same volumes
+
+    # The re-up's MinIO on the old data directories, with the credentials the re-up deployed (generated again: the
+    # passwords are not protected): the server starts under the new root password, its setup Jobs run again (as root),
+    # and the user Thanos runs as reads the old blocks.
+    began = time.monotonic()
+    refused = {}
+
+    def before_setup(clients: dict[str, DeployedMinio]) -> None:
+        # MinIO keeps its users and policies in .minio.sys, not sealed by the root credentials: the old user is still
+        # there with its old password, so a new one is refused until the re-up's user Job sets it.
+        for namespace, minio in clients.items():
+            if minio.user_password != first[namespace][1]:
+                with pytest.raises(ClientError) as error:
+                    minio.client.get_object(Bucket=minio.bucket, Key=next(iter(blocks[namespace])))
+                refused[namespace] = error.value.response["Error"]["Code"]
+
+    with deployed_minio(cluster, project.workdir / "minio", before_setup) as clients:
+        assert clients.keys() == blocks.keys()
+        for namespace, minio in clients.items():
+            for key, body in blocks[namespace].items():
+                assert minio.client.get_object(Bucket=minio.bucket, Key=key)["Body"].read() == body, (namespace, key)
+        regenerated = {namespace: (minio.root_password, minio.user_password) != first[namespace]
+                       for namespace, minio in clients.items()}
+    assert all(code == "SignatureDoesNotMatch" for code in refused.values()), refused
+    print(f"the re-up's MinIO serves the old blocks to the Thanos user: credentials regenerated {regenerated}, the new "
+          f"password refused before the setup Jobs {refused}, {time.monotonic() - began:.0f} s")
 
     # Without protect-data, destroy removes it all.
     edit_config(project, "protect-data", False)
