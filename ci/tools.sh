@@ -33,6 +33,9 @@ OAUTH2_PROXY_VERSION=7.15.6
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
 # The node exporter, at the release the plan pins (its main package is the module root).
 NODE_EXPORTER_VERSION=1.9.1
+# The blackbox exporter, at the release the plan pins: it probes the TLS endpoints and reports their certificates'
+# expiry (its main package is the module root; the proxy refuses the version list, this exact version is served).
+BLACKBOX_EXPORTER_VERSION=0.27.0
 # CustomResourceDefinitions the stacks' objects need, from the upstream modules (plain files in the module zips).
 GATEWAY_API_VERSION=1.6.3
 PROMETHEUS_OPERATOR_VERSION=0.85.0
@@ -57,6 +60,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     kwok) echo "$KWOK_VERSION" ;;
     oauth2-proxy) echo "$OAUTH2_PROXY_VERSION" ;;
     node-exporter) echo "$NODE_EXPORTER_VERSION" ;;
+    blackbox-exporter) echo "$BLACKBOX_EXPORTER_VERSION" ;;
     mc) echo "$MC_VERSION" ;;
     crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
@@ -220,6 +224,11 @@ build() {
         github.com/prometheus/node_exporter node-exporter netgo \
         "-X github.com/prometheus/common/version.Version=$NODE_EXPORTER_VERSION"
       ;;
+    blackbox-exporter)
+      build_go blackbox-exporter "$BLACKBOX_EXPORTER_VERSION" github.com/prometheus/blackbox_exporter \
+        "v$BLACKBOX_EXPORTER_VERSION" github.com/prometheus/blackbox_exporter blackbox-exporter netgo \
+        "-X github.com/prometheus/common/version.Version=$BLACKBOX_EXPORTER_VERSION"
+      ;;
     crds)
       local out="$CACHE/crds-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" gw po
       [ -f "$out/crds/RECIPE" ] && return 0
@@ -240,7 +249,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, oauth2-proxy, node-exporter, mc, crds)" >&2
+        "etcd, kwok, oauth2-proxy, node-exporter, blackbox-exporter, mc, crds)" >&2
       exit 2
       ;;
   esac
@@ -248,7 +257,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter mc crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter blackbox-exporter mc crds
 fi
 for tool in "$@"; do
   build "$tool"

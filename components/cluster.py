@@ -25,6 +25,7 @@ from components.observability.collection import build_kube_state_metrics, build_
 from components.observability.grafana import Grafana
 from components.observability.operator import build_operator_prometheus
 from components.observability.replicas import planned_replicas
+from components.observability import tls_probe
 from components.operations.validation import cluster_plan, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
@@ -66,6 +67,8 @@ class ClusterPlan:
     """The jobs Prometheus scrapes through DNS SRV (Thanos, the cache exporters, Alertmanager)."""
     rule_scope: frozenset[str]
     """What the cluster runs that the platform's rules watch (scrape jobs, plus the replication CronJob)."""
+    probes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    """The TLS probes its Prometheus has run: (namespace of the exporter, module, targets)."""
 
 
 def cluster_zones(stack: StackConfig, cluster: str) -> tuple[str, ...]:
@@ -90,7 +93,23 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
         if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)
     scraped = scrape_jobs(stack, cluster, compactor_here, receive_compactor=bool(dedup))
-    return ClusterPlan(endpoints, labels, dedup, scraped, rule_scope(stack, cluster, scraped))
+    probes = probe_groups(stack, cluster, namespace)
+    scope = rule_scope(stack, cluster, scraped) | ({jobs.TLS_PROBE} if probes else set())
+    return ClusterPlan(endpoints, labels, dedup, scraped, frozenset(scope), probes)
+
+
+def probe_groups(stack: StackConfig, cluster: str, namespace: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """What a cluster's TLS probes dial: its routers' remote-write (receive on) with the writers' certificate, and
+    where the global tier runs beside it, every leaf and global ruler with the global query's certificate."""
+    groups = []
+    if stack.thanos.receive.enabled:
+        groups.append((namespace, tls_probe.WRITERS, (remote_write_url(namespace),)))
+    view = stack.global_view
+    if view and cluster in (view.host_cluster, view.standby_cluster):
+        leaves = [leaf_address(view, c.name, stack.namespace_of(c)) for r in stack.regions for c in r.clusters]
+        rulers = ruler_endpoints(view.ruler.replicas, view.namespace) if view.ruler.enabled else []
+        groups.append((view.namespace, tls_probe.READERS, tuple(leaves + rulers)))
+    return tuple(groups)
 
 
 def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_compactor: bool = False) -> list[ScrapeJob]:
@@ -231,6 +250,8 @@ class ThanosCluster(pulumi.ComponentResource):
         self.leaf_service = register([leaf_service(ctx, view, cloud)], f"{name}-leaf", self, stage)[
             f"Service/{LEAF_SERVICE}"] if view else None
         if thanos.receive.enabled:
+            register(tls_probe.build_tls_probe(ctx, tls_probe.WRITERS, REMOTE_WRITE_CLIENT_SECRET), f"{name}-tls-probe",
+                     self, ready)
             stage = ready + [Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, stage)]
         stage = ready + [Prometheus(f"{name}-prometheus", self._prometheus_objects(ctx, stack, plan, pod_labels),
                                     child, stage)]
@@ -272,12 +293,12 @@ class ThanosCluster(pulumi.ComponentResource):
         observability = stack.observability
         collection = observability.collection
         groups = jobs.platform_rule_groups(set(plan.rule_scope), runbooks=observability.runbooks,
-                                           kubernetes=collection.kubernetes,
+                                           kubernetes=collection.kubernetes, renewal=stack.tls.early_renewal,
                                            replicas=planned_replicas(stack, ctx.namespace, plan.scraped))
         observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
                             alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
                             own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups),
-                            own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)),
+                            own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)), probes=plan.probes,
                             node_exporter_namespace=collection.node_exporter_namespace if collection.kubernetes and
                             collection.node_exporter and stack.owns_cluster_wide(ctx.cluster) else None)
         if collection.mode == "managed":

@@ -12,6 +12,7 @@ KUBE_STATE_METRICS_IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metric
 ALERTMANAGER_IMAGE = "quay.io/prometheus/alertmanager:v0.28.1"
 GRAFANA_IMAGE = "docker.io/grafana/grafana:11.6.3"
 MEMCACHED_EXPORTER_IMAGE = "quay.io/prometheus/memcached-exporter:v0.15.3"
+BLACKBOX_EXPORTER_IMAGE = "quay.io/prometheus/blackbox-exporter:v0.27.0"
 SEVERITIES = ("critical", "warning", "info")
 
 

@@ -70,6 +70,12 @@ PLANNED = 'job_namespace_service:replicas:planned{{job="{job}", namespace="thano
 LAST_REPLICATION = ('kube_cronjob_status_last_successful_time'
                     '{job="kube-state-metrics", namespace="thanos", cronjob="thanos-bucket-replicate"}')
 
+PROBED = {"job": "tls-probe", "namespace": "thanos", "module": "writers",
+          "instance": "https://thanos-receive-router.thanos.svc.cluster.local:19291/api/v1/receive"}
+"""The labels of one TLS probe's series (the planned job's relabelling)."""
+EXPIRY = "probe_ssl_earliest_cert_expiry{%s}" % ", ".join(f'{k}="{v}"' for k, v in PROBED.items())
+PROBE_SUCCESS = "probe_success{%s}" % ", ".join(f'{k}="{v}"' for k, v in PROBED.items())
+
 CASES = [
     _gauge("ThanosCompactHalted", "thanos_compact_halted", "thanos-compactor", "1x40", "0x40"),
     _gauge("ThanosBlocksCorrupted", "thanos_blocks_meta_synced", "thanos-compactor", "1x40", "0x40",
@@ -182,4 +188,10 @@ CASES = [
     # The ruler's end-to-end check, as evaluated for chicago: seattle's data does not count.
     Case("ThanosClusterDataMissing", {'up{job="prometheus", cluster="seattle", instance="i"}': "1x30"},
          {'up{job="prometheus", cluster="chicago", instance="i"}': "1x30"}, {"cluster": "chicago", "job": "prometheus"}, at="20m"),
+    # NotAfter as a Unix time against promtool's clock (time() is the seconds since the test began): 20 days left
+    # is inside the default 30-day early-renewal margin, 40 is not; 10 days is under half of it, 20 is not.
+    Case("ThanosCertificateRenewalDue", {EXPIRY: str(7200 + 20 * 86400) + "x200"}, {EXPIRY: str(40 * 86400) + "x200"},
+         PROBED, at="2h"),
+    Case("ThanosCertificateExpiring", {EXPIRY: str(10 * 86400) + "x40"}, {EXPIRY: str(20 * 86400) + "x40"}, PROBED),
+    Case("ThanosTlsProbeFailing", {PROBE_SUCCESS: "1x10 0x30"}, {PROBE_SUCCESS: "1x10 0x2 1x28"}, PROBED),
 ]

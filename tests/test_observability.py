@@ -35,7 +35,7 @@ from .test_artifacts import tool
 
 EVERYTHING = {jobs.SIDECAR, jobs.QUERY, jobs.QUERY_FRONTEND, jobs.STORE, jobs.RULER, jobs.COMPACTOR, jobs.RECEIVE,
               jobs.RECEIVE_ROUTER, jobs.BUCKET_WEB, jobs.PROMETHEUS, jobs.ALERTMANAGER, jobs.MEMCACHED,
-              jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE}
+              jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE, jobs.TLS_PROBE}
 GRAFANA_SCHEMAS = ROOT / "reference" / "grafana"
 METRICS = json.loads((ROOT / "reference" / "exported-metrics.json").read_text())["exporters"]
 

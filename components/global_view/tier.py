@@ -10,6 +10,7 @@ from components.global_view.certificates import Certificate, StackAuthority, cli
 from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana
+from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import dns_srv
 from components.operations.validation import global_plan, validation_objects
 from components.platform.kube import ClusterContext, register
@@ -132,6 +133,7 @@ class GlobalTier(pulumi.ComponentResource):
             parts.append(Grafana(f"{name}-grafana", ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
                                  query_timeout=view.query.timeout, auth=view.entry_point.auth if view.entry_point else None,
                                  host=view.entry_point.host if view.entry_point else None, opts=child, depends_on=ready))
+        register(build_tls_probe(ctx, READERS, GLOBAL_CLIENT_SECRET), f"{name}-tls-probe", self, ready)
         self.entry = entry.register(self, ready) if entry else None
         self._validation = (validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", ready + parts)
         self.outputs = {"namespace": ns, "queryFrontendUrl": query_frontend_url(ns),

@@ -28,6 +28,7 @@ from components.platform.common import (
     spreading,
 )
 from components.platform.kube import ClusterContext
+from components.observability.tls_probe import probe_scrape_job
 from components.thanos.prometheus import NAME, Observed, ScrapeJob, sidecar_service
 from config.thanos import PrometheusSpec
 
@@ -98,7 +99,7 @@ def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Obs
     if observed.own_alertmanager:
         body["alerting"] = {"alertmanagers": [{"namespace": ctx.namespace, "name": ALERTMANAGER_NAME, "port": "web",
                                                "apiVersion": "v2"}]}
-    if observed.kubernetes:
+    if observed.kubernetes or observed.probes:
         body["additionalScrapeConfigs"] = {"name": ADDITIONAL_SCRAPE_SECRET, "key": "kubernetes.yaml"}
     metadata = ctx.metadata(NAME, "prometheus")
     return {"apiVersion": MONITORING, "kind": "Prometheus", "metadata": metadata, "spec": body}
@@ -130,8 +131,10 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
     if observed.rule_groups:
         objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": _selected_metadata(ctx, RULE_NAME),
                         "spec": {"groups": list(observed.rule_groups)}})
-    if observed.kubernetes:
-        jobs = kubernetes_scrape_jobs(observed.own_namespaces or (ctx.namespace,))
+    if observed.kubernetes or observed.probes:
+        jobs = kubernetes_scrape_jobs(observed.own_namespaces or (ctx.namespace,)) if observed.kubernetes else []
+        if observed.probes:  # static targets: what a Probe resource would render, without another selector to open
+            jobs.append(probe_scrape_job([(ns, module, list(targets)) for ns, module, targets in observed.probes]))
         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),
                         "type": "Opaque", "stringData": {"kubernetes.yaml": yaml.safe_dump(jobs, sort_keys=False)}})
     # The operator turns every ServiceMonitor into kubernetes_sd_configs: Prometheus discovers through the API server

@@ -17,6 +17,8 @@ BUCKET_WEB, PROMETHEUS, ALERTMANAGER = "thanos-bucket-web", "prometheus", "alert
 MEMCACHED, KUBE_STATE_METRICS, NODE_EXPORTER = "memcached", "kube-state-metrics", "node-exporter"
 BUCKET_REPLICATE = "bucket-replicate"
 """Not a scrape job: the cluster runs the `thanos-bucket-replicate` CronJob (watched through kube-state-metrics)."""
+TLS_PROBE = "tls-probe"
+"""The probes of the mTLS endpoints (blackbox exporter): one series per endpoint, labels namespace, module, instance."""
 BUCKET_USERS = (SIDECAR, STORE, RULER, COMPACTOR, RECEIVE, BUCKET_WEB)
 GRPC_ERRORS = "Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded"
 PLANNED = "job_namespace_service:replicas:planned"
@@ -74,7 +76,31 @@ def _not_uploading(title: str, job: str) -> Alert:
                  "exists only on its disk.")
 
 
-def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
+def _certificate_alerts(renewal: str) -> list[Alert]:
+    """Days left of the certificates the probed endpoints serve, against the early-renewal margin: inside it a
+    certificate is due (pulumi-tls re-issues it on the next `pulumi up`, cert-manager on its own); half of it gone
+    pages. A probe that fails its handshake is what an expired or untrusted client certificate looks like."""
+    days = duration_seconds(renewal) / 86400
+    left = f'(min by (job, namespace, module, instance) (probe_ssl_earliest_cert_expiry{{job="{TLS_PROBE}"}}) - time()) / 86400'
+    return [
+        Alert("ThanosCertificateRenewalDue", f"{left} < {days:g}", "1h", "warning",
+              "The certificate of {{ $labels.instance }} is due for renewal",
+              f"The certificate {{{{ $labels.instance }}}} serves expires in less than {days:g} days (the "
+              "early-renewal margin) and has not been re-issued: run `pulumi up` (pulumi-tls), or see why "
+              "cert-manager did not renew it."),
+        Alert("ThanosCertificateExpiring", f"{left} < {days / 2:g}", "10m", "critical",
+              "The certificate of {{ $labels.instance }} expires soon",
+              f"The certificate {{{{ $labels.instance }}}} serves expires in less than {days / 2:g} days. When it "
+              "does, its clients refuse it: routers lose every writer, the global view loses the leaf."),
+        Alert("ThanosTlsProbeFailing",
+              f'max by (job, namespace, module, instance) (probe_success{{job="{TLS_PROBE}"}}) == 0', "10m", "critical",
+              "The mTLS probe of {{ $labels.instance }} fails",
+              "A client with the planned client certificate ({{ $labels.module }}) cannot complete a request to "
+              "{{ $labels.instance }}: an expired or untrusted certificate on either side, or the endpoint is down."),
+    ]
+
+
+def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str, list[Alert]]:
     """Alerts by the component (scrape job) they are about."""
     compactor = f'job="{COMPACTOR}"'
     query = f'job="{QUERY}"'
@@ -295,6 +321,7 @@ def _component_alerts(replicate_max_age: str) -> dict[str, list[Alert]]:
                   f"The bucket replication job has not succeeded for more than {replicate_max_age}: a switch to "
                   "the DR copy would lose the blocks since."),
         ],
+        TLS_PROBE: _certificate_alerts(renewal),
     }
 
 
@@ -363,12 +390,12 @@ def planned_rules(replicas: dict[tuple[str, str, str], int]) -> list[dict[str, A
 
 def platform_rule_groups(components: set[str], *, runbooks: str, kubernetes: bool,
                          replicas: dict[tuple[str, str, str], int],
-                         replicate_max_age: str = "1h") -> list[dict[str, Any]]:
+                         replicate_max_age: str = "1h", renewal: str = "720h") -> list[dict[str, Any]]:
     """The rule groups of a cluster running `components` (scrape job names, plus BUCKET_REPLICATE): one alert group
     per component present, the scrape-health group, the planned `replicas` behind each scraped Service ((job,
-    namespace, Service) -> pods) and the recording rules."""
+    namespace, Service) -> pods) and the recording rules. `renewal` is the certificates' early-renewal margin."""
     groups = [{"name": f"{component}.alerts", "rules": [alert_rule(a, runbooks) for a in alerts]}
-              for component, alerts in _component_alerts(replicate_max_age).items() if component in components]
+              for component, alerts in _component_alerts(replicate_max_age, renewal).items() if component in components]
     groups.append({"name": "platform.alerts", "rules": [alert_rule(a, runbooks) for a in _scrape_health()]})
     groups.append({"name": "platform.replicas", "rules": planned_rules(replicas)})
     groups.append({"name": "platform.rules", "interval": "1m", "rules": _recording_rules(kubernetes)})

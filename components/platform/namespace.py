@@ -20,15 +20,16 @@ from components.observability.alertmanager import WEB_PORT as ALERTMANAGER_PORT
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.collection import KSM_PORT
 from components.observability.grafana import PORT as GRAFANA_PORT
+from components.observability.tls_probe import PORT as TLS_PROBE_PORT
 from components.thanos.memcached import EXPORTER_PORT as MEMCACHED_EXPORTER_PORT
 from components.platform.kube import ClusterContext, register
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",
                     "receive-router", "bucket-web", "bucket-verify", "memcached", "oauth2-proxy", "alertmanager",
-                    "grafana", "kube-state-metrics")
+                    "grafana", "kube-state-metrics", "tls-probe")
 INTERNAL_PORTS = (GRPC_PORT, HTTP_PORT, REMOTE_WRITE_PORT, MEMCACHED_PORT, PROMETHEUS_PORT, 9000, RELOADER_PORT,
-                  ALERTMANAGER_PORT, ALERTMANAGER_MESH_PORT, GRAFANA_PORT, KSM_PORT, MEMCACHED_EXPORTER_PORT)
+                  ALERTMANAGER_PORT, ALERTMANAGER_MESH_PORT, GRAFANA_PORT, KSM_PORT, MEMCACHED_EXPORTER_PORT, TLS_PROBE_PORT)
 
 
 def namespace_object(ctx: ClusterContext, environment: str) -> dict[str, Any]:
@@ -151,8 +152,9 @@ class Flow:
     """TCP ports."""
 
 
-SCRAPED_PORTS = (HTTP_PORT, PROMETHEUS_PORT, MEMCACHED_EXPORTER_PORT, ALERTMANAGER_PORT)
-"""The ports Prometheus scrapes (Thanos' HTTP, its own web, the memcached exporter, Alertmanager's web)."""
+SCRAPED_PORTS = (HTTP_PORT, PROMETHEUS_PORT, MEMCACHED_EXPORTER_PORT, ALERTMANAGER_PORT, TLS_PROBE_PORT)
+"""The ports Prometheus scrapes (Thanos' HTTP, its own web, the memcached exporter, Alertmanager's web, the TLS
+probe's)."""
 BUCKET_CLIENTS = ("prometheus", "store", "compactor", "ruler", "receive", "bucket-web", "bucket-verify", "bucket-replicate",
                   "bucket-cleanup", "bucket-retention", "minio-setup")
 """Roles that reach the in-cluster object store."""
@@ -188,7 +190,7 @@ def global_flows(grafana: bool, oauth2_proxy: bool) -> list[Flow]:
     """The global tier's data path: the global query reads the global ruler, the front-end and the ruler read the
     query, the front-end its cache, Grafana (and the oauth2-proxy) the front-end; Grafana only from the proxy."""
     readers = ("grafana",) * grafana + ("oauth2-proxy",) * oauth2_proxy
-    flows = [Flow("storeapi", roles("ruler"), ("query",), (GRPC_PORT,)),
+    flows = [Flow("storeapi", roles("ruler"), ("query", "tls-probe"), (GRPC_PORT,)),
              Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate"), (HTTP_PORT,)),
              Flow("validated", roles("ruler"), ("validate",), (HTTP_PORT,)),
              Flow("results-cache", roles("memcached"), ("query-frontend",), (MEMCACHED_PORT,))]
@@ -292,7 +294,8 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
         if view.leaf_service == "load-balancer":
             sources = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
         else:
-            sources = [{**namespace_peer(view.namespace), "podSelector": _name("thanos-query")}]
+            sources = [{**namespace_peer(view.namespace), "podSelector": _name(name)}
+                       for name in ("thanos-query", "thanos-tls-probe")]
         policies.append(network_policy(ctx, "thanos-leaf-grpc-ingress", {"matchLabels": ctx.selector("query")},
                                 ingress=[{"from": sources, "ports": tcp_ports(GRPC_PORT)}]))
     return policies
@@ -310,7 +313,7 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
                                  (OAUTH2_PROXY_PORT,))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                                    ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name("thanos-prometheus")}],
-                                             "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT)}]))
+                                             "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT, TLS_PROBE_PORT)}]))
     if view.leaf_service == "load-balancer":
         leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
     else:
@@ -318,6 +321,9 @@ def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertman
                   for r in stack.regions for c in r.clusters]
     policies.append(network_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
                             egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))
+    # The TLS probe dials each leaf as the global query does, with its certificate.
+    policies.append(network_policy(ctx, "thanos-tls-probe-egress", {"matchLabels": ctx.selector("tls-probe")},
+                                   egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))
     if entry is not None:
         selector = ctx.selector("oauth2-proxy") if proxied else ctx.selector("query-frontend")
         # The tier runs in the host or standby cluster: the provider of their regions (ctx.cloud is the leaves').

@@ -31,6 +31,7 @@ from components.observability.collection import (
     kubernetes_scrape_jobs,
     node_exporter_scrape_job,
 )
+from components.observability.tls_probe import probe_scrape_job
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -85,7 +86,8 @@ def alertmanager_entry(url: str) -> dict[str, Any]:
 def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[ScrapeJob], *,
                       kubernetes: bool = False, alertmanagers: tuple[str, ...] = (),
                       rules: bool = False, own_namespaces: tuple[str, ...] = (),
-                      node_exporter_namespace: str | None = None) -> dict[str, Any]:
+                      node_exporter_namespace: str | None = None,
+                      probes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()) -> dict[str, Any]:
     """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
     the replica label dropped so the HA pair's alerts deduplicate."""
@@ -104,6 +106,8 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
         config["scrape_configs"] += kubernetes_scrape_jobs(own_namespaces or (ctx.namespace,))
     if node_exporter_namespace:
         config["scrape_configs"].append(node_exporter_scrape_job(node_exporter_namespace))
+    if probes:
+        config["scrape_configs"].append(probe_scrape_job([(ns, module, list(targets)) for ns, module, targets in probes]))
     if rules:
         config["rule_files"] = [f"{RULES_DIR}/*.yaml"]
     if alertmanagers:
@@ -151,6 +155,8 @@ class Observed:
     """The stack's namespaces on this Kubernetes cluster: only their pods name a job after themselves."""
     node_exporter_namespace: str | None = None
     """Also scrape node-exporter there, as its scrape user (the password mounted from its Secret); default none."""
+    probes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    """The TLS probes: (namespace of the exporter, module, targets)."""
 
 
 def sidecar_endpoints(replicas: int, namespace: str, *, operator: bool = False) -> list[str]:
@@ -207,7 +213,8 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     text = yaml.safe_dump(prometheus_config(ctx, spec, observed.scraped, kubernetes=observed.kubernetes,
                                             alertmanagers=observed.alertmanagers, rules=rules,
                                             own_namespaces=observed.own_namespaces,
-                                            node_exporter_namespace=observed.node_exporter_namespace), sort_keys=False)
+                                            node_exporter_namespace=observed.node_exporter_namespace,
+                                            probes=observed.probes), sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": text}}]
     if rules:
