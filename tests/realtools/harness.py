@@ -26,7 +26,8 @@ from .sandbox import Process, Sandbox, image_repository
 BINARIES = {"quay.io/thanos/thanos": "thanos", "quay.io/prometheus/prometheus": "prometheus",
             "quay.io/prometheus/alertmanager": "alertmanager", "docker.io/library/memcached": "memcached",
             "quay.io/minio/minio": "minio", "docker.io/library/python": "python",
-            "quay.io/prometheus/node-exporter": "node-exporter", "quay.io/minio/mc": "mc"}
+            "quay.io/prometheus/node-exporter": "node-exporter", "quay.io/minio/mc": "mc",
+            "quay.io/prometheus/blackbox-exporter": "blackbox-exporter"}
 """Image repository -> the tool that stands for it (python: this interpreter's own installation)."""
 PROBE_SECONDS = 1.0
 """How often the prober checks every pod's readiness."""

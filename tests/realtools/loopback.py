@@ -22,6 +22,7 @@ DEFAULT_LISTENERS = {
     "quay.io/prometheus/prometheus": {"--web.listen-address": "0.0.0.0:9090"},
     "quay.io/prometheus/alertmanager": {"--web.listen-address": ":9093", "--cluster.listen-address": "0.0.0.0:9094"},
     "quay.io/prometheus/node-exporter": {"--web.listen-address": ":9100"},
+    "quay.io/prometheus/blackbox-exporter": {"--web.listen-address": ":9115"},
 }
 """Listeners of the non-Thanos binaries the harness runs, with their upstream defaults (Thanos' come from --help)."""
 

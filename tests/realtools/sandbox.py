@@ -31,6 +31,7 @@ ENTRYPOINTS = {
     "docker.io/library/python": "/usr/local/bin/python",
     "quay.io/prometheus/node-exporter": "/bin/node_exporter",
     "quay.io/minio/mc": "/usr/bin/mc",
+    "quay.io/prometheus/blackbox-exporter": "/bin/blackbox_exporter",
 }
 """Image -> the binary its entrypoint runs (args replace the image's CMD, as in Kubernetes)."""
 SHELL_TOOLS = {"quay.io/minio/mc": ("/bin/sh", "/bin/sleep"), "quay.io/thanos/thanos": ("/bin/sh", "/bin/tee", "/bin/grep")}
