@@ -52,7 +52,8 @@ def test_the_replication_role_trusts_s3_for_its_own_bucket_and_account_only():
 def test_the_kms_key_is_usable_only_through_s3_in_its_region():
     kms = [s for s in cloud_aws.component_policy(WRITER, BUCKET_ARN, KEY_ARN)["Statement"] if s["Sid"] == "BucketKey"]
     assert kms[0]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
-    assert all("Condition" not in s for s in cloud_aws.component_policy(WRITER, BUCKET_ARN, None)["Statement"])
+    assert not any("kms:ViaService" in json.dumps(s.get("Condition"))
+                   for s in cloud_aws.component_policy(WRITER, BUCKET_ARN, None)["Statement"])
 
 
 def test_parliament_does_flag_a_bad_policy():
@@ -69,6 +70,20 @@ def test_privilege_matrix():
     assert {c for c, r in COMPONENT_ROLES.items() if r == READER} == {"store", "bucket-web", "bucket-verify"}
     for doc in (cloud_aws.component_policy(r, BUCKET_ARN, KEY_ARN) for r in (READER, WRITER, DELETER)):
         assert not any("*" in a for a in actions(doc))
+
+
+def test_every_uploader_is_denied_other_storage_classes_and_customer_keys():
+    """A copy in place to DEEP_ARCHIVE, or with a customer-provided key, makes a block unreadable without deleting
+    it: denied to whoever may PutObject, only when the request carries the header (tests/test_real_bucket_iam.py
+    has MinIO judge the documents)."""
+    for role in (WRITER, DELETER):
+        denies = {s["Sid"]: s for s in cloud_aws.component_policy(role, BUCKET_ARN, None)["Statement"]
+                  if s["Effect"] == "Deny" and s["Action"] == ["s3:PutObject"]}
+        assert denies["OnlyStandardStorageClass"]["Condition"] == {
+            "StringNotEquals": {"s3:x-amz-storage-class": "STANDARD"}, "Null": {"s3:x-amz-storage-class": "false"}}
+        assert denies["NoCustomerProvidedKeys"]["Condition"] == {
+            "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}
+    assert not any(s["Effect"] == "Deny" for s in cloud_aws.component_policy(READER, BUCKET_ARN, None)["Statement"])
 
 
 def test_irsa_trust_is_bound_to_exactly_one_service_account():

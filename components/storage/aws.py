@@ -28,6 +28,9 @@ ROLE_ACTIONS = {
     WRITER: ["s3:GetObject", "s3:PutObject"],
     DELETER: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
 }
+STORAGE_CLASS = "s3:x-amz-storage-class"
+CUSTOMER_KEY = "s3:x-amz-server-side-encryption-customer-algorithm"
+"""The request's storage class and SSE-C algorithm headers, as IAM condition keys of s3:PutObject."""
 KMS_ACTIONS = {READER: ["kms:Decrypt"], WRITER: ["kms:Decrypt", "kms:GenerateDataKey"],
                DELETER: ["kms:Decrypt", "kms:GenerateDataKey"]}
 
@@ -90,7 +93,7 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
 
 def component_policy(role: str, bucket_arn: str, kms_key_arn: str | None) -> dict[str, Any]:
     """The IAM policy of a component: list the bucket, and the object actions of its role, on this bucket only
-    (writers: never a block marker)."""
+    (writers: never a block marker; whoever uploads: never another storage class or a customer-provided key)."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ListBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
         {"Sid": "Objects", "Effect": "Allow", "Action": ROLE_ACTIONS[role], "Resource": [f"{bucket_arn}/*"]},
@@ -98,10 +101,25 @@ def component_policy(role: str, bucket_arn: str, kms_key_arn: str | None) -> dic
     if role == WRITER:  # a deletion mark makes the compactor delete the block: only the compactor writes marks
         statements.append({"Sid": "NoBlockMarkers", "Effect": "Deny", "Action": ["s3:PutObject"],
                            "Resource": [f"{bucket_arn}/*{MARKER_SUFFIX}"]})
+    if "s3:PutObject" in ROLE_ACTIONS[role]:
+        statements += unreadable_writes_denied(bucket_arn)
     if kms_key_arn:
         statements.append({"Sid": "BucketKey", "Effect": "Allow", "Action": KMS_ACTIONS[role],
                            "Resource": [kms_key_arn], "Condition": via_s3(kms_key_arn)})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def unreadable_writes_denied(bucket_arn: str) -> list[dict[str, Any]]:
+    """Deny the writes that make a block unreadable without deleting it (a copy in place is a PutObject too): another
+    storage class than STANDARD (DEEP_ARCHIVE or GLACIER need a restore of hours before Thanos can read; transitions
+    are the bucket's lifecycle, not Thanos') and a customer-provided key (SSE-C: only who holds the key reads).
+    Each Deny applies only when the request carries the header: a negated operator (and its IfExists form) is true
+    when the key is absent, so `Null: false` keeps ordinary uploads, which send no class and no customer key."""
+    objects = [f"{bucket_arn}/*"]
+    return [{"Sid": "OnlyStandardStorageClass", "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": objects,
+             "Condition": {"StringNotEquals": {STORAGE_CLASS: "STANDARD"}, "Null": {STORAGE_CLASS: "false"}}},
+            {"Sid": "NoCustomerProvidedKeys", "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": objects,
+             "Condition": {"Null": {CUSTOMER_KEY: "false"}}}]
 
 
 def via_s3(kms_key_arn: str) -> dict[str, Any]:
