@@ -230,6 +230,8 @@ def test_gcs_buckets(planned):
         assert bucket["publicAccessPrevention"] == "enforced" and bucket["rpo"] == "ASYNC_TURBO"
         assert len(bucket["customPlacementConfig"]["dataLocations"]) == 2
         assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 30 * 86400
+        # A writer may overwrite (GCS needs delete for it), never under a key only it holds.
+        assert bucket["encryption"] == {"customerSuppliedEncryptionEnforcementConfig": {"restrictionMode": "FullyRestricted"}}
         assert {r["action"]["type"] for r in bucket["lifecycleRules"]} == {"Delete", "AbortIncompleteMultipartUpload"}
         delete = next(r for r in bucket["lifecycleRules"] if r["action"]["type"] == "Delete")
         assert delete["condition"]["withState"] == "ARCHIVED"
@@ -308,6 +310,10 @@ def test_azure_identities_federated_to_one_sa_with_scoped_roles(planned):
             assert inputs["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
         else:
             assert "roleDefinitions" in inputs["roleDefinitionId"] and "ba92f5b4" not in inputs["roleDefinitionId"]
+            # no block markers, and no Set Blob Tier (Archive changes the current version in place)
+            assert inputs["condition"].count("ActionMatches") == 3 and inputs["conditionVersion"] == "2.0"
+            assert "SubOperationMatches{'Blob.Write.Tier'})) OR (@Resource[Microsoft.Storage/storageAccounts/" \
+                   "blobServices/containers/blobs:path] StringNotLike '*'))" in inputs["condition"]
     writer = inputs_of(planned, "azure", "azure-native:authorization:RoleDefinition")[0]
     assert not any("delete" in a for p in writer["permissions"] for a in p["dataActions"] + p["actions"])
 

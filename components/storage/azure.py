@@ -40,6 +40,15 @@ NO_MARKERS_CONDITION = (
     "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'}) AND "
     "!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'})) OR "
     f"(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringNotLike '*{MARKER_SUFFIX}'))")
+# And never Set Blob Tier (the write action's suboperation Blob.Write.Tier; the expression matches no blob): moving a
+# blob to Archive changes its current version in place (no earlier version to restore from) and Thanos cannot read it
+# until a rehydration of hours. Put Blob with an x-ms-access-tier header, or with a customer-provided key, has no
+# request attribute to condition on: it writes a new version, so the previous one stays restorable (docs/dr.md).
+NO_TIER_CHANGE_CONDITION = (
+    "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'} AND "
+    "SubOperationMatches{'Blob.Write.Tier'})) OR "
+    "(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringNotLike '*'))")
+WRITER_CONDITION = f"{NO_MARKERS_CONDITION} AND {NO_TIER_CHANGE_CONDITION}"
 
 
 def stable_guid(*parts: str) -> str:
@@ -243,6 +252,6 @@ class AzureObjectStore(pulumi.ComponentResource):
         azure.authorization.RoleAssignment(
             resource, role_assignment_name=stable_guid(account, cluster.name, component),
             principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
-            role_definition_id=role_definition_id, condition=NO_MARKERS_CONDITION if writer else None,
+            role_definition_id=role_definition_id, condition=WRITER_CONDITION if writer else None,
             condition_version="2.0" if writer else None, opts=pulumi.ResourceOptions(parent=self))
         return identity.client_id

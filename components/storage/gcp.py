@@ -90,6 +90,9 @@ class GcpObjectStore(pulumi.ComponentResource):
             public_access_prevention="enforced", force_destroy=False,
             soft_delete_policy={"retention_duration_seconds": int(duration_seconds(storage.soft_delete))},
             lifecycle_rules=lifecycle_rules(storage), labels={"thanos-io-bucket": storage.bucket},
+            # No customer-supplied keys: a writer (who may overwrite) could otherwise rewrite a block under a key only
+            # it holds. Another storage class needs no such rule: every GCS class stays instantly readable.
+            encryption={"customer_supplied_encryption_enforcement_config": {"restriction_mode": "FullyRestricted"}},
             opts=kept(self, protect))
         self.outputs = {"bucket": bucket.name, "bucketUrl": bucket.url}
         writer_role = gcp.projects.IAMCustomRole(
