@@ -151,13 +151,14 @@ class ThanosRegion(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
-def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, ThanosRegion]) -> BucketAccess:
+def in_cluster_copy(stack: StackConfig, region: RegionSpec,
+                    regions: dict[str, ThanosRegion]) -> tuple[BucketAccess, list[pulumi.Resource]]:
     """Replicate an in-cluster bucket into `<bucket>-dr` on the destination region's server (a single-run CronJob in
     the source namespace, as users scoped to the two buckets); returns the access to that copy for its store gateway
-    and maintenance jobs."""
+    and maintenance jobs (a user of the copy's own), and the Jobs making that user."""
     import pulumi_random as random
 
-    from components.storage.in_cluster import BLOCKS_USER, objstore_config
+    from components.storage.in_cluster import copy_user, copy_user_objects, objstore_config
 
     storage, source = region.storage, regions[region.name]
     target = regions[storage.replication.destination]
@@ -172,9 +173,14 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec, regions: dict[str, T
     register(in_source, f"{source_name}-replicate", source_cluster, source_cluster.ready)
     register(in_target, f"{target_name}-replicate-from-{source_name}", target_cluster, target_cluster.ready)
     copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
-    config = target_cluster.in_cluster.blocks_password.apply(
-        lambda p: objstore_config(copy, target_ctx.namespace, BLOCKS_USER, p))
-    return BucketAccess(objstore_config=config, annotations={}, pod_labels={}, copy=copy.bucket)
+    copy_password = pulumi.Output.secret(random.RandomPassword(
+        f"{target_name}-copy-{region.name}-password", length=32, special=False,
+        opts=pulumi.ResourceOptions(parent=target_cluster, provider=provider)).result)
+    user = register(copy_user_objects(target_ctx, region.name, copy.bucket, copy_password),
+                    f"{target_name}-copy-{region.name}-user", target_cluster, target_cluster.ready)
+    config = copy_password.apply(lambda p: objstore_config(copy, target_ctx.namespace, copy_user(region.name), p))
+    return BucketAccess(objstore_config=config, annotations={}, pod_labels={}, copy=copy.bucket), \
+        [r for key, r in user.items() if key.startswith("Job/")]
 
 
 def deploy(stack: StackConfig) -> dict[str, Any]:
@@ -190,14 +196,15 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
     outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}
     for region in stack.regions:  # the DR read path: a store gateway on each DR copy, in a cluster of its region
         dr_access, maintenance = getattr(regions[region.name].store, "dr_access", None), None
+        setup: list[pulumi.Resource] = []
         if region.storage.provider == "in-cluster" and region.storage.replication:
-            dr_access, maintenance = in_cluster_copy(stack, region, regions), stack.thanos.compactor
+            (dr_access, setup), maintenance = in_cluster_copy(stack, region, regions), stack.thanos.compactor
         if dr_access is not None:
             target = regions[region.storage.replication.destination]
             cluster = dr_cluster_of(stack, region)
             DrStore(f"{cluster}-dr-store-{region.name}", target.contexts[cluster], region.name, stack.thanos.store,
-                    stack.thanos.caches, dr_access, pulumi.ResourceOptions(parent=target.clusters[cluster],
-                                                                           depends_on=target.clusters[cluster].ready),
+                    stack.thanos.caches, dr_access, pulumi.ResourceOptions(
+                        parent=target.clusters[cluster], depends_on=[*target.clusters[cluster].ready, *setup]),
                     maintenance, stack.thanos.bucket_verify)
     if stack.global_view:
         outputs.update(deploy_global_view(stack, regions, providers, authority))

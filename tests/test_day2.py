@@ -407,6 +407,15 @@ def test_dev_copies_chicago_with_replicate_and_keeps_the_copy_with_retention_and
     assert read["Statement"][0]["Resource"] == ["arn:aws:s3:::thanos-chicago", "arn:aws:s3:::thanos-chicago/*"]
     assert write["Statement"][0]["Resource"] == ["arn:aws:s3:::thanos-chicago-dr", "arn:aws:s3:::thanos-chicago-dr/*"]
     assert not any("Delete" in a for a in write["Statement"][0]["Action"])
+    # seattle's own identity (every Thanos component of the namespace) reaches its bucket only; the copy's store
+    # gateway, retention and cleanup run as a user of the copy's own (tests/test_real_bucket_iam.py runs them).
+    blocks = {c: json.loads(o["spec"]["template"]["spec"]["containers"][0]["args"][0].split("printf '%s' '")[1]
+                            .split("'")[0]) for c in ("chicago", "seattle") for o in dev.objects("Job", cluster=c)
+              if o["metadata"]["name"] == "thanos-minio-user-thanos-blocks"}
+    assert {c: p["Statement"][0]["Resource"] for c, p in blocks.items()} == {
+        c: [f"arn:aws:s3:::thanos-{c}", f"arn:aws:s3:::thanos-{c}/*"] for c in ("chicago", "seattle")}
+    copy = json.loads(users["thanos-minio-user-thanos-copy-us-central"].split("printf '%s' '")[1].split("'")[0])
+    assert copy["Statement"][0]["Resource"] == ["arn:aws:s3:::thanos-chicago-dr", "arn:aws:s3:::thanos-chicago-dr/*"]
     seattle = {o["metadata"]["name"]: o for o in dev.objects("CronJob", cluster="seattle")}
     compactor_args = next(o for o in dev.objects("StatefulSet", cluster="seattle")
                           if o["metadata"]["name"] == "thanos-compactor")["spec"]["template"]["spec"]["containers"][0]["args"]

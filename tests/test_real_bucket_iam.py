@@ -6,7 +6,10 @@ component role of prod's plan becomes a MinIO user with its exact policy, and S3
 
 MinIO takes SSE-C only over TLS (it refuses it before any policy otherwise), so the server here serves HTTPS on
 loopback. It accepts the classes STANDARD and REDUCED_REDUNDANCY only: REDUCED_REDUNDANCY stands for every class
-that is not STANDARD (DEEP_ARCHIVE, GLACIER), which the plan denies by the same condition."""
+that is not STANDARD (DEEP_ARCHIVE, GLACIER), which the plan denies by the same condition.
+
+dev runs as planned: seattle's MinIO with its planned setup Jobs (the real mc) and the users and passwords of the
+plan's objstore Secrets."""
 
 import base64
 import hashlib
@@ -20,11 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
+import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.realtools import Harness
 from tests.realtools.build import tool
+from tests.realtools.devstack import CLUSTERS, s3_client
 from tests.realtools.kubernetes import _certificates, _die_with_parent, free_port, wait_until
+from tests.realtools.plan import kubernetes_clusters, kubernetes_objects
+from tests.realtools.pods import planned_containers
 
 SEATTLE_BUCKET, CHICAGO_BUCKET = "acme-thanos-prod-us-west-2", "acme-thanos-prod-us-east-1"
 BLOCK = "01JBLOCK0000000000000000AA"
@@ -106,11 +114,13 @@ def minio_over_tls(workdir: Path, buckets: list[str]):
 
 
 def refused(call) -> bool:
-    """Whether S3 answers the request with AccessDenied (anything else that fails is an error of the test)."""
+    """Whether S3 refuses the request to the identity: AccessDenied, a user this server does not know, or one it
+    knows with another password (chicago's `thanos-blocks` on seattle's server); anything else that fails is an error
+    of the test."""
     try:
         call()
     except ClientError as error:
-        if error.response["Error"]["Code"] == "AccessDenied":
+        if error.response["Error"]["Code"] in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return True
         raise
     return False
@@ -202,3 +212,74 @@ def test_the_plans_s3_roles_cannot_re_class_or_encrypt_blocks_away_nor_reach_ano
         wrong = [f"{name} {request}: {'done' if found[name][request] else 'refused'}" for name in found
                  for request in found[name] if found[name][request] != expected[name][request]]
         assert wrong == []
+
+
+def planned_identities(objects) -> dict[tuple[str, str], dict]:
+    """(namespace, Secret name) -> the S3 config of every planned objstore Secret of dev (user and password)."""
+    found = {}
+    for _, obj in objects:
+        if obj["kind"] == "Secret":
+            for text in (obj.get("stringData") or {}).values():
+                if isinstance(text, str) and "type: S3" in text:
+                    found[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = yaml.safe_load(text)["config"]
+    return found
+
+
+def test_in_dev_no_cluster_identity_reaches_another_clusters_blocks_and_the_replicator_never_deletes(tmp_path):
+    """seattle's planned MinIO holds seattle's bucket and chicago's DR copy. Every Thanos component of seattle runs as
+    `thanos-blocks`: it writes and deletes in thanos-seattle and cannot touch the copy; the copy's store gateway,
+    retention and cleanup run as its own user (thanos-copy-us-central); chicago's replicate job writes the copy as
+    `thanos-replicate-write`, which writes and overwrites there (replicate replaces a meta.json that differs; the copy
+is versioned) but never deletes nor reaches seattle's blocks; chicago's `thanos-blocks` (its
+    password is chicago's) is no user here. The old plan gave seattle's `thanos-blocks` the copy too: a seattle
+    writer deleted chicago's DR history."""
+    objects = kubernetes_objects("dev")
+    seattle, chicago = CLUSTERS["seattle"], CLUSTERS["chicago"]
+    identities = planned_identities(objects)
+    names = {"seattle thanos-blocks": (seattle, "thanos-objstore"),
+             "chicago thanos-blocks": (chicago, "thanos-objstore"),
+             "chicago's replicator": (chicago, "thanos-objstore-replica"),
+             "the copy's store gateway and jobs": (seattle, "thanos-objstore-dr-us-central")}
+    assert {n: identities[key]["bucket"] for n, key in names.items()} == {
+        "seattle thanos-blocks": "thanos-seattle", "chicago thanos-blocks": "thanos-chicago",
+        "chicago's replicator": "thanos-chicago-dr", "the copy's store gateway and jobs": "thanos-chicago-dr"}
+    planned = {(c.workload, c.name): c for c in planned_containers("dev", objects) if c.namespace == seattle}
+    jobs = sorted(w for w, name in planned if name in ("make-bucket", "create-user"))
+    with Harness(tmp_path, objects, filesystem_buckets=False, kubernetes=kubernetes_clusters("dev")) as harness:
+        minio = harness.start(planned[("thanos-minio", "minio")])
+        assert minio.wait_ready(60) == "ready", minio.output()
+        for job in sorted(jobs, key=lambda w: w != "thanos-minio-make-bucket"):
+            process = harness.start(planned[(job, "make-bucket" if job.endswith("make-bucket") else "create-user")])
+            assert process.wait_exit(120) == 0, process.output()
+        admin = s3_client(minio)
+        endpoint = f"http://{minio.ip}:{minio.ports['--address']}"
+        found = {}
+        for name, key in names.items():
+            config = identities[key]
+            client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=config["access_key"],
+                                  aws_secret_access_key=config["secret_key"], region_name="us-east-1",
+                                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+            for bucket in ("thanos-seattle", "thanos-chicago-dr"):
+                for request, outcome in dev_requests(client, admin, bucket).items():
+                    found[f"{name} {request} in {bucket}"] = outcome
+    assert not harness.leftovers(), harness.leftovers()
+    allowed = {f"seattle thanos-blocks {r} in thanos-seattle" for r in ("write", "overwrite", "delete")} | \
+        {f"chicago's replicator {r} in thanos-chicago-dr" for r in ("write", "overwrite")} | \
+        {f"the copy's store gateway and jobs {r} in thanos-chicago-dr" for r in ("write", "overwrite", "delete")}
+    wrong = sorted(f"{what}: {'done' if done else 'refused'}" for what, done in found.items()
+                   if done != (what in allowed))
+    assert len(found) == 4 * 2 * 3 and wrong == []
+
+
+def dev_requests(client, admin, bucket: str) -> dict[str, bool]:
+    """Write a new block object, overwrite a block's meta.json, delete it: True where the identity succeeds (the
+    root user puts the block back before each)."""
+    meta = f"{BLOCK}/meta.json"
+    requests = {"write": lambda: client.put_object(Bucket=bucket, Key=f"{BLOCK}/index", Body=b"index"),
+                "overwrite": lambda: client.put_object(Bucket=bucket, Key=meta, Body=b"{"),
+                "delete": lambda: client.delete_object(Bucket=bucket, Key=meta)}
+    outcomes = {}
+    for name, request in requests.items():
+        admin.put_object(Bucket=bucket, Key=meta, Body=b'{"ulid": "%s"}' % BLOCK.encode())
+        outcomes[name] = not refused(request)
+    return outcomes

@@ -19,8 +19,8 @@ CREDENTIALS = "thanos-minio-credentials"
 """The server's root user and password: only the server and its setup Jobs read them."""
 BLOCKS_USER = "thanos-blocks"
 BLOCKS_SECRET = "thanos-minio-blocks"
-"""The password of the user Thanos runs as: object actions on this server's buckets only (no admin, no other
-bucket)."""
+"""The password of the user Thanos runs as: object actions on its cluster's bucket only (no admin, no other bucket:
+not the DR copies another region keeps on this server, which have users of their own)."""
 PORT = 9000
 
 
@@ -138,6 +138,20 @@ def scoped_user_job(ctx: ClusterContext, user: str, secret: str, policy: dict[st
             "spec": {"backoffLimit": 20, "template": {"metadata": {"labels": ctx.labels("minio-setup")}, "spec": pod}}}
 
 
+def copy_user(source_region: str) -> str:
+    """The user a DR copy's store gateway and maintenance jobs run as, on the server that holds the copy."""
+    return f"thanos-copy-{source_region}"
+
+
+def copy_user_objects(ctx: ClusterContext, source_region: str, bucket: str, password: Any) -> list[dict[str, Any]]:
+    """The Secret and the Job of a copy's own user: object actions (delete included, for retention and cleanup) on
+    that copy only, so no identity of the cluster holding it (its writers run as the blocks user) can touch it."""
+    secret = f"{NAME}-{copy_user(source_region)}"
+    return [{"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(secret, "minio"), "type": "Opaque",
+             "stringData": {"password": pulumi.Output.secret(password)}},
+            scoped_user_job(ctx, copy_user(source_region), secret, bucket_policy(bucket, BLOCK_ACTIONS))]
+
+
 class InClusterObjectStore(pulumi.ComponentResource):
     """MinIO in the cluster's namespace, with generated root credentials kept as Pulumi secrets, and the user Thanos
     runs as."""
@@ -146,7 +160,7 @@ class InClusterObjectStore(pulumi.ComponentResource):
     """The bucket access of the one cluster it serves (as the blocks user)."""
 
     blocks_password: pulumi.Output[str]
-    """The blocks user's generated password (a secret): its policy covers the DR copies on this server too."""
+    """The blocks user's generated password (a secret)."""
 
     setup: list[pulumi.Resource]
     """The Jobs that make the buckets and the blocks user (what Thanos waits for)."""
@@ -168,7 +182,7 @@ class InClusterObjectStore(pulumi.ComponentResource):
         blocks_secret = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(BLOCKS_SECRET, "minio"),
                          "type": "Opaque", "stringData": {"password": self.blocks_password}}
         server = register([credentials, blocks_secret, *build_minio(ctx, storage, copies)], name, self, depends_on)
-        user_job = scoped_user_job(ctx, BLOCKS_USER, BLOCKS_SECRET, bucket_policy([storage.bucket, *copies], BLOCK_ACTIONS))
+        user_job = scoped_user_job(ctx, BLOCKS_USER, BLOCKS_SECRET, bucket_policy(storage.bucket, BLOCK_ACTIONS))
         users = register([user_job], f"{name}-users", self, [*(depends_on or []), *server.values()])
         self.setup = [r for key, r in [*server.items(), *users.items()] if key.startswith("Job/")]
         config = self.blocks_password.apply(lambda secret: objstore_config(storage, ctx.namespace, BLOCKS_USER, secret))
