@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.bench_load import Writer, writer_context
+from config.base import duration_seconds
 from tests.realtools import Harness
 from tests.realtools.blocks import HOUR_MS, block_objects, write_blocks
 from tests.realtools.build import tool
 from tests.realtools.devstack import (CLUSTERS, GLOBAL_NAMESPACE, READY_SECONDS, REPLICA_LABEL, REPLICAS, DevStack,
-                                      eventually, metric, planned_external_labels, s3_client)
+                                      eventually, http_json, metric, planned_external_labels, s3_client)
 from tests.realtools.devstack import query as query_range
 from tests.realtools.plan import kubernetes_clusters, kubernetes_objects
-from tests.realtools.pods import PlannedContainer, planned_containers
+from tests.realtools.pods import Objects, PlannedContainer, planned_containers
 from tests.realtools.remote_write import label_fields, write_request
 from tests.realtools.sandbox import Process
 
@@ -115,7 +117,7 @@ class Row:
 
 
 RUNS = ("store", "leaf", "caches", "ingestor", "ingestor-back", "ingestor-restarted", "ingestor-dev", "compactor",
-        "sidecar", "verify")
+        "sidecar", "verify", "prometheus")
 """Every fault run that writes a row, in the table's order."""
 DOC = Path(__file__).resolve().parent.parent / "docs" / "failure-modes.md"
 BEGIN, END = "<!-- fault runs: begin -->", "<!-- fault runs: end -->"
@@ -277,6 +279,180 @@ def test_store_gateways_and_query_frontends_start_and_answer_with_every_cache_st
         f"Store gateway and query-frontend ready; history answers complete ({len(uncached.series)} series, "
         f"{uncached.points} points), slower on a busy cluster",
         "Nothing (a cache holds no data of record)"))
+
+
+# One Prometheus of an HA pair stopped. dev runs one Prometheus per cluster, so the pair is prod's chicago one, in a
+# harness of its own: both planned pods (Prometheus and sidecar) and the planned leaf query cut to the two sidecars.
+
+PAIR = ("thanos-prometheus-0", "thanos-prometheus-1")
+PAIR_NAMESPACE = "thanos"
+
+
+def sidecars_only(query: PlannedContainer) -> PlannedContainer:
+    """The planned leaf query with its endpoint list cut to the Prometheus pair's sidecars (the same strict entries,
+    replica labels and dedup function)."""
+    args = []
+    for arg in query.args:
+        if arg.startswith("--endpoint.sd-config="):
+            config = json.loads(arg.split("=", 1)[1])
+            config["endpoints"] = [e for e in config["endpoints"] if e["address"].startswith("thanos-prometheus-")]
+            arg = f"--endpoint.sd-config={json.dumps(config)}"
+        args.append(arg)
+    return dataclasses.replace(query, args=args)
+
+
+def raw_copies(query: Process, expr: str, start: float, end: float, dedup: bool) -> tuple[dict[str, list[int]], list]:
+    """The raw samples of one series in (start, end] (an instant query of a range selector, partial responses
+    allowed): prometheus_replica ("" once deduplicated) -> its timestamps (ms); and the warnings."""
+    args = urllib.parse.urlencode({"query": f"{expr}[{round((end - start) * 1000)}ms]", "time": f"{end:.3f}",
+                                   "dedup": str(dedup).lower(), "partial_response": "true"})
+    with urllib.request.urlopen(query.url(f"/api/v1/query?{args}"), timeout=60) as response:
+        body = json.loads(response.read())
+    assert body["status"] == "success", body
+    result = body["data"]["result"]
+    assert len(result) <= (1 if dedup else 2), result
+    return ({r["metric"].get(REPLICA_LABEL, ""): [round(float(t) * 1000) for t, _ in r["values"]] for r in result},
+            list(body.get("warnings") or []))
+
+
+def largest_gap(stamps: list[int]) -> tuple[float, int]:
+    """The longest time between consecutive samples (s), and where it starts (ms)."""
+    return max(((b - a) / 1000, a) for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def followed(answer: list[int], copies: dict[str, list[int]], before: float) -> str | None:
+    """The replica whose copy the deduplicated answer takes its last two samples before `before` (ms) from."""
+    last = set([t for t in answer if t < before][-2:])
+    return next((replica for replica, stamps in copies.items() if len(last) == 2 and last <= set(stamps)), None)
+
+
+def replica_alerts(prometheus: Process) -> dict[str, dict]:
+    """The Prometheus' PrometheusReplicaDown alerts (pending or firing) by state."""
+    body = http_json(prometheus.url("/api/v1/alerts"))
+    return {a["state"]: a for a in body["data"]["alerts"] if a["labels"]["alertname"] == "PrometheusReplicaDown"}
+
+
+@pytest.mark.xdist_group("real-ha-pair")  # a harness of its own, mostly waiting on scrapes: beside the dev stack
+def test_one_prometheus_of_an_ha_pair_stopped_leaves_no_long_gap_and_the_missing_replica_alert_fires(tmp_path, capsys):
+    """prod's chicago Prometheus pair: stop one pod (Prometheus and sidecar: SIGTERM with the planned grace period,
+    as a rollout, an eviction or a node drain does) while the deduplicated query follows its copy of a series both
+    scrape, and bring it back: the deduplicated series has no gap longer than two scrape intervals, and the
+    survivor's PrometheusReplicaDown (the plan's own rule file) turns pending, then resolves once the pod is back."""
+    objects = kubernetes_objects("prod")
+    planned = Objects([o for c, o in objects if c == PROD_CLUSTER])
+    containers = [c for c in planned_containers("prod", objects, all_replicas=True)
+                  if (c.cluster, c.namespace) == (PROD_CLUSTER, PAIR_NAMESPACE)]
+    pods = {pod: [c for c in containers if c.workload == "thanos-prometheus" and c.pod == pod] for pod in PAIR}
+    config = yaml.safe_load(planned.data("ConfigMap", PAIR_NAMESPACE, "thanos-prometheus")["prometheus.yml"])
+    interval = duration_seconds(config["global"]["scrape_interval"])
+    rules = yaml.safe_load(planned.data("ConfigMap", PAIR_NAMESPACE, "thanos-prometheus-rules")["platform.yaml"])
+    rule = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "PrometheusReplicaDown")
+    started = time.time()
+    with Harness(tmp_path, objects) as harness:
+        for container in containers:
+            harness.register(container)
+        running = {pod: [harness.start(c) for c in planned] for pod, planned in pods.items()}
+        leaf = harness.start(sidecars_only(next(c for c in containers if c.workload == "thanos-query-pods")))
+        for process in [*(p for ps in running.values() for p in ps), leaf]:
+            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+        prometheus = {pod: next(p for p in ps if p.container.name == "prometheus") for pod, ps in running.items()}
+        targets = prometheus[PAIR[0]].url("/api/v1/query?" + urllib.parse.urlencode(
+            {"query": 'up{job=~"prometheus|thanos-sidecar"} == 1'}))
+        up = eventually(lambda: len(found := [r["metric"] for r in http_json(targets)["data"]["result"]]) == 4
+                        and found, 6 * interval)
+        began = time.time()
+
+        def stop_candidate():
+            """(replica to stop, series, window opening): a series both replicas scrape whose target is in the other
+            pod, and a window whose deduplicated answer follows the copy of the replica to stop (penalty dedup keeps
+            to one copy, which depends on where the window opens: start on either copy's sample)."""
+            now = time.time()
+            for stopping in reversed(PAIR):
+                # Targets are named by pod (the pair's governing Service) or by address (the sidecars' Service).
+                names = (f"{stopping}.", f"{running[stopping][0].ip.replace('.', '-')}.")
+                for target in (t for t in up if not t["instance"].startswith(names)):
+                    series = f'up{{job="{target["job"]}", instance="{target["instance"]}"}}'
+                    copies, warnings = raw_copies(leaf, series, began, now, dedup=False)
+                    if warnings or len(copies) != 2 or min(len(s) for s in copies.values()) < 3:
+                        return None
+                    for opening in (copies[replica][0] - 1 for replica in PAIR):
+                        answer = raw_copies(leaf, series, opening / 1000, now, dedup=True)[0][""]
+                        if followed(answer, copies, now * 1000) == stopping:
+                            return stopping, series, opening
+            raise AssertionError(f"no deduplicated answer follows either replica's copy: {up}")
+
+        stopping, series, opening = eventually(stop_candidate, 12 * interval, every=interval / 3)
+        survivor = next(pod for pod in PAIR if pod != stopping)
+        assert not replica_alerts(prometheus[survivor]), replica_alerts(prometheus[survivor])
+        stop_at = time.time()
+        for process in running[stopping]:
+            process.stop()
+        stop_seconds = time.time() - stop_at
+        try:
+            alert = eventually(lambda: replica_alerts(prometheus[survivor]).get("pending")
+                               or replica_alerts(prometheus[survivor]).get("firing"), 6 * interval, every=0.5)
+            to_pending = time.time() - stop_at
+            during, during_warnings = raw_copies(leaf, series, opening / 1000, time.time(), dedup=True)
+            time.sleep(max(0.0, stop_at + 3.5 * interval - time.time()))  # longer than the penalty (2 intervals)
+        finally:
+            running[stopping] = [harness.restart(process) for process in running[stopping]]
+        down_seconds = time.time() - stop_at
+        for process in running[stopping]:
+            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+        back_at = time.time()
+        resolved = eventually(lambda: not replica_alerts(prometheus[survivor]), 6 * interval, every=0.5)
+        to_resolved = time.time() - back_at
+
+        def back_copy():
+            copies, warnings = raw_copies(leaf, series, began, time.time(), dedup=False)
+            return not warnings and copies.get(stopping) and copies[stopping][-1] > back_at * 1000 and copies
+
+        copies = eventually(back_copy, 6 * interval)
+        answer = raw_copies(leaf, series, opening / 1000, time.time(), dedup=True)[0][""]
+    assert not harness.leftovers(), harness.leftovers()
+    gap, gap_at = largest_gap(answer)
+    hole, _ = largest_gap(copies[stopping])
+    grace = running[stopping][0].container.grace_seconds
+    with capsys.disabled():
+        report(f"one Prometheus of an HA pair stopped (prod chicago, {stopping}, scrape interval {interval:.0f} s)", [
+            f"series {series}; the deduplicated answer followed {followed(answer, copies, stop_at * 1000)}'s copy",
+            f"stopped (SIGTERM, grace {grace} s) in {stop_seconds:.1f} s; down {down_seconds:.0f} s; its own copy's "
+            f"hole {hole:.1f} s",
+            f"PrometheusReplicaDown (for: {rule['for']}) on {survivor}: {alert['state']} {to_pending:.1f} s after "
+            f"the stop (activeAt {alert['activeAt']}), resolved {to_resolved:.1f} s after it was back ({resolved})",
+            f"while down, deduplicated: {len(during.get('', []))} samples, largest gap "
+            f"{largest_gap(during[''])[0]:.1f} s, warnings: {'; '.join(during_warnings)[:200] or 'none'}",
+            f"back, deduplicated: {len(answer)} samples, largest gap {gap:.1f} s "
+            f"({gap / interval:.2f} scrape intervals) from {gap_at / 1000 - stop_at:+.1f} s after the stop",
+            f"stopped {stop_at - started:.0f} s into the run, {time.time() - started:.0f} s in all"])
+    assert rule["for"] == "10m" and alert["labels"]["service"] == "thanos-prometheus", (rule, alert)
+    # Pending within a DNS refresh of the survivor's targets (30 s), the staleness markers of the target it dropped
+    # (written about two scrape intervals later) and a rule evaluation (30 s).
+    assert to_pending <= 4 * interval + 5, to_pending
+    assert followed(answer, copies, stop_at * 1000) == stopping, "the answer did not follow the stopped copy"
+    assert hole > 3 * interval, hole  # its own copy has the outage in it: the answer's continuity is dedup's
+    assert any(stopping in w for w in during_warnings), during_warnings
+    assert largest_gap(during[""])[0] <= interval + 1, during  # while it is down: the survivor's copy alone
+    # Penalty deduplication takes the other copy only twice the sampling interval after the last sample it took, so
+    # the gap is that plus the copies' scrape offset: more than two intervals and less than three.
+    assert gap < 3 * interval, f"the deduplicated series has a gap of {gap:.1f} s"
+    record("prometheus", Row(
+        "One Prometheus of an HA pair stops (its pod, Prometheus and sidecar, stopped within its grace period: a "
+        "rollout, an eviction, a node drain) and comes back",
+        "Its pod leaves the headless Services: the survivor drops it from its targets and `PrometheusReplicaDown` "
+        "counts the replicas up against the plan's; the query keeps its sidecar as a strict endpoint and "
+        "deduplicates onto the survivor's copy",
+        f"While it is down, answers carry a warning naming its sidecar and have no gap; `PrometheusReplicaDown` is "
+        f"pending within {4 * interval / 60:.0f} minutes, fires after its `for` ({rule['for']}) and resolves once "
+        f"it is back. " + ("**Open defect**: once it is back, a deduplicated series that followed its copy has a "
+                          "gap of more than two scrape intervals (less than three) where it stopped (Thanos' penalty "
+                          "deduplication takes the other copy only twice the sampling interval after the last sample)"
+                          if gap > 2 * interval else "Once it is back, the deduplicated series has no gap longer than "
+                          "two scrape intervals"),
+        "Nothing: the survivor scraped every target all along; the stopped replica's own copy keeps a hole"))
+    if gap > 2 * interval:
+        pytest.xfail(f"open defect: the deduplicated series has a gap of {gap:.1f} s ({gap / interval:.2f} scrape "
+                     "intervals) where the replica it followed stopped (penalty deduplication)")
 
 
 # Ingestor deaths under remote-write load: a writer that behaves like Prometheus' remote write, the samples it got
