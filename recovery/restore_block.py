@@ -1,5 +1,6 @@
 """Put every object of one Thanos block back as it was at a time before it was damaged, from a versioned S3 (or
-MinIO) bucket's noncurrent versions: `./run restore-block --objstore-config F --block ULID --as-of TIME [--apply]`.
+MinIO) bucket's noncurrent versions: `./run restore-block --objstore-config F --block ULID [--block ULID ...]
+--as-of TIME [--remove-new] [--apply]`.
 
 Per object key under `<prefix><ULID>/`, the version current at `--as-of` is the one wanted: it is copied over the
 current version when they differ (a `meta.json` overwritten or deleted comes back); a key that did not exist then
@@ -95,18 +96,21 @@ def plan_restore(found: dict[str, list[dict[str, Any]]], as_of: datetime) -> lis
     return removals + restores
 
 
-def restore_block(client, bucket: str, prefix: str, block: str, as_of: datetime, apply: bool) -> list[Step]:
-    """Plan the block's restore (and carry it out with `apply`); refuse an unversioned bucket or a block without a
-    meta.json at `as_of`."""
+def restore_block(client, bucket: str, prefix: str, block: str, as_of: datetime, apply: bool,
+                  remove_new: bool = False) -> list[Step]:
+    """Plan the block's restore (and carry it out with `apply`); refuse an unversioned bucket, and a block without a
+    meta.json at `as_of` unless `remove_new` (then every object it has now is removed: a block that did not exist
+    then, such as a forged one)."""
     status = client.get_bucket_versioning(Bucket=bucket).get("Status")
     if status != "Enabled":
         raise RestoreError(f"bucket {bucket} is not versioned (versioning {status or 'never enabled'}): it keeps no "
                            "previous versions to restore from")
     found = versions(client, bucket, f"{prefix}{block}/")
     meta = found.get(f"{prefix}{block}/meta.json", [])
-    if not any(e["LastModified"] <= as_of and not e["deleted"] for e in meta):
+    if not remove_new and not any(e["LastModified"] <= as_of and not e["deleted"] for e in meta):
         raise RestoreError(f"block {block} had no meta.json at {as_of.isoformat()} in bucket {bucket} (or its versions "
-                           "have expired): nothing to restore it to")
+                           "have expired): nothing to restore it to (--remove-new removes a block that did not exist "
+                           "then)")
     steps = plan_restore(found, as_of)
     for step in steps if apply else ():
         if step.action == "remove":
@@ -128,18 +132,22 @@ def parse_time(value: str) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run restore-block", description=__doc__.split("\n\n")[0])
     parser.add_argument("--objstore-config", type=Path, required=True, help="the Thanos objstore YAML (type S3)")
-    parser.add_argument("--block", required=True, help="the block's ULID")
+    parser.add_argument("--block", required=True, action="append", help="a block's ULID (repeat for several)")
     parser.add_argument("--as-of", type=parse_time, required=True, help="a time before the damage (ISO 8601, UTC)")
+    parser.add_argument("--remove-new", action="store_true",
+                        help="remove the objects of a listed block that had no meta.json at --as-of (a forged block)")
     parser.add_argument("--apply", action="store_true", help="carry the steps out (default: print them)")
     args = parser.parse_args(argv)
+    verb = "done" if args.apply else "would do (run again with --apply)"
     try:
         config, prefix = objstore_settings(args.objstore_config)
-        steps = restore_block(s3_client(config), config["bucket"], prefix, args.block, args.as_of, args.apply)
+        client = s3_client(config)
+        for block in args.block:
+            steps = restore_block(client, config["bucket"], prefix, block, args.as_of, args.apply, args.remove_new)
+            print(f"{block}: {len(steps)} step(s) {verb}" + "".join(f"\n  {s.text()}" for s in steps))
     except RestoreError as err:
         print(f"restore-block: {err}", file=sys.stderr)
         return 1
-    verb = "done" if args.apply else "would do (run again with --apply)"
-    print(f"{args.block}: {len(steps)} step(s) {verb}" + "".join(f"\n  {s.text()}" for s in steps))
     return 0
 
 

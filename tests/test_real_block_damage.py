@@ -19,12 +19,13 @@ import pytest
 import yaml
 from botocore.config import Config
 
+from components.observability.rules import SOURCES_PER_COMPACTION
 from recovery.restore_block import RestoreError, main, restore_block
-from tests.realtools.blocks import HOUR_MS, write_blocks
+from tests.realtools.blocks import HOUR_MS, ulid as new_ulid, write_blocks
 from tests.realtools.devstack import eventually, http_json, planned_external_labels, s3_client
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.sandbox import Process
-from tests.test_real_faults import BUCKET, CHICAGO, STORAGE_SERIES, chicago_storage, upload
+from tests.test_real_faults import BUCKET, CHICAGO, STORAGE_SERIES, chicago_storage, live_metas, raw_samples, upload
 
 READY_SECONDS = 120
 SCRAPE_SECONDS = 150
@@ -154,3 +155,88 @@ def test_a_damaged_block_is_detected_and_the_runbook_restores_it(tmp_path, capsy
             restore_block(admin, BUCKET, "", ulid, datetime(2000, 1, 1, tzinfo=timezone.utc), apply=False)
     with capsys.disabled():
         print("\n" + "\n".join(f"  {line}" for line in lines))
+
+
+def counter(process: Process, name: str) -> float:
+    """A counter without labels on the process' /metrics."""
+    with urllib.request.urlopen(process.url("/metrics"), timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.rsplit(" ", 1)[1])
+    raise ValueError(f"{process.container.id} has no {name}")
+
+
+def test_a_forged_block_claiming_every_source_is_detected_and_undone(tmp_path, capsys):
+    """A writer uploads one meta.json whose compaction.sources list every block of a stream: the store gateways hide
+    them at once and the compactor's garbage collection marks them all for deletion. The alert fires in the planned
+    Prometheus; the runbook's restore removes the forged block and the marks, and the compactor then compacts the
+    real blocks with every sample kept."""
+    objects = kubernetes_objects("dev")
+    start = (int(time.time() * 1000) - 5 * 24 * HOUR_MS) // (8 * HOUR_MS) * (8 * HOUR_MS)
+    labels = {**planned_external_labels(objects, "chicago", CHICAGO), "prometheus_replica": "thanos-prometheus-0"}
+    victims = write_blocks(tmp_path / "history", STORAGE_SERIES[:5], start, start + 60 * HOUR_MS, 60, labels)
+    metas = [json.loads((b / "meta.json").read_text()) for b in victims]
+    last = metas[-1]
+    # An old ULID: a block younger than --consistency-delay would be left alone for now.
+    forged = {**last, "ulid": new_ulid(last["maxTime"] + 2 * HOUR_MS),
+              "compaction": {"level": 2, "sources": sorted(m["ulid"] for m in metas)}}
+    with chicago_storage(tmp_path) as (harness, minio, planned):
+        admin = s3_client(minio)
+        compactor = harness.start(planned[("thanos-compactor", "thanos-compactor")])
+        prometheus = harness.start(planned[("thanos-prometheus", "prometheus")])
+        for process in (compactor, prometheus):
+            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+
+        def scraped_at_zero() -> bool:
+            result = http_json(prometheus.url("/api/v1/query?query=thanos_compact_garbage_collected_blocks_total"))
+            return [r["value"][1] for r in result["data"]["result"]] == ["0"]
+
+        eventually(scraped_at_zero, SCRAPE_SECONDS, every=3)
+        upload(admin, victims)  # as the sidecar did, hours ago
+        history = raw_samples(live_metas(admin))
+        before_damage = datetime.now(timezone.utc)
+        time.sleep(1.5)
+        writer_client(minio, objects).put_object(Bucket=BUCKET, Key=f"{forged['ulid']}/meta.json",
+                                                 Body=json.dumps(forged).encode())
+        compactor = harness.restart(compactor)  # its next iteration, now
+        assert compactor.wait_ready(READY_SECONDS) == "ready", compactor.output()
+        marked = eventually(lambda: counter(compactor, "thanos_compact_garbage_collected_blocks_total")
+                            == len(victims) and counter(compactor, "thanos_compact_garbage_collected_blocks_total"),
+                            60, every=1)
+        keys = {o["Key"] for page in admin.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+                for o in page.get("Contents") or []}
+        assert all(f"{m['ulid']}/deletion-mark.json" in keys for m in metas), "every real block is marked"
+        seen = time.monotonic()
+        assert eventually(lambda: alert_state(prometheus, "ThanosCompactGarbageCollectedMany"), SCRAPE_SECONDS,
+                          every=3) == "firing"
+        took = time.monotonic() - seen
+
+        argv = ["--objstore-config", str(admin_objstore(minio, tmp_path)), "--as-of", before_damage.isoformat(),
+                "--remove-new", "--apply", "--block", forged["ulid"], *(a for m in metas for a in ("--block", m["ulid"]))]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert out.count("remove ") == len(victims) + 1, out  # every mark, and the forged meta.json
+        compactor = harness.restart(compactor)
+        assert compactor.wait_ready(READY_SECONDS) == "ready", compactor.output()
+        eventually(lambda: counter(compactor, "thanos_compact_iterations_total") >= 1, 180, every=2)
+        compacted = _compacted(compactor)
+        assert compacted > 0
+        superseded = counter(compactor, "thanos_compact_garbage_collected_blocks_total")
+        # What the alert takes for normal: the real blocks' own compactions supersede them, within its bound.
+        assert superseded <= SOURCES_PER_COMPACTION * (compacted + 1), (superseded, compacted)
+        live = live_metas(admin)
+        assert forged["ulid"] not in {m["ulid"] for m in live}
+        assert raw_samples(live) == history, (raw_samples(live), history)
+    with capsys.disabled():
+        print(f"\n  forged meta.json covering {len(victims)} blocks: the compactor's garbage collection marked "
+              f"{marked:.0f}; ThanosCompactGarbageCollectedMany firing {took:.0f}s after; restored "
+              f"({len(victims)} marks and the forged block removed); then {compacted:.0f} compactions superseding "
+              f"{superseded:.0f} blocks, "
+              f"{raw_samples(live)} of {history} raw samples live")
+
+
+def _compacted(compactor: Process) -> float:
+    """Compactions the compactor has run, summed over resolutions (0 until its first)."""
+    with urllib.request.urlopen(compactor.url("/metrics"), timeout=10) as response:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in response.read().decode().splitlines()
+                   if line.startswith("thanos_compact_group_compactions_total{"))

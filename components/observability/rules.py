@@ -76,6 +76,10 @@ def _not_uploading(title: str, job: str) -> Alert:
                  "exists only on its disk.")
 
 
+SOURCES_PER_COMPACTION = 12
+"""The most source blocks one compaction supersedes: four 2h ranges of three receive copies."""
+
+
 def _certificate_alerts(renewal: str) -> list[Alert]:
     """Days left of the certificates the probed endpoints serve, against the early-renewal margin: inside it a
     certificate is due (pulumi-tls re-issues it on the next `pulumi up`, cert-manager on its own); half of it gone
@@ -136,6 +140,20 @@ def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str
                   "The compactor deleted blocks without a meta.json whose newest object was more "
                   "than two days old. If one of them had a meta.json before (a writer deleted it), restore the block "
                   "from its noncurrent versions (runbook) before the bucket expires them."),
+            # Every block the compactor marks as superseded counts here: its compactions' sources (at most 12 per
+            # compaction: four 2h ranges of three receive copies) and what its garbage collection finds covered by
+            # another block's compaction.sources. Far more than its compactions explain means a block claims sources
+            # it was not compacted from, and every block it covers is gone after delete-delay.
+            Alert("ThanosCompactGarbageCollectedMany",
+                  f"sum by (job, instance) (increase(thanos_compact_garbage_collected_blocks_total{{{compactor}}}[1h])) "
+                  f"> {SOURCES_PER_COMPACTION} * (sum by (job, instance) (increase("
+                  f"thanos_compact_group_compactions_total{{{compactor}}}[1h])) or on (job, instance) 0 * sum by (job, "
+                  f"instance) (thanos_compact_garbage_collected_blocks_total{{{compactor}}}) + 1)",
+                  "0m", "critical", "The compactor marked more blocks superseded than its compactions explain",
+                  "Over the last hour the compactor marked more blocks for deletion as superseded than "
+                  f"{SOURCES_PER_COMPACTION} per compaction it ran (plus one compaction's worth): a block whose "
+                  "meta.json claims their sources hides them from the store gateways now and deletes them after "
+                  "delete-delay. Find the block and restore the marked ones (runbook) before then."),
             _is_down("Compact", COMPACTOR),
         ],
         SIDECAR: [
