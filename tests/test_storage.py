@@ -217,9 +217,10 @@ def test_service_accounts_carry_the_role_arns(planned):
                 if o["metadata"]["namespace"] == "thanos"}
     annotation = accounts["thanos-store"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert annotation.startswith("arn:aws:iam::") and annotation.endswith("-store")
-    # 15 components' and the DR store gateway's (of us-west-2's copy)
-    assert len(accounts) == 16 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
-    assert "annotations" not in accounts["thanos-oauth2-proxy"]["metadata"]  # no bucket identity where none is needed
+    # 16 components' (the TLS probe's included) and the DR store gateway's (of us-west-2's copy)
+    assert len(accounts) == 17 and all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    for account in ("thanos-oauth2-proxy", "thanos-tls-probe"):  # no bucket identity where none is needed
+        assert "annotations" not in accounts[account]["metadata"], account
 
 
 def test_gcs_buckets(planned):
