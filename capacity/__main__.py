@@ -155,7 +155,8 @@ def main(argv: list[str]) -> int:
     else:
         print(table(stack, plans))
         for warning in below:
-            print(f"set below the plan: {warning}")
+            if warning.startswith("capacity: "):  # the stack's other warnings are the preflight's to print
+                print(f"set below the plan: {warning.removeprefix('capacity: ')}")
     if args.json_path not in (None, "-"):
         Path(args.json_path).write_text(json.dumps(as_json(plans), indent=2, sort_keys=True) + "\n")
     if args.plot:

@@ -54,7 +54,8 @@ def _message(error: dict[str, Any]) -> str:
 
 def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = None) -> StackConfig:
     """Validate the raw `thanos:config` object; raise ConfigError naming every bad key. With `capacity:`, sizes not
-    set come from the capacity plan; warnings about explicit sizes below it (enforce: warn) go to `warnings`."""
+    set come from the capacity plan; warnings about explicit sizes below it (enforce: warn), and about clusters
+    sharing a bucket, go to `warnings`."""
     if raw is None:
         raise ConfigError([("(top level)", "the stack has no thanos:config key")], source)
     try:
@@ -72,8 +73,17 @@ def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = N
     if problems:
         raise ConfigError(problems, source)
     if warnings is not None:
-        warnings.extend(notes)
+        warnings.extend(f"capacity: {note}" for note in notes)
+        warnings.extend(shared_bucket_notes(stack))
     return stack
+
+
+def shared_bucket_notes(stack: StackConfig) -> list[str]:
+    """A region's clusters write its one bucket, blocks at its root: no grant tells one cluster's blocks from
+    another's, so a writer identity of one can overwrite the others' (docs/dr.md, "What one writer can damage")."""
+    return [f"storage: regions[{i}].clusters {', '.join(c.name for c in region.clusters)} write one bucket: a writer "
+            "identity of one can overwrite the blocks of the others (docs/dr.md, \"What one writer can damage\")"
+            for i, region in enumerate(stack.regions) if len(region.clusters) > 1]
 
 
 def from_pulumi() -> StackConfig:
@@ -84,7 +94,7 @@ def from_pulumi() -> StackConfig:
     stack = load(pulumi.Config().get_object(CONFIG_KEY), source=f"Pulumi.{pulumi.get_stack()}.yaml thanos:config",
                  warnings=warnings)
     for warning in warnings:
-        pulumi.log.warn(f"capacity: {warning}")
+        pulumi.log.warn(warning)
     return stack
 
 

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = stack_config.load(raw_config.get(f"{project}:{stack_config.CONFIG_KEY}"),
                                      source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}", warnings=warnings)
         for warning in warnings:
-            print(f"warning: capacity: {warning}", file=sys.stderr)
+            print(f"warning: {warning}", file=sys.stderr)
     except stack_config.ConfigError as err:
         print(err, file=sys.stderr)
         return EXIT_CONFIG

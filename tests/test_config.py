@@ -80,6 +80,19 @@ def test_unknown_storage_provider():
     assert "provider must be one of aws, gcp, azure, in-cluster" in problems(raw)["regions[0].storage"]
 
 
+def test_clusters_sharing_a_bucket_are_warned_about():
+    raw = prod()
+    warnings: list[str] = []
+    config.load(copy.deepcopy(raw), warnings=warnings)
+    assert not [w for w in warnings if w.startswith("storage:")], warnings  # one cluster per region
+    second = {**copy.deepcopy(raw["regions"][0]["clusters"][0]), "name": "detroit"}
+    second["kubernetes"] = {"stack": "acme/eks/detroit"}
+    raw["regions"][0]["clusters"].append(second)
+    config.load(raw, warnings=warnings)
+    assert "storage: regions[0].clusters chicago, detroit write one bucket: a writer identity of one can overwrite " \
+           "the blocks of the others" in " ".join(warnings), warnings
+
+
 @pytest.mark.parametrize("days", ["36h", "12h"])
 def test_in_cluster_noncurrent_versions_expire_in_whole_days(days):
     raw = copy.deepcopy(stack_config("dev"))
