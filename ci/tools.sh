@@ -38,7 +38,7 @@ NODE_EXPORTER_VERSION=1.9.1
 BLACKBOX_EXPORTER_VERSION=0.27.0
 # CustomResourceDefinitions the stacks' objects need, from the upstream modules (plain files in the module zips).
 GATEWAY_API_VERSION=1.6.3
-PROMETHEUS_OPERATOR_VERSION=0.85.0
+PROMETHEUS_OPERATOR_VERSION=0.85.0   # also the operator itself (azure's operator mode), built from the same module
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/thanos-platform/tools"
 
@@ -62,6 +62,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     node-exporter) echo "$NODE_EXPORTER_VERSION" ;;
     blackbox-exporter) echo "$BLACKBOX_EXPORTER_VERSION" ;;
     mc) echo "$MC_VERSION" ;;
+    prometheus-operator) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
@@ -229,6 +230,11 @@ build() {
         "v$BLACKBOX_EXPORTER_VERSION" github.com/prometheus/blackbox_exporter blackbox-exporter netgo \
         "-X github.com/prometheus/common/version.Version=$BLACKBOX_EXPORTER_VERSION"
       ;;
+    prometheus-operator)
+      build_go prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" github.com/prometheus-operator/prometheus-operator \
+        "v$PROMETHEUS_OPERATOR_VERSION" github.com/prometheus-operator/prometheus-operator/cmd/operator \
+        prometheus-operator "" "-X github.com/prometheus/common/version.Version=$PROMETHEUS_OPERATOR_VERSION"
+      ;;
     crds)
       local out="$CACHE/crds-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" gw po
       [ -f "$out/crds/RECIPE" ] && return 0
@@ -249,7 +255,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, oauth2-proxy, node-exporter, blackbox-exporter, mc, crds)" >&2
+        "etcd, kwok, oauth2-proxy, node-exporter, blackbox-exporter, mc, prometheus-operator, crds)" >&2
       exit 2
       ;;
   esac
@@ -257,7 +263,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter blackbox-exporter mc crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter blackbox-exporter mc prometheus-operator crds
 fi
 for tool in "$@"; do
   build "$tool"
