@@ -123,12 +123,17 @@ class Cluster:
         self.close()
 
     # ------------------------------------------------------------------------------------------ processes
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self.workdir / f"{name}.log"
         popen = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-                                 preexec_fn=_die_with_parent)
+                                 preexec_fn=_die_with_parent, env=env)
         self.processes.append((name, popen, log))
         return popen
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start a process beside the control plane (a controller under test; its output in `log(name)`): `close`
+        stops it first and `leftovers` reports it."""
+        return self._spawn(name, args, env)
 
     def log(self, name: str, tail: int = 3000) -> str:
         return next((log.read_text(errors="replace")[-tail:] for n, _, log in self.processes if n == name), "")
