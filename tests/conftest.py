@@ -14,6 +14,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+REAL_MODULES = ("test_real_", "test_harness_")
+"""Modules whose tests start real servers (Thanos, Prometheus, MinIO, the Pulumi engine, an API server...): marked
+`real`, so `./run tests -m "not real"` is the fast loop (docs/testing.md)."""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name.startswith(REAL_MODULES):
+            item.add_marker(pytest.mark.real)
 
 
 @dataclass
