@@ -25,6 +25,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.real)
 
 
+def pytest_configure(config):
+    """Refuse a pytest that ignores xdist_group: pytest-xdist 3.8 suffixes a grouped test's id where pytest 9.2 no
+    longer reads it (pytest-xdist#1386), and the groups' shared real stacks would then start once per worker and run
+    out of order (requirements-dev.txt pins pytest below 9.2)."""
+    import xdist
+
+    if config.getoption("dist", "no") == "loadgroup" and pytest.version_tuple[:2] >= (9, 2) and \
+            tuple(int(p) for p in xdist.__version__.split(".")[:2]) <= (3, 8):
+        raise pytest.UsageError(f"pytest {pytest.__version__} with pytest-xdist {xdist.__version__} ignores "
+                                "xdist_group (pytest-xdist#1386): install requirements-dev.txt (pytest<9.2)")
+
+
 @dataclass
 class PlannedStack:
     """A stack planned by `python -m preflight STACK --json --manifests`."""
