@@ -7,14 +7,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.common import (
-    PROMETHEUS_REPLICA_LABEL,
     RECEIVE_REPLICA_LABEL,
-    RULER_REPLICA_LABEL,
     dns_srv,
     pod_address,
     stable_bcrypt,
 )
-from components.global_view.certificates import Certificate, StackAuthority, service_names
+from components.global_view.certificates import Certificate, StackAuthority
+from components.platform.tls import service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
 from components.operations.bucket_jobs import verify_cronjob
 from components.operations.dr import dr_store_name
@@ -36,7 +35,7 @@ from components.thanos.compactor import RECEIVE_SHARD as COMPACTOR_RECEIVE_SHARD
 from components.thanos.compactor import Compactor
 from components.thanos.memcached import MemcachedPool, pool_name
 from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus, sidecar_endpoints
-from components.thanos.query import Query, build_query, endpoint_sd_config
+from components.thanos.query import Query, build_query, endpoint_sd_config, cluster_replica_labels
 from components.thanos.query_frontend import QueryFrontend, query_frontend_url
 from components.thanos.receive import (
     REMOTE_WRITE_CLIENT_SECRET,
@@ -85,11 +84,10 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
                  *store_endpoints(thanos.store, namespace), *ruler_endpoints(thanos.ruler.replicas, namespace),
                  *(pod_address(dr_store_name(region), i, dr_store_name(region), namespace)
                    for region in dr_store_endpoints(stack, cluster) for i in range(thanos.store.replicas))]
-    labels = [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL]
+    labels = cluster_replica_labels(thanos)
     dedup: list[str] = []
     if thanos.receive.enabled:
         endpoints += receive_endpoints(thanos.receive, namespace, cluster_zones(stack, cluster))
-        labels.append(RECEIVE_REPLICA_LABEL)
         if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)
     scraped = scrape_jobs(stack, cluster, compactor_here, receive_compactor=bool(dedup))
@@ -168,7 +166,7 @@ class ThanosCluster(pulumi.ComponentResource):
 
     leaf_service: pulumi.CustomResource | None
     """The Service the global tier dials this cluster's query through (None without a global view)."""
-    in_cluster: Any = None
+    in_cluster: Any = None  # InClusterObjectStore: Pulumi evaluates these hints, and that module needs pulumi_random
     """The cluster's in-cluster object store (dev), whose server other regions' copies may live on."""
     ready: list[pulumi.Resource]
     """The namespace, shared objects and Secrets: what anything added to the cluster later waits for."""
@@ -191,7 +189,8 @@ class ThanosCluster(pulumi.ComponentResource):
                                                    pulumi.ResourceOptions(parent=self), after_ns, copies)
             access = self.in_cluster.access
         assert access is not None
-        shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack)
+        shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack,
+                                      cluster_alertmanagers(stack, ctx.namespace))
         view = stack.global_view
         certs = cluster_certificates(stack, ctx)
         accepts = (*(("writers",) if thanos.receive.enabled else ()), *(("readers",) if view else ()))

@@ -9,9 +9,8 @@ import pulumi_random as random
 
 from components.global_view.entry_tls import entry_tls_objects, entry_tls_secret
 from components.observability.grafana import NAME as GRAFANA_NAME
-from components.observability.grafana import PORT as GRAFANA_PORT
 from components.observability.grafana import SUB_PATH, grafana_url
-from components.platform.common import HTTP_PORT, container, pod_spec, service_name, stable_bcrypt
+from components.platform.common import GRAFANA_PORT, HTTP_PORT, container, pod_spec, service_name, stable_bcrypt
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import OAUTH2_PROXY_PORT
 from components.platform.workload import workload_objects

@@ -4,7 +4,8 @@ global query dials it by."""
 
 from typing import Any
 
-from components.global_view.certificates import Certificate, server_tls_flags, service_names
+from components.global_view.certificates import Certificate
+from components.platform.tls import server_tls_flags, service_names
 from components.platform.common import GRPC_PORT
 from components.platform.kube import ClusterContext
 from config.global_view import GlobalViewSpec

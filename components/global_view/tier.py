@@ -6,7 +6,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.global_view.certificates import Certificate, StackAuthority, client_tls_config, service_names
+from components.global_view.certificates import Certificate, StackAuthority
+from components.platform.tls import client_tls_config, service_names
 from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana

@@ -4,7 +4,6 @@ from typing import Any
 
 import pulumi
 
-from components.cluster import plan_cluster
 from components.global_view.certificates import StackAuthority
 from components.global_view.dns import GlobalDns, address, gateway_address
 from components.global_view.entry_point import entry_credentials
@@ -12,6 +11,7 @@ from components.global_view.entry_tls import self_signed_pair
 from components.global_view.leaves import leaf_address, srv_name
 from components.global_view.tier import GLOBAL_CLUSTER_LABEL, GlobalTier, global_replica_labels
 from components.platform.kube import ClusterContext
+from components.thanos.query import cluster_replica_labels
 from config.stack import StackConfig
 
 
@@ -33,7 +33,7 @@ class GlobalView(pulumi.ComponentResource):
         where = {c.name: r for r in stack.regions for c in r.clusters}
         specs = {c.name: c for r in stack.regions for c in r.clusters}
         leaves = [leaf_address(view, c, stack.namespace_of(specs[c])) for c in stack.cluster_names()]
-        stack_labels = plan_cluster(stack, stack.namespace, compactor_here=False).replica_labels
+        stack_labels = cluster_replica_labels(stack.thanos)
         credentials = entry_credentials(name, view.entry_point, self) if view.entry_point else {}
         entry_tls = self_signed_pair(name, view.entry_point, stack.tls, stack.environment, self) if view.entry_point else None
         tiers = []

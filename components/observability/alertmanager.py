@@ -7,6 +7,8 @@ import pulumi
 import yaml
 
 from components.platform.common import (
+    ALERTMANAGER_MESH_PORT,
+    ALERTMANAGER_PORT,
     config_reloader,
     container,
     dns_srv,
@@ -17,10 +19,9 @@ from components.platform.common import (
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from config.observability import SEVERITIES, AlertmanagerSpec, ReceiverSpec
+from config.stack import StackConfig
 
 NAME = "thanos-alertmanager"
-WEB_PORT = 9093
-MESH_PORT = 9094
 CONFIG_SECRET = "thanos-alertmanager-config"
 CONFIG_KEY = "alertmanager.yml"
 CONFIG_DIR = "/etc/alertmanager/config"
@@ -47,7 +48,7 @@ def alertmanager_url(namespace: str) -> str:
     return f"dnssrv+http://{alertmanager_srv(namespace)}"
 
 
-def cluster_alertmanagers(stack: Any, namespace: str, extra: list[str] | None = None) -> list[str]:
+def cluster_alertmanagers(stack: StackConfig, namespace: str, extra: list[str] | None = None) -> list[str]:
     """Where a ruler in a cluster whose Alertmanager lives in `namespace` sends: the configured URLs (`extra`, by
     default the cluster ruler's) and that Alertmanager."""
     urls = list(stack.thanos.ruler.alertmanagers if extra is None else extra)
@@ -116,11 +117,11 @@ def alertmanager_args(ctx: ClusterContext, spec: AlertmanagerSpec) -> list[str]:
     """Flags: the config from the Secret, silences and notification log on the PVC, and one peer per replica (a
     single replica runs without clustering)."""
     args = [f"--config.file={CONFIG_DIR}/{CONFIG_KEY}", f"--storage.path={DATA_DIR}",
-            f"--web.listen-address=:{WEB_PORT}", "--data.retention=120h"]
+            f"--web.listen-address=:{ALERTMANAGER_PORT}", "--data.retention=120h"]
     if spec.replicas == 1:
         return args + ["--cluster.listen-address="]
-    return args + [f"--cluster.listen-address=0.0.0.0:{MESH_PORT}", "--cluster.reconnect-timeout=5m",
-                   *(f"--cluster.peer={NAME}-{i}.{NAME}.{ctx.namespace}.svc.cluster.local:{MESH_PORT}"
+    return args + [f"--cluster.listen-address=0.0.0.0:{ALERTMANAGER_MESH_PORT}", "--cluster.reconnect-timeout=5m",
+                   *(f"--cluster.peer={NAME}-{i}.{NAME}.{ctx.namespace}.svc.cluster.local:{ALERTMANAGER_MESH_PORT}"
                      for i in range(spec.replicas))]
 
 
@@ -128,24 +129,24 @@ def build_alertmanager(ctx: ClusterContext, spec: AlertmanagerSpec, config_text:
     """The config Secret, the StatefulSet with its reloader, a headless Service (web, and the gossip mesh on TCP and
     UDP) and the PDB."""
     component = "alertmanager"
-    web = {"name": "web", "containerPort": WEB_PORT, "protocol": "TCP"}
-    mesh = [{"name": "mesh-tcp", "containerPort": MESH_PORT, "protocol": "TCP"},
-            {"name": "mesh-udp", "containerPort": MESH_PORT, "protocol": "UDP"}]
+    web = {"name": "web", "containerPort": ALERTMANAGER_PORT, "protocol": "TCP"}
+    mesh = [{"name": "mesh-tcp", "containerPort": ALERTMANAGER_MESH_PORT, "protocol": "TCP"},
+            {"name": "mesh-udp", "containerPort": ALERTMANAGER_MESH_PORT, "protocol": "UDP"}]
     ports = [web, *(mesh if spec.replicas > 1 else [])]
     probes = {"livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "web"}, "periodSeconds": 30},
               "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "web"}, "periodSeconds": 10}}
     main = container("alertmanager", spec.image, alertmanager_args(ctx, spec), spec.resources, ports=ports,
                      mounts=[{"name": "data", "mountPath": DATA_DIR},
                              {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}], probes=probes)
-    pod = pod_spec(service_name(component), [main, config_reloader("config", CONFIG_DIR, WEB_PORT)],
+    pod = pod_spec(service_name(component), [main, config_reloader("config", CONFIG_DIR, ALERTMANAGER_PORT)],
                    selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread, node_spread=ctx.node_spread,
                    volumes=[{"name": "config", "secret": {"secretName": CONFIG_SECRET, "defaultMode": 0o440}}],
                    grace_seconds=60)
     objects = workload_objects(ctx, component, NAME, kind="StatefulSet", replicas=spec.replicas, pod=pod,
                                ports=[web], claims=[volume_claim("data", spec.storage_size, None)])
     service = next(o for o in objects if o["kind"] == "Service")["spec"]
-    service["ports"] += [{"name": p["name"], "port": MESH_PORT, "targetPort": MESH_PORT, "protocol": p["protocol"]}
-                         for p in ports[1:]]
+    service["ports"] += [{"name": p["name"], "port": ALERTMANAGER_MESH_PORT, "targetPort": ALERTMANAGER_MESH_PORT,
+                          "protocol": p["protocol"]} for p in ports[1:]]
     # Peers must find each other before they are ready: gossip is what makes them ready.
     service["publishNotReadyAddresses"] = True
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(CONFIG_SECRET, component),

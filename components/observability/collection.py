@@ -10,14 +10,13 @@ from typing import Any
 
 import pulumi
 
-from components.platform.common import container_security_context, pod_security_context, resource_requirements
+from components.platform.common import KSM_PORT, container_security_context, pod_security_context, resource_requirements
 from components.platform.kube import ClusterContext
 from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE
 from config.thanos import Compute, Resources
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 NODE_EXPORTER_PORT = 9100
-KSM_PORT = 8080
 KSM_TELEMETRY_PORT = 8081
 KSM_NAME = "kube-state-metrics"
 NODE_EXPORTER_NAME = "node-exporter"

@@ -10,14 +10,13 @@ import pulumi_random as random
 import yaml
 
 from components.observability.dashboards import DATASOURCE_UID, all_dashboards
-from components.platform.common import container, pod_spec, service_name
+from components.platform.common import GRAFANA_PORT, container, pod_spec, service_name
 from components.platform.kube import ClusterContext, register
 from components.platform.workload import workload_objects
 from components.thanos.query_frontend import query_frontend_url
 from config.observability import GrafanaSpec
 
 NAME = "thanos-grafana"
-PORT = 3000
 SUB_PATH = "/grafana/"
 ADMIN_SECRET = "thanos-grafana-admin"
 PROVISIONING = "/etc/grafana/provisioning"
@@ -26,7 +25,7 @@ DASHBOARDS_DIR = "/etc/grafana/dashboards"
 
 def grafana_url(namespace: str) -> str:
     """Where the entry point proxies `/grafana/` to."""
-    return f"http://{NAME}.{namespace}.svc.cluster.local:{PORT}{SUB_PATH}"
+    return f"http://{NAME}.{namespace}.svc.cluster.local:{GRAFANA_PORT}{SUB_PATH}"
 
 
 def datasource_config(namespace: str, scrape_interval: str, query_timeout: str) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
                   admin_password: Any = "") -> list[dict[str, Any]]:
     """The admin Secret, the datasource, provider and dashboards ConfigMaps, the Deployment and its Service."""
     component = "grafana"
-    port = {"name": "http", "containerPort": PORT, "protocol": "TCP"}
+    port = {"name": "http", "containerPort": GRAFANA_PORT, "protocol": "TCP"}
     # /healthz answers from the process (liveness); /api/health also needs the database (readiness).
     probes = {"livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 30},
               "readinessProbe": {"httpGet": {"path": "/api/health", "port": "http"}, "periodSeconds": 10}}

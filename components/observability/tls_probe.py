@@ -14,16 +14,15 @@ from typing import Any
 
 import yaml
 
-from components.global_view.certificates import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
-from components.platform.common import config_reloader, container, pod_spec, service_name
+from components.platform.common import TLS_PROBE_PORT, config_reloader, container, pod_spec, service_name
 from components.platform.kube import ClusterContext
+from components.platform.tls import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
 from components.platform.workload import workload_objects
 from config.observability import BLACKBOX_EXPORTER_IMAGE
 from config.thanos import Compute, Resources
 
 COMPONENT = "tls-probe"
 NAME = service_name(COMPONENT)
-PORT = 9115
 CONFIG_DIR = "/etc/blackbox"
 JOB = "tls-probe"
 """The scrape job of the probes (one series per probed endpoint); the exporter's own metrics are job thanos-tls-probe."""
@@ -61,14 +60,14 @@ def build_tls_probe(ctx: ClusterContext, module: str, client_secret: str, image:
     """The module's config, one blackbox exporter (a probe missed while it restarts is harmless: expiry is counted
     in days) with the client certificate `client_secret` and the CA bundle, its headless Service (scraped for its
     own health and dialled for probes)."""
-    http = {"name": "http", "containerPort": PORT, "protocol": "TCP"}
+    http = {"name": "http", "containerPort": TLS_PROBE_PORT, "protocol": "TCP"}
     probes = {"livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "http"}, "periodSeconds": 30},
               "readinessProbe": {"httpGet": {"path": "/-/healthy", "port": "http"}, "periodSeconds": 10}}
     exporter = container("blackbox-exporter", image,
-                         [f"--config.file={CONFIG_DIR}/blackbox.yml", f"--web.listen-address=:{PORT}"],
+                         [f"--config.file={CONFIG_DIR}/blackbox.yml", f"--web.listen-address=:{TLS_PROBE_PORT}"],
                          RESOURCES, ports=[http], probes=probes,
                          mounts=[{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}, *cert_mounts()])
-    pod = pod_spec(NAME, [exporter, config_reloader("config", CONFIG_DIR, PORT)], selector=ctx.selector(COMPONENT),
+    pod = pod_spec(NAME, [exporter, config_reloader("config", CONFIG_DIR, TLS_PROBE_PORT)], selector=ctx.selector(COMPONENT),
                    replicas=1, grace_seconds=30,
                    volumes=[{"name": "config", "configMap": {"name": NAME}}, *cert_volumes(client_secret)])
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, COMPONENT),
@@ -88,6 +87,6 @@ def probe_scrape_job(groups: list[tuple[str, str, list[str]]]) -> dict[str, Any]
                 {"source_labels": ["__param_target"], "target_label": "instance"},
                 {"source_labels": ["__param_module"], "target_label": "module"},
                 {"source_labels": ["namespace"], "target_label": "__address__",
-                 "replacement": f"{NAME}.$1.svc.cluster.local:{PORT}"}]}
+                 "replacement": f"{NAME}.$1.svc.cluster.local:{TLS_PROBE_PORT}"}]}
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
-from components.observability.alertmanager import WEB_PORT
-from components.platform.common import HTTP_PORT, container_security_context, pod_spec
+from components.platform.common import ALERTMANAGER_PORT, HTTP_PORT, container_security_context, pod_spec
 from components.platform.kube import ClusterContext
+from config.stack import StackConfig
 
 VALIDATOR_IMAGE = "docker.io/library/python:3.12.8-alpine3.21"
 SCRIPT = Path(__file__).with_name("validate_deploy.py")
@@ -21,7 +21,7 @@ def url(service: str, namespace: str) -> str:
     return f"http://{service}.{namespace}.svc.cluster.local:{HTTP_PORT}"
 
 
-def cluster_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
+def cluster_plan(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     """What must hold in one cluster: its bucket readable, its query seeing every StoreAPI pod, series from the
     cluster, the ruler's rules loaded, its Alertmanager replicas gossiping."""
     thanos, alerting = stack.thanos, stack.observability.alertmanager
@@ -33,11 +33,11 @@ def cluster_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
     return {"bucket_web": [url("thanos-bucket-web", ctx.namespace)] if thanos.bucket_web.enabled else [],
             "queries": [{"url": url("thanos-query", ctx.namespace), "store_types": stores, "clusters": [ctx.cluster]}],
             "rulers": [url("thanos-ruler", ctx.namespace)], "attempts": 30, "interval": 10,
-            "alertmanagers": [{"url": f"http://{ALERTMANAGER_NAME}.{ctx.namespace}.svc.cluster.local:{WEB_PORT}",
+            "alertmanagers": [{"url": f"http://{ALERTMANAGER_NAME}.{ctx.namespace}.svc.cluster.local:{ALERTMANAGER_PORT}",
                                "peers": alerting.replicas}] if alerting.enabled else []}
 
 
-def global_plan(ctx: ClusterContext, stack: Any) -> dict[str, Any]:
+def global_plan(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     """What must hold in a global tier: every leaf listed and healthy, series from every cluster."""
     view = stack.global_view
     stores = {"query": len(stack.cluster_names())}

@@ -6,6 +6,12 @@ from typing import Any
 import pulumi
 
 from components.platform.common import (
+    ALERTMANAGER_MESH_PORT,
+    ALERTMANAGER_PORT,
+    GRAFANA_PORT,
+    KSM_PORT,
+    MEMCACHED_EXPORTER_PORT,
+    TLS_PROBE_PORT,
     GRPC_PORT,
     HTTP_PORT,
     MEMCACHED_PORT,
@@ -15,14 +21,9 @@ from components.platform.common import (
     RELOADER_PORT,
     REMOTE_WRITE_PORT,
 )
-from components.observability.alertmanager import MESH_PORT as ALERTMANAGER_MESH_PORT
-from components.observability.alertmanager import WEB_PORT as ALERTMANAGER_PORT
-from components.observability.alertmanager import cluster_alertmanagers
-from components.observability.collection import KSM_PORT
-from components.observability.grafana import PORT as GRAFANA_PORT
-from components.observability.tls_probe import PORT as TLS_PROBE_PORT
-from components.thanos.memcached import EXPORTER_PORT as MEMCACHED_EXPORTER_PORT
 from components.platform.kube import ClusterContext, register
+from config.global_view import EntryPointSpec, GlobalViewSpec
+from config.stack import StackConfig
 
 # Every ServiceAccount a workload runs as; none of them needs the Kubernetes API, so none gets RBAC or a token.
 SERVICE_ACCOUNTS = ("prometheus", "query", "query-frontend", "store", "compactor", "ruler", "receive",
@@ -73,7 +74,7 @@ GKE_L7_PROXY_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 health check come from. They are not pods, so no namespace selector admits them."""
 
 
-def gke_l7_sources(cloud: str, entry: Any, network_cidrs: list[str]) -> list[dict[str, Any]]:
+def gke_l7_sources(cloud: str, entry: EntryPointSpec, network_cidrs: list[str]) -> list[dict[str, Any]]:
     """NetworkPolicy peers of a GKE L7 load balancer (Gateway classes gke-l7-*, Ingress classes gce and gce-internal),
     which sends to the pods themselves (container-native load balancing): Google's ranges, and for the regional
     classes the region's proxy-only subnet, which `global-view.network-cidrs` must cover."""
@@ -243,7 +244,7 @@ def _name(name: str) -> dict[str, Any]:
     return {"matchLabels": {"app.kubernetes.io/name": name}}
 
 
-def observability_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
+def observability_policies(ctx: ClusterContext, stack: StackConfig) -> list[dict[str, Any]]:
     """Alertmanager gossip (UDP too) and its receivers (anywhere: webhook URLs are secrets, ports unknown);
     Prometheus discovering through the API and scraping anything in the cluster; kube-state-metrics reaching the
     API server and scraped by any namespace's Prometheus (simulated clusters share one kube-state-metrics)."""
@@ -276,11 +277,11 @@ def observability_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, An
     return policies
 
 
-def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
-    """A cluster's namespace: the baseline, object storage for the components that use it, remote-write from the
-    namespaces allowed to write (mTLS on top), the leaf query's gRPC from the global tier only, and what
-    observing the cluster needs."""
-    policies = baseline_policies(ctx, cluster_alertmanagers(stack, ctx.namespace),
+def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: list[str]) -> list[dict[str, Any]]:
+    """A cluster's namespace: the baseline (with egress to the Alertmanagers its rulers send to), object storage for
+    the components that use it, remote-write from the namespaces allowed to write (mTLS on top), the leaf query's gRPC
+    from the global tier only, and what observing the cluster needs."""
+    policies = baseline_policies(ctx, alertmanagers,
                                  cluster_flows(stack.thanos.receive.enabled,
                                                grafana=stack.observability.grafana.enabled and stack.global_view is None))
     policies += observability_policies(ctx, stack)
@@ -301,7 +302,7 @@ def network_policies(ctx: ClusterContext, stack: Any) -> list[dict[str, Any]]:
     return policies
 
 
-def global_network_policies(ctx: ClusterContext, view: Any, stack: Any, alertmanagers: list[str],
+def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: StackConfig, alertmanagers: list[str],
                             home_namespace: str) -> list[dict[str, Any]]:
     """The global tier's namespace: the baseline (the global ruler reaching `alertmanagers`), scraping by the
     Prometheus of the cluster it runs in (`home_namespace`), the global query's gRPC to the leaves only, and the
@@ -361,7 +362,7 @@ class Namespace(pulumi.ComponentResource):
         self.register_outputs({"namespace": ctx.namespace})
 
     def add_shared(self, ctx: ClusterContext, objstore_config: Any, annotations: dict[str, dict[str, Any]],
-                   stack: Any) -> dict[str, pulumi.CustomResource]:
+                   stack: StackConfig, alertmanagers: list[str]) -> dict[str, pulumi.CustomResource]:
         """ServiceAccounts, the objstore Secret and the NetworkPolicies, once the bucket access is known."""
         return register([*service_account_objects(ctx, annotations), objstore_secret(ctx, objstore_config),
-                         *network_policies(ctx, stack)], f"{ctx.cluster}-shared", self, [self.namespace])
+                         *network_policies(ctx, stack, alertmanagers)], f"{ctx.cluster}-shared", self, [self.namespace])

@@ -2,12 +2,18 @@
 
 from typing import Any
 
-from components.platform.common import MEMCACHED_PORT, container_security_context, pdb_spec, pod_spec, service_spec
+from components.platform.common import (
+    MEMCACHED_EXPORTER_PORT,
+    MEMCACHED_PORT,
+    container_security_context,
+    pdb_spec,
+    pod_spec,
+    service_spec,
+)
 from components.platform.kube import ClusterContext, ManifestComponent
 from config.observability import MEMCACHED_EXPORTER_IMAGE
 from config.thanos import MEMCACHED_IMAGE, MemcachedSpec
 
-EXPORTER_PORT = 9150
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 """The label the StatefulSet controller puts on each of its pods: a Service selects one pod by it."""
 
@@ -90,10 +96,10 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
         "securityContext": container_security_context(),
         "livenessProbe": {**probe, "failureThreshold": 6}, "readinessProbe": {**probe, "failureThreshold": 3},
     }
-    metrics = {"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}
+    metrics = {"name": "metrics", "containerPort": MEMCACHED_EXPORTER_PORT, "protocol": "TCP"}
     exporter = {
         "name": "exporter", "image": MEMCACHED_EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
-        "args": [f"--memcached.address=localhost:{MEMCACHED_PORT}", f"--web.listen-address=:{EXPORTER_PORT}"],
+        "args": [f"--memcached.address=localhost:{MEMCACHED_PORT}", f"--web.listen-address=:{MEMCACHED_EXPORTER_PORT}"],
         "ports": [metrics],
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
         "securityContext": container_security_context(),

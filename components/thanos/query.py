@@ -3,6 +3,9 @@
 from typing import Any
 
 from components.platform.common import (
+    PROMETHEUS_REPLICA_LABEL,
+    RECEIVE_REPLICA_LABEL,
+    RULER_REPLICA_LABEL,
     GRPC_PORT,
     HTTP_PORT,
     container,
@@ -12,11 +15,11 @@ from components.platform.common import (
     service_name,
     thanos_ports,
 )
-from components.global_view.certificates import cert_mounts, cert_volumes
+from components.platform.tls import cert_mounts, cert_volumes
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
-from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, QuerySpec
+from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, QuerySpec, ThanosSpec
 
 NAME = "thanos-query"
 
@@ -24,6 +27,12 @@ NAME = "thanos-query"
 def query_url(namespace: str) -> str:
     """HTTP URL of the Query Service (query-frontend's downstream, the ruler's query source)."""
     return f"http://{NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}"
+
+
+def cluster_replica_labels(thanos: ThanosSpec) -> list[str]:
+    """Every replica label a producer of a cluster uses (its Prometheus pair, ruler pair and, when on, receive's
+    copies): the cluster's query deduplicates on each, and the global query on each too."""
+    return [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, *([RECEIVE_REPLICA_LABEL] if thanos.receive.enabled else [])]
 
 
 def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
-from components.global_view.certificates import cert_mounts, cert_volumes, server_tls_flags
+from components.platform.tls import cert_mounts, cert_volumes, server_tls_flags
 from components.platform.kube import ClusterContext, ManifestComponent, register
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args

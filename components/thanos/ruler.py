@@ -22,7 +22,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
-from components.global_view.certificates import cert_mounts, cert_volumes, server_tls_flags
+from components.platform.tls import cert_mounts, cert_volumes, server_tls_flags
 from components.observability.alertmanager import split_url
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
