@@ -1,8 +1,14 @@
-"""Components: one module per Thanos component and per cloud; pure builders at the top of each, resources below.
+"""Components, in layers that import only downwards (pyproject.toml [tool.importlinter], checked by ./run tests):
 
-- region.py       ThanosRegion: cloud provider, object store, clusters      (thanos:index:Region)
-- cluster.py      ThanosCluster: namespace, shared objects, every workload  (thanos:index:Cluster)
-- cloud_aws.py / cloud_gcp.py / cloud_azure.py / cloud_incluster.py: buckets and workload identity
-- prometheus.py, query.py, query_frontend.py, store.py, compactor.py, ruler.py, receive.py, bucket_web.py,
-  memcached.py: the workloads
+- region.py         the composition root: `deploy(stack)`, one ThanosRegion per region    (thanos:index:Region)
+- cluster.py        ThanosCluster: namespace, shared objects, every workload of a cluster  (thanos:index:Cluster)
+- global_view/      the global tier over every cluster's query, its certificates, DNS and entry point
+- operations/       day 2: the post-deploy validation Job, bucket jobs, the DR read path
+- storage/          object storage per cloud (aws, gcp, azure, in_cluster) and the bucket identities
+- thanos/           one module per Thanos component (and Prometheus, memcached): pure builders above each resource
+- observability/    collection, rules, Alertmanager, Grafana, dashboards, the TLS probe
+- platform/         what every workload stands on: context and registration, namespace, ports, TLS mounts
+
+Each layer imports only the ones below it (siblings on one line of the contract may import each other); config/ is
+below them all.
 """
