@@ -10,11 +10,12 @@ global query) present, so when that certificate expires or stops being trusted i
 probe fails, as theirs do. Client and server certificates are issued together with the same validity (pulumi-tls in
 one `pulumi up`, cert-manager with the same renewBefore), so the servers' days left stand for both."""
 
+import hashlib
 from typing import Any
 
 import yaml
 
-from components.platform.common import TLS_PROBE_PORT, config_reloader, container, pod_spec, service_name
+from components.platform.common import TLS_PROBE_PORT, container, pod_spec, service_name
 from components.platform.kube import ClusterContext
 from components.platform.tls import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
 from components.platform.workload import workload_objects
@@ -67,12 +68,16 @@ def build_tls_probe(ctx: ClusterContext, module: str, client_secret: str, image:
                          [f"--config.file={CONFIG_DIR}/blackbox.yml", f"--web.listen-address=:{TLS_PROBE_PORT}"],
                          RESOURCES, ports=[http], probes=probes,
                          mounts=[{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}, *cert_mounts()])
-    pod = pod_spec(NAME, [exporter, config_reloader("config", CONFIG_DIR, TLS_PROBE_PORT)], selector=ctx.selector(COMPONENT),
-                   replicas=1, grace_seconds=30,
+    pod = pod_spec(NAME, [exporter], selector=ctx.selector(COMPONENT), replicas=1, grace_seconds=30,
                    volumes=[{"name": "config", "configMap": {"name": NAME}}, *cert_volumes(client_secret)])
+    text = yaml.safe_dump(blackbox_config(module), sort_keys=False)
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, COMPONENT),
-              "data": {"blackbox.yml": yaml.safe_dump(blackbox_config(module), sort_keys=False)}}
-    return [config, *workload_objects(ctx, COMPONENT, NAME, kind="Deployment", replicas=1, pod=pod, ports=[http])]
+              "data": {"blackbox.yml": text}}
+    # The module changes only with the plan: a new pod reads it (no reloader beside it, whose CPU request would not
+    # fit dev's kind node during a rollout). Certificates are read again at each probe.
+    checksum = {"thanos.io/config-sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return [config, *workload_objects(ctx, COMPONENT, NAME, kind="Deployment", replicas=1, pod=pod, ports=[http],
+                                      pod_annotations=checksum)]
 
 
 def probe_scrape_job(groups: list[tuple[str, str, list[str]]]) -> dict[str, Any]:
