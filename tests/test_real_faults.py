@@ -696,8 +696,8 @@ def prod_write_path(tmp_path_factory):
         for container in ingestors + routers + [query]:
             harness.register(container)
         started = {c.pod: harness.start(c) for c in ingestors}
-        for process in started.values():
-            assert process.wait_ready(READY_SECONDS) == "ready", process.output()
+        for pod, process in started.items():
+            started[pod] = process = harness.until_ready(process, READY_SECONDS)
             assert harness.wait_published(process, 10), process.container.pod
         path = WritePath(harness, [harness.start(c) for c in routers], started, harness.start(query),
                          writer_context(objects, workdir, PROD_CLUSTER, PROD_NAMESPACE))
@@ -733,7 +733,7 @@ def test_an_ingestor_killed_under_load_loses_no_acknowledged_sample(prod_write_p
     wait_writable(path, killed)
     load = write_through_faults(path.routers, path.context, "fault_run_killed", [(KILL_AT, killed.kill)])
     down = count(load, path.query)
-    path.ingestors[KILLED] = back = path.harness.restart(killed)
+    path.ingestors[KILLED] = back = path.harness.until_ready(path.harness.restart(killed), READY_SECONDS)
     state = back.wait_ready(READY_SECONDS)
     after = eventually(lambda: not (c := count(load, path.query)).warnings and c, 60, every=1)
     with capsys.disabled():
@@ -771,8 +771,7 @@ def test_an_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_sampl
     restarted: list[Process] = []
     load = write_through_faults(path.routers, path.context, "fault_run_restarted", [
         (KILL_AT, killed.kill), (RESTART_AT, lambda: restarted.append(path.harness.restart(killed)))])
-    path.ingestors[KILLED] = restarted[0]
-    assert restarted[0].wait_ready(READY_SECONDS) == "ready", restarted[0].output()
+    path.ingestors[KILLED] = path.harness.until_ready(restarted[0], READY_SECONDS)
     counted = eventually(lambda: not (c := count(load, path.query)).warnings and c, 60, every=1)
     with capsys.disabled():
         report(f"ingestor killed and restarted under remote-write load (prod chicago, RF 3, {KILLED})",
@@ -799,7 +798,7 @@ def test_dev_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_samp
     restarted: list[Process] = []
     load = write_through_faults([router], writer_context(dev.objects, tmp_path), "fault_run_dev", [
         (KILL_AT, ingestor.kill), (RESTART_AT, lambda: restarted.append(restart(dev, ingestor)))])
-    assert restarted[0].wait_ready(READY_SECONDS) == "ready", restarted[0].output()
+    dev.processes[ingestor.container.id] = dev.harness.until_ready(restarted[0], READY_SECONDS)
     counted = eventually(lambda: not (c := count(load, query)).warnings and c, 60, every=1)
     with capsys.disabled():
         report("ingestor killed and restarted under remote-write load (dev chicago, RF 1)",

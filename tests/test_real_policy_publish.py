@@ -23,7 +23,7 @@ def publish_step() -> str:
     jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())["jobs"]
     step = next(s for s in jobs["policy-pack"]["steps"] if s.get("name") == "pulumi policy publish")
     script = step["run"].replace("${{ vars.PULUMI_ORG }}", ORG)
-    line = "python -m venv policies/venv && policies/venv/bin/pip install -r policies/requirements.txt"
+    line = "python -m venv policies/venv && policies/venv/bin/pip install --require-hashes -r policies/requirements.lock"
     assert line in script
     return script.replace(line, "test -x policies/venv/bin/python")
 

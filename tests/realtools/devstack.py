@@ -192,9 +192,9 @@ def started_dev(workdir: Path) -> Iterator[DevStack]:
             if container not in caches:
                 processes[container.id] = harness.start(container)
         stack = DevStack(harness, objects, processes, (start, start + 2 * WINDOW_MS), blocks, flows, flows_lock)
-        for process in processes.values():
+        for key, process in processes.items():
             if process.ports:
-                assert process.wait_ready(READY_SECONDS) == "ready", f"{process.container.id}:\n{process.output()}"
+                processes[key] = harness.until_ready(process, READY_SECONDS)
         yield stack
     finally:
         sampling.set()

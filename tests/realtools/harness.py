@@ -47,6 +47,8 @@ class Harness:
     def __init__(self, workdir: Path, objects: list[tuple[str, dict[str, Any]]], *, filesystem_buckets: bool = True,
                  kubernetes: dict[str, str] | None = None):
         self.sandbox = Sandbox(workdir / "pods", workdir / "buckets")
+        self.crashes: list[str] = []
+        """Containers that exited before ready and were started again (`until_ready`)."""
         self.filesystem_buckets = filesystem_buckets
         """Point bucket configs at FILESYSTEM folders (for clouds); off, they stay as planned (dev's S3 servers)."""
         self.objects = objects
@@ -253,3 +255,17 @@ class Harness:
         self.register(process.container)
         return self.sandbox.start(process.container, process.binary, process.args, process.env, process.ip,
                                   process.ports)
+
+    def until_ready(self, process: Process, timeout: float, restarts: int = 3) -> Process:
+        """Wait until the process is ready; when it exits first, start it again as the kubelet does for a pod whose
+        restartPolicy is Always, at most `restarts` times. Thanos v0.42.4 receive can panic at start when its prune
+        job runs before a tenant's TSDB is open (thanos-io/thanos#8990, fixed after v0.42.4); in a cluster that is a
+        container restart. Returns the ready process; every crash stays in `crashes` (its last output)."""
+        for _ in range(restarts + 1):
+            state = process.wait_ready(timeout)
+            if state != "exited":
+                assert state == "ready", f"{process.container.id} is not ready after {timeout} s: {process.output()}"
+                return process
+            self.crashes.append(f"{process.container.id}: {process.output(4000)}")
+            process = self.restart(process)
+        raise AssertionError(f"{process.container.id} exited {restarts + 1} times before ready: {self.crashes[-1]}")
