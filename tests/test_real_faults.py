@@ -288,14 +288,14 @@ PAIR = ("thanos-prometheus-0", "thanos-prometheus-1")
 PAIR_NAMESPACE = "thanos"
 
 
-def sidecars_only(query: PlannedContainer) -> PlannedContainer:
-    """The planned leaf query with its endpoint list cut to the Prometheus pair's sidecars (the same strict entries,
-    replica labels and dedup function)."""
+def endpoints_only(query: PlannedContainer, prefix: str) -> PlannedContainer:
+    """The planned leaf query with its endpoint list cut to the addresses starting with `prefix` (the same strict
+    entries, replica labels and dedup function)."""
     args = []
     for arg in query.args:
         if arg.startswith("--endpoint.sd-config="):
             config = json.loads(arg.split("=", 1)[1])
-            config["endpoints"] = [e for e in config["endpoints"] if e["address"].startswith("thanos-prometheus-")]
+            config["endpoints"] = [e for e in config["endpoints"] if e["address"].startswith(prefix)]
             arg = f"--endpoint.sd-config={json.dumps(config)}"
         args.append(arg)
     return dataclasses.replace(query, args=args)
@@ -352,7 +352,8 @@ def test_one_prometheus_of_an_ha_pair_stopped_leaves_no_long_gap_and_the_missing
         for container in containers:
             harness.register(container)
         running = {pod: [harness.start(c) for c in planned] for pod, planned in pods.items()}
-        leaf = harness.start(sidecars_only(next(c for c in containers if c.workload == "thanos-query-pods")))
+        leaf = harness.start(endpoints_only(next(c for c in containers if c.workload == "thanos-query-pods"),
+                                            "thanos-prometheus-"))
         for process in [*(p for ps in running.values() for p in ps), leaf]:
             assert process.wait_ready(READY_SECONDS) == "ready", process.output()
         prometheus = {pod: next(p for p in ps if p.container.name == "prometheus") for pod, ps in running.items()}
@@ -628,19 +629,6 @@ class WritePath:
     context: ssl.SSLContext
 
 
-def ingestors_only(query: PlannedContainer) -> PlannedContainer:
-    """The planned leaf query with its endpoint list cut to the ingestors' (the same strict entries, replica labels
-    and dedup function)."""
-    args = []
-    for arg in query.args:
-        if arg.startswith("--endpoint.sd-config="):
-            config = json.loads(arg.split("=", 1)[1])
-            config["endpoints"] = [e for e in config["endpoints"] if e["address"].startswith("thanos-receive-")]
-            arg = f"--endpoint.sd-config={json.dumps(config)}"
-        args.append(arg)
-    return dataclasses.replace(query, args=args)
-
-
 def warm_up(path: WritePath) -> None:
     """Wait until a write through every router is acknowledged (their hashring reaches the ingestors) and the query
     answers it from every ingestor without a warning."""
@@ -690,7 +678,7 @@ def prod_write_path(tmp_path_factory):
                   if (c.cluster, c.namespace) == (PROD_CLUSTER, PROD_NAMESPACE)]
     ingestors = [c for c in containers if c.workload.startswith("thanos-receive-us-east-1")]
     routers = [c for c in containers if c.workload == "thanos-receive-router"]
-    query = ingestors_only(next(c for c in containers if c.workload == "thanos-query-pods"))
+    query = endpoints_only(next(c for c in containers if c.workload == "thanos-query-pods"), "thanos-receive-")
     assert (len(ingestors), len(routers)) == (6, 2), [c.pod for c in ingestors + routers]
     with Harness(workdir, objects) as harness:
         for container in ingestors + routers + [query]:
