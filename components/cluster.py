@@ -25,7 +25,7 @@ from components.observability.grafana import Grafana
 from components.observability.operator import build_operator_prometheus
 from components.observability.replicas import planned_replicas
 from components.observability import tls_probe
-from components.operations.validation import cluster_plan, validation_objects
+from components.operations.validation import cluster_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
 from components.storage.identity import BucketAccess
@@ -259,7 +259,7 @@ class ThanosCluster(pulumi.ComponentResource):
         if observability.grafana.enabled and not view:
             Grafana(f"{name}-grafana", ctx, observability.grafana, scrape_interval=thanos.prometheus.scrape_interval,
                     query_timeout=thanos.query.timeout, auth=None, host=None, opts=child, depends_on=ready)
-        register(validation_objects(ctx, cluster_plan(ctx, stack)), f"{name}-validate", self, stage)
+        register(validation_objects(ctx, cluster_checks(ctx, stack)), f"{name}-validate", self, stage)
 
         self.outputs = {
             "namespace": ctx.namespace,

@@ -13,7 +13,7 @@ from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana
 from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import dns_srv
-from components.operations.validation import global_plan, validation_objects
+from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, global_network_policies, service_account_objects
 from components.thanos.memcached import MemcachedPool
@@ -136,7 +136,7 @@ class GlobalTier(pulumi.ComponentResource):
                                  host=view.entry_point.host if view.entry_point else None, opts=child, depends_on=ready))
         register(build_tls_probe(ctx, READERS, GLOBAL_CLIENT_SECRET), f"{name}-tls-probe", self, ready)
         self.entry = entry.register(self, ready) if entry else None
-        self._validation = (validation_objects(ctx, global_plan(ctx, stack)), f"{name}-validate", ready + parts)
+        self._validation = (validation_objects(ctx, global_checks(ctx, stack)), f"{name}-validate", ready + parts)
         self.outputs = {"namespace": ns, "queryFrontendUrl": query_frontend_url(ns),
                         "entryPoint": f"https://{view.entry_point.host}" if view.entry_point else None}
         self.register_outputs(self.outputs)

@@ -21,7 +21,7 @@ def url(service: str, namespace: str) -> str:
     return f"http://{service}.{namespace}.svc.cluster.local:{HTTP_PORT}"
 
 
-def cluster_plan(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
+def cluster_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     """What must hold in one cluster: its bucket readable, its query seeing every StoreAPI pod, series from the
     cluster, the ruler's rules loaded, its Alertmanager replicas gossiping."""
     thanos, alerting = stack.thanos, stack.observability.alertmanager
@@ -37,7 +37,7 @@ def cluster_plan(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
                                "peers": alerting.replicas}] if alerting.enabled else []}
 
 
-def global_plan(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
+def global_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     """What must hold in a global tier: every leaf listed and healthy, series from every cluster."""
     view = stack.global_view
     stores = {"query": len(stack.cluster_names())}
