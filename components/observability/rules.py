@@ -146,9 +146,9 @@ def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str
             # it was not compacted from, and every block it covers is gone after delete-delay.
             Alert("ThanosCompactGarbageCollectedMany",
                   f"sum by (job, instance) (increase(thanos_compact_garbage_collected_blocks_total{{{compactor}}}[1h])) "
-                  f"> {SOURCES_PER_COMPACTION} * (sum by (job, instance) (increase("
+                  f"> {SOURCES_PER_COMPACTION} * ((sum by (job, instance) (increase("
                   f"thanos_compact_group_compactions_total{{{compactor}}}[1h])) or on (job, instance) 0 * sum by (job, "
-                  f"instance) (thanos_compact_garbage_collected_blocks_total{{{compactor}}}) + 1)",
+                  f"instance) (thanos_compact_garbage_collected_blocks_total{{{compactor}}})) + 1)",
                   "0m", "critical", "The compactor marked more blocks superseded than its compactions explain",
                   "Over the last hour the compactor marked more blocks for deletion as superseded than "
                   f"{SOURCES_PER_COMPACTION} per compaction it ran (plus one compaction's worth): a block whose "
