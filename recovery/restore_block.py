@@ -1,6 +1,6 @@
 """Put every object of one Thanos block back as it was at a time before it was damaged, from a versioned S3 (or
-MinIO) bucket's noncurrent versions: `./run restore-block --objstore-config F --block ULID [--block ULID ...]
---as-of TIME [--remove-new] [--apply]`.
+MinIO) bucket's noncurrent versions: `./run restore-block --objstore-config F --as-of TIME [--block ULID ...]
+[--remove-new ULID ...] [--apply]`.
 
 Per object key under `<prefix><ULID>/`, the version current at `--as-of` is the one wanted: it is copied over the
 current version when they differ (a `meta.json` overwritten or deleted comes back); a key that did not exist then
@@ -70,54 +70,75 @@ def s3_client(config: dict[str, Any]):
 
 
 def versions(client, bucket: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """key -> its versions and delete markers (`VersionId`, `LastModified`, `IsLatest`, `deleted`), newest first."""
+    """key -> its versions and delete markers (`VersionId`, `LastModified`, `IsLatest`, `deleted`), newest first
+    (the current one first among those of one second)."""
     found: dict[str, list[dict[str, Any]]] = {}
     for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for entry, deleted in [(v, False) for v in page.get("Versions") or []] + \
                               [(m, True) for m in page.get("DeleteMarkers") or []]:
             found.setdefault(entry["Key"], []).append({**entry, "deleted": deleted})
     for entries in found.values():
-        entries.sort(key=lambda e: e["LastModified"], reverse=True)
+        entries.sort(key=lambda e: (e["LastModified"], e["IsLatest"]), reverse=True)
     return found
 
 
+def at(entries: list[dict[str, Any]], as_of: datetime) -> dict[str, Any] | None:
+    """The version or delete marker of a key that was current at `as_of` (None: the key did not exist yet)."""
+    return next((e for e in entries if e["LastModified"] <= as_of), None)
+
+
+def check_unambiguous(found: dict[str, list[dict[str, Any]]], as_of: datetime) -> None:
+    """S3 gives LastModified in whole seconds: a version written in `as_of`'s own second may be from before or after
+    it, so refuse rather than guess."""
+    second = as_of.replace(microsecond=0)
+    close = sorted(key for key, entries in found.items()
+                   if any(e["LastModified"].replace(microsecond=0) == second for e in entries))
+    if close:
+        raise RestoreError(f"{', '.join(close)} changed in the second of --as-of {as_of.isoformat()} (S3 times are "
+                           "whole seconds): choose a time at least a second before the damage")
+
+
 def plan_restore(found: dict[str, list[dict[str, Any]]], as_of: datetime) -> list[Step]:
-    """The steps that make each key what it was at `as_of`: removals first, then restores, meta.json last."""
+    """The steps that make each key what it was at `as_of`: removals first, meta.json first among them (a reader
+    never sees a meta.json without its chunks), then restores, meta.json last (as an uploader writes it)."""
     removals, restores = [], []
     for key, entries in sorted(found.items()):
         current = next((e for e in entries if e["IsLatest"]), entries[0])
-        wanted = next((e for e in entries if e["LastModified"] <= as_of), None)
+        wanted = at(entries, as_of)
         if wanted is None or wanted["deleted"]:
             if not current["deleted"]:
                 removals.append(Step("remove", key))
         elif current["deleted"] or current["VersionId"] != wanted["VersionId"]:
             restores.append(Step("restore", key, wanted["VersionId"]))
+    removals.sort(key=lambda s: not s.key.endswith("/meta.json"))
     restores.sort(key=lambda s: s.key.endswith("/meta.json"))
     return removals + restores
 
 
 def restore_block(client, bucket: str, prefix: str, block: str, as_of: datetime, apply: bool,
                   remove_new: bool = False) -> list[Step]:
-    """Plan the block's restore (and carry it out with `apply`); refuse an unversioned bucket, and a block without a
-    meta.json at `as_of` unless `remove_new` (then every object it has now is removed: a block that did not exist
-    then, such as a forged one)."""
+    """Plan the block's restore (and carry it out with `apply`); refuse an unversioned bucket, a time S3 cannot tell
+    from the damage, and a block without a meta.json at `as_of` unless `remove_new` (then every object it has now is
+    removed: a block that did not exist then, such as a forged one)."""
     status = client.get_bucket_versioning(Bucket=bucket).get("Status")
     if status != "Enabled":
         raise RestoreError(f"bucket {bucket} is not versioned (versioning {status or 'never enabled'}): it keeps no "
                            "previous versions to restore from")
     found = versions(client, bucket, f"{prefix}{block}/")
-    meta = found.get(f"{prefix}{block}/meta.json", [])
-    if not remove_new and not any(e["LastModified"] <= as_of and not e["deleted"] for e in meta):
-        raise RestoreError(f"block {block} had no meta.json at {as_of.isoformat()} in bucket {bucket} (or its versions "
-                           "have expired): nothing to restore it to (--remove-new removes a block that did not exist "
-                           "then)")
+    check_unambiguous(found, as_of)
+    meta = at(found.get(f"{prefix}{block}/meta.json", []), as_of)
+    existed = meta is not None and not meta["deleted"]
+    if existed == remove_new:
+        raise RestoreError(
+            f"block {block} had a meta.json at {as_of.isoformat()}: list it with --block, not --remove-new" if existed
+            else f"block {block} had no meta.json at {as_of.isoformat()} in bucket {bucket} (or its versions have "
+                 "expired): nothing to restore it to (--remove-new ULID removes a block that did not exist then)")
     steps = plan_restore(found, as_of)
     for step in steps if apply else ():
         if step.action == "remove":
             client.delete_object(Bucket=bucket, Key=step.key)
-        else:
-            client.copy_object(Bucket=bucket, Key=step.key,
-                               CopySource={"Bucket": bucket, "Key": step.key, "VersionId": step.version})
+        else:  # the managed copy: a single copy_object stops at 5 GiB, and a compacted block's index can be larger
+            client.copy({"Bucket": bucket, "Key": step.key, "VersionId": step.version}, bucket, step.key)
     return steps
 
 
@@ -132,21 +153,28 @@ def parse_time(value: str) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run restore-block", description=__doc__.split("\n\n")[0])
     parser.add_argument("--objstore-config", type=Path, required=True, help="the Thanos objstore YAML (type S3)")
-    parser.add_argument("--block", required=True, action="append", help="a block's ULID (repeat for several)")
+    parser.add_argument("--block", action="append", default=[], help="a block's ULID to restore (repeat for several)")
+    parser.add_argument("--remove-new", action="append", default=[], metavar="ULID",
+                        help="a block that did not exist at --as-of (a forged one) to remove (repeat for several)")
     parser.add_argument("--as-of", type=parse_time, required=True, help="a time before the damage (ISO 8601, UTC)")
-    parser.add_argument("--remove-new", action="store_true",
-                        help="remove the objects of a listed block that had no meta.json at --as-of (a forged block)")
     parser.add_argument("--apply", action="store_true", help="carry the steps out (default: print them)")
     args = parser.parse_args(argv)
+    if not args.block and not args.remove_new:
+        parser.error("name a block: --block ULID (to restore) or --remove-new ULID (to remove)")
     verb = "done" if args.apply else "would do (run again with --apply)"
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         config, prefix = objstore_settings(args.objstore_config)
         client = s3_client(config)
-        for block in args.block:
-            steps = restore_block(client, config["bucket"], prefix, block, args.as_of, args.apply, args.remove_new)
+        for block, remove in [(b, True) for b in args.remove_new] + [(b, False) for b in args.block]:
+            steps = restore_block(client, config["bucket"], prefix, block, args.as_of, args.apply, remove)
             print(f"{block}: {len(steps)} step(s) {verb}" + "".join(f"\n  {s.text()}" for s in steps))
     except RestoreError as err:
         print(f"restore-block: {err}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as err:  # listing versions needs s3:ListBucketVersions, s3:GetObjectVersion
+        print(f"restore-block: the bucket refused: {err}", file=sys.stderr)
         return 1
     return 0
 

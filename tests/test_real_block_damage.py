@@ -22,7 +22,7 @@ from botocore.config import Config
 from components.observability.rules import SOURCES_PER_COMPACTION
 from recovery.restore_block import RestoreError, main, restore_block
 from tests.realtools.blocks import HOUR_MS, ulid as new_ulid, write_blocks
-from tests.realtools.devstack import eventually, http_json, planned_external_labels, s3_client
+from tests.realtools.devstack import eventually, http_json, metric, planned_external_labels, s3_client
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.sandbox import Process
 from tests.test_real_faults import BUCKET, CHICAGO, STORAGE_SERIES, chicago_storage, live_metas, raw_samples, upload
@@ -75,6 +75,15 @@ def admin_objstore(minio: Process, folder: Path, bucket: str = BUCKET) -> Path:
     return path
 
 
+def moment() -> datetime:
+    """A time at least a second clear of the writes before and after it: S3 versions carry whole-second times, and
+    the restore refuses a time in the second of a change."""
+    time.sleep(1.5)
+    now = datetime.now(timezone.utc)
+    time.sleep(1.5)
+    return now
+
+
 def restore(config: Path, block: str, as_of: datetime, capsys, apply: bool) -> str:
     argv = ["--objstore-config", str(config), "--block", block, "--as-of", as_of.isoformat()]
     assert main(argv + (["--apply"] if apply else [])) == 0
@@ -105,8 +114,7 @@ def test_a_damaged_block_is_detected_and_the_runbook_restores_it(tmp_path, capsy
 
         # 1. A writer overwrites meta.json. The running compactor keeps the copy it cached; a store gateway that
         # starts now (a new replica, or one that lost its disk) cannot read it and does not serve the block.
-        before_damage = datetime.now(timezone.utc)
-        time.sleep(1.5)  # S3 versions carry whole-second times
+        before_damage = moment()
         writer.put_object(Bucket=BUCKET, Key=meta_key, Body=b"{not json")
         compactor = sees(harness, compactor, "loaded")
         store = harness.start(planned[("thanos-store", "thanos-store")])
@@ -127,8 +135,7 @@ def test_a_damaged_block_is_detected_and_the_runbook_restores_it(tmp_path, capsy
         lines.append(f"restored ({done.splitlines()[0]}): the store gateway serves the block again")
 
         # 2. A writer deletes meta.json and marks the block for deletion: partial, and due to be deleted.
-        before_damage = datetime.now(timezone.utc)
-        time.sleep(1.5)
+        before_damage = moment()
         writer.delete_object(Bucket=BUCKET, Key=meta_key)
         writer.put_object(Bucket=BUCKET, Key=f"{ulid}/deletion-mark.json", Body=json.dumps(
             {"id": ulid, "version": 1, "deletion_time": int(time.time())}).encode())
@@ -153,17 +160,13 @@ def test_a_damaged_block_is_detected_and_the_runbook_restores_it(tmp_path, capsy
             restore_block(admin, "unversioned", "", ulid, before_damage, apply=False)
         with pytest.raises(RestoreError, match="had no meta.json"):
             restore_block(admin, BUCKET, "", ulid, datetime(2000, 1, 1, tzinfo=timezone.utc), apply=False)
+        with pytest.raises(RestoreError, match="list it with --block, not --remove-new"):
+            restore_block(admin, BUCKET, "", ulid, before_damage, apply=False, remove_new=True)
+        written = max(e["LastModified"] for e in admin.list_object_versions(Bucket=BUCKET, Prefix=f"{ulid}/")["Versions"])
+        with pytest.raises(RestoreError, match="in the second of --as-of"):
+            restore_block(admin, BUCKET, "", ulid, written.replace(microsecond=500000), apply=False)
     with capsys.disabled():
         print("\n" + "\n".join(f"  {line}" for line in lines))
-
-
-def counter(process: Process, name: str) -> float:
-    """A counter without labels on the process' /metrics."""
-    with urllib.request.urlopen(process.url("/metrics"), timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(f"{name} "):
-                return float(line.rsplit(" ", 1)[1])
-    raise ValueError(f"{process.container.id} has no {name}")
 
 
 def test_a_forged_block_claiming_every_source_is_detected_and_undone(tmp_path, capsys):
@@ -194,14 +197,13 @@ def test_a_forged_block_claiming_every_source_is_detected_and_undone(tmp_path, c
         eventually(scraped_at_zero, SCRAPE_SECONDS, every=3)
         upload(admin, victims)  # as the sidecar did, hours ago
         history = raw_samples(live_metas(admin))
-        before_damage = datetime.now(timezone.utc)
-        time.sleep(1.5)
+        before_damage = moment()
         writer_client(minio, objects).put_object(Bucket=BUCKET, Key=f"{forged['ulid']}/meta.json",
                                                  Body=json.dumps(forged).encode())
         compactor = harness.restart(compactor)  # its next iteration, now
         assert compactor.wait_ready(READY_SECONDS) == "ready", compactor.output()
-        marked = eventually(lambda: counter(compactor, "thanos_compact_garbage_collected_blocks_total")
-                            == len(victims) and counter(compactor, "thanos_compact_garbage_collected_blocks_total"),
+        marked = eventually(lambda: metric(compactor, "thanos_compact_garbage_collected_blocks_total")
+                            == len(victims) and metric(compactor, "thanos_compact_garbage_collected_blocks_total"),
                             60, every=1)
         keys = {o["Key"] for page in admin.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
                 for o in page.get("Contents") or []}
@@ -212,16 +214,16 @@ def test_a_forged_block_claiming_every_source_is_detected_and_undone(tmp_path, c
         took = time.monotonic() - seen
 
         argv = ["--objstore-config", str(admin_objstore(minio, tmp_path)), "--as-of", before_damage.isoformat(),
-                "--remove-new", "--apply", "--block", forged["ulid"], *(a for m in metas for a in ("--block", m["ulid"]))]
+                "--apply", "--remove-new", forged["ulid"], *(a for m in metas for a in ("--block", m["ulid"]))]
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert out.count("remove ") == len(victims) + 1, out  # every mark, and the forged meta.json
         compactor = harness.restart(compactor)
         assert compactor.wait_ready(READY_SECONDS) == "ready", compactor.output()
-        eventually(lambda: counter(compactor, "thanos_compact_iterations_total") >= 1, 180, every=2)
-        compacted = _compacted(compactor)
+        eventually(lambda: metric(compactor, "thanos_compact_iterations_total") >= 1, 180, every=2)
+        compacted = metric(compactor, "thanos_compact_group_compactions_total")
         assert compacted > 0
-        superseded = counter(compactor, "thanos_compact_garbage_collected_blocks_total")
+        superseded = metric(compactor, "thanos_compact_garbage_collected_blocks_total")
         # What the alert takes for normal: the real blocks' own compactions supersede them, within its bound.
         assert superseded <= SOURCES_PER_COMPACTION * (compacted + 1), (superseded, compacted)
         live = live_metas(admin)
@@ -233,10 +235,3 @@ def test_a_forged_block_claiming_every_source_is_detected_and_undone(tmp_path, c
               f"({len(victims)} marks and the forged block removed); then {compacted:.0f} compactions superseding "
               f"{superseded:.0f} blocks, "
               f"{raw_samples(live)} of {history} raw samples live")
-
-
-def _compacted(compactor: Process) -> float:
-    """Compactions the compactor has run, summed over resolutions (0 until its first)."""
-    with urllib.request.urlopen(compactor.url("/metrics"), timeout=10) as response:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in response.read().decode().splitlines()
-                   if line.startswith("thanos_compact_group_compactions_total{"))
