@@ -456,8 +456,9 @@ def test_bad_entry_point_tls_names_the_key(tls, message):
 
 
 def test_the_entry_point_ca_is_its_own_and_name_constrained_to_the_host(tmp_path):
-    """Source ca: cert-manager makes a CA in the tier's namespace, critical name constraints permitting only the host,
-    self-signed by an Issuer that signs nothing else; the host's Certificate is the only one it issues, and no
+    """Source ca: cert-manager makes a CA in the tier's namespace, critical name constraints permitting only the host
+    and names under it, self-signed by an Issuer that signs nothing else; the host's Certificate is the only one it
+    issues, and no
     pulumi-tls certificate stands for the entry point. Source acme: the user's ClusterIssuer. Every object matches
     cert-manager's CRD schema."""
     probe = (
