@@ -32,7 +32,8 @@ WRITERS, READERS = "writers", "readers"
 REMOTE_WRITE_STATUS = 405
 """What a router answers a GET on /api/v1/receive after the handshake (it takes only POSTs): the answer that shows the
 handshake passed. Any other answer, and no answer, fails the probe."""
-RESOURCES = Resources(requests=Compute(cpu="10m", memory="32Mi"), limits=Compute(memory="64Mi"))
+RESOURCES = Resources(requests=Compute(cpu="10m", memory="20Mi"), limits=Compute(memory="64Mi"))
+"""Measured: 19 MB resident while probing. dev's kind node has no room for more during a rolling update."""
 
 
 def _tls_config() -> dict[str, Any]:

@@ -19,7 +19,9 @@ from config.thanos import BucketVerifySpec, CompactorSpec, Compute, Resources
 VERIFY = "thanos-bucket-verify"
 REPLICA_SECRET = "thanos-objstore-replica"
 TARGET_MOUNT = "/etc/thanos/objstore-to"
-JOB_RESOURCES = Resources(requests=Compute(cpu="100m", memory="256Mi"), limits=Compute(memory="1Gi"))
+JOB_RESOURCES = Resources(requests=Compute(cpu="100m", memory="128Mi"), limits=Compute(memory="1Gi"))
+"""The replicate, retention and cleanup jobs of in-cluster (dev) copies: small buckets; their pods come every 15
+minutes beside a kind node's workloads, so the request leaves room for a rolling update (the limit allows more)."""
 
 
 VERIFY_SCRIPT = """{ /bin/thanos "$@"; echo $? >/tmp/verify.status; } 2>&1 | tee /tmp/verify.log
