@@ -6,12 +6,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.platform.common import (
-    RECEIVE_REPLICA_LABEL,
-    dns_srv,
-    pod_address,
-    stable_bcrypt,
-)
+from components.platform import names
+from components.platform.common import RECEIVE_REPLICA_LABEL, stable_bcrypt
+from components.platform.names import dns_srv, pod_address
 from components.global_view.certificates import Certificate, StackAuthority
 from components.platform.tls import service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
@@ -116,16 +113,16 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_
     beside it, if any."""
     thanos = stack.thanos
     dr_stores = tuple(dr_store_name(r.name) for r in stack.regions if dr_cluster_of(stack, r) == cluster)
-    scraped = [ScrapeJob(jobs.SIDECAR, ("thanos-sidecar",)), ScrapeJob(jobs.QUERY, ("thanos-query-pods",)),
+    scraped = [ScrapeJob(jobs.SIDECAR, (names.SIDECAR,)), ScrapeJob(jobs.QUERY, (names.QUERY_PODS,)),
                ScrapeJob(jobs.QUERY_FRONTEND, ("thanos-query-frontend-pods",)),
                ScrapeJob(jobs.STORE, (*shard_names(thanos.store), *dr_stores)), ScrapeJob(jobs.RULER, (RULER_NAME,))]
     scraped += [ScrapeJob(pool_name(pool), (pool_name(pool),), "metrics") for pool in ("index", "bucket", "query-results")]
     if thanos.receive.enabled:
-        scraped += [ScrapeJob(jobs.RECEIVE, ("thanos-receive",)), ScrapeJob(jobs.RECEIVE_ROUTER, ("thanos-receive-router",))]
+        scraped += [ScrapeJob(jobs.RECEIVE, (names.RECEIVE,)), ScrapeJob(jobs.RECEIVE_ROUTER, (names.RECEIVE_ROUTER,))]
     if compactor_here:
         scraped.append(ScrapeJob(jobs.COMPACTOR, (COMPACTOR_NAME, *([COMPACTOR_RECEIVE_SHARD] if receive_compactor else []))))
     if thanos.bucket_web.enabled:
-        scraped.append(ScrapeJob(jobs.BUCKET_WEB, ("thanos-bucket-web",)))
+        scraped.append(ScrapeJob(jobs.BUCKET_WEB, (names.BUCKET_WEB,)))
     if stack.observability.alertmanager.enabled:
         scraped.append(ScrapeJob(jobs.ALERTMANAGER, (ALERTMANAGER_NAME,), "web"))
     view = stack.global_view
@@ -237,7 +234,7 @@ class ThanosCluster(pulumi.ComponentResource):
             "alertmanagers": cluster_alertmanagers(stack, ctx.namespace),
             "rule_groups": thanos.ruler.rule_groups if thanos.ruler.rule_groups is not None else
             jobs.ruler_rule_groups(ctx.cluster, observability.runbooks)})
-        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, ruler, dns_srv("http", "thanos-query-pods", ctx.namespace),
+        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, ruler, dns_srv("http", names.QUERY_PODS, ctx.namespace),
                                                             pod_labels), child, stage)]
         query = Query(f"{name}-query", build_query(
             ctx, thanos.query, endpoint_sd_config(plan.endpoints), plan.replica_labels,

@@ -12,6 +12,7 @@ from components.observability.grafana import NAME as GRAFANA_NAME
 from components.observability.grafana import SUB_PATH, grafana_url
 from components.platform.common import GRAFANA_PORT, HTTP_PORT, container, pod_spec, service_name, stable_bcrypt
 from components.platform.kube import ClusterContext, register
+from components.platform.names import QUERY_FRONTEND
 from components.platform.namespace import OAUTH2_PROXY_PORT
 from components.platform.workload import workload_objects
 from components.thanos.query_frontend import query_frontend_url
@@ -112,7 +113,7 @@ def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str,
     """An Ingress for the host (TLS) to oauth2-proxy, or to the query-frontend (and Grafana under /grafana) behind
     nginx basic auth; with basic auth, a second Ingress serves only the readiness path without it."""
     basic = spec.auth == "basic-auth"
-    backend = {"service": {"name": "thanos-query-frontend" if basic else service_name("oauth2-proxy"),
+    backend = {"service": {"name": QUERY_FRONTEND if basic else service_name("oauth2-proxy"),
                            "port": {"number": HTTP_PORT if basic else OAUTH2_PROXY_PORT}}}
 
     def ingress(name: str, path: str, path_type: str, annotations: dict[str, str]) -> dict[str, Any]:

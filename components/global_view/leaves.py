@@ -8,6 +8,7 @@ from components.global_view.certificates import Certificate
 from components.platform.tls import server_tls_flags, service_names
 from components.platform.common import GRPC_PORT
 from components.platform.kube import ClusterContext
+from components.platform.names import service_address
 from config.global_view import GlobalViewSpec
 
 LEAF_SERVICE = "thanos-query-grpc"
@@ -40,7 +41,7 @@ def leaf_address(view: GlobalViewSpec, cluster: str, namespace: str) -> str:
     """host:port the global query dials for one leaf (the name its server certificate carries)."""
     if view.dns:
         return f"{leaf_host(cluster, view.dns.zone)}:{GRPC_PORT}"
-    return f"{LEAF_SERVICE}.{namespace}.svc.cluster.local:{GRPC_PORT}"
+    return service_address(LEAF_SERVICE, namespace, GRPC_PORT)
 
 
 def leaf_certificate(view: GlobalViewSpec, cluster: str, namespace: str) -> Certificate:

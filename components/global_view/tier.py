@@ -12,7 +12,7 @@ from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana
 from components.observability.tls_probe import READERS, build_tls_probe
-from components.platform.common import dns_srv
+from components.platform.names import QUERY_PODS, dns_srv
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, global_network_policies, service_account_objects
@@ -127,7 +127,7 @@ class GlobalTier(pulumi.ComponentResource):
             spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names()),
                                                  "alertmanagers": alertmanagers})
             parts.append(Ruler(f"{name}-ruler", build_ruler(
-                ctx, spec, dns_srv("http", "thanos-query-pods", ns), tls_secret=GLOBAL_RULER_TLS_SECRET,
+                ctx, spec, dns_srv("http", QUERY_PODS, ns), tls_secret=GLOBAL_RULER_TLS_SECRET,
                 trust=authority.trust_annotation), child, ready))
         grafana = stack.observability.grafana
         if grafana.enabled:

@@ -11,12 +11,12 @@ from components.platform.common import (
     ALERTMANAGER_PORT,
     config_reloader,
     container,
-    dns_srv,
     pod_spec,
     service_name,
     volume_claim,
 )
 from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.names import pod_address, srv_record
 from components.platform.workload import workload_objects
 from config.observability import SEVERITIES, AlertmanagerSpec, ReceiverSpec
 from config.stack import StackConfig
@@ -40,7 +40,7 @@ def split_url(url: str) -> tuple[str, str, str, str]:
 
 def alertmanager_srv(namespace: str) -> str:
     """The SRV record of every replica's web port (how Prometheus finds them)."""
-    return dns_srv("web", NAME, namespace).removeprefix("dnssrv+")
+    return srv_record("web", NAME, namespace)
 
 
 def alertmanager_url(namespace: str) -> str:
@@ -121,7 +121,7 @@ def alertmanager_args(ctx: ClusterContext, spec: AlertmanagerSpec) -> list[str]:
     if spec.replicas == 1:
         return args + ["--cluster.listen-address="]
     return args + [f"--cluster.listen-address=0.0.0.0:{ALERTMANAGER_MESH_PORT}", "--cluster.reconnect-timeout=5m",
-                   *(f"--cluster.peer={NAME}-{i}.{NAME}.{ctx.namespace}.svc.cluster.local:{ALERTMANAGER_MESH_PORT}"
+                   *(f"--cluster.peer={pod_address(NAME, i, NAME, ctx.namespace, ALERTMANAGER_MESH_PORT)}"
                      for i in range(spec.replicas))]
 
 

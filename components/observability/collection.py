@@ -12,6 +12,7 @@ import pulumi
 
 from components.platform.common import KSM_PORT, container_security_context, pod_security_context, resource_requirements
 from components.platform.kube import ClusterContext
+from components.platform.names import KUBE_STATE_METRICS
 from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE
 from config.thanos import Compute, Resources
 
@@ -166,7 +167,7 @@ def build_kube_state_metrics(ctx: ClusterContext) -> list[dict[str, Any]]:
            "resources": resource_requirements(_small("50m", "128Mi", "512Mi")),
            "securityContext": container_security_context(), "livenessProbe": probe,
            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "telemetry"}, "periodSeconds": 10}}
-    pod = {"serviceAccountName": "thanos-kube-state-metrics", "automountServiceAccountToken": True,
+    pod = {"serviceAccountName": KUBE_STATE_METRICS, "automountServiceAccountToken": True,
            "securityContext": pod_security_context(), "nodeSelector": {"kubernetes.io/os": "linux"},
            "containers": [ksm]}
     watched = [("", ["nodes", "pods", "persistentvolumeclaims"]),
@@ -174,7 +175,7 @@ def build_kube_state_metrics(ctx: ClusterContext) -> list[dict[str, Any]]:
                ("policy", ["poddisruptionbudgets"]), ("autoscaling", ["horizontalpodautoscalers"])]
     rules = [{"apiGroups": [group], "resources": resources, "verbs": ["list", "watch"]} for group, resources in watched]
     return [
-        *cluster_role(ctx, "thanos-kube-state-metrics", component, rules, "thanos-kube-state-metrics"),
+        *cluster_role(ctx, KUBE_STATE_METRICS, component, rules, KUBE_STATE_METRICS),
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {**ctx.metadata(KSM_NAME, component), "labels": labels},
          "spec": {"replicas": 1, "selector": {"matchLabels": selector},
                   "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},

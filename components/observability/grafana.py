@@ -12,6 +12,7 @@ import yaml
 from components.observability.dashboards import DATASOURCE_UID, all_dashboards
 from components.platform.common import GRAFANA_PORT, container, pod_spec, service_name
 from components.platform.kube import ClusterContext, register
+from components.platform.names import service_url
 from components.platform.workload import workload_objects
 from components.thanos.query_frontend import query_frontend_url
 from config.observability import GrafanaSpec
@@ -25,7 +26,7 @@ DASHBOARDS_DIR = "/etc/grafana/dashboards"
 
 def grafana_url(namespace: str) -> str:
     """Where the entry point proxies `/grafana/` to."""
-    return f"http://{NAME}.{namespace}.svc.cluster.local:{GRAFANA_PORT}{SUB_PATH}"
+    return service_url("http", NAME, namespace, GRAFANA_PORT, SUB_PATH)
 
 
 def datasource_config(namespace: str, scrape_interval: str, query_timeout: str) -> dict[str, Any]:

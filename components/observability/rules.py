@@ -8,12 +8,13 @@ Annotations template only `$labels` (never `$value`), so a rule's text is predic
 from dataclasses import dataclass
 from typing import Any
 
+from components.platform import names
 from config.base import duration_seconds
 
 # Scrape job names (exact, so `thanos-query` never matches `thanos-query-frontend`).
-SIDECAR, QUERY, QUERY_FRONTEND, STORE = "thanos-sidecar", "thanos-query", "thanos-query-frontend", "thanos-store"
-RULER, COMPACTOR, RECEIVE, RECEIVE_ROUTER = "thanos-ruler", "thanos-compactor", "thanos-receive", "thanos-receive-router"
-BUCKET_WEB, PROMETHEUS, ALERTMANAGER = "thanos-bucket-web", "prometheus", "alertmanager"
+SIDECAR, QUERY, QUERY_FRONTEND, STORE = names.SIDECAR, names.QUERY, names.QUERY_FRONTEND, names.STORE
+RULER, COMPACTOR, RECEIVE, RECEIVE_ROUTER = names.RULER, names.COMPACTOR, names.RECEIVE, names.RECEIVE_ROUTER
+BUCKET_WEB, PROMETHEUS, ALERTMANAGER = names.BUCKET_WEB, "prometheus", "alertmanager"
 MEMCACHED, KUBE_STATE_METRICS, NODE_EXPORTER = "memcached", "kube-state-metrics", "node-exporter"
 BUCKET_REPLICATE = "bucket-replicate"
 """Not a scrape job: the cluster runs the `thanos-bucket-replicate` CronJob (watched through kube-state-metrics)."""

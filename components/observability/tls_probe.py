@@ -17,6 +17,7 @@ import yaml
 
 from components.platform.common import TLS_PROBE_PORT, container, pod_spec, service_name
 from components.platform.kube import ClusterContext
+from components.platform.names import service_address
 from components.platform.tls import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
 from components.platform.workload import workload_objects
 from config.observability import BLACKBOX_EXPORTER_IMAGE
@@ -93,6 +94,6 @@ def probe_scrape_job(groups: list[tuple[str, str, list[str]]]) -> dict[str, Any]
                 {"source_labels": ["__param_target"], "target_label": "instance"},
                 {"source_labels": ["__param_module"], "target_label": "module"},
                 {"source_labels": ["namespace"], "target_label": "__address__",
-                 "replacement": f"{NAME}.$1.svc.cluster.local:{TLS_PROBE_PORT}"}]}
+                 "replacement": service_address(NAME, "$1", TLS_PROBE_PORT)}]}
 
 

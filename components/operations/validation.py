@@ -8,7 +8,9 @@ from typing import Any
 
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
 from components.platform.common import ALERTMANAGER_PORT, HTTP_PORT, container_security_context, pod_spec
+from components.platform import names
 from components.platform.kube import ClusterContext
+from components.platform.names import service_url
 from config.stack import StackConfig
 
 VALIDATOR_IMAGE = "docker.io/library/python:3.12.8-alpine3.21"
@@ -18,7 +20,7 @@ MOUNT = "/opt/validate"
 
 def url(service: str, namespace: str) -> str:
     """The HTTP API of a Service in the namespace."""
-    return f"http://{service}.{namespace}.svc.cluster.local:{HTTP_PORT}"
+    return service_url("http", service, namespace, HTTP_PORT)
 
 
 def cluster_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
@@ -30,10 +32,10 @@ def cluster_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
               "rule": thanos.ruler.replicas}
     if thanos.receive.enabled:
         stores["receive"] = thanos.receive.ingestors
-    return {"bucket_web": [url("thanos-bucket-web", ctx.namespace)] if thanos.bucket_web.enabled else [],
-            "queries": [{"url": url("thanos-query", ctx.namespace), "store_types": stores, "clusters": [ctx.cluster]}],
-            "rulers": [url("thanos-ruler", ctx.namespace)], "attempts": 30, "interval": 10,
-            "alertmanagers": [{"url": f"http://{ALERTMANAGER_NAME}.{ctx.namespace}.svc.cluster.local:{ALERTMANAGER_PORT}",
+    return {"bucket_web": [url(names.BUCKET_WEB, ctx.namespace)] if thanos.bucket_web.enabled else [],
+            "queries": [{"url": url(names.QUERY, ctx.namespace), "store_types": stores, "clusters": [ctx.cluster]}],
+            "rulers": [url(names.RULER, ctx.namespace)], "attempts": 30, "interval": 10,
+            "alertmanagers": [{"url": service_url("http", ALERTMANAGER_NAME, ctx.namespace, ALERTMANAGER_PORT),
                                "peers": alerting.replicas}] if alerting.enabled else []}
 
 
@@ -43,9 +45,9 @@ def global_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     stores = {"query": len(stack.cluster_names())}
     if view.ruler.enabled:
         stores["rule"] = view.ruler.replicas
-    return {"queries": [{"url": url("thanos-query", ctx.namespace), "store_types": stores,
+    return {"queries": [{"url": url(names.QUERY, ctx.namespace), "store_types": stores,
                          "clusters": stack.cluster_names()}],
-            "rulers": [url("thanos-ruler", ctx.namespace)] if view.ruler.enabled else [], "attempts": 30, "interval": 10}
+            "rulers": [url(names.RULER, ctx.namespace)] if view.ruler.enabled else [], "attempts": 30, "interval": 10}
 
 
 JOB_DEADLINE_SECONDS = 900
@@ -63,7 +65,7 @@ def validation_objects(ctx: ClusterContext, plan: dict[str, Any]) -> list[dict[s
               "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
               "securityContext": container_security_context(),
               "volumeMounts": [{"name": "validate", "mountPath": MOUNT, "readOnly": True}]}
-    pod = pod_spec("thanos-query", [runner], selector=ctx.selector("validate"), replicas=1, grace_seconds=10,
+    pod = pod_spec(names.QUERY, [runner], selector=ctx.selector("validate"), replicas=1, grace_seconds=10,
                    volumes=[{"name": "validate", "configMap": {"name": name}}])
     pod["restartPolicy"] = "Never"
     return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(name, "validate"),

@@ -262,18 +262,6 @@ def hpa_spec(kind: str, name: str, minimum: int, maximum: int, cpu_utilization: 
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}}
 
 
-def pod_address(statefulset: str, index: int, service: str, namespace: str, port: int = GRPC_PORT) -> str:
-    """host:port of one StatefulSet pod by its stable DNS name under its governing headless Service. Query lists
-    StoreAPIs so, each strict: a dead pod stays in the endpoint set and its absence is a warning on the answer (an
-    SD-discovered endpoint that fails its health check is silently dropped, and SD names cannot be strict)."""
-    return f"{statefulset}-{index}.{service}.{namespace}.svc.cluster.local:{port}"
-
-
-def dns_srv(port_name: str, service: str, namespace: str) -> str:
-    """A `dnssrv+` address of a headless Service's named port."""
-    return f"dnssrv+_{port_name}._tcp.{service}.{namespace}.svc.cluster.local"
-
-
 def inline_config(config: Any) -> str:
     """A config passed inline in a flag: one line of JSON (a YAML subset Thanos parses), keys sorted."""
     return json.dumps(config, sort_keys=True, separators=(",", ":"))

@@ -21,6 +21,7 @@ from components.platform.common import (
     RELOADER_PORT,
     REMOTE_WRITE_PORT,
 )
+from components.platform import names
 from components.platform.kube import ClusterContext, register
 from config.global_view import EntryPointSpec, GlobalViewSpec
 from config.stack import StackConfig
@@ -264,14 +265,14 @@ def observability_policies(ctx: ClusterContext, stack: StackConfig) -> list[dict
         if ctx.cluster in home:
             policies.append(network_policy(ctx, "thanos-alertmanager-global-ruler", {"matchLabels": alertmanager},
                                            ingress=[{"from": [{**namespace_peer(view.namespace), "podSelector": _name(
-                                               "thanos-ruler")}], "ports": tcp_ports(ALERTMANAGER_PORT)}]))
+                                               names.RULER)}], "ports": tcp_ports(ALERTMANAGER_PORT)}]))
     collection = observability.collection
     if collection.kubernetes:
         policies.append(network_policy(ctx, "thanos-prometheus-scrape-egress", {"matchLabels": ctx.selector("prometheus")},
                                        egress=[{"to": scraped}]))
     if collection.kube_state_metrics and stack.owns_cluster_wide(ctx.cluster):
         policies.append(network_policy(ctx, "thanos-kube-state-metrics", _name("kube-state-metrics"),
-                                       ingress=[{"from": [{"namespaceSelector": {}, "podSelector": _name("thanos-prometheus")}],
+                                       ingress=[{"from": [{"namespaceSelector": {}, "podSelector": _name(names.PROMETHEUS)}],
                                                  "ports": tcp_ports(KSM_PORT)}],
                                        egress=[{"to": [anywhere()], "ports": tcp_ports(443, 6443)}]))
     return policies
@@ -296,7 +297,7 @@ def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: lis
             sources = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
         else:
             sources = [{**namespace_peer(view.namespace), "podSelector": _name(name)}
-                       for name in ("thanos-query", "thanos-tls-probe")]
+                       for name in (names.QUERY, "thanos-tls-probe")]
         policies.append(network_policy(ctx, "thanos-leaf-grpc-ingress", {"matchLabels": ctx.selector("query")},
                                 ingress=[{"from": sources, "ports": tcp_ports(GRPC_PORT)}]))
     return policies
@@ -313,12 +314,12 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied),
                                  (OAUTH2_PROXY_PORT,))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
-                                   ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name("thanos-prometheus")}],
+                                   ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name(names.PROMETHEUS)}],
                                              "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT, TLS_PROBE_PORT)}]))
     if view.leaf_service == "load-balancer":
         leaves = [{"ipBlock": {"cidr": cidr}} for cidr in view.network_cidrs]
     else:
-        leaves = [{**namespace_peer(stack.namespace_of(c)), "podSelector": _name("thanos-query")}
+        leaves = [{**namespace_peer(stack.namespace_of(c)), "podSelector": _name(names.QUERY)}
                   for r in stack.regions for c in r.clusters]
     policies.append(network_policy(ctx, "thanos-global-query-egress", {"matchLabels": ctx.selector("query")},
                             egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))

@@ -4,6 +4,8 @@ components/global_view/certificates.py's."""
 
 from typing import Any, Literal
 
+from components.platform.names import pod_host, service_host
+
 CA_BUNDLE_SECRET = "thanos-ca-bundle"
 Signer = Literal["servers", "readers", "writers"]
 BUNDLE_FILES: dict[str, str] = {"servers": "ca.crt", "readers": "readers.crt", "writers": "writers.crt"}
@@ -15,8 +17,8 @@ CA_MOUNT = "/etc/thanos/ca"
 def service_names(service: str, namespace: str, pods: bool = False) -> tuple[str, ...]:
     """The in-cluster names of a Service, and with `pods` of its pods behind a headless Service (what dnssrvnoa+
     yields)."""
-    names = (f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}.svc")
-    return (*names, f"*.{service}.{namespace}.svc.cluster.local") if pods else names
+    names = (service_host(service, namespace), f"{service}.{namespace}.svc")
+    return (*names, pod_host("*", service, namespace)) if pods else names
 
 
 def cert_volumes(secret: str) -> list[dict[str, Any]]:

@@ -8,13 +8,15 @@ import pulumi_random as random
 import yaml
 
 from components.platform.common import container_security_context, pod_spec, volume_claim
+from components.platform import names
 from components.platform.kube import ClusterContext, register
+from components.platform.names import service_address
 from components.platform.workload import workload_objects
 from components.storage.identity import BucketAccess
 from config.storage import MINIO_CLIENT_IMAGE, InClusterStorage
 from config.base import duration_seconds
 
-NAME = "thanos-minio"
+NAME = names.MINIO
 CREDENTIALS = "thanos-minio-credentials"
 """The server's root user and password: only the server and its setup Jobs read them."""
 BLOCKS_USER = "thanos-blocks"
@@ -26,7 +28,7 @@ PORT = 9000
 
 def endpoint(namespace: str) -> str:
     """host:port of the server."""
-    return f"{NAME}.{namespace}.svc.cluster.local:{PORT}"
+    return service_address(NAME, namespace, PORT)
 
 
 def objstore_config(storage: InClusterStorage, namespace: str, user: str, password: str) -> str:

@@ -13,12 +13,13 @@ from components.platform.common import (
     service_name,
     thanos_ports,
 )
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import BucketWebSpec
 
-NAME = "thanos-bucket-web"
+NAME = names.BUCKET_WEB
 
 
 def bucket_web_args(spec: BucketWebSpec) -> list[str]:

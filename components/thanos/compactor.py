@@ -15,12 +15,13 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import CompactorSpec
 
-NAME = "thanos-compactor"
+NAME = names.COMPACTOR
 RECEIVE_SHARD = "thanos-compactor-receive"
 """The compactor of receive's replicated streams, beside the one of every other stream, when receive replicas are
 deduplicated offline."""

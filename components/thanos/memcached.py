@@ -11,6 +11,7 @@ from components.platform.common import (
     service_spec,
 )
 from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.names import service_address
 from config.observability import MEMCACHED_EXPORTER_IMAGE
 from config.thanos import MEMCACHED_IMAGE, MemcachedSpec
 
@@ -29,7 +30,7 @@ def memcached_addresses(pool: str, namespace: str, spec: MemcachedSpec) -> list[
     client refuses to start when no address resolves (`no server address resolved`), which SRV records over a
     headless Service do whenever no cache pod is ready. A fixed list also keeps every key on the same server
     through restarts, where SRV answers change with every pod that comes and goes."""
-    return [f"{pool_name(pool)}-{i}.{namespace}.svc.cluster.local:{MEMCACHED_PORT}" for i in range(spec.replicas)]
+    return [service_address(f"{pool_name(pool)}-{i}", namespace, MEMCACHED_PORT) for i in range(spec.replicas)]
 
 
 def memory_limit_mi(spec: MemcachedSpec) -> int:

@@ -16,7 +16,6 @@ from components.platform.common import (
     http_probes,
     objstore_mount,
     objstore_volume,
-    pod_address,
     pod_spec,
     service_name,
     thanos_ports,
@@ -32,12 +31,14 @@ from components.observability.collection import (
     node_exporter_scrape_job,
 )
 from components.observability.tls_probe import probe_scrape_job
+from components.platform.names import pod_address, srv_record
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import PrometheusSpec
 
-NAME = "thanos-prometheus"
+NAME = names.PROMETHEUS
 CONFIG_DIR = "/etc/prometheus"
 RULES_DIR = "/etc/prometheus/rules"
 RULES_CONFIG_MAP = "thanos-prometheus-rules"
@@ -92,7 +93,7 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
     the replica label dropped so the HA pair's alerts deduplicate."""
     def job(scrape: ScrapeJob) -> dict[str, Any]:
-        names = [f"_{scrape.port}._tcp.{service}.{namespace}.svc.cluster.local"
+        names = [srv_record(scrape.port, service, namespace)
                  for namespace in (ctx.namespace, *scrape.namespaces) for service in scrape.services]
         return {"job_name": scrape.job, "dns_sd_configs": [{"names": names, "type": "SRV", "refresh_interval": "30s"}],
                 "relabel_configs": [{"source_labels": ["__meta_dns_name"], "regex": SRV_NAME, "target_label": label,

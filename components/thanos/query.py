@@ -16,17 +16,19 @@ from components.platform.common import (
     thanos_ports,
 )
 from components.platform.tls import cert_mounts, cert_volumes
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.names import service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, QuerySpec, ThanosSpec
 
-NAME = "thanos-query"
+NAME = names.QUERY
 
 
 def query_url(namespace: str) -> str:
     """HTTP URL of the Query Service (query-frontend's downstream, the ruler's query source)."""
-    return f"http://{NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}"
+    return service_url("http", NAME, namespace, HTTP_PORT)
 
 
 def cluster_replica_labels(thanos: ThanosSpec) -> list[str]:

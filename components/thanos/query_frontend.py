@@ -3,19 +3,21 @@
 from typing import Any
 
 from components.platform.common import HTTP_PORT, container, http_probes, inline_config, pod_spec, service_name, thanos_ports
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
+from components.platform.names import service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from components.thanos.memcached import results_cache_config
 from components.thanos.query import query_url
 from config.thanos import MemcachedSpec, QueryFrontendSpec
 
-NAME = "thanos-query-frontend"
+NAME = names.QUERY_FRONTEND
 
 
 def query_frontend_url(namespace: str) -> str:
     """HTTP URL of the query-frontend Service (users, Grafana, the auth proxy's upstream)."""
-    return f"http://{NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}"
+    return service_url("http", NAME, namespace, HTTP_PORT)
 
 
 def query_frontend_args(ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec) -> list[str]:

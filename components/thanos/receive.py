@@ -22,13 +22,15 @@ from components.platform.common import (
     volume_claim,
 )
 from components.platform.tls import cert_mounts, cert_volumes, server_tls_flags
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent, register
+from components.platform.names import pod_address, pod_host, service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import ReceiveSpec
 
-INGESTOR = "thanos-receive"
-ROUTER = "thanos-receive-router"
+INGESTOR = names.RECEIVE
+ROUTER = names.RECEIVE_ROUTER
 HASHRING = "thanos-receive-hashring"
 DATA_DIR = "/var/thanos/receive"
 HASHRING_DIR = "/etc/thanos/hashring"
@@ -39,7 +41,7 @@ ZONE_LABEL = "thanos.io/zone"
 
 def ingestor_endpoint(index: int, namespace: str, statefulset: str = INGESTOR) -> str:
     """The stable gRPC address of ingestor `index` of a StatefulSet: its pod DNS name under the headless Service."""
-    return f"{statefulset}-{index}.{INGESTOR}.{namespace}.svc.cluster.local:{GRPC_PORT}"
+    return pod_address(statefulset, index, INGESTOR, namespace)
 
 
 def zone_statefulsets(spec: ReceiveSpec, zones: tuple[str, ...]) -> list[tuple[str, str | None, int]]:
@@ -74,7 +76,7 @@ REMOTE_WRITE_CLIENT_SECRET = "thanos-remote-write-client-tls"
 
 def remote_write_url(namespace: str) -> str:
     """Where Prometheus servers remote-write to (the routers, HTTPS with a client certificate)."""
-    return f"https://{ROUTER}.{namespace}.svc.cluster.local:{REMOTE_WRITE_PORT}/api/v1/receive"
+    return service_url("https", ROUTER, namespace, REMOTE_WRITE_PORT, "/api/v1/receive")
 
 
 def _common(ctx: ClusterContext) -> list[str]:
@@ -88,7 +90,7 @@ def ingestor_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
     return thanos_args("receive", [
         *_common(ctx), f'--label={RECEIVE_REPLICA_LABEL}="$(POD_NAME)"', f"--tsdb.path={DATA_DIR}",
         f"--tsdb.retention={spec.retention}", OBJSTORE_FLAG,
-        f"--receive.local-endpoint=$(POD_NAME).{INGESTOR}.$(POD_NAMESPACE).svc.cluster.local:{GRPC_PORT}"])
+        f"--receive.local-endpoint={pod_host('$(POD_NAME)', INGESTOR, '$(POD_NAMESPACE)')}:{GRPC_PORT}"])
 
 
 def router_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:

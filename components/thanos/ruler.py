@@ -16,7 +16,6 @@ from components.platform.common import (
     inline_config,
     objstore_mount,
     objstore_volume,
-    pod_address,
     pod_spec,
     service_name,
     thanos_ports,
@@ -24,12 +23,14 @@ from components.platform.common import (
 )
 from components.platform.tls import cert_mounts, cert_volumes, server_tls_flags
 from components.observability.alertmanager import split_url
+from components.platform.names import pod_address
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import RulerSpec
 
-NAME = "thanos-ruler"
+NAME = names.RULER
 DATA_DIR = "/var/thanos/rule"
 RULES_DIR = "/etc/thanos/rules"
 

@@ -11,12 +11,13 @@ from components.platform.common import (
     inline_config,
     objstore_mount,
     objstore_volume,
-    pod_address,
     pod_spec,
     service_name,
     thanos_ports,
     volume_claim,
 )
+from components.platform.names import pod_address
+from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
@@ -24,7 +25,7 @@ from components.thanos.memcached import caching_bucket_config, index_cache_confi
 from config.base import memory_bytes
 from config.thanos import CachesSpec, StoreSpec
 
-NAME = "thanos-store"
+NAME = names.STORE
 DATA_DIR = "/var/thanos/store"
 
 
