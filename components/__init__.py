@@ -7,7 +7,8 @@
 - storage/          object storage per cloud (aws, gcp, azure, in_cluster) and the bucket identities
 - thanos/           one module per Thanos component (and Prometheus, memcached): pure builders above each resource
 - observability/    collection, rules, Alertmanager, Grafana, dashboards, the TLS probe
-- platform/         what every workload stands on: context and registration, namespace, ports, names and in-cluster addresses, TLS mounts
+- platform/         what every workload stands on: context and registration, namespace, ports, names and in-cluster
+                    addresses, TLS mounts
 
 Each layer imports only the ones below it (siblings on one line of the contract may import each other); config/ is
 below them all.
