@@ -13,28 +13,15 @@ from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext, register
 from components.images import pin_image_digests
 from components.renames import keep_state_across_renames
+from components.storage.backend import ObjectStore, RegionStorage, cloud_backend
 from components.storage.identity import BucketAccess, ClusterIdentity, components_in, dr_store_component
 from config.stack import ClusterSpec, RegionSpec, StackConfig, dr_cluster_of, replica_bucket_name
 
 
 def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
     """The one explicit provider of a region's cloud, imported only for the clouds a stack uses."""
-    storage = region.storage
-    if storage.provider == "aws":
-        import pulumi_aws as aws
-
-        return aws.Provider(f"aws-{region.name}", region=region.name, default_tags={
-            "tags": {"app.kubernetes.io/part-of": "thanos", "thanos.io/environment": environment}})
-    if storage.provider == "gcp":
-        import pulumi_gcp as gcp
-
-        return gcp.Provider(f"gcp-{region.name}", project=storage.project, region=region.name,
-                            default_labels={"thanos-io-environment": environment})
-    if storage.provider == "azure":
-        import pulumi_azure_native as azure
-
-        return azure.Provider(f"azure-{region.name}", location=region.name)
-    return None
+    backend = cloud_backend(region.storage.provider)
+    return backend.cloud_provider(region, environment) if backend else None
 
 
 class StackReferences:
@@ -82,30 +69,16 @@ def dr_reader(region: RegionSpec, stack: StackConfig, refs: StackReferences) -> 
 
 
 def object_store(name: str, region: RegionSpec, stack: StackConfig, identities: list[ClusterIdentity],
-                 provider: pulumi.ProviderResource | None, providers: dict[str, Any], parent: pulumi.Resource,
-                 reader: ClusterIdentity | None = None) -> Any:
+                 providers: dict[str, Any], parent: pulumi.Resource,
+                 reader: ClusterIdentity | None = None) -> ObjectStore | None:
     """The cloud backend of the region's storage (None for in-cluster storage, which lives in its cluster)."""
-    storage = region.storage
-    opts = pulumi.ResourceOptions(parent=parent)
-    destination = getattr(storage, "replication", None) and storage.replication.destination
-    if storage.provider == "aws":
-        from components.storage.aws import AwsObjectStore
-
-        return AwsObjectStore(f"{name}-objectstore", region.name, storage, identities, stack.namespace,
-                              stack.protect_data, provider, providers.get(destination), opts, reader)
-    if storage.provider == "gcp":
-        from components.storage.gcp import GcpObjectStore
-
-        return GcpObjectStore(f"{name}-objectstore", storage, identities, stack.namespace, stack.protect_data,
-                              provider, opts)
-    if storage.provider == "azure":
-        from components.storage.azure import AzureObjectStore, copy_expiry_days
-
-        compactor = stack.thanos.compactor
-        return AzureObjectStore(f"{name}-objectstore", region.name, storage, destination, identities,
-                                stack.namespace, stack.protect_data, provider, providers.get(destination), opts, reader,
-                                copy_expiry_days(compactor.retention, compactor.delete_delay))
-    return None
+    backend = cloud_backend(region.storage.provider)
+    if backend is None:
+        return None
+    replication = region.storage.replication
+    return backend.object_store(f"{name}-objectstore", RegionStorage(
+        region, stack, identities, providers[region.name], providers.get(replication.destination) if replication else None,
+        reader), pulumi.ResourceOptions(parent=parent))
 
 
 class ThanosRegion(pulumi.ComponentResource):
@@ -127,8 +100,7 @@ class ThanosRegion(pulumi.ComponentResource):
         identities = [ClusterIdentity(c.name, oidc_issuer(c, refs), components_in(
             c.name == compactor_cluster, thanos.receive.enabled, thanos.bucket_web.enabled), c.workload_identity_pool,
             c.namespace, stack.environment, c.created_as) for c in region.clusters]
-        store = object_store(name, region, stack, identities, providers.get(region.name), providers, self,
-                             dr_reader(region, stack, refs))
+        store = object_store(name, region, stack, identities, providers, self, dr_reader(region, stack, refs))
         self.store = store
         self.outputs = {"storage": store.outputs if store else {"provider": "in-cluster"}, "clusters": {}}
         self.clusters, self.kubernetes, self.contexts = {}, {}, {}
@@ -140,7 +112,7 @@ class ThanosRegion(pulumi.ComponentResource):
                                  node_spread=thanos.node_spread)
             provider = kubernetes_provider(cluster, namespace, refs)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
-            if store is not None and store.access[cluster.name].copy and getattr(region.storage, "replication", None):
+            if store is not None and store.access[cluster.name].copy and region.storage.replication:
                 ctx = replace(ctx, copy=store.access[cluster.name].copy)
             self.contexts[cluster.name] = ctx
             built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,
@@ -195,7 +167,8 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
     regions = {region.name: ThanosRegion(region.name, region, stack, providers, refs, authority) for region in stack.regions}
     outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}
     for region in stack.regions:  # the DR read path: a store gateway on each DR copy, in a cluster of its region
-        dr_access, maintenance = getattr(regions[region.name].store, "dr_access", None), None
+        store, maintenance = regions[region.name].store, None
+        dr_access = store.dr_access if store is not None else None
         setup: list[pulumi.Resource] = []
         if region.storage.provider == "in-cluster" and region.storage.replication:
             (dr_access, setup), maintenance = in_cluster_copy(stack, region, regions), stack.thanos.compactor

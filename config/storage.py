@@ -115,6 +115,11 @@ class GcpStorage(StrictModel):
     noncurrent_version_expiration: Duration = "30d"
     """How long noncurrent versions are kept; default 30d."""
 
+    @property
+    def replication(self) -> None:
+        """No DR copy of the stack's: the bucket replicates itself between the regions of its dual-region placement."""
+        return None
+
     @model_validator(mode="after")
     def _turbo_needs_dual_region(self) -> "GcpStorage":
         if self.dual_region and self.dual_region[0] == self.dual_region[1]:

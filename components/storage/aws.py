@@ -7,6 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from components.storage.backend import RegionStorage
 from components.storage.identity import (
     DELETER,
     MARKER_SUFFIX,
@@ -20,7 +21,7 @@ from components.storage.identity import (
 )
 from components.storage.protection import kept
 from config.base import duration_seconds
-from config.stack import replica_bucket_name
+from config.stack import RegionSpec, replica_bucket_name
 from config.storage import AwsStorage
 
 ROLE_ACTIONS = {
@@ -340,3 +341,17 @@ class AwsObjectStore(pulumi.ComponentResource):
             component_policy(role_of(component), arn, kms_key_arn), sort_keys=True)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]))
         return pulumi.Output.all(partition, account_id, role.name).apply(lambda v: role_arn(*v))
+
+
+def cloud_provider(region: RegionSpec, environment: str) -> aws.Provider:
+    """The region's AWS provider: every resource it creates is tagged with the stack's environment."""
+    return aws.Provider(f"aws-{region.name}", region=region.name, default_tags={
+        "tags": {"app.kubernetes.io/part-of": "thanos", "thanos.io/environment": environment}})
+
+
+def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) -> AwsObjectStore:
+    """The region's S3 object store (the backend table's constructor)."""
+    storage = given.region.storage
+    assert isinstance(storage, AwsStorage)
+    return AwsObjectStore(name, given.region.name, storage, given.identities, given.stack.namespace,
+                          given.stack.protect_data, given.provider, given.dr_provider, opts, given.dr_reader)

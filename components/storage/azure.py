@@ -7,6 +7,7 @@ import pulumi
 import pulumi_azure_native as azure
 import yaml
 
+from components.storage.backend import RegionStorage
 from components.storage.identity import (
     COMPONENT_ROLES,
     DELETER,
@@ -21,7 +22,7 @@ from components.storage.identity import (
 )
 from components.storage.protection import kept
 from config.base import duration_seconds
-from config.stack import replica_bucket_name
+from config.stack import RegionSpec, replica_bucket_name
 from config.storage import AzureStorage
 from config.thanos import RetentionSpec
 
@@ -148,6 +149,8 @@ class AzureObjectStore(pulumi.ComponentResource):
     """Bucket access by cluster name."""
     outputs: dict[str, Any]
     """What the stack exports for this region."""
+    dr_access: BucketAccess | None
+    """Read-only access to the DR account for the DR cluster's store gateway (None without replication)."""
 
     def __init__(self, name: str, location: str, storage: AzureStorage, dr_location: str | None,
                  clusters: list[ClusterIdentity], namespace: str, protect: bool, provider: azure.Provider,
@@ -255,3 +258,18 @@ class AzureObjectStore(pulumi.ComponentResource):
             role_definition_id=role_definition_id, condition=WRITER_CONDITION if writer else None,
             condition_version="2.0" if writer else None, opts=pulumi.ResourceOptions(parent=self))
         return identity.client_id
+
+
+def cloud_provider(region: RegionSpec, environment: str) -> azure.Provider:
+    """The region's Azure provider."""
+    return azure.Provider(f"azure-{region.name}", location=region.name)
+
+
+def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) -> AzureObjectStore:
+    """The region's Azure Blob object store (the backend table's constructor)."""
+    storage, compactor = given.region.storage, given.stack.thanos.compactor
+    assert isinstance(storage, AzureStorage)
+    destination = storage.replication.destination if storage.replication else None
+    return AzureObjectStore(name, given.region.name, storage, destination, given.identities, given.stack.namespace,
+                            given.stack.protect_data, given.provider, given.dr_provider, opts, given.dr_reader,
+                            copy_expiry_days(compactor.retention, compactor.delete_delay))

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 import yaml
 
+from components.storage.backend import RegionStorage
 from components.storage.identity import (
     COMPONENT_ROLES,
     DELETER,
@@ -18,6 +19,7 @@ from components.storage.identity import (
 )
 from components.storage.protection import kept
 from config.base import duration_seconds
+from config.stack import RegionSpec
 from config.storage import GcpStorage
 
 # Bucket-scoped roles. GCS needs delete permission to overwrite an object, so a writer holding only objectCreator
@@ -76,6 +78,8 @@ class GcpObjectStore(pulumi.ComponentResource):
     """Bucket access by cluster name."""
     outputs: dict[str, Any]
     """What the stack exports for this region."""
+    dr_access: BucketAccess | None = None
+    """Always None: the dual-region bucket is its own DR copy, no store gateway reads a second one."""
 
     def __init__(self, name: str, storage: GcpStorage, clusters: list[ClusterIdentity], namespace: str, protect: bool,
                  provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None):
@@ -136,3 +140,18 @@ class GcpObjectStore(pulumi.ComponentResource):
                                                      annotations=annotations, pod_labels={})
         self.outputs["serviceAccounts"] = accounts
         self.register_outputs(self.outputs)
+
+
+def cloud_provider(region: RegionSpec, environment: str) -> gcp.Provider:
+    """The region's GCP provider, in the bucket's project: every resource it creates is labelled with the environment."""
+    assert isinstance(region.storage, GcpStorage)
+    return gcp.Provider(f"gcp-{region.name}", project=region.storage.project, region=region.name,
+                        default_labels={"thanos-io-environment": environment})
+
+
+def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) -> GcpObjectStore:
+    """The region's GCS object store (the backend table's constructor)."""
+    storage = given.region.storage
+    assert isinstance(storage, GcpStorage)
+    return GcpObjectStore(name, storage, given.identities, given.stack.namespace, given.stack.protect_data,
+                          given.provider, opts)
