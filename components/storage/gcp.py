@@ -1,5 +1,6 @@
 """GCS object storage and Workload Identity for one region: dual-region with turbo replication, private, versioned."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -71,6 +72,23 @@ def objstore_config(storage: GcpStorage) -> str:
     return yaml.safe_dump({"type": "GCS", "config": {"bucket": storage.bucket}}, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class GcpObjectStoreArgs:
+    """A region's GCS storage and who uses it."""
+
+    storage: GcpStorage
+    """The region's storage spec."""
+    clusters: list[ClusterIdentity]
+    """Each cluster of the region, whose components get a Google service account on the bucket."""
+    namespace: str
+    """The stack's namespace (a cluster's ServiceAccounts live there unless it names its own)."""
+    protect: bool
+    """Protect the bucket, the writer role and the bucket bindings, and retain them on delete (the stack's
+    protect-data)."""
+    provider: pulumi.ProviderResource
+    """The region's GCP provider."""
+
+
 class GcpObjectStore(pulumi.ComponentResource):
     """The region's GCS bucket and a Google service account per component bound to exactly one Kubernetes SA."""
 
@@ -81,10 +99,10 @@ class GcpObjectStore(pulumi.ComponentResource):
     dr_access: BucketAccess | None = None
     """Always None: the dual-region bucket is its own DR copy, no store gateway reads a second one."""
 
-    def __init__(self, name: str, storage: GcpStorage, clusters: list[ClusterIdentity], namespace: str, protect: bool,
-                 provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: GcpObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        storage, namespace, protect = args.storage, args.namespace, args.protect
         super().__init__("thanos:gcp:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[provider])))
+            opts, pulumi.ResourceOptions(providers=[args.provider])))
         placement = {"data_locations": list(storage.dual_region)} if storage.dual_region else None
         bucket = gcp.storage.Bucket(
             f"{name}-bucket", name=storage.bucket, project=storage.project, location=storage.location,
@@ -112,7 +130,7 @@ class GcpObjectStore(pulumi.ComponentResource):
                  DELETER: [("objectUser", DELETER_ROLE)]}
         self.access = {}
         accounts: dict[str, Any] = {}
-        for cluster in clusters:
+        for cluster in args.clusters:
             annotations = {}
             for component in cluster.components:
                 account_id = cluster.identity_name(component, 30)
@@ -153,5 +171,6 @@ def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) 
     """The region's GCS object store (the backend table's constructor)."""
     storage = given.region.storage
     assert isinstance(storage, GcpStorage)
-    return GcpObjectStore(name, storage, given.identities, given.stack.namespace, given.stack.protect_data,
-                          given.provider, opts)
+    return GcpObjectStore(name, GcpObjectStoreArgs(
+        storage=storage, clusters=given.identities, namespace=given.stack.namespace, protect=given.stack.protect_data,
+        provider=given.provider), opts)
