@@ -364,7 +364,7 @@ def dr_store_endpoints(stack: StackConfig, cluster: str) -> list[str]:
     for region in stack.regions:
         replication = region.storage.replication
         if replication and dr_cluster_of(stack, region) == cluster and (
-                replication.dr_read == "included" or getattr(region.storage, "active", "primary") == "dr"):
+                replication.dr_read == "included" or region.storage.active == "dr"):
             found.append(region.name)
     return found
 
