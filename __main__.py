@@ -1,9 +1,10 @@
-"""Composition root: validate the stack config, build every region, export what users need."""
+"""The Pulumi program: validate the stack config, deploy it (the composition root, components/root.py), export what
+users need."""
 
 import pulumi
 
 import config
-from components.region import deploy
+from components.root import deploy
 
 try:
     settings = config.from_pulumi()

@@ -178,12 +178,13 @@ class ThanosCluster(pulumi.ComponentResource):
                               holds_data=stack.protect_data)
         after_ns = [namespace.namespace]
         if in_cluster is not None:
-            from components.storage.in_cluster import InClusterObjectStore  # pulumi_random only for stacks that need it
+            # pulumi_random only for stacks that need it
+            from components.storage.in_cluster import InClusterObjectStore, InClusterObjectStoreArgs
 
             copies = tuple(replica_bucket_name(r.storage) for r in stack.regions if r.storage.provider == "in-cluster"
                            and r.storage.replication and r.storage.replication.destination == ctx.region)
-            self.in_cluster = InClusterObjectStore(f"{name}-objectstore", ctx, in_cluster,
-                                                   pulumi.ResourceOptions(parent=self), after_ns, copies)
+            self.in_cluster = InClusterObjectStore(f"{name}-objectstore", InClusterObjectStoreArgs(
+                ctx, in_cluster, tuple(after_ns), copies), pulumi.ResourceOptions(parent=self))
             access = self.in_cluster.access
         assert access is not None
         shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack,

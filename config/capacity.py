@@ -72,7 +72,7 @@ def inputs_for(stack, region) -> Inputs:
         receive_retention_hours=hours(receive.retention), ruler_retention_hours=hours(thanos.ruler.retention),
         compaction_concurrency=thanos.compactor.concurrency, concurrent_queries=spec.concurrent_queries,
         queries_per_day=spec.queries_per_day, cloud=region.storage.provider, storage_class=spec.storage_class,
-        replicated=getattr(region.storage, "replication", None) is not None,
+        replicated=region.storage.replication is not None,
         constants=constants)
 
 

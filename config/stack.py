@@ -241,7 +241,7 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
         if isinstance(storage, GcpStorage) and storage.dual_region and not storage.location.isalpha():
             problems.append((f"{at}.storage.location", "a dual-region placement needs a multi-region location (US, EU, ASIA)"))
 
-        replication = getattr(storage, "replication", None)
+        replication = storage.replication
         if replication is None:
             continue
         rat = f"{at}.storage.replication"
@@ -350,7 +350,7 @@ def _uneven_zones(ingestors: int, zones: list[str], cluster: str, path: str) -> 
 
 def dr_cluster_of(stack: StackConfig, region: RegionSpec) -> str | None:
     """The cluster that runs the read-only store gateway on a region's DR copy (None without replication)."""
-    replication = getattr(region.storage, "replication", None)
+    replication = region.storage.replication
     if replication is None:
         return None
     target = next(r for r in stack.regions if r.name == replication.destination)
@@ -362,9 +362,9 @@ def dr_store_endpoints(stack: StackConfig, cluster: str) -> list[str]:
     region switched to its DR copy."""
     found = []
     for region in stack.regions:
-        replication = getattr(region.storage, "replication", None)
+        replication = region.storage.replication
         if replication and dr_cluster_of(stack, region) == cluster and (
-                replication.dr_read == "included" or getattr(region.storage, "active", "primary") == "dr"):
+                replication.dr_read == "included" or region.storage.active == "dr"):
             found.append(region.name)
     return found
 

@@ -115,6 +115,16 @@ class GcpStorage(StrictModel):
     noncurrent_version_expiration: Duration = "30d"
     """How long noncurrent versions are kept; default 30d."""
 
+    @property
+    def replication(self) -> None:
+        """No DR copy of the stack's: the bucket replicates itself between the regions of its dual-region placement."""
+        return None
+
+    @property
+    def active(self) -> Literal["primary"]:
+        """Always the one bucket: there is no DR copy to switch to."""
+        return "primary"
+
     @model_validator(mode="after")
     def _turbo_needs_dual_region(self) -> "GcpStorage":
         if self.dual_region and self.dual_region[0] == self.dual_region[1]:
@@ -181,6 +191,11 @@ class InClusterStorage(StrictModel):
     noncurrent_version_expiration: Duration = "30d"
     """The buckets are versioned: an overwritten or deleted object stays restorable this long (whole days, MinIO's
     lifecycle rule); default 30d."""
+
+    @property
+    def active(self) -> Literal["primary"]:
+        """Always the primary: in-cluster storage has no `active` key to switch a region to its DR copy."""
+        return "primary"
 
     @model_validator(mode="after")
     def _whole_days(self) -> "InClusterStorage":

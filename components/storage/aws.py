@@ -1,12 +1,14 @@
 """S3 object storage and IRSA identities for one region: versioned, encrypted, private, replicated with RTC."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import yaml
 
+from components.storage.backend import RegionStorage
 from components.storage.identity import (
     DELETER,
     MARKER_SUFFIX,
@@ -20,7 +22,7 @@ from components.storage.identity import (
 )
 from components.storage.protection import kept
 from config.base import duration_seconds
-from config.stack import replica_bucket_name
+from config.stack import RegionSpec, replica_bucket_name
 from config.storage import AwsStorage
 
 ROLE_ACTIONS = {
@@ -204,6 +206,26 @@ def objstore_config(storage: AwsStorage, region: str, copy: str = "primary") -> 
         "aws_sdk_auth": True, "signature_version2": False, "sse_config": sse}}, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class S3BucketArgs:
+    """One bucket of a region: the primary or its DR copy."""
+
+    bucket_name: str
+    """The bucket's name."""
+    storage: AwsStorage
+    """The region's storage spec (its lifecycle settings)."""
+    kms_key_arn: str | None
+    """The bucket's SSE-KMS key; None: SSE-S3."""
+    protect: bool
+    """Protect the bucket and its settings, and retain them on delete (the stack's protect-data)."""
+    partition: pulumi.Output[str]
+    """The account's partition (aws, aws-cn, aws-us-gov), for the bucket's ARN."""
+    lock_days: int | None = None
+    """S3 Object Lock in governance mode as the bucket's default retention, in days (the DR copy); default none."""
+    dr_copy: bool = False
+    """The DR bucket: its own noncurrent-version expiry; default false."""
+
+
 class S3Bucket(pulumi.ComponentResource):
     """One hardened bucket: versioning, encryption, public access block, owner-enforced, TLS only, lifecycle."""
 
@@ -215,22 +237,19 @@ class S3Bucket(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     """Its ARN, built from the name and the partition: known during a first preview, ordered after the bucket."""
 
-    def __init__(self, name: str, bucket_name: str, storage: AwsStorage, kms_key_arn: str | None, protect: bool,
-                 partition: pulumi.Output[str], opts: pulumi.ResourceOptions | None = None,
-                 lock_days: int | None = None, dr_copy: bool = False):
-        """`dr_copy`: the DR bucket (its own noncurrent expiry); `lock_days`: S3 Object Lock in governance mode as the
-        bucket's default retention (the DR copy)."""
+    def __init__(self, name: str, args: S3BucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:aws:S3Bucket", name, {}, opts)
+        bucket_name, storage, protect, lock_days = args.bucket_name, args.storage, args.protect, args.lock_days
         # The bucket's settings name it by its input (known in a first preview, unlike its id) and wait for it.
         self.bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=False,
                                     tags={"thanos.io/bucket": bucket_name}, opts=kept(self, protect))
-        self.arn = pulumi.Output.all(partition, self.bucket.bucket).apply(lambda v: bucket_arn(v[0], v[1]))
+        self.arn = pulumi.Output.all(args.partition, self.bucket.bucket).apply(lambda v: bucket_arn(v[0], v[1]))
         child = kept(self, protect, depends_on=[self.bucket])
         self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=self.bucket.bucket,
             versioning_configuration={"status": "Enabled"}, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=self.bucket.bucket,
-                                                       rules=[encryption_rule(kms_key_arn)], opts=child)
+                                                       rules=[encryption_rule(args.kms_key_arn)], opts=child)
         public_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block", bucket=self.bucket.bucket, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=child)
@@ -240,7 +259,7 @@ class S3Bucket(pulumi.ComponentResource):
                             policy=self.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
                             opts=kept(self, protect, depends_on=[self.bucket, public_block]))
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.bucket,
-                                            rules=lifecycle_rules(storage, dr_copy=lock_days is not None or dr_copy),
+                                            rules=lifecycle_rules(storage, dr_copy=lock_days is not None or args.dr_copy),
                                             opts=kept(self, protect, depends_on=[self.bucket, self.versioning]))
         if lock_days:  # enabled on an existing versioned bucket too; governance: only s3:BypassGovernanceRetention
             aws.s3.BucketObjectLockConfiguration(  # (which no identity of this stack holds) deletes a locked version
@@ -248,6 +267,28 @@ class S3Bucket(pulumi.ComponentResource):
                 rule={"default_retention": {"mode": "GOVERNANCE", "days": lock_days}},
                 opts=kept(self, protect, depends_on=[self.bucket, self.versioning]))
         self.register_outputs({"bucket": self.bucket.bucket, "arn": self.arn})
+
+
+@dataclass(frozen=True)
+class AwsObjectStoreArgs:
+    """A region's S3 storage and who uses it."""
+
+    region: str
+    """The region of the primary bucket."""
+    storage: AwsStorage
+    """The region's storage spec."""
+    clusters: list[ClusterIdentity]
+    """Each cluster of the region, whose components get an IRSA role on the bucket in use."""
+    namespace: str
+    """The stack's namespace (a cluster's ServiceAccounts live there unless it names its own)."""
+    protect: bool
+    """Protect the buckets, their settings and the replication, and retain them on delete (the stack's protect-data)."""
+    provider: pulumi.ProviderResource
+    """The region's AWS provider."""
+    dr_provider: pulumi.ProviderResource | None = None
+    """The AWS provider of the DR copy's region; default none (no DR copy)."""
+    dr_reader: ClusterIdentity | None = None
+    """The cluster whose read-only store gateway reads the DR copy; default none."""
 
 
 class AwsObjectStore(pulumi.ComponentResource):
@@ -261,24 +302,23 @@ class AwsObjectStore(pulumi.ComponentResource):
     dr_access: BucketAccess | None
     """Read-only access to the DR copy for the DR cluster's store gateway (None without replication)."""
 
-    def __init__(self, name: str, region: str, storage: AwsStorage, clusters: list[ClusterIdentity], namespace: str,
-                 protect: bool, provider: aws.Provider, dr_provider: aws.Provider | None,
-                 opts: pulumi.ResourceOptions | None = None, dr_reader: ClusterIdentity | None = None):
+    def __init__(self, name: str, args: AwsObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        region, storage, namespace, protect = args.region, args.storage, args.namespace, args.protect
+        provider, dr_provider, dr_reader = args.provider, args.dr_provider, args.dr_reader
         super().__init__("thanos:aws:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
         partition = account.arn.apply(partition_of)
-        primary = S3Bucket(f"{name}-bucket", storage.bucket, storage, storage.kms_key_arn, protect, partition,
+        primary = S3Bucket(f"{name}-bucket", S3BucketArgs(storage.bucket, storage, storage.kms_key_arn, protect, partition),
                            pulumi.ResourceOptions(parent=self))
         self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.arn, "active": storage.active}
         active_arn, switch_after, self.dr_access = primary.arn, [], None
 
         if storage.replication and dr_provider:
-            replica = S3Bucket(f"{name}-dr-bucket", replica_bucket_name(storage), storage,
-                               storage.replica_kms_key_arn, protect, partition,
-                               pulumi.ResourceOptions(parent=self, providers=[dr_provider]),
-                               lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None,
-                               dr_copy=True)
+            replica = S3Bucket(f"{name}-dr-bucket", S3BucketArgs(
+                replica_bucket_name(storage), storage, storage.replica_kms_key_arn, protect, partition,
+                lock_days=days(storage.dr_immutable_for) if storage.dr_immutable_for else None, dr_copy=True),
+                pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
             role = aws.iam.Role(f"{name}-replication", name=f"thanos-replication-{storage.bucket}"[:64],
                                 assume_role_policy=pulumi.Output.all(account.account_id, partition).apply(
                                     lambda v: json.dumps(replication_trust_policy(storage.bucket, v[0], v[1]),
@@ -303,7 +343,7 @@ class AwsObjectStore(pulumi.ComponentResource):
         active_key = copy_of(storage, region, storage.active)[2]
         self.access = {}
         roles: dict[str, Any] = {}
-        for cluster in clusters:
+        for cluster in args.clusters:
             annotations = {}
             for component in cluster.components:
                 annotations[component] = {"eks.amazonaws.com/role-arn": self._irsa_role(
@@ -340,3 +380,19 @@ class AwsObjectStore(pulumi.ComponentResource):
             component_policy(role_of(component), arn, kms_key_arn), sort_keys=True)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]))
         return pulumi.Output.all(partition, account_id, role.name).apply(lambda v: role_arn(*v))
+
+
+def cloud_provider(region: RegionSpec, environment: str) -> aws.Provider:
+    """The region's AWS provider: every resource it creates is tagged with the stack's environment."""
+    return aws.Provider(f"aws-{region.name}", region=region.name, default_tags={
+        "tags": {"app.kubernetes.io/part-of": "thanos", "thanos.io/environment": environment}})
+
+
+def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) -> AwsObjectStore:
+    """The region's S3 object store (the backend table's constructor)."""
+    storage = given.region.storage
+    assert isinstance(storage, AwsStorage)
+    return AwsObjectStore(name, AwsObjectStoreArgs(
+        region=given.region.name, storage=storage, clusters=given.identities, namespace=given.stack.namespace,
+        protect=given.stack.protect_data, provider=given.provider, dr_provider=given.dr_provider,
+        dr_reader=given.dr_reader), opts)

@@ -1,12 +1,14 @@
 """Azure Blob storage and federated workload identities for one region: geo-redundant, private, object-replicated."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure
 import yaml
 
+from components.storage.backend import RegionStorage
 from components.storage.identity import (
     COMPONENT_ROLES,
     DELETER,
@@ -21,7 +23,7 @@ from components.storage.identity import (
 )
 from components.storage.protection import kept
 from config.base import duration_seconds
-from config.stack import replica_bucket_name
+from config.stack import RegionSpec, replica_bucket_name
 from config.storage import AzureStorage
 from config.thanos import RetentionSpec
 
@@ -102,6 +104,22 @@ def objstore_config(storage: AzureStorage, account: str | None = None) -> str:
                                                        "container": storage.container}}, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class AzureAccountArgs:
+    """One storage account of a region: the primary or its DR copy."""
+
+    account_name: str
+    """The account's name."""
+    location: str
+    """The account's Azure location."""
+    storage: AzureStorage
+    """The region's storage spec (resource group, SKU, container, soft delete)."""
+    protect: bool
+    """Protect the account and its settings, and retain them on delete (the stack's protect-data)."""
+    expire_days: int | None = None
+    """On a DR copy: delete current blobs this many days after their last change; default none (never)."""
+
+
 class AzureAccount(pulumi.ComponentResource):
     """A hardened StorageV2 account with versioning, change feed, soft delete, lifecycle and a private container."""
 
@@ -112,13 +130,13 @@ class AzureAccount(pulumi.ComponentResource):
     blob_service: azure.storage.BlobServiceProperties
     """Versioning and change feed (object replication needs both)."""
 
-    def __init__(self, name: str, account_name: str, location: str, storage: AzureStorage, protect: bool,
-                 opts: pulumi.ResourceOptions | None = None, expire_days: int | None = None):
+    def __init__(self, name: str, args: AzureAccountArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:azure:StorageAccount", name, {}, opts)
+        account_name, storage, protect = args.account_name, args.storage, args.protect
         child = kept(self, protect)
         rg = storage.resource_group
         self.account = azure.storage.StorageAccount(
-            name, account_name=account_name, resource_group_name=rg, location=location, kind="StorageV2",
+            name, account_name=account_name, resource_group_name=rg, location=args.location, kind="StorageV2",
             sku={"name": storage.sku}, access_tier="Hot", allow_blob_public_access=False,
             allow_shared_key_access=False, minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
             allow_cross_tenant_replication=False, public_network_access=storage.public_network_access,
@@ -136,9 +154,35 @@ class AzureAccount(pulumi.ComponentResource):
             f"{name}-container", account_name=account_name, resource_group_name=rg,
             container_name=storage.container, public_access="None", opts=child)
         azure.storage.ManagementPolicy(f"{name}-lifecycle", account_name=account_name, resource_group_name=rg,
-                                       management_policy_name="default", policy=lifecycle_policy(storage, expire_days),
+                                       management_policy_name="default", policy=lifecycle_policy(storage, args.expire_days),
                                        opts=kept(self, protect, depends_on=[self.account, self.blob_service]))
         self.register_outputs({"account": self.account.name, "id": self.account.id})
+
+
+@dataclass(frozen=True)
+class AzureObjectStoreArgs:
+    """A region's Azure Blob storage and who uses it."""
+
+    location: str
+    """The primary account's Azure location."""
+    storage: AzureStorage
+    """The region's storage spec."""
+    clusters: list[ClusterIdentity]
+    """Each cluster of the region, whose components get a federated identity on the container in use."""
+    namespace: str
+    """The stack's namespace (a cluster's ServiceAccounts live there unless it names its own)."""
+    protect: bool
+    """Protect the accounts, their settings and the replication, and retain them on delete (the stack's protect-data)."""
+    provider: pulumi.ProviderResource
+    """The region's Azure provider."""
+    dr_location: str | None = None
+    """The DR account's Azure location; default none (no DR copy)."""
+    dr_provider: pulumi.ProviderResource | None = None
+    """The Azure provider of the DR account's location; default none (no DR copy)."""
+    dr_reader: ClusterIdentity | None = None
+    """The cluster whose read-only store gateway reads the DR account; default none."""
+    copy_expiry: int | None = None
+    """Days after which the DR account drops a block (`copy_expiry_days`); default none (never)."""
 
 
 class AzureObjectStore(pulumi.ComponentResource):
@@ -148,11 +192,12 @@ class AzureObjectStore(pulumi.ComponentResource):
     """Bucket access by cluster name."""
     outputs: dict[str, Any]
     """What the stack exports for this region."""
+    dr_access: BucketAccess | None
+    """Read-only access to the DR account for the DR cluster's store gateway (None without replication)."""
 
-    def __init__(self, name: str, location: str, storage: AzureStorage, dr_location: str | None,
-                 clusters: list[ClusterIdentity], namespace: str, protect: bool, provider: azure.Provider,
-                 dr_provider: azure.Provider | None, opts: pulumi.ResourceOptions | None = None,
-                 dr_reader: ClusterIdentity | None = None, copy_expiry: int | None = None):
+    def __init__(self, name: str, args: AzureObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        location, storage, namespace, protect = args.location, args.storage, args.namespace, args.protect
+        provider, dr_location, dr_provider, dr_reader = args.provider, args.dr_location, args.dr_provider, args.dr_reader
         super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         rg = storage.resource_group
@@ -160,14 +205,15 @@ class AzureObjectStore(pulumi.ComponentResource):
         client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
         subscription = client.subscription_id
         self.dr_access, replica, switch_after = None, None, []
-        primary = AzureAccount(f"{name}-account", storage.account, location, storage, protect,
+        primary = AzureAccount(f"{name}-account", AzureAccountArgs(storage.account, location, storage, protect),
                                pulumi.ResourceOptions(parent=self))
         self.outputs = {"account": primary.account.name, "accountId": primary.account.id,
                         "container": primary.container.name}
 
         if storage.replication and dr_provider and dr_location:
-            replica = AzureAccount(f"{name}-dr-account", replica_bucket_name(storage), dr_location, storage, protect,
-                                   pulumi.ResourceOptions(parent=self, providers=[dr_provider]), copy_expiry)
+            replica = AzureAccount(f"{name}-dr-account", AzureAccountArgs(
+                replica_bucket_name(storage), dr_location, storage, protect, expire_days=args.copy_expiry),
+                pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
             # Object replication cannot be disabled, only deleted (and deletes run last): while the region runs on its
             # DR copy, or replication is paused, the rule matches a prefix no Thanos object has (an update, in order).
             running = storage.active == "primary" and not storage.replication.paused
@@ -214,7 +260,7 @@ class AzureObjectStore(pulumi.ComponentResource):
         }
         self.access = {}
         identities: dict[str, Any] = {}
-        for cluster in clusters:
+        for cluster in args.clusters:
             annotations = {}
             for component in cluster.components:
                 client_id = self._identity(f"{name}-{cluster.name}-{component}", cluster, component, namespace, rg,
@@ -255,3 +301,19 @@ class AzureObjectStore(pulumi.ComponentResource):
             role_definition_id=role_definition_id, condition=WRITER_CONDITION if writer else None,
             condition_version="2.0" if writer else None, opts=pulumi.ResourceOptions(parent=self))
         return identity.client_id
+
+
+def cloud_provider(region: RegionSpec, environment: str) -> azure.Provider:
+    """The region's Azure provider."""
+    return azure.Provider(f"azure-{region.name}", location=region.name)
+
+
+def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) -> AzureObjectStore:
+    """The region's Azure Blob object store (the backend table's constructor)."""
+    storage, compactor = given.region.storage, given.stack.thanos.compactor
+    assert isinstance(storage, AzureStorage)
+    return AzureObjectStore(name, AzureObjectStoreArgs(
+        location=given.region.name, storage=storage, clusters=given.identities, namespace=given.stack.namespace,
+        protect=given.stack.protect_data, provider=given.provider,
+        dr_location=storage.replication.destination if storage.replication else None, dr_provider=given.dr_provider,
+        dr_reader=given.dr_reader, copy_expiry=copy_expiry_days(compactor.retention, compactor.delete_delay)), opts)

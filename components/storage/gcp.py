@@ -1,11 +1,13 @@
 """GCS object storage and Workload Identity for one region: dual-region with turbo replication, private, versioned."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 import yaml
 
+from components.storage.backend import RegionStorage
 from components.storage.identity import (
     COMPONENT_ROLES,
     DELETER,
@@ -18,6 +20,7 @@ from components.storage.identity import (
 )
 from components.storage.protection import kept
 from config.base import duration_seconds
+from config.stack import RegionSpec
 from config.storage import GcpStorage
 
 # Bucket-scoped roles. GCS needs delete permission to overwrite an object, so a writer holding only objectCreator
@@ -69,6 +72,23 @@ def objstore_config(storage: GcpStorage) -> str:
     return yaml.safe_dump({"type": "GCS", "config": {"bucket": storage.bucket}}, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class GcpObjectStoreArgs:
+    """A region's GCS storage and who uses it."""
+
+    storage: GcpStorage
+    """The region's storage spec."""
+    clusters: list[ClusterIdentity]
+    """Each cluster of the region, whose components get a Google service account on the bucket."""
+    namespace: str
+    """The stack's namespace (a cluster's ServiceAccounts live there unless it names its own)."""
+    protect: bool
+    """Protect the bucket, the writer role and the bucket bindings, and retain them on delete (the stack's
+    protect-data)."""
+    provider: pulumi.ProviderResource
+    """The region's GCP provider."""
+
+
 class GcpObjectStore(pulumi.ComponentResource):
     """The region's GCS bucket and a Google service account per component bound to exactly one Kubernetes SA."""
 
@@ -76,11 +96,13 @@ class GcpObjectStore(pulumi.ComponentResource):
     """Bucket access by cluster name."""
     outputs: dict[str, Any]
     """What the stack exports for this region."""
+    dr_access: BucketAccess | None = None
+    """Always None: the dual-region bucket is its own DR copy, no store gateway reads a second one."""
 
-    def __init__(self, name: str, storage: GcpStorage, clusters: list[ClusterIdentity], namespace: str, protect: bool,
-                 provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: GcpObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        storage, namespace, protect = args.storage, args.namespace, args.protect
         super().__init__("thanos:gcp:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[provider])))
+            opts, pulumi.ResourceOptions(providers=[args.provider])))
         placement = {"data_locations": list(storage.dual_region)} if storage.dual_region else None
         bucket = gcp.storage.Bucket(
             f"{name}-bucket", name=storage.bucket, project=storage.project, location=storage.location,
@@ -108,7 +130,7 @@ class GcpObjectStore(pulumi.ComponentResource):
                  DELETER: [("objectUser", DELETER_ROLE)]}
         self.access = {}
         accounts: dict[str, Any] = {}
-        for cluster in clusters:
+        for cluster in args.clusters:
             annotations = {}
             for component in cluster.components:
                 account_id = cluster.identity_name(component, 30)
@@ -136,3 +158,19 @@ class GcpObjectStore(pulumi.ComponentResource):
                                                      annotations=annotations, pod_labels={})
         self.outputs["serviceAccounts"] = accounts
         self.register_outputs(self.outputs)
+
+
+def cloud_provider(region: RegionSpec, environment: str) -> gcp.Provider:
+    """The region's GCP provider, in the bucket's project: every resource it creates is labelled with the environment."""
+    assert isinstance(region.storage, GcpStorage)
+    return gcp.Provider(f"gcp-{region.name}", project=region.storage.project, region=region.name,
+                        default_labels={"thanos-io-environment": environment})
+
+
+def object_store(name: str, given: RegionStorage, opts: pulumi.ResourceOptions) -> GcpObjectStore:
+    """The region's GCS object store (the backend table's constructor)."""
+    storage = given.region.storage
+    assert isinstance(storage, GcpStorage)
+    return GcpObjectStore(name, GcpObjectStoreArgs(
+        storage=storage, clusters=given.identities, namespace=given.stack.namespace, protect=given.stack.protect_data,
+        provider=given.provider), opts)

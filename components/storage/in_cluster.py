@@ -1,6 +1,7 @@
 """An S3-compatible server (MinIO) inside the cluster for dev: pinned image, PVC, generated credentials, bucket at start."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -154,6 +155,20 @@ def copy_user_objects(ctx: ClusterContext, source_region: str, bucket: str, pass
             scoped_user_job(ctx, copy_user(source_region), secret, bucket_policy(bucket, BLOCK_ACTIONS))]
 
 
+@dataclass(frozen=True)
+class InClusterObjectStoreArgs:
+    """The server of one cluster and the buckets it holds."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    storage: InClusterStorage
+    """The region's storage spec (bucket, size, image, noncurrent-version expiry)."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What the server and its Jobs wait for (the namespace); default nothing."""
+    copies: tuple[str, ...] = ()
+    """The DR copies of other regions' buckets it also holds; default none."""
+
+
 class InClusterObjectStore(pulumi.ComponentResource):
     """MinIO in the cluster's namespace, with generated root credentials kept as Pulumi secrets, and the user Thanos
     runs as."""
@@ -167,10 +182,9 @@ class InClusterObjectStore(pulumi.ComponentResource):
     setup: list[pulumi.Resource]
     """The Jobs that make the buckets and the blocks user (what Thanos waits for)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, storage: InClusterStorage,
-                 opts: pulumi.ResourceOptions | None = None, depends_on: list[pulumi.Resource] | None = None,
-                 copies: tuple[str, ...] = ()):
+    def __init__(self, name: str, args: InClusterObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:incluster:ObjectStore", name, {}, opts)
+        ctx, storage, depends_on = args.ctx, args.storage, list(args.after)
         # Default providers are disabled for every package, random included.
         provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
         password = random.RandomPassword(f"{name}-password", length=32, special=False,
@@ -183,9 +197,9 @@ class InClusterObjectStore(pulumi.ComponentResource):
         self.blocks_password = pulumi.Output.secret(blocks.result)
         blocks_secret = {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(BLOCKS_SECRET, "minio"),
                          "type": "Opaque", "stringData": {"password": self.blocks_password}}
-        server = register([credentials, blocks_secret, *build_minio(ctx, storage, copies)], name, self, depends_on)
+        server = register([credentials, blocks_secret, *build_minio(ctx, storage, args.copies)], name, self, depends_on)
         user_job = scoped_user_job(ctx, BLOCKS_USER, BLOCKS_SECRET, bucket_policy(storage.bucket, BLOCK_ACTIONS))
-        users = register([user_job], f"{name}-users", self, [*(depends_on or []), *server.values()])
+        users = register([user_job], f"{name}-users", self, [*depends_on, *server.values()])
         self.setup = [r for key, r in [*server.items(), *users.items()] if key.startswith("Job/")]
         config = self.blocks_password.apply(lambda secret: objstore_config(storage, ctx.namespace, BLOCKS_USER, secret))
         self.access = BucketAccess(objstore_config=config, annotations={}, pod_labels={})
