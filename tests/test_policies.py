@@ -84,7 +84,7 @@ def test_pack_config_files_name_real_policies():
 def test_policy_flag_table_matches_the_reference():
     reference = json.loads((ROOT / "reference" / "thanos-v0.42.4-flags.json").read_text())["commands"]
     derived = json.loads((ROOT / "policies" / "thanos_policies" / "thanos_flags.json").read_text())["commands"]
-    from thanos_policies.workloads import COMMANDS
+    from thanos_policies._workloads import COMMANDS
 
     assert sorted(derived) == sorted(COMMANDS), "the pack's table has exactly the commands the pack recognises"
     for command, table in derived.items():
@@ -585,7 +585,7 @@ def test_a_stack_rule_that_meets_an_unknown_outside_the_resources_props_still_re
     from pulumi_policy import EnforcementLevel, StackValidationPolicy, StackValidationArgs
     from pulumi_policy.proxy import UnknownValueError
 
-    from thanos_policies.preview import judge_unknowns
+    from thanos_policies._unknowns import judge_unknowns
 
     def reads_a_provider(args, report):
         raise UnknownValueError(UNKNOWN_STRING, ["kubeconfig"])
@@ -902,7 +902,7 @@ def test_store_shards_need_one_modulus_and_time_partitions_cover_both_ends():
 # --- reading anyone's Thanos --------------------------------------------------------------------------------------
 
 def test_thanos_is_read_from_any_image_command_and_flag_form():
-    from thanos_policies.workloads import image_version, thanos_containers
+    from thanos_policies._workloads import image_version, thanos_containers
 
     env = [{"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
            {"name": "CONFIG", "valueFrom": {"secretKeyRef": {"name": "objstore", "key": "thanos.yaml"}}},
@@ -945,7 +945,7 @@ def test_flags_are_judged_by_the_release_the_image_runs():
 
 
 def test_wiring_references_find_placeholders_missing_services_and_self_copies():
-    from thanos_policies.wiring import service_of
+    from thanos_policies._addresses import service_of
 
     assert [service_of(a) for a in ("dnssrv+_grpc._tcp.thanos-store.thanos.svc.cluster.local",
                                      "thanos-receive-0.thanos-receive.obs.svc.cluster.local:10901",
