@@ -8,7 +8,7 @@ import sys
 
 from .conftest import FIRED_LINES_FILE, ROOT, report_call_sites
 
-POLICY_TESTS = ["tests/test_policies.py", "tests/test_policy_incidents.py", "tests/test_third_party.py"]
+POLICY_TESTS = ["tests/test_policies.py", "tests/policies", "tests/test_policy_incidents.py", "tests/test_third_party.py"]
 
 
 def test_every_report_call_of_the_pack_fires_in_a_test(tmp_path):

@@ -423,7 +423,7 @@ HOLDS_NO_DATA = {
 
 @pytest.mark.parametrize("stack", ["prod", "gcp", "azure", "dev"])
 def test_destroy_under_protect_data_keeps_every_resource_that_holds_or_guards_the_data(planned, stack):
-    from policies.thanos_policies.platform import PROTECTED_TYPES
+    from policies.thanos_policies.storage import PROTECTED_TYPES
 
     resources = [r for r in planned[stack].plan["resources"] if r["custom"]]
     claimed = {r["inputs"]["metadata"]["namespace"] for r in planned[stack].resources("kubernetes:apps/v1:StatefulSet")

@@ -4,26 +4,13 @@ Secrets. Read the same way for this project's objects, kube-thanos, the Helm cha
 import re
 from typing import Any, Iterator
 
-from pulumi_policy import EnforcementLevel, StackValidationPolicy
+from ._addresses import service_of
+from ._register import stack_policy
+from ._rules import PROMETHEUS_RULE_CR, _files, _mounted, _selected
+from ._workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, containers, flag, namespace_of, parsed,
+                         plain, provider_of, thanos_containers)
 
-from .wiring import service_of
-from .workloads import (
-    PROMETHEUS_CR,
-    THANOS_RULER_CR,
-    WORKLOAD_TYPES,
-    Stack,
-    containers,
-    deduplicated,
-    flag,
-    namespace_of,
-    plain,
-    parsed,
-    provider_of,
-    secret_text,
-    thanos_containers,
-)
 
-PROMETHEUS_RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 # Receiver fields that carry a credential (Alertmanager configuration reference); their *_file forms read a mounted
 # Secret and are fine.
 CREDENTIAL_KEYS = ("api_url", "routing_key", "service_key", "auth_password", "auth_secret", "api_key", "bot_token",
@@ -36,19 +23,6 @@ def _has_alerts(document: Any) -> bool:
     groups = document.get("groups") if isinstance(document, dict) else None
     return any(isinstance(rule, dict) and rule.get("alert") for group in groups or [] if isinstance(group, dict)
                for rule in group.get("rules") or [])
-
-
-def _mounted(stack: Stack, workload: Any, container: dict, paths: list[str]) -> Iterator[Any]:
-    """The ConfigMaps and Secrets the stack shows, mounted where `paths` (files or globs) point."""
-    for path in paths:
-        yield from (resource for resource, _, _ in stack.mounted(workload, container, path) if resource is not None)
-
-
-def _files(resource: Any) -> list[Any]:
-    data = resource.props.get("data") or {}
-    kind = resource.resource_type.rsplit(":", 1)[-1]
-    keys = set(data) | set(resource.props.get("stringData") or {})
-    return [parsed(secret_text(resource.props, key, kind == "ConfigMap")) for key in sorted(keys)]
 
 
 def _ruler_targets(flags: list[str]) -> list[str]:
@@ -74,11 +48,6 @@ def _prometheus_targets(config: dict) -> list[str]:
         for dns in entry.get("dns_sd_configs") or []:
             found += [f"dnssrv+http://{n}" for n in dns.get("names") or []]
     return found
-
-
-def _selected(selector: Any, labels: dict) -> bool:
-    wanted = (selector or {}).get("matchLabels") if isinstance(selector, dict) else None
-    return selector is not None and all(labels.get(k) == v for k, v in (wanted or {}).items())
 
 
 def senders(stack: Stack) -> Iterator[tuple[Any, str, list[str], list[tuple[str, str]], bool, str]]:
@@ -117,6 +86,7 @@ def senders(stack: Stack) -> Iterator[tuple[Any, str, list[str], list[tuple[str,
 
 
 def validate_alertmanagers(args, report):
+    """Refuses a ruler or Prometheus with alerting rules that sends them nowhere or to a Service the stack lacks: alerts are lost."""
     stack = Stack(args.resources)
     for resource, what, addresses, pairs, alerts, how in senders(stack):
         provider = provider_of(resource)
@@ -148,6 +118,7 @@ def _credentials(node: Any, path: str = "") -> Iterator[str]:
 
 
 def validate_receiver_secrets(args, report):
+    """Refuses Alertmanager receiver credentials in a ConfigMap: whoever reads ConfigMaps gets them."""
     for r in args.resources:
         if r.resource_type != "kubernetes:core/v1:ConfigMap":
             continue
@@ -164,12 +135,8 @@ def validate_receiver_secrets(args, report):
 
 
 POLICIES = [
-    StackValidationPolicy(
-        name="thanos-alerting-alertmanager", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Every ruler and Prometheus with alerting rules sends them to an Alertmanager the stack declares.",
-        validate=deduplicated(validate_alertmanagers)),
-    StackValidationPolicy(
-        name="thanos-alerting-receiver-secrets", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Alertmanager receiver credentials are kept in Secrets, never in ConfigMaps.",
-        validate=deduplicated(validate_receiver_secrets)),
+    stack_policy("thanos-alerting-alertmanager", "Every ruler and Prometheus with alerting rules sends them to an "
+                 "Alertmanager the stack declares.", validate_alertmanagers),
+    stack_policy("thanos-alerting-receiver-secrets", "Alertmanager receiver credentials are kept in Secrets, never in "
+                 "ConfigMaps.", validate_receiver_secrets),
 ]

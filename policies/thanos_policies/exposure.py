@@ -1,20 +1,16 @@
-"""Exposure: what leaves the cluster is encrypted and authenticated, no HTTP port marks blocks for deletion, and every
-query deduplicates on every replica label and never on an identity label. Thanos has no authentication of its own:
-mTLS on gRPC, a proxy on HTTP."""
+"""Exposure: what leaves the cluster is encrypted and authenticated, an entry point's CA signs nothing else, Prometheus
+takes no monitors with file access from every namespace, and no HTTP port marks blocks for deletion. Thanos has no
+authentication of its own: mTLS on gRPC, a proxy on HTTP."""
 
-import yaml
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from ._register import resource_policy, stack_policy
+from ._workloads import (PROMETHEUS_CR, WORKLOAD_TYPES, Unknown, _pod_labels, _selects, _version_text, containers, flag,
+                         image_version, namespace_of, provider_of, secret_text, switch_on, thanos_containers)
 
-from .ha import _pod_labels, _selects
-from .thanos import _producer_replica_labels, _version_text
-from .workloads import (PROMETHEUS_CR, WORKLOAD_TYPES, Unknown, containers, deduplicated, flag, image_version, namespace_of,
-                        provider_of, secret_text, switch_on, thanos_containers)
 
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
-IDENTITY_LABELS = {"cluster", "region"}
 ENTRY_COMMANDS = ("query", "query-frontend", "receive")
 HEALTH_PATHS = {"/-/ready", "/-/healthy"}
 GRPC_TLS = ("grpc-server-tls-cert", "grpc-server-tls-key", "grpc-server-tls-client-ca")
@@ -49,6 +45,7 @@ def _port_names(container: dict, port) -> set:
 
 
 def validate_exposed_grpc(args, report):
+    """Refuses a Service exposing Thanos gRPC or remote-write without mTLS, or query HTTP: anyone reads every series."""
     for service in args.resources:
         if service.resource_type != SERVICE or not _exposed(service):
             continue
@@ -141,6 +138,7 @@ def _lets_everyone_in(container: dict) -> bool:
 
 
 def validate_entry_points(args, report):
+    """Refuses an Ingress or HTTPRoute to Thanos without TLS or authentication (Thanos has none), or an open oauth2-proxy."""
     for r in args.resources:
         name = (r.props.get("metadata") or {}).get("name")
         if r.resource_type in WORKLOAD_TYPES and any(_lets_everyone_in(c) for c in containers(r.props)):
@@ -285,6 +283,7 @@ def validate_monitor_file_access(args, report):
 
 
 def validate_admin_api(args, report):
+    """Refuses a compactor, store or bucket web serving the block-marking API: anyone on its port can delete blocks."""
     if args.resource_type not in WORKLOAD_TYPES:
         return
     name = (args.props.get("metadata") or {}).get("name")
@@ -303,84 +302,16 @@ def validate_admin_api(args, report):
             report(f"{risk}: set --disable-admin-operations.")
 
 
-def _sd_addresses(flags: list[str]) -> list[str]:
-    addresses = []
-    for text in flag(flags, "endpoint.sd-config"):
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError:
-            continue
-        addresses += [e.get("address", "") for e in (document or {}).get("endpoints") or [] if isinstance(e, dict)]
-    return addresses + flag(flags, "endpoint")
-
-
-def _stacked(flags: list[str]) -> bool:
-    """A query that dials outside its cluster (a DNS name or address that is not a `.svc` name): a global query over
-    other clusters' queries."""
-    for address in _sd_addresses(flags):
-        host = address.split("+", 1)[-1].rsplit(":", 1)[0] if "+" in address else address.rsplit(":", 1)[0]
-        if "." in host.rstrip(".") and ".svc" not in host:
-            return True
-    return False
-
-
-def _identity_labels(resources) -> set[str]:
-    """Labels that tell producers apart: cluster and region, and every constant external label of a producer."""
-    labels = set(IDENTITY_LABELS)
-    for r in resources:
-        for _, command, flags in thanos_containers(r.props) if r.resource_type in WORKLOAD_TYPES else ():
-            if command in ("rule", "receive"):
-                labels |= {v.split("=", 1)[0] for v in flag(flags, "label") if "$(" not in v}
-    return labels
-
-
-def validate_query_dedup(args, report):
-    replica = set().union(*(_producer_replica_labels(r) for r in args.resources)) if args.resources else set()
-    identity = _identity_labels(args.resources) - replica
-    for r in args.resources:
-        if r.resource_type not in WORKLOAD_TYPES:
-            continue
-        for _, command, flags in thanos_containers(r.props):
-            if command != "query":
-                continue
-            labels = set(flag(flags, "query.replica-label"))
-            wrong = sorted(labels & identity)
-            if wrong:
-                report(f"query deduplicates on {', '.join(wrong)}, which tells clusters or producers apart: their "
-                       "different series would be merged into one. Remove it from --query.replica-label.", r.urn)
-            missing = sorted(replica - labels)
-            if _stacked(flags) and missing:
-                report(f"query over other clusters does not deduplicate on {', '.join(missing)}: a stacked query does "
-                       "not deduplicate for the one above it, so the global view shows every replica. Add "
-                       "--query.replica-label for each.", r.urn)
-
-
 POLICIES = [
-    StackValidationPolicy(
-        name="thanos-exposure-grpc-mtls", enforcement_level=EnforcementLevel.MANDATORY,
-        description="A Service that exposes Thanos gRPC or remote-write outside the cluster requires mTLS on its pods.",
-        validate=deduplicated(validate_exposed_grpc)),
-    StackValidationPolicy(
-        name="thanos-exposure-entry-point-auth", enforcement_level=EnforcementLevel.MANDATORY,
-        description="An Ingress or HTTPRoute to query, query-frontend or receive has TLS and an authenticating backend.",
-        validate=deduplicated(validate_entry_points)),
-    StackValidationPolicy(
-        name="thanos-exposure-entry-point-ca", enforcement_level=EnforcementLevel.MANDATORY,
-        description="An entry point's certificate never comes from a CA that signs the stack's other certificates "
-                    "(its mTLS): users trust the entry point's CA.",
-        validate=deduplicated(validate_entry_point_ca)),
-    ResourceValidationPolicy(
-        name="thanos-exposure-monitor-file-access", enforcement_level=EnforcementLevel.MANDATORY,
-        description="A Prometheus resource never takes monitors from every namespace with arbitrary file access: "
-                    "they could send its token files anywhere.",
-        validate=deduplicated(validate_monitor_file_access)),
-    ResourceValidationPolicy(
-        name="thanos-exposure-admin-api-off", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Compactors, store gateways and bucket webs run with --disable-admin-operations: no one can mark "
-                    "blocks for deletion over HTTP.",
-        validate=deduplicated(validate_admin_api)),
-    StackValidationPolicy(
-        name="thanos-query-dedup-labels", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Every query deduplicates on every replica label it can see, never on an identity label.",
-        validate=deduplicated(validate_query_dedup)),
+    stack_policy("thanos-exposure-grpc-mtls", "A Service that exposes Thanos gRPC or remote-write outside the cluster "
+                 "requires mTLS on its pods.", validate_exposed_grpc),
+    stack_policy("thanos-exposure-entry-point-auth", "An Ingress or HTTPRoute to query, query-frontend or receive has TLS "
+                 "and an authenticating backend.", validate_entry_points),
+    stack_policy("thanos-exposure-entry-point-ca", "An entry point's certificate never comes from a CA that signs the "
+                 "stack's other certificates (its mTLS): users trust the entry point's CA.", validate_entry_point_ca),
+    resource_policy("thanos-exposure-monitor-file-access", "A Prometheus resource never takes monitors from every "
+                    "namespace with arbitrary file access: they could send its token files anywhere.",
+                    validate_monitor_file_access),
+    resource_policy("thanos-exposure-admin-api-off", "Compactors, store gateways and bucket webs run with "
+                    "--disable-admin-operations: no one can mark blocks for deletion over HTTP.", validate_admin_api),
 ]

@@ -1,9 +1,9 @@
 """HA: spread multi-replica Thanos workloads over nodes and zones, keep enough replicas, allow drains."""
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy)
+from ._register import resource_policy, stack_policy
+from ._workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, _pod_labels, _selects, component, fix,
+                         flag, pod_spec, replicas, thanos_containers)
 
-from .workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, component, deduplicated, fix, flag,
-                        pod_spec, replicas, thanos_containers)
 
 HA_COMPONENTS = ("query", "query-frontend", "store", "rule", "receive", "prometheus", "memcached")
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
@@ -50,6 +50,7 @@ def _pod(resource_type: str, props) -> dict:
 
 
 def validate_anti_affinity(args, report):
+    """Refuses multi-replica Thanos workloads without hard node anti-affinity and a zone spread: one failure takes all."""
     if args.resource_type not in HA_TYPES or replicas(args.props, args.resource_type) < 2:
         return
     name = _is_ha_candidate(args.props, args.resource_type)
@@ -64,6 +65,7 @@ def validate_anti_affinity(args, report):
 
 
 def validate_min_replicas(args, report):
+    """Refuses HA components with fewer replicas than the minimum (2 by default): losing one pod is an outage."""
     if args.resource_type not in HA_TYPES:
         return
     name = _is_ha_candidate(args.props, args.resource_type)
@@ -84,24 +86,8 @@ def _replicas_key(name: str, props) -> str:
     return REPLICAS_KEY[name]
 
 
-def _pod_labels(resource) -> dict:
-    """The labels of a workload's pods (for an operator CR, the ones prometheus-operator gives them)."""
-    props, name = resource.props, (resource.props.get("metadata") or {}).get("name")
-    if resource.resource_type == PROMETHEUS_CR:
-        own = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": name, "prometheus": name,
-               "operator.prometheus.io/name": name}
-    elif resource.resource_type == THANOS_RULER_CR:
-        own = {"app.kubernetes.io/name": "thanos-ruler", "app.kubernetes.io/instance": name, "thanos-ruler": name}
-    else:
-        return ((props.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
-    return {**(((props.get("spec") or {}).get("podMetadata") or {}).get("labels") or {}), **own}
-
-
-def _selects(selector: dict, labels: dict) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-
 def validate_pdb(args, report):
+    """Refuses multi-replica Thanos workloads with no PodDisruptionBudget, or one allowing no drain: drains take all or block."""
     pdbs = [r for r in args.resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
     for r in args.resources:
         if r.resource_type not in HA_TYPES or replicas(r.props, r.resource_type) < 2 or not _is_ha_candidate(r.props, r.resource_type):
@@ -151,21 +137,11 @@ def validate_claims(args, report):
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="thanos-ha-anti-affinity", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Multi-replica Thanos workloads have hard anti-affinity on nodes and a spread over zones.",
-        validate=deduplicated(validate_anti_affinity)),
-    ResourceValidationPolicy(
-        name="thanos-ha-min-replicas", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Query, query-frontend, store, ruler, receive, Prometheus and memcached run enough replicas.",
-        validate=deduplicated(validate_min_replicas),
-        config_schema=PolicyConfigSchema(properties={"minReplicas": {"type": "integer", "default": 2}})),
-    StackValidationPolicy(
-        name="thanos-ha-pdb", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Every multi-replica Thanos workload has a PodDisruptionBudget that selects it and allows a drain.",
-        validate=deduplicated(validate_pdb)),
-    StackValidationPolicy(
-        name="thanos-ha-claims", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Replicas of a Thanos workload never share one ReadWriteOnce claim.",
-        validate=deduplicated(validate_claims)),
+    resource_policy("thanos-ha-anti-affinity", "Multi-replica Thanos workloads have hard anti-affinity on nodes and a "
+                    "spread over zones.", validate_anti_affinity),
+    resource_policy("thanos-ha-min-replicas", "Query, query-frontend, store, ruler, receive, Prometheus and memcached run "
+                    "enough replicas.", validate_min_replicas, config={"minReplicas": {"type": "integer", "default": 2}}),
+    stack_policy("thanos-ha-pdb", "Every multi-replica Thanos workload has a PodDisruptionBudget that selects it and "
+                 "allows a drain.", validate_pdb),
+    stack_policy("thanos-ha-claims", "Replicas of a Thanos workload never share one ReadWriteOnce claim.", validate_claims),
 ]

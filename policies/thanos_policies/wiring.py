@@ -1,21 +1,23 @@
-"""Wiring: the addresses Thanos components dial name Services that exist, and copies go somewhere else."""
+"""Wiring: the addresses Thanos components dial name Services that exist, a store gateway's caches resolve without a
+ready cache pod, and copies go somewhere else."""
 
 import re
 
 import yaml
-from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
-from .workloads import (WORKLOAD_TYPES, Stack, bucket_name, deduplicated, flag, namespace_of, parsed, provider_of,
-                        secret_text, thanos_containers, workload_containers)
+from ._addresses import DISCOVERED, _in_cluster, declared_service, service_of
+from ._register import stack_policy
+from ._workloads import (WORKLOAD_TYPES, Stack, bucket_name, flag, parsed, provider_of, secret_text, thanos_containers,
+                         workload_containers)
+
 
 ADDRESS_FLAGS = ("endpoint", "endpoint-strict", "endpoint-group", "endpoint-group-strict", "store",
                  "query-frontend.downstream-url", "query")
 CACHE_FLAGS = ("index-cache.config", "store.caching-bucket.config", "query-range.response-cache-config",
                "labels.response-cache-config")
 _PLACEHOLDER = re.compile(r"<[^>]*>|\{\{|\$\{|CHANGE_?ME|REPLACE_?ME", re.IGNORECASE)
-_SCHEME = re.compile(r"^(dnssrvnoa\+|dnssrv\+|dns\+)?([a-z]+://)?(_[a-z0-9-]+\._tcp\.)?", re.IGNORECASE)
-DISCOVERED = re.compile(r"^(dns|dnssrv|dnssrvnoa|dnsdualstack)\+", re.IGNORECASE)
-"""An address Thanos resolves through DNS (A or SRV records) instead of dialling as written."""
+
+
 STORE_CACHE_FLAGS = ("index-cache.config", "store.caching-bucket.config")
 """The store gateway's caches: both build their memcached client at start (cmd/thanos/store.go)."""
 
@@ -41,30 +43,6 @@ def addresses(flags: list[str]) -> list[str]:
             if isinstance(config, dict):
                 found += [a for a in config.get("addresses") or [] if isinstance(a, str)]
     return [a.strip() for a in found if a and a.strip()]
-
-
-def service_of(address: str) -> tuple[str, str] | None:
-    """(namespace, Service) of an in-cluster DNS address (`name.ns.svc[.cluster.local]`, SRV and pod forms too)."""
-    host = _SCHEME.sub("", address).split("/", 1)[0].rsplit(":", 1)[0]
-    labels = host.split(".")
-    if "svc" not in labels:
-        return None
-    i = labels.index("svc")
-    return (labels[i - 1], labels[i - 2]) if i >= 2 else None
-
-
-def _in_cluster(client, address: str) -> tuple[str, str] | None:
-    """(namespace, Service) an in-cluster address names (`name.ns.svc...`, SRV and pod forms, or a bare name in the
-    client's namespace), or None."""
-    address = DISCOVERED.sub("", address.strip())
-    host = _SCHEME.sub("", address).split("/", 1)[0].rsplit(":", 1)[0]
-    return service_of(address) or ((namespace_of(client), host) if host and "." not in host else None)
-
-
-def declared_service(stack: Stack, client, address: str):
-    """The Service the stack declares that an in-cluster address of a client names, or None."""
-    target = _in_cluster(client, address)
-    return stack.objects.get((provider_of(client), target[0], "Service", target[1])) if target else None
 
 
 def _waits_for_a_ready_pod(stack: Stack, store, address: str) -> bool:
@@ -113,6 +91,7 @@ def validate_store_cache_resolves(args, report):
 
 
 def validate_references(args, report):
+    """Refuses Thanos dialling a placeholder or a Service the stack does not declare, and a bucket replicated onto itself."""
     stack = Stack(args.resources)
     for r in args.resources:
         if r.resource_type not in WORKLOAD_TYPES:
@@ -136,33 +115,9 @@ def validate_references(args, report):
                     report(f"{name}: tools bucket replicate copies {source} onto itself.", r.urn)
 
 
-def validate_preview_coverage(args, report):
-    stack = Stack(args.resources)
-    for r, name, c, command, flags in workload_containers(args.resources):
-        for prefix in ("objstore", "objstore-to"):
-            where = stack.objstore_unknown(r, c, flags, prefix)
-            if where:
-                report(f"{name}: the {prefix} config of thanos {command} ({where}) is computed at apply: "
-                       f"its bucket is judged at `pulumi up` ({', '.join(BUCKET_RULES)}).", r.urn)
-
-
-BUCKET_RULES = ("thanos-compactor-one-per-bucket", "thanos-producers-external-labels", "thanos-wiring-references")
-"""The rules that read a workload's bucket from its objstore config."""
-
 POLICIES = [
-    StackValidationPolicy(
-        name="thanos-preview-coverage", enforcement_level=EnforcementLevel.MANDATORY,
-        description="A preview sees every objstore config: one computed at apply (generated credentials) hides its "
-                    "bucket from the bucket rules until `pulumi up`.",
-        validate=deduplicated(validate_preview_coverage)),
-    StackValidationPolicy(
-        name="thanos-wiring-references", enforcement_level=EnforcementLevel.MANDATORY,
-        description="Thanos dials Services the stack declares (no unfilled placeholders); replicate copies elsewhere.",
-        validate=deduplicated(validate_references)),
-    StackValidationPolicy(
-        name="thanos-wiring-store-cache-resolves", enforcement_level=EnforcementLevel.MANDATORY,
-        description="A store gateway's memcached caches list an address that resolves without a ready cache pod: "
-                    "Thanos exits at start when none resolves.",
-        validate=deduplicated(validate_store_cache_resolves)),
+    stack_policy("thanos-wiring-references", "Thanos dials Services the stack declares (no unfilled placeholders); "
+                 "replicate copies elsewhere.", validate_references),
+    stack_policy("thanos-wiring-store-cache-resolves", "A store gateway's memcached caches list an address that resolves "
+                 "without a ready cache pod: Thanos exits at start when none resolves.", validate_store_cache_resolves),
 ]
-

@@ -1,15 +1,73 @@
-"""Answers: a query's answer is complete or says it is not. A non-strict StoreAPI endpoint that fails its health check
-is dropped from the endpoint set, and the query answers success without its data and without a warning (measured
-with v0.42.4); receive copies and Prometheus HA pairs each need their own deduplication function."""
+"""Queries: a query deduplicates on every replica label it can see and never on an identity label, with the function
+each kind of replica needs, and its answer is complete or says it is not. A non-strict StoreAPI endpoint that fails
+its health check is dropped from the endpoint set, and the query answers success without its data and without a
+warning (measured with v0.42.4); receive copies and Prometheus HA pairs each need their own deduplication function."""
 
-from pulumi_policy import EnforcementLevel, StackValidationPolicy
+import yaml
 
-from .alerting import PROMETHEUS_RULE_CR, _files, _mounted, _selected
-from .ha import _pod_labels, _selects
-from .thanos import _replica_label_sources
-from .wiring import declared_service
-from .workloads import (THANOS_RULER_CR, WORKLOAD_TYPES, Stack, deduplicated, flag, namespace_of, parsed, plain,
-                        provider_of, secret_text, thanos_containers, workload_containers)
+from ._addresses import declared_service
+from ._labels import _producer_replica_labels, _replica_label_sources
+from ._register import stack_policy
+from ._rules import PROMETHEUS_RULE_CR, _files, _mounted, _selected
+from ._workloads import (THANOS_RULER_CR, WORKLOAD_TYPES, Stack, _pod_labels, _selects, flag, namespace_of, parsed,
+                         plain, provider_of, secret_text, thanos_containers, workload_containers)
+
+
+IDENTITY_LABELS = {"cluster", "region"}
+
+
+def _sd_addresses(flags: list[str]) -> list[str]:
+    addresses = []
+    for text in flag(flags, "endpoint.sd-config"):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        addresses += [e.get("address", "") for e in (document or {}).get("endpoints") or [] if isinstance(e, dict)]
+    return addresses + flag(flags, "endpoint")
+
+
+def _stacked(flags: list[str]) -> bool:
+    """A query that dials outside its cluster (a DNS name or address that is not a `.svc` name): a global query over
+    other clusters' queries."""
+    for address in _sd_addresses(flags):
+        host = address.split("+", 1)[-1].rsplit(":", 1)[0] if "+" in address else address.rsplit(":", 1)[0]
+        if "." in host.rstrip(".") and ".svc" not in host:
+            return True
+    return False
+
+
+def _identity_labels(resources) -> set[str]:
+    """Labels that tell producers apart: cluster and region, and every constant external label of a producer."""
+    labels = set(IDENTITY_LABELS)
+    for r in resources:
+        for _, command, flags in thanos_containers(r.props) if r.resource_type in WORKLOAD_TYPES else ():
+            if command in ("rule", "receive"):
+                labels |= {v.split("=", 1)[0] for v in flag(flags, "label") if "$(" not in v}
+    return labels
+
+
+def validate_query_dedup(args, report):
+    """Refuses a query deduplicating on an identity label, or stacked and missing a replica label: wrong or doubled series."""
+    replica = set().union(*(_producer_replica_labels(r) for r in args.resources)) if args.resources else set()
+    identity = _identity_labels(args.resources) - replica
+    for r in args.resources:
+        if r.resource_type not in WORKLOAD_TYPES:
+            continue
+        for _, command, flags in thanos_containers(r.props):
+            if command != "query":
+                continue
+            labels = set(flag(flags, "query.replica-label"))
+            wrong = sorted(labels & identity)
+            if wrong:
+                report(f"query deduplicates on {', '.join(wrong)}, which tells clusters or producers apart: their "
+                       "different series would be merged into one. Remove it from --query.replica-label.", r.urn)
+            missing = sorted(replica - labels)
+            if _stacked(flags) and missing:
+                report(f"query over other clusters does not deduplicate on {', '.join(missing)}: a stacked query does "
+                       "not deduplicate for the one above it, so the global view shows every replica. Add "
+                       "--query.replica-label for each.", r.urn)
+
 
 LOOSE_FLAGS = ("endpoint", "endpoint-group", "store")
 """Query flags whose endpoints are never strict (--store: before v0.38); --endpoint-strict and
@@ -169,14 +227,11 @@ def validate_dedup_func(args, report):
 
 
 POLICIES = [
-    StackValidationPolicy(
-        name="thanos-query-strict-endpoints", enforcement_level=EnforcementLevel.MANDATORY,
-        description="A query that a ruler's aborting groups or a caching query-frontend read lists every StoreAPI "
-                    "strict: a dropped endpoint would make its answer silently incomplete.",
-        validate=deduplicated(validate_strict_endpoints)),
-    StackValidationPolicy(
-        name="thanos-query-dedup-func", enforcement_level=EnforcementLevel.MANDATORY,
-        description="A query deduplicates receive replicas alone with --deduplication.func=chain, and Prometheus or "
-                    "ruler replicas with penalty.",
-        validate=deduplicated(validate_dedup_func)),
+    stack_policy("thanos-query-dedup-labels", "Every query deduplicates on every replica label it can see, never on an "
+                 "identity label.", validate_query_dedup),
+    stack_policy("thanos-query-strict-endpoints", "A query that a ruler's aborting groups or a caching query-frontend read "
+                 "lists every StoreAPI strict: a dropped endpoint would make its answer silently incomplete.",
+                 validate_strict_endpoints),
+    stack_policy("thanos-query-dedup-func", "A query deduplicates receive replicas alone with --deduplication.func=chain, "
+                 "and Prometheus or ruler replicas with penalty.", validate_dedup_func),
 ]

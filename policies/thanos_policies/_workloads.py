@@ -97,6 +97,10 @@ def image_version(image: str) -> tuple[int, ...] | None:
     return tuple(int(n) for n in match.groups()) if match else None
 
 
+def _version_text(version: tuple[int, ...]) -> str:
+    return "v" + ".".join(str(n) for n in version)
+
+
 def _is_thanos_executable(word: str) -> bool:
     return word.rsplit("/", 1)[-1] == "thanos"
 
@@ -259,6 +263,23 @@ def cluster_of(resource: Any) -> str:
     return f"{provider_of(resource)}|{namespace_of(resource)}"
 
 
+def _pod_labels(resource) -> dict:
+    """The labels of a workload's pods (for an operator CR, the ones prometheus-operator gives them)."""
+    props, name = resource.props, (resource.props.get("metadata") or {}).get("name")
+    if resource.resource_type == PROMETHEUS_CR:
+        own = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": name, "prometheus": name,
+               "operator.prometheus.io/name": name}
+    elif resource.resource_type == THANOS_RULER_CR:
+        own = {"app.kubernetes.io/name": "thanos-ruler", "app.kubernetes.io/instance": name, "thanos-ruler": name}
+    else:
+        return ((props.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    return {**(((props.get("spec") or {}).get("podMetadata") or {}).get("labels") or {}), **own}
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
 def secret_text(props: Any, key: str, config_map: bool = False) -> str | None:
     """One key of a Secret's props, from `stringData` or base64 `data` (a ConfigMap's `data` is plain text);
     UNKNOWN when its value is computed at apply."""
@@ -393,22 +414,3 @@ class Stack:
                     return f"{kind} {(resource.props.get('metadata') or {}).get('name')} key {key}"
                 return ""
         return ""
-
-
-def deduplicated(validate):
-    """A validate function that reports each message once per resource (a flag repeated in nine containers is one
-    finding, not nine)."""
-    def run(args, report):
-        seen = set()
-
-        def once(message, urn=None):
-            if (message, urn) in seen:
-                return
-            seen.add((message, urn))
-            if urn is None:
-                report(message)
-            else:
-                report(message, urn)
-        validate(args, once)
-    run.__name__ = validate.__name__
-    return run

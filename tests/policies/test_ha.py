@@ -1,0 +1,61 @@
+"""HA rules (policies/thanos_policies/ha.py): anti-affinity, minimum replicas, disruption budgets, shared claims."""
+
+import copy
+
+from ..support.policies import DEPLOYMENT, K8S, STS, check, check_stack, thanos_workload, workload
+
+
+def test_anti_affinity(prod):
+    query = workload(prod, "thanos-query-pods")["inputs"]
+    assert check("thanos-ha-anti-affinity", DEPLOYMENT, query) == []
+    del query["spec"]["template"]["spec"]["affinity"]
+    assert check("thanos-ha-anti-affinity", DEPLOYMENT, query) == [
+        "query runs 2 replicas without hard pod anti-affinity (or a DoNotSchedule spread) on kubernetes.io/hostname: "
+        "one node failure can take every replica down."]
+    del query["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert "without a spread over topology.kubernetes.io/zone" in check("thanos-ha-anti-affinity", DEPLOYMENT, query)[1]
+
+
+def test_min_replicas(prod):
+    store = workload(prod, "thanos-store")["inputs"]
+    assert check("thanos-ha-min-replicas", STS, store) == []
+    store["spec"]["replicas"] = 1
+    assert check("thanos-ha-min-replicas", STS, store) == [
+        "store has 1 replica(s); at least 2 are required (config: thanos.store.replicas)."]
+    assert check("thanos-ha-min-replicas", STS, store, {"minReplicas": 1}) == []
+
+
+def test_pdb(prod):
+    cluster = [r for r in prod if "chicago" in (r["provider"] or "")
+               and (r["inputs"].get("metadata") or {}).get("namespace") == "thanos"]
+    assert check_stack("thanos-ha-pdb", cluster) == []
+    without = [r for r in cluster if not (r["type"].endswith("PodDisruptionBudget")
+                                          and r["inputs"]["metadata"]["name"] == "thanos-ruler")]
+    assert check_stack("thanos-ha-pdb", without) == [
+        "thanos-ruler has 2 replicas and no PodDisruptionBudget selecting its pods."]
+    blocking = copy.deepcopy(cluster)
+    next(r for r in blocking if r["type"].endswith("PodDisruptionBudget")
+         and r["inputs"]["metadata"]["name"] == "thanos-ruler")["inputs"]["spec"]["maxUnavailable"] = 0
+    assert check_stack("thanos-ha-pdb", blocking) == [
+        "the PodDisruptionBudget of thanos-ruler allows no disruption: it blocks every node drain."]
+
+
+def test_replicas_sharing_one_read_write_once_claim_are_refused():
+    def claim(mode: str) -> dict:
+        return {"type": "kubernetes:core/v1:PersistentVolumeClaim", "provider": K8S, "inputs": {
+            "metadata": {"name": "data", "namespace": "mon"}, "spec": {"accessModes": [mode]}}}
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    store = thanos_workload("Deployment", "store", ["store"], replicas=2, volumes=volumes)
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), store]) == [
+        "store: 2 replicas share the ReadWriteOnce claim data: it attaches to one node, so the other replicas never "
+        "start (or, on one node, open the same data directory); give each replica its own claim (a StatefulSet's "
+        "volumeClaimTemplates)."]
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteMany"), store]) == []
+    single = thanos_workload("Deployment", "store", ["store"], replicas=1, volumes=volumes)
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), single]) == []
+    # A StatefulSet's claim templates are per replica; a claim in its pod's volumes is shared all the same.
+    shared = thanos_workload("StatefulSet", "store", ["store"], replicas=3, volumes=volumes)
+    assert check_stack("thanos-ha-claims", [claim("ReadWriteOnce"), shared]) == [
+        "store: 3 replicas share the ReadWriteOnce claim data: it attaches to one node, so the other replicas never "
+        "start (or, on one node, open the same data directory); give each replica its own claim (a StatefulSet's "
+        "volumeClaimTemplates)."]
