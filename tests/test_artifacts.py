@@ -14,7 +14,7 @@ import yaml
 from components.platform.kube import CUSTOM_KINDS
 from components.thanos.flags import flag_problem
 
-from .conftest import ROOT, STACKS
+from tests.support.stacks import ROOT, STACKS
 
 KUBERNETES_VERSION = "1.34.0"
 OBJSTORE_KEYS = json.loads((ROOT / "reference" / "thanos-v0.42.4-objstore.json").read_text())

@@ -14,7 +14,7 @@ import config
 from capacity import Constants, Inputs, plan
 from capacity.planner import bucket_bytes_over_time, raw_bytes_per_sample
 
-from .conftest import ROOT, run_preflight, stack_config
+from tests.support.stacks import ROOT, run_preflight, stack_config
 
 GB = 1e9
 GUIDE_CONSTANTS = Constants(raw_chunk_bytes_per_sample=2.0, index_overhead={"medium": 0.0}, bytes_per_5m_window=6,

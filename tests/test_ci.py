@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from .conftest import ROOT
+from tests.support.stacks import ROOT
 
 WORKFLOW = yaml.safe_load((ROOT / ".github" / "workflows" / "pull-request.yml").read_text())
 

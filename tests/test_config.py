@@ -8,7 +8,7 @@ import yaml
 import config
 from config.base import cpu_millicores, duration_seconds, memory_bytes
 
-from .conftest import ROOT, STACKS, run_preflight, stack_config
+from tests.support.stacks import ROOT, STACKS, run_preflight, stack_config
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from .conftest import ROOT, STACKS, run_preflight, run_probe
+from tests.support.stacks import ROOT, STACKS, run_preflight, run_probe
 
 REPORT = """
 from preflight import conformance

@@ -12,7 +12,7 @@ import yaml
 
 from components.operations import validate_deploy
 
-from .conftest import ROOT, run_probe
+from tests.support.stacks import ROOT, run_probe
 
 # --- upgrade order -----------------------------------------------------------------------------------------------
 
@@ -477,7 +477,7 @@ def switch_without_replication(config):
 def test_bad_dr_config_names_the_key(stack, edit, key, message):
     import config
 
-    from .conftest import stack_config
+    from tests.support.stacks import stack_config
 
     raw = stack_config(stack)
     edit(raw)
@@ -489,7 +489,7 @@ def test_bad_dr_config_names_the_key(stack, edit, key, message):
 def test_a_schedule_that_is_not_cron_names_the_key():
     import config
 
-    from .conftest import stack_config
+    from tests.support.stacks import stack_config
 
     raw = stack_config("prod")
     raw["thanos"]["bucket-verify"] = {"schedule": "daily"}

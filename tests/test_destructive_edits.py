@@ -9,7 +9,7 @@ import yaml
 import config
 from components.renames import earlier_names
 
-from .conftest import ROOT, run_preflight
+from tests.support.stacks import ROOT, run_preflight
 
 
 def test_earlier_names_put_each_old_name_back_where_the_new_one_stands_whole():

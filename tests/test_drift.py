@@ -11,7 +11,7 @@ import yaml
 
 from ci.drift import DRIFT, FAILED, NO_DRIFT, UNREADY, classify, read_events
 
-from .conftest import ROOT
+from tests.support.stacks import ROOT
 
 RECORDINGS = ROOT / "tests" / "recordings"
 WEB = "urn:pulumi:dev::drift::kubernetes:apps/v1:Deployment::web"

@@ -15,7 +15,7 @@ from components.global_view.entry_point import htpasswd_line
 from components.global_view.leaves import LEAF_SERVICE
 from components.global_view.tier import global_replica_labels, global_rule_groups, global_sd_config
 
-from .conftest import run_probe, stack_config
+from tests.support.stacks import run_probe, stack_config
 
 DUMP_CERTIFICATES = """
 plan = {plan}

@@ -3,7 +3,7 @@ that exist, and the list covers every policy domain and what the test audit foun
 
 from ci.mutate import MUTATIONS, problems_in
 
-from .conftest import ROOT
+from tests.support.stacks import ROOT
 
 
 def test_every_mutation_applies_to_the_current_code():

@@ -29,7 +29,7 @@ from components.platform.kube import ClusterContext
 from components.thanos.prometheus import ScrapeJob
 from config.observability import ReceiverSpec, WebhookReceiver
 
-from .conftest import ROOT, STACKS, stack_config as raw_stack_config
+from tests.support.stacks import ROOT, STACKS, stack_config as raw_stack_config
 from .rule_cases import CASES
 from .test_artifacts import tool
 

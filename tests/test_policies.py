@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .conftest import ROOT, STACKS
+from tests.support.stacks import ROOT, STACKS
 from .support.policies import POLICIES, STS, UNKNOWN_STRING, check, check_stack, container, workload
 
 

@@ -17,7 +17,7 @@ from config.storage import AwsStorage
 from preflight.engine import Plan, Resource
 from preflight.policy import run_policies
 
-from .conftest import ROOT, run_preflight
+from tests.support.stacks import ROOT, run_preflight
 
 pytestmark = pytest.mark.usefixtures("record_policy_lines")
 STS = "kubernetes:apps/v1:StatefulSet"

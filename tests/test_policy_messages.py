@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from .conftest import FIRED_LINES_FILE, ROOT, report_call_sites
+from tests.support.policies import FIRED_LINES_FILE, report_call_sites
+from tests.support.stacks import ROOT
 
 POLICY_TESTS = ["tests/test_policies.py", "tests/policies", "tests/test_policy_incidents.py", "tests/test_third_party.py"]
 

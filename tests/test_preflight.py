@@ -8,7 +8,7 @@ import yaml
 
 from preflight.manifests import is_object
 
-from .conftest import ROOT, STACKS, run_preflight, run_probe
+from tests.support.stacks import ROOT, STACKS, run_preflight, run_probe
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "protect", "retainOnDelete", "dependsOn",
                  "inputs", "secretInputs", "aliases"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tests.realtools import Harness
 from tests.realtools.blocks import HOUR_MS, write_blocks
 from tests.realtools.loopback import bucket_name, objstore_files, subcommand

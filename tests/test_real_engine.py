@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from components.platform.common import OBJSTORE_KEY, OBJSTORE_SECRET
 from preflight.policy import load_policies
-from tests.conftest import run_preflight
+from tests.support.stacks import run_preflight
 from tests.realtools.kubernetes import Cluster, wait_until
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.pulumi_cli import Project

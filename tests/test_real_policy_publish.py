@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import ROOT
+from tests.support.stacks import ROOT
 from .realtools import tool
 from .realtools.pulumi_cloud import PulumiCloud
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tests.realtools import Harness, tool
 from tests.realtools.harness import BINARIES
 from tests.realtools.loopback import bucket_name

@@ -9,7 +9,7 @@ import yaml
 
 from config import reference
 
-from .conftest import ROOT, STACKS
+from tests.support.stacks import ROOT, STACKS
 
 
 def test_readme_table_and_schema_are_generated_from_the_models():

@@ -9,7 +9,7 @@ from components.storage import aws as cloud_aws
 from components.storage.identity import COMPONENT_ROLES, DELETER, READER, WRITER, identity_name
 from config.storage import AwsStorage
 
-from .conftest import run_probe, stack_config
+from tests.support.stacks import run_probe, stack_config
 
 BUCKET_ARN = "arn:aws:s3:::acme-thanos"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -15,7 +15,7 @@ from tests.network_policies import reachable
 from config.thanos import PrometheusSpec, ReceiveSpec, StoreSpec, ThanosSpec
 from preflight.manifests import is_object
 
-from .conftest import STACKS, stack_config
+from tests.support.stacks import STACKS, stack_config
 
 CTX = ClusterContext(cluster="chicago", region="us-east-1", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
 

@@ -5,7 +5,7 @@ import copy
 
 import yaml
 
-from ..conftest import STACKS
+from tests.support.stacks import STACKS
 from ..support.policies import STS, check_stack, container
 
 

@@ -3,7 +3,7 @@
 import copy
 import json
 
-from ..conftest import run_probe
+from tests.support.stacks import run_probe
 from ..support.policies import DEPLOYMENT, STS, check, check_stack, container, workload
 
 

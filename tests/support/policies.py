@@ -1,6 +1,7 @@
 """Helpers of the policy tests: run one rule over a resource or plan-shaped resources (as the engine passes
 them), and find workloads and containers in a plan."""
 
+import ast
 import copy
 
 import yaml
@@ -17,6 +18,22 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from components.storage import aws as cloud_aws
 from config.storage import AwsStorage
 from preflight.policy import load_policies
+from tests.support.stacks import ROOT
+
+
+POLICY_DIR = ROOT / "policies" / "thanos_policies"
+FIRED_LINES_FILE = "THANOS_FIRED_LINES"
+"""Environment variable: a file where `record_policy_lines` appends `file:line` of every pack line a test ran."""
+
+
+def report_call_sites() -> dict[tuple[str, int], str]:
+    """Every `report(...)` call of the pack: (file, line) -> the message as written (its first string part)."""
+    sites = {}
+    for path in sorted(POLICY_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "report":
+                sites[(str(path), node.lineno)] = ast.get_source_segment(path.read_text(), node.args[0])[:100]
+    return sites
 
 
 POLICIES = {p.name: p for p in load_policies()}
