@@ -3,6 +3,7 @@
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from .capacity import apply_capacity
 from .stack import ClusterSpec, RegionSpec, StackConfig, cross_check, replica_bucket_name
@@ -35,7 +36,7 @@ def key_path(loc: tuple[Any, ...]) -> str:
     return path or "(top level)"
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
         # pydantic names the Python class here ("a valid dictionary or instance of StoreSpec"): say it in YAML terms.

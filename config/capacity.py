@@ -2,13 +2,16 @@
 (or warn about) sizes set below what the plan needs."""
 
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from capacity import Constants, Inputs, Plan, gib, mib, plan
 
 from .base import StrictModel, duration_seconds, memory_bytes
+
+if TYPE_CHECKING:  # stack.py imports this module
+    from .stack import RegionSpec, StackConfig
 
 _DEFAULTS = Constants()
 
@@ -18,36 +21,37 @@ class CapacitySpec(StrictModel):
 
     active_series: int = Field(ge=1)
     """Active series per cluster, scraped by each Prometheus replica; required."""
-    remote_write_series: int = Field(0, ge=0)
+    remote_write_series: int = Field(default=0, ge=0)
     """Active series per cluster arriving through receive (remote write); default 0."""
-    ruler_series: int = Field(0, ge=0)
+    ruler_series: int = Field(default=0, ge=0)
     """Series the ruler writes per cluster (recording rules, ALERTS); default 0."""
     churn: Literal["low", "medium", "high"] = "medium"
     """Series churn (index overhead): low, medium or high (short-lived pods); default medium."""
-    concurrent_queries: int = Field(2, ge=1)
+    concurrent_queries: int = Field(default=2, ge=1)
     """Heavy queries at once per query replica (query and store memory); default 2."""
-    queries_per_day: int = Field(10_000, ge=0)
+    queries_per_day: int = Field(default=10_000, ge=0)
     """Queries reaching the store gateways per day (read request cost); default 10000."""
     storage_class: str = ""
     """Storage class priced (aws STANDARD/STANDARD_IA/GLACIER_IR, gcp STANDARD/NEARLINE, azure HOT/COOL); default
     the cloud's standard class."""
     enforce: Literal["refuse", "warn"] = "refuse"
     """What an explicit size below the plan's does: refuse or warn; default refuse."""
-    raw_chunk_bytes_per_sample: float = Field(_DEFAULTS.raw_chunk_bytes_per_sample, gt=0)
+    raw_chunk_bytes_per_sample: float = Field(default=_DEFAULTS.raw_chunk_bytes_per_sample, gt=0)
     """Raw chunk bytes per sample, index excluded (measure: bucket inspect bytes / samples); default 1.8."""
-    bytes_per_5m_window: float = Field(_DEFAULTS.bytes_per_5m_window, gt=0)
+    bytes_per_5m_window: float = Field(default=_DEFAULTS.bytes_per_5m_window, gt=0)
     """Bytes per series per 5m window, index included; default 7.0."""
-    bytes_per_1h_window: float = Field(_DEFAULTS.bytes_per_1h_window, gt=0)
+    bytes_per_1h_window: float = Field(default=_DEFAULTS.bytes_per_1h_window, gt=0)
     """Bytes per series per 1h window, index included; default 9.0."""
-    index_overhead: float | None = Field(None, ge=0)
+    index_overhead: float | None = Field(default=None, ge=0)
     """Index bytes as a fraction of chunk bytes, replacing the churn table; default none (from churn)."""
-    head_bytes_per_series: int = Field(_DEFAULTS.head_bytes_per_series, ge=512)
+    head_bytes_per_series: int = Field(default=_DEFAULTS.head_bytes_per_series, ge=512)
     """Head memory per active series in bytes; default 8192."""
 
 
-def inputs_for(stack, region) -> Inputs:
+def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
     """The planner inputs of one region's bucket and clusters."""
     spec, thanos = stack.capacity, stack.thanos
+    assert spec is not None, "only a stack with a capacity: section is planned"
     overhead = dict(_DEFAULTS.index_overhead)
     if spec.index_overhead is not None:
         overhead[spec.churn] = spec.index_overhead
@@ -76,12 +80,12 @@ def inputs_for(stack, region) -> Inputs:
         constants=constants)
 
 
-def plans(stack) -> dict[str, Plan]:
+def plans(stack: "StackConfig") -> dict[str, Plan]:
     """The plan of every region that has clusters."""
     return {r.name: plan(inputs_for(stack, r)) for r in stack.regions if r.clusters}
 
 
-def needed_sizes(stack) -> dict[str, int]:
+def needed_sizes(stack: "StackConfig") -> dict[str, int]:
     """Bytes each sized key needs (the largest over the regions: one Thanos spec serves every cluster)."""
     needed: dict[str, int] = {}
     caches = stack.thanos.caches
@@ -107,7 +111,7 @@ def _component(thanos, path: str):
     return node
 
 
-def apply_capacity(stack) -> tuple[object, list[tuple[str, str]], list[str]]:
+def apply_capacity(stack: "StackConfig") -> tuple["StackConfig", list[tuple[str, str]], list[str]]:
     """(the stack with planned sizes where none was set, problems for explicit sizes below the plan, warnings)."""
     if stack.capacity is None:
         return stack, [], []

@@ -26,7 +26,7 @@ class TlsSpec(StrictModel):
     """Re-issue a certificate this long before it expires (on the next `pulumi up`, or by cert-manager); default 720h."""
     ca_validity: Duration = "87600h"
     """Lifetime of the stack CA; default 87600h (10 years)."""
-    ca_generation: int = Field(1, ge=1)
+    ca_generation: int = Field(default=1, ge=1)
     """The CA that signs certificates; raise it to rotate the CA (see docs/global-view.md); default 1."""
     trusted_ca_generations: list[int] = Field(default_factory=list)
     """CA generations every server and client trusts (a bundle); during a rotation list the old and the new one;
@@ -60,7 +60,7 @@ class DnsSpec(StrictModel):
     `_grpc._tcp.thanos-query.<zone>`; required."""
     zone_id: str
     """Route53 hosted zone id, Cloud DNS managed zone name, or the resource group of the Azure private zone; required."""
-    ttl: int = Field(60, ge=5, le=3600)
+    ttl: int = Field(default=60, ge=5, le=3600)
     """TTL of every record in seconds; default 60."""
 
 
@@ -73,9 +73,9 @@ class EntryTlsSpec(StrictModel):
     nothing else), `ca` (a CA of its own in the cluster, name-constrained to the host; its key never leaves the
     cluster; cert-manager >= 1.17), `acme` (a public or ACME issuer: cert-manager with `cluster-issuer`) or `secret`
     (an existing `kubernetes.io/tls` Secret, `secret-name`); default self-signed."""
-    cluster_issuer: str | None = Field(None, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    cluster_issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
     """The cert-manager ClusterIssuer (e.g. Let's Encrypt) that issues the host's certificate; required with acme."""
-    secret_name: str | None = Field(None, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    secret_name: str | None = Field(default=None, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
     """An existing `kubernetes.io/tls` Secret for the host in the global namespace; required with secret."""
 
     @model_validator(mode="after")
@@ -103,7 +103,7 @@ class EntryPointSpec(StrictModel):
     """Host name users and Grafana reach, e.g. thanos.example.com; required."""
     auth: Literal["oauth2-proxy", "basic-auth"] = "oauth2-proxy"
     """`oauth2-proxy` (OIDC single sign-on) or `basic-auth` (ingress-nginx, bcrypt htpasswd); default oauth2-proxy."""
-    oidc_issuer_url: str | None = Field(None, pattern=r"^https://\S+$")
+    oidc_issuer_url: str | None = Field(default=None, pattern=r"^https://\S+$")
     """OIDC issuer of oauth2-proxy; required with oauth2-proxy. The client secret is the secret config key
     `thanos:oauth2ClientSecret`."""
     oidc_client_id: str | None = None
@@ -112,7 +112,7 @@ class EntryPointSpec(StrictModel):
     """E-mail domains oauth2-proxy lets in (no wildcard); default none: give them or `allowed-groups`."""
     allowed_groups: list[str] = Field(default_factory=list)
     """IdP groups oauth2-proxy lets in (the groups claim); default none: give them or `email-domains`."""
-    basic_auth_user: str = Field("thanos", pattern=r"^[A-Za-z0-9._-]+$")
+    basic_auth_user: str = Field(default="thanos", pattern=r"^[A-Za-z0-9._-]+$")
     """User name of basic-auth when it is one shared user; default thanos. The password is the secret config key
     `thanos:basicAuthPassword`, or generated (read it with `pulumi stack output --show-secrets`)."""
     basic_auth_users: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")]] = Field(default_factory=list)

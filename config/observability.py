@@ -127,7 +127,7 @@ class AlertmanagerSpec(StrictModel):
     """Deploy Alertmanager (off: alerts go only to ruler.alertmanagers); default true."""
     image: str = ALERTMANAGER_IMAGE
     """Alertmanager image, pinned; default quay.io/prometheus/alertmanager:v0.28.1."""
-    replicas: int = Field(3, ge=1)
+    replicas: int = Field(default=3, ge=1)
     """Replicas (gossip peers; 3 tolerate one down during a rollout); default 3."""
     storage_size: Memory = "1Gi"
     """PVC for silences and the notification log; default 1Gi."""
@@ -177,7 +177,7 @@ class GrafanaSpec(StrictModel):
     """Deploy Grafana; default true."""
     image: str = GRAFANA_IMAGE
     """Grafana image, pinned; default docker.io/grafana/grafana:11.6.3."""
-    replicas: int = Field(1, ge=1)
+    replicas: int = Field(default=1, ge=1)
     """Replicas; default 1 (its SQLite database, and so login sessions, is per pod; everything else is provisioned)."""
     resources: Resources = sized("100m", "256Mi", "512Mi")
     """Default 100m/256Mi requests, 512Mi limit."""

@@ -34,6 +34,11 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in _models(arg)]
 
 
+def _provider(model: type[BaseModel]) -> str:
+    """The tag of one variant of the storage union (its `provider: Literal[...]`)."""
+    return typing.get_args(model.model_fields["provider"].annotation)[0]
+
+
 def type_name(field: FieldInfo) -> str:
     """A short type for the table: duration, quantity, name, one of ..., list of ..., a section."""
     for item in field.metadata:
@@ -55,7 +60,7 @@ def _annotation_name(annotation: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         variants = _models(annotation)
         if len(variants) > 1:
-            return "by provider: " + ", ".join(v.model_fields["provider"].annotation.__args__[0] for v in variants)
+            return "by provider: " + ", ".join(_provider(v) for v in variants)
         return " or ".join(_annotation_name(a) for a in args if a is not type(None))
     if origin in (list, tuple):
         inner = _annotation_name(args[0]) if args else "value"
@@ -73,7 +78,7 @@ def default_text(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     if field.default_factory is not None:
-        value = field.default_factory()
+        value = field.get_default(call_default_factory=True, validated_data={})
         if isinstance(value, Resources):
             limits = ", ".join(f"{k} {v}" for k, v in value.requests.model_dump(exclude_none=True).items())
             return f"requests {limits}; limit memory {value.limits.memory}"
@@ -99,7 +104,7 @@ def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[tuple[s
         found.append((key, type_name(field), default_text(field), meaning))
         if len(nested) > 1:  # a union on provider: one block of keys per variant
             for variant in nested:
-                tag = variant.model_fields["provider"].annotation.__args__[0]
+                tag = _provider(variant)
                 found += [(k, t, d, m) for k, t, d, m in rows(variant, f"{key}({tag}).") if not k.endswith(".provider")]
         elif nested:
             found += rows(nested[0], f"{key}[]." if is_list else f"{key}.")

@@ -17,7 +17,7 @@ class KubernetesAccess(StrictModel):
 
     context: str | None = None
     """Context of the user's kubeconfig (kind, k3d, minikube, EKS...); default none."""
-    stack: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$")
+    stack: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$")
     """`org/project/stack` of the stack that created the cluster; default none."""
     kubeconfig_output: str = "kubeconfig"
     """Output of that stack holding the kubeconfig (a secret); default kubeconfig."""
@@ -41,9 +41,9 @@ class ClusterSpec(StrictModel):
     namespace: Name | None = None
     """Namespace of this cluster's Thanos objects; default the stack's namespace (set it when several simulated
     clusters share one Kubernetes cluster, as dev does)."""
-    oidc_issuer: str | None = Field(None, pattern=r"^https://\S+$")
+    oidc_issuer: str | None = Field(default=None, pattern=r"^https://\S+$")
     """OIDC issuer URL of the cluster (IRSA, Azure workload identity); default the stack output, if any."""
-    workload_identity_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog$")
+    workload_identity_pool: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog$")
     """GKE Workload Identity pool of the cluster; default `<storage project>.svc.id.goog`."""
     renamed_from: list[Name] = Field(default_factory=list)
     """Earlier names of this cluster, newest first: its resources keep their state across the rename (aliases), and

@@ -41,9 +41,9 @@ class AwsStorage(StrictModel):
     """Discriminator."""
     bucket: str = Field(pattern=_S3_BUCKET)
     """Bucket name, globally unique; required."""
-    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
+    kms_key_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
     """SSE-KMS key of the bucket; default none (SSE-S3)."""
-    replica_kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
+    replica_kms_key_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
     """SSE-KMS key in the DR region for the replica; required with kms-key-arn and replication."""
     noncurrent_version_expiration: Duration = "30d"
     """How long overwritten or deleted object versions are kept; default 30d."""
@@ -141,7 +141,7 @@ class AzureStorage(StrictModel):
     """Existing resource group for the account and identities; required."""
     account: str = Field(pattern=r"^[a-z0-9]{3,24}$")
     """Storage account name, globally unique; required."""
-    container: str = Field("thanos", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    container: str = Field(default="thanos", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
     """Blob container name; default thanos."""
     sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS",
                  "Standard_GZRS", "Standard_RAGZRS"] = "Standard_RAGZRS"
@@ -177,7 +177,7 @@ class InClusterStorage(StrictModel):
 
     provider: Literal["in-cluster"]
     """Discriminator."""
-    bucket: str = Field("thanos", pattern=_S3_BUCKET)
+    bucket: str = Field(default="thanos", pattern=_S3_BUCKET)
     """Bucket created at start; default thanos."""
     size: Memory = "20Gi"
     """PVC size of the server; default 20Gi."""

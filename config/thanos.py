@@ -62,9 +62,9 @@ class Autoscaling(StrictModel):
 
     enabled: bool = True
     """Create the HPA; default true."""
-    max_replicas: int = Field(6, ge=1)
+    max_replicas: int = Field(default=6, ge=1)
     """Upper bound of replicas; default 6."""
-    cpu_utilization: int = Field(75, ge=10, le=100)
+    cpu_utilization: int = Field(default=75, ge=10, le=100)
     """Target average CPU utilisation in percent of requests; default 75."""
 
 
@@ -73,7 +73,7 @@ class PrometheusSpec(StrictModel):
 
     image: str = PROMETHEUS_IMAGE
     """Prometheus image, pinned; default quay.io/prometheus/prometheus:v3.5.0."""
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     """Replicas of the HA group (they differ only in the replica label); default 2."""
     retention: Duration = "24h"
     """Local TSDB retention; default 24h, at least 6h (three 2h blocks) so uploads survive a bucket outage."""
@@ -99,11 +99,11 @@ class PrometheusSpec(StrictModel):
 class QuerySpec(StrictModel):
     """Thanos Query: the PromQL entry point that fans out to sidecars, stores, rulers and receivers."""
 
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     """Replicas (the HPA minimum when autoscaling is on); default 2."""
     timeout: Duration = "2m"
     """`--query.timeout`; default 2m."""
-    max_concurrent: int = Field(20, ge=1)
+    max_concurrent: int = Field(default=20, ge=1)
     """`--query.max-concurrent`; default 20."""
     lookback_delta: Duration = "5m"
     """`--query.lookback-delta`; default 5m."""
@@ -116,11 +116,11 @@ class QuerySpec(StrictModel):
 class QueryFrontendSpec(StrictModel):
     """Thanos Query-frontend: splits, retries and caches range and label queries in front of Query."""
 
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     """Replicas (the HPA minimum when autoscaling is on); default 2."""
     split_interval: Duration = "24h"
     """`--query-range.split-interval` and `--labels.split-interval`; default 24h (must be > 0 with a cache)."""
-    max_retries: int = Field(5, ge=0)
+    max_retries: int = Field(default=5, ge=0)
     """Retries per split request; default 5."""
     log_queries_longer_than: Duration = "10s"
     """`--query-frontend.log-queries-longer-than`; default 10s."""
@@ -148,20 +148,20 @@ class TimePartition(StrictModel):
 class StoreSpec(StrictModel):
     """Thanos Store gateway: serves the blocks in the bucket, sharded by block hash and/or time when asked."""
 
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     """Replicas per shard; default 2."""
-    shards: int = Field(1, ge=1, le=16)
+    shards: int = Field(default=1, ge=1, le=16)
     """Hash shards over `__block_id` (one StatefulSet each, together covering every block); default 1."""
     time_partitions: list[TimePartition] = Field(default_factory=list)
     """Time partitions, oldest first, each hash-sharded as above; they must overlap (no gap) and cover all time;
     default none (one partition covering everything)."""
     storage_size: Memory = "20Gi"
     """PVC size for the index-header cache; default 20Gi."""
-    series_limit: int = Field(1_000_000, ge=1)
+    series_limit: int = Field(default=1_000_000, ge=1)
     """`--store.limits.request-series`: series one request may touch; default 1000000."""
-    samples_limit: int = Field(100_000_000, ge=1)
+    samples_limit: int = Field(default=100_000_000, ge=1)
     """`--store.limits.request-samples`: samples one request may return; default 100000000."""
-    series_max_concurrency: int = Field(20, ge=1)
+    series_max_concurrency: int = Field(default=20, ge=1)
     """`--store.grpc.series-max-concurrency`; default 20."""
     ignore_deletion_marks_delay: Duration = "24h"
     """`--ignore-deletion-marks-delay`; default 24h (half the compactor's delete-delay)."""
@@ -199,9 +199,9 @@ class RetentionSpec(StrictModel):
 
     raw: Duration = "30d"
     """`--retention.resolution-raw`; default 30d."""
-    res_5m: Duration = Field("180d", alias="5m")
+    res_5m: Duration = Field(default="180d", alias="5m")
     """`--retention.resolution-5m`; default 180d."""
-    res_1h: Duration = Field("2y", alias="1h")
+    res_1h: Duration = Field(default="2y", alias="1h")
     """`--retention.resolution-1h`; default 2y."""
     downsampling: bool = True
     """Produce 5m and 1h downsampled blocks; default true."""
@@ -240,7 +240,7 @@ class CompactorSpec(StrictModel):
     """`--delete-delay`: how long a block marked for deletion stays readable; default 48h."""
     consistency_delay: Duration = "30m"
     """`--consistency-delay`; default 30m."""
-    concurrency: int = Field(1, ge=1)
+    concurrency: int = Field(default=1, ge=1)
     """`--compact.concurrency`; default 1."""
     deduplicate_receive_replicas: bool = True
     """Merge the byte-identical copies replicated receive writes (`--deduplication.replica-label=receive_replica`,
@@ -260,7 +260,7 @@ class CompactorSpec(StrictModel):
 class RulerSpec(StrictModel):
     """Thanos Ruler: evaluates recording and alerting rules against Query, HA by replica label."""
 
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     """Replicas; default 2."""
     alertmanagers: list[str] = Field(default_factory=list)
     """Alertmanager URLs besides the cluster's own (observability.alertmanager), e.g.
@@ -283,12 +283,12 @@ class ReceiveSpec(StrictModel):
 
     enabled: bool = True
     """Deploy receive; default true."""
-    ingestors: int = Field(4, ge=1)
+    ingestors: int = Field(default=4, ge=1)
     """Ingestor replicas (hashring endpoints); default 4, one more than the replication factor, so a rollout or a lost
     node never leaves a series with fewer than its write quorum and no ingestor holds every series."""
-    replication_factor: int = Field(3, ge=1)
+    replication_factor: int = Field(default=3, ge=1)
     """`--receive.replication-factor`; default 3 (odd, never more than the ingestors)."""
-    router_replicas: int = Field(2, ge=1)
+    router_replicas: int = Field(default=2, ge=1)
     """Router replicas; default 2."""
     remote_write_namespaces: list[Name] = Field(default_factory=list)
     """Other namespaces whose pods may remote-write to the routers (each writer also needs a client certificate: the
@@ -345,13 +345,13 @@ class BucketVerifySpec(StrictModel):
 class MemcachedSpec(StrictModel):
     """One memcached pool (index cache, bucket cache or query-frontend results cache)."""
 
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     """Replicas; default 2."""
-    memory_mb: int = Field(1024, ge=64)
+    memory_mb: int = Field(default=1024, ge=64)
     """`-m`, item memory per replica in MiB; the container limit adds 25% on top; default 1024."""
-    max_item_size: str = Field("5m", pattern=r"^\d+[km]$")
+    max_item_size: str = Field(default="5m", pattern=r"^\d+[km]$")
     """`-I`, the largest item; default 5m."""
-    connection_limit: int = Field(4096, ge=64)
+    connection_limit: int = Field(default=4096, ge=64)
     """`-c`; default 4096."""
     cpu: Cpu = "250m"
     """CPU request; default 250m."""

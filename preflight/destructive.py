@@ -85,9 +85,10 @@ def load_baseline(path: Path) -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def _at(inputs: dict[str, Any], path: str) -> Any:
+    value: Any = inputs
     for part in path.split("."):
-        inputs = inputs.get(part) if isinstance(inputs, dict) else None
-    return inputs
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _claim_templates(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import Stack
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
@@ -207,7 +208,8 @@ class PlanMocks(pulumi.runtime.Mocks):
                           f"{inputs.get('roleDefinitionId', stable_uuid('role', name))}"}
         return {"id": f"{base}/{typ.split(':')[-1]}/{name}"}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    # The SDK's MockMonitor takes a plain dict as well as its annotated (dict, failures) pair.
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         self.invokes.append(Invoke(args.token, plain(dict(args.args)), _urn_of(args.provider) or ""))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": MOCK_ACCOUNT_ID, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/preflight",
@@ -316,14 +318,16 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
     gc.set_threshold(200_000, 100, 1000)
     pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
                                    for key, value in config.items()})
-    monitor = RecordingMonitor(PlanMocks(stack_outputs, first_preview))
-    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    mocks = PlanMocks(stack_outputs, first_preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     exported: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def run() -> pulumi.Output:
         runpy.run_path(str(program), run_name="__main__")
-        outputs = pulumi.runtime.get_root_resource().outputs or {}
+        root = pulumi.runtime.get_root_resource()
+        outputs = (root.outputs if isinstance(root, Stack) else None) or {}
 
         async def collect() -> dict[str, Any]:
             result = {}
@@ -333,7 +337,8 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
                 result[key] = REDACTED if await out.is_secret() else plain(value)
             return result
 
-        return pulumi.Output.from_input(collect()).apply(exported.update)
+        collected: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input(collect())
+        return collected.apply(exported.update)
 
     try:
         run()
@@ -341,7 +346,7 @@ def run_program(program: Path, project: str, stack: str, config: dict[str, Any],
         gc.set_threshold(*thresholds)
         gc.unfreeze()
     plan = Plan(project=project, stack=stack, outputs=exported,
-                invokes=sorted(monitor.mocks.invokes, key=lambda i: (i.token, i.provider)))
+                invokes=sorted(mocks.invokes, key=lambda i: (i.token, i.provider)))
     for request, response in monitor.records:
         if request.type == "pulumi:pulumi:Stack":
             continue

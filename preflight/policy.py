@@ -66,13 +66,14 @@ def load_policy_config(path: Path | None) -> dict[str, Any]:
         level = entry.get("enforcementLevel") if isinstance(entry, dict) else entry
         if not isinstance(entry, (dict, str)) or (level is not None and level not in LEVELS):
             problems.append(f"{name}: enforcementLevel must be one of {', '.join(LEVELS)}")
-        known = set(policy.config_schema.properties) if policy and policy.config_schema else set()
+        properties = policy.config_schema.properties if policy and policy.config_schema else {}
+        known = set(properties)
         unknown = sorted(set(entry) - known - {"enforcementLevel"}) if isinstance(entry, dict) else []
         if unknown:
             problems.append(f"{name}: unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
                             f" (known: {', '.join(sorted(known)) or 'none'})")
         for key in sorted(set(entry) & known if isinstance(entry, dict) else ()):
-            problem = _value_problem(policy.config_schema.properties[key], entry[key])
+            problem = _value_problem(properties[key], entry[key])
             if problem:
                 problems.append(f"{name}.{key}: {problem}")
     if problems:
@@ -80,7 +81,7 @@ def load_policy_config(path: Path | None) -> dict[str, Any]:
     return config
 
 
-_TYPES = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
+_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
 
 
 def _value_problem(schema: dict[str, Any], value: Any) -> str:

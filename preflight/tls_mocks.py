@@ -31,6 +31,14 @@ def private_key(name: str, inputs: dict[str, Any]) -> dict[str, str]:
     return {"privateKeyPem": pem, "publicKeyPem": public}
 
 
+def _ecdsa_key(pem: str) -> ec.EllipticCurvePrivateKey:
+    """A key `private_key` made (the PEM of a PrivateKey's outputs)."""
+    key = serialization.load_pem_private_key(pem.encode(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"preflight mocks only ECDSA keys, not {type(key).__name__}")
+    return key
+
+
 def _subject(subject: dict[str, Any] | None) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, str((subject or {})[key]))
                       for key, oid in _NAME_FIELDS.items() if (subject or {}).get(key)])
@@ -64,14 +72,14 @@ def _sign(name: str, subject: x509.Name, public_key: Any, issuer: x509.Name, iss
 
 def self_signed_cert(name: str, inputs: dict[str, Any]) -> dict[str, str]:
     """SelfSignedCert outputs: the CA certificate."""
-    key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+    key = _ecdsa_key(inputs["privateKeyPem"])
     subject = _subject(inputs.get("subject"))
     return {"certPem": _sign(name, subject, key.public_key(), subject, key, inputs, inputs.get("dnsNames") or [])}
 
 
 def cert_request(inputs: dict[str, Any]) -> dict[str, str]:
     """CertRequest outputs: a CSR signed by the key."""
-    key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+    key = _ecdsa_key(inputs["privateKeyPem"])
     builder = x509.CertificateSigningRequestBuilder().subject_name(_subject(inputs.get("subject")))
     if inputs.get("dnsNames"):
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in inputs["dnsNames"]]),
@@ -84,7 +92,7 @@ def locally_signed_cert(name: str, inputs: dict[str, Any]) -> dict[str, str]:
     """LocallySignedCert outputs: the CSR's subject, key and SANs signed by the CA."""
     csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
     ca = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
-    ca_key = serialization.load_pem_private_key(inputs["caPrivateKeyPem"].encode(), None)
+    ca_key = _ecdsa_key(inputs["caPrivateKeyPem"])
     try:
         dns_names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
             x509.DNSName)

@@ -147,7 +147,7 @@ def entry_credentials(name: str, spec: EntryPointSpec, parent: pulumi.Resource) 
         cookie = random.RandomPassword(f"{name}-cookie-secret", length=32, special=False, opts=generated)
         return {"client-secret": config.require_secret("oauth2ClientSecret"),
                 "cookie-secret": pulumi.Output.secret(cookie.result)}
-    salt_key = pulumi.Output.secret(random.RandomPassword(f"{name}-basic-auth-salt-key", length=32, special=False,
+    salt_key: pulumi.Output[str] = pulumi.Output.secret(random.RandomPassword(f"{name}-basic-auth-salt-key", length=32, special=False,
                                                           opts=generated).result)
     if spec.basic_auth_users:  # one generated password per person
         passwords = {user: random.RandomPassword(f"{name}-basic-auth-{user}", length=32, special=False,

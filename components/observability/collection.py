@@ -39,7 +39,10 @@ def _in_cluster_https(verified_name: str | None = None) -> dict[str, Any]:
     their serving certificates are self-signed on most distributions (no serverTLSBootstrap), so the connection is
     encrypted and the token authenticates, but the kubelet's name cannot be verified."""
     tls: dict[str, Any] = {"ca_file": f"{SA_DIR}/ca.crt"}
-    tls.update({"server_name": verified_name} if verified_name else {"insecure_skip_verify": True})
+    if verified_name:
+        tls["server_name"] = verified_name
+    else:
+        tls["insecure_skip_verify"] = True
     return {"scheme": "https", "authorization": {"credentials_file": f"{SA_DIR}/token"}, "tls_config": tls}
 
 
@@ -50,7 +53,7 @@ def _opt_in(role: str, meta: str, own_namespaces: tuple[str, ...]) -> list[dict[
     elsewhere labelled like a Thanos component would otherwise stand in for it and mask the alert."""
     prefix = f"__meta_kubernetes_{meta}_annotation_prometheus_io_"
     name_label = f"__meta_kubernetes_{meta}_label_app_kubernetes_io_name"
-    relabel = [
+    relabel: list[dict[str, Any]] = [
         {"source_labels": [f"{prefix}scrape"], "action": "keep", "regex": "true"},
         {"source_labels": [f"{prefix}scheme"], "action": "replace", "regex": "(https?)", "target_label": "__scheme__"},
         {"source_labels": [f"{prefix}path"], "action": "replace", "regex": "(.+)", "target_label": "__metrics_path__"},

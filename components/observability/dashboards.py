@@ -5,7 +5,9 @@ import json
 from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as dashboard_model
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
 from components.observability.rules import (
@@ -319,7 +321,7 @@ def component_dashboards() -> dict[str, tuple[str, list[tuple[str, list[Panel]]]
     }
 
 
-def _panel(item: Panel, panel_id: int) -> object:
+def _panel(item: Panel, panel_id: int) -> Builder[dashboard_model.Panel]:
     datasource = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
     if isinstance(item, Single):
         return (stat.Panel().id(panel_id).title(item.title).unit(item.unit).datasource(datasource).span(8).height(8)

@@ -1,6 +1,7 @@
 """Scheduled bucket jobs: `thanos tools bucket verify` of each bucket (read-only, in the compactor's cluster), and
 for copies without native replication `tools bucket replicate` (single run) with retention and cleanup on the copy."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from components.platform.common import (
@@ -69,8 +70,8 @@ def cleanup_args(spec: CompactorSpec) -> list[str]:
 
 
 def cronjob(ctx: ClusterContext, component: str, name: str, args: list[str], schedule: str, *,
-            resources: Resources = JOB_RESOURCES, secret: str | None = None, extra_volumes: list[dict[str, Any]] = (),
-            extra_mounts: list[dict[str, Any]] = (), pod_labels: dict[str, str] | None = None,
+            resources: Resources = JOB_RESOURCES, secret: str | None = None, extra_volumes: Sequence[dict[str, Any]] = (),
+            extra_mounts: Sequence[dict[str, Any]] = (), pod_labels: dict[str, str] | None = None,
             service_account: str | None = None, command: list[str] | None = None) -> dict[str, Any]:
     """A hardened CronJob that never overlaps itself; failed runs stay listed (they alert through
     kube_job_status_failed). `secret` replaces the cluster's objstore Secret (a copy's config); `service_account`

@@ -42,6 +42,7 @@ def cluster_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
 def global_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     """What must hold in a global tier: every leaf listed and healthy, series from every cluster."""
     view = stack.global_view
+    assert view is not None  # only a stack with a global view has a global tier
     stores = {"query": len(stack.cluster_names())}
     if view.ruler.enabled:
         stores["rule"] = view.ruler.replicas

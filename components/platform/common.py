@@ -195,7 +195,7 @@ def spreading(selector: dict[str, str], replicas: int, zone_spread: str = "DoNot
     effort) for a multi-replica workload; nothing for a singleton."""
     if replicas < 2:
         return {}
-    term = {"labelSelector": {"matchLabels": selector}, "topologyKey": HOST_KEY}
+    term: dict[str, Any] = {"labelSelector": {"matchLabels": selector}, "topologyKey": HOST_KEY}
     anti_affinity = ({"requiredDuringSchedulingIgnoredDuringExecution": [term]} if node_spread == "DoNotSchedule" else
                      {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]})
     return {

@@ -67,6 +67,7 @@ def build_compactor(ctx: ClusterContext, spec: CompactorSpec, dedup_replica_labe
     deduplication label turns vertical compaction on for every stream the compactor sees, so an accidental overlap
     in a Prometheus or ruler stream would be merged silently instead of halting; one shard owns receive's streams
     (deduplicated), the other every other stream (overlaps halt)."""
+    shards: list[tuple[str, str, list[str], list[dict[str, Any]] | None]]
     shards = [(NAME, "compactor", [], shard_selector(receive=False) if dedup_replica_labels else None)]
     if dedup_replica_labels:
         shards.append((RECEIVE_SHARD, "compactor-receive", dedup_replica_labels, shard_selector(receive=True)))

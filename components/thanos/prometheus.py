@@ -190,7 +190,7 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     selector = ctx.selector(component)
     rules = bool(observed.rule_groups)
     web_port = {"name": "web", "containerPort": PROMETHEUS_PORT, "protocol": "TCP"}
-    data = {"name": "data", "mountPath": DATA_DIR}
+    data: dict[str, Any] = {"name": "data", "mountPath": DATA_DIR}
     config = {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}
     mounts = [data, config, *([{"name": "rules", "mountPath": RULES_DIR, "readOnly": True}] if rules else [])]
     scrape_user = [{"name": "node-exporter", "mountPath": NODE_EXPORTER_PASSWORD_DIR, "readOnly": True}] \

@@ -138,6 +138,7 @@ def zoned_ingestors(ctx: ClusterContext, spec: ReceiveSpec, pod: dict[str, Any],
     (so `--receive.local-endpoint` and the hashring addresses agree); the Service and PDB select all of them."""
     statefulsets = []
     for name, zone, count in zone_statefulsets(spec, ctx.zones):
+        assert zone is not None  # ctx.zones is not empty here
         selector = {**ctx.selector("receive"), ZONE_LABEL: zone}
         pinned = copy.deepcopy(pod)
         pinned.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {

@@ -100,7 +100,7 @@ def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_la
                       ports=thanos_ports(), env=downward_env(), probes=http_probes(startup_seconds=300),
                       mounts=[{"name": "data", "mountPath": DATA_DIR}, *storage_mounts,
                               {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
-    volumes = [objstore_volume()] if uploads else cert_volumes(tls_secret)
+    volumes = [objstore_volume()] if tls_secret is None else cert_volumes(tls_secret)
     pod = pod_spec(service_name(component), [ruler, config_reloader("rules", RULES_DIR, HTTP_PORT)], selector=ctx.selector(component),
                    replicas=spec.replicas, zone_spread=ctx.zone_spread, node_spread=ctx.node_spread,
                    volumes=[*volumes, {"name": "rules", "configMap": {"name": f"{NAME}-rules"}}])
