@@ -29,25 +29,26 @@ from components.operations.validation import cluster_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace
 from components.storage.identity import BucketAccess
-from components.thanos.bucket_web import BucketWeb
+from components.thanos.bucket_web import BucketWeb, BucketWebArgs
 from components.thanos.compactor import NAME as COMPACTOR_NAME
 from components.thanos.compactor import RECEIVE_SHARD as COMPACTOR_RECEIVE_SHARD
-from components.thanos.compactor import Compactor
-from components.thanos.memcached import MemcachedPool, pool_name
-from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus, sidecar_endpoints
-from components.thanos.query import Query, build_query, endpoint_sd_config, cluster_replica_labels
-from components.thanos.query_frontend import QueryFrontend, query_frontend_url
+from components.thanos.compactor import Compactor, CompactorArgs
+from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs, pool_name
+from components.thanos.prometheus import Observed, Prometheus, PrometheusArgs, ScrapeJob, build_prometheus, sidecar_endpoints
+from components.thanos.query import Query, QueryArgs, build_query, endpoint_sd_config, cluster_replica_labels
+from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.receive import (
     REMOTE_WRITE_CLIENT_SECRET,
     REMOTE_WRITE_TLS_SECRET,
     ROUTER,
     Receive,
+    ReceiveArgs,
     receive_endpoints,
     remote_write_url,
 )
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler, build_ruler, ruler_endpoints
-from components.thanos.store import Store, shard_names, store_endpoints
+from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
+from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
 
@@ -221,7 +222,7 @@ class ThanosCluster(pulumi.ComponentResource):
             register(collectors, f"{name}-collection", self, ready)
         for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
                            ("query-results", thanos.caches.query_results)):
-            MemcachedPool(f"{name}-memcached-{pool}", ctx, pool, spec, child, after_ns)
+            MemcachedPool(f"{name}-memcached-{pool}", MemcachedPoolArgs(ctx, pool, spec, depends_on=after_ns), child)
         # The operations guide's upgrade order: each tier waits for the one before it, so a version change rolls the
         # compactor first, then store, ruler, query and query-frontend, receive, and the Prometheus sidecars last.
         stage = ready
@@ -230,32 +231,32 @@ class ThanosCluster(pulumi.ComponentResource):
         if compactor_here:
             # On a switch between copies the compactor moves only after the replication stream into its new
             # bucket has stopped: one compactor per bucket, even inside one `pulumi up`.
-            stage = ready + [Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels,
-                                       pod_labels, child, stage + list(access.switch_after))]
-        stage = ready + [Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, stage)]
+            stage = ready + [Compactor(f"{name}-compactor", CompactorArgs(
+                ctx, thanos.compactor, plan.compactor_dedup_labels, pod_labels, depends_on=stage + list(access.switch_after)), child)]
+        stage = ready + [Store(f"{name}-store", StoreArgs(ctx, thanos.store, thanos.caches, pod_labels, depends_on=stage), child)]
         ruler = thanos.ruler.model_copy(update={
             "alertmanagers": cluster_alertmanagers(stack, ctx.namespace),
             "rule_groups": thanos.ruler.rule_groups if thanos.ruler.rule_groups is not None else
             jobs.ruler_rule_groups(ctx.cluster, observability.runbooks)})
-        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, ruler, dns_srv("http", "thanos-query-pods", ctx.namespace),
-                                                            pod_labels), child, stage)]
-        query = Query(f"{name}-query", build_query(
+        stage = ready + [Ruler(f"{name}-ruler", RulerArgs(build_ruler(
+            ctx, ruler, dns_srv("http", "thanos-query-pods", ctx.namespace), pod_labels), depends_on=stage), child)]
+        query = Query(f"{name}-query", QueryArgs(build_query(
             ctx, thanos.query, endpoint_sd_config(plan.endpoints), plan.replica_labels,
             tls_secret=LEAF_TLS_SECRET if view else None, extra_flags=leaf_flags() if view else (),
-            pod_annotations=trust if view else None), child, stage)
-        frontend = QueryFrontend(f"{name}-query-frontend", ctx, thanos.query_frontend, thanos.caches.query_results,
-                                 child, stage)
+            pod_annotations=trust if view else None), depends_on=stage), child)
+        frontend = QueryFrontend(f"{name}-query-frontend", QueryFrontendArgs(
+            ctx, thanos.query_frontend, thanos.caches.query_results, depends_on=stage), child)
         stage = ready + [query, frontend]
         self.leaf_service = register([leaf_service(ctx, view, cloud)], f"{name}-leaf", self, stage)[
             f"Service/{LEAF_SERVICE}"] if view else None
         if thanos.receive.enabled:
             register(tls_probe.build_tls_probe(ctx, tls_probe.WRITERS, REMOTE_WRITE_CLIENT_SECRET), f"{name}-tls-probe",
                      self, ready)
-            stage = ready + [Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, stage)]
-        stage = ready + [Prometheus(f"{name}-prometheus", self._prometheus_objects(ctx, stack, plan, pod_labels),
-                                    child, stage)]
+            stage = ready + [Receive(f"{name}-receive", ReceiveArgs(ctx, thanos.receive, pod_labels, trust, depends_on=stage), child)]
+        stage = ready + [Prometheus(f"{name}-prometheus", PrometheusArgs(
+            self._prometheus_objects(ctx, stack, plan, pod_labels), depends_on=stage), child)]
         if thanos.bucket_web.enabled:
-            stage.append(BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready))
+            stage.append(BucketWeb(f"{name}-bucket-web", BucketWebArgs(ctx, thanos.bucket_web, pod_labels, depends_on=ready), child))
         if observability.grafana.enabled and not view:
             Grafana(f"{name}-grafana", ctx, observability.grafana, scrape_interval=thanos.prometheus.scrape_interval,
                     query_timeout=thanos.query.timeout, auth=None, host=None, opts=child, depends_on=ready)

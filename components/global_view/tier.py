@@ -16,11 +16,11 @@ from components.platform.common import dns_srv
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, global_network_policies, service_account_objects
-from components.thanos.memcached import MemcachedPool
-from components.thanos.query import Query, build_query
-from components.thanos.query_frontend import QueryFrontend, query_frontend_url
+from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs
+from components.thanos.query import Query, QueryArgs, build_query
+from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler, build_ruler, ruler_endpoints
+from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
 from config.base import duration_seconds
 from config.global_view import GlobalViewSpec
 from config.stack import StackConfig
@@ -117,18 +117,20 @@ class GlobalTier(pulumi.ComponentResource):
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
         labels = global_replica_labels(view, stack_replica_labels)
-        parts = [MemcachedPool(f"{name}-memcached-query-results", ctx, "query-results", view.cache, child, after_ns)]
-        parts.append(Query(f"{name}-query", build_query(
+        parts = [MemcachedPool(f"{name}-memcached-query-results",
+                               MemcachedPoolArgs(ctx, "query-results", view.cache, depends_on=after_ns), child)]
+        parts.append(Query(f"{name}-query", QueryArgs(build_query(
             ctx, view.query, global_sd_config(view, leaves, ns), labels, response_timeout=view.store_response_timeout,
             extra_flags=global_query_flags(view), tls_secret=GLOBAL_CLIENT_SECRET,
-            pod_annotations=authority.trust_annotation), child, ready))
-        parts.append(QueryFrontend(f"{name}-query-frontend", ctx, view.query_frontend, view.cache, child, after_ns))
+            pod_annotations=authority.trust_annotation), depends_on=ready), child))
+        parts.append(QueryFrontend(f"{name}-query-frontend",
+                                   QueryFrontendArgs(ctx, view.query_frontend, view.cache, depends_on=after_ns), child))
         if view.ruler.enabled:
             spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names()),
                                                  "alertmanagers": alertmanagers})
-            parts.append(Ruler(f"{name}-ruler", build_ruler(
+            parts.append(Ruler(f"{name}-ruler", RulerArgs(build_ruler(
                 ctx, spec, dns_srv("http", "thanos-query-pods", ns), tls_secret=GLOBAL_RULER_TLS_SECRET,
-                trust=authority.trust_annotation), child, ready))
+                trust=authority.trust_annotation), depends_on=ready), child))
         grafana = stack.observability.grafana
         if grafana.enabled:
             parts.append(Grafana(f"{name}-grafana", ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
