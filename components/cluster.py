@@ -19,9 +19,9 @@ from components.operations.bucket_jobs import verify_cronjob
 from components.operations.dr import dr_store_name
 from components.observability import rules as jobs
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
-from components.observability.alertmanager import Alertmanager, cluster_alertmanagers
+from components.observability.alertmanager import Alertmanager, AlertmanagerArgs, cluster_alertmanagers
 from components.observability.collection import build_kube_state_metrics, build_node_exporter, node_exporter_scrape_secret
-from components.observability.grafana import Grafana
+from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.operator import build_operator_prometheus
 from components.observability.replicas import planned_replicas
 from components.observability import tls_probe
@@ -206,7 +206,7 @@ class ThanosCluster(pulumi.ComponentResource):
 
         observability = stack.observability
         if observability.alertmanager.enabled:
-            Alertmanager(f"{name}-alertmanager", ctx, observability.alertmanager, child, ready)
+            Alertmanager(f"{name}-alertmanager", AlertmanagerArgs(ctx, observability.alertmanager, depends_on=ready), child)
         collection = observability.collection
         scrape_password = salt_key = None
         if stack.owns_cluster_wide(ctx.cluster) and collection.node_exporter:
@@ -258,8 +258,8 @@ class ThanosCluster(pulumi.ComponentResource):
         if thanos.bucket_web.enabled:
             stage.append(BucketWeb(f"{name}-bucket-web", BucketWebArgs(ctx, thanos.bucket_web, pod_labels, depends_on=ready), child))
         if observability.grafana.enabled and not view:
-            Grafana(f"{name}-grafana", ctx, observability.grafana, scrape_interval=thanos.prometheus.scrape_interval,
-                    query_timeout=thanos.query.timeout, auth=None, host=None, opts=child, depends_on=ready)
+            Grafana(f"{name}-grafana", GrafanaArgs(ctx, observability.grafana, scrape_interval=thanos.prometheus.scrape_interval,
+                                                   query_timeout=thanos.query.timeout, depends_on=ready), child)
         register(validation_objects(ctx, cluster_checks(ctx, stack)), f"{name}-validate", self, stage)
 
         self.outputs = {

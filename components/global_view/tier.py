@@ -10,7 +10,7 @@ from components.global_view.certificates import Certificate, StackAuthority
 from components.platform.tls import client_tls_config, service_names
 from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
-from components.observability.grafana import Grafana
+from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import dns_srv
 from components.operations.validation import global_checks, validation_objects
@@ -133,9 +133,10 @@ class GlobalTier(pulumi.ComponentResource):
                 trust=authority.trust_annotation), depends_on=ready), child))
         grafana = stack.observability.grafana
         if grafana.enabled:
-            parts.append(Grafana(f"{name}-grafana", ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
-                                 query_timeout=view.query.timeout, auth=view.entry_point.auth if view.entry_point else None,
-                                 host=view.entry_point.host if view.entry_point else None, opts=child, depends_on=ready))
+            parts.append(Grafana(f"{name}-grafana", GrafanaArgs(
+                ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval, query_timeout=view.query.timeout,
+                auth=view.entry_point.auth if view.entry_point else None,
+                host=view.entry_point.host if view.entry_point else None, depends_on=ready), child))
         register(build_tls_probe(ctx, READERS, GLOBAL_CLIENT_SECRET), f"{name}-tls-probe", self, ready)
         self.entry = entry.register(self, ready) if entry else None
         self._validation = (validation_objects(ctx, global_checks(ctx, stack)), f"{name}-validate", ready + parts)
