@@ -27,7 +27,7 @@ from components.observability.replicas import planned_replicas
 from components.observability import tls_probe
 from components.operations.validation import cluster_checks, validation_objects
 from components.platform.kube import ClusterContext, register
-from components.platform.namespace import Namespace
+from components.platform.namespace import Namespace, NamespaceArgs
 from components.storage.identity import BucketAccess
 from components.thanos.bucket_web import BucketWeb, BucketWebArgs
 from components.thanos.compactor import NAME as COMPACTOR_NAME
@@ -178,8 +178,8 @@ class ThanosCluster(pulumi.ComponentResource):
         super().__init__("thanos:index:Cluster", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[provider])))
         thanos = stack.thanos
-        namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self),
-                              holds_data=stack.protect_data)
+        namespace = Namespace(f"{name}-namespace", NamespaceArgs(ctx, stack.environment, holds_data=stack.protect_data),
+                              pulumi.ResourceOptions(parent=self))
         after_ns = [namespace.namespace]
         if in_cluster is not None:
             from components.storage.in_cluster import InClusterObjectStore  # pulumi_random only for stacks that need it

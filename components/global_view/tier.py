@@ -15,7 +15,7 @@ from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import dns_srv
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
-from components.platform.namespace import Namespace, global_network_policies, service_account_objects
+from components.platform.namespace import Namespace, NamespaceArgs, global_network_policies, service_account_objects
 from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs
 from components.thanos.query import Query, QueryArgs, build_query
 from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
@@ -105,7 +105,8 @@ class GlobalTier(pulumi.ComponentResource):
         assert view is not None
         ns = ctx.namespace
         child = pulumi.ResourceOptions(parent=self)
-        after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child, holds_data=stack.protect_data).namespace]
+        after_ns = [Namespace(f"{name}-namespace", NamespaceArgs(ctx, stack.environment, holds_data=stack.protect_data),
+                              child).namespace]
         alertmanagers = cluster_alertmanagers(stack, home_namespace, view.ruler.alertmanagers)
         shared = register([*service_account_objects(ctx, {}),
                            *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],
