@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import ThanosCluster
 from components.global_view.certificates import StackAuthority
-from components.operations.dr import DrStore, replication_objects
+from components.operations.dr import DrStore, DrStoreArgs, replication_objects
 from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext, register
 from components.images import pin_image_digests
@@ -202,10 +202,10 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
         if dr_access is not None:
             target = regions[region.storage.replication.destination]
             cluster = dr_cluster_of(stack, region)
-            DrStore(f"{cluster}-dr-store-{region.name}", target.contexts[cluster], region.name, stack.thanos.store,
-                    stack.thanos.caches, dr_access, pulumi.ResourceOptions(
-                        parent=target.clusters[cluster], depends_on=[*target.clusters[cluster].ready, *setup]),
-                    maintenance, stack.thanos.bucket_verify)
+            DrStore(f"{cluster}-dr-store-{region.name}", DrStoreArgs(
+                target.contexts[cluster], region.name, stack.thanos.store, stack.thanos.caches, dr_access, maintenance,
+                stack.thanos.bucket_verify), pulumi.ResourceOptions(
+                    parent=target.clusters[cluster], depends_on=[*target.clusters[cluster].ready, *setup]))
     if stack.global_view:
         outputs.update(deploy_global_view(stack, regions, providers, authority))
     if authority:
