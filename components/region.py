@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import ThanosCluster
-from components.global_view.certificates import StackAuthority
+from components.global_view.certificates import StackAuthority, StackAuthorityArgs
 from components.operations.dr import DrStore, DrStoreArgs, replication_objects
 from components.global_view.view import deploy_global_view
 from components.platform.kube import ClusterContext, register
@@ -190,7 +190,7 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
     providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
     refs = StackReferences()
     # One CA per stack: clusters trust each other through it (remote-write and the global view are mTLS).
-    authority = StackAuthority("stack", stack.environment, stack.tls) \
+    authority = StackAuthority("stack", StackAuthorityArgs(stack.environment, stack.tls)) \
         if stack.thanos.receive.enabled or stack.global_view else None
     regions = {region.name: ThanosRegion(region.name, region, stack, providers, refs, authority) for region in stack.regions}
     outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}

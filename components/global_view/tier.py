@@ -1,6 +1,7 @@
 """The global tier in a host (or standby) cluster: a query over every leaf with a client certificate, its
 query-frontend and results cache, the global ruler, and the authenticated entry point in front."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -87,6 +88,30 @@ def global_certificates(view: GlobalViewSpec, namespace: str) -> list[Certificat
     return certs
 
 
+@dataclass(frozen=True)
+class GlobalTierArgs:
+    """What a global tier is built from."""
+
+    ctx: ClusterContext
+    """Where it runs: the global namespace of its host (or standby) cluster."""
+    stack: StackConfig
+    """The stack (its `global_view` is set)."""
+    authority: StackAuthority
+    """The stack's CAs, which issue its certificates."""
+    leaves: list[str]
+    """Every leaf query's address, as its certificate names it."""
+    stack_replica_labels: list[str]
+    """The replica labels the stack's clusters use (the global query deduplicates on each)."""
+    credentials: dict[str, pulumi.Output]
+    """The entry point's secrets, shared by host and standby (none without an entry point)."""
+    provider: k8s.Provider
+    """Its cluster's Kubernetes provider."""
+    home_namespace: str
+    """The namespace of the stack's own workloads in that cluster (its Alertmanager's)."""
+    entry_tls: dict[str, pulumi.Output] | None = None
+    """The entry point's self-signed certificate and key (default none: not self-signed)."""
+
+
 class GlobalTier(pulumi.ComponentResource):
     """The global query tier in one cluster (host or standby)."""
 
@@ -95,12 +120,10 @@ class GlobalTier(pulumi.ComponentResource):
     outputs: dict[str, Any]
     """Its namespace and endpoints (the view's outputs add the leaves)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, authority: StackAuthority,
-                 leaves: list[str], stack_replica_labels: list[str], credentials: dict[str, pulumi.Output],
-                 provider: k8s.Provider, home_namespace: str, opts: pulumi.ResourceOptions | None = None,
-                 entry_tls: dict[str, pulumi.Output] | None = None):
+    def __init__(self, name: str, args: GlobalTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:global:Tier", name, {}, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[provider])))
+            opts, pulumi.ResourceOptions(providers=[args.provider])))
+        ctx, stack, authority, leaves, home_namespace = args.ctx, args.stack, args.authority, args.leaves, args.home_namespace
         view = stack.global_view
         assert view is not None
         ns = ctx.namespace
@@ -112,12 +135,12 @@ class GlobalTier(pulumi.ComponentResource):
                            *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],
                                                     home_namespace)],
                           f"{name}-shared", self, after_ns)
-        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials, stack.observability.grafana.enabled,
-                           stack.tls, entry_tls) if view.entry_point else None
+        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, args.credentials, stack.observability.grafana.enabled,
+                           stack.tls, args.entry_tls) if view.entry_point else None
         secrets = authority.issue(name, ctx, global_certificates(view, ns), self, after_ns, ("readers",) if view.ruler.enabled else ())
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
-        labels = global_replica_labels(view, stack_replica_labels)
+        labels = global_replica_labels(view, args.stack_replica_labels)
         parts = [MemcachedPool(f"{name}-memcached-query-results",
                                MemcachedPoolArgs(ctx, "query-results", view.cache, depends_on=after_ns), child)]
         parts.append(Query(f"{name}-query", QueryArgs(build_query(
