@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ThanosCluster
+from components.cluster import ThanosCluster, ThanosClusterArgs
 from components.global_view.certificates import StackAuthority, StackAuthorityArgs
 from components.operations.dr import DrStore, DrStoreArgs, replication_objects
 from components.global_view.view import deploy_global_view
@@ -143,9 +143,10 @@ class ThanosRegion(pulumi.ComponentResource):
             if store is not None and store.access[cluster.name].copy and getattr(region.storage, "replication", None):
                 ctx = replace(ctx, copy=store.access[cluster.name].copy)
             self.contexts[cluster.name] = ctx
-            built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,
-                                  store.access[cluster.name] if store else None, in_cluster, authority,
-                                  region.storage.provider, pulumi.ResourceOptions(parent=self))
+            built = ThanosCluster(cluster.name, ThanosClusterArgs(
+                ctx, stack, provider, cluster.name == compactor_cluster, region.storage.provider,
+                access=store.access[cluster.name] if store else None, in_cluster=in_cluster, authority=authority),
+                pulumi.ResourceOptions(parent=self))
             self.outputs["clusters"][cluster.name] = built.outputs
             self.clusters[cluster.name], self.kubernetes[cluster.name] = built, provider
         self.register_outputs(self.outputs)
