@@ -16,35 +16,36 @@ from components.operations.bucket_jobs import verify_cronjob
 from components.operations.dr import dr_store_name
 from components.observability import rules as jobs
 from components.observability.alertmanager import NAME as ALERTMANAGER_NAME
-from components.observability.alertmanager import Alertmanager, cluster_alertmanagers
+from components.observability.alertmanager import Alertmanager, AlertmanagerArgs, cluster_alertmanagers
 from components.observability.collection import build_kube_state_metrics, build_node_exporter, node_exporter_scrape_secret
-from components.observability.grafana import Grafana
+from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.operator import build_operator_prometheus
 from components.observability.replicas import planned_replicas
 from components.observability import tls_probe
 from components.operations.validation import cluster_checks, validation_objects
 from components.platform.kube import ClusterContext, register
-from components.platform.namespace import Namespace
+from components.platform.namespace import Namespace, NamespaceArgs
 from components.storage.identity import BucketAccess
-from components.thanos.bucket_web import BucketWeb
+from components.thanos.bucket_web import BucketWeb, BucketWebArgs
 from components.thanos.compactor import NAME as COMPACTOR_NAME
 from components.thanos.compactor import RECEIVE_SHARD as COMPACTOR_RECEIVE_SHARD
-from components.thanos.compactor import Compactor
-from components.thanos.memcached import MemcachedPool, pool_name
-from components.thanos.prometheus import Observed, Prometheus, ScrapeJob, build_prometheus, sidecar_endpoints
-from components.thanos.query import Query, build_query, endpoint_sd_config, cluster_replica_labels
-from components.thanos.query_frontend import QueryFrontend, query_frontend_url
+from components.thanos.compactor import Compactor, CompactorArgs
+from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs, pool_name
+from components.thanos.prometheus import Observed, Prometheus, PrometheusArgs, ScrapeJob, build_prometheus, sidecar_endpoints
+from components.thanos.query import Query, QueryArgs, build_query, endpoint_sd_config, cluster_replica_labels
+from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.receive import (
     REMOTE_WRITE_CLIENT_SECRET,
     REMOTE_WRITE_TLS_SECRET,
     ROUTER,
     Receive,
+    ReceiveArgs,
     receive_endpoints,
     remote_write_url,
 )
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler, build_ruler, ruler_endpoints
-from components.thanos.store import Store, shard_names, store_endpoints
+from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
+from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
 
@@ -158,6 +159,28 @@ def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certif
     return certs
 
 
+@dataclass(frozen=True)
+class ThanosClusterArgs:
+    """What one cluster's Thanos is built from."""
+
+    ctx: ClusterContext
+    """The cluster: its name, region, namespace, image and spread."""
+    stack: StackConfig
+    """The whole stack (its thanos and observability settings, and the clusters beside this one)."""
+    provider: k8s.Provider
+    """The cluster's Kubernetes provider, which every child uses."""
+    compactor_here: bool
+    """Whether the region's compactor (and bucket verify) runs in this cluster."""
+    cloud: str
+    """The region's storage provider: the leaf Service's load balancer annotations are that cloud's."""
+    access: BucketAccess | None = None
+    """Access to the region's bucket (default none: in-cluster storage, whose access is made here)."""
+    in_cluster: InClusterStorage | None = None
+    """The region's in-cluster storage, served from this cluster (default none: a cloud bucket)."""
+    authority: StackAuthority | None = None
+    """The stack's CAs, which issue the cluster's certificates (default none: no receive and no global view)."""
+
+
 class ThanosCluster(pulumi.ComponentResource):
     """Everything Thanos in one cluster, on that cluster's own Kubernetes provider."""
 
@@ -168,15 +191,48 @@ class ThanosCluster(pulumi.ComponentResource):
     ready: list[pulumi.Resource]
     """The namespace, shared objects and Secrets: what anything added to the cluster later waits for."""
 
-    def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, provider: k8s.Provider,
-                 compactor_here: bool, access: BucketAccess | None, in_cluster: InClusterStorage | None,
-                 authority: StackAuthority | None, cloud: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ThanosClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:index:Cluster", name, {}, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[provider])))
-        thanos = stack.thanos
-        namespace = Namespace(f"{name}-namespace", ctx, stack.environment, pulumi.ResourceOptions(parent=self),
-                              holds_data=stack.protect_data)
+            opts, pulumi.ResourceOptions(providers=[args.provider])))
+        self._prefix, self._args = name, args
+        self._plan = plan_cluster(args.stack, args.ctx.namespace, args.compactor_here, args.ctx.cluster)
+        namespace = self._namespace()
         after_ns = [namespace.namespace]
+        self._access = self._bucket_access(after_ns)
+        self.ready = self._shared_objects(namespace, after_ns)
+        self._alerting_and_collection()
+        self._caches(after_ns)
+        # The operations guide's upgrade order: each tier waits for the one before it, so a version change rolls the
+        # compactor first, then store, ruler, query and query-frontend, receive, and the Prometheus sidecars last.
+        stage = self._compactor_and_store()
+        stage = self._ruler(stage)
+        stage = self._query_path(stage)
+        stage = self._receive(stage)
+        stage = self._prometheus(stage)
+        stage += self._bucket_web()
+        self._grafana()
+        self._validation(stage)
+        self.outputs = self._outputs()
+        self.register_outputs(self.outputs)
+
+    def _child(self) -> pulumi.ResourceOptions:
+        """The options of a direct child."""
+        return pulumi.ResourceOptions(parent=self)
+
+    def _trust(self) -> dict[str, str] | None:
+        """The pod annotation naming the CA generations trusted (a rotation restarts the pods that carry it)."""
+        return self._args.authority.trust_annotation if self._args.authority else None
+
+    def _namespace(self) -> Namespace:
+        """The namespace, protected where the stack protects its data."""
+        stack = self._args.stack
+        return Namespace(f"{self._prefix}-namespace", NamespaceArgs(self._args.ctx, stack.environment,
+                                                                     holds_data=stack.protect_data), self._child())
+
+    def _bucket_access(self, after_ns: list[pulumi.Resource]) -> BucketAccess:
+        """The access to the region's bucket: the cloud's, or in dev the in-cluster object store's, made here."""
+        name, ctx, stack = self._prefix, self._args.ctx, self._args.stack
+        in_cluster, access = self._args.in_cluster, self._args.access
         if in_cluster is not None:
             # pulumi_random only for stacks that need it
             from components.storage.in_cluster import InClusterObjectStore, InClusterObjectStoreArgs
@@ -187,86 +243,138 @@ class ThanosCluster(pulumi.ComponentResource):
                 ctx, in_cluster, tuple(after_ns), copies), pulumi.ResourceOptions(parent=self))
             access = self.in_cluster.access
         assert access is not None
-        shared = namespace.add_shared(ctx, pulumi.Output.secret(access.objstore_config), access.annotations, stack,
-                                      cluster_alertmanagers(stack, ctx.namespace))
-        view = stack.global_view
-        certs = cluster_certificates(stack, ctx)
-        accepts = (*(("writers",) if thanos.receive.enabled else ()), *(("readers",) if view else ()))
-        secrets = authority.issue(name, ctx, certs, self, after_ns, accepts) if authority and certs else {}
-        trust = authority.trust_annotation if authority else None
-        # In dev, Thanos waits for the Jobs that make its bucket and the user it runs as.
-        ready = after_ns + list(shared.values()) + list(secrets.values()) + (self.in_cluster.setup if self.in_cluster else [])
-        plan = plan_cluster(stack, ctx.namespace, compactor_here, ctx.cluster)
-        self.ready = ready
-        pod_labels = access.pod_labels
-        child = pulumi.ResourceOptions(parent=self)
+        return access
 
+    def _shared_objects(self, namespace: Namespace, after_ns: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """ServiceAccounts, the objstore Secret, NetworkPolicies and the cluster's certificates; returns them with the
+        namespace: what every workload waits for."""
+        ctx, stack, authority = self._args.ctx, self._args.stack, self._args.authority
+        shared = namespace.add_shared(ctx, pulumi.Output.secret(self._access.objstore_config), self._access.annotations,
+                                      stack, cluster_alertmanagers(stack, ctx.namespace))
+        certs = cluster_certificates(stack, ctx)
+        accepts = (*(("writers",) if stack.thanos.receive.enabled else ()), *(("readers",) if stack.global_view else ()))
+        secrets = authority.issue(self._prefix, ctx, certs, self, after_ns, accepts) if authority and certs else {}
+        # In dev, Thanos waits for the Jobs that make its bucket and the user it runs as.
+        return after_ns + list(shared.values()) + list(secrets.values()) + (self.in_cluster.setup if self.in_cluster else [])
+
+    def _alerting_and_collection(self) -> None:
+        """Alertmanager, and once per Kubernetes cluster node-exporter (its scrape password generated here) and
+        kube-state-metrics."""
+        name, ctx, stack = self._prefix, self._args.ctx, self._args.stack
         observability = stack.observability
         if observability.alertmanager.enabled:
-            Alertmanager(f"{name}-alertmanager", ctx, observability.alertmanager, child, ready)
-        collection = observability.collection
+            Alertmanager(f"{name}-alertmanager", AlertmanagerArgs(ctx, observability.alertmanager, depends_on=self.ready),
+                         self._child())
         scrape_password = salt_key = None
-        if stack.owns_cluster_wide(ctx.cluster) and collection.node_exporter:
+        if stack.owns_cluster_wide(ctx.cluster) and observability.collection.node_exporter:
             import pulumi_random as random  # only for stacks that need it
 
-            random_provider = random.Provider(f"{name}-random", opts=child)
+            random_provider = random.Provider(f"{name}-random", opts=self._child())
             generated = pulumi.ResourceOptions(parent=self, provider=random_provider)
             scrape_password = random.RandomPassword(f"{name}-node-exporter-scrape", length=32, special=False,
                                                     opts=generated)
             salt_key = random.RandomPassword(f"{name}-node-exporter-salt-key", length=32, special=False, opts=generated)
         collectors = self._collectors(ctx, stack, scrape_password, salt_key)
         if collectors:
-            register(collectors, f"{name}-collection", self, ready)
-        for pool, spec in (("index", thanos.caches.index), ("bucket", thanos.caches.bucket),
-                           ("query-results", thanos.caches.query_results)):
-            MemcachedPool(f"{name}-memcached-{pool}", ctx, pool, spec, child, after_ns)
-        # The operations guide's upgrade order: each tier waits for the one before it, so a version change rolls the
-        # compactor first, then store, ruler, query and query-frontend, receive, and the Prometheus sidecars last.
-        stage = ready
-        if compactor_here and thanos.bucket_verify.enabled:
-            register([verify_cronjob(ctx, thanos.bucket_verify, pod_labels)], f"{name}-jobs", self, ready)
-        if compactor_here:
+            register(collectors, f"{name}-collection", self, self.ready)
+
+    def _caches(self, after_ns: list[pulumi.Resource]) -> None:
+        """The index, bucket and query-results memcached pools."""
+        caches = self._args.stack.thanos.caches
+        for pool, spec in (("index", caches.index), ("bucket", caches.bucket), ("query-results", caches.query_results)):
+            MemcachedPool(f"{self._prefix}-memcached-{pool}", MemcachedPoolArgs(self._args.ctx, pool, spec,
+                                                                                 depends_on=after_ns), self._child())
+
+    def _compactor_and_store(self) -> list[pulumi.Resource]:
+        """Where the region's compactor runs, bucket verify and the compactor; then the store gateway."""
+        name, ctx, thanos, pod_labels = self._prefix, self._args.ctx, self._args.stack.thanos, self._access.pod_labels
+        stage = self.ready
+        if self._args.compactor_here and thanos.bucket_verify.enabled:
+            register([verify_cronjob(ctx, thanos.bucket_verify, pod_labels)], f"{name}-jobs", self, self.ready)
+        if self._args.compactor_here:
             # On a switch between copies the compactor moves only after the replication stream into its new
             # bucket has stopped: one compactor per bucket, even inside one `pulumi up`.
-            stage = ready + [Compactor(f"{name}-compactor", ctx, thanos.compactor, plan.compactor_dedup_labels,
-                                       pod_labels, child, stage + list(access.switch_after))]
-        stage = ready + [Store(f"{name}-store", ctx, thanos.store, thanos.caches, pod_labels, child, stage)]
-        ruler = thanos.ruler.model_copy(update={
-            "alertmanagers": cluster_alertmanagers(stack, ctx.namespace),
-            "rule_groups": thanos.ruler.rule_groups if thanos.ruler.rule_groups is not None else
-            jobs.ruler_rule_groups(ctx.cluster, observability.runbooks)})
-        stage = ready + [Ruler(f"{name}-ruler", build_ruler(ctx, ruler, dns_srv("http", names.QUERY_PODS, ctx.namespace),
-                                                            pod_labels), child, stage)]
-        query = Query(f"{name}-query", build_query(
-            ctx, thanos.query, endpoint_sd_config(plan.endpoints), plan.replica_labels,
-            tls_secret=LEAF_TLS_SECRET if view else None, extra_flags=leaf_flags() if view else (),
-            pod_annotations=trust if view else None), child, stage)
-        frontend = QueryFrontend(f"{name}-query-frontend", ctx, thanos.query_frontend, thanos.caches.query_results,
-                                 child, stage)
-        stage = ready + [query, frontend]
-        self.leaf_service = register([leaf_service(ctx, view, cloud)], f"{name}-leaf", self, stage)[
-            f"Service/{LEAF_SERVICE}"] if view else None
-        if thanos.receive.enabled:
-            register(tls_probe.build_tls_probe(ctx, tls_probe.WRITERS, REMOTE_WRITE_CLIENT_SECRET), f"{name}-tls-probe",
-                     self, ready)
-            stage = ready + [Receive(f"{name}-receive", ctx, thanos.receive, pod_labels, trust, child, stage)]
-        stage = ready + [Prometheus(f"{name}-prometheus", self._prometheus_objects(ctx, stack, plan, pod_labels),
-                                    child, stage)]
-        if thanos.bucket_web.enabled:
-            stage.append(BucketWeb(f"{name}-bucket-web", ctx, thanos.bucket_web, pod_labels, child, ready))
-        if observability.grafana.enabled and not view:
-            Grafana(f"{name}-grafana", ctx, observability.grafana, scrape_interval=thanos.prometheus.scrape_interval,
-                    query_timeout=thanos.query.timeout, auth=None, host=None, opts=child, depends_on=ready)
-        register(validation_objects(ctx, cluster_checks(ctx, stack)), f"{name}-validate", self, stage)
+            stage = self.ready + [Compactor(f"{name}-compactor", CompactorArgs(
+                ctx, thanos.compactor, self._plan.compactor_dedup_labels, pod_labels,
+                depends_on=stage + list(self._access.switch_after)), self._child())]
+        return self.ready + [Store(f"{name}-store", StoreArgs(ctx, thanos.store, thanos.caches, pod_labels, depends_on=stage),
+                                   self._child())]
 
-        self.outputs = {
+    def _ruler(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """The ruler, with the platform's rule groups unless the stack gives its own, alerting this cluster's
+        Alertmanagers."""
+        ctx, stack = self._args.ctx, self._args.stack
+        spec = stack.thanos.ruler
+        ruler = spec.model_copy(update={
+            "alertmanagers": cluster_alertmanagers(stack, ctx.namespace),
+            "rule_groups": spec.rule_groups if spec.rule_groups is not None else
+            jobs.ruler_rule_groups(ctx.cluster, stack.observability.runbooks)})
+        return self.ready + [Ruler(f"{self._prefix}-ruler", RulerArgs(build_ruler(
+            ctx, ruler, dns_srv("http", names.QUERY_PODS, ctx.namespace), self._access.pod_labels), depends_on=after),
+            self._child())]
+
+    def _query_path(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Query over the planned StoreAPIs, query-frontend, and with a global view the leaf Service the global tier
+        dials."""
+        name, ctx, thanos, view = self._prefix, self._args.ctx, self._args.stack.thanos, self._args.stack.global_view
+        query = Query(f"{name}-query", QueryArgs(build_query(
+            ctx, thanos.query, endpoint_sd_config(self._plan.endpoints), self._plan.replica_labels,
+            tls_secret=LEAF_TLS_SECRET if view else None, extra_flags=leaf_flags() if view else (),
+            pod_annotations=self._trust() if view else None), depends_on=after), self._child())
+        frontend = QueryFrontend(f"{name}-query-frontend", QueryFrontendArgs(
+            ctx, thanos.query_frontend, thanos.caches.query_results, depends_on=after), self._child())
+        stage = self.ready + [query, frontend]
+        self.leaf_service = register([leaf_service(ctx, view, self._args.cloud)], f"{name}-leaf", self, stage)[
+            f"Service/{LEAF_SERVICE}"] if view else None
+        return stage
+
+    def _receive(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """With receive on: the TLS probe of its remote-write, then the routers and ingestors."""
+        name, ctx, receive = self._prefix, self._args.ctx, self._args.stack.thanos.receive
+        if not receive.enabled:
+            return after
+        register(tls_probe.build_tls_probe(ctx, tls_probe.WRITERS, REMOTE_WRITE_CLIENT_SECRET), f"{name}-tls-probe",
+                 self, self.ready)
+        return self.ready + [Receive(f"{name}-receive", ReceiveArgs(ctx, receive, self._access.pod_labels, self._trust(),
+                                                                    depends_on=after), self._child())]
+
+    def _prometheus(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """The Prometheus pair and its sidecars, last in the upgrade order."""
+        objects = self._prometheus_objects(self._args.ctx, self._args.stack, self._plan, self._access.pod_labels)
+        return self.ready + [Prometheus(f"{self._prefix}-prometheus", PrometheusArgs(objects, depends_on=after),
+                                        self._child())]
+
+    def _bucket_web(self) -> list[pulumi.Resource]:
+        """Bucket web, where enabled."""
+        thanos = self._args.stack.thanos
+        if not thanos.bucket_web.enabled:
+            return []
+        return [BucketWeb(f"{self._prefix}-bucket-web", BucketWebArgs(
+            self._args.ctx, thanos.bucket_web, self._access.pod_labels, depends_on=self.ready), self._child())]
+
+    def _grafana(self) -> None:
+        """Grafana over this cluster's query, unless a global view has one over every cluster."""
+        stack = self._args.stack
+        if stack.observability.grafana.enabled and not stack.global_view:
+            Grafana(f"{self._prefix}-grafana", GrafanaArgs(
+                self._args.ctx, stack.observability.grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
+                query_timeout=stack.thanos.query.timeout, depends_on=self.ready), self._child())
+
+    def _validation(self, after: list[pulumi.Resource]) -> None:
+        """The validation Job, once every workload is up."""
+        ctx = self._args.ctx
+        register(validation_objects(ctx, cluster_checks(ctx, self._args.stack)), f"{self._prefix}-validate", self, after)
+
+    def _outputs(self) -> dict[str, Any]:
+        """Where the cluster's query-frontend, remote-write and leaf query answer, and whether its compactor runs."""
+        ctx, stack, view = self._args.ctx, self._args.stack, self._args.stack.global_view
+        return {
             "namespace": ctx.namespace,
             "queryFrontendUrl": query_frontend_url(ctx.namespace),
-            "remoteWriteUrl": remote_write_url(ctx.namespace) if thanos.receive.enabled else None,
-            "compactor": compactor_here,
+            "remoteWriteUrl": remote_write_url(ctx.namespace) if stack.thanos.receive.enabled else None,
+            "compactor": self._args.compactor_here,
             "leafQuery": leaf_address(view, ctx.cluster, ctx.namespace) if view else None,
         }
-        self.register_outputs(self.outputs)
 
     @staticmethod
     def _collectors(ctx: ClusterContext, stack: StackConfig, scrape_password: Any, salt_key: Any) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ThanosCluster
+from components.cluster import ThanosCluster, ThanosClusterArgs
 from components.global_view.certificates import StackAuthority
 from components.platform.kube import ClusterContext
 from components.storage.backend import ObjectStore, RegionStorage, cloud_backend
@@ -111,9 +111,10 @@ class ThanosRegion(pulumi.ComponentResource):
             if store is not None and store.access[cluster.name].copy and region.storage.replication:
                 ctx = replace(ctx, copy=store.access[cluster.name].copy)
             self.contexts[cluster.name] = ctx
-            built = ThanosCluster(cluster.name, ctx, stack, provider, cluster.name == compactor_cluster,
-                                  store.access[cluster.name] if store else None, in_cluster, authority,
-                                  region.storage.provider, pulumi.ResourceOptions(parent=self))
+            built = ThanosCluster(cluster.name, ThanosClusterArgs(
+                ctx, stack, provider, cluster.name == compactor_cluster, region.storage.provider,
+                access=store.access[cluster.name] if store else None, in_cluster=in_cluster, authority=authority),
+                pulumi.ResourceOptions(parent=self))
             self.outputs["clusters"][cluster.name] = built.outputs
             self.clusters[cluster.name], self.kubernetes[cluster.name] = built, provider
         self.register_outputs(self.outputs)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pulumi
 
-from components.global_view.certificates import StackAuthority
+from components.global_view.certificates import StackAuthority, StackAuthorityArgs
 from components.global_view.view import deploy_global_view
 from components.images import pin_image_digests
-from components.operations.dr import DrStore, replication_objects
+from components.operations.dr import DrStore, DrStoreArgs, replication_objects
 from components.platform.kube import register
 from components.region import ThanosRegion, ThanosRegionArgs
 from components.renames import keep_state_across_renames
@@ -77,7 +77,7 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
     providers = {region.name: cloud_provider(region, stack.environment) for region in stack.regions}
     refs = StackReferences()
     # One CA per stack: clusters trust each other through it (remote-write and the global view are mTLS).
-    authority = StackAuthority("stack", stack.environment, stack.tls) \
+    authority = StackAuthority("stack", StackAuthorityArgs(stack.environment, stack.tls)) \
         if stack.thanos.receive.enabled or stack.global_view else None
     regions: dict[str, ThanosRegion] = {}
     for region in stack.regions:
@@ -95,10 +95,10 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
         if dr_access is not None:
             target = regions[region.storage.replication.destination]
             cluster = dr_cluster_of(stack, region)
-            DrStore(f"{cluster}-dr-store-{region.name}", target.contexts[cluster], region.name, stack.thanos.store,
-                    stack.thanos.caches, dr_access, pulumi.ResourceOptions(
-                        parent=target.clusters[cluster], depends_on=[*target.clusters[cluster].ready, *setup]),
-                    maintenance, stack.thanos.bucket_verify)
+            DrStore(f"{cluster}-dr-store-{region.name}", DrStoreArgs(
+                target.contexts[cluster], region.name, stack.thanos.store, stack.thanos.caches, dr_access, maintenance,
+                stack.thanos.bucket_verify), pulumi.ResourceOptions(
+                    parent=target.clusters[cluster], depends_on=[*target.clusters[cluster].ready, *setup]))
     if stack.global_view:
         outputs.update(deploy_global_view(stack, regions, providers, authority))
     if authority:

@@ -70,6 +70,16 @@ def certificate_resource(ctx: ClusterContext, cert: Certificate, spec: TlsSpec) 
                      "issuerRef": {"name": issuer_name(cert.signed_by), "kind": "Issuer", "group": "cert-manager.io"}}}
 
 
+@dataclass(frozen=True)
+class StackAuthorityArgs:
+    """What the stack's CAs are made from."""
+
+    environment: str
+    """The stack's environment, named in every CA's common name."""
+    spec: TlsSpec
+    """CA and certificate lifetimes, generations, and the issuer."""
+
+
 class StackAuthority(pulumi.ComponentResource):
     """The stack's CAs (ECDSA P-384, one generation each per trusted generation), their trust bundles, and the
     issuing of certificates in a namespace."""
@@ -79,14 +89,14 @@ class StackAuthority(pulumi.ComponentResource):
     bundle: pulumi.Output[str]
     """PEM of every trusted generation of the server CA (what clients verify servers against)."""
 
-    def __init__(self, name: str, environment: str, spec: TlsSpec, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: StackAuthorityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:tls:StackAuthority", name, {}, opts)
-        self.name, self.environment, self.spec = name, environment, spec
+        self.name, self.environment, self.spec = name, args.environment, args.spec
         self.provider = tls.Provider(f"{name}-tls", opts=pulumi.ResourceOptions(parent=self))
         self._opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self._cas: dict[tuple[Signer, str], dict[int, tuple[tls.PrivateKey, tls.SelfSignedCert]]] = {}
         self.bundle = self._bundle("servers", "")
-        self.trust_annotation = {TRUST_ANNOTATION: ",".join(str(g) for g in spec.trusted)}
+        self.trust_annotation = {TRUST_ANNOTATION: ",".join(str(g) for g in args.spec.trusted)}
         self.register_outputs({"caCertificate": self.bundle})
 
     def _generations(self, signer: Signer, cluster: str) -> dict[int, tuple[tls.PrivateKey, tls.SelfSignedCert]]:

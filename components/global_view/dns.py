@@ -2,6 +2,7 @@
 every leaf, and the entry point's record (on AWS a failover pair, host then standby, each health-checked on the
 unauthenticated readiness path)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -36,17 +37,31 @@ def gateway_address(status: Any, cloud: str) -> str:
     return next((a.get("value") for a in (status or {}).get("addresses") or [] if a.get("type") == wanted), "")
 
 
+@dataclass(frozen=True)
+class GlobalDnsArgs:
+    """What the global view's records are made from."""
+
+    view: GlobalViewSpec
+    """The global view (its `dns` zone is where the records go)."""
+    cloud: str
+    """The host region's cloud, whose DNS service holds the zone."""
+    provider: pulumi.ProviderResource
+    """That cloud's provider."""
+    leaves: dict[str, pulumi.Output[str]]
+    """Each leaf's load balancer address by cluster."""
+    entries: list[tuple[str, pulumi.Output[str]]]
+    """(cluster, entry point address) of each global tier, host first."""
+
+
 class GlobalDns(pulumi.ComponentResource):
     """The records of the global view in the host region's DNS zone."""
 
-    def __init__(self, name: str, view: GlobalViewSpec, cloud: str, provider: pulumi.ProviderResource,
-                 leaves: dict[str, pulumi.Output[str]], entries: list[tuple[str, pulumi.Output[str]]],
-                 opts: pulumi.ResourceOptions | None = None):
-        """`leaves`: leaf load balancer address by cluster; `entries`: (cluster, entry point address), host first."""
+    def __init__(self, name: str, args: GlobalDnsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:global:Dns", name, {}, opts)
+        view, leaves, entries = args.view, args.leaves, args.entries
         assert view.dns is not None
-        self.view, self.cloud, self.name = view, cloud, name
-        self.opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        self.view, self.cloud, self.name = view, args.cloud, name
+        self.opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         for cluster, target in leaves.items():
             self._record(f"{name}-leaf-{cluster}", leaf_host(cluster, view.dns.zone), target)
         self._srv(f"{name}-srv", srv_values(view, list(leaves)))

@@ -1,6 +1,7 @@
 """The global tier in a host (or standby) cluster: a query over every leaf with a client certificate, its
 query-frontend and results cache, the global ruler, and the authenticated entry point in front."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -10,17 +11,17 @@ from components.global_view.certificates import Certificate, StackAuthority
 from components.platform.tls import client_tls_config, service_names
 from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
-from components.observability.grafana import Grafana
+from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.names import QUERY_PODS, dns_srv
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
-from components.platform.namespace import Namespace, global_network_policies, service_account_objects
-from components.thanos.memcached import MemcachedPool
-from components.thanos.query import Query, build_query
-from components.thanos.query_frontend import QueryFrontend, query_frontend_url
+from components.platform.namespace import Namespace, NamespaceArgs, global_network_policies, service_account_objects
+from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs
+from components.thanos.query import Query, QueryArgs, build_query
+from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.ruler import NAME as RULER_NAME
-from components.thanos.ruler import Ruler, build_ruler, ruler_endpoints
+from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
 from config.base import duration_seconds
 from config.global_view import GlobalViewSpec
 from config.stack import StackConfig
@@ -87,6 +88,30 @@ def global_certificates(view: GlobalViewSpec, namespace: str) -> list[Certificat
     return certs
 
 
+@dataclass(frozen=True)
+class GlobalTierArgs:
+    """What a global tier is built from."""
+
+    ctx: ClusterContext
+    """Where it runs: the global namespace of its host (or standby) cluster."""
+    stack: StackConfig
+    """The stack (its `global_view` is set)."""
+    authority: StackAuthority
+    """The stack's CAs, which issue its certificates."""
+    leaves: list[str]
+    """Every leaf query's address, as its certificate names it."""
+    stack_replica_labels: list[str]
+    """The replica labels the stack's clusters use (the global query deduplicates on each)."""
+    credentials: dict[str, pulumi.Output]
+    """The entry point's secrets, shared by host and standby (none without an entry point)."""
+    provider: k8s.Provider
+    """Its cluster's Kubernetes provider."""
+    home_namespace: str
+    """The namespace of the stack's own workloads in that cluster (its Alertmanager's)."""
+    entry_tls: dict[str, pulumi.Output] | None = None
+    """The entry point's self-signed certificate and key (default none: not self-signed)."""
+
+
 class GlobalTier(pulumi.ComponentResource):
     """The global query tier in one cluster (host or standby)."""
 
@@ -95,45 +120,47 @@ class GlobalTier(pulumi.ComponentResource):
     outputs: dict[str, Any]
     """Its namespace and endpoints (the view's outputs add the leaves)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, stack: StackConfig, authority: StackAuthority,
-                 leaves: list[str], stack_replica_labels: list[str], credentials: dict[str, pulumi.Output],
-                 provider: k8s.Provider, home_namespace: str, opts: pulumi.ResourceOptions | None = None,
-                 entry_tls: dict[str, pulumi.Output] | None = None):
+    def __init__(self, name: str, args: GlobalTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:global:Tier", name, {}, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[provider])))
+            opts, pulumi.ResourceOptions(providers=[args.provider])))
+        ctx, stack, authority, leaves, home_namespace = args.ctx, args.stack, args.authority, args.leaves, args.home_namespace
         view = stack.global_view
         assert view is not None
         ns = ctx.namespace
         child = pulumi.ResourceOptions(parent=self)
-        after_ns = [Namespace(f"{name}-namespace", ctx, stack.environment, child, holds_data=stack.protect_data).namespace]
+        after_ns = [Namespace(f"{name}-namespace", NamespaceArgs(ctx, stack.environment, holds_data=stack.protect_data),
+                              child).namespace]
         alertmanagers = cluster_alertmanagers(stack, home_namespace, view.ruler.alertmanagers)
         shared = register([*service_account_objects(ctx, {}),
                            *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],
                                                     home_namespace)],
                           f"{name}-shared", self, after_ns)
-        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, credentials, stack.observability.grafana.enabled,
-                           stack.tls, entry_tls) if view.entry_point else None
+        entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, args.credentials, stack.observability.grafana.enabled,
+                           stack.tls, args.entry_tls) if view.entry_point else None
         secrets = authority.issue(name, ctx, global_certificates(view, ns), self, after_ns, ("readers",) if view.ruler.enabled else ())
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
-        labels = global_replica_labels(view, stack_replica_labels)
-        parts = [MemcachedPool(f"{name}-memcached-query-results", ctx, "query-results", view.cache, child, after_ns)]
-        parts.append(Query(f"{name}-query", build_query(
+        labels = global_replica_labels(view, args.stack_replica_labels)
+        parts = [MemcachedPool(f"{name}-memcached-query-results",
+                               MemcachedPoolArgs(ctx, "query-results", view.cache, depends_on=after_ns), child)]
+        parts.append(Query(f"{name}-query", QueryArgs(build_query(
             ctx, view.query, global_sd_config(view, leaves, ns), labels, response_timeout=view.store_response_timeout,
             extra_flags=global_query_flags(view), tls_secret=GLOBAL_CLIENT_SECRET,
-            pod_annotations=authority.trust_annotation), child, ready))
-        parts.append(QueryFrontend(f"{name}-query-frontend", ctx, view.query_frontend, view.cache, child, after_ns))
+            pod_annotations=authority.trust_annotation), depends_on=ready), child))
+        parts.append(QueryFrontend(f"{name}-query-frontend",
+                                   QueryFrontendArgs(ctx, view.query_frontend, view.cache, depends_on=after_ns), child))
         if view.ruler.enabled:
             spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names()),
                                                  "alertmanagers": alertmanagers})
-            parts.append(Ruler(f"{name}-ruler", build_ruler(
+            parts.append(Ruler(f"{name}-ruler", RulerArgs(build_ruler(
                 ctx, spec, dns_srv("http", QUERY_PODS, ns), tls_secret=GLOBAL_RULER_TLS_SECRET,
-                trust=authority.trust_annotation), child, ready))
+                trust=authority.trust_annotation), depends_on=ready), child))
         grafana = stack.observability.grafana
         if grafana.enabled:
-            parts.append(Grafana(f"{name}-grafana", ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
-                                 query_timeout=view.query.timeout, auth=view.entry_point.auth if view.entry_point else None,
-                                 host=view.entry_point.host if view.entry_point else None, opts=child, depends_on=ready))
+            parts.append(Grafana(f"{name}-grafana", GrafanaArgs(
+                ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval, query_timeout=view.query.timeout,
+                auth=view.entry_point.auth if view.entry_point else None,
+                host=view.entry_point.host if view.entry_point else None, depends_on=ready), child))
         register(build_tls_probe(ctx, READERS, GLOBAL_CLIENT_SECRET), f"{name}-tls-probe", self, ready)
         self.entry = entry.register(self, ready) if entry else None
         self._validation = (validation_objects(ctx, global_checks(ctx, stack)), f"{name}-validate", ready + parts)

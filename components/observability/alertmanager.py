@@ -1,6 +1,7 @@
 """Alertmanager in a cluster: an HA StatefulSet whose replicas gossip over a headless Service, its configuration
 built from the stack config, rendered with the receivers' credentials into a Secret (never a ConfigMap)."""
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -162,9 +163,22 @@ def receiver_credentials(spec: AlertmanagerSpec) -> pulumi.Output:
         lambda values: dict(zip(keys, values, strict=True))))
 
 
+@dataclass(frozen=True)
+class AlertmanagerArgs:
+    """What a cluster's Alertmanager is built from."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    spec: AlertmanagerSpec
+    """Its settings (receivers, routes)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Alertmanager(ManifestComponent):
     """Alertmanager of one cluster."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: AlertmanagerSpec, opts=None, depends_on=None):
+    def __init__(self, name: str, args: AlertmanagerArgs, opts: pulumi.ResourceOptions | None = None):
+        spec = args.spec
         text = receiver_credentials(spec).apply(lambda credentials: render_config(spec, credentials))
-        super().__init__("thanos:k8s:Alertmanager", name, build_alertmanager(ctx, spec, text), opts, depends_on)
+        super().__init__("thanos:k8s:Alertmanager", name, build_alertmanager(args.ctx, spec, text), opts, args.depends_on)

@@ -3,6 +3,7 @@ the admin password a generated Pulumi secret. Behind the entry point it serves `
 oauth2-proxy's user header, or by its own login behind basic auth (which it then ignores)."""
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -109,17 +110,36 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
     ]
 
 
+@dataclass(frozen=True)
+class GrafanaArgs:
+    """What a Grafana is built from."""
+
+    ctx: ClusterContext
+    """The cluster (or global tier) it runs in."""
+    spec: GrafanaSpec
+    """Its settings."""
+    scrape_interval: str
+    """Prometheus' scrape interval: the datasource's smallest step."""
+    query_timeout: str
+    """The query's timeout: the datasource's too."""
+    auth: str | None = None
+    """How the entry point in front authenticates: `oauth2-proxy` or `basic-auth` (default none: no entry point)."""
+    host: str | None = None
+    """The entry point's host name, served under a sub-path there (default none: no entry point)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Grafana(pulumi.ComponentResource):
     """Grafana in one namespace, its admin password generated once and kept in the state as a secret."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: str, query_timeout: str,
-                 auth: str | None, host: str | None, opts: pulumi.ResourceOptions | None = None,
-                 depends_on: list[pulumi.Resource] | None = None):
+    def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:k8s:Grafana", name, {}, opts)
         provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
         password = random.RandomPassword(f"{name}-admin-password", length=32, special=False,
                                          opts=pulumi.ResourceOptions(parent=self, provider=provider))
         self.admin_password = pulumi.Output.secret(password.result)
-        register(build_grafana(ctx, spec, scrape_interval=scrape_interval, query_timeout=query_timeout, auth=auth,
-                               host=host, admin_password=self.admin_password), name, self, depends_on)
+        register(build_grafana(args.ctx, args.spec, scrape_interval=args.scrape_interval, query_timeout=args.query_timeout,
+                               auth=args.auth, host=args.host, admin_password=self.admin_password), name, self,
+                 args.depends_on)
         self.register_outputs({})

@@ -1,6 +1,7 @@
 """The DR read path: a read-only store gateway on a region's DR copy, in a cluster of the DR region, so history stays
 queryable when the primary region is down. It has its own reader identity and its own objstore Secret."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -109,12 +110,32 @@ def replication_objects(source: ClusterContext, target: ClusterContext, storage:
     return in_source, in_target
 
 
+@dataclass(frozen=True)
+class DrStoreArgs:
+    """What the store gateway on one region's DR copy is built from."""
+
+    ctx: ClusterContext
+    """The DR cluster it runs in."""
+    source_region: str
+    """The region whose copy it reads."""
+    spec: StoreSpec
+    """The stack's store gateway settings (it runs them unsharded)."""
+    caches: CachesSpec
+    """The memcached pools its caches use."""
+    access: BucketAccess
+    """Read access to the DR copy."""
+    maintenance: CompactorSpec | None = None
+    """With a copy made by replicate (which never deletes): the primary's retention, kept on the copy by CronJobs
+    (default none)."""
+    verify: BucketVerifySpec | None = None
+    """The settings of the CronJob verifying the copy (default none: the verify defaults)."""
+
+
 class DrStore(pulumi.ComponentResource):
     """The read-only store gateway on one region's DR copy (and the maintenance of a copy made by replicate)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, source_region: str, spec: StoreSpec, caches: CachesSpec,
-                 access: BucketAccess, opts: pulumi.ResourceOptions | None = None,
-                 maintenance: CompactorSpec | None = None, verify: BucketVerifySpec | None = None):
+    def __init__(self, name: str, args: DrStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:dr:Store", name, {}, opts)
-        register(build_dr_store(ctx, source_region, spec, caches, access, maintenance, verify), name, self)
-        self.register_outputs({"store": dr_store_name(source_region)})
+        register(build_dr_store(args.ctx, args.source_region, args.spec, args.caches, args.access, args.maintenance,
+                                args.verify), name, self)
+        self.register_outputs({"store": dr_store_name(args.source_region)})

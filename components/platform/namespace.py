@@ -346,20 +346,31 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     return policies
 
 
+@dataclass(frozen=True)
+class NamespaceArgs:
+    """What a namespace is made from."""
+
+    ctx: ClusterContext
+    """The cluster and namespace name."""
+    environment: str
+    """The stack's environment, a label on the namespace."""
+    holds_data: bool = False
+    """Protected and retained on delete, since deleting a namespace deletes every claim in it (which the StatefulSets
+    themselves retain): blocks not yet uploaded by Prometheus, receive and the ruler, and dev's in-cluster S3 server's
+    blocks (default False)."""
+
+
 class Namespace(pulumi.ComponentResource):
     """The namespace and what every workload in it shares."""
 
     namespace: pulumi.CustomResource
     """The Namespace object (everything namespaced depends on it)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, environment: str, opts: pulumi.ResourceOptions | None = None,
-                 holds_data: bool = False):
-        """`holds_data`: protected and retained on delete, since deleting a namespace deletes every claim in it
-        (which the StatefulSets themselves retain): blocks not yet uploaded by Prometheus, receive and the ruler, and
-        dev's in-cluster S3 server's blocks."""
+    def __init__(self, name: str, args: NamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("thanos:k8s:Namespace", name, {}, opts)
-        self.namespace = register([namespace_object(ctx, environment)], name, self,
-                                  protect=holds_data)[f"Namespace/{ctx.namespace}"]
+        ctx = args.ctx
+        self.namespace = register([namespace_object(ctx, args.environment)], name, self,
+                                  protect=args.holds_data)[f"Namespace/{ctx.namespace}"]
         self.register_outputs({"namespace": ctx.namespace})
 
     def add_shared(self, ctx: ClusterContext, objstore_config: Any, annotations: dict[str, dict[str, Any]],

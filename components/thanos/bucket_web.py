@@ -1,6 +1,9 @@
 """`thanos tools bucket web`: a read-only UI of the blocks in the bucket."""
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import (
     HTTP_PORT,
@@ -42,9 +45,23 @@ def build_bucket_web(ctx: ClusterContext, spec: BucketWebSpec,
                             pod_labels=pod_labels)
 
 
+@dataclass(frozen=True)
+class BucketWebArgs:
+    """What a bucket web is built from."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    spec: BucketWebSpec
+    """Its settings."""
+    pod_labels: dict[str, str] | None = None
+    """Labels its pods carry for the bucket's workload identity (default none)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class BucketWeb(ManifestComponent):
     """Thanos bucket web."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: BucketWebSpec, pod_labels: dict[str, str] | None = None,
-                 opts=None, depends_on=None):
-        super().__init__("thanos:k8s:BucketWeb", name, build_bucket_web(ctx, spec, pod_labels), opts, depends_on)
+    def __init__(self, name: str, args: BucketWebArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:BucketWeb", name, build_bucket_web(args.ctx, args.spec, args.pod_labels), opts,
+                         args.depends_on)

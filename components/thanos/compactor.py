@@ -1,6 +1,9 @@
 """Thanos Compactor: the single writer per bucket that compacts, downsamples, applies retention and deletes."""
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import (
     HTTP_PORT,
@@ -83,10 +86,26 @@ def build_compactor(ctx: ClusterContext, spec: CompactorSpec, dedup_replica_labe
     return objects
 
 
+@dataclass(frozen=True)
+class CompactorArgs:
+    """What the compactor of one bucket is built from."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    spec: CompactorSpec
+    """Its settings."""
+    dedup_replica_labels: list[str]
+    """Replica labels it merges offline (byte-identical receive replicas only; none otherwise)."""
+    pod_labels: dict[str, str] | None = None
+    """Labels its pods carry for the bucket's workload identity (default none)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Compactor(ManifestComponent):
     """Thanos Compactor, one per bucket."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: CompactorSpec, dedup_replica_labels: list[str],
-                 pod_labels: dict[str, str] | None = None, opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Compactor", name, build_compactor(ctx, spec, dedup_replica_labels, pod_labels),
-                         opts, depends_on)
+    def __init__(self, name: str, args: CompactorArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:Compactor", name,
+                         build_compactor(args.ctx, args.spec, args.dedup_replica_labels, args.pod_labels), opts,
+                         args.depends_on)

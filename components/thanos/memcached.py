@@ -1,6 +1,9 @@
 """Memcached pools for the store gateway (index, bucket) and query-frontend (results), and the cache configs."""
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import (
     MEMCACHED_EXPORTER_PORT,
@@ -127,8 +130,23 @@ def build_memcached(ctx: ClusterContext, pool: str, spec: MemcachedSpec) -> list
     return objects
 
 
+@dataclass(frozen=True)
+class MemcachedPoolArgs:
+    """What one memcached pool is built from."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    pool: str
+    """Which pool: `index`, `bucket` or `query-results`."""
+    spec: MemcachedSpec
+    """Its settings."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class MemcachedPool(ManifestComponent):
     """One memcached pool in a cluster."""
 
-    def __init__(self, name: str, ctx: ClusterContext, pool: str, spec: MemcachedSpec, opts=None, depends_on=None):
-        super().__init__("thanos:k8s:MemcachedPool", name, build_memcached(ctx, pool, spec), opts, depends_on)
+    def __init__(self, name: str, args: MemcachedPoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:MemcachedPool", name, build_memcached(args.ctx, args.pool, args.spec), opts,
+                         args.depends_on)

@@ -1,8 +1,9 @@
 """The Prometheus HA pair of a cluster with the Thanos sidecar that serves its data and uploads its blocks."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
 import yaml
 
 from components.platform.common import (
@@ -229,8 +230,18 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
     return objects
 
 
+@dataclass(frozen=True)
+class PrometheusArgs:
+    """What a Prometheus pair is registered from."""
+
+    objects: list[dict[str, Any]]
+    """Its Kubernetes objects (`build_prometheus`, or `build_operator_prometheus` in operator mode)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Prometheus(ManifestComponent):
     """Prometheus HA pair with the Thanos sidecar (or, in operator mode, the custom resources that make one)."""
 
-    def __init__(self, name: str, objects: list[dict[str, Any]], opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Prometheus", name, objects, opts, depends_on)
+    def __init__(self, name: str, args: PrometheusArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:Prometheus", name, args.objects, opts, args.depends_on)

@@ -1,6 +1,9 @@
 """Thanos Query: fans out to every StoreAPI of the cluster, deduplicates on every replica label in use."""
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import (
     PROMETHEUS_REPLICA_LABEL,
@@ -79,8 +82,18 @@ def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any],
     return objects
 
 
+@dataclass(frozen=True)
+class QueryArgs:
+    """What a query is registered from."""
+
+    objects: list[dict[str, Any]]
+    """Its Kubernetes objects (`build_query`)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Query(ManifestComponent):
     """Thanos Query (a cluster's leaf, or the global tier's)."""
 
-    def __init__(self, name: str, objects: list[dict[str, Any]], opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Query", name, objects, opts, depends_on)
+    def __init__(self, name: str, args: QueryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:Query", name, args.objects, opts, args.depends_on)

@@ -1,6 +1,9 @@
 """Thanos Query-frontend: splits, retries and caches range and label queries in front of Query."""
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import HTTP_PORT, container, http_probes, inline_config, pod_spec, service_name, thanos_ports
 from components.platform import names
@@ -54,9 +57,23 @@ def build_query_frontend(ctx: ClusterContext, spec: QueryFrontendSpec, cache: Me
     return objects
 
 
+@dataclass(frozen=True)
+class QueryFrontendArgs:
+    """What a query-frontend is built from."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    spec: QueryFrontendSpec
+    """Its settings."""
+    cache: MemcachedSpec
+    """The query-results memcached pool it caches in."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class QueryFrontend(ManifestComponent):
     """Thanos Query-frontend."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec, opts=None,
-                 depends_on=None):
-        super().__init__("thanos:k8s:QueryFrontend", name, build_query_frontend(ctx, spec, cache), opts, depends_on)
+    def __init__(self, name: str, args: QueryFrontendArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:QueryFrontend", name, build_query_frontend(args.ctx, args.spec, args.cache), opts,
+                         args.depends_on)

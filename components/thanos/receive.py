@@ -2,7 +2,10 @@
 
 import copy
 import json
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import (
     GRPC_PORT,
@@ -151,18 +154,33 @@ def zoned_ingestors(ctx: ClusterContext, spec: ReceiveSpec, pod: dict[str, Any],
     return statefulsets
 
 
+@dataclass(frozen=True)
+class ReceiveArgs:
+    """What the receive router and ingestors are built from."""
+
+    ctx: ClusterContext
+    """The cluster they run in (its zones spread the ingestors)."""
+    spec: ReceiveSpec
+    """Their settings."""
+    pod_labels: dict[str, str] | None = None
+    """Labels its pods carry for the bucket's workload identity (default none)."""
+    trust: dict[str, str] | None = None
+    """The routers' pod annotation naming the CA generations they trust: a change restarts them (default none)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Receive(ManifestComponent):
     """Thanos Receive router and ingestors. Zoned ingestor StatefulSets roll out one after another: each depends on
     the one before, and the provider waits for a StatefulSet's rollout before touching the next, so an update never
     takes a pod down in two zones at once (with replication factor 3 that would lose the write quorum)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
-                 trust: dict[str, str] | None = None, opts=None, depends_on=None):
-        objects = build_receive(ctx, spec, pod_labels, trust)
-        zoned = [o for o in objects if o["kind"] == "StatefulSet"] if ctx.zones else []
-        super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in zoned], opts, depends_on)
-        previous = list(depends_on or [])
+    def __init__(self, name: str, args: ReceiveArgs, opts: pulumi.ResourceOptions | None = None):
+        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust)
+        zoned = [o for o in objects if o["kind"] == "StatefulSet"] if args.ctx.zones else []
+        super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in zoned], opts, args.depends_on)
+        previous = list(args.depends_on)
         for statefulset in zoned:
             created = register([statefulset], name, self, previous)
             self.objects.update(created)
-            previous = [*(depends_on or []), *created.values()]
+            previous = [*args.depends_on, *created.values()]

@@ -1,7 +1,9 @@
 """Thanos Ruler: evaluates rules against Query, HA by a per-pod replica label dropped from alerts."""
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
 import yaml
 
 from components.platform.common import (
@@ -111,8 +113,18 @@ def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_la
                                       pod_labels=pod_labels, pod_annotations=trust)
 
 
+@dataclass(frozen=True)
+class RulerArgs:
+    """What a ruler is registered from."""
+
+    objects: list[dict[str, Any]]
+    """Its Kubernetes objects (`build_ruler`)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Ruler(ManifestComponent):
     """Thanos Ruler (a cluster's, or the global one)."""
 
-    def __init__(self, name: str, objects: list[dict[str, Any]], opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Ruler", name, objects, opts, depends_on)
+    def __init__(self, name: str, args: RulerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:Ruler", name, args.objects, opts, args.depends_on)

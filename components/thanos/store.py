@@ -1,6 +1,9 @@
 """Thanos Store gateway: serves the bucket's blocks, hash-sharded over __block_id when asked, with caches and limits."""
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
 
 from components.platform.common import (
     GRPC_PORT,
@@ -108,9 +111,25 @@ def build_store(ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec,
     return objects
 
 
+@dataclass(frozen=True)
+class StoreArgs:
+    """What a store gateway (all its shards) is built from."""
+
+    ctx: ClusterContext
+    """The cluster it runs in."""
+    spec: StoreSpec
+    """Its settings."""
+    caches: CachesSpec
+    """The memcached pools its index and bucket caches use."""
+    pod_labels: dict[str, str] | None = None
+    """Labels its pods carry for the bucket's workload identity (default none)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What each of its objects waits for, besides the objects it uses (default nothing)."""
+
+
 class Store(ManifestComponent):
     """Thanos Store gateway (all shards)."""
 
-    def __init__(self, name: str, ctx: ClusterContext, spec: StoreSpec, caches: CachesSpec,
-                 pod_labels: dict[str, str] | None = None, opts=None, depends_on=None):
-        super().__init__("thanos:k8s:Store", name, build_store(ctx, spec, caches, pod_labels), opts, depends_on)
+    def __init__(self, name: str, args: StoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("thanos:k8s:Store", name, build_store(args.ctx, args.spec, args.caches, args.pod_labels), opts,
+                         args.depends_on)
