@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT
+from tests.support.stacks import ROOT
 
 BIN = Path(sys.executable).parent
 
