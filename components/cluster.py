@@ -1,7 +1,7 @@
 """One cluster: its namespace, shared objects, and every Thanos workload, wired together by DNS names."""
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -50,6 +50,9 @@ from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica
 from config.storage import InClusterStorage
 
 
+if TYPE_CHECKING:  # imported where dev builds it: the module needs pulumi_random, which other stacks do not install
+    from components.storage.in_cluster import InClusterObjectStore
+
 @dataclass(frozen=True)
 class ClusterPlan:
     """What is decided about a cluster before anything is registered (pure, tested without mocks)."""
@@ -97,7 +100,7 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
 def probe_groups(stack: StackConfig, cluster: str, namespace: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     """What a cluster's TLS probes dial: its routers' remote-write (receive on) with the writers' certificate, and
     where the global tier runs beside it, every leaf and global ruler with the global query's certificate."""
-    groups = []
+    groups: list[tuple[str, str, tuple[str, ...]]] = []
     if stack.thanos.receive.enabled:
         groups.append((namespace, tls_probe.WRITERS, (remote_write_url(namespace),)))
     view = stack.global_view
@@ -186,8 +189,6 @@ class ThanosCluster(pulumi.ComponentResource):
 
     leaf_service: pulumi.CustomResource | None
     """The Service the global tier dials this cluster's query through (None without a global view)."""
-    in_cluster: Any = None  # InClusterObjectStore: Pulumi evaluates these hints, and that module needs pulumi_random
-    """The cluster's in-cluster object store (dev), whose server other regions' copies may live on."""
     ready: list[pulumi.Resource]
     """The namespace, shared objects and Secrets: what anything added to the cluster later waits for."""
 
@@ -195,9 +196,12 @@ class ThanosCluster(pulumi.ComponentResource):
         super().__init__("thanos:index:Cluster", name, {}, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers=[args.provider])))
         self._prefix, self._args = name, args
+        # Declared here, not on the class: Pulumi evaluates the class's hints, and that module needs pulumi_random.
+        self.in_cluster: InClusterObjectStore | None = None
+        """The cluster's in-cluster object store (dev), whose server other regions' copies may live on."""
         self._plan = plan_cluster(args.stack, args.ctx.namespace, args.compactor_here, args.ctx.cluster)
         namespace = self._namespace()
-        after_ns = [namespace.namespace]
+        after_ns: list[pulumi.Resource] = [namespace.namespace]
         self._access = self._bucket_access(after_ns)
         self.ready = self._shared_objects(namespace, after_ns)
         self._alerting_and_collection()

@@ -33,7 +33,7 @@ def oidc_issuer(cluster: ClusterSpec, stack_output: StackOutput) -> pulumi.Input
     """The cluster's OIDC issuer URL, from config or from the cluster stack."""
     if cluster.oidc_issuer:
         return cluster.oidc_issuer
-    if cluster.issuer_from_stack:
+    if cluster.issuer_from_stack and cluster.kubernetes.stack:
         return stack_output(cluster.kubernetes.stack, cluster.kubernetes.oidc_issuer_output)
     return None
 

@@ -16,6 +16,7 @@ from components.renames import keep_state_across_renames
 from components.storage.backend import cloud_backend
 from components.storage.identity import BucketAccess
 from config.stack import RegionSpec, StackConfig, dr_cluster_of, replica_bucket_name
+from config.storage import InClusterStorage
 
 
 def cloud_provider(region: RegionSpec, environment: str) -> pulumi.ProviderResource | None:
@@ -47,9 +48,10 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec,
 
     from components.storage.in_cluster import copy_user, copy_user_objects, objstore_config
 
-    storage, source = region.storage, regions[region.name]
+    storage, source, target_name = region.storage, regions[region.name], dr_cluster_of(stack, region)
+    assert isinstance(storage, InClusterStorage) and storage.replication is not None and target_name is not None
     target = regions[storage.replication.destination]
-    source_name, target_name = region.clusters[0].name, dr_cluster_of(stack, region)
+    source_name = region.clusters[0].name
     source_cluster, target_ctx, target_cluster = source.clusters[source_name], target.contexts[target_name], \
         target.clusters[target_name]
     provider = random.Provider(f"{source_name}-replicate-random", opts=pulumi.ResourceOptions(parent=source_cluster))
@@ -60,7 +62,7 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec,
     register(in_source, f"{source_name}-replicate", source_cluster, source_cluster.ready)
     register(in_target, f"{target_name}-replicate-from-{source_name}", target_cluster, target_cluster.ready)
     copy = storage.model_copy(update={"bucket": replica_bucket_name(storage)})
-    copy_password = pulumi.Output.secret(random.RandomPassword(
+    copy_password: pulumi.Output[str] = pulumi.Output.secret(random.RandomPassword(
         f"{target_name}-copy-{region.name}-password", length=32, special=False,
         opts=pulumi.ResourceOptions(parent=target_cluster, provider=provider)).result)
     user = register(copy_user_objects(target_ctx, region.name, copy.bucket, copy_password),
@@ -92,9 +94,9 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
         setup: list[pulumi.Resource] = []
         if region.storage.provider == "in-cluster" and region.storage.replication:
             (dr_access, setup), maintenance = in_cluster_copy(stack, region, regions), stack.thanos.compactor
-        if dr_access is not None:
-            target = regions[region.storage.replication.destination]
-            cluster = dr_cluster_of(stack, region)
+        replication, cluster = region.storage.replication, dr_cluster_of(stack, region)
+        if dr_access is not None and replication is not None and cluster is not None:
+            target = regions[replication.destination]
             DrStore(f"{cluster}-dr-store-{region.name}", DrStoreArgs(
                 target.contexts[cluster], region.name, stack.thanos.store, stack.thanos.caches, dr_access, maintenance,
                 stack.thanos.bucket_verify), pulumi.ResourceOptions(

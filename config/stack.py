@@ -369,7 +369,7 @@ def dr_store_endpoints(stack: StackConfig, cluster: str) -> list[str]:
     return found
 
 
-def replica_bucket_name(storage: AwsStorage | AzureStorage | InClusterStorage) -> str:
+def replica_bucket_name(storage: AwsStorage | GcpStorage | AzureStorage | InClusterStorage) -> str:
     """The DR bucket (or Azure account) name of a replicated storage."""
     assert storage.replication is not None
     if storage.replication.bucket:

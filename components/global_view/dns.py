@@ -60,7 +60,7 @@ class GlobalDns(pulumi.ComponentResource):
         super().__init__("thanos:global:Dns", name, {}, opts)
         view, leaves, entries = args.view, args.leaves, args.entries
         assert view.dns is not None
-        self.view, self.cloud, self.name = view, args.cloud, name
+        self.view, self.dns, self.cloud, self.name = view, view.dns, args.cloud, name
         self.opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         for cluster, target in leaves.items():
             self._record(f"{name}-leaf-{cluster}", leaf_host(cluster, view.dns.zone), target)
@@ -71,7 +71,7 @@ class GlobalDns(pulumi.ComponentResource):
         self.register_outputs({"srv": srv_name(view.dns.zone)})
 
     def _record(self, name: str, fqdn: str, target: pulumi.Input[str]) -> None:
-        dns, ttl = self.view.dns, self.view.dns.ttl
+        dns, ttl = self.dns, self.dns.ttl
         if self.cloud == "aws":
             import pulumi_aws as aws
 
@@ -90,7 +90,7 @@ class GlobalDns(pulumi.ComponentResource):
                 a_records=[{"ipv4_address": target}], opts=self.opts)
 
     def _srv(self, name: str, values: list[tuple[int, int, int, str]]) -> None:
-        dns, fqdn = self.view.dns, srv_name(self.view.dns.zone)
+        dns, fqdn = self.dns, srv_name(self.dns.zone)
         if self.cloud == "aws":
             import pulumi_aws as aws
 
@@ -116,8 +116,9 @@ class GlobalDns(pulumi.ComponentResource):
             return
         import pulumi_aws as aws
 
-        dns = self.view.dns
+        dns = self.dns
         # oauth2-proxy lets no upstream path through unauthenticated: the check probes the proxy's own ping.
+        assert self.view.entry_point is not None
         health_path = PING_PATH if self.view.entry_point.auth == "oauth2-proxy" else READY_PATH
         for role, (cluster, target) in zip(("PRIMARY", "SECONDARY"), entries, strict=False):
             check = aws.route53.HealthCheck(

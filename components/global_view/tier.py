@@ -128,8 +128,9 @@ class GlobalTier(pulumi.ComponentResource):
         assert view is not None
         ns = ctx.namespace
         child = pulumi.ResourceOptions(parent=self)
-        after_ns = [Namespace(f"{name}-namespace", NamespaceArgs(ctx, stack.environment, holds_data=stack.protect_data),
-                              child).namespace]
+        namespace = Namespace(f"{name}-namespace", NamespaceArgs(ctx, stack.environment, holds_data=stack.protect_data),
+                              child)
+        after_ns: list[pulumi.Resource] = [namespace.namespace]
         alertmanagers = cluster_alertmanagers(stack, home_namespace, view.ruler.alertmanagers)
         shared = register([*service_account_objects(ctx, {}),
                            *global_network_policies(ctx, view, stack, alertmanagers if view.ruler.enabled else [],
@@ -141,7 +142,7 @@ class GlobalTier(pulumi.ComponentResource):
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
         labels = global_replica_labels(view, args.stack_replica_labels)
-        parts = [MemcachedPool(f"{name}-memcached-query-results",
+        parts: list[pulumi.Resource] = [MemcachedPool(f"{name}-memcached-query-results",
                                MemcachedPoolArgs(ctx, "query-results", view.cache, depends_on=after_ns), child)]
         parts.append(Query(f"{name}-query", QueryArgs(build_query(
             ctx, view.query, global_sd_config(view, leaves, ns), labels, response_timeout=view.store_response_timeout,

@@ -66,7 +66,8 @@ class GlobalView(pulumi.ComponentResource):
             cloud = where[view.host_cluster].storage.provider
             leaf_targets = {c: regions[where[c].name].clusters[c].leaf_service.status.apply(
                 lambda s, cloud=where[c].storage.provider: address(s, cloud)) for c in stack.cluster_names()}
-            entries = [(cluster, _entry_address(tier.entry, view.entry_point.kind, where[cluster].storage.provider))
+            kind = view.entry_point.kind if view.entry_point else ""
+            entries = [(cluster, _entry_address(tier.entry, kind, where[cluster].storage.provider))
                        for cluster, tier in tiers if tier.entry is not None]
             leaf_objects.append(GlobalDns(f"{name}-dns", GlobalDnsArgs(
                 view, cloud, providers[where[view.host_cluster].name], leaf_targets, entries),
@@ -80,7 +81,7 @@ class GlobalView(pulumi.ComponentResource):
             "srv": srv_name(view.dns.zone) if view.dns else None, "discovery": view.discovery_mode,
             "replicaLabels": global_replica_labels(view, stack_labels), "mode": view.mode,
         }
-        self.basic_auth = None
+        self.basic_auth: dict[str, Any] | None = None
         if view.entry_point and view.entry_point.auth == "basic-auth":
             self.basic_auth = {"users": credentials["users"]} if "users" in credentials else \
                 {"user": view.entry_point.basic_auth_user, "password": credentials["password"]}

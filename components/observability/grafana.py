@@ -81,7 +81,7 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
     # /healthz answers from the process (liveness); /api/health also needs the database (readiness).
     probes = {"livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 30},
               "readinessProbe": {"httpGet": {"path": "/api/health", "port": "http"}, "periodSeconds": 10}}
-    mounts = [{"name": "data", "mountPath": "/var/lib/grafana"}, {"name": "tmp", "mountPath": "/tmp"},
+    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": "/var/lib/grafana"}, {"name": "tmp", "mountPath": "/tmp"},
               {"name": "datasources", "mountPath": f"{PROVISIONING}/datasources", "readOnly": True},
               {"name": "providers", "mountPath": f"{PROVISIONING}/dashboards", "readOnly": True},
               {"name": "dashboards", "mountPath": DASHBOARDS_DIR, "readOnly": True}]
@@ -138,7 +138,7 @@ class Grafana(pulumi.ComponentResource):
         provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
         password = random.RandomPassword(f"{name}-admin-password", length=32, special=False,
                                          opts=pulumi.ResourceOptions(parent=self, provider=provider))
-        self.admin_password = pulumi.Output.secret(password.result)
+        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         register(build_grafana(args.ctx, args.spec, scrape_interval=args.scrape_interval, query_timeout=args.query_timeout,
                                auth=args.auth, host=args.host, admin_password=self.admin_password), name, self,
                  args.depends_on)

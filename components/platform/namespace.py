@@ -262,7 +262,7 @@ def observability_policies(ctx: ClusterContext, stack: StackConfig) -> list[dict
                                     egress=[{"to": [anywhere()]}])]
         view = stack.global_view
         home = [c for c in (view.host_cluster, view.standby_cluster) if c] if view and view.ruler.enabled else []
-        if ctx.cluster in home:
+        if view and ctx.cluster in home:
             policies.append(network_policy(ctx, "thanos-alertmanager-global-ruler", {"matchLabels": alertmanager},
                                            ingress=[{"from": [{**namespace_peer(view.namespace), "podSelector": _name(
                                                names.RULER)}], "ports": tcp_ports(ALERTMANAGER_PORT)}]))

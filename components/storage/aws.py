@@ -313,6 +313,7 @@ class AwsObjectStore(pulumi.ComponentResource):
                            pulumi.ResourceOptions(parent=self))
         self.outputs = {"bucket": primary.bucket.bucket, "bucketArn": primary.arn, "active": storage.active}
         active_arn, switch_after, self.dr_access = primary.arn, [], None
+        replica: S3Bucket | None = None
 
         if storage.replication and dr_provider:
             replica = S3Bucket(f"{name}-dr-bucket", S3BucketArgs(
@@ -344,7 +345,7 @@ class AwsObjectStore(pulumi.ComponentResource):
         self.access = {}
         roles: dict[str, Any] = {}
         for cluster in args.clusters:
-            annotations = {}
+            annotations: dict[str, dict[str, pulumi.Input[str]]] = {}
             for component in cluster.components:
                 annotations[component] = {"eks.amazonaws.com/role-arn": self._irsa_role(
                     f"{name}-{cluster.name}-{component}", cluster, component, cluster.namespace or namespace, account.account_id,
@@ -353,7 +354,7 @@ class AwsObjectStore(pulumi.ComponentResource):
             self.access[cluster.name] = BucketAccess(objstore_config=config, annotations=annotations, pod_labels={},
                                                      copy=copy_of(storage, region, storage.active)[0],
                                                      switch_after=switch_after)
-        if storage.replication and dr_provider and dr_reader is not None:
+        if replica is not None and dr_reader is not None:
             component = dr_store_component(region)
             arn = self._irsa_role(f"{name}-{dr_reader.name}-{component}", dr_reader, component,
                                   dr_reader.namespace or namespace, account.account_id, partition, replica.arn,

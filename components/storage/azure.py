@@ -261,7 +261,7 @@ class AzureObjectStore(pulumi.ComponentResource):
         self.access = {}
         identities: dict[str, Any] = {}
         for cluster in args.clusters:
-            annotations = {}
+            annotations: dict[str, dict[str, pulumi.Input[str]]] = {}
             for component in cluster.components:
                 client_id = self._identity(f"{name}-{cluster.name}-{component}", cluster, component, namespace, rg,
                                            location, scope, role_ids[COMPONENT_ROLES[component]], storage.account)
@@ -271,7 +271,7 @@ class AzureObjectStore(pulumi.ComponentResource):
             self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage, copy), annotations=annotations,
                                                      pod_labels={"azure.workload.identity/use": "true"},
                                                      copy=copy, switch_after=switch_after)
-        if replica is not None and dr_reader is not None:
+        if replica is not None and dr_reader is not None and dr_location:
             component = dr_store_component(location)
             client_id = self._identity(f"{name}-{dr_reader.name}-{component}", dr_reader, component, namespace, rg,
                                        dr_location, replica.container.id, role_ids[READER], storage.account)

@@ -189,7 +189,7 @@ def container_flags(container: dict) -> tuple[str, list[str]] | None:
     return command, [expand(f, env) for f in normalise_flags(command, words)]
 
 
-def workload_containers(resources: list) -> Iterator[tuple[Any, str, dict, str, list[str]]]:
+def workload_containers(resources: list) -> Iterator[tuple[Any, str | None, dict, str, list[str]]]:
     """(workload, its name, container, Thanos command, flags) of every Thanos container of the stack's workloads."""
     for r in resources:
         if r.resource_type in WORKLOAD_TYPES:

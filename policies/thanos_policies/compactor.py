@@ -2,6 +2,8 @@
 singleton that waits before deleting and keeps its data on a persistent volume. Two compactors at once write
 overlapping blocks and halt compaction."""
 
+from pulumi_policy import PolicyResource
+
 from ._quantities import _bytes
 from ._register import resource_policy, stack_policy
 from ._workloads import (WORKLOAD_TYPES, Stack, Unknown, bucket_name, fix, flag, known, pod_spec, replicas, seconds,
@@ -42,10 +44,10 @@ def validate_compactor(args, report):
                        f"{fix('thanos.compactor.storage-size')}.")
 
 
-def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[object, str | None]]]:
+def compactors_by_bucket(stack: Stack) -> dict[str, list[tuple[PolicyResource, str | None]]]:
     """bucket -> [(compactor workload, its shard selector or None)] for every compactor whose objstore config the
     stack shows. A sharded compactor owns only the streams its relabel config (inline or a file) selects."""
-    owners: dict[str, list[tuple[object, str | None]]] = {}
+    owners: dict[str, list[tuple[PolicyResource, str | None]]] = {}
     for r in stack.resources:
         if r.resource_type not in WORKLOAD_TYPES:
             continue

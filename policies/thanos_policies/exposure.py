@@ -167,15 +167,15 @@ def validate_entry_points(args, report):
                 report(f"Ingress {name} routes to Thanos with no authentication: route to an authenticating proxy "
                        "(oauth2-proxy) or set nginx basic auth (auth-type, auth-secret); Thanos has none.", r.urn)
         elif r.resource_type == HTTPROUTE:
-            backends = [(ref.get("name"), rule) for rule in (r.props.get("spec") or {}).get("rules") or []
-                        for ref in rule.get("backendRefs") or []]
-            reach = {s: _reaches_thanos(_service_pods(args.resources, r, s)) for s, _ in backends}
+            routes = [(ref.get("name"), rule) for rule in (r.props.get("spec") or {}).get("rules") or []
+                      for ref in rule.get("backendRefs") or []]
+            reach = {s: _reaches_thanos(_service_pods(args.resources, r, s)) for s, _ in routes}
             if not any(reach.values()):
                 continue
             if not _gateway_listeners_tls(args.resources, r):
                 report(f"HTTPRoute {name} serves Thanos on a Gateway listener without TLS: use an HTTPS listener.",
                        r.urn)
-            for service, rule in backends:
+            for service, rule in routes:
                 paths = {(m.get("path") or {}).get("value") if (m.get("path") or {}).get("type") == "Exact" else "*"
                          for m in rule.get("matches") or [{}]}
                 if reach[service] == "direct" and not paths <= HEALTH_PATHS:
@@ -218,7 +218,7 @@ def validate_entry_point_ca(args, report):
         return [x for x in resources if x.resource_type == resource_type and provider_of(x) == provider_of(owner)
                 and namespace_of(x) == namespace_of(owner)]
 
-    def named(items: list, name: str):
+    def named(items: list, name: str | None):
         return next((x for x in items if (x.props.get("metadata") or {}).get("name") == name), None)
 
     for r in resources:
@@ -234,8 +234,9 @@ def validate_entry_point_ca(args, report):
             if keypair:
                 same_ca = {(i.props.get("metadata") or {}).get("name") for i in issuers
                            if ((i.props.get("spec") or {}).get("ca") or {}).get("secretName") == keypair}
-                others = sorted((c.props.get("spec") or {}).get("secretName") for c in certificates if c is not cert
-                                and ((c.props.get("spec") or {}).get("issuerRef") or {}).get("name") in same_ca)
+                others = sorted(filter(None, ((c.props.get("spec") or {}).get("secretName") for c in certificates
+                                              if c is not cert and ((c.props.get("spec") or {}).get("issuerRef") or {})
+                                              .get("name") in same_ca)))
                 if others:
                     report(f"{kind} {name} serves {secret}, issued by the CA in Secret {keypair}, which also signs "
                            f"{', '.join(others)}: users who trust the entry point's CA would trust whoever holds the "
@@ -245,10 +246,11 @@ def validate_entry_point_ca(args, report):
             own = named(beside(r, SECRET), secret)
             carried = _pems(secret_text(own.props, "ca.crt")) if own else set()
             if carried:
-                shared = sorted((x.props.get("metadata") or {}).get("name") for x in resources
-                                if x.resource_type == SECRET and x is not own and any(
-                                    carried & _pems(secret_text(x.props, key))
-                                    for key in set((x.props.get("stringData") or {})) | set((x.props.get("data") or {}))))
+                shared = sorted(filter(None, ((x.props.get("metadata") or {}).get("name") for x in resources
+                                              if x.resource_type == SECRET and x is not own and any(
+                                                  carried & _pems(secret_text(x.props, key))
+                                                  for key in set((x.props.get("stringData") or {}))
+                                                  | set((x.props.get("data") or {}))))))
                 if shared:
                     report(f"{kind} {name} serves {secret}, whose ca.crt is a CA that Secrets "
                            f"{', '.join(shared)} carry too: the stack's mTLS CA would sign the entry point, and users "

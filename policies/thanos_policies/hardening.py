@@ -62,7 +62,7 @@ def validate_hardening(args, report):
 
 def validate_one_version(args, report):
     """Refuses a stack running more than one Thanos version: a half-finished upgrade mixes releases."""
-    tags = {}
+    tags: dict[str, str] = {}
     for r in args.resources:
         if r.resource_type in WORKLOAD_TYPES:
             for c, _, _ in thanos_containers(r.props):

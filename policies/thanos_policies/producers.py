@@ -3,6 +3,8 @@ apart, replica labels every query deduplicates on, and a receive hashring with r
 
 import json
 
+from pulumi_policy import PolicyResource
+
 from ._labels import _external_labels_of_config, _producer_replica_labels, _replica_label_sources
 from ._register import resource_policy, stack_policy
 from ._workloads import (POD_NAME, PROMETHEUS_CR, WORKLOAD_TYPES, Stack, bucket_name, cluster_of, container_flags,
@@ -118,7 +120,7 @@ def _prometheus_external_labels(stack: Stack, workload) -> dict | None:
     return None
 
 
-def producers(stack: Stack) -> list[tuple[object, str, dict[str, str]]]:
+def producers(stack: Stack) -> list[tuple[PolicyResource, str, dict[str, str]]]:
     """(resource, bucket, external labels) of every block producer whose bucket the stack shows."""
     found = []
     for r in stack.resources:
@@ -171,10 +173,10 @@ def validate_external_labels(args, report):
                            "(add a per-pod replica label such as prometheus_replica: ${POD_NAME}).", r.urn)
     # Two producers writing one bucket under the same labels write one stream from two sources: overlapping blocks.
     # A per-pod label keeps pods apart only while pod names differ: same-named workloads (in two clusters) collide.
-    seen: dict[tuple, object] = {}
+    seen: dict[tuple, PolicyResource] = {}
     for r, bucket, labels in producers(stack):
-        per_pod = any(POD_NAME in str(v) for v in labels.values())
-        key = (bucket, frozenset(labels.items()), (r.props.get("metadata") or {}).get("name") if per_pod else None)
+        pod_named = any(POD_NAME in str(v) for v in labels.values())
+        key = (bucket, frozenset(labels.items()), (r.props.get("metadata") or {}).get("name") if pod_named else None)
         if key in seen and seen[key] is not r:
             other = (seen[key].props.get("metadata") or {}).get("name")
             report(f"{(r.props.get('metadata') or {}).get('name')} and {other} upload to {bucket} with the same "

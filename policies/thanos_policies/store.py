@@ -45,7 +45,7 @@ def validate_store_coverage(args, report):
         for _, command, flags in thanos_containers(r.props):
             if command != "store":
                 continue
-            window = (_relative((flag(flags, "min-time") or [None])[0]), _relative((flag(flags, "max-time") or [None])[0]))
+            window = (_relative(next(iter(flag(flags, "min-time")), None)), _relative(next(iter(flag(flags, "max-time")), None)))
             shard = (1, 0)
             for text in flag(flags, "selector.relabel-config"):
                 rules = yaml.safe_load(text) or []

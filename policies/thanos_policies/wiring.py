@@ -77,7 +77,7 @@ def validate_store_cache_resolves(args, report):
         if command != "store":
             continue
         for option, document in _store_caches(stack, r, c, flags):
-            config = document.get("config") if isinstance(document.get("config"), dict) else {}
+            config: dict = document["config"] if isinstance(document.get("config"), dict) else {}
             listed = [a for a in config.get("addresses") or [] if isinstance(a, str)]
             if str(document.get("type") or "").upper() != "MEMCACHED" or config.get("auto_discovery") or not listed:
                 continue
