@@ -195,6 +195,10 @@ def test_an_entry_point_certificate_from_an_mtls_ca_is_refused(planned):
         "thanos-ruler-grpc-tls: users who trust the entry point's CA would trust whoever holds the key of those "
         "certificates' CA for every site. Issue the entry point from a CA of its own (name-constrained to the host), an "
         "ACME issuer or a Secret of yours (config: global-view.entry-point.tls)."]
+    # A Certificate of that CA without a secretName (not set, or computed at apply) is skipped: it used to be sorted
+    # beside the named ones, a TypeError that stopped the pack (found by mypy).
+    unnamed = cert_manager("Certificate", "thanos-unnamed", {"issuerRef": {"name": "thanos-ca"}})
+    assert check_stack(policy, [gateway, *mtls, unnamed, from_mtls]) == check_stack(policy, [gateway, *mtls, from_mtls])
     own = [cert_manager("Issuer", "thanos-entry-point-ca", {"ca": {"secretName": "thanos-entry-point-ca"}}),
            cert_manager("Certificate", "thanos-entry-point-tls", {"secretName": "thanos-entry-point-tls",
                                                                   "issuerRef": {"name": "thanos-entry-point-ca"}})]
