@@ -196,92 +196,113 @@ class AzureObjectStore(pulumi.ComponentResource):
     """Read-only access to the DR account for the DR cluster's store gateway (None without replication)."""
 
     def __init__(self, name: str, args: AzureObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
-        location, storage, namespace, protect = args.location, args.storage, args.namespace, args.protect
-        provider, dr_location, dr_provider, dr_reader = args.provider, args.dr_location, args.dr_provider, args.dr_reader
         super().__init__("thanos:azure:ObjectStore", name, {}, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[provider])))
-        rg = storage.resource_group
+            opts, pulumi.ResourceOptions(providers=[args.provider])))
+        self._name, self._args, storage = name, args, args.storage
         # Invokes go to the default provider unless told otherwise, and every stack disables default providers.
-        client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
-        subscription = client.subscription_id
-        self.dr_access, replica, switch_after = None, None, []
-        primary = AzureAccount(f"{name}-account", AzureAccountArgs(storage.account, location, storage, protect),
+        client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=args.provider))
+        self._subscription = client.subscription_id
+        primary = AzureAccount(f"{name}-account", AzureAccountArgs(storage.account, args.location, storage, args.protect),
                                pulumi.ResourceOptions(parent=self))
         self.outputs = {"account": primary.account.name, "accountId": primary.account.id,
                         "container": primary.container.name}
-
-        if storage.replication and dr_provider and dr_location:
-            replica = AzureAccount(f"{name}-dr-account", AzureAccountArgs(
-                replica_bucket_name(storage), dr_location, storage, protect, expire_days=args.copy_expiry),
-                pulumi.ResourceOptions(parent=self, providers=[dr_provider]))
-            # Object replication cannot be disabled, only deleted (and deletes run last): while the region runs on its
-            # DR copy, or replication is paused, the rule matches a prefix no Thanos object has (an update, in order).
-            running = storage.active == "primary" and not storage.replication.paused
-            rule = {"source_container": storage.container, "destination_container": storage.container,
-                    "filters": {"prefix_match": [] if running else [PAUSED_PREFIX]}}
-            # Azure wants the policy on the destination first; the source then repeats its generated ids.
-            # Both accounts are in the stack's resource group and the providers' one subscription (the DR provider
-            # differs only in its location), so their ids are known from their names.
-            source_id = subscription.apply(lambda s: account_id(s, rg, storage.account))
-            destination_id = subscription.apply(lambda s: account_id(s, rg, replica_bucket_name(storage)))
-            destination_policy = azure.storage.ObjectReplicationPolicy(
-                f"{name}-replication-destination", account_name=replica_bucket_name(storage), resource_group_name=rg,
-                object_replication_policy_id="default", source_account=source_id,
-                destination_account=destination_id, rules=[rule],
-                opts=kept(self, protect, provider=dr_provider, depends_on=[primary.blob_service, replica.blob_service,
-                                                                          primary.container, replica.container]))
-            source_policy = azure.storage.ObjectReplicationPolicy(
-                f"{name}-replication-source", account_name=storage.account, resource_group_name=rg,
-                object_replication_policy_id=destination_policy.policy_id, source_account=source_id,
-                destination_account=destination_id,
-                rules=destination_policy.rules.apply(lambda rules: [dict(rule, rule_id=rules[0]["rule_id"]
-                                                                         if isinstance(rules[0], dict)
-                                                                         else rules[0].rule_id)]),
-                opts=kept(self, protect))
-            self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
-            switch_after = [destination_policy, source_policy]
-
+        replica, switch_after = self._replicated_to_dr(primary) if storage.replication and args.dr_provider \
+            and args.dr_location else (None, [])
         active = replica if storage.active == "dr" and replica is not None else primary
-        scope = active.container.id
+        role_ids = self._role_ids(primary, replica)
+        identities: dict[str, Any] = {}
+        self.access = self._cluster_access(active, replica, role_ids, switch_after, identities)
+        self.dr_access = self._dr_access(replica, role_ids, identities)
+        self.outputs["identities"] = identities
+        self.register_outputs(self.outputs)
+
+    def _replicated_to_dr(self, primary: AzureAccount) -> tuple[AzureAccount, list[pulumi.Resource]]:
+        """The DR account and the object replication into it; returns the account and what a switch waits for."""
+        name, args, storage, rg = self._name, self._args, self._args.storage, self._args.storage.resource_group
+        assert storage.replication is not None and args.dr_location is not None and args.dr_provider is not None
+        replica = AzureAccount(f"{name}-dr-account", AzureAccountArgs(
+            replica_bucket_name(storage), args.dr_location, storage, args.protect, expire_days=args.copy_expiry),
+            pulumi.ResourceOptions(parent=self, providers=[args.dr_provider]))
+        # Object replication cannot be disabled, only deleted (and deletes run last): while the region runs on its
+        # DR copy, or replication is paused, the rule matches a prefix no Thanos object has (an update, in order).
+        running = storage.active == "primary" and not storage.replication.paused
+        rule = {"source_container": storage.container, "destination_container": storage.container,
+                "filters": {"prefix_match": [] if running else [PAUSED_PREFIX]}}
+        # Azure wants the policy on the destination first; the source then repeats its generated ids.
+        # Both accounts are in the stack's resource group and the providers' one subscription (the DR provider
+        # differs only in its location), so their ids are known from their names.
+        source_id = self._subscription.apply(lambda s: account_id(s, rg, storage.account))
+        destination_id = self._subscription.apply(lambda s: account_id(s, rg, replica_bucket_name(storage)))
+        destination_policy = azure.storage.ObjectReplicationPolicy(
+            f"{name}-replication-destination", account_name=replica_bucket_name(storage), resource_group_name=rg,
+            object_replication_policy_id="default", source_account=source_id,
+            destination_account=destination_id, rules=[rule],
+            opts=kept(self, args.protect, provider=args.dr_provider, depends_on=[
+                primary.blob_service, replica.blob_service, primary.container, replica.container]))
+        source_policy = azure.storage.ObjectReplicationPolicy(
+            f"{name}-replication-source", account_name=storage.account, resource_group_name=rg,
+            object_replication_policy_id=destination_policy.policy_id, source_account=source_id,
+            destination_account=destination_id,
+            rules=destination_policy.rules.apply(lambda rules: [dict(rule, rule_id=rules[0]["rule_id"]
+                                                                     if isinstance(rules[0], dict)
+                                                                     else rules[0].rule_id)]),
+            opts=kept(self, args.protect))
+        self.outputs.update(drAccount=replica.account.name, drAccountId=replica.account.id)
+        return replica, [destination_policy, source_policy]
+
+    def _role_ids(self, primary: AzureAccount, replica: AzureAccount | None) -> dict[str, pulumi.Output[str]]:
+        """The role definition id of each Thanos role: the built-in reader and deleter, and a writer of our own
+        (read and add, no delete)."""
+        storage, subscription = self._args.storage, self._subscription
         writer_role = azure.authorization.RoleDefinition(
-            f"{name}-blob-writer", role_definition_id=stable_guid(storage.account, "writer"),
+            f"{self._name}-blob-writer", role_definition_id=stable_guid(storage.account, "writer"),
             role_name=f"Thanos blob writer ({storage.account})",
             description="Read and add blobs in the Thanos container; no delete.",
             scope=primary.account.id,
             assignable_scopes=[primary.account.id, *([replica.account.id] if replica is not None else [])],
             permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
             opts=pulumi.ResourceOptions(parent=self))
-        role_ids = {
+        return {
             READER: subscription.apply(lambda s: role_definition_id(s, BLOB_DATA_READER)),
             # From its known guid, after the role (its urn carries the dependency): known in a first preview.
             WRITER: pulumi.Output.all(subscription, writer_role.urn).apply(
                 lambda v: role_definition_id(v[0], stable_guid(storage.account, "writer"))),
             DELETER: subscription.apply(lambda s: role_definition_id(s, BLOB_DATA_CONTRIBUTOR)),
         }
-        self.access = {}
-        identities: dict[str, Any] = {}
+
+    def _cluster_access(self, active: AzureAccount, replica: AzureAccount | None, role_ids: dict[str, pulumi.Output[str]],
+                        switch_after: list[pulumi.Resource], identities: dict[str, Any]) -> dict[str, BucketAccess]:
+        """Each cluster's access to the active account: an identity per component with its role on the container."""
+        name, args, storage = self._name, self._args, self._args.storage
+        access = {}
         for cluster in args.clusters:
             annotations: dict[str, dict[str, pulumi.Input[str]]] = {}
             for component in cluster.components:
-                client_id = self._identity(f"{name}-{cluster.name}-{component}", cluster, component, namespace, rg,
-                                           location, scope, role_ids[COMPONENT_ROLES[component]], storage.account)
+                client_id = self._identity(f"{name}-{cluster.name}-{component}", cluster, component, args.namespace,
+                                           storage.resource_group, args.location, active.container.id,
+                                           role_ids[COMPONENT_ROLES[component]], storage.account)
                 annotations[component] = {"azure.workload.identity/client-id": client_id}
                 identities[f"{cluster.name}/{component}"] = client_id
             copy = replica_bucket_name(storage) if active is replica else storage.account
-            self.access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage, copy), annotations=annotations,
-                                                     pod_labels={"azure.workload.identity/use": "true"},
-                                                     copy=copy, switch_after=switch_after)
-        if replica is not None and dr_reader is not None and dr_location:
-            component = dr_store_component(location)
-            client_id = self._identity(f"{name}-{dr_reader.name}-{component}", dr_reader, component, namespace, rg,
-                                       dr_location, replica.container.id, role_ids[READER], storage.account)
-            identities[f"{dr_reader.name}/{component}"] = client_id
-            self.dr_access = BucketAccess(
-                objstore_config=objstore_config(storage, replica_bucket_name(storage)),
-                annotations={component: {"azure.workload.identity/client-id": client_id}},
-                pod_labels={"azure.workload.identity/use": "true"}, copy=replica_bucket_name(storage))
-        self.outputs["identities"] = identities
-        self.register_outputs(self.outputs)
+            access[cluster.name] = BucketAccess(objstore_config=objstore_config(storage, copy), annotations=annotations,
+                                                pod_labels={"azure.workload.identity/use": "true"},
+                                                copy=copy, switch_after=switch_after)
+        return access
+
+    def _dr_access(self, replica: AzureAccount | None, role_ids: dict[str, pulumi.Output[str]],
+                   identities: dict[str, Any]) -> BucketAccess | None:
+        """Read-only access to the DR account for the DR cluster's store gateway."""
+        args, storage, dr_reader = self._args, self._args.storage, self._args.dr_reader
+        if replica is None or dr_reader is None or not args.dr_location:
+            return None
+        component = dr_store_component(args.location)
+        client_id = self._identity(f"{self._name}-{dr_reader.name}-{component}", dr_reader, component, args.namespace,
+                                   storage.resource_group, args.dr_location, replica.container.id, role_ids[READER],
+                                   storage.account)
+        identities[f"{dr_reader.name}/{component}"] = client_id
+        return BucketAccess(objstore_config=objstore_config(storage, replica_bucket_name(storage)),
+                            annotations={component: {"azure.workload.identity/client-id": client_id}},
+                            pod_labels={"azure.workload.identity/use": "true"}, copy=replica_bucket_name(storage))
 
     def _identity(self, resource: str, cluster: ClusterIdentity, component: str, namespace: str, rg: str,
                   location: str, scope: Any, role_definition_id: Any, account: str) -> pulumi.Output[str]:
