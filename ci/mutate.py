@@ -1,6 +1,6 @@
 """Mutation check: apply curated defects to production code in a temporary copy, run the tests that should notice, and
 print which mutations were killed. Every mutation must be killed; a new rule or builder adds its own. Run:
-`./run mutate [-j N] [--rules | --curated] [ID ...]` (not part of `./run tests`: it takes minutes).
+`./run mutate [-j N] [--rules | --curated] [--diff] [ID ...]` (not part of `./run tests`: it takes minutes).
 
 A mutation names the definition it breaks (a function, method, class or module-level name, found by parsing the
 product packages wherever it lives now), not a file, and changes only inside it, matched by syntax where it can (an
@@ -12,6 +12,7 @@ import argparse
 import ast
 import difflib
 import functools
+import inspect
 import os
 import re
 import shutil
@@ -571,6 +572,25 @@ def problems_in(mutation: Mutation, root: Path = ROOT) -> list[str]:
     return problems
 
 
+FIRST = "MUTATE_TESTS_FIRST"
+"""Environment variable: tests whose source or id mentions this text run first (a rule's name: its own tests)."""
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Loaded by the mutation's pytest (`-p ci.mutate`): the tests most likely to kill it first, so `-x` stops early.
+    The verdict is the same (every test still runs until one fails); only the order changes."""
+    first = os.environ.get(FIRST)
+    if first:
+        items.sort(key=lambda item: not (first in item.nodeid or first in _source(item)))
+
+
+def _source(item) -> str:
+    try:
+        return inspect.getsource(item.function)
+    except (AttributeError, OSError, TypeError):
+        return ""
+
+
 def tracked_files() -> list[str]:
     """The project's files as git sees them (tracked, plus new ones not ignored)."""
     out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
@@ -598,9 +618,10 @@ def run_one(mutation: Mutation, copy: Path, python: str) -> tuple[Mutation, str,
         (copy / path).write_text(source)
     start = time.perf_counter()
     try:
-        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
-                              cwd=copy, capture_output=True, text=True, timeout=900,
-                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        first = [e.where for e in mutation.edits if e.kind == "silence"]
+        proc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "ci.mutate",
+                               *tests], cwd=copy, capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", FIRST: first[0] if first else ""})
         verdict = "killed" if proc.returncode not in (0, 5) else "survived"
     except subprocess.TimeoutExpired:
         verdict = "timeout"
