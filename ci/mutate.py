@@ -14,6 +14,7 @@ import difflib
 import functools
 import inspect
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -671,14 +672,20 @@ def main(argv: list[str]) -> int:
         for i in range(max(1, args.jobs)):
             copies.append(Path(tmp) / f"copy{i}")
             copy_project(copies[-1])
-        queues = [chosen[i::len(copies)] for i in range(len(copies))]
+        free: queue.Queue[Path] = queue.Queue()
+        for copy in copies:
+            free.put(copy)
 
-        def work(index: int) -> list[tuple[Mutation, str, float]]:
-            return [run_one(m, copies[index], sys.executable) for m in queues[index]]
+        def work(mutation: Mutation) -> tuple[Mutation, str, float]:
+            """On whichever copy is free (a slow real-tool mutation does not hold up a fixed share of the list)."""
+            copy = free.get()
+            try:
+                return run_one(mutation, copy, sys.executable)
+            finally:
+                free.put(copy)
 
         with ThreadPoolExecutor(len(copies)) as pool:
-            results = [r for batch in pool.map(work, range(len(copies))) for r in batch]
-    results.sort(key=lambda r: chosen.index(r[0]))
+            results = list(pool.map(work, chosen))
     width = max(len(m.id) for m in chosen)
     print(f"{'mutation':<{width}}  verdict   seconds  what it breaks")
     for mutation, verdict, seconds in results:
