@@ -54,12 +54,11 @@ def group(name: str, *patterns: str) -> TestGroup:
     return TestGroup(name, patterns)
 
 
-# The test groups mutations name. tests/policies/ is where the per-module policy tests go once test_policies.py splits.
+# The test groups mutations name.
 POLICY_TESTS = group("POLICY_TESTS", "tests/policies/test_*.py", "tests/test_policies.py",
                      "tests/test_policy_incidents.py", "tests/test_third_party.py")
-POLICY_INCIDENT_TESTS = group("POLICY_INCIDENT_TESTS", "tests/test_policy_incidents.py",
-                              "tests/policies/test_incidents.py")
-STORAGE_TESTS = group("STORAGE_TESTS", "tests/test_storage.py", "tests/storage/test_*.py")
+POLICY_INCIDENT_TESTS = group("POLICY_INCIDENT_TESTS", "tests/test_policy_incidents.py")
+STORAGE_TESTS = group("STORAGE_TESTS", "tests/test_storage.py")
 ARTIFACT_TESTS = group("ARTIFACT_TESTS", "tests/test_artifacts.py")
 WORKLOAD_TESTS = group("WORKLOAD_TESTS", "tests/test_workloads.py")
 OBSERVABILITY_TESTS = group("OBSERVABILITY_TESTS", "tests/test_observability.py")

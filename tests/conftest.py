@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from tests.support.policies import FIRED_LINES_FILE, POLICY_DIR
 from tests.support.stacks import STACKS, PlannedStack, run_preflight
 
 REAL_MODULES = ("test_real_", "test_harness_")
@@ -38,6 +37,9 @@ def record_policy_lines(monkeypatch):
     """When THANOS_FIRED_LINES names a file, record where the pack reports during this test and append those
     `file:line`s to it; otherwise nothing. Every policy's `report` callback is wrapped: a call to it records the
     lines its pack frames are on (the `report(...)` site and, through `deduplicated`, the rule's own call)."""
+    # Imported here: tests.support.policies loads the pack and the AWS SDK, which no other fixture needs.
+    from tests.support.policies import FIRED_LINES_FILE, POLICY_DIR
+
     target = os.environ.get(FIRED_LINES_FILE)
     if not target:
         yield
