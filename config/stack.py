@@ -9,6 +9,7 @@ from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Sto
 from .capacity import CapacitySpec
 from .global_view import GlobalViewSpec, TlsSpec
 from .observability import ObservabilitySpec
+from .tenancy import TenancySpec
 from .thanos import REPLICA_LABELS, ThanosSpec
 
 
@@ -115,6 +116,8 @@ class StackConfig(StrictModel):
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
     """What each cluster's Prometheus collects, Alertmanager and its routes, Grafana; default managed Prometheus
     scraping the cluster, 3 Alertmanagers discarding alerts until receivers are set, Grafana on."""
+    tenancy: TenancySpec = Field(default_factory=TenancySpec)
+    """Tenants (teams) on the write and read paths, and their limits; default none (one tenant every reader sees)."""
     capacity: CapacitySpec | None = None
     """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
     size below the plan's is refused (or warned about); default none (the sizes as configured)."""

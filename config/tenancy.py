@@ -1,0 +1,91 @@
+"""Tenants: who writes as each team, who reads its data, and the write limits each gets."""
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
+
+from .base import Memory, Name, StrictModel
+
+DEFAULT_TENANT = "default-tenant"
+"""Receive's and query's `--*.default-tenant-id`: the tenant of data written without one (Thanos' default)."""
+TENANT_LABEL = "tenant_id"
+"""Receive's `--receive.tenant-label-name` and query's `--query.tenant-label-name` (Thanos' default)."""
+TENANT_HEADER = "THANOS-TENANT"
+"""The header receive, query and query-frontend read the tenant from (Thanos' default)."""
+
+TenantName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$")]
+"""A tenant id: lower-case letters, digits, `-` and `_` (receive refuses a `/`; it names a TSDB directory)."""
+
+
+class WriteLimits(StrictModel):
+    """Receive's write limits (`--receive.limits-config`, `write.default` or `write.tenants.<id>`); 0 means none."""
+
+    head_series: int | None = Field(default=None, ge=0)
+    """`head_series_limit`: active series the tenant may hold across the ingestors (a write beyond it gets 429);
+    default inherited (receive.limits, else none)."""
+    request_series: int | None = Field(default=None, ge=0)
+    """`request.series_limit`: series in one remote-write request (beyond it: 413); default inherited."""
+    request_samples: int | None = Field(default=None, ge=0)
+    """`request.samples_limit`: samples in one remote-write request (beyond it: 413); default inherited."""
+    request_size: Memory | None = None
+    """`request.size_bytes_limit`: the decompressed size of one request (beyond it: 413); default inherited."""
+
+
+class Tenant(StrictModel):
+    """One team's data: who writes as it, who reads it, what it may write."""
+
+    name: TenantName
+    """The tenant id (its `tenant_id` label, the Organization of its writer certificate); required."""
+    namespaces: list[Name] = Field(default_factory=list)
+    """Workload namespaces of the tenant: what the cluster's Prometheus scrapes there carries its `tenant_id`, and their
+    pods may remote-write to the routers (with the tenant's certificate); default none."""
+    readers: list[str] = Field(default_factory=list)
+    """Identity-provider groups that read this tenant's data at the entry point; default none."""
+    limits: WriteLimits = Field(default_factory=WriteLimits)
+    """Write limits of this tenant, over receive.limits; default receive.limits."""
+
+
+class TenancySpec(StrictModel):
+    """Tenants of the platform; none keeps one tenant (`default-tenant`) that every reader sees."""
+
+    tenants: list[Tenant] = Field(default_factory=list)
+    """The tenants; default none (single-tenant: no enforcement, every series visible to every reader)."""
+    operators: list[str] = Field(default_factory=list)
+    """Identity-provider groups that read every tenant's data at the entry point; default none."""
+
+    @property
+    def enabled(self) -> bool:
+        """True when tenants are configured (the read path enforces them)."""
+        return bool(self.tenants)
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> "TenancySpec":
+        problems = []
+        seen: dict[str, str] = {}
+        for i, tenant in enumerate(self.tenants):
+            if tenant.name == DEFAULT_TENANT:
+                problems.append(f"tenants[{i}].name {DEFAULT_TENANT!r} is reserved for data written without a tenant")
+            if tenant.name in seen:
+                problems.append(f"tenants[{i}].name {tenant.name!r} is given twice")
+            seen.setdefault(tenant.name, f"tenants[{i}]")
+        owners: dict[str, str] = {}
+        for i, tenant in enumerate(self.tenants):
+            for j, namespace in enumerate(tenant.namespaces):
+                if namespace in owners:
+                    problems.append(f"tenants[{i}].namespaces[{j}] {namespace!r} already belongs to {owners[namespace]}: "
+                                    "a namespace's series carry one tenant")
+                owners.setdefault(namespace, f"tenants[{i}] ({tenant.name})")
+        readers: dict[str, str] = {}
+        for i, tenant in enumerate(self.tenants):
+            for j, group in enumerate(tenant.readers):
+                if group in readers:
+                    problems.append(f"tenants[{i}].readers[{j}] {group!r} already reads {readers[group]}: a group "
+                                    "reads one tenant (give it to tenancy.operators to read every tenant)")
+                readers.setdefault(group, f"tenants[{i}] ({tenant.name})")
+        for j, group in enumerate(self.operators):
+            if group in readers:
+                problems.append(f"operators[{j}] {group!r} also reads {readers[group]}: an operator group reads "
+                                "every tenant, list it once")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
