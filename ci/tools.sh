@@ -28,6 +28,8 @@ ETCD_VERSION=3.6.5
 KWOK_VERSION=0.7.0
 # The entry point's auth proxy, at the release the plan pins (its main package is the module root).
 OAUTH2_PROXY_VERSION=7.15.6
+# The tenant gate behind the entry point, at the release the plan pins.
+CADDY_VERSION=2.11.9
 # MinIO's client, for the planned make-bucket and user Jobs: the only version the proxy serves (master of 2025-03-13,
 # a month before the RELEASE.2025-04-16T18-13-26Z image the plan pins).
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
@@ -59,6 +61,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
     oauth2-proxy) echo "$OAUTH2_PROXY_VERSION" ;;
+    caddy) echo "$CADDY_VERSION" ;;
     node-exporter) echo "$NODE_EXPORTER_VERSION" ;;
     blackbox-exporter) echo "$BLACKBOX_EXPORTER_VERSION" ;;
     mc) echo "$MC_VERSION" ;;
@@ -217,6 +220,11 @@ build() {
         github.com/oauth2-proxy/oauth2-proxy/v7 oauth2-proxy "" \
         "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=v$OAUTH2_PROXY_VERSION"
       ;;
+    caddy)
+      build_go caddy "$CADDY_VERSION" github.com/caddyserver/caddy/v2 "v$CADDY_VERSION" \
+        github.com/caddyserver/caddy/v2/cmd/caddy caddy "" \
+        "-X github.com/caddyserver/caddy/v2.CustomVersion=v$CADDY_VERSION"
+      ;;
     mc)
       build_go mc "$MC_VERSION" github.com/minio/mc "$MC_VERSION" github.com/minio/mc mc ""
       ;;
@@ -255,7 +263,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, oauth2-proxy, node-exporter, blackbox-exporter, mc, prometheus-operator, crds)" >&2
+        "etcd, kwok, oauth2-proxy, caddy, node-exporter, blackbox-exporter, mc, prometheus-operator, crds)" >&2
       exit 2
       ;;
   esac
@@ -263,7 +271,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy node-exporter blackbox-exporter mc prometheus-operator crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy caddy node-exporter blackbox-exporter mc prometheus-operator crds
 fi
 for tool in "$@"; do
   build "$tool"

@@ -2,88 +2,9 @@
 args: no request reaches the global query-frontend without a login, whatever X-Forwarded-Uri it claims
 (GHSA-7x63-xv5r-3p2x), and health checks get oauth2-proxy's own /ping."""
 
-import http.server
-import os
-import secrets
-import subprocess
-import threading
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
-
 import pytest
 
-from tests.realtools.build import tool
-from tests.realtools.kubernetes import free_port, wait_until
-from tests.realtools.loopback import oauth2_proxy_on_loopback
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def status(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.build_opener(NoRedirect).open(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, ""
-
-
-@contextmanager
-def upstream():
-    """A stand-in for the query-frontend and Grafana: answers 200 and records every path it is asked for."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"upstream reached")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
-def oauth2_proxy(args: list[str], upstream_address: str, idp: str | None = None):
-    """The real binary on loopback with `args` (rewritten by the harness; the identity provider at `idp`, default
-    nowhere), stopped after; yields its base URL."""
-    address = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "OAUTH2_PROXY_CLIENT_SECRET": "test-client-secret",
-           "OAUTH2_PROXY_COOKIE_SECRET": secrets.token_hex(16)}
-    process = subprocess.Popen([str(tool("oauth2-proxy")), *oauth2_proxy_on_loopback(
-        args, address, upstream_address, idp or f"127.0.0.1:{free_port()}")], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    try:
-        base = f"http://{address}"
-
-        def up() -> bool:
-            try:
-                return status(f"{base}/ping")[0] == 200
-            except OSError:
-                return process.poll() is not None
-        assert wait_until(up, 30) and process.poll() is None, process.communicate(timeout=5)[0]
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from tests.realtools.oauth2 import QUERY, identity_provider, oauth2_proxy, request, sign_in, status, upstream
 
 
 @pytest.fixture
@@ -96,7 +17,6 @@ def planned_args(planned):
 
 
 TRICK = {"X-Forwarded-Uri": "/-/ready"}
-QUERY = "/api/v1/query?query=up"
 
 
 def test_the_planned_proxy_lets_no_request_through_without_a_login(planned_args):
@@ -115,115 +35,6 @@ def test_the_old_skip_auth_route_let_the_header_trick_through(planned_args):
         assert status(f"{base}{QUERY}")[0] == 302
         assert status(f"{base}{QUERY}", TRICK) == (200, "upstream reached")
         assert seen == [QUERY]
-
-
-@contextmanager
-def identity_provider(client_id: str):
-    """A stand-in OIDC provider: the token endpoint redeems any code for `alice@acme.example.com` (RS256 ID token,
-    a refresh token) and refreshes until `revoked` is set, then answers invalid_grant; the keys endpoint serves the
-    JWKS. Yields (address, state): state counts the refresh grants and holds `revoked`."""
-    import base64
-    import json
-    import time
-    import urllib.parse
-
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    numbers = key.public_key().public_numbers()
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    def integer(value: int) -> str:
-        return b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-    state = {"refreshes": 0, "revoked": False}
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-
-    def id_token() -> str:
-        now = int(time.time())
-        claims = {"iss": issuer, "aud": client_id, "sub": "alice", "email": "alice@acme.example.com",
-                  "email_verified": True, "iat": now, "exp": now + 3600}
-        signing = ".".join(b64(json.dumps(part).encode()) for part in ({"alg": "RS256", "kid": "k1", "typ": "JWT"}, claims))
-        return f"{signing}.{b64(key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def answer(self, code: int, body: dict):
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):  # noqa: N802
-            self.answer(200, {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-                                        "n": integer(numbers.n), "e": integer(numbers.e)}]})
-
-        def do_POST(self):  # noqa: N802
-            form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-            if form["grant_type"] == ["refresh_token"]:
-                state["refreshes"] += 1
-                if state["revoked"]:
-                    return self.answer(400, {"error": "invalid_grant", "error_description": "account disabled"})
-            self.answer(200, {"access_token": secrets.token_hex(8), "token_type": "Bearer", "expires_in": 3600,
-                              "refresh_token": secrets.token_hex(8), "id_token": id_token()})
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{port}", state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def request(base: str, path: str, cookies: dict[str, str]) -> tuple[int, dict[str, str], list[str]]:
-    """GET without following redirects: (status, headers, Set-Cookie values); cookies are sent whatever their Secure
-    flag (the test speaks plain HTTP on loopback)."""
-    import http.client
-    import urllib.parse
-
-    url = urllib.parse.urlsplit(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    try:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        return response.status, dict(response.getheaders()), response.msg.get_all("Set-Cookie") or []
-    finally:
-        connection.close()
-
-
-def sign_in(base: str) -> tuple[dict[str, str], list[str]]:
-    """Alice's sign-in through the real proxy: the redirect to the provider, then its callback with a code. Returns
-    the session cookies and the callback's Set-Cookie values."""
-    import urllib.parse
-
-    cookies: dict[str, str] = {}
-
-    def keep(set_cookies: list[str]):
-        for value in set_cookies:
-            name, _, rest = value.partition("=")
-            cookies[name] = rest.split(";", 1)[0]
-
-    code, headers, set_cookies = request(base, QUERY, {})
-    assert code == 302, code
-    keep(set_cookies)
-    login = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)
-    callback = "/oauth2/callback?" + urllib.parse.urlencode({"code": "a-code", "state": login["state"][0]})
-    code, headers, set_cookies = request(base, callback, cookies)
-    assert code == 302 and any(v.startswith("_oauth2_proxy=") for v in set_cookies), (code, set_cookies)
-    keep(set_cookies)
-    return {k: v for k, v in cookies.items() if k.startswith("_oauth2_proxy") and "csrf" not in k}, set_cookies
 
 
 def scaled(args: list[str], refresh: str) -> list[str]:

@@ -27,7 +27,7 @@ BINARIES = {"quay.io/thanos/thanos": "thanos", "quay.io/prometheus/prometheus": 
             "quay.io/prometheus/alertmanager": "alertmanager", "docker.io/library/memcached": "memcached",
             "quay.io/minio/minio": "minio", "docker.io/library/python": "python",
             "quay.io/prometheus/node-exporter": "node-exporter", "quay.io/minio/mc": "mc",
-            "quay.io/prometheus/blackbox-exporter": "blackbox-exporter"}
+            "quay.io/prometheus/blackbox-exporter": "blackbox-exporter", "docker.io/library/caddy": "caddy"}
 """Image repository -> the tool that stands for it (python: this interpreter's own installation)."""
 PROBE_SECONDS = 1.0
 """How often the prober checks every pod's readiness."""
@@ -242,6 +242,10 @@ class Harness:
             args = loopback.bind_memcached(args, ip)
         elif BINARIES[repository] == "minio":
             args, ports = loopback.bind_minio(args, ip)
+        elif BINARIES[repository] == "caddy":
+            config = self.sandbox.volume_file(container, args[args.index("--config") + 1])
+            text, ports = loopback.bind_caddy(config.read_text(), ip)
+            config.write_text(text)
         args = loopback.own_address(args, ip)
         self.register(container)
         return self.sandbox.start(container, binary, args, env, ip, ports)

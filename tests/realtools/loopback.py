@@ -1,8 +1,9 @@
 """The only rewrites of a planned container that the harness makes, for what cannot exist on this machine.
 
 - Pod network: each pod gets its own loopback address (all of 127.0.0.0/8 is loopback), and every listener of its
-  containers, given in the args or left at its default, binds that address on the planned port. `localhost` (in the
-  container's /etc/hosts) and a literal `127.0.0.1` name the pod's own address, as they would inside the pod.
+  containers, given in the args (or in Caddy's config file) or left at its default, binds that address on the
+  planned port. `localhost` (in the container's /etc/hosts) and a literal `127.0.0.1` name the pod's own address,
+  as they would inside the pod.
   Cluster names resolve through the stand-in DNS (dns.py), so the planned addresses and ports stay as written.
 - Object storage: a config file Thanos reads for a bucket (S3, GCS, Azure) is replaced by a FILESYSTEM bucket in a
   folder named after the original bucket, so every process that names the same bucket shares one folder.
@@ -80,6 +81,19 @@ def bind_minio(args: list[str], pod_ip: str) -> tuple[list[str], dict[str, int]]
             ports[arg] = port_of(out[index + 1])
             out[index + 1] = f"{pod_ip}:{ports[arg]}"
     return out, ports
+
+
+def bind_caddy(config: str, pod_ip: str) -> tuple[str, dict[str, int]]:
+    """Caddy's JSON config with every server's `:port` listener on the pod's address. Returns the config and
+    `--config` -> the first port (its HTTP listener)."""
+    import json
+
+    parsed = json.loads(config)
+    ports = []
+    for server in parsed["apps"]["http"]["servers"].values():
+        server["listen"] = [f"{pod_ip}:{port_of(address)}" for address in server["listen"]]
+        ports += [port_of(address) for address in server["listen"]]
+    return json.dumps(parsed), {"--config": ports[0]}
 
 
 def own_address(args: list[str], pod_ip: str) -> list[str]:

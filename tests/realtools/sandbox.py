@@ -32,6 +32,7 @@ ENTRYPOINTS = {
     "quay.io/prometheus/node-exporter": "/bin/node_exporter",
     "quay.io/minio/mc": "/usr/bin/mc",
     "quay.io/prometheus/blackbox-exporter": "/bin/blackbox_exporter",
+    "docker.io/library/caddy": "/usr/bin/caddy",
 }
 """Image -> the binary its entrypoint runs (args replace the image's CMD, as in Kubernetes)."""
 SHELL_TOOLS = {"quay.io/minio/mc": ("/bin/sh", "/bin/sleep"), "quay.io/thanos/thanos": ("/bin/sh", "/bin/tee", "/bin/grep")}
@@ -67,7 +68,8 @@ class Process:
 
     def _http_flag(self) -> str | None:
         """The flag of its HTTP listener, if it has one."""
-        return next((f for f in ("--http-address", "--web.listen-address", "--address") if f in self.ports), None)
+        return next((f for f in ("--http-address", "--web.listen-address", "--address", "--config") if f in self.ports),
+                    None)
 
     def url(self, path: str = "", flag: str | None = None) -> str:
         """http://<pod address>:<port of flag><path>; by default the HTTP listener (`--http-address` for Thanos,
