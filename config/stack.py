@@ -269,7 +269,31 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
             elif not dr_clusters:
                 problems.append((f"{rat}.destination", f"region {target!r} has no cluster to run the read-only store "
                                                        "gateway on the DR copy"))
-    return problems + _global_view_problems(stack) + _alerting_problems(stack)
+    return problems + _global_view_problems(stack) + _alerting_problems(stack) + _entry_tenancy_problems(stack)
+
+
+def _entry_tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    """Every reader and operator of a tenant must be someone the entry point lets in: a basic-auth user, or (when
+    oauth2-proxy narrows sign-in to groups) one of those groups."""
+    entry = stack.global_view.entry_point if stack.global_view else None
+    if entry is None or not stack.tenancy.enabled:
+        return []
+    named = [(f"tenancy.tenants[{i}].readers[{j}]", reader) for i, t in enumerate(stack.tenancy.tenants)
+             for j, reader in enumerate(t.readers)]
+    named += [(f"tenancy.operators[{j}]", group) for j, group in enumerate(stack.tenancy.operators)]
+    problems = []
+    if entry.auth == "basic-auth":
+        users = entry.basic_auth_users or [entry.basic_auth_user]
+        for path, name in named:
+            if name not in users:
+                problems.append((path, f"{name!r} is not a basic-auth user ({', '.join(users)}): with basic auth, "
+                                       "readers and operators are the users of global-view.entry-point"))
+    elif entry.allowed_groups:
+        for path, name in named:
+            if name not in entry.allowed_groups:
+                problems.append((path, f"group {name!r} is not in global-view.entry-point.allowed-groups: its members "
+                                       "could not sign in"))
+    return problems
 
 
 def _alerting_problems(stack: StackConfig) -> list[tuple[str, str]]:

@@ -40,7 +40,8 @@ class Tenant(StrictModel):
     """Workload namespaces of the tenant: what the cluster's Prometheus scrapes there carries its `tenant_id`, and their
     pods may remote-write to the routers (with the tenant's certificate); default none."""
     readers: list[str] = Field(default_factory=list)
-    """Identity-provider groups that read this tenant's data at the entry point; default none."""
+    """Who reads this tenant's data at the entry point: identity-provider groups (oauth2-proxy), or basic-auth users;
+    default none."""
     limits: WriteLimits = Field(default_factory=WriteLimits)
     """Write limits of this tenant, over receive.limits; default receive.limits."""
 
@@ -51,7 +52,8 @@ class TenancySpec(StrictModel):
     tenants: list[Tenant] = Field(default_factory=list)
     """The tenants; default none (single-tenant: no enforcement, every series visible to every reader)."""
     operators: list[str] = Field(default_factory=list)
-    """Identity-provider groups that read every tenant's data at the entry point; default none."""
+    """Groups (oauth2-proxy) or basic-auth users that read every tenant's data at the entry point, and Grafana;
+    default none."""
 
     @property
     def enabled(self) -> bool:
@@ -82,6 +84,12 @@ class TenancySpec(StrictModel):
                     problems.append(f"tenants[{i}].readers[{j}] {group!r} already reads {readers[group]}: a group "
                                     "reads one tenant (give it to tenancy.operators to read every tenant)")
                 readers.setdefault(group, f"tenants[{i}] ({tenant.name})")
+        for path, name in [*((f"tenants[{i}].readers[{j}]", g) for i, t in enumerate(self.tenants)
+                             for j, g in enumerate(t.readers)),
+                           *((f"operators[{j}]", g) for j, g in enumerate(self.operators))]:
+            if name.startswith("*") or name.endswith("*") or "," in name or not name.strip() or name != name.strip():
+                problems.append(f"{path} {name!r}: give the exact group or user name (no wildcard, no comma, no "
+                                "spaces around)")
         for j, group in enumerate(self.operators):
             if group in readers:
                 problems.append(f"operators[{j}] {group!r} also reads {readers[group]}: an operator group reads "

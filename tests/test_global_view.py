@@ -491,3 +491,67 @@ def test_the_entry_point_ca_is_its_own_and_name_constrained_to_the_host(tmp_path
     assert acme["problems"] == [] and acme["tls"] == []
     (leaf,) = [o["spec"] for o in acme["objects"] if o["kind"] == "Certificate"]
     assert leaf["issuerRef"] == {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+TWO_TENANTS = {"tenants": [{"name": "team-a", "readers": ["team-a-devs"]}, {"name": "team-b", "readers": ["team-b-devs"]}],
+               "operators": ["platform-sre"]}
+
+
+@pytest.mark.parametrize("stack, change, key, message", [
+    ("prod", lambda c: c["global-view"]["entry-point"].update({"allowed-groups": ["team-a-devs", "platform-sre"]}),
+     "tenancy.tenants[1].readers[0]", "not in global-view.entry-point.allowed-groups"),
+    ("dev", lambda c: c["global-view"]["entry-point"].update({"basic-auth-users": ["team-a-devs", "team-b-devs"]}),
+     "tenancy.operators[0]", "'platform-sre' is not a basic-auth user"),
+    ("prod", lambda c: c["tenancy"]["tenants"][0].update({"readers": ["team-*"]}), "tenancy", "no wildcard"),
+    ("prod", lambda c: c["tenancy"]["tenants"][0].update({"readers": ["a,b"]}), "tenancy", "no comma"),
+    ("prod", lambda c: c["tenancy"]["tenants"][1].update({"readers": ["team-a-devs"]}), "tenancy",
+     "tenants[1].readers[0] 'team-a-devs' already reads tenants[0] (team-a)"),
+    ("prod", lambda c: c["tenancy"].update({"operators": ["team-b-devs"]}), "tenancy", "also reads tenants[1]"),
+])
+def test_bad_tenant_readers_name_the_key(stack, change, key, message):
+    """Every reader and operator must be someone the entry point lets in, and belong to one tenant."""
+    raw = stack_config(stack)
+    raw["tenancy"] = json.loads(json.dumps(TWO_TENANTS))
+    change(raw)
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    assert any(path == key and message in text for path, text in err.value.problems), err.value.problems
+
+
+def test_with_tenants_the_entry_point_goes_through_the_gate_and_only_operators_reach_grafana(tmp_path):
+    """dev (basic auth) with tenants: the ingress sends everything to the gate, which checks the passwords itself
+    (nginx's htpasswd Secret and auth annotations are gone); NetworkPolicies let only the ingress controller reach the
+    gate and only the gate reach Grafana; Grafana reads the global query (operators only reach it)."""
+    probe = (
+        "def edit(c):\n"
+        "    c['global-view']['entry-point']['basic-auth-users'] = ['alice', 'bob', 'ops']\n"
+        "    c['tenancy'] = {'tenants': [{'name': 'team-a', 'readers': ['alice']}, {'name': 'team-b', 'readers': ['bob']}],\n"
+        "                    'operators': ['ops']}\n"
+        "plan = plan_stack('dev', edit=edit)\n"
+        "objects = [r.inputs for r in plan.resources\n"
+        "           if r.custom and r.inputs.get('metadata', {}).get('namespace') == 'thanos-global']\n"
+        "print(json.dumps(objects, default=str))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    objects = json.loads(proc.stdout.splitlines()[-1])
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    ingress = by_name[("Ingress", "thanos")]
+    assert "annotations" not in ingress["metadata"]  # no nginx basic auth: the gate checks
+    backends = {p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert backends == {"thanos-tenant-gate"}
+    assert ("Secret", "thanos-basic-auth") not in by_name
+    gate = json.loads(by_name[("Secret", "thanos-tenant-gate-config")]["stringData"]["caddy.json"])
+    accounts = gate["apps"]["http"]["servers"]["gate"]["routes"][1]["handle"][1]["providers"]["http_basic"]["accounts"]
+    assert sorted(a["username"] for a in accounts) == ["alice", "bob", "ops"]
+    assert all(bcrypt.checkpw(b"x", a["password"].encode()) is False for a in accounts)  # hashes, not passwords
+
+    def allowed_from(policy_name: str) -> list:
+        return by_name[("NetworkPolicy", policy_name)]["spec"]["ingress"][0]["from"]
+    assert allowed_from("thanos-entry-point-ingress") == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert by_name[("NetworkPolicy", "thanos-entry-point-ingress")]["spec"]["podSelector"]["matchLabels"][
+        "app.kubernetes.io/name"] == "thanos-tenant-gate"
+    assert allowed_from("thanos-grafana-ingress") == [{"podSelector": {"matchExpressions": [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["tenant-gate"]}]}}]
+    datasource = yaml.safe_load(by_name[("ConfigMap", "thanos-grafana-datasources")]["data"]["thanos.yaml"])
+    assert datasource["datasources"][0]["url"] == "http://thanos-query.thanos-global.svc.cluster.local:10902"

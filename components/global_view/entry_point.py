@@ -8,15 +8,17 @@ import pulumi
 import pulumi_random as random
 
 from components.global_view.entry_tls import entry_tls_objects, entry_tls_secret
+from components.global_view.tenant_gate import build_tenant_gate, config_text, gate_config, gate_url
 from components.observability.grafana import NAME as GRAFANA_NAME
 from components.observability.grafana import SUB_PATH, grafana_url
 from components.platform.common import GRAFANA_PORT, HTTP_PORT, container, pod_spec, service_name, stable_bcrypt
 from components.platform.kube import ClusterContext, register
-from components.platform.names import QUERY_FRONTEND
+from components.platform.names import QUERY, QUERY_FRONTEND, service_address
 from components.platform.namespace import OAUTH2_PROXY_PORT
 from components.platform.workload import workload_objects
 from components.thanos.query_frontend import query_frontend_url
 from config.global_view import EntryPointSpec, TlsSpec
+from config.tenancy import TENANT_HEADER, TenancySpec
 from config.thanos import Compute, Resources
 
 OAUTH2_PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.15.6"
@@ -30,7 +32,7 @@ SESSION_EXPIRE = "12h"  # a working day: then the user signs in again
 # Client headers oauth2-proxy reads as a reverse proxy (or its upstreams trust): the Gateway drops them, so only
 # oauth2-proxy itself sets them.
 FORWARDED_HEADERS = ["X-Forwarded-Uri", "X-Forwarded-Host", "X-Forwarded-Email", "X-Forwarded-User",
-                     "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token"]
+                     "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token", TENANT_HEADER]
 
 
 GATEWAY_ADDRESSED = "jsonpath={.status.addresses[0].value}"
@@ -45,15 +47,16 @@ def htpasswd_line(user: str, password: str, salt_key: str) -> str:
     return f"{user}:{stable_bcrypt(f'thanos-basic-auth/{user}', password, salt_key)}"
 
 
-def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = False) -> list[str]:
+def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = False, gated: bool = False) -> list[str]:
     """OIDC login in front of the query-frontend (and Grafana under /grafana/, told who signed in through
     X-Forwarded-Email). No path of the upstreams passes without it: a skip-auth route is matched against the
     client's X-Forwarded-Uri under --reverse-proxy (GHSA-7x63-xv5r-3p2x, and oauth2-proxy#3506: every client is a
     trusted proxy until --trusted-proxy-ip is set), so health checks probe oauth2-proxy's own /ping. Every
     SESSION_REFRESH a session is refreshed at the identity provider (a revoked or removed account is signed out) or,
     without a refresh token, its ID token verified again; none outlives SESSION_EXPIRE (oauth2-proxy's default: 168h,
-    never revalidated)."""
-    upstreams = [query_frontend_url(namespace), *([grafana_url(namespace)] if grafana else [])]
+    never revalidated). `gated` (tenants configured): everything goes to the tenant gate, which picks the tenant and
+    the upstream from the user's groups (passed as X-Forwarded-Groups)."""
+    upstreams = [gate_url(namespace)] if gated else [query_frontend_url(namespace), *([grafana_url(namespace)] if grafana else [])]
     return ["--provider=oidc", f"--oidc-issuer-url={spec.oidc_issuer_url}", f"--client-id={spec.oidc_client_id}",
             f"--http-address=0.0.0.0:{OAUTH2_PROXY_PORT}", *(f"--upstream={u}" for u in upstreams),
             # Groups alone: every domain, narrowed to the groups (oauth2-proxy lets no one in without a domain).
@@ -62,7 +65,8 @@ def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = Fals
             f"--cookie-expire={SESSION_EXPIRE}", "--skip-provider-button", "--silence-ping-logging"]
 
 
-def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool = False) -> list[dict[str, Any]]:
+def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool = False,
+                       gated: bool = False) -> list[dict[str, Any]]:
     """oauth2-proxy: two replicas, hardened, secrets from its Secret as environment."""
     component = "oauth2-proxy"
     env = [{"name": f"OAUTH2_PROXY_{key.upper().replace('-', '_')}",
@@ -73,7 +77,7 @@ def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool 
               "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 10}}
     resources = Resources(requests=Compute(cpu="50m", memory="64Mi"), limits=Compute(memory="128Mi"))
     pod = pod_spec(service_name(component), [container(
-        "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace, grafana), resources, ports=[port], env=env,
+        "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace, grafana, gated), resources, ports=[port], env=env,
         probes=probes)], selector=ctx.selector(component), replicas=2, zone_spread=ctx.zone_spread,
         node_spread=ctx.node_spread, grace_seconds=30)
     return workload_objects(ctx, component, service_name(component), kind="Deployment", replicas=2, pod=pod,
@@ -109,12 +113,16 @@ def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, 
 
 
 def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str,
-                    grafana: bool = False) -> list[dict[str, Any]]:
+                    grafana: bool = False, gated: bool = False) -> list[dict[str, Any]]:
     """An Ingress for the host (TLS) to oauth2-proxy, or to the query-frontend (and Grafana under /grafana) behind
-    nginx basic auth; with basic auth, a second Ingress serves only the readiness path without it."""
+    nginx basic auth; with basic auth, a second Ingress serves only the readiness path without it. With basic auth
+    and tenants (`gated`), everything goes to the tenant gate, which checks the passwords itself."""
     basic = spec.auth == "basic-auth"
     backend = {"service": {"name": QUERY_FRONTEND if basic else service_name("oauth2-proxy"),
                            "port": {"number": HTTP_PORT if basic else OAUTH2_PROXY_PORT}}}
+    if basic and gated:
+        backend = {"service": {"name": service_name("tenant-gate"), "port": {"number": HTTP_PORT}}}
+        grafana = False  # the gate routes /grafana/ for operators
 
     def ingress(name: str, path: str, path_type: str, annotations: dict[str, str]) -> dict[str, Any]:
         metadata = ctx.metadata(name, "entry-point")
@@ -130,7 +138,7 @@ def ingress_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str,
 
     auth = {"nginx.ingress.kubernetes.io/auth-type": "basic", "nginx.ingress.kubernetes.io/auth-secret": BASIC_AUTH_SECRET,
             "nginx.ingress.kubernetes.io/auth-secret-type": "auth-file",
-            "nginx.ingress.kubernetes.io/auth-realm": "Thanos"} if basic else {}
+            "nginx.ingress.kubernetes.io/auth-realm": "Thanos"} if basic and not gated else {}
     objects = [ingress(ENTRY_NAME, "/", "Prefix", auth)]
     if basic:
         objects.append(ingress(f"{ENTRY_NAME}-ready", READY_PATH, "Exact", {}))
@@ -162,37 +170,60 @@ class EntryPoint:
     """The entry point of one global tier: the certificate it needs (issued with the tier's others) and its objects."""
 
     def __init__(self, name: str, ctx: ClusterContext, spec: EntryPointSpec, credentials: dict[str, pulumi.Output],
-                 grafana: bool = False, validity: TlsSpec | None = None, tls_pair: dict[str, pulumi.Output] | None = None):
+                 grafana: bool = False, validity: TlsSpec | None = None, tls_pair: dict[str, pulumi.Output] | None = None,
+                 tenancy: TenancySpec | None = None):
         """`validity`: the lifetimes of issued certificates; `tls_pair`: the stack's self-signed certificate and key
-        (see entry_tls)."""
+        (see entry_tls); `tenancy`: with tenants, a tenant gate sits behind the authentication (see tenant_gate)."""
         self.name, self.ctx, self.spec, self.credentials, self.grafana = name, ctx, spec, credentials, grafana
         self.validity, self.tls_pair = validity or TlsSpec(), tls_pair
         self.tls_secret = entry_tls_secret(spec)
+        self.tenancy = tenancy if tenancy and tenancy.enabled else None
+
+    def _htpasswd(self) -> pulumi.Output[str]:
+        """`user:bcrypt` lines of every basic-auth user."""
+        key = self.credentials["salt-key"]
+        if "users" in self.credentials:
+            return pulumi.Output.all(self.credentials["users"], key).apply(
+                lambda v: "".join(htpasswd_line(user, v[0][user], v[1]) + "\n" for user in sorted(v[0])))
+        user = self.spec.basic_auth_user
+        return pulumi.Output.all(self.credentials["password"], key).apply(
+            lambda v: htpasswd_line(user, v[0], v[1]) + "\n")
 
     def _secret(self) -> dict[str, Any]:
         if self.spec.auth == "oauth2-proxy":
             return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(OAUTH2_PROXY_SECRET, "oauth2-proxy"),
                     "type": "Opaque", "stringData": dict(self.credentials)}
-        key = self.credentials["salt-key"]
-        if "users" in self.credentials:
-            lines = pulumi.Output.all(self.credentials["users"], key).apply(
-                lambda v: "".join(htpasswd_line(user, v[0][user], v[1]) + "\n" for user in sorted(v[0])))
-        else:
-            user = self.spec.basic_auth_user
-            lines = pulumi.Output.all(self.credentials["password"], key).apply(
-                lambda v: htpasswd_line(user, v[0], v[1]) + "\n")
         return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(BASIC_AUTH_SECRET, "entry-point"),
-                "type": "Opaque", "stringData": {"auth": lines}}
+                "type": "Opaque", "stringData": {"auth": self._htpasswd()}}
+
+    def _gate(self, tenancy: TenancySpec) -> list[dict[str, Any]]:
+        """The tenant gate: tenants' readers to the query-frontend with their tenant, operators to the global query
+        (and Grafana); with basic auth it checks the passwords (the same bcrypt lines nginx would)."""
+        ns = self.ctx.namespace
+        tenants, operators = service_address(QUERY_FRONTEND, ns, HTTP_PORT), service_address(QUERY, ns, HTTP_PORT)
+        grafana = service_address(GRAFANA_NAME, ns, GRAFANA_PORT) if self.grafana else None
+        if self.spec.auth == "oauth2-proxy":
+            return build_tenant_gate(self.ctx, config_text(gate_config(
+                tenancy, tenants_upstream=tenants, operators_upstream=operators, grafana_upstream=grafana)))
+        text = self._htpasswd().apply(lambda lines: config_text(gate_config(
+            tenancy, tenants_upstream=tenants, operators_upstream=operators, grafana_upstream=grafana, accounts=[
+                {"username": user, "password": digest}
+                for user, digest in (line.split(":", 1) for line in lines.splitlines() if line)])))
+        return build_tenant_gate(self.ctx, pulumi.Output.secret(text))
 
     def register(self, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Register the entry point's objects; returns the Gateway or Ingress whose address DNS points at."""
-        spec, ctx = self.spec, self.ctx
-        manifests = [self._secret(), *entry_tls_objects(ctx, spec, self.validity, self.tls_pair)]
+        spec, ctx, gated = self.spec, self.ctx, self.tenancy is not None
+        manifests = entry_tls_objects(ctx, spec, self.validity, self.tls_pair)
+        if not (gated and spec.auth == "basic-auth"):  # there the gate holds the password hashes
+            manifests.insert(0, self._secret())
+        if self.tenancy is not None:
+            manifests += self._gate(self.tenancy)
         if spec.auth == "oauth2-proxy":
-            manifests += build_oauth2_proxy(ctx, spec, self.grafana)
+            manifests += build_oauth2_proxy(ctx, spec, self.grafana, gated)
         if spec.kind == "gateway":
             manifests += gateway_objects(ctx, spec, self.tls_secret, service_name("oauth2-proxy"), OAUTH2_PROXY_PORT)
         else:
-            manifests += ingress_objects(ctx, spec, self.tls_secret, self.grafana)
+            manifests += ingress_objects(ctx, spec, self.tls_secret, self.grafana, gated)
         created = register(manifests, self.name, parent, depends_on)
         return created[f"Gateway/{ENTRY_NAME}" if spec.kind == "gateway" else f"Ingress/{ENTRY_NAME}"]

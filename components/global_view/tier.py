@@ -18,7 +18,7 @@ from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, NamespaceArgs, global_network_policies, service_account_objects
 from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs
-from components.thanos.query import Query, QueryArgs, build_query
+from components.thanos.query import Query, QueryArgs, build_query, query_url
 from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
@@ -137,7 +137,7 @@ class GlobalTier(pulumi.ComponentResource):
                                                     home_namespace)],
                           f"{name}-shared", self, after_ns)
         entry = EntryPoint(f"{name}-entry", ctx, view.entry_point, args.credentials, stack.observability.grafana.enabled,
-                           stack.tls, args.entry_tls) if view.entry_point else None
+                           stack.tls, args.entry_tls, stack.tenancy) if view.entry_point else None
         secrets = authority.issue(name, ctx, global_certificates(view, ns), self, after_ns, ("readers",) if view.ruler.enabled else ())
         ready = after_ns + list(shared.values()) + list(secrets.values())
 
@@ -161,7 +161,9 @@ class GlobalTier(pulumi.ComponentResource):
             parts.append(Grafana(f"{name}-grafana", GrafanaArgs(
                 ctx, grafana, scrape_interval=stack.thanos.prometheus.scrape_interval, query_timeout=view.query.timeout,
                 auth=view.entry_point.auth if view.entry_point else None,
-                host=view.entry_point.host if view.entry_point else None, depends_on=ready), child))
+                host=view.entry_point.host if view.entry_point else None,
+                # Only operators reach it (the tenant gate): it reads every tenant, past the enforcing query.
+                datasource_url=query_url(ns) if stack.tenancy.enabled else None, depends_on=ready), child))
         register(build_tls_probe(ctx, READERS, GLOBAL_CLIENT_SECRET), f"{name}-tls-probe", self, ready)
         self.entry = entry.register(self, ready) if entry else None
         self._validation = (validation_objects(ctx, global_checks(ctx, stack)), f"{name}-validate", ready + parts)

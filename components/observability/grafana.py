@@ -30,12 +30,12 @@ def grafana_url(namespace: str) -> str:
     return service_url("http", NAME, namespace, GRAFANA_PORT, SUB_PATH)
 
 
-def datasource_config(namespace: str, scrape_interval: str, query_timeout: str) -> dict[str, Any]:
-    """The provisioned Thanos datasource: the query-frontend, deduplicated, partial responses allowed (one dead
-    region is a warning, not an empty dashboard), not editable in the UI."""
+def datasource_config(namespace: str, scrape_interval: str, query_timeout: str, url: str | None = None) -> dict[str, Any]:
+    """The provisioned Thanos datasource: the query-frontend (or `url`), deduplicated, partial responses allowed (one
+    dead region is a warning, not an empty dashboard), not editable in the UI."""
     return {"apiVersion": 1, "datasources": [{
         "name": "Thanos", "uid": DATASOURCE_UID, "type": "prometheus", "access": "proxy",
-        "url": query_frontend_url(namespace), "isDefault": True, "editable": False,
+        "url": url or query_frontend_url(namespace), "isDefault": True, "editable": False,
         "jsonData": {"prometheusType": "Thanos", "timeInterval": scrape_interval, "queryTimeout": query_timeout,
                      "httpMethod": "POST", "customQueryParameters": "dedup=true&partial_response=true",
                      "manageAlerts": False}}]}
@@ -74,7 +74,7 @@ def grafana_env(auth: str | None, host: str | None) -> list[dict[str, Any]]:
 
 def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: str, query_timeout: str,
                   auth: str | None = None, host: str | None = None,
-                  admin_password: Any = "") -> list[dict[str, Any]]:
+                  admin_password: Any = "", datasource_url: str | None = None) -> list[dict[str, Any]]:
     """The admin Secret, the datasource, provider and dashboards ConfigMaps, the Deployment and its Service."""
     component = "grafana"
     port = {"name": "http", "containerPort": GRAFANA_PORT, "protocol": "TCP"}
@@ -103,7 +103,7 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
         {"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADMIN_SECRET, component), "type": "Opaque",
          "stringData": {"user": "admin", "password": admin_password}},
         config_map("datasources", {"thanos.yaml": yaml.safe_dump(datasource_config(ctx.namespace, scrape_interval,
-                                                                                   query_timeout), sort_keys=False)}),
+                                                                                   query_timeout, datasource_url), sort_keys=False)}),
         config_map("providers", {"thanos.yaml": yaml.safe_dump(dashboard_provider(), sort_keys=False)}),
         config_map("dashboards", dashboards),
         *workload_objects(ctx, component, NAME, kind="Deployment", replicas=spec.replicas, pod=pod, ports=[port]),
@@ -126,6 +126,8 @@ class GrafanaArgs:
     """How the entry point in front authenticates: `oauth2-proxy` or `basic-auth` (default none: no entry point)."""
     host: str | None = None
     """The entry point's host name, served under a sub-path there (default none: no entry point)."""
+    datasource_url: str | None = None
+    """What its datasource reads (default the namespace's query-frontend)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What each of its objects waits for, besides the objects it uses (default nothing)."""
 
@@ -140,6 +142,7 @@ class Grafana(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=self, provider=provider))
         self.admin_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         register(build_grafana(args.ctx, args.spec, scrape_interval=args.scrape_interval, query_timeout=args.query_timeout,
-                               auth=args.auth, host=args.host, admin_password=self.admin_password), name, self,
+                               auth=args.auth, host=args.host, admin_password=self.admin_password,
+                               datasource_url=args.datasource_url), name, self,
                  args.depends_on)
         self.register_outputs({})

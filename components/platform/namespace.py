@@ -188,18 +188,23 @@ def cluster_flows(writers: bool, grafana: bool = False) -> list[Flow]:
     return flows
 
 
-def global_flows(grafana: bool, oauth2_proxy: bool) -> list[Flow]:
+def global_flows(grafana: bool, oauth2_proxy: bool, gated: bool = False) -> list[Flow]:
     """The global tier's data path: the global query reads the global ruler, the front-end and the ruler read the
-    query, the front-end its cache, Grafana (and the oauth2-proxy) the front-end; Grafana only from the proxy."""
-    readers = ("grafana",) * grafana + ("oauth2-proxy",) * oauth2_proxy
+    query, the front-end its cache, Grafana (and the oauth2-proxy) the front-end; Grafana only from the proxy. With
+    tenants (`gated`) the tenant gate stands where the proxy stood, and reads the query too (the operators' path);
+    the gate alone is reached from the proxy, and trusts its X-Forwarded-Groups."""
+    readers = ("grafana",) * grafana + (("tenant-gate",) if gated else ("oauth2-proxy",) * oauth2_proxy)
     flows = [Flow("storeapi", roles("ruler"), ("query", "tls-probe"), (GRPC_PORT,)),
-             Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate"), (HTTP_PORT,)),
+             Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate", *(("tenant-gate",) * gated)),
+                  (HTTP_PORT,)),
              Flow("validated", roles("ruler"), ("validate",), (HTTP_PORT,)),
              Flow("results-cache", roles("memcached"), ("query-frontend",), (MEMCACHED_PORT,))]
     if readers:
         flows.append(Flow("query-frontend-http", roles("query-frontend"), readers, (HTTP_PORT,)))
-    if grafana and oauth2_proxy:  # it trusts the proxy's X-Forwarded-Email: only the proxy may reach it
-        flows.append(Flow("grafana", roles("grafana"), ("oauth2-proxy",), (GRAFANA_PORT,)))
+    if grafana and (oauth2_proxy or gated):  # it trusts the proxy's X-Forwarded-Email: only the proxy may reach it
+        flows.append(Flow("grafana", roles("grafana"), ("tenant-gate" if gated else "oauth2-proxy",), (GRAFANA_PORT,)))
+    if gated and oauth2_proxy:
+        flows.append(Flow("tenant-gate", roles("tenant-gate"), ("oauth2-proxy",), (HTTP_PORT,)))
     return flows
 
 
@@ -311,7 +316,8 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     provider; Grafana too behind basic auth)."""
     entry = view.entry_point
     proxied = entry is not None and entry.auth == "oauth2-proxy"
-    policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied),
+    gated = entry is not None and stack.tenancy.enabled
+    policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied, gated),
                                  (OAUTH2_PROXY_PORT,))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                                    ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name(names.PROMETHEUS)}],
@@ -327,7 +333,7 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     policies.append(network_policy(ctx, "thanos-tls-probe-egress", {"matchLabels": ctx.selector("tls-probe")},
                                    egress=[{"to": leaves, "ports": tcp_ports(GRPC_PORT)}]))
     if entry is not None:
-        selector = ctx.selector("oauth2-proxy") if proxied else ctx.selector("query-frontend")
+        selector = ctx.selector("oauth2-proxy" if proxied else "tenant-gate" if gated else "query-frontend")
         # The tier runs in the host or standby cluster: the provider of their regions (ctx.cloud is the leaves').
         clouds = {region.storage.provider for region in stack.regions
                   if {c.name for c in region.clusters} & {view.host_cluster, view.standby_cluster}}
@@ -336,7 +342,7 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
         policies.append(network_policy(ctx, "thanos-entry-point-ingress", {"matchLabels": selector},
                                 ingress=[{"from": sources,
                                           "ports": tcp_ports(OAUTH2_PROXY_PORT if proxied else HTTP_PORT)}]))
-        if not proxied and stack.observability.grafana.enabled:
+        if not proxied and not gated and stack.observability.grafana.enabled:
             policies.append(network_policy(ctx, "thanos-grafana-ingress", {"matchLabels": ctx.selector("grafana")},
                                            ingress=[{"from": [namespace_peer(entry.controller)],
                                                      "ports": tcp_ports(GRAFANA_PORT)}]))

@@ -1,0 +1,90 @@
+"""The entry point with tenants, run for real: prod's planned oauth2-proxy (OIDC, the groups claim passed on) in front
+of the planned tenant gate (Caddy at the release the plan pins), both with prod's plan when tenants are configured.
+A reader of one tenant reaches the query-frontend with that tenant, whatever tenant or groups header they send; an
+operator reaches the global query (every tenant) and Grafana; a reader of two tenants, of none, or a tenant reader
+asking for Grafana is refused. Stand-ins, named: the identity provider and the three upstreams (they record what
+they receive)."""
+
+import json
+from contextlib import ExitStack
+
+import pytest
+
+from tests.realtools.oauth2 import QUERY, caddy, identity_provider, oauth2_proxy, recording_upstream, request, sign_in
+from tests.support.stacks import run_probe
+
+TENANCY = {"tenants": [{"name": "team-a", "namespaces": ["team-a"], "readers": ["team-a-devs", "team-a.sre"]},
+                       {"name": "team-b", "namespaces": ["team-b"], "readers": ["team-b-devs"]}],
+           "operators": ["platform-sre"]}
+FORGED = {"THANOS-TENANT": "team-b", "X-Forwarded-Groups": "platform-sre"}
+"""What a client of team-a might send to read another tenant's data."""
+
+
+@pytest.fixture(scope="module")
+def planned_entry(tmp_path_factory):
+    """prod's planned oauth2-proxy args and tenant gate config, tenants configured."""
+    probe = (
+        f"edit = lambda c: c.update({{'tenancy': {TENANCY!r}}})\n"
+        "plan = plan_stack('prod', edit=edit)\n"
+        "chicago = [r for r in plan.resources if 'chicago' in (r.provider or '') and r.custom]\n"
+        "proxy = next(r.inputs for r in chicago if r.type == 'kubernetes:apps/v1:Deployment'\n"
+        "             and r.inputs['metadata']['name'] == 'thanos-oauth2-proxy')\n"
+        "gate = next(r.inputs for r in chicago if r.type == 'kubernetes:core/v1:Secret'\n"
+        "            and r.inputs['metadata']['name'] == 'thanos-tenant-gate-config')\n"
+        "image = next(r.inputs for r in chicago if r.type == 'kubernetes:apps/v1:Deployment'\n"
+        "             and r.inputs['metadata']['name'] == 'thanos-tenant-gate-pods')\n"
+        "image = image['spec']['template']['spec']['containers'][0]['image']\n"
+        "print(json.dumps({'args': proxy['spec']['template']['spec']['containers'][0]['args'],\n"
+        "                  'gate': gate['stringData']['caddy.json'], 'image': image}))\n")
+    proc = run_probe(tmp_path_factory.mktemp("probe"), probe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one(planned_entry):
+    from tests.realtools.build import _script
+
+    assert planned_entry["image"].endswith(f":{_script('--version', 'caddy')}-alpine")
+    gate_upstream = next(a for a in planned_entry["args"] if a.startswith("--upstream="))
+    assert [a for a in planned_entry["args"] if a.startswith("--upstream=")] == [gate_upstream]  # only the gate
+    assert "thanos-tenant-gate" in gate_upstream
+    client_id = next(a.split("=", 1)[1] for a in planned_entry["args"] if a.startswith("--client-id="))
+    with ExitStack() as stack:
+        frontend, to_frontend = stack.enter_context(recording_upstream("query-frontend"))
+        query, to_query = stack.enter_context(recording_upstream("query"))
+        grafana, to_grafana = stack.enter_context(recording_upstream("grafana"))
+        dials = {"thanos-query-frontend.thanos-global.svc.cluster.local:10902": frontend,
+                 "thanos-query.thanos-global.svc.cluster.local:10902": query,
+                 "thanos-grafana.thanos-global.svc.cluster.local:3000": grafana}
+        for planned in dials:
+            assert json.dumps(planned) in planned_entry["gate"], planned
+        gate = stack.enter_context(caddy(planned_entry["gate"], dials))
+        idp, state = stack.enter_context(identity_provider(client_id))
+        base = stack.enter_context(oauth2_proxy(planned_entry["args"], gate.removeprefix("http://"), idp))
+
+        def as_user(user: str, groups: list[str], path: str = QUERY) -> int:
+            """Sign `user` in with `groups`, then ask for `path` with the forged headers."""
+            state["user"], state["groups"] = user, groups
+            cookies, _ = sign_in(base)
+            return request(base, path, cookies, FORGED)[0]
+
+        assert request(base, QUERY, {}, FORGED)[0] == 302  # no session: to the provider, no upstream reached
+        assert to_frontend == to_query == to_grafana == []
+
+        assert as_user("alice", ["team-a-devs", "unrelated"]) == 200
+        alice = to_frontend[-1]
+        # oauth2-proxy replaced the forged groups with the user's own, joined on one line; the gate the tenant.
+        assert alice["tenant"] == ["team-a"] and alice["groups"] == ["team-a-devs,unrelated"], alice
+        assert as_user("bob", ["team-b-devs"]) == 200 and to_frontend[-1]["tenant"] == ["team-b"]
+        assert as_user("dave", ["team-a.sre"]) == 200 and to_frontend[-1]["tenant"] == ["team-a"]
+        assert len(to_frontend) == 3 and to_query == []
+
+        assert as_user("ops", ["platform-sre"]) == 200
+        assert to_query[-1]["tenant"] is None and to_query[-1]["path"] == QUERY  # every tenant: no header at all
+        assert as_user("ops", ["platform-sre"], "/grafana/d/thanos") == 200 and len(to_grafana) == 1
+
+        refused = {"two tenants": as_user("carol", ["team-a-devs", "team-b-devs"]),
+                   "no tenant": as_user("mallory", ["everyone", "team-aXsre", "team-a-devs-old"]),
+                   "grafana": as_user("alice", ["team-a-devs"], "/grafana/d/thanos")}
+        assert refused == {"two tenants": 403, "no tenant": 403, "grafana": 403}
+        assert (len(to_frontend), len(to_query), len(to_grafana)) == (3, 1, 1)  # nothing refused got through
