@@ -133,6 +133,7 @@ def test_a_tenant_over_its_head_series_limit_gets_429_while_another_keeps_writin
                                                                            REQUEST_SERIES), 1.0, now()))
                   for k in range(10)]
         assert before == [200] * 10
+    assert not harness.leftovers(), harness.leftovers()
     with capsys.disabled():
         print(f"\nreceive limits: 413 for {REQUEST_SERIES + 1} series and for {REQUEST_SIZE} bytes; team-a (head-series "
               f"limit {HEAD_SERIES_A}) requests {counts['team-a']}, {written_a} series accepted "
@@ -269,6 +270,7 @@ def test_the_query_frontend_refuses_a_range_longer_than_its_maximum(planned, tmp
                 return err.code, err.read().decode()
         long_code, long_body = ask(3)
         short_code, short_body = ask(1)
+    assert not harness.leftovers(), harness.leftovers()
     assert long_code == 400 and "the query time range exceeds the limit" in long_body, (long_code, long_body)
     assert short_code == 200 and '"status":"success"' in short_body, (short_code, short_body)
     with capsys.disabled():
