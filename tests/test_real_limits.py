@@ -76,8 +76,9 @@ def test_a_tenant_over_its_head_series_limit_gets_429_while_another_keeps_writin
     """The planned router (its limits file, without a tenant certificate field) over the planned ingestor, and the
     planned Prometheus scraping it (the meta-monitoring URL of the limits file): a request over the request limits
     gets 413; team-a writes 10x its head-series limit in new series, is accepted until the limiter's next look at
-    Prometheus (best effort, every 15 s) and refused with 429 from then on, while team-b's writes all succeed; the same
-    router restarted without the limits file (the plan before limits) accepts team-a's new series in full."""
+    Prometheus (best effort, every 15 s) and refused with 429 from then on, while team-b's writes all succeed; its
+    limit raised in the file, the same process accepts it again (reloaded, no restart); the router restarted without
+    the limits file (the plan before limits) accepts team-a's new series in full."""
     chicago = Objects([o for c, o in planned if c == CLUSTER])
     write = yaml.safe_load(chicago.data("ConfigMap", NAMESPACE, "thanos-receive-limits")["limits.yaml"])["write"]
     assert write["tenants"]["team-a"]["head_series_limit"] == HEAD_SERIES_A
@@ -125,6 +126,18 @@ def test_a_tenant_over_its_head_series_limit_gets_429_while_another_keeps_writin
         assert set(counts["team-a"]) == {200, 429} and counts["team-b"] == {200: sum(counts["team-b"].values())}, counts
         assert written_a >= HEAD_SERIES_A and held["team-a"] >= HEAD_SERIES_A and limited >= 10
 
+        # A changed file is reloaded without a restart (as kubelet updates a mounted ConfigMap): team-a's limit
+        # raised, its writes are accepted again by the same process.
+        limits_file = harness.sandbox.volume_file(router, "/etc/thanos/limits/limits.yaml")
+        raised = yaml.safe_load(limits_file.read_text())
+        raised["write"]["tenants"]["team-a"]["head_series_limit"] = 100 * HEAD_SERIES_A
+        limits_file.write_text(yaml.safe_dump(raised))
+        changed = time.monotonic()
+        eventually(lambda: post(routing, context, "team-a", write_request(series("team-a", written_a, REQUEST_SERIES),
+                                                                          1.0, now())) == 200, 60, every=1)
+        reload_seconds = time.monotonic() - changed
+        assert routing.alive() and metric(routing, "thanos_receive_limits_config_reload_total") >= 1
+
         # Before limits: the same router without its limits file accepts team-a's new series in full.
         routing.args = [a for a in routing.args if not a.startswith("--receive.limits-config-file")]
         unlimited = harness.restart(routing)
@@ -138,7 +151,8 @@ def test_a_tenant_over_its_head_series_limit_gets_429_while_another_keeps_writin
         print(f"\nreceive limits: 413 for {REQUEST_SERIES + 1} series and for {REQUEST_SIZE} bytes; team-a (head-series "
               f"limit {HEAD_SERIES_A}) requests {counts['team-a']}, {written_a} series accepted "
               f"({written_a / HEAD_SERIES_A:.1f}x its limit) before the limiter saw it, then refused; team-b requests "
-              f"{counts['team-b']}; ingestor head series {held}; limited requests {limited:.0f}; "
+              f"{counts['team-b']}; ingestor head series {held}; limited requests {limited:.0f}; team-a's limit "
+              f"raised in the file: accepted again after {reload_seconds:.0f} s, no restart; "
               f"without the limits file team-a's next 10 requests of new series: {before.count(200)} accepted")
 
 
