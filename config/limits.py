@@ -33,7 +33,8 @@ class ReceiveWriteLimits(WriteLimits):
     """`head_series_limit`: distinct active series one tenant may hold in the ingestors (a write beyond it gets 429);
     default what the ingestors' memory holds: ingestors x (memory limit / 1.5 - 256 MiB) / 8 KiB per series /
     replication factor (the capacity planner's sizing inverted, its head bytes per series when `capacity:` is set), so
-    one tenant alone never drives them past their planned memory."""
+    one tenant alone never drives them past their planned memory. Best effort: the routers see the series the
+    cluster's Prometheus last scraped, every 15 s, so a writer of new series overshoots by what it sends in about 45 s."""
     request_series: int | None = Field(default=5 * PROMETHEUS_MAX_SAMPLES_PER_SEND, ge=0)
     """`request.series_limit`: series in one remote-write request (beyond it: 413); default 10000, five times what
     Prometheus sends at most (2000), room for a writer that raises max_samples_per_send."""
