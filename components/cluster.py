@@ -46,6 +46,7 @@ from components.thanos.receive import (
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
 from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
+from config.limits import resolved_limits
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
 
@@ -339,8 +340,9 @@ class ThanosCluster(pulumi.ComponentResource):
             return after
         register(tls_probe.build_tls_probe(ctx, tls_probe.WRITERS, REMOTE_WRITE_CLIENT_SECRET), f"{name}-tls-probe",
                  self, self.ready)
-        return self.ready + [Receive(f"{name}-receive", ReceiveArgs(ctx, receive, self._access.pod_labels, self._trust(),
-                                                                    depends_on=after), self._child())]
+        return self.ready + [Receive(f"{name}-receive", ReceiveArgs(
+            ctx, receive, self._access.pod_labels, self._trust(), resolved_limits(self._args.stack), depends_on=after),
+            self._child())]
 
     def _prometheus(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """The Prometheus pair and its sidecars, last in the upgrade order."""
@@ -408,6 +410,7 @@ class ThanosCluster(pulumi.ComponentResource):
                             alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
                             own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups),
                             own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)), probes=plan.probes,
+                            scrape_limits=collection.scrape_limits,
                             node_exporter_namespace=collection.node_exporter_namespace if collection.kubernetes and
                             collection.node_exporter and stack.owns_cluster_wide(ctx.cluster) else None)
         if collection.mode == "managed":

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .capacity import apply_capacity
+from .limits import limit_problems
 from .stack import ClusterSpec, RegionSpec, StackConfig, cross_check, replica_bucket_name
 from .storage import STORAGE_PROVIDERS
 
@@ -56,7 +57,7 @@ def _message(error: ErrorDetails) -> str:
 def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = None) -> StackConfig:
     """Validate the raw `thanos:config` object; raise ConfigError naming every bad key. With `capacity:`, sizes not
     set come from the capacity plan; warnings about explicit sizes below it (enforce: warn), and about clusters
-    sharing a bucket, go to `warnings`."""
+    sharing a bucket, go to `warnings`. Write limits are checked against the sized ingestors."""
     if raw is None:
         raise ConfigError([("(top level)", "the stack has no thanos:config key")], source)
     try:
@@ -71,6 +72,7 @@ def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = N
     except ValueError as err:  # the planner refuses a storage class the region's cloud does not price
         key = "capacity.storage-class" if str(err).startswith("storage class") else "capacity"
         raise ConfigError([(key, str(err))], source) from None
+    problems += limit_problems(stack)  # the default head-series limit follows the sizes the plan just filled
     if problems:
         raise ConfigError(problems, source)
     if warnings is not None:

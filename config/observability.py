@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Duration, Memory, Name, StrictModel
+from .base import Duration, Memory, Name, StrictModel, memory_bytes
 from .thanos import Resources, sized
 
 NODE_EXPORTER_IMAGE = "quay.io/prometheus/node-exporter:v1.9.1"
@@ -14,6 +14,33 @@ GRAFANA_IMAGE = "docker.io/grafana/grafana:11.6.3"
 MEMCACHED_EXPORTER_IMAGE = "quay.io/prometheus/memcached-exporter:v0.15.3"
 BLACKBOX_EXPORTER_IMAGE = "quay.io/prometheus/blackbox-exporter:v0.27.0"
 SEVERITIES = ("critical", "warning", "info")
+
+
+class ScrapeLimitsSpec(StrictModel):
+    """Limits on every target the opt-in jobs scrape (pods and Services annotated `prometheus.io/scrape`): a target
+    over one fails its own scrape (`up` 0, nothing stored from it), the others keep their data."""
+
+    sample_limit: int = Field(default=50_000, ge=0)
+    """`sample_limit`: series one target may expose (after relabelling); default 50000 (kube-state-metrics of a
+    1,000-pod cluster, scraped by the same job, stays under it; a pod with millions of series no longer exhausts the
+    cluster's Prometheus, about 8 KiB of memory each); 0 means none."""
+    label_limit: int = Field(default=64, ge=0)
+    """`label_limit`: labels on one series; default 64; 0 means none."""
+    label_name_length_limit: int = Field(default=256, ge=0)
+    """`label_name_length_limit`: characters of a label name; default 256; 0 means none."""
+    label_value_length_limit: int = Field(default=2048, ge=0)
+    """`label_value_length_limit`: characters of a label value (a URL or a query pasted into a label); default 2048;
+    0 means none."""
+    body_size_limit: Memory = "32Mi"
+    """`body_size_limit`: one scrape's uncompressed body; default 32Mi (50000 series of about 600 bytes); 0 means
+    none."""
+
+    def scrape_config(self) -> dict[str, int | str]:
+        """The keys of a Prometheus scrape config."""
+        return {"sample_limit": self.sample_limit, "label_limit": self.label_limit,
+                "label_name_length_limit": self.label_name_length_limit,
+                "label_value_length_limit": self.label_value_length_limit,
+                "body_size_limit": f"{memory_bytes(self.body_size_limit)}B"}
 
 
 class CollectionSpec(StrictModel):
@@ -32,6 +59,8 @@ class CollectionSpec(StrictModel):
     """The namespace of node-exporter (Pod Security privileged, nothing else in it); default thanos-node-exporter."""
     kube_state_metrics: bool = True
     """A kube-state-metrics Deployment (object state: pods, jobs, CronJobs, PVCs); default true."""
+    scrape_limits: ScrapeLimitsSpec = Field(default_factory=ScrapeLimitsSpec)
+    """Limits on each target of the opt-in pod and Service jobs; default 50000 samples, 64 labels, 32Mi bodies."""
 
 
 class SlackReceiver(StrictModel):

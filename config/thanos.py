@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .base import Cpu, Cron, Duration, Memory, Name, StrictModel, cpu_millicores, duration_seconds, memory_bytes
+from .limits import ReceiveWriteLimits
 
 THANOS_IMAGE = "quay.io/thanos/thanos:v0.42.4"
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
@@ -107,6 +108,13 @@ class QuerySpec(StrictModel):
     """`--query.max-concurrent`; default 20."""
     lookback_delta: Duration = "5m"
     """`--query.lookback-delta`; default 5m."""
+    series_limit: int = Field(default=500_000, ge=0)
+    """`--store.limits.request-series`: series one select may gather from every StoreAPI together (beyond it the
+    query fails instead of the querier running out of memory); default 500000 (about 1 GiB decoded, the planner's
+    memory per heavy query); 0 means none."""
+    samples_limit: int = Field(default=50_000_000, ge=0)
+    """`--store.limits.request-samples`: samples one select may gather (counted as chunks of 120); default 50000000
+    (about 800 MB of decoded points); 0 means none."""
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     """HPA on CPU; default on, up to 6 replicas."""
     resources: Resources = sized("500m", "1Gi", "2Gi")
@@ -124,6 +132,10 @@ class QueryFrontendSpec(StrictModel):
     """Retries per split request; default 5."""
     log_queries_longer_than: Duration = "10s"
     """`--query-frontend.log-queries-longer-than`; default 10s."""
+    max_query_length: Duration = "366d"
+    """`--query-range.max-query-length`: the longest range query (end - start) accepted, longer ones refused with 400
+    (each split-interval of it is a sub-query); default 366d: a year's view passes, a scan of the whole 2y of 1h data
+    does not; 0s means none (labels and series calls have no such limit in Thanos v0.42.4)."""
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     """HPA on CPU; default on, up to 6 replicas."""
     resources: Resources = sized("250m", "512Mi", "1Gi")
@@ -302,6 +314,22 @@ class ReceiveSpec(StrictModel):
     """Ingestor container; default 1 CPU/4Gi requests, 8Gi limit."""
     router_resources: Resources = sized("250m", "512Mi", "1Gi")
     """Router container; default 250m/512Mi requests, 1Gi limit."""
+    limits: ReceiveWriteLimits = Field(default_factory=ReceiveWriteLimits)
+    """Write limits of every tenant (receive's limits file, reloaded by the routers without a restart); a tenant's own
+    in tenancy.tenants[].limits; default 10000 series and samples and 8Mi per request, head series from the
+    ingestors' memory."""
+    max_concurrent_writes: int | None = Field(default=None, ge=0)
+    """`write.global.max_concurrency`: remote-write requests one router handles at once, the rest wait (no error);
+    default the router's memory limit over 6 times limits.request-size (a request held compressed, decompressed,
+    decoded and re-encoded for its ingestors): 21 with the defaults; 0 means none."""
+
+    @property
+    def write_concurrency(self) -> int:
+        """`max_concurrent_writes`, or the default it documents (0 without a request-size limit)."""
+        if self.max_concurrent_writes is not None:
+            return self.max_concurrent_writes
+        size = memory_bytes(self.limits.request_size) if self.limits.request_size else 0
+        return max(1, memory_bytes(self.router_resources.limits.memory) // (6 * size)) if size else 0
 
     @model_validator(mode="after")
     def _quorum(self) -> "ReceiveSpec":

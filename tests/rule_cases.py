@@ -143,6 +143,13 @@ CASES = [
            {"job": "thanos-receive"}, bad="0+30x40", good="0+10x40", total_values="0+70x40"),
     _gauge("ThanosReceiveConfigReloadFailure", "thanos_receive_config_last_reload_successful", "thanos-receive",
            "0x40", "1x40"),
+    Case("ThanosReceiveTenantLimited",
+         {'thanos_receive_head_series_limited_requests_total{job="thanos-receive-router", instance="i", tenant="a"}':
+          "0+3x40"},
+         {'thanos_receive_head_series_limited_requests_total{job="thanos-receive-router", instance="i", tenant="a"}':
+          "0x40"}, {"job": "thanos-receive-router", "tenant": "a"}),
+    _counter_rising("ThanosReceiveLimitsNotEnforced", "thanos_receive_metamonitoring_failed_queries_total",
+                    "thanos-receive-router"),
     _not_uploading("ThanosReceiveNoUpload", "thanos-receive"),
     _down("ThanosReceiveIsDown", "thanos-receive"),
     _ratio("ThanosRuleEvaluationFailures", 'prometheus_rule_evaluation_failures_total{job="thanos-ruler", instance="i"}',

@@ -347,3 +347,34 @@ def test_the_allow_list_becomes_oauth2_proxy_flags():
     groups = oauth2_proxy_args(EntryPointSpec(**base, **{"allowed-groups": ["sre", "oncall"]}), "thanos-global")
     assert [a for a in groups if a.startswith(("--email-domain", "--allowed-group"))] == [
         "--email-domain=*", "--allowed-group=sre", "--allowed-group=oncall"]
+
+
+def test_write_limits_resolve_tenant_over_receive_over_defaults():
+    from config.limits import resolved_limits
+
+    raw = copy.deepcopy(stack_config("dev"))
+    raw["thanos"]["receive"]["limits"] = {"request-series": 4000}
+    raw["tenancy"] = {"tenants": [{"name": "team-a", "limits": {"head-series": 20000}},
+                                  {"name": "team-b", "limits": {"request-size": "0"}}]}
+    limits = resolved_limits(config.load(raw))
+    # dev's one ingestor of 1Gi, replication factor 1: (1Gi / 1.5 - 256 MiB) / 8 KiB = 54613 series, to a thousand.
+    assert (limits.capacity, limits.default.head_series, limits.default.request_series) == (54000, 54000, 4000)
+    assert (limits.default.request_samples, limits.default.request_size) == (10000, 8 * 1024**2)
+    assert limits.tenants["team-a"] == limits.default.__class__(20000, 4000, 10000, 8 * 1024**2)
+    assert limits.tenants["team-b"].request_size == 0 and limits.tenants["team-b"].head_series == 54000
+
+
+def test_nonsense_write_limits_are_refused_with_their_key_path():
+    raw = copy.deepcopy(stack_config("dev"))
+    raw["thanos"]["receive"]["limits"] = {"head-series": 5000}
+    raw["tenancy"] = {"tenants": [{"name": "team-a", "limits": {"head-series": 1000000}},
+                                  {"name": "team-b", "limits": {"request-series": 6000}}]}
+    found = problems(raw)
+    assert found["thanos.receive.limits.head-series"] == ("request-series 10000 is above head-series 5000: one request "
+                                                          "could carry more series than the tenant may hold")
+    assert found["tenancy.tenants[0].limits.head-series"].startswith(
+        "1000000 is above the 54000 series the ingestors' memory holds: they would run out of memory")
+    assert found["tenancy.tenants[1].limits.request-series"].startswith("request-series 6000 is above head-series 5000")
+    tiny = copy.deepcopy(stack_config("dev"))
+    tiny["thanos"]["receive"]["resources"]["limits"]["memory"] = "300Mi"
+    assert "holds no series" in problems(tiny)["thanos.receive.limits.head-series"]

@@ -262,8 +262,11 @@ def test_every_connection_the_real_processes_made_is_allowed_by_the_planned_netw
             refused.append(flow)
     print(f"{len(connections)} connections, {len(seen)} distinct flows:", *sorted(seen), sep="\n  ")
     assert not sorted(set(refused)), sorted(set(refused))
-    # The flows every start-up opens and keeps are seen (so the sampling works): the queries' StoreAPIs and the
-    # stores reaching MinIO (the setup Jobs' short ones are checked when seen).
+    # The flows every start-up opens and keeps are seen (so the sampling works): the queries' StoreAPIs, the
+    # stores reaching MinIO and the routers' meta-monitoring queries to Prometheus (their head-series limits; the
+    # setup Jobs' short ones are checked when seen).
     names = {(flow[1], flow[3]) for flow in seen}
     assert {("thanos-query", "thanos-store"), ("thanos-query", "thanos-prometheus"),
             ("thanos-store", "thanos-minio")} <= names, sorted(names)
+    assert ("thanos-receive-router", "thanos-prometheus", 9090) in {
+        (flow[1], flow[3], flow[4]) for flow in seen if flow[0] == flow[2]}, sorted(seen)

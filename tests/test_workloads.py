@@ -313,7 +313,8 @@ def test_grafana_beside_a_clusters_query_frontend_reaches_it():
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_inside_a_namespace_each_server_accepts_only_its_clients(planned, stack):
     """A compromised pod of a Thanos namespace reaches no admin or write endpoint it has no business with: not
-    Prometheus' API (lifecycle, and the TSDB if an admin API were on), not the ingestors past the routers, not a cache
+    Prometheus' API (lifecycle, and the TSDB if an admin API were on; only the routers query it, for their head-series
+    limits), not the ingestors past the routers, not a cache
     it does not use, not Alertmanager; Grafana, which trusts its auth-proxy header, is reached only through the entry
     point."""
     cluster, namespace = ("chicago", "thanos-chicago") if stack == "dev" else ("chicago", "thanos")
@@ -329,8 +330,9 @@ def test_inside_a_namespace_each_server_accepts_only_its_clients(planned, stack)
                (store, index_cache, 11211), (frontend, results_cache, 11211), (frontend, query, 10902),
                (ruler, query, 10902), (ruler, alertmanager, 9093), (prometheus, alertmanager, 9093),
                (prometheus, compactor, 10902), (prometheus, prometheus, 9090), (prometheus, index_cache, 9150),
-               (bucket_web, router, 19291)]
+               (bucket_web, router, 19291), (router, prometheus, 9090)]  # the last: its head-series limits
     denied = [(compactor, prometheus, 9090), (query, prometheus, 9090), (bucket_web, prometheus, 9090),
+              (receive, prometheus, 9090),
               (compactor, receive, 19291), (compactor, receive, 10901), (router, receive, 19291),
               (compactor, index_cache, 11211), (frontend, index_cache, 11211), (store, results_cache, 11211),
               (compactor, alertmanager, 9093), (bucket_web, store, 10901), (compactor, query, 10902),
@@ -637,3 +639,33 @@ def test_gke_load_balancers_reach_the_entry_point_and_other_addresses_do_not(pla
     assert gke_l7_sources("aws", EntryPointSpec(**spec), []) == []
     with pytest.raises(ValueError, match="global-view.network-cidrs"):
         gke_l7_sources("gcp", EntryPointSpec(**{**spec, "class": "gke-l7-rilb"}), [])
+
+
+def test_routers_reload_write_limits_from_a_file_with_head_series_counted_by_the_cluster_prometheus():
+    from components.thanos.receive import HEAD_SERIES_LIMITING, build_receive
+    from config.limits import resolve
+    from config.tenancy import Tenant
+    from config.thanos import ReceiveSpec
+
+    spec = ReceiveSpec(ingestors=6, replication_factor=3)
+    tenants = [Tenant(name="team-a", limits={"head-series": 10000, "request-size": "1Mi"})]
+    objects = build_receive(CTX, spec, limits=resolve(spec, tenants))
+    limits = yaml.safe_load(next(o for o in objects if o["metadata"]["name"] == "thanos-receive-limits")
+                            ["data"]["limits.yaml"])
+    write = limits["write"]
+    assert write["global"] == {
+        "max_concurrency": 21, "meta_monitoring_url": f"http://thanos-prometheus.{CTX.namespace}.svc.cluster.local:9090",
+        "meta_monitoring_limit_query": 'sum by (tenant) (prometheus_tsdb_head_series{job="thanos-receive",'
+                                       f'namespace="{CTX.namespace}"}}) / 3'}
+    assert write["default"] == {"head_series_limit": 1332000, "request": {
+        "size_bytes_limit": 8 * 1024**2, "series_limit": 10000, "samples_limit": 10000}}
+    assert write["tenants"] == {"team-a": {"head_series_limit": 10000, "request": {
+        "size_bytes_limit": 1024**2, "series_limit": 10000, "samples_limit": 10000}}}
+    router = next(o for o in objects if o["kind"] == "Deployment")
+    pod = router["spec"]["template"]
+    args = pod["spec"]["containers"][0]["args"]
+    assert "--receive.limits-config-file=/etc/thanos/limits/limits.yaml" in args
+    assert {"name": "limits", "configMap": {"name": "thanos-receive-limits"}} in pod["spec"]["volumes"]
+    assert pod["metadata"]["annotations"][HEAD_SERIES_LIMITING] == "on"
+    ingestor = next(o for o in objects if o["kind"] == "StatefulSet")
+    assert not any("limits-config" in a for a in ingestor["spec"]["template"]["spec"]["containers"][0]["args"])

@@ -13,7 +13,7 @@ import pulumi
 from components.platform.common import KSM_PORT, container_security_context, pod_security_context, resource_requirements
 from components.platform.kube import ClusterContext
 from components.platform.names import KUBE_STATE_METRICS
-from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE
+from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE, ScrapeLimitsSpec
 from config.thanos import Compute, Resources
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -74,10 +74,13 @@ def _opt_in(role: str, meta: str, own_namespaces: tuple[str, ...]) -> list[dict[
     return relabel
 
 
-def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...],
+                           limits: ScrapeLimitsSpec | None = None) -> list[dict[str, Any]]:
     """kubernetes_sd jobs: API server, kubelet, cAdvisor, opted-in pods (not through a Service) and Services (by
     EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33); only `own_namespaces` name their
-    jobs."""
+    jobs. The opt-in jobs scrape workloads anyone may deploy: each target is held to `limits` (default
+    ScrapeLimitsSpec's), so one over them fails its own scrape instead of exhausting Prometheus."""
+    workload_limits = (limits or ScrapeLimitsSpec()).scrape_config()
     return [
         # The API server's certificate names its Service on every distribution (in-cluster clients verify it so).
         {"job_name": "apiserver", "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": ["default"]}}],
@@ -90,10 +93,10 @@ def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...]) -> list[dict[str, An
         {"job_name": "cadvisor", "kubernetes_sd_configs": [{"role": "node"}], **_in_cluster_https(),
          "metrics_path": "/metrics/cadvisor",
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]},
-        {"job_name": "kubernetes-pods", "kubernetes_sd_configs": [{"role": "pod"}],
+        {"job_name": "kubernetes-pods", "kubernetes_sd_configs": [{"role": "pod"}], **workload_limits,
          "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
                              *_opt_in("pod", "pod", own_namespaces)]},
-        {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpointslice"}],
+        {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpointslice"}], **workload_limits,
          "relabel_configs": _opt_in("endpointslice", "service", own_namespaces)},
     ]
 

@@ -132,7 +132,8 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
         objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": _selected_metadata(ctx, RULE_NAME),
                         "spec": {"groups": list(observed.rule_groups)}})
     if observed.kubernetes or observed.probes:
-        jobs = kubernetes_scrape_jobs(observed.own_namespaces or (ctx.namespace,)) if observed.kubernetes else []
+        jobs = kubernetes_scrape_jobs(observed.own_namespaces or (ctx.namespace,), observed.scrape_limits) \
+            if observed.kubernetes else []
         if observed.probes:  # static targets: what a Probe resource would render, without another selector to open
             jobs.append(probe_scrape_job([(ns, module, list(targets)) for ns, module, targets in observed.probes]))
         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),

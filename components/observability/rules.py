@@ -264,6 +264,16 @@ def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str
                   f"avg by (job, instance) (thanos_receive_config_last_reload_successful{{{receive}}}) != 1", "5m",
                   "warning", "Receive {{ $labels.instance }} cannot load its hashring",
                   "The last hashring reload failed: the receiver routes with an outdated hashring."),
+            Alert("ThanosReceiveTenantLimited",
+                  f"sum by (job, tenant) ({_rate('thanos_receive_head_series_limited_requests_total', receive)}) > 0",
+                  "5m", "warning", "Tenant {{ $labels.tenant }} is over its head-series limit",
+                  "The routers refuse {{ $labels.tenant }}'s remote writes with 429: it holds more active series than "
+                  "its head-series limit (thanos.receive.limits, tenancy.tenants[].limits)."),
+            Alert("ThanosReceiveLimitsNotEnforced",
+                  f"sum by (job, instance) (increase(thanos_receive_metamonitoring_failed_queries_total{{{receive}}}"
+                  "[5m])) > 4", "10m", "warning", "Router {{ $labels.instance }} cannot count tenants' series",
+                  "More than 4 of the router's 20 meta-monitoring queries in 5 minutes fail: it cannot see tenants' "
+                  "head series, so it enforces no head-series limit."),
             _not_uploading("Receive", RECEIVE),
             _is_down("Receive", RECEIVE),
         ],

@@ -164,9 +164,9 @@ BUCKET_CLIENTS = ("prometheus", "store", "compactor", "ruler", "receive", "bucke
 
 def cluster_flows(writers: bool, grafana: bool = False) -> list[Flow]:
     """A cluster namespace's data path, server by server (`grafana`: Grafana runs here, beside the query-frontend it
-    reads, as it does without a global view). What no flow names is closed even inside the namespace: Prometheus' API
-    and lifecycle, the ingestors' remote-write and gRPC (only the routers forward), the caches (only their own
-    clients), Alertmanager (only what sends alerts)."""
+    reads, as it does without a global view). What no flow names is closed even inside the namespace: Prometheus'
+    lifecycle, the ingestors' remote-write and gRPC (only the routers forward), the caches (only their own
+    clients), Alertmanager (only what sends alerts); Prometheus' API only to the routers (their head-series limits)."""
     flows = [
         Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query",), (GRPC_PORT,)),
         Flow("receive-forward", roles("receive"), ("receive-router",), (GRPC_PORT,)),
@@ -183,6 +183,8 @@ def cluster_flows(writers: bool, grafana: bool = False) -> list[Flow]:
     ]
     if writers:  # a writer's client certificate is checked by the routers (mTLS): any pod of the namespace may try
         flows.append(Flow("remote-write", roles("receive-router"), (), (REMOTE_WRITE_PORT,)))
+        # The routers' head-series limits: each tenant's series as the cluster's Prometheus counts them.
+        flows.append(Flow("meta-monitoring", roles("prometheus"), ("receive-router",), (PROMETHEUS_PORT,)))
     if grafana:
         flows.append(Flow("query-frontend-http", roles("query-frontend"), ("grafana",), (HTTP_PORT,)))
     return flows

@@ -37,6 +37,7 @@ from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
+from config.observability import ScrapeLimitsSpec
 from config.thanos import PrometheusSpec
 
 NAME = names.PROMETHEUS
@@ -89,7 +90,8 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
                       kubernetes: bool = False, alertmanagers: tuple[str, ...] = (),
                       rules: bool = False, own_namespaces: tuple[str, ...] = (),
                       node_exporter_namespace: str | None = None,
-                      probes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()) -> dict[str, Any]:
+                      probes: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
+                      scrape_limits: ScrapeLimitsSpec | None = None) -> dict[str, Any]:
     """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
     the replica label dropped so the HA pair's alerts deduplicate."""
@@ -105,7 +107,7 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
                    "external_labels": external_labels(ctx)},
         "scrape_configs": [job(scrape) for scrape in [ScrapeJob("prometheus", (NAME,), "web"), *scraped]]}
     if kubernetes:
-        config["scrape_configs"] += kubernetes_scrape_jobs(own_namespaces or (ctx.namespace,))
+        config["scrape_configs"] += kubernetes_scrape_jobs(own_namespaces or (ctx.namespace,), scrape_limits)
     if node_exporter_namespace:
         config["scrape_configs"].append(node_exporter_scrape_job(node_exporter_namespace))
     if probes:
@@ -159,6 +161,8 @@ class Observed:
     """Also scrape node-exporter there, as its scrape user (the password mounted from its Secret); default none."""
     probes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     """The TLS probes: (namespace of the exporter, module, targets)."""
+    scrape_limits: ScrapeLimitsSpec | None = None
+    """Limits on each target of the opt-in workload jobs (default ScrapeLimitsSpec's)."""
 
 
 def sidecar_endpoints(replicas: int, namespace: str, *, operator: bool = False) -> list[str]:
@@ -216,7 +220,8 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
                                             alertmanagers=observed.alertmanagers, rules=rules,
                                             own_namespaces=observed.own_namespaces,
                                             node_exporter_namespace=observed.node_exporter_namespace,
-                                            probes=observed.probes), sort_keys=False)
+                                            probes=observed.probes, scrape_limits=observed.scrape_limits),
+                          sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": text}}]
     if rules:

@@ -24,7 +24,8 @@ def query_frontend_url(namespace: str) -> str:
 
 
 def query_frontend_args(ctx: ClusterContext, spec: QueryFrontendSpec, cache: MemcachedSpec) -> list[str]:
-    """Query-frontend flags: split by interval, retry, compress, cache in memcached, ask for downsampled data."""
+    """Query-frontend flags: split by interval, refuse ranges longer than the maximum, retry, compress, cache in
+    memcached, ask for downsampled data."""
     results_cache = inline_config(results_cache_config(ctx.namespace, cache))
     tripper = inline_config({"max_idle_conns": 300, "max_idle_conns_per_host": 100, "idle_conn_timeout": "90s"})
     return thanos_args("query-frontend", [
@@ -32,6 +33,7 @@ def query_frontend_args(ctx: ClusterContext, spec: QueryFrontendSpec, cache: Mem
         f"--query-frontend.downstream-url={query_url(ctx.namespace)}",
         f"--query-frontend.downstream-tripper-config={tripper}",
         f"--query-range.split-interval={spec.split_interval}", f"--labels.split-interval={spec.split_interval}",
+        f"--query-range.max-query-length={spec.max_query_length}",
         f"--query-range.max-retries-per-request={spec.max_retries}",
         f"--labels.max-retries-per-request={spec.max_retries}",
         "--query-range.request-downsampled", "--query-frontend.compress-responses",

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import yaml
 
 from components.platform.common import (
     GRPC_PORT,
     HTTP_PORT,
     OBJSTORE_FLAG,
+    PROMETHEUS_PORT,
     RECEIVE_REPLICA_LABEL,
     REMOTE_WRITE_PORT,
     ZONE_KEY,
@@ -30,6 +32,7 @@ from components.platform.kube import ClusterContext, ManifestComponent, register
 from components.platform.names import pod_address, pod_host, service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
+from config.limits import ResolvedLimits, resolve
 from config.thanos import ReceiveSpec
 
 INGESTOR = names.RECEIVE
@@ -37,6 +40,11 @@ ROUTER = names.RECEIVE_ROUTER
 HASHRING = "thanos-receive-hashring"
 DATA_DIR = "/var/thanos/receive"
 HASHRING_DIR = "/etc/thanos/hashring"
+LIMITS = "thanos-receive-limits"
+LIMITS_DIR = "/etc/thanos/limits"
+HEAD_SERIES_LIMITING = "thanos.io/head-series-limiting"
+"""Router pod annotation, on or off: receive starts its meta-monitoring query only if head-series limits exist at
+start, so turning them on or off must restart the routers (every other limit change is reloaded from the file)."""
 
 
 ZONE_LABEL = "thanos.io/zone"
@@ -82,6 +90,27 @@ def remote_write_url(namespace: str) -> str:
     return service_url("https", ROUTER, namespace, REMOTE_WRITE_PORT, "/api/v1/receive")
 
 
+def meta_monitoring_query(namespace: str, replication_factor: int) -> str:
+    """Each tenant's distinct active series: the ingestors' head series (per tenant, the `tenant` label receive's
+    limiter reads) as this cluster's Prometheus scrapes them, over the replication factor (each series is held that
+    many times)."""
+    return (f'sum by (tenant) (prometheus_tsdb_head_series{{job="{names.RECEIVE}",namespace="{namespace}"}})'
+            f" / {replication_factor}")
+
+
+def limits_config(ctx: ClusterContext, spec: ReceiveSpec, limits: ResolvedLimits) -> dict[str, Any]:
+    """Receive's limits file: the concurrency gate; head series counted by the cluster's own Prometheus (the one
+    that scrapes the ingestors); the default limits and every tenant's, each fully resolved (0: none)."""
+    write: dict[str, Any] = {
+        "global": {"max_concurrency": spec.write_concurrency,
+                   "meta_monitoring_url": service_url("http", names.PROMETHEUS, ctx.namespace, PROMETHEUS_PORT),
+                   "meta_monitoring_limit_query": meta_monitoring_query(ctx.namespace, spec.replication_factor)},
+        "default": limits.default.as_file()}
+    if limits.tenants:
+        write["tenants"] = {name: tenant.as_file() for name, tenant in sorted(limits.tenants.items())}
+    return {"write": write}
+
+
 def _common(ctx: ClusterContext) -> list[str]:
     return [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
             f"--remote-write.address=0.0.0.0:{REMOTE_WRITE_PORT}",
@@ -97,17 +126,21 @@ def ingestor_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
 
 
 def router_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
-    """Router flags: the hashring file and the replication factor; no local endpoint, so it only routes. Remote
-    write is mTLS: only a writer with a certificate from the stack CA gets in."""
+    """Router flags: the hashring file, the replication factor and the limits file (a file, so a change is reloaded
+    without a restart); no local endpoint, so it only routes. Remote write is mTLS: only a writer with a certificate
+    from the stack CA gets in."""
     return thanos_args("receive", [
         *_common(ctx), f"--receive.hashrings-file={HASHRING_DIR}/hashrings.json",
         "--receive.hashrings-algorithm=ketama", f"--receive.replication-factor={spec.replication_factor}",
+        f"--receive.limits-config-file={LIMITS_DIR}/limits.yaml",
         *server_tls_flags("writers", "remote-write.server-tls")])
 
 
 def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
-                  trust: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Hashring ConfigMap, ingestor StatefulSet (PVC, long grace to flush), router Deployment, Services, PDBs."""
+                  trust: dict[str, str] | None = None, limits: ResolvedLimits | None = None) -> list[dict[str, Any]]:
+    """Hashring and limits ConfigMaps, ingestor StatefulSet (PVC, long grace to flush), router Deployment, Services,
+    PDBs; `limits` default to the spec's own, without tenants."""
+    limits = limits or resolve(spec)
     ports = thanos_ports(remote_write=True)
     ingestor_pod = pod_spec(service_name("receive"), [container(
         "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
@@ -116,13 +149,17 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
         "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
-        mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True}, *cert_mounts()],
+        mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True},
+                {"name": "limits", "mountPath": LIMITS_DIR, "readOnly": True}, *cert_mounts()],
         probes=http_probes())], selector=ctx.selector("receive-router"), replicas=spec.router_replicas,
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=[{"name": "hashring", "configMap": {"name": HASHRING}},
+                                              {"name": "limits", "configMap": {"name": LIMITS}},
                                               *cert_volumes(REMOTE_WRITE_TLS_SECRET)], grace_seconds=60)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(HASHRING, "receive-router"),
                 "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2,
-                                                      sort_keys=True)}}]
+                                                      sort_keys=True)}},
+               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(LIMITS, "receive-router"),
+                "data": {"limits.yaml": yaml.safe_dump(limits_config(ctx, spec, limits), sort_keys=False)}}]
     # A drain may take as many ingestors as the write quorum tolerates losing, and never none.
     objects += workload_objects(ctx, "receive", INGESTOR, kind="StatefulSet", replicas=spec.ingestors,
                                 pod=ingestor_pod, ports=ports, claims=[volume_claim("data", spec.storage_size, None)],
@@ -131,7 +168,8 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
         objects = [o for o in objects if o["kind"] != "StatefulSet"] + zoned_ingestors(
             ctx, spec, ingestor_pod, ports, pod_labels)
     objects += workload_objects(ctx, "receive-router", ROUTER, kind="Deployment", replicas=spec.router_replicas,
-                                pod=router_pod, ports=ports, pod_annotations=trust)
+                                pod=router_pod, ports=ports, pod_annotations={
+                                    **(trust or {}), HEAD_SERIES_LIMITING: "on" if limits.head_series_limited else "off"})
     return objects
 
 
@@ -166,6 +204,8 @@ class ReceiveArgs:
     """Labels its pods carry for the bucket's workload identity (default none)."""
     trust: dict[str, str] | None = None
     """The routers' pod annotation naming the CA generations they trust: a change restarts them (default none)."""
+    limits: ResolvedLimits | None = None
+    """The write limits, every tenant's (default the spec's own, without tenants)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What each of its objects waits for, besides the objects it uses (default nothing)."""
 
@@ -176,7 +216,7 @@ class Receive(ManifestComponent):
     takes a pod down in two zones at once (with replication factor 3 that would lose the write quorum)."""
 
     def __init__(self, name: str, args: ReceiveArgs, opts: pulumi.ResourceOptions | None = None):
-        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust)
+        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust, args.limits)
         zoned = [o for o in objects if o["kind"] == "StatefulSet"] if args.ctx.zones else []
         super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in zoned], opts, args.depends_on)
         previous = list(args.depends_on)

@@ -13,11 +13,11 @@ Domain modules import only these, never each other. tests/test_policies.py check
 in tests/policies/test_<prefix>.py.
 """
 
-from . import (alerting, batch, compactor, exposure, flags, ha, hardening, identity, preview, producers, query, retention,
-               storage, store, wiring)
+from . import (alerting, batch, compactor, exposure, flags, ha, hardening, identity, limits, preview, producers, query,
+               retention, storage, store, wiring)
 
 DOMAINS = (ha, compactor, producers, store, retention, batch, flags, storage, identity, hardening, preview, wiring,
-           exposure, query, alerting)
+           exposure, query, alerting, limits)
 """The domain modules, in the order the pack serves their policies."""
 
 POLICIES = [policy for domain in DOMAINS for policy in domain.POLICIES]

@@ -186,6 +186,9 @@ FIXTURE = Fixture(
                   "Service", "true", "SRV over the headless memcached Service, one cache pod: while it is not ready "
                   "(first deploy, its restart) a starting store gateway exits")
           for option in ("index-cache.config", "store.caching-bucket.config")],
+        Finding("thanos-limits-receive", name("receive-default"), "the receive router sets no "
+                "--receive.limits-config-file", "true", "a router and ingestor in one (the hashring and a local "
+                "endpoint) without write limits: one writer's burst of series reaches every ingestor"),
         Finding("thanos-query-strict-endpoints", name("query"), "its StoreAPI endpoint(s) dnssrv+_grpc._tcp."
                 f"{PREFIX}-thanos-rule.{DNS}, dnssrv+_grpc._tcp.{PREFIX}-thanos-store-shard-0.{DNS}, dnssrv+_grpc._tcp."
                 f"{PREFIX}-thanos-receive-default.{DNS} are not strict, and thanos query-frontend {PREFIX}-thanos-query-"

@@ -1,0 +1,147 @@
+"""Receive's write limits: the defaults every tenant gets (`thanos.receive.limits`), each tenant's own
+(`tenancy.tenants[].limits`, unset fields inherited), resolved to the numbers receive's limits file holds, and the
+combinations that make no sense refused with their key path.
+
+A tenant's head-series limit below what it already stores cannot be checked offline (the ingestors know it; receive
+then refuses its writes with 429 until series go stale)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from capacity import Constants
+
+from .base import Memory, memory_bytes
+from .tenancy import Tenant, WriteLimits
+
+if TYPE_CHECKING:  # stack.py imports thanos.py, which imports this module
+    from .stack import StackConfig
+    from .thanos import ReceiveSpec
+
+PROMETHEUS_MAX_SAMPLES_PER_SEND = 2000
+"""Prometheus' `queue_config.max_samples_per_send` (v3): the most samples one remote-write request carries, and so
+also its most series (Grafana Alloy's default is the same)."""
+_PLANNER = Constants()
+
+
+class ReceiveWriteLimits(WriteLimits):
+    """The write limits of every tenant that sets none of its own (receive's `write.default`); 0 means none."""
+
+    head_series: int | None = Field(default=None, ge=0)
+    """`head_series_limit`: distinct active series one tenant may hold in the ingestors (a write beyond it gets 429);
+    default what the ingestors' memory holds: ingestors x (memory limit / 1.5 - 256 MiB) / 8 KiB per series /
+    replication factor (the capacity planner's sizing inverted, its head bytes per series when `capacity:` is set), so
+    one tenant alone never drives them past their planned memory. Best effort: the routers see the series the
+    cluster's Prometheus last scraped, every 15 s, so a writer of new series overshoots by what it sends in about 45 s."""
+    request_series: int | None = Field(default=5 * PROMETHEUS_MAX_SAMPLES_PER_SEND, ge=0)
+    """`request.series_limit`: series in one remote-write request (beyond it: 413); default 10000, five times what
+    Prometheus sends at most (2000), room for a writer that raises max_samples_per_send."""
+    request_samples: int | None = Field(default=5 * PROMETHEUS_MAX_SAMPLES_PER_SEND, ge=0)
+    """`request.samples_limit`: samples in one remote-write request (beyond it: 413); default 10000 (as
+    request-series)."""
+    request_size: Memory | None = "8Mi"
+    """`request.size_bytes_limit`: one request's size, compressed and decompressed (beyond it: 413); default 8Mi:
+    10000 series of about 30 labels (500 bytes each) decompressed, about 15 times a Prometheus request of 2000."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One tenant's resolved write limits, as receive's limits file holds them (0: none)."""
+
+    head_series: int
+    request_series: int
+    request_samples: int
+    request_size: int
+    """Bytes."""
+
+    def as_file(self) -> dict[str, object]:
+        """The `write.default` / `write.tenants.<id>` entry of receive's limits file."""
+        return {"head_series_limit": self.head_series,
+                "request": {"size_bytes_limit": self.request_size, "series_limit": self.request_series,
+                            "samples_limit": self.request_samples}}
+
+
+@dataclass(frozen=True)
+class ResolvedLimits:
+    """The limits every tenant gets, and each configured tenant's own."""
+
+    default: Limits
+    tenants: dict[str, Limits]
+    capacity: int
+    """Distinct series the ingestors' memory holds (the default head-series limit unless one is set)."""
+
+    @property
+    def head_series_limited(self) -> bool:
+        """Some tenant has a head-series limit: receive must query meta-monitoring (which it starts only at start)."""
+        return any(limits.head_series for limits in (self.default, *self.tenants.values()))
+
+
+def head_series_capacity(receive: "ReceiveSpec", head_bytes_per_series: int = _PLANNER.head_bytes_per_series) -> int:
+    """Distinct series the ingestors' memory holds: what one ingestor's memory limit holds with the planner's headroom
+    (limit / 1.5, less the process' own 256 MiB), over all ingestors, each series stored replication-factor times;
+    rounded down to a thousand."""
+    per_ingestor = memory_bytes(receive.resources.limits.memory) / _PLANNER.memory_limit_factor - _PLANNER.base_memory
+    series = int(max(0.0, per_ingestor) / head_bytes_per_series * receive.ingestors / receive.replication_factor)
+    return series // 1000 * 1000
+
+
+def _size(value: str | None) -> int | None:
+    return None if value is None else memory_bytes(value)
+
+
+def resolve(receive: "ReceiveSpec", tenants: "Sequence[Tenant]" = (),
+            head_bytes_per_series: int = _PLANNER.head_bytes_per_series) -> ResolvedLimits:
+    """`receive.limits` over its built-in defaults, each tenant's limits over those."""
+    capacity = head_series_capacity(receive, head_bytes_per_series)
+    given = receive.limits
+    default = Limits(head_series=capacity if given.head_series is None else given.head_series,
+                     request_series=given.request_series or 0, request_samples=given.request_samples or 0,
+                     request_size=_size(given.request_size) or 0)
+
+    def over(own: int | None, inherited: int) -> int:
+        return inherited if own is None else own
+
+    return ResolvedLimits(default, {t.name: Limits(
+        head_series=over(t.limits.head_series, default.head_series),
+        request_series=over(t.limits.request_series, default.request_series),
+        request_samples=over(t.limits.request_samples, default.request_samples),
+        request_size=over(_size(t.limits.request_size), default.request_size)) for t in tenants}, capacity)
+
+
+def resolved_limits(stack: "StackConfig") -> ResolvedLimits:
+    """The stack's write limits: thanos.receive.limits and every tenant's (the capacity plan's head bytes per series
+    when it has one)."""
+    head_bytes = stack.capacity.head_bytes_per_series if stack.capacity else _PLANNER.head_bytes_per_series
+    return resolve(stack.thanos.receive, stack.tenancy.tenants, head_bytes)
+
+
+def limit_problems(stack: "StackConfig") -> list[tuple[str, str]]:
+    """(key path, message) for limits that cannot work: a request limit above the head-series limit (one request
+    could hold more series than the tenant may have), a head-series limit above what the ingestors' memory holds (they
+    run out of memory before it applies), and a default head-series limit of 0 derived from too little memory."""
+    if not stack.thanos.receive.enabled:
+        return []
+    resolved = resolved_limits(stack)
+    problems = []
+    places: list[tuple[str, WriteLimits, Limits]] = [("thanos.receive.limits", stack.thanos.receive.limits,
+                                                       resolved.default)]
+    places += [(f"tenancy.tenants[{i}].limits", t.limits, resolved.tenants[t.name])
+               for i, t in enumerate(stack.tenancy.tenants)]
+    fix = "raise thanos.receive.resources.limits.memory or thanos.receive.ingestors"
+    if stack.thanos.receive.limits.head_series is None and resolved.capacity == 0:
+        problems.append(("thanos.receive.limits.head-series",
+                         f"the ingestors' memory limit {stack.thanos.receive.resources.limits.memory} holds no series "
+                         f"beside the process itself: {fix}, or set head-series"))
+    for path, given, limits in places:
+        if limits.head_series and limits.request_series > limits.head_series:
+            at = "request-series" if "request_series" in given.model_fields_set else "head-series"
+            problems.append((f"{path}.{at}", f"request-series {limits.request_series} is above head-series "
+                                             f"{limits.head_series}: one request could carry more series than the "
+                                             "tenant may hold"))
+        if given.head_series and given.head_series > resolved.capacity:
+            problems.append((f"{path}.head-series", f"{given.head_series} is above the {resolved.capacity} series the "
+                                                    f"ingestors' memory holds: they would run out of memory before "
+                                                    f"the limit applies; {fix}"))
+    return problems
