@@ -1,6 +1,6 @@
-"""oauth2-proxy run for real on loopback, and the stand-ins it talks to: an OIDC identity provider and a recording
-upstream. The proxy is the real binary at the release the plan pins; the provider and the upstream are stand-ins,
-named as such (no identity provider or query-frontend runs here for them)."""
+"""The entry point's processes run for real on loopback: oauth2-proxy and the tenant gate (Caddy), each the real
+binary at the release the plan pins; and the stand-ins they talk to: an OIDC identity provider and recording
+upstreams (no identity provider runs here)."""
 
 import http.server
 import os
@@ -10,6 +10,7 @@ import threading
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from typing import Any
 
 from .build import tool
 from .kubernetes import free_port, wait_until
@@ -58,6 +59,33 @@ def upstream():
 
 
 @contextmanager
+def recording_upstream(name: str):
+    """A stand-in upstream that answers 200 with its `name` and records, per request, the path and the tenant and
+    group header lines it received."""
+    seen: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append({"path": self.path, "tenant": self.headers.get_all("THANOS-TENANT"),
+                         "groups": self.headers.get_all("X-Forwarded-Groups")})
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(name.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def oauth2_proxy(args: list[str], upstream_address: str, idp: str | None = None):
     """The real binary on loopback with `args` (rewritten by the harness; the identity provider at `idp`, default
     nowhere), stopped after; yields its base URL."""
@@ -87,10 +115,11 @@ def oauth2_proxy(args: list[str], upstream_address: str, idp: str | None = None)
 
 
 @contextmanager
-def identity_provider(client_id: str, user: str = "alice", groups: tuple[str, ...] = ()):
-    """A stand-in OIDC provider: the token endpoint redeems any code for `<user>@acme.example.com` (RS256 ID token
-    with a `groups` claim when `groups` are given, a refresh token) and refreshes until `revoked` is set, then answers
-    invalid_grant; the keys endpoint serves the JWKS. Yields (address, state): state counts the refresh grants and holds `revoked`."""
+def identity_provider(client_id: str):
+    """A stand-in OIDC provider: the token endpoint redeems any code for `state["user"]@acme.example.com` (alice by
+    default; RS256 ID token with a `groups` claim when `state["groups"]` is set, a refresh token) and refreshes until
+    `revoked` is set, then answers invalid_grant; the keys endpoint serves the JWKS. Yields (address, state): state
+    counts the refresh grants and holds `revoked`, `user` and `groups` (change them before the next sign-in)."""
     import base64
     import json
     import time
@@ -108,12 +137,13 @@ def identity_provider(client_id: str, user: str = "alice", groups: tuple[str, ..
     def integer(value: int) -> str:
         return b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
-    state = {"refreshes": 0, "revoked": False}
+    state: dict[str, Any] = {"refreshes": 0, "revoked": False, "user": "alice", "groups": []}
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
 
     def id_token() -> str:
         now = int(time.time())
+        user, groups = state["user"], state["groups"]
         claims = {"iss": issuer, "aud": client_id, "sub": user, "email": f"{user}@acme.example.com",
                   "email_verified": True, "iat": now, "exp": now + 3600, **({"groups": list(groups)} if groups else {})}
         signing = ".".join(b64(json.dumps(part).encode()) for part in ({"alg": "RS256", "kid": "k1", "typ": "JWT"}, claims))
@@ -154,9 +184,10 @@ def identity_provider(client_id: str, user: str = "alice", groups: tuple[str, ..
         server.server_close()
 
 
-def request(base: str, path: str, cookies: dict[str, str]) -> tuple[int, dict[str, str], list[str]]:
-    """GET without following redirects: (status, headers, Set-Cookie values); cookies are sent whatever their Secure
-    flag (the test speaks plain HTTP on loopback)."""
+def request(base: str, path: str, cookies: dict[str, str],
+            extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], list[str]]:
+    """GET without following redirects, with `extra` headers: (status, headers, Set-Cookie values); cookies are sent
+    whatever their Secure flag (the test speaks plain HTTP on loopback)."""
     import http.client
     import urllib.parse
 
@@ -164,6 +195,7 @@ def request(base: str, path: str, cookies: dict[str, str]) -> tuple[int, dict[st
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     try:
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        headers.update(extra or {})
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
@@ -173,8 +205,8 @@ def request(base: str, path: str, cookies: dict[str, str]) -> tuple[int, dict[st
 
 
 def sign_in(base: str) -> tuple[dict[str, str], list[str]]:
-    """Alice's sign-in through the real proxy: the redirect to the provider, then its callback with a code. Returns
-    the session cookies and the callback's Set-Cookie values."""
+    """The provider's current user's sign-in through the real proxy: the redirect to the provider, then its
+    callback with a code. Returns the session cookies and the callback's Set-Cookie values."""
     import urllib.parse
 
     cookies: dict[str, str] = {}
@@ -195,3 +227,43 @@ def sign_in(base: str) -> tuple[dict[str, str], list[str]]:
     return {k: v for k, v in cookies.items() if k.startswith("_oauth2_proxy") and "csrf" not in k}, set_cookies
 
 
+
+
+@contextmanager
+def caddy(config: str, dials: dict[str, str]):
+    """The real Caddy with a planned JSON config: its listener on a free loopback port, each planned upstream
+    address (`host:port`) dialled at `dials[address]`. Yields its base URL; stopped after."""
+    import json
+    import tempfile
+
+    parsed = json.loads(config)
+    address = f"127.0.0.1:{free_port()}"
+    for server in parsed["apps"]["http"]["servers"].values():
+        server["listen"] = [address]
+    text = json.dumps(parsed)
+    for planned, actual in dials.items():
+        text = text.replace(json.dumps(planned), json.dumps(actual))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "caddy.json")
+        with open(path, "w") as file:
+            file.write(text)
+        env = {**os.environ, "XDG_DATA_HOME": folder, "XDG_CONFIG_HOME": folder}
+        process = subprocess.Popen([str(tool("caddy")), "run", "--config", path], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            base = f"http://{address}"
+
+            def up() -> bool:
+                try:
+                    return status(f"{base}/-/ready")[0] == 200
+                except OSError:
+                    return process.poll() is not None
+            assert wait_until(up, 30) and process.poll() is None, process.communicate(timeout=5)[0]
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
