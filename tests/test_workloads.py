@@ -211,6 +211,15 @@ def test_draining_ingestors_leave_the_ring_but_keep_running_and_serving_queries(
         receive.HASHRING_ANNOTATION] != annotations[receive.HASHRING_ANNOTATION]
 
 
+def test_scaling_ingestors_never_changes_their_pod_template():
+    """A new template would roll the ingestors the ring lists while the new ones start (1 -> 3 added spread rules)."""
+    def template(count):
+        spec = ReceiveSpec(ingestors=count, replication_factor=1)
+        return next(o for o in receive.build_receive(CTX, spec) if o["kind"] == "StatefulSet")["spec"]["template"]
+
+    assert template(1) == template(3) == template(9)
+
+
 def test_receive_pdb_allows_floor_rf_over_two(planned):
     pdb = next(o for o in planned["prod"].objects("PodDisruptionBudget") if o["metadata"]["name"] == "thanos-receive")
     assert pdb["spec"]["maxUnavailable"] == 1  # floor(3 / 2)

@@ -134,7 +134,9 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
     ingestor_pod = pod_spec(service_name("receive"), [container(
         "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
-        selector=ctx.selector("receive"), replicas=spec.ingestors, volumes=[objstore_volume()], grace_seconds=900,
+        # Spread rules even for one ingestor: the template must not change with the count, or scaling 1 -> 3 would
+        # restart the ingestor the ring lists while the new ones start.
+        selector=ctx.selector("receive"), replicas=max(2, spec.ingestors), volumes=[objstore_volume()], grace_seconds=900,
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
         "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
