@@ -11,17 +11,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def kubernetes_objects(stack: str) -> list[tuple[str, dict[str, Any]]]:
-    """(cluster, object) for every Kubernetes object of `stack`, unredacted, in URN order. Planned in a fresh
-    interpreter, since the mock engine's state is per process."""
-    proc = subprocess.run([sys.executable, "-m", "tests.realtools.plan", stack], cwd=ROOT, capture_output=True,
+def kubernetes_objects(stack: str, config_file: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(cluster, object) for every Kubernetes object of `stack` (its stack file, or `config_file` of that shape),
+    unredacted, in URN order. Planned in a fresh interpreter, since the mock engine's state is per process."""
+    extra = [str(config_file)] if config_file else []
+    proc = subprocess.run([sys.executable, "-m", "tests.realtools.plan", stack, *extra], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if proc.returncode != 0:
         raise RuntimeError(f"planning {stack} failed:\n{proc.stderr[-4000:]}")
     return [(cluster, obj) for cluster, obj in json.loads(proc.stdout)]
 
 
-def _plan(stack: str) -> list[tuple[str, dict[str, Any]]]:
+def _plan(stack: str, config_file: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
     import yaml
 
     import config as stack_config
@@ -31,7 +32,7 @@ def _plan(stack: str) -> list[tuple[str, dict[str, Any]]]:
 
     for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
         os.environ.pop(var, None)
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    raw = yaml.safe_load((config_file or ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     settings = stack_config.load(raw["thanos:config"])
     plan = engine.run_program(ROOT / "__main__.py", "thanos", stack, offline_config(raw, settings),
                               placeholder_stack_outputs(settings.stack_references()))
@@ -53,7 +54,7 @@ def kubernetes_clusters(stack: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    objects = _plan(sys.argv[1])
+    objects = _plan(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else None)
     sys.stdout.write(json.dumps(objects))
     sys.stdout.flush()
     os._exit(0)
