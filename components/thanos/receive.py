@@ -211,9 +211,8 @@ class Receive(ManifestComponent):
         ingestors = [o for o in objects if o["kind"] == "StatefulSet"]
         ring = [o for o in objects if o["kind"] == "ConfigMap"]
         routers = [o for o in objects if o["kind"] == "Deployment"]
-        pulumi.ComponentResource.__init__(self, "thanos:k8s:Receive", name, {}, opts)
-        rest = [o for o in objects if o not in ingestors + ring + routers]
-        self.objects = register(rest, name, self, args.depends_on)
+        super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in ingestors + ring + routers], opts,
+                         args.depends_on)
         previous = list(args.depends_on)
         for statefulset in ingestors:
             created = register([statefulset], name, self, previous)
@@ -223,4 +222,3 @@ class Receive(ManifestComponent):
             self.objects[f"StatefulSet/{o['metadata']['name']}"] for o in ingestors)]))
         # The routers wait for the ConfigMap their pods mount (register finds it).
         self.objects.update(register(routers, name, self, args.depends_on))
-        self.register_outputs({"objects": sorted(self.objects)})
