@@ -197,12 +197,14 @@ class Cluster:
         kubeconfig = f"--kubeconfig={self.kubeconfig}"
         self._spawn("kube-controller-manager", [
             str(tool("kube-controller-manager")), kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}", f"--service-account-private-key-file={pki['sa.key']}",
+            # Port 0: no HTTPS endpoint at all (nothing here reads its health); a port picked in advance could be
+            # taken by the time it binds ("bind: address already in use").
+            "--secure-port=0", f"--service-account-private-key-file={pki['sa.key']}",
             f"--root-ca-file={pki['ca.crt']}",
             # What needs a cloud, real node networking or a kubelet's volume attachment is left out.
             "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-attachdetach"])
         self._spawn("kube-scheduler", [str(tool("kube-scheduler")), kubeconfig, "--leader-elect=false",
-                                       "--bind-address=127.0.0.1", f"--secure-port={free_port()}"])
+                                       "--bind-address=127.0.0.1", "--secure-port=0"])
         self._spawn("kwok", [str(tool("kwok")), kubeconfig, "--manage-all-nodes=false",
                              "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                              "--node-ip=127.0.0.1", f"--node-port={free_port()}", "--cidr=10.244.0.0/16",
