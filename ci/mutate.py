@@ -69,6 +69,7 @@ PREFLIGHT_TESTS = group("PREFLIGHT_TESTS", "tests/test_preflight.py")
 CONFORMANCE_TESTS = group("CONFORMANCE_TESTS", "tests/test_conformance.py")
 CAPACITY_TESTS = group("CAPACITY_TESTS", "tests/test_capacity.py")
 REAL_ENGINE_TESTS = group("REAL_ENGINE_TESTS", "tests/test_real_engine.py")
+DESTRUCTIVE_TESTS = group("DESTRUCTIVE_TESTS", "tests/test_destructive_edits.py")
 REAL_DEV_TESTS = group("REAL_DEV_TESTS", "tests/test_real_dev.py")
 REAL_ADMIN_API_TESTS = group("REAL_ADMIN_API_TESTS", "tests/test_real_admin_api.py")
 REAL_NODE_EXPORTER_TESTS = group("REAL_NODE_EXPORTER_TESTS", "tests/test_real_node_exporter.py")
@@ -349,6 +350,14 @@ CURATED = [
     Mutation("admin-api-on", "the compactor and store gateways mark blocks for deletion for anyone on their HTTP port",
              (drop("compactor_args", '"--disable-admin-operations"'), drop("store_args", '"--disable-admin-operations"')),
              (REAL_ADMIN_API_TESTS, POLICY_TESTS)),
+    # Issue 34: the hashring follows its pods.
+    one("ring-before-ingestors", "the hashring ConfigMap no longer waits for the ingestors (a grown ring lists pending pods)",
+        expr("Receive", "[*args.depends_on, *(self.objects[f\"StatefulSet/{o['metadata']['name']}\"] for o in ingestors)]",
+             "args.depends_on"), DAY2_TESTS, REAL_ENGINE_TESTS),
+    one("routers-blind-to-ring", "the routers no longer restart on a new hashring",
+        expr("build_receive", "ring_hash(ring)", "''"), WORKLOAD_TESTS),
+    one("one-step-shrink-passes", "preflight lets a ring lose endpoints in the step their pods go",
+        returns("_goes", "False"), DESTRUCTIVE_TESTS),
 ]
 
 

@@ -361,6 +361,11 @@ def _zone_problems(cluster: ClusterSpec, stack: StackConfig, path: str) -> list[
                                "every zone needs an ingestor"))
     elif zones and 1 < receive.replication_factor <= len(zones) and receive.enabled and receive.ingestors % len(zones):
         problems.append(("thanos.receive.ingestors", _uneven_zones(receive.ingestors, zones, cluster.name, path)))
+    elif zones and receive.enabled and receive.draining and (
+            receive.in_ring < len(zones) or (1 < receive.replication_factor <= len(zones) and receive.in_ring % len(zones))):
+        problems.append(("thanos.receive.draining", f"draining {receive.draining} of {receive.ingestors} ingestors "
+                         f"leaves {receive.in_ring} in the hashring over {len(zones)} zones (cluster {cluster.name}): "
+                         f"drain a multiple of {len(zones)} that leaves at least one in each zone"))
     return problems
 
 

@@ -300,6 +300,11 @@ class ReceiveSpec(StrictModel):
     node never leaves a series with fewer than its write quorum and no ingestor holds every series."""
     replication_factor: int = Field(default=3, ge=1)
     """`--receive.replication-factor`; default 3 (odd, never more than the ingestors)."""
+    draining: int = Field(default=0, ge=0)
+    """Ingestors kept running but out of the hashring: the ones lowering `ingestors` by this many would remove (the
+    highest ordinals, in each zone as zones deal them out). The first step of a scale-down: the routers stop
+    writing to them, then the next `pulumi up` lowers `ingestors` by the same number and sets this back to 0;
+    default 0."""
     router_replicas: int = Field(default=2, ge=1)
     """Router replicas; default 2."""
     remote_write_namespaces: list[Name] = Field(default_factory=list)
@@ -340,9 +345,18 @@ class ReceiveSpec(StrictModel):
         if self.replication_factor > self.ingestors:
             problems.append(f"replication-factor {self.replication_factor} exceeds ingestors {self.ingestors}: "
                             "every write would fail with 'insufficient nodes'")
+        elif self.replication_factor > self.in_ring:
+            problems.append(f"draining {self.draining} of {self.ingestors} ingestors leaves {self.in_ring} in the "
+                            f"hashring, fewer than replication-factor {self.replication_factor}: a ketama ring with "
+                            "fewer endpoints than the factor stops the routers; drain fewer")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def in_ring(self) -> int:
+        """The ingestors the hashring lists: all but the draining ones."""
+        return self.ingestors - self.draining
 
 
 class BucketWebSpec(StrictModel):

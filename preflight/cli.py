@@ -31,7 +31,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="plan as the first `pulumi preview` of a new stack sees it: every computed output unknown")
     parser.add_argument("--baseline", type=Path,
                         help="the stack's last state (`pulumi stack export`) or an earlier `--json` plan: refuse "
-                             "deleting or replacing a stateful resource (exit 1) unless the stack allows it")
+                             "deleting or replacing a stateful resource, or a hashring that loses endpoints in the "
+                             "step their pods go (exit 1) unless the stack allows it; explain each hashring change")
     parser.add_argument("--policy-config", type=Path,
                         help="policy pack config JSON (default policies/STACK.json when it exists)")
     args = parser.parse_args(argv)
@@ -214,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     edits = []
     if baseline is not None:
         from .destructive import destructive_edits
+        from .hashring import ring_changes
 
-        edits = destructive_edits(plan, baseline, settings.allow_destructive)
+        rings = ring_changes(plan, baseline)
+        edits = destructive_edits(plan, baseline, settings.allow_destructive) + [
+            ring.edit(settings.allow_destructive) for ring in rings if not ring.safe]
         refused = sum(not e.allowed for e in edits)
         print(f"Destructive edits against {args.baseline.name}: {refused} refused, {len(edits) - refused} allowed "
               f"(of {len(baseline)} resources)")
@@ -223,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             print(edit.line())
         if refused:
             print("  To go ahead with one, add its name to allow-destructive in the stack's thanos:config.")
+        if rings:
+            print(f"Hashring changes against {args.baseline.name}: {len(rings)}")
+            for ring in rings:
+                print(ring.line())
     nonconforming = False
     if args.conformance:
         from .conformance import check_plan

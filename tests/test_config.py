@@ -158,6 +158,20 @@ def test_receive_quorum_rules():
     assert "is even" in message and "exceeds ingestors 2" in message
 
 
+def test_draining_leaves_the_ring_its_replication_factor_and_every_zone():
+    raw = prod()
+    raw["thanos"]["receive"] = {"ingestors": 9, "draining": 7}
+    assert problems(raw)["thanos.receive"] == (
+        "draining 7 of 9 ingestors leaves 2 in the hashring, fewer than replication-factor 3: a ketama ring with "
+        "fewer endpoints than the factor stops the routers; drain fewer")
+    raw["thanos"]["receive"] = {"ingestors": 9, "draining": 2}
+    assert problems(raw) == {"thanos.receive.draining": (
+        "draining 2 of 9 ingestors leaves 7 in the hashring over 3 zones (cluster seattle): drain a multiple of 3 "
+        "that leaves at least one in each zone")}
+    raw["thanos"]["receive"] = {"ingestors": 9, "draining": 3}
+    assert config.load(raw).thanos.receive.in_ring == 6
+
+
 def test_every_problem_reported_at_once():
     raw = prod()
     raw["regions"][0]["clusters"][0]["bogus"] = 1

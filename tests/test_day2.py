@@ -45,6 +45,11 @@ def test_version_changes_roll_in_the_operations_guides_order(planned, stack, clu
     for index, name in enumerate(ingestors):
         assert deps[name] == deps["thanos-receive-router"] | set(ingestors[index - 1:index] if index else []), name
     assert deps["thanos-prometheus"] == {"thanos-receive-router"} | set(ingestors)
+    # The hashring waits for every ingestor's rollout and the routers for the hashring: a grown ring lists ready pods.
+    by_name = {r["name"]: r for r in planned[stack].plan["resources"]}
+    ring = by_name[f"{cluster}-receive-configmap-thanos-receive-hashring"]
+    assert {by_name[f"{cluster}-receive-statefulset-{name}"]["urn"] for name in ingestors} <= set(ring["dependsOn"])
+    assert ring["urn"] in by_name[f"{cluster}-receive-deployment-thanos-receive-router"]["dependsOn"]
 
 
 def test_rolling_updates_take_one_pod_at_a_time_and_the_compactor_never_overlaps(planned):

@@ -151,3 +151,53 @@ def test_dropping_renamed_from_after_the_rename_is_refused(baseline, tmp_path):
     store = next(e for e in plan["destructive"] if e["name"] == "illinois-store-statefulset-thanos-store")
     assert store["change"].startswith("changing spec.selector")
     assert "if a `renamed-from` was dropped, put it back" in store["fix"]
+
+
+def ingestors(count, draining=0, allow=()):
+    def edit(c):
+        c["thanos"]["receive"].update(ingestors=count, draining=draining)
+        if allow:
+            c["allow-destructive"] = list(allow)
+    return edit
+
+
+def test_a_hashring_change_is_explained_and_a_one_step_shrink_refused(baseline, tmp_path):
+    """prod, three zones: 6 -> 9 joins one ingestor per zone once ready; 9 -> 6 in one step is refused (the pods would
+    go before the routers leave them); draining first is safe, and then lowering `ingestors` changes no ring."""
+    def step(name, edit, against):
+        (tmp_path / name).mkdir()
+        return plan_edited(tmp_path / name, edit, against)
+
+    code, out, grown = step("grow", ingestors(9), baseline)
+    assert code == 0, out
+    assert ("  chicago-receive-configmap-thanos-receive-hashring: hashring thanos/thanos-receive-hashring 6 -> 9 "
+            "endpoints (+thanos-receive-us-east-1a-2, +thanos-receive-us-east-1b-2, +thanos-receive-us-east-1c-2): "
+            "safe, they join once their pods are ready") in out
+    nine = tmp_path / "nine.json"
+    nine.write_text(json.dumps(grown))
+
+    code, out, plan = step("shrink", ingestors(6), nine)
+    assert code == 1, out
+    refused = {e["name"]: e for e in plan["destructive"]}
+    ring = refused["seattle-receive-configmap-thanos-receive-hashring"]
+    assert ring["change"] == (
+        "hashring thanos/thanos-receive-hashring 9 -> 6 endpoints: thanos-receive-us-west-2a-2, "
+        "thanos-receive-us-west-2b-2, thanos-receive-us-west-2c-2 leave it in the same step as their pods go (the "
+        "StatefulSet scales down before the routers restart on the new ring, so writes of their share miss quorum "
+        "meanwhile)")
+    assert ring["fix"] == ("Shrink in two steps: thanos.receive.draining: 3 with ingestors: 9, pulumi up (the ring "
+                           "drops them, their pods keep running); then ingestors: 6 with draining: 0, pulumi up")
+    assert sorted(refused) == ["chicago-receive-configmap-thanos-receive-hashring",
+                               "seattle-receive-configmap-thanos-receive-hashring"]
+    code, out, _ = step("allowed", ingestors(6, allow=sorted(refused)), nine)
+    assert code == 0 and "0 refused, 2 allowed" in out, out
+
+    code, out, drained = step("drain", ingestors(9, draining=3), nine)
+    assert code == 0 and "0 refused" in out, out
+    assert ("seattle-receive-configmap-thanos-receive-hashring: hashring thanos/thanos-receive-hashring 9 -> 6 "
+            "endpoints (-thanos-receive-us-west-2a-2, -thanos-receive-us-west-2b-2, -thanos-receive-us-west-2c-2): "
+            "safe, the routers restart on the new ring while those pods keep running; next step: ingestors: 6 with "
+            "draining: 0") in out
+    (tmp_path / "drained.json").write_text(json.dumps(drained))
+    code, out, plan = step("lowered", ingestors(6), tmp_path / "drained.json")
+    assert code == 0 and "0 refused" in out and "Hashring changes" not in out, out

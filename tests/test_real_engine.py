@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from components.platform.common import OBJSTORE_KEY, OBJSTORE_SECRET
 from preflight.policy import load_policies
 from tests.support.stacks import run_preflight
-from tests.realtools.kubernetes import Cluster, wait_until
+from tests.realtools.kubernetes import NODE, Cluster, wait_until
 from tests.realtools.plan import kubernetes_objects
 from tests.realtools.pulumi_cli import Project
 
@@ -31,12 +31,15 @@ DRY_RUN = pytest.mark.xdist_group("real-engine-dry-run")
 
 STATEFUL_KINDS = ("kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim")
 """Types whose replacement loses a workload's state or its volume."""
+LATE_INGESTORS = (r"^thanos-receive-[1-9]", 12)
+"""dev runs one ingestor per cluster: any further one becomes ready 12 s after it is scheduled, so the scaling test
+sees new ingestors pending (the real kubelet takes that long and more: image pull, WAL replay, readiness probe)."""
 
 
 @contextmanager
 def dev_stack(workdir: Path):
     """A control plane shaped like the dev cluster and a new dev stack on a copy of the project; stopped after."""
-    cluster = Cluster(workdir / "cluster")
+    cluster = Cluster(workdir / "cluster", late_ready=LATE_INGESTORS)
     try:
         project = Project(workdir, cluster.kubeconfig)
         project.init("dev")
@@ -204,6 +207,88 @@ def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
         assert after[path]["metadata"]["uid"] == before[path]["metadata"]["uid"], path
         assert after[path].get("data") != before[path].get("data"), path
     assert "runbooks.example.com" in json.dumps(after[rules]["data"])
+
+
+RING_NAMESPACES = ("thanos-chicago", "thanos-seattle")
+
+
+@SEQUENCE
+def test_the_hashring_lists_only_ready_ingestors_while_they_scale_up_and_down(dev, tmp_path):
+    """Scale dev's ingestors 1 -> 3 (the new ones pending 12 s), drain two, then 3 -> 1, each with the real engine,
+    while an observer samples every hashring ConfigMap, ingestor and router: no sample has a ring (the ConfigMap's,
+    or the one a ready router started on) listing a pod that is not ready, nor a moment without a ready router. The
+    one-step shrink is refused by the preflight against the real state."""
+    from tests.support.rings import RingObserver
+
+    project, cluster = dev
+    deployed(project)
+    # Room for four more ingestors (100m and 256Mi each): the documented node has about 0.2 CPU and 280 MiB to spare.
+    node = {k: v for k, v in cluster.api("GET", f"/api/v1/nodes/{NODE}")["status"]["allocatable"].items()
+            if k in ("cpu", "memory")}
+    roomier = {"cpu": "5", "memory": "10Gi"}
+    cluster.api("PATCH", f"/api/v1/nodes/{NODE}/status", {"status": {"capacity": roomier, "allocatable": roomier}},
+                content_type="application/merge-patch+json")
+    statefulset = "/apis/apps/v1/namespaces/{}/statefulsets/thanos-receive"
+    seen: dict[str, RingObserver] = {}
+    grown = tmp_path / "grown-state.json"
+    began = time.monotonic()
+    try:
+        for step, ingestors, draining, ring in (("grow", 3, 0, 3), ("drain", 3, 2, 1), ("shrink", 1, 0, 1)):
+            if step == "shrink":
+                # Against the grown state, lowering `ingestors` without the drain is refused; against the drained
+                # state it passes.
+                drained = tmp_path / "drained-state.json"
+                project.run("stack", "export", "-s", "dev", "--file", str(drained), check=True)
+                edit_config(project, "thanos.receive", {**receive_config(project), "ingestors": 1, "draining": 0})
+                refused = run_preflight("--config-file", str(project.dir / "Pulumi.dev.yaml"), "--baseline",
+                                        str(grown), "--no-policy")
+                assert refused.returncode == 1, refused.stdout + refused.stderr
+                assert ("[refused] chicago-receive-configmap-thanos-receive-hashring: hashring thanos-chicago/"
+                        "thanos-receive-hashring 3 -> 1 endpoints: thanos-receive-1, thanos-receive-2 leave it in the "
+                        "same step as their pods go") in refused.stdout, refused.stdout
+                assert "thanos.receive.draining: 2 with ingestors: 3, pulumi up" in refused.stdout
+                allowed = run_preflight("--config-file", str(project.dir / "Pulumi.dev.yaml"), "--baseline",
+                                        str(drained), "--no-policy")
+                assert allowed.returncode == 0 and "0 refused" in allowed.stdout, allowed.stdout + allowed.stderr
+            edit_config(project, "thanos.receive", {**receive_config(project), "ingestors": ingestors,
+                                                    "draining": draining})
+            with RingObserver(cluster, RING_NAMESPACES) as observer:
+                run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=600)
+            seen[step] = observer
+            print(report(run))
+            for namespace in RING_NAMESPACES:
+                print(f"{step} {namespace}: {len(observer.samples[namespace])} samples", *observer.timeline(namespace),
+                      sep="\n  ")
+            assert run.returncode == 0, run.explain() + "\n" + "\n".join(cluster.pending_pods())
+            assert not observer.violations, observer.violations[:10]
+            assert not replaced(run), replaced(run)
+            for namespace in RING_NAMESPACES:
+                last = observer.samples[namespace][-1]
+                assert len(last.ring) == ring and len(last.present) == len(last.ready) == ingestors, last
+                assert cluster.api("GET", statefulset.format(namespace))["spec"]["replicas"] == ingestors
+                assert {h for _, h in last.routers} == {last.ring_hash}, last  # every router on the new ring
+            if step == "grow":
+                project.run("stack", "export", "-s", "dev", "--file", str(grown), check=True)
+        # Each step was observed where it could have gone wrong: the new pods pending while the ring left them out,
+        # the drained pods running out of the ring, then gone.
+        for namespace in RING_NAMESPACES:
+            grow, drain = seen["grow"].samples[namespace], seen["drain"].samples[namespace]
+            assert any(len(s.present) == 3 and len(s.ready) == 1 and len(s.ring) == 1 for s in grow), grow
+            assert any(len(s.ready) == 3 and len(s.ring) == 1 for s in drain), drain
+    finally:
+        cluster.api("PATCH", f"/api/v1/nodes/{NODE}/status", {"status": {"capacity": node, "allocatable": node}},
+                    content_type="application/merge-patch+json")
+    print(f"hashring scaled 1 -> 3 -> drained -> 1 in {time.monotonic() - began:.0f} s, "
+          f"{sum(len(o.samples[n]) for o in seen.values() for n in RING_NAMESPACES)} "
+          "samples, no ring listing an unready pod")
+
+
+def receive_config(project: Project) -> dict[str, Any]:
+    """thanos.receive as the copy's stack file has it now."""
+    import yaml
+
+    document = yaml.safe_load((project.dir / "Pulumi.dev.yaml").read_text())
+    return dict(document["config"]["thanos:config"]["thanos"]["receive"])
 
 
 def edit_cluster(project: Project, **changes) -> None:

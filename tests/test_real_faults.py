@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from benchmarks.bench_load import Writer, writer_context
+from components.thanos import receive
 from config.base import duration_seconds
 from tests.realtools import Harness
 from tests.realtools.blocks import HOUR_MS, block_objects, write_blocks
@@ -36,6 +37,7 @@ from tests.realtools.plan import kubernetes_clusters, kubernetes_objects
 from tests.realtools.pods import Objects, PlannedContainer, planned_containers
 from tests.realtools.remote_write import label_fields, write_request
 from tests.realtools.sandbox import Process
+from tests.support.stacks import ROOT, run_preflight
 
 pytestmark = pytest.mark.xdist_group("real-dev")
 
@@ -775,6 +777,119 @@ def test_an_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_sampl
         answered_row(counted), "Nothing acknowledged: every sample is stored in at least two copies"))
     if counted.unanswered:
         known_dedup_loss(counted)
+
+
+RING_FILE = f"{receive.HASHRING_DIR}/hashrings.json"
+"""Where the routers mount the hashring ConfigMap."""
+GROW_AT, DRAIN_AT = 2, 16
+"""Seconds into the load."""
+PENDING_SECONDS = 3
+"""How long a new ingestor pod waits before its container starts (scheduling, volume, image pull: longer on a real
+cluster)."""
+
+
+def prod_with(folder: Path, **receive_keys) -> list[tuple[str, dict]]:
+    """prod's Kubernetes objects planned with thanos.receive edited."""
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["thanos:config"]["thanos"]["receive"].update(receive_keys)
+    folder.mkdir()
+    (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return kubernetes_objects("prod", config_file=folder / "Pulumi.prod.yaml")
+
+
+def chicago_ring(objects: list[tuple[str, dict]]) -> str:
+    return next(o["data"]["hashrings.json"] for cluster, o in objects if cluster == PROD_CLUSTER
+                and o["kind"] == "ConfigMap" and o["metadata"]["name"] == receive.HASHRING)
+
+
+def ring_waits_for_ingestors(tmp_path: Path) -> bool:
+    """Whether prod's plan orders chicago's hashring after its ingestor StatefulSets and its routers after the ring
+    (the recorded dependsOn `pulumi up` follows)."""
+    proc = run_preflight("prod", "--no-policy", "--json", str(tmp_path / "prod.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    by_name = {r["name"]: r for r in json.loads((tmp_path / "prod.json").read_text())["resources"]}
+    ring = by_name[f"{PROD_CLUSTER}-receive-configmap-{receive.HASHRING}"]
+    ingestors = {r["urn"] for name, r in by_name.items()
+                 if name.startswith(f"{PROD_CLUSTER}-receive-statefulset-{receive.INGESTOR}-")}
+    routers = by_name[f"{PROD_CLUSTER}-receive-deployment-{receive.ROUTER}"]
+    return len(ingestors) == 3 and ingestors <= set(ring["dependsOn"]) and ring["urn"] in routers["dependsOn"]
+
+
+def publish_ring(path: WritePath, text: str) -> None:
+    """The ConfigMap's new content in every router's mounted file, then each router on it: what the routers'
+    restart on the ring's hash gives (the harness writes the file in place, which the routers' fsnotify watch sees;
+    Kubernetes swaps a symlink, which it misses)."""
+    nodes = sum(len(ring["endpoints"]) for ring in json.loads(text))
+    for router in path.routers:
+        path.harness.sandbox.volume_file(router.container, RING_FILE).write_text(text)
+    for router in path.routers:
+        eventually(lambda router=router: metric(router, "thanos_receive_hashring_nodes") == nodes, 30, every=0.2)
+
+
+def test_the_hashring_grows_and_shrinks_under_load_without_a_failed_write(prod_write_path, tmp_path, capsys):
+    """prod (RF 3 over three zones): grow chicago's ingestors 6 -> 9 and shrink them back under remote-write load,
+    in the order the plan gives: the three new ingestors ready before the ring lists them, the routers on the new
+    ring after it; then the drain step (the ring without them while they run) and the scale-down step (they stop).
+    Every write is acknowledged at its first try."""
+    path = prod_write_path
+    in_order = ring_waits_for_ingestors(tmp_path)
+    grown, drained = prod_with(tmp_path / "grown", ingestors=9), prod_with(tmp_path / "drained", ingestors=9,
+                                                                          draining=3)
+    new = [c for c in planned_containers("prod", grown, all_replicas=True)
+           if (c.cluster, c.namespace) == (PROD_CLUSTER, PROD_NAMESPACE)
+           and c.workload.startswith(f"{receive.INGESTOR}-us-east-1") and c.pod.endswith("-2")]
+    assert len(new) == 3, [c.pod for c in new]
+    first = path.harness.sandbox.volume_file(path.routers[0].container, RING_FILE).read_text()
+    assert chicago_ring(drained) == first  # draining 3 of 9 is the ring of 6
+    started: dict[str, Process] = {}
+    appended_on: dict[str, float] = {}
+    began = time.monotonic()
+    timeline: list[str] = []
+    finished: list[float] = []
+
+    def mark(what: str) -> None:
+        timeline.append(f"+{time.monotonic() - began:.1f} s {what}")
+
+    def start_new() -> None:
+        time.sleep(PENDING_SECONDS)
+        for container in new:
+            started[container.pod] = path.harness.start(container)
+        for pod, process in started.items():
+            started[pod] = path.harness.until_ready(process, READY_SECONDS)
+            assert path.harness.wait_published(started[pod], 10), pod
+        mark("the 3 new ingestors ready")
+
+    def grow() -> None:
+        mark("grow: ingestors 6 -> 9")
+        for step in ((start_new, lambda: publish_ring(path, chicago_ring(grown))) if in_order else
+                     (lambda: publish_ring(path, chicago_ring(grown)), start_new)):
+            step()
+        mark("routers on the ring of 9")
+
+    def shrink() -> None:
+        publish_ring(path, chicago_ring(drained))
+        mark("drain step: routers on the ring of 6")
+        appended_on.update({pod: appended(process) for pod, process in started.items()})
+        for process in started.values():
+            process.stop()
+        mark("scale-down step: the 3 drained ingestors stopped (flushed and uploaded)")
+        finished.append(time.time())
+
+    try:
+        load = write_through_faults(path.routers, path.context, "ring_change", [(GROW_AT, grow), (DRAIN_AT, shrink)])
+    finally:
+        for process in started.values():
+            process.stop()
+        publish_ring(path, first)
+    with capsys.disabled():
+        report("hashring 6 -> 9 -> 6 under remote-write load (prod chicago, RF 3)",
+               [f"requests: {load.requests} (failed writes: {load.requests['retried']})", *timeline,
+                f"samples appended by the new ingestors while in the ring: {appended_on}"])
+    assert load.requests["acknowledged"] == WRITE_SAMPLES * WRITE_SHARDS, load.requests
+    assert load.requests["retried"] == 0, f"writes failed during the ring change: {load.requests}"
+    assert in_order, "the plan no longer orders the ring after the ingestors and the routers after the ring"
+    assert finished and finished[0] - load.start < WRITE_SECONDS, ("the ring change outlasted the load", timeline)
+    assert all(appended_on.values()), f"the grown ring wrote nothing to a new ingestor: {appended_on}"
 
 
 def test_dev_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_sample(dev, tmp_path, capsys):

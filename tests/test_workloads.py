@@ -188,6 +188,38 @@ def check_disruption_and_spread(objects, stack):
         assert spread["whenUnsatisfiable"] == ("ScheduleAnyway" if stack == "dev" else "DoNotSchedule")
 
 
+def test_draining_ingestors_leave_the_ring_but_keep_running_and_serving_queries():
+    """`draining: 3` of 9 over three zones: each zone's highest ingestor leaves the ring (what `ingestors: 6` would
+    remove), every StatefulSet keeps its three pods, and Query still lists all nine (they hold the recent samples)."""
+    zoned = ClusterContext(**{**CTX.__dict__, "zones": ("a", "b", "c")})
+    spec = ReceiveSpec(ingestors=9, draining=3)
+    objects = receive.build_receive(zoned, spec)
+    ring_map = next(o for o in objects if o["kind"] == "ConfigMap")
+    ring = json.loads(ring_map["data"]["hashrings.json"])[0]
+    assert [e["address"].split(".")[0] for e in ring["endpoints"]] == [
+        f"thanos-receive-{zone}-{i}" for zone in "abc" for i in range(2)]
+    assert json.loads(ring_map["data"]["hashrings.json"]) == receive.hashring(ReceiveSpec(ingestors=6), "thanos",
+                                                                               zoned.zones)
+    assert [o["spec"]["replicas"] for o in objects if o["kind"] == "StatefulSet"] == [3, 3, 3]
+    assert len(receive.receive_endpoints(spec, "thanos", zoned.zones)) == 9
+    # The routers carry the ring's hash: a new ring restarts them.
+    router = next(o for o in objects if o["kind"] == "Deployment")
+    annotations = router["spec"]["template"]["metadata"]["annotations"]
+    assert annotations[receive.HASHRING_ANNOTATION] == receive.ring_hash(ring_map["data"]["hashrings.json"])
+    undrained = receive.build_receive(zoned, ReceiveSpec(ingestors=9))
+    assert next(o for o in undrained if o["kind"] == "Deployment")["spec"]["template"]["metadata"]["annotations"][
+        receive.HASHRING_ANNOTATION] != annotations[receive.HASHRING_ANNOTATION]
+
+
+def test_scaling_ingestors_never_changes_their_pod_template():
+    """A new template would roll the ingestors the ring lists while the new ones start (1 -> 3 added spread rules)."""
+    def template(count):
+        spec = ReceiveSpec(ingestors=count, replication_factor=1)
+        return next(o for o in receive.build_receive(CTX, spec) if o["kind"] == "StatefulSet")["spec"]["template"]
+
+    assert template(1) == template(3) == template(9)
+
+
 def test_receive_pdb_allows_floor_rf_over_two(planned):
     pdb = next(o for o in planned["prod"].objects("PodDisruptionBudget") if o["metadata"]["name"] == "thanos-receive")
     assert pdb["spec"]["maxUnavailable"] == 1  # floor(3 / 2)

@@ -35,7 +35,7 @@ GROUPS_HEADER = "X-Forwarded-Groups"
 line (v7.15.6, measured: tests/test_real_tenant_gate.py), so a group name never holds a comma (config refuses it)."""
 USER_PLACEHOLDER = "{http.auth.user.id}"
 """The user Caddy's basic auth let in."""
-HEALTH_PATHS = ["/-/healthy", "/-/ready"]
+PROBE_PATHS = ["/-/healthy", "/-/ready"]
 
 
 def gate_url(namespace: str) -> str:
@@ -77,7 +77,7 @@ def gate_config(tenancy: TenancySpec, *, tenants_upstream: str, operators_upstre
             "realm": "Thanos", "hash": {"algorithm": "bcrypt"}, "accounts": accounts}}},
             {"handler": "headers", "request": {"delete": ["Authorization"]}}]
     routes: list[dict[str, Any]] = [
-        {"match": [{"path": HEALTH_PATHS}], "terminal": True,
+        {"match": [{"path": PROBE_PATHS}], "terminal": True,
          "handle": [{"handler": "static_response", "status_code": 200, "body": "OK\n"}]},
         {"handle": prelude}]
     if tenancy.operators:

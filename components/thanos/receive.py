@@ -1,6 +1,20 @@
-"""Thanos Receive: a router Deployment hashing remote writes over an ingestor StatefulSet (ketama hashring)."""
+"""Thanos Receive: a router Deployment hashing remote writes over an ingestor StatefulSet (ketama hashring).
+
+The hashring follows its pods by the deployment order itself (no thanos-receive-controller or thanos-operator: their
+images cannot be had here, and the controller filters unready pods only with `--allow-dynamic-scaling`):
+- the ring ConfigMap waits for the ingestor StatefulSets, whose rollout the provider awaits (every replica ready), so
+  a grown ring is published only once its new ingestors are ready;
+- the routers carry the ring's hash as a pod annotation and wait for the ConfigMap, so a ring change restarts them
+  right after it, one at a time (surge 1, none unavailable), each new router starting on the new ring. Left to
+  itself a router would read the changed file only at `--receive.hashrings-file-refresh-interval` (5m) plus the
+  kubelet's ConfigMap sync (1-2 min): fsnotify misses the ConfigMap's symlink swap (thanos-io/thanos#6491);
+- a shrink takes two steps, since one static order cannot put the ring first when shrinking and last when growing:
+  `draining: N` drops the N ingestors a scale-down would remove from the ring (their pods keep running and answer
+  queries), then lowering `ingestors` removes pods no router writes to. `preflight --baseline` refuses the one-step
+  shrink (preflight/hashring.py). A ring listing a pod that is gone makes the writes of its share miss quorum."""
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +59,8 @@ LIMITS_DIR = "/etc/thanos/limits"
 HEAD_SERIES_LIMITING = "thanos.io/head-series-limiting"
 """Router pod annotation, on or off: receive starts its meta-monitoring query only if head-series limits exist at
 start, so turning them on or off must restart the routers (every other limit change is reloaded from the file)."""
+HASHRING_ANNOTATION = "thanos.io/hashring-sha256"
+"""The routers' pod annotation holding the hash of hashrings.json: a ring change restarts them."""
 
 
 ZONE_LABEL = "thanos.io/zone"
@@ -55,20 +71,24 @@ def ingestor_endpoint(index: int, namespace: str, statefulset: str = INGESTOR) -
     return pod_address(statefulset, index, INGESTOR, namespace)
 
 
-def zone_statefulsets(spec: ReceiveSpec, zones: tuple[str, ...]) -> list[tuple[str, str | None, int]]:
+def zone_statefulsets(spec: ReceiveSpec, zones: tuple[str, ...],
+                      count: int | None = None) -> list[tuple[str, str | None, int]]:
     """(StatefulSet name, zone, replicas) of the ingestors: one set without zones, else one per zone, the ingestors
-    dealt out as evenly as the count allows (earlier zones get the remainder)."""
+    dealt out as evenly as the count allows (earlier zones get the remainder). `count`: deal that many instead (the
+    ring's members: fewer never gives a zone more)."""
+    count = spec.ingestors if count is None else count
     if not zones:
-        return [(INGESTOR, None, spec.ingestors)]
-    base, extra = divmod(spec.ingestors, len(zones))
+        return [(INGESTOR, None, count)]
+    base, extra = divmod(count, len(zones))
     return [(f"{INGESTOR}-{zone}", zone, base + (1 if i < extra else 0)) for i, zone in enumerate(zones)]
 
 
 def hashring(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """hashrings.json: one default ring over every ingestor, ketama (the endpoint count covers the factor); with
-    zones each endpoint carries its `az`, and ketama places a series' copies in distinct zones."""
+    zones each endpoint carries its `az`, and ketama places a series' copies in distinct zones. Draining ingestors
+    are left out."""
     endpoints: list[Any] = []
-    for name, zone, count in zone_statefulsets(spec, zones):
+    for name, zone, count in zone_statefulsets(spec, zones, spec.in_ring):
         for i in range(count):
             address = ingestor_endpoint(i, namespace, name)
             endpoints.append({"address": address, "az": zone} if zone else address)
@@ -76,7 +96,8 @@ def hashring(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> 
 
 
 def receive_endpoints(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> list[str]:
-    """The StoreAPI of every ingestor, for Query (the hashring's addresses)."""
+    """The StoreAPI of every ingestor, for Query (the hashring's addresses, and the draining ingestors' until they
+    go: they hold the samples written before the drain)."""
     return [ingestor_endpoint(i, namespace, name) for name, _, count in zone_statefulsets(spec, zones)
             for i in range(count)]
 
@@ -142,10 +163,13 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
     PDBs; `limits` default to the spec's own, without tenants."""
     limits = limits or resolve(spec)
     ports = thanos_ports(remote_write=True)
+    ring = json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2, sort_keys=True)
     ingestor_pod = pod_spec(service_name("receive"), [container(
         "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
-        selector=ctx.selector("receive"), replicas=spec.ingestors, volumes=[objstore_volume()], grace_seconds=900,
+        # Spread rules even for one ingestor: the template must not change with the count, or scaling 1 -> 3 would
+        # restart the ingestor the ring lists while the new ones start.
+        selector=ctx.selector("receive"), replicas=max(2, spec.ingestors), volumes=[objstore_volume()], grace_seconds=900,
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
         "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
@@ -156,8 +180,7 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
                                               {"name": "limits", "configMap": {"name": LIMITS}},
                                               *cert_volumes(REMOTE_WRITE_TLS_SECRET)], grace_seconds=60)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(HASHRING, "receive-router"),
-                "data": {"hashrings.json": json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2,
-                                                      sort_keys=True)}},
+                "data": {"hashrings.json": ring}},
                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(LIMITS, "receive-router"),
                 "data": {"limits.yaml": yaml.safe_dump(limits_config(ctx, spec, limits), sort_keys=False)}}]
     # A drain may take as many ingestors as the write quorum tolerates losing, and never none.
@@ -169,8 +192,14 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
             ctx, spec, ingestor_pod, ports, pod_labels)
     objects += workload_objects(ctx, "receive-router", ROUTER, kind="Deployment", replicas=spec.router_replicas,
                                 pod=router_pod, ports=ports, pod_annotations={
-                                    **(trust or {}), HEAD_SERIES_LIMITING: "on" if limits.head_series_limited else "off"})
+                                    **(trust or {}), HEAD_SERIES_LIMITING: "on" if limits.head_series_limited else "off",
+                                    HASHRING_ANNOTATION: ring_hash(ring)})
     return objects
+
+
+def ring_hash(text: str) -> str:
+    """The hash of a hashrings.json the routers' pods carry."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def zoned_ingestors(ctx: ClusterContext, spec: ReceiveSpec, pod: dict[str, Any], ports: list[dict[str, Any]],
@@ -211,16 +240,25 @@ class ReceiveArgs:
 
 
 class Receive(ManifestComponent):
-    """Thanos Receive router and ingestors. Zoned ingestor StatefulSets roll out one after another: each depends on
-    the one before, and the provider waits for a StatefulSet's rollout before touching the next, so an update never
-    takes a pod down in two zones at once (with replication factor 3 that would lose the write quorum)."""
+    """Thanos Receive router and ingestors, in the order that keeps the hashring on ready pods: the ingestor
+    StatefulSets, then the ring ConfigMap (after every ingestor's rollout), then the routers (restarted on a new ring).
+    Zoned ingestor StatefulSets roll out one after another: each depends on the one before, and the provider waits
+    for a StatefulSet's rollout before touching the next, so an update never takes a pod down in two zones at once
+    (with replication factor 3 that would lose the write quorum)."""
 
     def __init__(self, name: str, args: ReceiveArgs, opts: pulumi.ResourceOptions | None = None):
         objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust, args.limits)
-        zoned = [o for o in objects if o["kind"] == "StatefulSet"] if args.ctx.zones else []
-        super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in zoned], opts, args.depends_on)
+        ingestors = [o for o in objects if o["kind"] == "StatefulSet"]
+        ring = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == HASHRING]
+        routers = [o for o in objects if o["kind"] == "Deployment"]
+        super().__init__("thanos:k8s:Receive", name, [o for o in objects if o not in ingestors + ring + routers], opts,
+                         args.depends_on)
         previous = list(args.depends_on)
-        for statefulset in zoned:
+        for statefulset in ingestors:
             created = register([statefulset], name, self, previous)
             self.objects.update(created)
             previous = [*args.depends_on, *created.values()]
+        self.objects.update(register(ring, name, self, [*args.depends_on, *(
+            self.objects[f"StatefulSet/{o['metadata']['name']}"] for o in ingestors)]))
+        # The routers wait for the ConfigMap their pods mount (register finds it).
+        self.objects.update(register(routers, name, self, args.depends_on))

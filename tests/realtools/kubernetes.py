@@ -98,8 +98,11 @@ def _certificates(folder: Path) -> dict[str, Path]:
 class Cluster:
     """The control plane, the node and the stand-ins; `close` stops every process it started."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, late_ready: tuple[str, float] | None = None):
+        """`late_ready`: (a regular expression, seconds): pods whose name matches it become Running and Ready only
+        that long after they are scheduled (kwok's pod-ready stage delayed), so a test sees them pending."""
         self.workdir = workdir
+        self.late_ready = late_ready
         self.processes: list[tuple[str, subprocess.Popen, Path]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -194,16 +197,18 @@ class Cluster:
         kubeconfig = f"--kubeconfig={self.kubeconfig}"
         self._spawn("kube-controller-manager", [
             str(tool("kube-controller-manager")), kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}", f"--service-account-private-key-file={pki['sa.key']}",
+            # Port 0: no HTTPS endpoint at all (nothing here reads its health); a port picked in advance could be
+            # taken by the time it binds ("bind: address already in use").
+            "--secure-port=0", f"--service-account-private-key-file={pki['sa.key']}",
             f"--root-ca-file={pki['ca.crt']}",
             # What needs a cloud, real node networking or a kubelet's volume attachment is left out.
             "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-attachdetach"])
         self._spawn("kube-scheduler", [str(tool("kube-scheduler")), kubeconfig, "--leader-elect=false",
-                                       "--bind-address=127.0.0.1", f"--secure-port={free_port()}"])
+                                       "--bind-address=127.0.0.1", "--secure-port=0"])
         self._spawn("kwok", [str(tool("kwok")), kubeconfig, "--manage-all-nodes=false",
                              "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                              "--node-ip=127.0.0.1", f"--node-port={free_port()}", "--cidr=10.244.0.0/16",
-                             f"--server-address=127.0.0.1:{free_port()}"])
+                             f"--server-address=127.0.0.1:{free_port()}", *self._kwok_config()])
         self._node()
         # Pods are admitted only once their namespace's default ServiceAccount exists (the controller-manager
         # creates it a moment after it starts).
@@ -215,6 +220,22 @@ class Cluster:
             thread = threading.Thread(target=self._loop, args=(target,), daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _kwok_config(self) -> list[str]:
+        """kwok's `--config` with its default pod stages, the pod-ready one delayed for `late_ready` pods (none
+        without)."""
+        if self.late_ready is None:
+            return []
+        import yaml
+
+        pattern, seconds = self.late_ready
+        stages = list(yaml.safe_load_all((Path(__file__).parent / "kwok_pod_stages.yaml").read_text()))
+        ready = next(s for s in stages if s["metadata"]["name"] == "pod-ready")
+        ready["spec"]["delay"] = {"durationMilliseconds": 0, "durationFrom": {"jq": {
+            "expression": f'if (.metadata.name | test({json.dumps(pattern)})) then "{seconds}s" else "0s" end'}}}
+        path = self.workdir / "kwok.yaml"
+        path.write_text(yaml.safe_dump_all(stages, sort_keys=False))
+        return [f"--config={path}"]
 
     def _wait(self, what: str, check, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -11,12 +11,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def kubernetes_objects(stack: str, overrides: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(cluster, object) for every Kubernetes object of `stack`, unredacted, in URN order; with `overrides` merged
-    into its `thanos:config` first (mappings merged key by key, anything else replaced). Planned in a fresh
-    interpreter, since the mock engine's state is per process."""
-    proc = subprocess.run([sys.executable, "-m", "tests.realtools.plan", stack, json.dumps(overrides or {})],
-                          cwd=ROOT, capture_output=True,
+def kubernetes_objects(stack: str, overrides: dict[str, Any] | None = None,
+                       config_file: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(cluster, object) for every Kubernetes object of `stack` (its stack file, or `config_file` of that shape),
+    unredacted, in URN order; with `overrides` merged into its `thanos:config` first (mappings merged key by key,
+    anything else replaced). Planned in a fresh interpreter, since the mock engine's state is per process."""
+    request = json.dumps({"overrides": overrides or {}, "config_file": str(config_file) if config_file else None})
+    proc = subprocess.run([sys.executable, "-m", "tests.realtools.plan", stack, request], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if proc.returncode != 0:
         raise RuntimeError(f"planning {stack} failed:\n{proc.stderr[-4000:]}")
@@ -30,7 +31,8 @@ def merged(base: Any, overrides: Any) -> Any:
     return overrides
 
 
-def _plan(stack: str, overrides: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+def _plan(stack: str, overrides: dict[str, Any] | None = None,
+          config_file: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
     import yaml
 
     import config as stack_config
@@ -40,7 +42,7 @@ def _plan(stack: str, overrides: dict[str, Any] | None = None) -> list[tuple[str
 
     for var in ("KUBECONFIG", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
         os.environ.pop(var, None)
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    raw = yaml.safe_load((config_file or ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     raw["thanos:config"] = merged(raw["thanos:config"], overrides or {})
     settings = stack_config.load(raw["thanos:config"])
     plan = engine.run_program(ROOT / "__main__.py", "thanos", stack, offline_config(raw, settings),
@@ -63,7 +65,9 @@ def kubernetes_clusters(stack: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    objects = _plan(sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else None)
+    request = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    objects = _plan(sys.argv[1], request.get("overrides"),
+                    Path(request["config_file"]) if request.get("config_file") else None)
     sys.stdout.write(json.dumps(objects))
     sys.stdout.flush()
     os._exit(0)
