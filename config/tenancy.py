@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from .base import Memory, Name, StrictModel
+from .thanos import QuerySpec
 
 DEFAULT_TENANT = "default-tenant"
 """Receive's and query's `--*.default-tenant-id`: the tenant of data written without one (Thanos' default)."""
@@ -52,6 +53,13 @@ class TenancySpec(StrictModel):
     """The tenants; default none (single-tenant: no enforcement, every series visible to every reader)."""
     operators: list[str] = Field(default_factory=list)
     """Identity-provider groups that read every tenant's data at the entry point; default none."""
+    query: QuerySpec = Field(default_factory=QuerySpec)
+    """The global tier's enforcing query (`thanos-query-tenants`, between the global query-frontend and the global
+    query: it evaluates every tenant's PromQL, so size it like the global query); default as thanos.query's."""
+
+    def namespaces(self) -> dict[str, str]:
+        """Each tenant namespace and the tenant owning it."""
+        return {namespace: tenant.name for tenant in self.tenants for namespace in tenant.namespaces}
 
     @property
     def enabled(self) -> bool:

@@ -491,3 +491,54 @@ def test_the_entry_point_ca_is_its_own_and_name_constrained_to_the_host(tmp_path
     assert acme["problems"] == [] and acme["tls"] == []
     (leaf,) = [o["spec"] for o in acme["objects"] if o["kind"] == "Certificate"]
     assert leaf["issuerRef"] == {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+def test_with_tenants_the_global_frontend_reads_through_an_enforcing_query(planned):
+    """dev has tenants: the global query-frontend's downstream is thanos-query-tenants, which enforces tenant_id from
+    THANOS-TENANT and reads only the global query's gRPC; the global query (operators, the global ruler) does not
+    enforce; the NetworkPolicies open exactly that path; the routers take the tenant from the certificate."""
+    from tests.network_policies import reachable
+
+    dev = planned["dev"]
+    deployments = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0].get("args", [])
+                   for o in dev.objects("Deployment", "chicago") if o["metadata"]["namespace"] == "thanos-global"}
+    frontend, tenants, query = (deployments[f"thanos-{n}-pods"] for n in ("query-frontend", "query-tenants", "query"))
+    assert "--query-frontend.downstream-url=http://thanos-query-tenants.thanos-global.svc.cluster.local:10902" in frontend
+    assert "--query-frontend.tenant-header=THANOS-TENANT" in frontend
+    assert {"--query.enforce-tenancy", "--query.tenant-header=THANOS-TENANT", "--query.tenant-label-name=tenant_id",
+            "--query.default-tenant-id=default-tenant"} <= set(tenants)
+    sd = json.loads(next(a for a in tenants if a.startswith("--endpoint.sd-config=")).split("=", 1)[1])
+    assert sd == {"endpoints": [{"address": "thanos-query.thanos-global.svc.cluster.local:10901", "strict": True}]}
+    # The global query's StoreAPI does not deduplicate: the enforcing query names every replica label.
+    assert {a for a in tenants if a.startswith("--query.replica-label=")} == \
+        {a for a in query if a.startswith("--query.replica-label=")}
+    assert not any("tenan" in a for a in query)
+
+    def pod(component: str) -> dict:
+        return {"ns": "thanos-global", "labels": {"app.kubernetes.io/name": f"thanos-{component}",
+                                                  "app.kubernetes.io/instance": "chicago",
+                                                  "app.kubernetes.io/component": component,
+                                                  "app.kubernetes.io/part-of": "thanos"}}
+
+    policies = dev.objects("NetworkPolicy")
+    assert reachable(policies, pod("query-frontend"), pod("query-tenants"), 10902)
+    assert reachable(policies, pod("query-tenants"), pod("query"), 10901)
+    assert not reachable(policies, pod("query-frontend"), pod("query"), 10902)  # no path around the enforcing query
+    assert not reachable(policies, pod("query-frontend"), pod("query"), 10901)
+    assert reachable(policies, pod("ruler"), pod("query"), 10902)
+    routers = [o["spec"]["template"]["spec"]["containers"][0]["args"] for o in dev.objects("Deployment")
+               if o["metadata"]["name"] == "thanos-receive-router"]
+    assert len(routers) == 2 and all("--receive.tenant-certificate-field=organization" in r for r in routers)
+
+
+def test_without_tenants_nothing_enforces_and_nothing_is_labelled(planned):
+    prod = planned["prod"]
+    frontend = next(o for o in prod.objects("Deployment", "chicago") if o["metadata"]["namespace"] == "thanos-global"
+                    and o["metadata"]["name"] == "thanos-query-frontend-pods")
+    args = frontend["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--query-frontend.downstream-url=http://thanos-query.thanos-global.svc.cluster.local:10902" in args
+    assert not any("tenan" in a for o in prod.objects("Deployment") for c in o["spec"]["template"]["spec"]["containers"]
+                   for a in c.get("args") or [])
+    config = yaml.safe_load(prod.files("chicago", "thanos", "thanos-prometheus")["prometheus.yml"])
+    assert not any(r.get("target_label") == "tenant_id" for j in config["scrape_configs"]
+                   for r in j.get("relabel_configs") or [])
