@@ -72,6 +72,7 @@ REAL_ENGINE_TESTS = group("REAL_ENGINE_TESTS", "tests/test_real_engine.py")
 REAL_DEV_TESTS = group("REAL_DEV_TESTS", "tests/test_real_dev.py")
 REAL_ADMIN_API_TESTS = group("REAL_ADMIN_API_TESTS", "tests/test_real_admin_api.py")
 REAL_NODE_EXPORTER_TESTS = group("REAL_NODE_EXPORTER_TESTS", "tests/test_real_node_exporter.py")
+REAL_TENANCY_TESTS = group("REAL_TENANCY_TESTS", "tests/test_real_tenancy.py")
 
 
 class MutationError(Exception):
@@ -340,6 +341,14 @@ CURATED = [
     Mutation("admin-api-on", "the compactor and store gateways mark blocks for deletion for anyone on their HTTP port",
              (drop("compactor_args", '"--disable-admin-operations"'), drop("store_args", '"--disable-admin-operations"')),
              (REAL_ADMIN_API_TESTS, POLICY_TESTS)),
+    # Issue 34: tenants.
+    one("tenant-from-header", "the routers take the tenant from the header the writer sends again",
+        expr("router_args", '[f"--receive.tenant-certificate-field={TENANT_CERTIFICATE_FIELD}"] if tenants else []', "[]"),
+        GLOBAL_VIEW_TESTS, REAL_TENANCY_TESTS),
+    one("tenants-unenforced", "the global query-frontend reads the global query directly again",
+        expr("GlobalTier.__init__", 'service_url("http", QUERY_TENANTS, ns, HTTP_PORT)', "None"), GLOBAL_VIEW_TESTS),
+    one("scraped-tenant-default", "a workload's scraped series carry the default tenant whatever its namespace",
+        expr("tenant_relabelling", "job_name in WORKLOAD_JOBS", "False"), OBSERVABILITY_TESTS, REAL_TENANCY_TESTS),
 ]
 
 

@@ -777,3 +777,21 @@ def test_the_api_server_scrape_verifies_the_servers_name_and_only_kubelets_canno
                                                "server_name": "kubernetes.default.svc"}
     assert [name for name, job in jobs.items() if job.get("tls_config", {}).get("insecure_skip_verify")] == [
         "kubelet", "cadvisor"]
+
+
+def test_with_tenants_every_scraped_series_carries_its_tenant_and_workloads_the_tenant_of_their_namespace(planned):
+    """dev has tenants: every job of the cluster's Prometheus ends with the default tenant, and the workload jobs
+    then with the tenant owning the target's namespace (after every other rule: nothing the target sets wins).
+    tests/test_real_tenancy.py runs the planned job in the real Prometheus."""
+    config = yaml.safe_load(planned["dev"].files("chicago", "thanos-chicago", "thanos-prometheus")["prometheus.yml"])
+    default = {"target_label": "tenant_id", "replacement": "default-tenant"}
+    for job in config["scrape_configs"]:
+        rules = job["relabel_configs"]
+        tenant_rules = [i for i, r in enumerate(rules) if r.get("target_label") == "tenant_id"]
+        assert tenant_rules and tenant_rules[-1] == len(rules) - 1 and rules[tenant_rules[0]] == default, job["job_name"]
+        assert not job.get("honor_labels"), job["job_name"]
+        if job["job_name"] in ("kubernetes-pods", "kubernetes-services"):
+            assert rules[-2:] == [{"source_labels": ["__meta_kubernetes_namespace"], "regex": team, "target_label":
+                                   "tenant_id", "replacement": team} for team in ("team-a", "team-b")], rules
+        else:
+            assert len(tenant_rules) == 1, job["job_name"]
