@@ -2,6 +2,7 @@
 routes), a real Alertmanager on loopback, the Grafana dashboard schema, a PromQL parser with the metric catalogue,
 and the prometheus-operator CRD schemas (operator mode)."""
 
+import dataclasses
 import json
 import re
 import socket
@@ -795,3 +796,26 @@ def test_with_tenants_every_scraped_series_carries_its_tenant_and_workloads_the_
                                    "tenant_id", "replacement": team} for team in ("team-a", "team-b")], rules
         else:
             assert len(tenant_rules) == 1, job["job_name"]
+
+
+def test_operator_mode_labels_tenants_as_the_managed_pair_does():
+    """prometheus-operator mode with tenants: every ServiceMonitor (the platform's jobs) sets the default tenant, and
+    the Kubernetes jobs in the additional scrape configs the tenant of the target's namespace."""
+    from components.observability.operator import build_operator_prometheus
+    from components.thanos.prometheus import Observed
+    from config.thanos import PrometheusSpec
+
+    ctx = ClusterContext(cluster="amsterdam", region="westeurope", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
+    observed = Observed([ScrapeJob("thanos-store", ("thanos-store",))], kubernetes=True, tenants={"team-a": "team-a"})
+    objects = build_operator_prometheus(ctx, PrometheusSpec(), observed, None, node_exporter_namespace=None,
+                                        kube_state_metrics=True)
+    monitors = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    assert monitors and all(m["spec"]["endpoints"][0]["relabelings"][-1] == {
+        "action": "replace", "targetLabel": "tenant_id", "replacement": "default-tenant"} for m in monitors)
+    secret = next(o for o in objects if o["kind"] == "Secret")
+    pods = next(j for j in yaml.safe_load(secret["stringData"]["kubernetes.yaml"]) if j["job_name"] == "kubernetes-pods")
+    assert pods["relabel_configs"][-1] == {"source_labels": ["__meta_kubernetes_namespace"], "regex": "team-a",
+                                           "target_label": "tenant_id", "replacement": "team-a"}
+    untenanted = build_operator_prometheus(ctx, PrometheusSpec(), dataclasses.replace(observed, tenants=None), None,
+                                           node_exporter_namespace=None, kube_state_metrics=True)
+    assert "tenant_id" not in json.dumps(untenanted)
