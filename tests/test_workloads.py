@@ -637,3 +637,18 @@ def test_gke_load_balancers_reach_the_entry_point_and_other_addresses_do_not(pla
     assert gke_l7_sources("aws", EntryPointSpec(**spec), []) == []
     with pytest.raises(ValueError, match="global-view.network-cidrs"):
         gke_l7_sources("gcp", EntryPointSpec(**{**spec, "class": "gke-l7-rilb"}), [])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_runs_as_a_service_account_the_plan_declares(planned, stack):
+    """A pod naming a ServiceAccount its namespace lacks is never created (its ReplicaSet's pods are refused)."""
+    plan = planned[stack]
+    for cluster in plan.clusters():
+        objects = plan.objects(cluster=cluster)
+        accounts = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o["kind"] == "ServiceAccount"}
+        for o in objects:
+            spec = o.get("spec") or {}
+            pod = (spec.get("jobTemplate", {}).get("spec", {}).get("template") or spec.get("template") or {}).get("spec")
+            if pod and pod.get("serviceAccountName"):
+                assert (o["metadata"].get("namespace"), pod["serviceAccountName"]) in accounts, \
+                    f"{cluster}: {o['kind']} {o['metadata']['name']} runs as {pod['serviceAccountName']}"

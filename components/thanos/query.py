@@ -65,11 +65,11 @@ def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any],
                 pod_annotations: dict[str, str] | None = None, component: str = "query") -> list[dict[str, Any]]:
     """Deployment, headless Service, ClusterIP Service for clients, PDB, HPA; with `tls_secret`, the certificate
     and CA bundle mounted (the flags that use them come in `extra_flags`). `component` names it (`thanos-<component>`;
-    default query)."""
+    default query); every query runs as the namespace's `thanos-query` ServiceAccount."""
     name = service_name(component)
     selector = ctx.selector(component)
     args = query_args(spec, sd_config, replica_labels, response_timeout=response_timeout, extra_flags=extra_flags)
-    pod = pod_spec(service_name(component), [container(
+    pod = pod_spec(service_name("query"), [container(
         "thanos-query", ctx.image, args, spec.resources, ports=thanos_ports(), probes=http_probes(),
         mounts=cert_mounts() if tls_secret else None)], selector=selector, replicas=spec.replicas,
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=cert_volumes(tls_secret) if tls_secret else None)
