@@ -72,8 +72,11 @@ class Writer:
             return 0
 
 
-def _read(url: str, expr: str, at: float, tenant: str | None = None) -> list[dict]:
-    request = urllib.request.Request(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr, 'time': at})}",
+def _read(url: str, expr: str, at: float, tenant: str | None = None, **ranged) -> list[dict]:
+    """An instant query at `at`, or with `end` and `step` a range query from `at`."""
+    params = {"query": expr, **({"start": at, **ranged} if ranged else {"time": at})}
+    path = "query_range" if ranged else "query"
+    request = urllib.request.Request(f"{url}/api/v1/{path}?{urllib.parse.urlencode(params)}",
                                      headers={"THANOS-TENANT": tenant} if tenant else {})
     with urllib.request.urlopen(request, timeout=30) as response:
         body = json.loads(response.read())
@@ -91,7 +94,7 @@ def test_each_tenant_writes_with_its_certificate_and_reads_only_its_own(dev, tmp
     header still writes into team-a; the default writer's certificate writes into default-tenant. Through the global
     query-frontend each tenant reads its own series only (its own matcher on tenant_id is replaced), no header reads
     default-tenant, and the global query (operators, the global ruler) reads them all."""
-    stamp = int(time.time() * 1000)
+    stamp = int(time.time() * 1000) - 180_000  # older than the frontend's max freshness (1m): its ranges get cached
     counts: dict[str, dict[str, int]] = {}
 
     def write(name: str, secret: str, cluster: str = "chicago", header: str | None = None, times: int = 1) -> int:
@@ -128,8 +131,10 @@ def test_each_tenant_writes_with_its_certificate_and_reads_only_its_own(dev, tmp
     assert no_header == {"default": "default-tenant"}, no_header
     # A tenant's own matcher on the tenant label is replaced by its own (prom-label-proxy's enforcer).
     assert _writers(_read(frontend, f'{METRIC}{{tenant_id="team-a"}}', at, "team-b")) == {"team-b": "team-b"}
-    # The results cache is keyed by tenant: team-b's answer to team-a's question is team-b's.
-    assert _writers(_read(frontend, METRIC, at, "team-b")) == team_b
+    # The results cache (range queries) is keyed by tenant: the same range asked by team-a, then team-b, answers each
+    # its own series.
+    ranged = {tenant: _writers(_read(frontend, METRIC, at, tenant, end=at + 30, step=15)) for tenant in TENANTS}
+    assert ranged == {"team-a": team_a, "team-b": team_b}, ranged
     with capsys.disabled():
         print("\nremote writes to chicago's router, by writer (accepted/refused):",
               ", ".join(f"{w} {c['accepted']}/{c['refused']}" for w, c in counts.items()))
