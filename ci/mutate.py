@@ -73,6 +73,7 @@ DESTRUCTIVE_TESTS = group("DESTRUCTIVE_TESTS", "tests/test_destructive_edits.py"
 REAL_DEV_TESTS = group("REAL_DEV_TESTS", "tests/test_real_dev.py")
 REAL_ADMIN_API_TESTS = group("REAL_ADMIN_API_TESTS", "tests/test_real_admin_api.py")
 REAL_NODE_EXPORTER_TESTS = group("REAL_NODE_EXPORTER_TESTS", "tests/test_real_node_exporter.py")
+REAL_TENANCY_TESTS = group("REAL_TENANCY_TESTS", "tests/test_real_tenancy.py")
 
 
 class MutationError(Exception):
@@ -358,6 +359,14 @@ CURATED = [
         expr("build_receive", "ring_hash(ring)", "''"), WORKLOAD_TESTS),
     one("one-step-shrink-passes", "preflight lets a ring lose endpoints in the step their pods go",
         returns("_goes", "False"), DESTRUCTIVE_TESTS),
+    # Issue 34: tenants.
+    one("tenant-from-header", "the routers take the tenant from the header the writer sends again",
+        expr("router_args", '[f"--receive.tenant-certificate-field={TENANT_CERTIFICATE_FIELD}"] if tenants else []', "[]"),
+        GLOBAL_VIEW_TESTS, REAL_TENANCY_TESTS),
+    one("tenants-unenforced", "the global query-frontend reads the global query directly again",
+        expr("GlobalTier.__init__", 'service_url("http", QUERY_TENANTS, ns, HTTP_PORT)', "None"), GLOBAL_VIEW_TESTS),
+    one("scraped-tenant-default", "a workload's scraped series carry the default tenant whatever its namespace",
+        expr("tenant_relabelling", "job_name in WORKLOAD_JOBS", "False"), OBSERVABILITY_TESTS, REAL_TENANCY_TESTS),
 ]
 
 

@@ -42,6 +42,7 @@ from components.thanos.receive import (
     ReceiveArgs,
     receive_endpoints,
     remote_write_url,
+    tenant_client_secret,
 )
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
@@ -49,6 +50,7 @@ from components.thanos.store import Store, StoreArgs, shard_names, store_endpoin
 from config.limits import resolved_limits
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
 from config.storage import InClusterStorage
+from config.tenancy import DEFAULT_TENANT
 
 
 if TYPE_CHECKING:  # imported where dev builds it: the module needs pulumi_random, which other stacks do not install
@@ -152,12 +154,17 @@ def rule_scope(stack: StackConfig, cluster: str, scraped: list[ScrapeJob]) -> fr
 
 def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certificate]:
     """What a cluster needs signed: the routers' remote-write server and a client certificate for writers (receive
-    on), the leaf query's gRPC server (global view on)."""
+    on), the leaf query's gRPC server (global view on). With tenants, the writers' certificate is the default tenant's
+    (its Organization; the TLS probe presents it too) and each tenant gets its own."""
     certs = []
     if stack.thanos.receive.enabled:
+        tenancy = stack.tenancy
         certs += [Certificate(REMOTE_WRITE_TLS_SECRET, f"thanos-receive-router.{ctx.cluster}",
                               service_names(ROUTER, ctx.namespace), "server"),
-                  Certificate(REMOTE_WRITE_CLIENT_SECRET, f"remote-write-client.{ctx.cluster}", (), "client", "writers")]
+                  Certificate(REMOTE_WRITE_CLIENT_SECRET, f"remote-write-client.{ctx.cluster}", (), "client", "writers",
+                              DEFAULT_TENANT if tenancy.enabled else "")]
+        certs += [Certificate(tenant_client_secret(tenant.name), f"remote-write-client.{tenant.name}.{ctx.cluster}", (),
+                              "client", "writers", tenant.name) for tenant in tenancy.tenants]
     if stack.global_view:
         certs.append(leaf_certificate(stack.global_view, ctx.cluster, ctx.namespace))
     return certs
@@ -341,7 +348,8 @@ class ThanosCluster(pulumi.ComponentResource):
         register(tls_probe.build_tls_probe(ctx, tls_probe.WRITERS, REMOTE_WRITE_CLIENT_SECRET), f"{name}-tls-probe",
                  self, self.ready)
         return self.ready + [Receive(f"{name}-receive", ReceiveArgs(
-            ctx, receive, self._access.pod_labels, self._trust(), resolved_limits(self._args.stack), depends_on=after),
+            ctx, receive, self._access.pod_labels, self._trust(), resolved_limits(self._args.stack),
+            tenants=self._args.stack.tenancy.enabled, depends_on=after),
             self._child())]
 
     def _prometheus(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
@@ -412,7 +420,8 @@ class ThanosCluster(pulumi.ComponentResource):
                             own_namespaces=tuple(stack.namespaces_beside(ctx.cluster)), probes=plan.probes,
                             scrape_limits=collection.scrape_limits,
                             node_exporter_namespace=collection.node_exporter_namespace if collection.kubernetes and
-                            collection.node_exporter and stack.owns_cluster_wide(ctx.cluster) else None)
+                            collection.node_exporter and stack.owns_cluster_wide(ctx.cluster) else None,
+                            tenants=stack.tenancy.namespaces() if stack.tenancy.enabled else None)
         if collection.mode == "managed":
             return build_prometheus(ctx, stack.thanos.prometheus, observed, pod_labels)
         owner = stack.owns_cluster_wide(ctx.cluster)

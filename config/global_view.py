@@ -119,6 +119,8 @@ class EntryPointSpec(StrictModel):
     """People who sign in to basic-auth, each with a password generated for them (the secret stack output
     `globalBasicAuth.users`); set, they replace the shared user, so a password leaves with whoever leaves and one is
     rotated alone (`pulumi up --replace` on that person's password); default none (the shared user)."""
+    replicas: int = Field(default=2, ge=1)
+    """Replicas of the entry point's proxies (oauth2-proxy; the tenant gate, with tenants); default 2."""
     tls: EntryTlsSpec = Field(default_factory=EntryTlsSpec)
     """Where the host's HTTPS certificate comes from (never the stack's mTLS CAs); default self-signed."""
     controller_namespace: Name | None = None

@@ -13,17 +13,31 @@ from pydantic import Field
 
 from capacity import Constants
 
-from .base import Memory, memory_bytes
-from .tenancy import Tenant, WriteLimits
+from .base import Memory, StrictModel, memory_bytes
 
-if TYPE_CHECKING:  # stack.py imports thanos.py, which imports this module
+if TYPE_CHECKING:  # stack.py imports thanos.py and tenancy.py, which import this module
     from .stack import StackConfig
+    from .tenancy import Tenant
     from .thanos import ReceiveSpec
 
 PROMETHEUS_MAX_SAMPLES_PER_SEND = 2000
 """Prometheus' `queue_config.max_samples_per_send` (v3): the most samples one remote-write request carries, and so
 also its most series (Grafana Alloy's default is the same)."""
 _PLANNER = Constants()
+
+
+class WriteLimits(StrictModel):
+    """Receive's write limits (`--receive.limits-config`, `write.default` or `write.tenants.<id>`); 0 means none."""
+
+    head_series: int | None = Field(default=None, ge=0)
+    """`head_series_limit`: active series the tenant may hold across the ingestors (a write beyond it gets 429);
+    default inherited (receive.limits, else none)."""
+    request_series: int | None = Field(default=None, ge=0)
+    """`request.series_limit`: series in one remote-write request (beyond it: 413); default inherited."""
+    request_samples: int | None = Field(default=None, ge=0)
+    """`request.samples_limit`: samples in one remote-write request (beyond it: 413); default inherited."""
+    request_size: Memory | None = None
+    """`request.size_bytes_limit`: the decompressed size of one request (beyond it: 413); default inherited."""
 
 
 class ReceiveWriteLimits(WriteLimits):

@@ -9,7 +9,7 @@ from .storage import AwsStorage, AzureStorage, GcpStorage, InClusterStorage, Sto
 from .capacity import CapacitySpec
 from .global_view import GlobalViewSpec, TlsSpec
 from .observability import ObservabilitySpec
-from .tenancy import TenancySpec
+from .tenancy import DEFAULT_TENANT, TenancySpec
 from .thanos import REPLICA_LABELS, ThanosSpec
 
 
@@ -269,7 +269,8 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
             elif not dr_clusters:
                 problems.append((f"{rat}.destination", f"region {target!r} has no cluster to run the read-only store "
                                                        "gateway on the DR copy"))
-    return problems + _global_view_problems(stack) + _alerting_problems(stack) + _entry_tenancy_problems(stack)
+    return [*problems, *_global_view_problems(stack), *_alerting_problems(stack), *_tenancy_problems(stack),
+            *_entry_tenancy_problems(stack)]
 
 
 def _entry_tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
@@ -310,6 +311,31 @@ def _alerting_problems(stack: StackConfig) -> list[tuple[str, str]]:
     return problems + [(f"observability.alertmanager.routes[{i}].clusters",
                         f"{name!r} is not a cluster of this stack ({', '.join(clusters)})")
                        for i, route in enumerate(routes) for name in route.clusters if name not in clusters]
+
+
+def _tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    """Tenants need the global tier (its enforcing query is the only reader that scopes a tenant), and a tenant
+    namespace is a workload namespace, never one the platform runs in (its own jobs carry the default tenant)."""
+    tenancy = stack.tenancy
+    if not tenancy.enabled:
+        return []
+    problems = []
+    if stack.global_view is None:
+        problems.append(("tenancy.tenants", "tenants need global-view: only the global tier's query enforces a tenant; "
+                                            "without it every reader of a cluster's query-frontend sees every tenant"))
+    own: dict[str, str] = {}
+    for cluster in (c for r in stack.regions for c in r.clusters):
+        own.setdefault(stack.namespace_of(cluster), f"cluster {cluster.name!r}")
+    if stack.global_view:
+        own.setdefault(stack.global_view.namespace, "the global view")
+    if stack.observability.collection.node_exporter:
+        own.setdefault(stack.observability.collection.node_exporter_namespace, "node-exporter")
+    for i, tenant in enumerate(tenancy.tenants):
+        for j, namespace in enumerate(tenant.namespaces):
+            if namespace in own:
+                problems.append((f"tenancy.tenants[{i}].namespaces[{j}]", f"{namespace!r} is the namespace of "
+                                 f"{own[namespace]}: the platform's own series carry {DEFAULT_TENANT!r}"))
+    return problems
 
 
 def _global_view_problems(stack: StackConfig) -> list[tuple[str, str]]:

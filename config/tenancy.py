@@ -4,7 +4,9 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from .base import Memory, Name, StrictModel
+from .base import Name, StrictModel
+from .limits import WriteLimits
+from .thanos import QuerySpec
 
 DEFAULT_TENANT = "default-tenant"
 """Receive's and query's `--*.default-tenant-id`: the tenant of data written without one (Thanos' default)."""
@@ -15,20 +17,6 @@ TENANT_HEADER = "THANOS-TENANT"
 
 TenantName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$")]
 """A tenant id: lower-case letters, digits, `-` and `_` (receive refuses a `/`; it names a TSDB directory)."""
-
-
-class WriteLimits(StrictModel):
-    """Receive's write limits (`--receive.limits-config`, `write.default` or `write.tenants.<id>`); 0 means none."""
-
-    head_series: int | None = Field(default=None, ge=0)
-    """`head_series_limit`: active series the tenant may hold across the ingestors (a write beyond it gets 429);
-    default inherited (receive.limits, else none)."""
-    request_series: int | None = Field(default=None, ge=0)
-    """`request.series_limit`: series in one remote-write request (beyond it: 413); default inherited."""
-    request_samples: int | None = Field(default=None, ge=0)
-    """`request.samples_limit`: samples in one remote-write request (beyond it: 413); default inherited."""
-    request_size: Memory | None = None
-    """`request.size_bytes_limit`: the decompressed size of one request (beyond it: 413); default inherited."""
 
 
 class Tenant(StrictModel):
@@ -54,6 +42,13 @@ class TenancySpec(StrictModel):
     operators: list[str] = Field(default_factory=list)
     """Groups (oauth2-proxy) or basic-auth users that read every tenant's data at the entry point, and Grafana;
     default none."""
+    query: QuerySpec = Field(default_factory=QuerySpec)
+    """The global tier's enforcing query (`thanos-query-tenants`, between the global query-frontend and the global
+    query: it evaluates every tenant's PromQL, so size it like the global query); default as thanos.query's."""
+
+    def namespaces(self) -> dict[str, str]:
+        """Each tenant namespace and the tenant owning it."""
+        return {namespace: tenant.name for tenant in self.tenants for namespace in tenant.namespaces}
 
     @property
     def enabled(self) -> bool:

@@ -392,3 +392,21 @@ def test_nonsense_write_limits_are_refused_with_their_key_path():
     tiny = copy.deepcopy(stack_config("dev"))
     tiny["thanos"]["receive"]["resources"]["limits"]["memory"] = "300Mi"
     assert "holds no series" in problems(tiny)["thanos.receive.limits.head-series"]
+def test_tenants_are_refused_where_nothing_would_enforce_them_or_where_the_platform_runs():
+    raw = prod()
+    raw["tenancy"] = {"tenants": [{"name": "team-a", "namespaces": ["team-a", "thanos"]},
+                                  {"name": "team-b", "namespaces": ["team-a", "thanos-global"]}]}
+    # A namespace in two tenants: one tenant per namespace (its series carry one tenant_id).
+    assert "'team-a' already belongs to tenants[0] (team-a)" in problems(raw)["tenancy"]
+    raw["tenancy"]["tenants"][1]["namespaces"] = ["thanos-global"]
+    found = problems(raw)
+    assert "is the namespace of cluster 'chicago'" in found["tenancy.tenants[0].namespaces[1]"]
+    assert "is the namespace of the global view" in found["tenancy.tenants[1].namespaces[0]"]
+    del raw["global-view"]
+    assert "only the global tier's query enforces a tenant" in problems(raw)["tenancy.tenants"]
+
+
+def test_no_tenants_needs_no_global_view():
+    raw = prod()
+    del raw["global-view"]
+    config.load(raw)

@@ -291,7 +291,9 @@ def test_basic_auth_users_each_get_their_own_password(tmp_path):
     """One htpasswd line and one generated password per person (the secret output globalBasicAuth.users): the shared
     user is gone, and each person's password opens only their own line."""
     probe = (
-        "edit = lambda c: c['global-view']['entry-point'].update({'basic-auth-users': ['alice', 'bob']})\n"
+        "def edit(c):  # without tenants: nginx checks the passwords\n"
+        "    c['global-view']['entry-point'].update({'basic-auth-users': ['alice', 'bob']})\n"
+        "    c.pop('tenancy')\n"
         "plan = plan_stack('dev', edit=edit)\n"
         "secret = next(r.inputs for r in plan.resources if r.type == 'kubernetes:core/v1:Secret'\n"
         "              and r.inputs['metadata']['name'] == 'thanos-basic-auth')\n"
@@ -555,3 +557,52 @@ def test_with_tenants_the_entry_point_goes_through_the_gate_and_only_operators_r
         {"key": "app.kubernetes.io/component", "operator": "In", "values": ["tenant-gate"]}]}}]
     datasource = yaml.safe_load(by_name[("ConfigMap", "thanos-grafana-datasources")]["data"]["thanos.yaml"])
     assert datasource["datasources"][0]["url"] == "http://thanos-query.thanos-global.svc.cluster.local:10902"
+def test_with_tenants_the_global_frontend_reads_through_an_enforcing_query(planned):
+    """dev has tenants: the global query-frontend's downstream is thanos-query-tenants, which enforces tenant_id from
+    THANOS-TENANT and reads only the global query's gRPC; the global query (operators, the global ruler) does not
+    enforce; the NetworkPolicies open exactly that path; the routers take the tenant from the certificate."""
+    from tests.network_policies import reachable
+
+    dev = planned["dev"]
+    deployments = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0].get("args", [])
+                   for o in dev.objects("Deployment", "chicago") if o["metadata"]["namespace"] == "thanos-global"}
+    frontend, tenants, query = (deployments[f"thanos-{n}-pods"] for n in ("query-frontend", "query-tenants", "query"))
+    assert "--query-frontend.downstream-url=http://thanos-query-tenants.thanos-global.svc.cluster.local:10902" in frontend
+    assert "--query-frontend.tenant-header=THANOS-TENANT" in frontend
+    assert {"--query.enforce-tenancy", "--query.tenant-header=THANOS-TENANT", "--query.tenant-label-name=tenant_id",
+            "--query.default-tenant-id=default-tenant"} <= set(tenants)
+    sd = json.loads(next(a for a in tenants if a.startswith("--endpoint.sd-config=")).split("=", 1)[1])
+    assert sd == {"endpoints": [{"address": "thanos-query.thanos-global.svc.cluster.local:10901", "strict": True}]}
+    # The global query's StoreAPI does not deduplicate: the enforcing query names every replica label.
+    assert {a for a in tenants if a.startswith("--query.replica-label=")} == \
+        {a for a in query if a.startswith("--query.replica-label=")}
+    assert not any("tenan" in a for a in query)
+
+    def pod(component: str) -> dict:
+        return {"ns": "thanos-global", "labels": {"app.kubernetes.io/name": f"thanos-{component}",
+                                                  "app.kubernetes.io/instance": "chicago",
+                                                  "app.kubernetes.io/component": component,
+                                                  "app.kubernetes.io/part-of": "thanos"}}
+
+    policies = dev.objects("NetworkPolicy")
+    assert reachable(policies, pod("query-frontend"), pod("query-tenants"), 10902)
+    assert reachable(policies, pod("query-tenants"), pod("query"), 10901)
+    assert not reachable(policies, pod("query-frontend"), pod("query"), 10902)  # no path around the enforcing query
+    assert not reachable(policies, pod("query-frontend"), pod("query"), 10901)
+    assert reachable(policies, pod("ruler"), pod("query"), 10902)
+    routers = [o["spec"]["template"]["spec"]["containers"][0]["args"] for o in dev.objects("Deployment")
+               if o["metadata"]["name"] == "thanos-receive-router"]
+    assert len(routers) == 2 and all("--receive.tenant-certificate-field=organization" in r for r in routers)
+
+
+def test_without_tenants_nothing_enforces_and_nothing_is_labelled(planned):
+    prod = planned["prod"]
+    frontend = next(o for o in prod.objects("Deployment", "chicago") if o["metadata"]["namespace"] == "thanos-global"
+                    and o["metadata"]["name"] == "thanos-query-frontend-pods")
+    args = frontend["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--query-frontend.downstream-url=http://thanos-query.thanos-global.svc.cluster.local:10902" in args
+    assert not any("tenan" in a for o in prod.objects("Deployment") for c in o["spec"]["template"]["spec"]["containers"]
+                   for a in c.get("args") or [])
+    config = yaml.safe_load(prod.files("chicago", "thanos", "thanos-prometheus")["prometheus.yml"])
+    assert not any(r.get("target_label") == "tenant_id" for j in config["scrape_configs"]
+                   for r in j.get("relabel_configs") or [])

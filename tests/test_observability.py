@@ -2,6 +2,7 @@
 routes), a real Alertmanager on loopback, the Grafana dashboard schema, a PromQL parser with the metric catalogue,
 and the prometheus-operator CRD schemas (operator mode)."""
 
+import dataclasses
 import json
 import re
 import socket
@@ -576,19 +577,23 @@ def test_every_expression_parses_and_uses_only_exported_or_recorded_metrics():
     assert metric_names('sum(rate(thanos_compact_halted_typo[5m]))') - known == {"thanos_compact_halted_typo"}
 
 
-def test_grafana_reads_the_global_frontend_and_is_behind_the_entry_point(planned):
+def test_grafana_reads_the_global_view_and_is_behind_the_entry_point(planned):
+    """Without tenants (prod) Grafana reads the global query-frontend; with tenants (dev) only operators reach it,
+    through the tenant gate, and it reads the global query (every tenant: the frontend's query enforces one)."""
     dev, prod = planned["dev"], planned["prod"]
+    assert yaml.safe_load(prod.files("chicago", "thanos-global", "thanos-grafana-datasources")["thanos.yaml"])[
+        "datasources"][0]["url"] == "http://thanos-query-frontend.thanos-global.svc.cluster.local:10902"
     datasource = yaml.safe_load(dev.files("chicago", "thanos-global", "thanos-grafana-datasources")["thanos.yaml"])
     source = datasource["datasources"][0]
-    assert source["url"] == "http://thanos-query-frontend.thanos-global.svc.cluster.local:10902"
+    assert source["url"] == "http://thanos-query.thanos-global.svc.cluster.local:10902"
     assert source["jsonData"]["prometheusType"] == "Thanos"
     assert source["jsonData"]["customQueryParameters"] == "dedup=true&partial_response=true"
     boards = dev.files("chicago", "thanos-global", "thanos-grafana-dashboards")
     assert set(boards) == {f"{uid}.json" for uid in all_dashboards()}
     ingress = next(o for o in dev.objects("Ingress") if o["metadata"]["name"] == "thanos")
-    assert "nginx.ingress.kubernetes.io/auth-type" in ingress["metadata"]["annotations"]
+    assert "annotations" not in ingress["metadata"]  # the tenant gate checks the passwords
     paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert paths == {"/grafana": "thanos-grafana", "/": "thanos-query-frontend"}
+    assert paths == {"/": "thanos-tenant-gate"}
     grafana = next(o for o in dev.objects("Deployment") if o["metadata"]["name"] == "thanos-grafana")
     env = {e["name"]: e for e in grafana["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["GF_AUTH_BASIC_ENABLED"]["value"] == "false" and env["GF_AUTH_ANONYMOUS_ENABLED"]["value"] == "false"
@@ -777,3 +782,44 @@ def test_the_api_server_scrape_verifies_the_servers_name_and_only_kubelets_canno
                                                "server_name": "kubernetes.default.svc"}
     assert [name for name, job in jobs.items() if job.get("tls_config", {}).get("insecure_skip_verify")] == [
         "kubelet", "cadvisor"]
+
+
+def test_with_tenants_every_scraped_series_carries_its_tenant_and_workloads_the_tenant_of_their_namespace(planned):
+    """dev has tenants: every job of the cluster's Prometheus ends with the default tenant, and the workload jobs
+    then with the tenant owning the target's namespace (after every other rule: nothing the target sets wins).
+    tests/test_real_tenancy.py runs the planned job in the real Prometheus."""
+    config = yaml.safe_load(planned["dev"].files("chicago", "thanos-chicago", "thanos-prometheus")["prometheus.yml"])
+    default = {"target_label": "tenant_id", "replacement": "default-tenant"}
+    for job in config["scrape_configs"]:
+        rules = job["relabel_configs"]
+        tenant_rules = [i for i, r in enumerate(rules) if r.get("target_label") == "tenant_id"]
+        assert tenant_rules and tenant_rules[-1] == len(rules) - 1 and rules[tenant_rules[0]] == default, job["job_name"]
+        assert not job.get("honor_labels"), job["job_name"]
+        if job["job_name"] in ("kubernetes-pods", "kubernetes-services"):
+            assert rules[-2:] == [{"source_labels": ["__meta_kubernetes_namespace"], "regex": team, "target_label":
+                                   "tenant_id", "replacement": team} for team in ("team-a", "team-b")], rules
+        else:
+            assert len(tenant_rules) == 1, job["job_name"]
+
+
+def test_operator_mode_labels_tenants_as_the_managed_pair_does():
+    """prometheus-operator mode with tenants: every ServiceMonitor (the platform's jobs) sets the default tenant, and
+    the Kubernetes jobs in the additional scrape configs the tenant of the target's namespace."""
+    from components.observability.operator import build_operator_prometheus
+    from components.thanos.prometheus import Observed
+    from config.thanos import PrometheusSpec
+
+    ctx = ClusterContext(cluster="amsterdam", region="westeurope", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
+    observed = Observed([ScrapeJob("thanos-store", ("thanos-store",))], kubernetes=True, tenants={"team-a": "team-a"})
+    objects = build_operator_prometheus(ctx, PrometheusSpec(), observed, None, node_exporter_namespace=None,
+                                        kube_state_metrics=True)
+    monitors = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    assert monitors and all(m["spec"]["endpoints"][0]["relabelings"][-1] == {
+        "action": "replace", "targetLabel": "tenant_id", "replacement": "default-tenant"} for m in monitors)
+    secret = next(o for o in objects if o["kind"] == "Secret")
+    pods = next(j for j in yaml.safe_load(secret["stringData"]["kubernetes.yaml"]) if j["job_name"] == "kubernetes-pods")
+    assert pods["relabel_configs"][-1] == {"source_labels": ["__meta_kubernetes_namespace"], "regex": "team-a",
+                                           "target_label": "tenant_id", "replacement": "team-a"}
+    untenanted = build_operator_prometheus(ctx, PrometheusSpec(), dataclasses.replace(observed, tenants=None), None,
+                                           node_exporter_namespace=None, kube_state_metrics=True)
+    assert "tenant_id" not in json.dumps(untenanted)

@@ -169,8 +169,9 @@ def test_preflight_exits_1_on_a_mandatory_violation_and_reports_each_in_the_cont
     clusters = ("chicago", "seattle")
     assert by_policy["thanos-compactor-singleton"] == [f"{c}-compactor-statefulset-thanos-compactor" for c in clusters]
     # Per cluster: 3 caches, prometheus, query, frontend, router, receive, ruler, store; the global tier: its cache,
-    # query, frontend and ruler (oauth2-proxy is not used in dev: basic auth); the store gateway on chicago's DR copy.
-    assert len(by_policy["thanos-ha-min-replicas"]) == 2 * 10 + 4 + 1
+    # query, enforcing query (dev has tenants), frontend and ruler (oauth2-proxy is not used in dev: basic auth); the
+    # store gateway on chicago's DR copy.
+    assert len(by_policy["thanos-ha-min-replicas"]) == 2 * 10 + 5 + 1
     assert by_policy["thanos-producers-receive-ring"] == [f"{c}-receive-deployment-thanos-receive-router"
                                                            for c in clusters]
     assert by_policy["thanos-retention-minimums"] == [f"{c}-compactor-statefulset-thanos-compactor" for c in clusters]

@@ -47,7 +47,7 @@ def test_secrets_are_redacted_and_listed(planned):
     secrets = [r for r in planned["dev"].plan["resources"] if r["secretInputs"]]
     assert {r["name"] for r in secrets} >= {"chicago-shared-secret-thanos-objstore", "chicago-tls-secret-thanos-ca-bundle",
                                             "chicago-tls-secret-thanos-query-grpc-tls",
-                                            "global-chicago-entry-secret-thanos-basic-auth"}
+                                            "global-chicago-entry-secret-thanos-tenant-gate-config"}
     for resource in secrets:
         dumped = json.dumps(resource["inputs"])
         assert "[secret]" in dumped and "mock-" not in dumped

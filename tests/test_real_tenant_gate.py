@@ -10,6 +10,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from tests.realtools.kubernetes import wait_until
 from tests.realtools.oauth2 import QUERY, caddy, identity_provider, oauth2_proxy, recording_upstream, request, sign_in
 from tests.support.stacks import run_probe
 
@@ -20,11 +21,15 @@ FORGED = {"THANOS-TENANT": "team-b", "X-Forwarded-Groups": "platform-sre"}
 """What a client of team-a might send to read another tenant's data."""
 
 
-@pytest.fixture(scope="module")
-def planned_entry(tmp_path_factory):
-    """prod's planned oauth2-proxy args and tenant gate config, tenants configured."""
+MOVED = {**TENANCY, "tenants": [{"name": "team-a", "namespaces": ["team-a"], "readers": ["team-a.sre"]},
+                                {"name": "team-b", "namespaces": ["team-b"], "readers": ["team-b-devs", "team-a-devs"]}]}
+"""The same tenants after team-a-devs moved to team-b."""
+
+
+def plan_entry(tmp_path, tenancy: dict) -> dict:
+    """prod's planned oauth2-proxy args, tenant gate config and image, with `tenancy`."""
     probe = (
-        f"edit = lambda c: c.update({{'tenancy': {TENANCY!r}}})\n"
+        f"edit = lambda c: c.update({{'tenancy': {tenancy!r}}})\n"
         "plan = plan_stack('prod', edit=edit)\n"
         "chicago = [r for r in plan.resources if 'chicago' in (r.provider or '') and r.custom]\n"
         "proxy = next(r.inputs for r in chicago if r.type == 'kubernetes:apps/v1:Deployment'\n"
@@ -36,12 +41,17 @@ def planned_entry(tmp_path_factory):
         "image = image['spec']['template']['spec']['containers'][0]['image']\n"
         "print(json.dumps({'args': proxy['spec']['template']['spec']['containers'][0]['args'],\n"
         "                  'gate': gate['stringData']['caddy.json'], 'image': image}))\n")
-    proc = run_probe(tmp_path_factory.mktemp("probe"), probe)
+    proc = run_probe(tmp_path, probe)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one(planned_entry):
+@pytest.fixture(scope="module")
+def planned_entry(tmp_path_factory):
+    return plan_entry(tmp_path_factory.mktemp("probe"), TENANCY)
+
+
+def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one(planned_entry, tmp_path):
     from tests.realtools.build import _script
 
     assert planned_entry["image"].endswith(f":{_script('--version', 'caddy')}-alpine")
@@ -58,7 +68,7 @@ def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one
                  "thanos-grafana.thanos-global.svc.cluster.local:3000": grafana}
         for planned in dials:
             assert json.dumps(planned) in planned_entry["gate"], planned
-        gate = stack.enter_context(caddy(planned_entry["gate"], dials))
+        gate, rewrite = stack.enter_context(caddy(planned_entry["gate"], dials))
         idp, state = stack.enter_context(identity_provider(client_id))
         base = stack.enter_context(oauth2_proxy(planned_entry["args"], gate.removeprefix("http://"), idp))
 
@@ -88,3 +98,10 @@ def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one
                    "grafana": as_user("alice", ["team-a-devs"], "/grafana/d/thanos")}
         assert refused == {"two tenants": 403, "no tenant": 403, "grafana": 403}
         assert (len(to_frontend), len(to_query), len(to_grafana)) == (3, 1, 1)  # nothing refused got through
+
+        # A reader moved to another tenant: the gate loads its rewritten file, no restart (it is watched).
+        moved = plan_entry(tmp_path, MOVED)
+        assert moved["args"] == planned_entry["args"]  # oauth2-proxy is not touched
+        rewrite(moved["gate"])
+        assert wait_until(lambda: as_user("alice", ["team-a-devs"]) == 200 and to_frontend[-1]["tenant"] == ["team-b"],
+                          15)

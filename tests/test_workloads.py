@@ -293,23 +293,28 @@ def pod(namespace, name, instance=None, **extra):
 
 def test_network_policies_allow_exactly_the_port_table(planned):
     """The dev policies evaluated with Kubernetes' semantics: each flow of the port table is open, and the flows the
-    old policies allowed from anywhere (remote-write, query-frontend) or that no one needs are closed."""
+    old policies allowed from anywhere (remote-write, query-frontend) or that no one needs are closed. dev has
+    tenants: the ingress controller reaches only the tenant gate, which reaches the query-frontend (a tenant's
+    readers) and the global query (operators)."""
     policies = planned["dev"].objects("NetworkPolicy")
     leaf_query, leaf_store = pod("thanos-chicago", "thanos-query", "chicago"), pod("thanos-chicago", "thanos-store", "chicago")
     sidecar = pod("thanos-chicago", "thanos-prometheus", "chicago")
     global_query = pod("thanos-global", "thanos-query", "global")
     global_frontend = pod("thanos-global", "thanos-query-frontend", "global")
+    gate = pod("thanos-global", "thanos-tenant-gate", "global")
     stranger = {"ns": "default", "labels": {"app": "curl"}}
     controller = {"ns": "ingress-nginx", "labels": {"app.kubernetes.io/name": "ingress-nginx"}}
     dns = {"ns": "kube-system", "labels": {"k8s-app": "kube-dns"}}
     allowed = [(global_query, leaf_query, 10901), (leaf_query, sidecar, 10901), (leaf_query, leaf_store, 10901),
-               (controller, global_frontend, 10902), (leaf_store, {"ip": "52.216.0.1"}, 443),
+               (controller, gate, 10902), (gate, global_frontend, 10902), (gate, global_query, 10902),
+               (leaf_store, {"ip": "52.216.0.1"}, 443),
                (global_query, pod("thanos-seattle", "thanos-query", "seattle"), 10901)]
     denied = [(global_query, leaf_store, 10901), (global_query, leaf_query, 10902), (stranger, leaf_query, 10901),
               (stranger, pod("thanos-chicago", "thanos-query-frontend", "chicago"), 10902),
               (stranger, pod("thanos-chicago", "thanos-receive-router", "chicago"), 19291),
               (controller, global_query, 10902), (leaf_query, {"ip": "52.216.0.1"}, 443),
-              (global_query, {"ip": "52.216.0.1"}, 443), (stranger, global_frontend, 10902)]
+              (global_query, {"ip": "52.216.0.1"}, 443), (stranger, global_frontend, 10902),
+              (controller, global_frontend, 10902), (stranger, gate, 10902)]
     for source, target, port in allowed:
         assert reachable(policies, source, target, port), (source, target, port)
     for source, target, port in denied:
@@ -380,7 +385,13 @@ def test_inside_a_namespace_each_server_accepts_only_its_clients(planned, stack)
     global_frontend = pod("thanos-global", "thanos-query-frontend", "global")
     global_query = pod("thanos-global", "thanos-query", "global")
     assert not reachable(tier, global_frontend, grafana, 3000) and not reachable(tier, global_query, grafana, 3000)
-    assert reachable(tier, grafana, global_frontend, 10902)
+    if stack == "dev":  # tenants: only operators reach Grafana, through the gate, and it reads every tenant
+        gate = pod("thanos-global", "thanos-tenant-gate", "global")
+        assert reachable(tier, gate, grafana, 3000) and reachable(tier, grafana, global_query, 10902)
+        assert not reachable(tier, grafana, global_frontend, 10902)
+        assert not reachable(tier, {"ns": "ingress-nginx", "labels": {"app": "x"}}, grafana, 3000)
+    else:
+        assert reachable(tier, grafana, global_frontend, 10902)
     if stack == "prod":  # oauth2-proxy signs users in; Grafana trusts its X-Forwarded-Email
         proxy = pod("thanos-global", "thanos-oauth2-proxy", "global")
         assert reachable(tier, proxy, grafana, 3000) and reachable(tier, proxy, global_frontend, 10902)
@@ -390,7 +401,8 @@ def test_inside_a_namespace_each_server_accepts_only_its_clients(planned, stack)
 def test_network_policies_let_the_observing_half_through_and_nothing_else(planned):
     """Alertmanager gossips on TCP and UDP and is reached by its own Prometheus and rulers and the global ruler of its
     cluster; Prometheus scrapes anything; kube-state-metrics is scraped by the Prometheus of either simulated cluster;
-    Grafana is reached by the ingress controller (basic auth in dev) and reaches the global query-frontend."""
+    Grafana is reached through the tenant gate (dev has tenants; the gate checks basic auth) and reaches the global
+    query (every tenant)."""
     policies = planned["dev"].objects("NetworkPolicy")
     chicago_am = pod("thanos-chicago", "thanos-alertmanager", "chicago")
     seattle_am = pod("thanos-seattle", "thanos-alertmanager", "seattle")
@@ -399,19 +411,20 @@ def test_network_policies_let_the_observing_half_through_and_nothing_else(planne
     ksm = pod("thanos-chicago", "kube-state-metrics", "chicago")
     global_ruler, grafana = pod("thanos-global", "thanos-ruler", "global"), pod("thanos-global", "thanos-grafana", "global")
     controller = {"ns": "ingress-nginx", "labels": {"app.kubernetes.io/name": "ingress-nginx"}}
+    gate = pod("thanos-global", "thanos-tenant-gate", "global")
     stranger = {"ns": "default", "labels": {"app": "curl"}}
     allowed = [(chicago_am, chicago_am, 9094, "UDP"), (chicago_am, chicago_am, 9094, "TCP"),
                (chicago_prometheus, chicago_am, 9093, "TCP"),
                (pod("thanos-chicago", "thanos-ruler", "chicago"), chicago_am, 9093, "TCP"),
                (global_ruler, chicago_am, 9093, "TCP"), (chicago_am, {"ip": "3.4.5.6"}, 443, "TCP"),
                (chicago_prometheus, pod("default", "some-app"), 8080, "TCP"), (seattle_prometheus, ksm, 8080, "TCP"),
-               (ksm, {"ip": "10.96.0.1"}, 443, "TCP"), (controller, grafana, 3000, "TCP"),
-               (grafana, pod("thanos-global", "thanos-query-frontend", "global"), 10902, "TCP"),
+               (ksm, {"ip": "10.96.0.1"}, 443, "TCP"), (gate, grafana, 3000, "TCP"),
+               (grafana, pod("thanos-global", "thanos-query", "global"), 10902, "TCP"),
                (chicago_prometheus, pod("thanos-global", "thanos-query", "global"), 10902, "TCP"),
                (chicago_prometheus, pod("thanos-global", "thanos-memcached-query-results", "global"), 9150, "TCP")]
     denied = [(stranger, chicago_am, 9093, "TCP"), (global_ruler, seattle_am, 9093, "TCP"),
               (seattle_am, chicago_am, 9094, "UDP"), (stranger, ksm, 8080, "TCP"), (stranger, grafana, 3000, "TCP"),
-              (grafana, pod("thanos-chicago", "thanos-query", "chicago"), 10902, "TCP"),
+              (controller, grafana, 3000, "TCP"), (grafana, pod("thanos-chicago", "thanos-query", "chicago"), 10902, "TCP"),
               (seattle_prometheus, pod("thanos-global", "thanos-query", "global"), 10902, "TCP"),
               (pod("thanos-chicago", "thanos-query", "chicago"), {"ip": "3.4.5.6"}, 443, "TCP")]
     for source, target, port, protocol in allowed:
@@ -701,3 +714,16 @@ def test_routers_reload_write_limits_from_a_file_with_head_series_counted_by_the
     assert pod["metadata"]["annotations"][HEAD_SERIES_LIMITING] == "on"
     ingestor = next(o for o in objects if o["kind"] == "StatefulSet")
     assert not any("limits-config" in a for a in ingestor["spec"]["template"]["spec"]["containers"][0]["args"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_runs_as_a_service_account_the_plan_declares(planned, stack):
+    """A pod naming a ServiceAccount its namespace lacks is never created (its ReplicaSet's pods are refused)."""
+    plan = planned[stack]
+    for cluster in plan.clusters():
+        objects = plan.objects(cluster=cluster)
+        accounts = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o["kind"] == "ServiceAccount"}
+        for o in objects:
+            spec = o.get("spec") or {}
+            pod = (spec.get("jobTemplate", {}).get("spec", {}).get("template") or spec.get("template") or {}).get("spec")
+            if pod and pod.get("serviceAccountName"):
+                assert (o["metadata"].get("namespace"), pod["serviceAccountName"]) in accounts, \
+                    f"{cluster}: {o['kind']} {o['metadata']['name']} runs as {pod['serviceAccountName']}"

@@ -43,6 +43,8 @@ class Certificate:
     """Extended key usage."""
     signed_by: Signer = "servers"
     """The CA that signs it: servers for server certificates, readers or writers for client certificates."""
+    organization: str = ""
+    """Subject O (default none): a remote writer's tenant, which the routers read as `organization`."""
 
     def __post_init__(self):
         if (self.usage == "server") != (self.signed_by == "servers"):
@@ -53,6 +55,11 @@ class Certificate:
 def hours(duration: str) -> int:
     """Whole hours of a duration (pulumi-tls counts in hours)."""
     return int(duration_seconds(duration) // 3600)
+
+
+def subject(cert: Certificate) -> tls.CertRequestSubjectArgs:
+    """The certificate request's subject: its CN, and O where it has one."""
+    return tls.CertRequestSubjectArgs(common_name=cert.common_name, organization=cert.organization or None)
 
 
 def issuer_name(signer: Signer) -> str:
@@ -67,7 +74,8 @@ def certificate_resource(ctx: ClusterContext, cert: Certificate, spec: TlsSpec) 
                      "duration": f"{hours(spec.validity)}h", "renewBefore": f"{hours(spec.early_renewal)}h",
                      "usages": [u.replace("_", " ") for u in USES[cert.usage]],
                      "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                     "issuerRef": {"name": issuer_name(cert.signed_by), "kind": "Issuer", "group": "cert-manager.io"}}}
+                     "issuerRef": {"name": issuer_name(cert.signed_by), "kind": "Issuer", "group": "cert-manager.io"},
+                     **({"subject": {"organizations": [cert.organization]}} if cert.organization else {})}}
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,7 @@ class StackAuthority(pulumi.ComponentResource):
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         key = tls.PrivateKey(f"{prefix}-{cert.secret}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
         request = tls.CertRequest(f"{prefix}-{cert.secret}-csr", private_key_pem=key.private_key_pem,
-                                  dns_names=list(cert.dns_names), subject={"common_name": cert.common_name}, opts=opts)
+                                  dns_names=list(cert.dns_names), subject=subject(cert), opts=opts)
         ca_key, ca_cert = self._signing(cert.signed_by, cluster)
         signed = tls.LocallySignedCert(
             f"{prefix}-{cert.secret}", cert_request_pem=request.cert_request_pem, ca_cert_pem=ca_cert.cert_pem,

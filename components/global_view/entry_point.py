@@ -67,7 +67,7 @@ def oauth2_proxy_args(spec: EntryPointSpec, namespace: str, grafana: bool = Fals
 
 def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool = False,
                        gated: bool = False) -> list[dict[str, Any]]:
-    """oauth2-proxy: two replicas, hardened, secrets from its Secret as environment."""
+    """oauth2-proxy: hardened, secrets from its Secret as environment."""
     component = "oauth2-proxy"
     env = [{"name": f"OAUTH2_PROXY_{key.upper().replace('-', '_')}",
             "valueFrom": {"secretKeyRef": {"name": OAUTH2_PROXY_SECRET, "key": key}}}
@@ -78,9 +78,9 @@ def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool 
     resources = Resources(requests=Compute(cpu="50m", memory="64Mi"), limits=Compute(memory="128Mi"))
     pod = pod_spec(service_name(component), [container(
         "oauth2-proxy", OAUTH2_PROXY_IMAGE, oauth2_proxy_args(spec, ctx.namespace, grafana, gated), resources, ports=[port], env=env,
-        probes=probes)], selector=ctx.selector(component), replicas=2, zone_spread=ctx.zone_spread,
+        probes=probes)], selector=ctx.selector(component), replicas=spec.replicas, zone_spread=ctx.zone_spread,
         node_spread=ctx.node_spread, grace_seconds=30)
-    return workload_objects(ctx, component, service_name(component), kind="Deployment", replicas=2, pod=pod,
+    return workload_objects(ctx, component, service_name(component), kind="Deployment", replicas=spec.replicas, pod=pod,
                             ports=[port])
 
 
@@ -204,12 +204,13 @@ class EntryPoint:
         grafana = service_address(GRAFANA_NAME, ns, GRAFANA_PORT) if self.grafana else None
         if self.spec.auth == "oauth2-proxy":
             return build_tenant_gate(self.ctx, config_text(gate_config(
-                tenancy, tenants_upstream=tenants, operators_upstream=operators, grafana_upstream=grafana)))
+                tenancy, tenants_upstream=tenants, operators_upstream=operators, grafana_upstream=grafana)),
+                self.spec.replicas)
         text = self._htpasswd().apply(lambda lines: config_text(gate_config(
             tenancy, tenants_upstream=tenants, operators_upstream=operators, grafana_upstream=grafana, accounts=[
                 {"username": user, "password": digest}
                 for user, digest in (line.split(":", 1) for line in lines.splitlines() if line)])))
-        return build_tenant_gate(self.ctx, pulumi.Output.secret(text))
+        return build_tenant_gate(self.ctx, pulumi.Output.secret(text), self.spec.replicas)
 
     def register(self, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Register the entry point's objects; returns the Gateway or Ingress whose address DNS points at."""

@@ -13,7 +13,8 @@ from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.tls_probe import READERS, build_tls_probe
-from components.platform.names import QUERY_PODS, dns_srv
+from components.platform.common import GRPC_PORT, HTTP_PORT
+from components.platform.names import QUERY, QUERY_PODS, QUERY_TENANTS, dns_srv, service_address, service_url
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, NamespaceArgs, global_network_policies, service_account_objects
@@ -25,6 +26,7 @@ from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoin
 from config.base import duration_seconds
 from config.global_view import GlobalViewSpec
 from config.stack import StackConfig
+from config.tenancy import DEFAULT_TENANT, TENANT_HEADER, TENANT_LABEL
 
 GLOBAL_CLIENT_SECRET = "thanos-global-client-tls"
 GLOBAL_RULER_TLS_SECRET = "thanos-ruler-grpc-tls"
@@ -56,6 +58,19 @@ def global_query_flags(view: GlobalViewSpec) -> tuple[str, ...]:
     if view.mode == "distributed":
         flags += ["--query.mode=distributed", *(f"--query.partition-label={label}" for label in view.partition_labels)]
     return tuple(flags)
+
+
+def tenants_query_flags() -> tuple[str, ...]:
+    """The enforcing query's tenancy: every selector gets `tenant_id="<THANOS-TENANT>"` (a user's own matcher on it is
+    replaced), no header reads `default-tenant` only; partial responses as the global query's."""
+    return ("--query.partial-response", "--query.enforce-tenancy", f"--query.tenant-header={TENANT_HEADER}",
+            f"--query.tenant-label-name={TENANT_LABEL}", f"--query.default-tenant-id={DEFAULT_TENANT}")
+
+
+def tenants_sd_config(namespace: str) -> dict[str, Any]:
+    """The enforcing query's one StoreAPI, strict: the global query's gRPC (inside the namespace). Only the first
+    query of a stack enforces, so the global query below it stays as it is for the ruler and operators."""
+    return {"endpoints": [{"address": service_address(QUERY, namespace, GRPC_PORT), "strict": True}]}
 
 
 def global_rule_groups(view: GlobalViewSpec, clusters: list[str]) -> list[dict[str, Any]]:
@@ -148,8 +163,15 @@ class GlobalTier(pulumi.ComponentResource):
             ctx, view.query, global_sd_config(view, leaves, ns), labels, response_timeout=view.store_response_timeout,
             extra_flags=global_query_flags(view), tls_secret=GLOBAL_CLIENT_SECRET,
             pod_annotations=authority.trust_annotation), depends_on=ready), child))
-        parts.append(QueryFrontend(f"{name}-query-frontend",
-                                   QueryFrontendArgs(ctx, view.query_frontend, view.cache, depends_on=after_ns), child))
+        downstream = None
+        if stack.tenancy.enabled:
+            # The global query's StoreAPI does not deduplicate: the enforcing query names every replica label too.
+            parts.append(Query(f"{name}-query-tenants", QueryArgs(build_query(
+                ctx, stack.tenancy.query, tenants_sd_config(ns), labels, response_timeout=view.store_response_timeout,
+                extra_flags=tenants_query_flags(), component="query-tenants"), depends_on=ready), child))
+            downstream = service_url("http", QUERY_TENANTS, ns, HTTP_PORT)
+        parts.append(QueryFrontend(f"{name}-query-frontend", QueryFrontendArgs(
+            ctx, view.query_frontend, view.cache, downstream, depends_on=after_ns), child))
         if view.ruler.enabled:
             spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names()),
                                                  "alertmanagers": alertmanagers})

@@ -14,6 +14,7 @@ from components.platform.common import KSM_PORT, container_security_context, pod
 from components.platform.kube import ClusterContext
 from components.platform.names import KUBE_STATE_METRICS
 from config.observability import KUBE_STATE_METRICS_IMAGE, NODE_EXPORTER_IMAGE, ScrapeLimitsSpec
+from config.tenancy import DEFAULT_TENANT, TENANT_LABEL
 from config.thanos import Compute, Resources
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -99,6 +100,33 @@ def kubernetes_scrape_jobs(own_namespaces: tuple[str, ...],
         {"job_name": "kubernetes-services", "kubernetes_sd_configs": [{"role": "endpointslice"}], **workload_limits,
          "relabel_configs": _opt_in("endpointslice", "service", own_namespaces)},
     ]
+
+
+WORKLOAD_JOBS = ("kubernetes-pods", "kubernetes-services")
+"""The jobs that scrape workloads (opted-in pods and Services of any namespace): their series carry the tenant owning
+the namespace."""
+
+
+def tenant_relabelling(job_name: str, tenants: dict[str, str]) -> list[dict[str, Any]]:
+    """The relabelling that sets a job's `tenant_id`: the default tenant, and on a workload job the tenant owning the
+    target's namespace (`tenants`: namespace -> tenant). It runs last and sets the label from discovery alone; the
+    jobs keep honor_labels off, so a target exposing its own `tenant_id` gets it renamed `exported_tenant_id`."""
+    rules: list[dict[str, Any]] = [{"target_label": TENANT_LABEL, "replacement": DEFAULT_TENANT}]
+    if job_name in WORKLOAD_JOBS:
+        owned: dict[str, list[str]] = {}
+        for namespace, tenant in tenants.items():
+            owned.setdefault(tenant, []).append(namespace)
+        rules += [{"source_labels": ["__meta_kubernetes_namespace"], "regex": "|".join(sorted(namespaces)),
+                   "target_label": TENANT_LABEL, "replacement": tenant} for tenant, namespaces in sorted(owned.items())]
+    return rules
+
+
+def with_tenants(jobs: list[dict[str, Any]], tenants: dict[str, str] | None) -> list[dict[str, Any]]:
+    """Every job with its tenant relabelling (`tenants`: namespace -> tenant); unchanged without tenants (None)."""
+    if tenants is None:
+        return jobs
+    return [{**job, "relabel_configs": [*job.get("relabel_configs", []), *tenant_relabelling(job["job_name"], tenants)]}
+            for job in jobs]
 
 
 def node_exporter_scrape_job(namespace: str) -> dict[str, Any]:

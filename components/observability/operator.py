@@ -14,6 +14,8 @@ from components.observability.collection import (
     cluster_role,
     discovery_rules,
     kubernetes_scrape_jobs,
+    tenant_relabelling,
+    with_tenants,
 )
 from components.platform.common import (
     OBJSTORE_KEY,
@@ -51,14 +53,16 @@ def _selected_metadata(ctx: ClusterContext, name: str) -> dict[str, Any]:
 
 
 def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, namespace: str | None = None,
-                    basic_auth_secret: str | None = None) -> dict[str, Any]:
+                    basic_auth_secret: str | None = None, tenants: bool = False) -> dict[str, Any]:
     """A ServiceMonitor over exactly the job's Services (by name: a component's ClusterIP Service carries the same
     labels as its headless one and would scrape every pod twice), the job label set to the component's name (the
     operator would name it after the Service); with `basic_auth_secret` (keys username and password, in this
-    namespace) as that user."""
+    namespace) as that user; with `tenants` its series carry the default tenant (the platform's own)."""
     endpoint: dict[str, Any] = {"port": scrape.port, "interval": interval, "relabelings": [
         {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"], "regex": "|".join(scrape.services)},
-        {"action": "replace", "targetLabel": "job", "replacement": scrape.job}]}
+        {"action": "replace", "targetLabel": "job", "replacement": scrape.job},
+        *({"action": "replace", "targetLabel": rule["target_label"], "replacement": rule["replacement"]}
+          for rule in (tenant_relabelling(scrape.job, {}) if tenants else []))]}
     if basic_auth_secret:
         endpoint["basicAuth"] = {key: {"name": basic_auth_secret, "key": key} for key in ("username", "password")}
     return {"apiVersion": MONITORING, "kind": "ServiceMonitor", "metadata": _selected_metadata(ctx, scrape.job),
@@ -120,13 +124,14 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
         objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": ctx.metadata(NAME, "prometheus"),
                         "spec": pdb_spec(operated)})
     interval = spec.scrape_interval
-    monitors = [service_monitor(ctx, scrape, interval)
+    tenants = observed.tenants is not None
+    monitors = [service_monitor(ctx, scrape, interval, tenants=tenants)
                 for scrape in [ScrapeJob("prometheus", (NAME,), "web"), *observed.scraped]]
     if kube_state_metrics:
-        monitors.append(service_monitor(ctx, ScrapeJob(KSM_NAME, (KSM_NAME,), "metrics"), interval))
+        monitors.append(service_monitor(ctx, ScrapeJob(KSM_NAME, (KSM_NAME,), "metrics"), interval, tenants=tenants))
     if node_exporter_namespace:
         monitors.append(service_monitor(ctx, ScrapeJob(NODE_EXPORTER_NAME, (NODE_EXPORTER_NAME,), "metrics"), interval,
-                                        node_exporter_namespace, NODE_EXPORTER_SCRAPE_SECRET))
+                                        node_exporter_namespace, NODE_EXPORTER_SCRAPE_SECRET, tenants=tenants))
     objects += monitors
     if observed.rule_groups:
         objects.append({"apiVersion": MONITORING, "kind": "PrometheusRule", "metadata": _selected_metadata(ctx, RULE_NAME),
@@ -136,6 +141,7 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
             if observed.kubernetes else []
         if observed.probes:  # static targets: what a Probe resource would render, without another selector to open
             jobs.append(probe_scrape_job([(ns, module, list(targets)) for ns, module, targets in observed.probes]))
+        jobs = with_tenants(jobs, observed.tenants)
         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(ADDITIONAL_SCRAPE_SECRET, "prometheus"),
                         "type": "Opaque", "stringData": {"kubernetes.yaml": yaml.safe_dump(jobs, sort_keys=False)}})
     # The operator turns every ServiceMonitor into kubernetes_sd_configs: Prometheus discovers through the API server

@@ -4,7 +4,7 @@ A workload's Service name is also its scrape job (the platform's rules watch `jo
 key and the first label of its DNS name, so the component module, the rules, the dashboards, the NetworkPolicies and
 the wiring read it from here."""
 
-from components.platform.common import GRPC_PORT
+from components.platform.common import GRPC_PORT, HTTP_PORT
 
 CLUSTER_DOMAIN = "svc.cluster.local"
 """The Kubernetes cluster DNS domain under which Services resolve."""
@@ -14,6 +14,8 @@ QUERY = "thanos-query"
 QUERY_PODS = "thanos-query-pods"
 """The headless Service of the query pods (SRV records for rulers and scrapes)."""
 QUERY_FRONTEND = "thanos-query-frontend"
+QUERY_TENANTS = "thanos-query-tenants"
+"""The global tier's enforcing query (tenants configured): the global query-frontend's downstream."""
 STORE = "thanos-store"
 COMPACTOR = "thanos-compactor"
 RULER = "thanos-ruler"
@@ -61,3 +63,15 @@ def srv_record(port_name: str, service: str, namespace: str) -> str:
 def dns_srv(port_name: str, service: str, namespace: str) -> str:
     """A `dnssrv+` address of a headless Service's named port."""
     return f"dnssrv+{srv_record(port_name, service, namespace)}"
+
+
+def tenant_read_url(global_namespace: str) -> str:
+    """Where a tenant's reads go (tenants configured): the global query-frontend, whose downstream query enforces the
+    THANOS-TENANT header the entry point sets (no header reads only `default-tenant`)."""
+    return service_url("http", QUERY_FRONTEND, global_namespace, HTTP_PORT)
+
+
+def operators_read_url(global_namespace: str) -> str:
+    """Where operators read every tenant: the global query's HTTP, which does not enforce tenancy (the global ruler
+    reads through it too)."""
+    return service_url("http", QUERY, global_namespace, HTTP_PORT)

@@ -190,17 +190,23 @@ def cluster_flows(writers: bool, grafana: bool = False) -> list[Flow]:
     return flows
 
 
-def global_flows(grafana: bool, oauth2_proxy: bool, gated: bool = False) -> list[Flow]:
+def global_flows(grafana: bool, oauth2_proxy: bool, tenants: bool = False, gated: bool = False) -> list[Flow]:
     """The global tier's data path: the global query reads the global ruler, the front-end and the ruler read the
     query, the front-end its cache, Grafana (and the oauth2-proxy) the front-end; Grafana only from the proxy. With
-    tenants (`gated`) the tenant gate stands where the proxy stood, and reads the query too (the operators' path);
-    the gate alone is reached from the proxy, and trusts its X-Forwarded-Groups."""
-    readers = ("grafana",) * grafana + (("tenant-gate",) if gated else ("oauth2-proxy",) * oauth2_proxy)
+    `tenants` the front-end reads the enforcing query instead, and only that reads the global query's gRPC; Grafana
+    (operators only) reads the global query. With an entry point too (`gated`) the tenant gate stands where the proxy
+    stood and reads the global query (the operators' path); the gate alone is reached from the proxy, and trusts its
+    X-Forwarded-Groups."""
+    readers = ("grafana",) * (grafana and not tenants) + (("tenant-gate",) if gated else ("oauth2-proxy",) * oauth2_proxy)
+    query_readers = (("ruler", "validate", *(("tenant-gate",) * gated), *(("grafana",) * grafana)) if tenants
+                     else ("query-frontend", "ruler", "validate"))
     flows = [Flow("storeapi", roles("ruler"), ("query", "tls-probe"), (GRPC_PORT,)),
-             Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate", *(("tenant-gate",) * gated)),
-                  (HTTP_PORT,)),
+             Flow("query-http", roles("query"), query_readers, (HTTP_PORT,)),
              Flow("validated", roles("ruler"), ("validate",), (HTTP_PORT,)),
              Flow("results-cache", roles("memcached"), ("query-frontend",), (MEMCACHED_PORT,))]
+    if tenants:
+        flows += [Flow("tenants-http", roles("query-tenants"), ("query-frontend",), (HTTP_PORT,)),
+                  Flow("tenants-storeapi", roles("query"), ("query-tenants",), (GRPC_PORT,))]
     if readers:
         flows.append(Flow("query-frontend-http", roles("query-frontend"), readers, (HTTP_PORT,)))
     if grafana and (oauth2_proxy or gated):  # it trusts the proxy's X-Forwarded-Email: only the proxy may reach it
@@ -294,9 +300,10 @@ def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: lis
                                                grafana=stack.observability.grafana.enabled and stack.global_view is None))
     policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
-    writers = stack.thanos.receive.remote_write_namespaces
+    writers = [*stack.thanos.receive.remote_write_namespaces,
+               *(ns for ns in stack.tenancy.namespaces() if ns not in stack.thanos.receive.remote_write_namespaces)]
     if stack.thanos.receive.enabled and writers:
-        policies.append(network_policy(ctx, "thanos-remote-write-ingress", {"matchLabels": ctx.selector("receive-router")},
+        policies.append(network_policy(ctx, "thanos-remote-write-namespaces-ingress", {"matchLabels": ctx.selector("receive-router")},
                                 ingress=[{"from": [namespace_peer(ns) for ns in writers], "ports": tcp_ports(REMOTE_WRITE_PORT)}]))
     view = stack.global_view
     if view is not None:
@@ -319,7 +326,8 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     entry = view.entry_point
     proxied = entry is not None and entry.auth == "oauth2-proxy"
     gated = entry is not None and stack.tenancy.enabled
-    policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied, gated),
+    policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied,
+                                                                  stack.tenancy.enabled, gated),
                                  (OAUTH2_PROXY_PORT,))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                                    ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name(names.PROMETHEUS)}],

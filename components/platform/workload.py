@@ -11,7 +11,7 @@ def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: st
                      max_unavailable: int = 1, autoscale: tuple[int, int] | None = None,
                      selector: dict[str, str] | None = None, extra_labels: dict[str, str] | None = None,
                      pod_labels: dict[str, str] | None = None,
-                     pod_annotations: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                     pod_annotations: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """A headless Service (DNS SRV discovery and scraping), the Deployment or StatefulSet, a PDB when there is more
     than one replica, and an HPA when `autoscale` is (max replicas, CPU %)."""
     selector = selector or ctx.selector(component)

@@ -30,6 +30,7 @@ from components.observability.collection import (
     discovery_rules,
     kubernetes_scrape_jobs,
     node_exporter_scrape_job,
+    with_tenants,
 )
 from components.observability.tls_probe import probe_scrape_job
 from components.platform.names import pod_address, srv_record
@@ -91,10 +92,12 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
                       rules: bool = False, own_namespaces: tuple[str, ...] = (),
                       node_exporter_namespace: str | None = None,
                       probes: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
-                      scrape_limits: ScrapeLimitsSpec | None = None) -> dict[str, Any]:
+                      scrape_limits: ScrapeLimitsSpec | None = None,
+                      tenants: dict[str, str] | None = None) -> dict[str, Any]:
     """prometheus.yml: external labels (expanded from the environment by Prometheus 3), a job per Thanos component
     discovered through DNS SRV, the Kubernetes jobs when `kubernetes`, and the Alertmanagers (ruler-style URLs) with
-    the replica label dropped so the HA pair's alerts deduplicate."""
+    the replica label dropped so the HA pair's alerts deduplicate. With `tenants` (namespace -> tenant) every series
+    carries its `tenant_id`."""
     def job(scrape: ScrapeJob) -> dict[str, Any]:
         names = [srv_record(scrape.port, service, namespace)
                  for namespace in (ctx.namespace, *scrape.namespaces) for service in scrape.services]
@@ -112,6 +115,7 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
         config["scrape_configs"].append(node_exporter_scrape_job(node_exporter_namespace))
     if probes:
         config["scrape_configs"].append(probe_scrape_job([(ns, module, list(targets)) for ns, module, targets in probes]))
+    config["scrape_configs"] = with_tenants(config["scrape_configs"], tenants)
     if rules:
         config["rule_files"] = [f"{RULES_DIR}/*.yaml"]
     if alertmanagers:
@@ -163,6 +167,9 @@ class Observed:
     """The TLS probes: (namespace of the exporter, module, targets)."""
     scrape_limits: ScrapeLimitsSpec | None = None
     """Limits on each target of the opt-in workload jobs (default ScrapeLimitsSpec's)."""
+    tenants: dict[str, str] | None = None
+    """With tenants configured, the tenant owning each workload namespace (every series gets a `tenant_id`); default
+    None (no tenant label)."""
 
 
 def sidecar_endpoints(replicas: int, namespace: str, *, operator: bool = False) -> list[str]:
@@ -220,8 +227,8 @@ def build_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observed: Observ
                                             alertmanagers=observed.alertmanagers, rules=rules,
                                             own_namespaces=observed.own_namespaces,
                                             node_exporter_namespace=observed.node_exporter_namespace,
-                                            probes=observed.probes, scrape_limits=observed.scrape_limits),
-                          sort_keys=False)
+                                            probes=observed.probes, scrape_limits=observed.scrape_limits,
+                                            tenants=observed.tenants), sort_keys=False)
     objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(NAME, component),
                 "data": {"prometheus.yml": text}}]
     if rules:

@@ -65,20 +65,21 @@ def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[
 
 def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
                 response_timeout: str = LEAF_STORE_RESPONSE_TIMEOUT, extra_flags: tuple[str, ...] = (), tls_secret: str | None = None,
-                pod_annotations: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                pod_annotations: dict[str, str] | None = None, component: str = "query") -> list[dict[str, Any]]:
     """Deployment, headless Service, ClusterIP Service for clients, PDB, HPA; with `tls_secret`, the certificate
-    and CA bundle mounted (the flags that use them come in `extra_flags`)."""
-    component = "query"
+    and CA bundle mounted (the flags that use them come in `extra_flags`). `component` names it (`thanos-<component>`;
+    default query); every query runs as the namespace's `thanos-query` ServiceAccount."""
+    name = service_name(component)
     selector = ctx.selector(component)
     args = query_args(spec, sd_config, replica_labels, response_timeout=response_timeout, extra_flags=extra_flags)
-    pod = pod_spec(service_name(component), [container(
+    pod = pod_spec(service_name("query"), [container(
         "thanos-query", ctx.image, args, spec.resources, ports=thanos_ports(), probes=http_probes(),
         mounts=cert_mounts() if tls_secret else None)], selector=selector, replicas=spec.replicas,
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=cert_volumes(tls_secret) if tls_secret else None)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
-    objects = workload_objects(ctx, component, f"{NAME}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
+    objects = workload_objects(ctx, component, f"{name}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
                                ports=thanos_ports(), autoscale=autoscale, pod_annotations=pod_annotations)
-    objects.append({"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(NAME, component),
+    objects.append({"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(name, component),
                     "spec": {"selector": selector, "ports": [
                         {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
                         {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"}]}})

@@ -104,6 +104,13 @@ def receive_endpoints(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] 
 
 REMOTE_WRITE_TLS_SECRET = "thanos-remote-write-tls"
 REMOTE_WRITE_CLIENT_SECRET = "thanos-remote-write-client-tls"
+TENANT_CERTIFICATE_FIELD = "organization"
+"""Where the routers read a writer's tenant with tenants configured: its certificate's Subject O (never a header)."""
+
+
+def tenant_client_secret(tenant: str) -> str:
+    """The Secret of a tenant's remote-write client certificate (Subject O = the tenant)."""
+    return f"thanos-remote-write-client-{tenant}"
 
 
 def remote_write_url(namespace: str) -> str:
@@ -146,19 +153,22 @@ def ingestor_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
         f"--receive.local-endpoint={pod_host('$(POD_NAME)', INGESTOR, '$(POD_NAMESPACE)')}:{GRPC_PORT}"])
 
 
-def router_args(ctx: ClusterContext, spec: ReceiveSpec) -> list[str]:
+def router_args(ctx: ClusterContext, spec: ReceiveSpec, tenants: bool = False) -> list[str]:
     """Router flags: the hashring file, the replication factor and the limits file (a file, so a change is reloaded
     without a restart); no local endpoint, so it only routes. Remote write is mTLS: only a writer with a certificate
-    from the stack CA gets in."""
+    from the stack CA gets in. With `tenants` the tenant is the certificate's Organization (a THANOS-TENANT header the
+    writer sends is ignored; a certificate without one gets 400)."""
     return thanos_args("receive", [
         *_common(ctx), f"--receive.hashrings-file={HASHRING_DIR}/hashrings.json",
         "--receive.hashrings-algorithm=ketama", f"--receive.replication-factor={spec.replication_factor}",
         f"--receive.limits-config-file={LIMITS_DIR}/limits.yaml",
-        *server_tls_flags("writers", "remote-write.server-tls")])
+        *server_tls_flags("writers", "remote-write.server-tls"),
+        *([f"--receive.tenant-certificate-field={TENANT_CERTIFICATE_FIELD}"] if tenants else [])])
 
 
 def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
-                  trust: dict[str, str] | None = None, limits: ResolvedLimits | None = None) -> list[dict[str, Any]]:
+                  trust: dict[str, str] | None = None, limits: ResolvedLimits | None = None,
+                  tenants: bool = False) -> list[dict[str, Any]]:
     """Hashring and limits ConfigMaps, ingestor StatefulSet (PVC, long grace to flush), router Deployment, Services,
     PDBs; `limits` default to the spec's own, without tenants."""
     limits = limits or resolve(spec)
@@ -172,7 +182,7 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
         selector=ctx.selector("receive"), replicas=max(2, spec.ingestors), volumes=[objstore_volume()], grace_seconds=900,
         zone_spread=ctx.zone_spread, node_spread=ctx.node_spread)
     router_pod = pod_spec(service_name("receive-router"), [container(
-        "thanos-receive-router", ctx.image, router_args(ctx, spec), spec.router_resources, ports=ports,
+        "thanos-receive-router", ctx.image, router_args(ctx, spec, tenants), spec.router_resources, ports=ports,
         mounts=[{"name": "hashring", "mountPath": HASHRING_DIR, "readOnly": True},
                 {"name": "limits", "mountPath": LIMITS_DIR, "readOnly": True}, *cert_mounts()],
         probes=http_probes())], selector=ctx.selector("receive-router"), replicas=spec.router_replicas,
@@ -235,6 +245,8 @@ class ReceiveArgs:
     """The routers' pod annotation naming the CA generations they trust: a change restarts them (default none)."""
     limits: ResolvedLimits | None = None
     """The write limits, every tenant's (default the spec's own, without tenants)."""
+    tenants: bool = False
+    """Tenants are configured: the routers take the tenant from the writer's certificate (default False)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What each of its objects waits for, besides the objects it uses (default nothing)."""
 
@@ -247,7 +259,7 @@ class Receive(ManifestComponent):
     (with replication factor 3 that would lose the write quorum)."""
 
     def __init__(self, name: str, args: ReceiveArgs, opts: pulumi.ResourceOptions | None = None):
-        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust, args.limits)
+        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust, args.limits, args.tenants)
         ingestors = [o for o in objects if o["kind"] == "StatefulSet"]
         ring = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == HASHRING]
         routers = [o for o in objects if o["kind"] == "Deployment"]

@@ -14,10 +14,10 @@ in tests/policies/test_<prefix>.py.
 """
 
 from . import (alerting, batch, compactor, exposure, flags, ha, hardening, identity, limits, preview, producers, query,
-               retention, storage, store, wiring)
+               retention, storage, store, tenancy, wiring)
 
 DOMAINS = (ha, compactor, producers, store, retention, batch, flags, storage, identity, hardening, preview, wiring,
-           exposure, query, alerting, limits)
+           exposure, query, alerting, limits, tenancy)
 """The domain modules, in the order the pack serves their policies."""
 
 POLICIES = [policy for domain in DOMAINS for policy in domain.POLICIES]

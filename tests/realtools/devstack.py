@@ -33,7 +33,10 @@ GLOBAL_NAMESPACE = "thanos-global"
 WINDOW_MS = 48 * HOUR_MS
 """The compactor's largest default range but one; two whole windows of history, so the older one is compacted to a
 2-day block (it leaves the newest range open) and downsampled (it downsamples blocks of 40h and more)."""
-SERIES = ['harness_history{instance="a"}', 'harness_history{instance="b"}']
+SERIES = ['harness_history{instance="a",tenant_id="default-tenant"}',
+          'harness_history{instance="b",tenant_id="default-tenant"}']
+"""What the planned Prometheus' platform jobs write: dev has tenants, so each series carries its tenant (reads through
+the global query-frontend see `default-tenant`'s without a tenant header)."""
 REPLICA_LABEL = "prometheus_replica"
 REPLICAS = ["thanos-prometheus-0", "thanos-prometheus-1"]
 READY_SECONDS = 90

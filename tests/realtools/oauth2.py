@@ -231,25 +231,35 @@ def sign_in(base: str) -> tuple[dict[str, str], list[str]]:
 
 @contextmanager
 def caddy(config: str, dials: dict[str, str]):
-    """The real Caddy with a planned JSON config: its listener on a free loopback port, each planned upstream
-    address (`host:port`) dialled at `dials[address]`. Yields its base URL; stopped after."""
+    """The real Caddy with a planned JSON config, watching its file as planned: its listener on a free loopback port,
+    each planned upstream address (`host:port`) dialled at `dials[address]`. Yields (base URL, rewrite): `rewrite(text)`
+    writes another planned config to the file, with the same changes. Stopped after."""
     import json
     import tempfile
 
-    parsed = json.loads(config)
     address = f"127.0.0.1:{free_port()}"
-    for server in parsed["apps"]["http"]["servers"].values():
-        server["listen"] = [address]
-    text = json.dumps(parsed)
-    for planned, actual in dials.items():
-        text = text.replace(json.dumps(planned), json.dumps(actual))
+
+    def on_loopback(text: str) -> str:
+        parsed = json.loads(text)
+        for server in parsed["apps"]["http"]["servers"].values():
+            server["listen"] = [address]
+        text = json.dumps(parsed)
+        for planned, actual in dials.items():
+            text = text.replace(json.dumps(planned), json.dumps(actual))
+        return text
+
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "caddy.json")
-        with open(path, "w") as file:
-            file.write(text)
+
+        def rewrite(text: str) -> None:
+            with open(path + ".new", "w") as file:
+                file.write(on_loopback(text))
+            os.replace(path + ".new", path)  # whole, as the kubelet swaps a Secret volume's files
+
+        rewrite(config)
         env = {**os.environ, "XDG_DATA_HOME": folder, "XDG_CONFIG_HOME": folder}
-        process = subprocess.Popen([str(tool("caddy")), "run", "--config", path], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen([str(tool("caddy")), "run", "--config", path, "--watch"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             base = f"http://{address}"
 
@@ -259,7 +269,7 @@ def caddy(config: str, dials: dict[str, str]):
                 except OSError:
                     return process.poll() is not None
             assert wait_until(up, 30) and process.poll() is None, process.communicate(timeout=5)[0]
-            yield base
+            yield base, rewrite
         finally:
             process.terminate()
             try:
