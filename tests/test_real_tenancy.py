@@ -228,3 +228,62 @@ def test_a_scraped_series_carries_the_tenant_of_its_namespace(tmp_path):
     assert found["team-a"]["tenant_id"] == "team-a", found
     assert found["elsewhere"]["tenant_id"] == "default-tenant", found
     assert {m["exported_tenant_id"] for m in found.values()} == {"team-b"}, found
+
+
+def _basic_auth_passwords(tmp_path) -> dict[str, str]:
+    """dev's planned basic-auth users and the passwords generated for them (the secret stack output globalBasicAuth)."""
+    from tests.support.stacks import run_probe
+
+    proc = run_probe(tmp_path, (
+        "plan = plan_stack('dev')\n"
+        "users = {r.name.rsplit('-basic-auth-', 1)[1]: r.outputs['result'] for r in plan.resources\n"
+        "         if r.type == 'random:index/randomPassword:RandomPassword' and '-basic-auth-' in r.name\n"
+        "         and not r.name.endswith('-salt-key')}\n"
+        "print(json.dumps(users))\n"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_each_basic_auth_user_reads_its_tenant_through_the_gate(dev, tmp_path, capsys):
+    """dev's entry point with tenants: the planned tenant gate (the real Caddy) checks each basic-auth user's password
+    and sets the user's tenant towards the real global query-frontend, whatever THANOS-TENANT the client sends; the
+    operator (thanos) reads every tenant through the real global query; a wrong password gets 401, and a tenant's
+    reader asking for Grafana 403."""
+    import base64
+
+    stamp = int(time.time() * 1000) - 180_000
+    for tenant in TENANTS:
+        writer = Writer(dev, _client(dev, tmp_path, "chicago", f"thanos-remote-write-client-{tenant}"))
+        assert eventually(lambda w=writer, t=tenant: w.post({"__name__": "harness_gate", "writer": t}, 1.0,
+                                                             stamp) == 200, 60)
+    passwords = _basic_auth_passwords(tmp_path)
+    assert sorted(passwords) == ["team-a", "team-b", "thanos"], sorted(passwords)
+    gate = dev.process("chicago", GLOBAL_NAMESPACE, "thanos-tenant-gate-pods")
+
+    def ask(user: str, password: str, path: str, forged: str = "team-b") -> tuple[int, dict | None]:
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request = urllib.request.Request(gate.url(path), headers={
+            "Authorization": f"Basic {credentials}", "THANOS-TENANT": forged})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, None
+
+    at = stamp / 1000
+    path = f"/api/v1/query?{urllib.parse.urlencode({'query': 'harness_gate', 'time': at})}"
+
+    def writers(user: str) -> dict[str, str]:
+        code, body = ask(user, passwords[user], path)
+        assert code == 200 and body is not None, (user, code)
+        return _writers(body["data"]["result"])
+
+    seen = {user: eventually(lambda u=user: writers(u), 90) for user in ("team-a", "team-b")}
+    seen["thanos"] = eventually(lambda: len(w := writers("thanos")) == 2 and w, 90)
+    assert seen == {"team-a": {"team-a": "team-a"}, "team-b": {"team-b": "team-b"},
+                    "thanos": {"team-a": "team-a", "team-b": "team-b"}}, seen
+    assert ask("team-a", "not-the-password", path)[0] == 401
+    assert ask("nobody", passwords["team-a"], path)[0] == 401
+    assert ask("team-a", passwords["team-a"], "/grafana/")[0] == 403
+    with capsys.disabled():
+        print(f"\nthrough the tenant gate: {seen}")
