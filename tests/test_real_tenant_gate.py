@@ -1,9 +1,9 @@
 """The entry point with tenants, run for real: prod's planned oauth2-proxy (OIDC, the groups claim passed on) in front
 of the planned tenant gate (Caddy at the release the plan pins), both with prod's plan when tenants are configured.
 A reader of one tenant reaches the query-frontend with that tenant, whatever tenant or groups header they send; an
-operator reaches the global query (every tenant) and Grafana; a reader of two tenants, of none, or a tenant reader
-asking for Grafana is refused. Stand-ins, named: the identity provider and the three upstreams (they record what
-they receive)."""
+operator reaches the global query (every tenant) and Grafana; a reader of two tenants, of none, or a tenant's reader
+asking for Grafana or for a path Thanos does not scope by tenant (rules, metadata) is refused. Stand-ins, named: the
+identity provider and the three upstreams (they record what they receive)."""
 
 import json
 from contextlib import ExitStack
@@ -92,12 +92,16 @@ def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one
         assert as_user("ops", ["platform-sre"]) == 200
         assert to_query[-1]["tenant"] is None and to_query[-1]["path"] == QUERY  # every tenant: no header at all
         assert as_user("ops", ["platform-sre"], "/grafana/d/thanos") == 200 and len(to_grafana) == 1
+        assert as_user("ops", ["platform-sre"], "/api/v1/rules") == 200 and to_query[-1]["path"] == "/api/v1/rules"
 
         refused = {"two tenants": as_user("carol", ["team-a-devs", "team-b-devs"]),
                    "no tenant": as_user("mallory", ["everyone", "team-aXsre", "team-a-devs-old"]),
-                   "grafana": as_user("alice", ["team-a-devs"], "/grafana/d/thanos")}
-        assert refused == {"two tenants": 403, "no tenant": 403, "grafana": 403}
-        assert (len(to_frontend), len(to_query), len(to_grafana)) == (3, 1, 1)  # nothing refused got through
+                   "grafana": as_user("alice", ["team-a-devs"], "/grafana/d/thanos"),
+                   "every tenant's rules": as_user("alice", ["team-a-devs"], "/api/v1/rules?type=alert"),
+                   "every tenant's metadata": as_user("alice", ["team-a-devs"], "/api/v1/metadata")}
+        assert refused == {"two tenants": 403, "no tenant": 403, "grafana": 403, "every tenant's rules": 403,
+                           "every tenant's metadata": 403}
+        assert (len(to_frontend), len(to_query), len(to_grafana)) == (3, 2, 1)  # nothing refused got through
 
         # A reader moved to another tenant: the gate loads its rewritten file, no restart (it is watched).
         moved = plan_entry(tmp_path, MOVED)

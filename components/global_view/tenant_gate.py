@@ -5,8 +5,9 @@ the gate checks the password itself. The gate then drops any `THANOS-TENANT` the
 - an operator (tenancy.operators) goes to the global query, which enforces nothing (every tenant), and to Grafana;
 - a reader of one tenant goes to the global query-frontend with `THANOS-TENANT: <tenant>`, which the enforcing query
   behind it turns into a `tenant_id` matcher on every selector;
-- a reader of two tenants, or of none, gets 403 (never a guess), and only operators reach Grafana (its datasource
-  reads every tenant).
+- a reader of two tenants, or of none, gets 403 (never a guess); only operators reach Grafana (its datasource reads
+  every tenant) and the query API paths Thanos does not scope by tenant (rules, alerts, targets, metadata,
+  exemplars).
 Why Caddy: the mapping from groups to a tenant needs a proxy that matches any one of several header lines and sets a
 header, from a declarative file; oauth2-proxy injects only claims or fixed values, Thanos reads the tenant from one
 header as sent, and Caddy (a maintained release, built here at the version the plan pins) does it in JSON."""
@@ -35,6 +36,10 @@ line (v7.15.6, measured: tests/test_real_tenant_gate.py), so a group name never 
 USER_PLACEHOLDER = "{http.auth.user.id}"
 """The user Caddy's basic auth let in."""
 PROBE_PATHS = ["/-/healthy", "/-/ready"]
+UNSCOPED_PATHS = ["/api/v1/rules", "/api/v1/alerts", "/api/v1/targets", "/api/v1/targets/*", "/api/v1/metadata",
+                  "/api/v1/query_exemplars"]
+"""Query API paths `--query.enforce-tenancy` leaves unscoped at v0.42.4 (pkg/api/query/v1.go): a tenant's reader
+would see every tenant's rules, alerts or metadata there, so only operators get them."""
 
 
 def gate_url(namespace: str) -> str:
@@ -96,6 +101,8 @@ def gate_config(tenancy: TenancySpec, *, tenants_upstream: str, operators_upstre
         if others:
             inner.append({"match": [identity(others)], "terminal": True, "handle": [_refuse(
                 "you read more than one tenant (tenancy.tenants[].readers): ask for one, or for tenancy.operators")]})
+        inner.append({"match": [{"path": UNSCOPED_PATHS}], "terminal": True, "handle": [_refuse(
+            "Thanos does not scope this path by tenant: only tenancy.operators read it")]})
         inner.append({"handle": [{"handler": "headers", "request": {"set": {TENANT_HEADER: [tenant.name]}}},
                                  _proxy(tenants_upstream)]})
         routes.append({"match": [identity(tenant.readers)], "terminal": True,
