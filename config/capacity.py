@@ -22,7 +22,8 @@ class CapacitySpec(StrictModel):
     active_series: int = Field(ge=1)
     """Active series per cluster, scraped by each Prometheus replica; required."""
     remote_write_series: int = Field(default=0, ge=0)
-    """Active series per cluster arriving through receive (remote write); default 0."""
+    """Active series per cluster arriving through receive (remote write); default 0 (the sum of
+    tenancy.tenants[].remote-write-series, when given)."""
     ruler_series: int = Field(default=0, ge=0)
     """Series the ruler writes per cluster (recording rules, ALERTS); default 0."""
     churn: Literal["low", "medium", "high"] = "medium"
@@ -48,6 +49,13 @@ class CapacitySpec(StrictModel):
     """Head memory per active series in bytes; default 8192."""
 
 
+def planned_remote_write_series(stack: "StackConfig") -> int:
+    """Series per cluster arriving through receive: capacity.remote-write-series, or the tenants' sum when it is
+    larger (config refuses a smaller non-zero one)."""
+    assert stack.capacity is not None
+    return max(stack.capacity.remote_write_series, sum(t.remote_write_series or 0 for t in stack.tenancy.tenants))
+
+
 def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
     """The planner inputs of one region's bucket and clusters."""
     spec, thanos = stack.capacity, stack.thanos
@@ -66,7 +74,7 @@ def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
         active_series=spec.active_series, clusters=max(1, len(region.clusters)),
         scrape_interval_s=duration_seconds(thanos.prometheus.scrape_interval), churn=spec.churn,
         prometheus_replicas=thanos.prometheus.replicas,
-        remote_write_series=spec.remote_write_series if receive.enabled else 0,
+        remote_write_series=planned_remote_write_series(stack) if receive.enabled else 0,
         receive_replication_factor=receive.replication_factor,
         receive_dedup=thanos.compactor.deduplicate_receive_replicas, receive_ingestors=receive.ingestors,
         ruler_series=spec.ruler_series, retention_raw_days=days(retention.raw),

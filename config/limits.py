@@ -101,6 +101,12 @@ def head_series_capacity(receive: "ReceiveSpec", head_bytes_per_series: int = _P
     return series // 1000 * 1000
 
 
+def planned_head_series(series: int) -> int:
+    """A tenant's head-series limit from the series it plans to write: half again, for churn (a rolled-out workload's
+    new series sit beside the old until the head compacts)."""
+    return series * 3 // 2
+
+
 def _size(value: str | None) -> int | None:
     return None if value is None else memory_bytes(value)
 
@@ -117,8 +123,15 @@ def resolve(receive: "ReceiveSpec", tenants: "Sequence[Tenant]" = (),
     def over(own: int | None, inherited: int) -> int:
         return inherited if own is None else own
 
+    def head_series(tenant: "Tenant") -> int:
+        if tenant.limits.head_series is not None:
+            return tenant.limits.head_series
+        if tenant.remote_write_series is not None:
+            return planned_head_series(tenant.remote_write_series)
+        return default.head_series
+
     return ResolvedLimits(default, {t.name: Limits(
-        head_series=over(t.limits.head_series, default.head_series),
+        head_series=head_series(t),
         request_series=over(t.limits.request_series, default.request_series),
         request_samples=over(t.limits.request_samples, default.request_samples),
         request_size=over(_size(t.limits.request_size), default.request_size)) for t in tenants}, capacity)
@@ -158,4 +171,22 @@ def limit_problems(stack: "StackConfig") -> list[tuple[str, str]]:
             problems.append((f"{path}.head-series", f"{given.head_series} is above the {resolved.capacity} series the "
                                                     f"ingestors' memory holds: they would run out of memory before "
                                                     f"the limit applies; {fix}"))
+    for i, tenant in enumerate(stack.tenancy.tenants):
+        series, own = tenant.remote_write_series, tenant.limits.head_series
+        if series is None:
+            continue
+        if own is not None and own and own < series:
+            problems.append((f"tenancy.tenants[{i}].limits.head-series",
+                             f"{own} is below the {series} series the tenant writes (remote-write-series): its writes "
+                             "would be refused with 429; raise it or leave it out (then it is half again above)"))
+        elif own is None and planned_head_series(series) > resolved.capacity:
+            problems.append((f"tenancy.tenants[{i}].remote-write-series",
+                             f"{series} series and half again for churn ({planned_head_series(series)}) are above "
+                             f"the {resolved.capacity} series the ingestors' memory holds; {fix}"))
+    planned = sum(t.remote_write_series or 0 for t in stack.tenancy.tenants)
+    if stack.capacity and stack.capacity.remote_write_series and planned > stack.capacity.remote_write_series:
+        problems.append(("capacity.remote-write-series",
+                         f"{stack.capacity.remote_write_series} is below the {planned} series the tenants write "
+                         "(tenancy.tenants[].remote-write-series): the ingestors would be sized too small; raise it or "
+                         "leave it at 0 (then it is the tenants' sum)"))
     return problems

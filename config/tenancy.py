@@ -32,6 +32,9 @@ class Tenant(StrictModel):
     default none."""
     limits: WriteLimits = Field(default_factory=WriteLimits)
     """Write limits of this tenant, over receive.limits; default receive.limits."""
+    remote_write_series: int | None = Field(default=None, ge=0)
+    """Active series the tenant remote-writes per cluster: the capacity plan sizes the ingestors for the tenants'
+    sum, and the tenant's head-series limit defaults to it and half again; default none (receive.limits')."""
 
 
 class TenancySpec(StrictModel):

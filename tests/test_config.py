@@ -410,3 +410,33 @@ def test_no_tenants_needs_no_global_view():
     raw = prod()
     del raw["global-view"]
     config.load(raw)
+
+
+def test_tenants_planned_series_size_the_ingestors_and_their_own_head_series_limits():
+    """A tenant's remote-write-series: its head-series limit defaults to it and half again; their sum feeds the
+    capacity plan's receive sizes when capacity.remote-write-series is 0; a limit below what the tenant writes, a sum
+    above capacity.remote-write-series, or a tenant beyond the ingestors' memory are refused with the key path."""
+    from config.capacity import inputs_for
+    from config.limits import resolved_limits
+
+    raw = prod()
+    raw["tenancy"] = {"tenants": [{"name": "team-a", "remote-write-series": 40000},
+                                  {"name": "team-b", "remote-write-series": 100000, "limits": {"head-series": 120000}},
+                                  {"name": "team-c"}]}
+    stack = config.load(raw)
+    limits = resolved_limits(stack)
+    assert (limits.tenants["team-a"].head_series, limits.tenants["team-b"].head_series) == (60000, 120000)
+    assert limits.tenants["team-c"].head_series == limits.default.head_series
+    assert inputs_for(stack, stack.regions[0]).remote_write_series == 200000  # capacity's own, above the sum
+    raw["capacity"]["remote-write-series"] = 0
+    summed = config.load(raw)
+    assert inputs_for(summed, summed.regions[0]).remote_write_series == 140000
+
+    raw["capacity"]["remote-write-series"] = 100000
+    raw["tenancy"]["tenants"][1]["limits"]["head-series"] = 90000
+    raw["tenancy"]["tenants"][0]["remote-write-series"] = 10_000_000
+    found = problems(raw)
+    assert found["capacity.remote-write-series"].startswith("100000 is below the 10100000 series the tenants write")
+    assert found["tenancy.tenants[1].limits.head-series"].startswith(
+        "90000 is below the 100000 series the tenant writes (remote-write-series)")
+    assert "above the" in found["tenancy.tenants[0].remote-write-series"]
