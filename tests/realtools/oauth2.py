@@ -34,34 +34,9 @@ def status(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
 
 
 @contextmanager
-def upstream():
-    """A stand-in for the query-frontend and Grafana: answers 200 and records every path it is asked for."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"upstream reached")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
 def recording_upstream(name: str):
-    """A stand-in upstream that answers 200 with its `name` and records, per request, the path and the tenant and
-    group header lines it received."""
+    """A stand-in upstream (the query-frontend, the global query, Grafana) that answers 200 with its `name` and
+    records, per request, the path and the tenant and group header lines it received."""
     seen: list[dict[str, Any]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
