@@ -128,7 +128,7 @@ def build_tenant_gate(ctx: ClusterContext, text: Any, replicas: int = 2) -> list
     probes = {"livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "http"}, "periodSeconds": 30},
               "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "http"}, "periodSeconds": 10}}
     # Measured: 52 MiB resident after 200 proxied requests (Caddy v2.11.9, prod's gate config).
-    resources = Resources(requests=Compute(cpu="50m", memory="64Mi"), limits=Compute(memory="128Mi"))
+    resources = Resources(requests=Compute(cpu="25m", memory="64Mi"), limits=Compute(memory="128Mi"))
     # Caddy keeps state under XDG dirs (none is needed with TLS and the admin API off): a scratch dir, the root
     # filesystem being read-only.
     env = [{"name": "XDG_DATA_HOME", "value": "/tmp"}, {"name": "XDG_CONFIG_HOME", "value": "/tmp"}]
