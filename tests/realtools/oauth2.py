@@ -33,6 +33,16 @@ def status(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         return err.code, ""
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def recording_upstream(name: str):
     """A stand-in upstream (the query-frontend, the global query, Grafana) that answers 200 with its `name` and
@@ -81,12 +91,7 @@ def oauth2_proxy(args: list[str], upstream_address: str, idp: str | None = None)
         assert wait_until(up, 30) and process.poll() is None, process.communicate(timeout=5)[0]
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @contextmanager
@@ -246,9 +251,4 @@ def caddy(config: str, dials: dict[str, str]):
             assert wait_until(up, 30) and process.poll() is None, process.communicate(timeout=5)[0]
             yield base, rewrite
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
