@@ -190,20 +190,27 @@ def test_a_bigger_volume_is_refused_on_kinds_class_and_grows_where_the_class_exp
 
 
 @SEQUENCE
-def test_a_rotated_secret_and_a_changed_rule_change_in_place(dev):
+def test_a_rotated_password_and_a_changed_rule_change_in_place(dev, tmp_path):
+    """team-a's basic-auth password replaced (`pulumi up --replace` on it, what rotating one person's password is) and a
+    rule edited: only the password is replaced; the tenant gate's config Secret (the users' hashes, which Caddy's
+    --watch reloads) and the rules ConfigMap are the same objects with new content."""
     project, cluster = dev
     deployed(project)
     rules = "/api/v1/namespaces/thanos-chicago/configmaps/thanos-prometheus-rules"
-    auth = "/api/v1/namespaces/thanos-global/secrets/thanos-basic-auth"
-    before = {path: cluster.api("GET", path) for path in (rules, auth)}
-    project.run("config", "set", "--secret", "thanos:basicAuthPassword", "rotated-in-a-test", "-s", "dev", check=True)
+    gate = "/api/v1/namespaces/thanos-global/secrets/thanos-tenant-gate-config"
+    before = {path: cluster.api("GET", path) for path in (rules, gate)}
+    state = tmp_path / "state.json"
+    project.run("stack", "export", "-s", "dev", "--file", str(state), check=True)
+    password = [r["urn"] for r in json.loads(state.read_text())["deployment"]["resources"]
+                if r["urn"].endswith("-basic-auth-team-a") and "RandomPassword" in r["type"]]
+    assert len(password) == 1, password
     edit_config(project, "observability.runbooks", "https://runbooks.example.com/thanos.md")
-    run = project.run("up", "-s", "dev", "--yes", "--skip-preview", timeout=1200)
+    run = project.run("up", "-s", "dev", "--yes", "--skip-preview", "--replace", password[0], timeout=1200)
     print(report(run))
     assert run.returncode == 0, run.explain()
-    assert not replaced(run), replaced(run)
-    after = {path: cluster.api("GET", path) for path in (rules, auth)}
-    for path in (rules, auth):  # the same objects (ConfigMaps and Secrets are mutable), with new content
+    assert {urn for urn in replaced(run)} == set(password), replaced(run)
+    after = {path: cluster.api("GET", path) for path in (rules, gate)}
+    for path in (rules, gate):  # the same objects (ConfigMaps and Secrets are mutable), with new content
         assert after[path]["metadata"]["uid"] == before[path]["metadata"]["uid"], path
         assert after[path].get("data") != before[path].get("data"), path
     assert "runbooks.example.com" in json.dumps(after[rules]["data"])
