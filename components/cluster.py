@@ -136,6 +136,9 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_
     if view and cluster in (view.host_cluster, view.standby_cluster):
         tier = {jobs.QUERY, jobs.QUERY_FRONTEND, pool_name("query-results"), *([jobs.RULER] if view.ruler.enabled else [])}
         scraped = [replace(s, namespaces=(view.namespace,)) if s.job in tier else s for s in scraped]
+        if stack.tenancy.enabled:  # the enforcing query is a query of the tier: the query's alerts watch it too
+            scraped = [replace(s, tier_services=(names.QUERY_TENANTS_PODS,)) if s.job == jobs.QUERY else s
+                       for s in scraped]
     return scraped
 
 

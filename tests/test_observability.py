@@ -27,7 +27,7 @@ from components.observability.rules import all_alerts, platform_rule_groups, rul
 from components.observability.operator import service_monitor
 from components.observability.replicas import planned_replicas
 from components.platform.kube import ClusterContext
-from components.thanos.prometheus import ScrapeJob
+from components.thanos.prometheus import ScrapeJob, prometheus_config
 from config.observability import ReceiverSpec, WebhookReceiver
 
 from tests.support.stacks import ROOT, STACKS, stack_config as raw_stack_config
@@ -823,3 +823,24 @@ def test_operator_mode_labels_tenants_as_the_managed_pair_does():
     untenanted = build_operator_prometheus(ctx, PrometheusSpec(), dataclasses.replace(observed, tenants=None), None,
                                            node_exporter_namespace=None, kube_state_metrics=True)
     assert "tenant_id" not in json.dumps(untenanted)
+
+
+def test_the_enforcing_query_is_scraped_and_counted_beside_the_global_query():
+    """With tenants, the host cluster's Prometheus scrapes the global tier's enforcing query under the query's job
+    (the query alerts watch it) in the tier's namespace only, and plans its own replicas behind its Service."""
+    dev = load("dev")
+    tier = dev.global_view.namespace
+    scraped = plan_cluster(dev, "thanos-chicago", compactor_here=True, cluster="chicago").scraped
+    query = next(s for s in scraped if s.job == "thanos-query")
+    replicas = planned_replicas(dev, "thanos-chicago", scraped)
+    assert replicas[("thanos-query", tier, "thanos-query-tenants-pods")] == dev.tenancy.query.replicas
+    assert ("thanos-query", "thanos-chicago", "thanos-query-tenants-pods") not in replicas
+    ctx = ClusterContext("chicago", "us-central", "thanos-chicago", dev.thanos.image)
+    names = prometheus_config(ctx, dev.thanos.prometheus, [query])["scrape_configs"][1]["dns_sd_configs"][0]["names"]
+    assert f"_http._tcp.thanos-query-tenants-pods.{tier}.svc.cluster.local" in names
+    assert not any("thanos-query-tenants-pods.thanos-chicago." in name for name in names)
+    keep = service_monitor(ctx, query, "30s")["spec"]["endpoints"][0]["relabelings"][0]  # operator mode
+    assert "thanos-query-tenants-pods" in keep["regex"].split("|"), keep
+    single = dev.model_copy(update={"tenancy": dev.tenancy.model_copy(update={"tenants": []})})
+    untenanted = plan_cluster(single, "thanos-chicago", compactor_here=True, cluster="chicago").scraped
+    assert not any(s.tier_services for s in untenanted)

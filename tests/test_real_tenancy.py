@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.realtools.build import tool
-from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json
+from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json, query
 from tests.realtools.kubernetes import free_port
 from tests.realtools.pods import Objects, planned_containers
 from tests.realtools.plan import kubernetes_objects
@@ -288,3 +288,16 @@ def test_each_basic_auth_user_reads_its_tenant_through_the_gate(dev, tmp_path, c
     assert ask("team-a", passwords["team-a"], "/grafana/")[0] == 403
     with capsys.disabled():
         print(f"\nthrough the tenant gate: {seen}")
+
+
+def test_the_host_clusters_prometheus_scrapes_the_enforcing_query(dev):
+    """chicago's real Prometheus (the planned config) finds the global tier's enforcing query through its SRV record
+    and scrapes it under the query's job, so the query alerts and the planned-replicas rule watch it."""
+    prometheus = dev.process("chicago", CLUSTERS["chicago"], "thanos-prometheus", "prometheus")
+    planned = next(o for c, o in dev.objects if c == "chicago" and o["kind"] == "Deployment"
+                   and o["metadata"]["name"] == "thanos-query-tenants-pods")["spec"]["replicas"]
+    selector = f'job="thanos-query", namespace="{GLOBAL_NAMESPACE}", service="thanos-query-tenants-pods"'
+    up = eventually(lambda: len(r := query(prometheus, f"up{{{selector}}}")) == planned and r, 150, every=5)
+    assert [r["value"][1] for r in up] == ["1"] * planned, up
+    # The enforcing query's own metrics arrive: it is scraped, not merely discovered.
+    assert eventually(lambda: query(prometheus, f"thanos_query_concurrent_gate_queries_max{{{selector}}}"), 60)

@@ -59,7 +59,8 @@ def service_monitor(ctx: ClusterContext, scrape: ScrapeJob, interval: str, names
     operator would name it after the Service); with `basic_auth_secret` (keys username and password, in this
     namespace) as that user; with `tenants` its series carry the default tenant (the platform's own)."""
     endpoint: dict[str, Any] = {"port": scrape.port, "interval": interval, "relabelings": [
-        {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"], "regex": "|".join(scrape.services)},
+        {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],
+         "regex": "|".join((*scrape.services, *scrape.tier_services))},
         {"action": "replace", "targetLabel": "job", "replacement": scrape.job},
         *({"action": "replace", "targetLabel": rule["target_label"], "replacement": rule["replacement"]}
           for rule in (tenant_relabelling(scrape.job, {}) if tenants else []))]}

@@ -68,6 +68,8 @@ class ScrapeJob:
     """The named port metrics are served on."""
     namespaces: tuple[str, ...] = ()
     """Other namespaces whose Services of the same names are scraped too (the global tier beside the cluster)."""
+    tier_services: tuple[str, ...] = ()
+    """Headless Services scraped in `namespaces` only (the global tier's enforcing query); default none."""
 
 
 def alertmanager_entry(url: str) -> dict[str, Any]:
@@ -99,8 +101,9 @@ def prometheus_config(ctx: ClusterContext, spec: PrometheusSpec, scraped: list[S
     the replica label dropped so the HA pair's alerts deduplicate. With `tenants` (namespace -> tenant) every series
     carries its `tenant_id`."""
     def job(scrape: ScrapeJob) -> dict[str, Any]:
-        names = [srv_record(scrape.port, service, namespace)
-                 for namespace in (ctx.namespace, *scrape.namespaces) for service in scrape.services]
+        names = [srv_record(scrape.port, service, ctx.namespace) for service in scrape.services]
+        names += [srv_record(scrape.port, service, namespace) for namespace in scrape.namespaces
+                  for service in (*scrape.services, *scrape.tier_services)]
         return {"job_name": scrape.job, "dns_sd_configs": [{"names": names, "type": "SRV", "refresh_interval": "30s"}],
                 "relabel_configs": [{"source_labels": ["__meta_dns_name"], "regex": SRV_NAME, "target_label": label,
                                      "replacement": group} for label, group in (("service", "$1"), ("namespace", "$2"))]}
