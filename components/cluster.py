@@ -317,16 +317,18 @@ class ThanosCluster(pulumi.ComponentResource):
 
     def _ruler(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """The ruler, with the platform's rule groups unless the stack gives its own, alerting this cluster's
-        Alertmanagers."""
+        Alertmanagers; stateless, it remote-writes its results to the cluster's routers."""
         ctx, stack = self._args.ctx, self._args.stack
         spec = stack.thanos.ruler
         ruler = spec.model_copy(update={
             "alertmanagers": cluster_alertmanagers(stack, ctx.namespace),
             "rule_groups": spec.rule_groups if spec.rule_groups is not None else
             jobs.ruler_rule_groups(ctx.cluster, stack.observability.runbooks)})
+        stateless = spec.stateless and stack.thanos.receive.enabled
         return self.ready + [Ruler(f"{self._prefix}-ruler", RulerArgs(build_ruler(
-            ctx, ruler, dns_srv("http", names.QUERY_PODS, ctx.namespace), self._access.pod_labels), depends_on=after),
-            self._child())]
+            ctx, ruler, dns_srv("http", names.QUERY_PODS, ctx.namespace), self._access.pod_labels,
+            remote_write=remote_write_url(ctx.namespace) if stateless else None,
+            writer_secret=REMOTE_WRITE_CLIENT_SECRET if stateless else None), depends_on=after), self._child())]
 
     def _query_path(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Query over the planned StoreAPIs, query-frontend, and with a global view the leaf Service the global tier

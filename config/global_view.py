@@ -168,6 +168,13 @@ class GlobalRulerSpec(RulerSpec):
     enabled: bool = True
     """Run it; default true."""
 
+    @model_validator(mode="after")
+    def _keeps_its_blocks(self) -> "GlobalRulerSpec":
+        if self.stateless:
+            raise ValueError("stateless: the global tier has no receive to write the rules' results to (its ruler "
+                             "serves them over its StoreAPI)")
+        return self
+
 
 class GlobalViewSpec(StrictModel):
     """One deduplicated query across every cluster and region, secured end to end."""

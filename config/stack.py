@@ -269,7 +269,8 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
             elif not dr_clusters:
                 problems.append((f"{rat}.destination", f"region {target!r} has no cluster to run the read-only store "
                                                        "gateway on the DR copy"))
-    return [*problems, *_global_view_problems(stack), *_alerting_problems(stack), *_tenancy_problems(stack),
+    return [*problems, *_global_view_problems(stack), *_alerting_problems(stack), *_ruler_problems(stack),
+            *_tenancy_problems(stack),
             *_entry_tenancy_problems(stack)]
 
 
@@ -295,6 +296,14 @@ def _entry_tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
                 problems.append((path, f"group {name!r} is not in global-view.entry-point.allowed-groups: its members "
                                        "could not sign in"))
     return problems
+
+
+def _ruler_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    """A stateless ruler writes its results to the cluster's receive."""
+    if stack.thanos.ruler.stateless and not stack.thanos.receive.enabled:
+        return [("thanos.ruler.stateless", "a stateless ruler remote-writes its results to the cluster's receive: "
+                                           "set thanos.receive.enabled, or keep the ruler's own TSDB")]
+    return []
 
 
 def _alerting_problems(stack: StackConfig) -> list[tuple[str, str]]:

@@ -288,6 +288,10 @@ class RulerSpec(StrictModel):
     (the platform's own alerts run in each cluster's Prometheus)."""
     resources: Resources = sized("250m", "512Mi", "1Gi")
     """Default 250m/512Mi requests, 1Gi limit."""
+    stateless: bool = False
+    """Remote-write the rules' results to the cluster's receive routers (the platform's writer certificate) and keep
+    no blocks: no TSDB, no uploads, the volume holds only the write-ahead log of what is not yet sent (needs
+    thanos.receive); default false (a local TSDB whose blocks are uploaded to the bucket)."""
 
 
 class ReceiveSpec(StrictModel):

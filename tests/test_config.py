@@ -440,3 +440,13 @@ def test_tenants_planned_series_size_the_ingestors_and_their_own_head_series_lim
     assert found["tenancy.tenants[1].limits.head-series"].startswith(
         "90000 is below the 100000 series the tenant writes (remote-write-series)")
     assert "above the" in found["tenancy.tenants[0].remote-write-series"]
+
+
+def test_a_stateless_ruler_needs_receive_and_the_global_ruler_keeps_its_blocks():
+    raw = prod()
+    raw["thanos"]["receive"] = {"enabled": False}
+    raw["thanos"]["ruler"] = {"stateless": True}
+    assert "set thanos.receive.enabled" in problems(raw)["thanos.ruler.stateless"]
+    raw = prod()
+    raw["global-view"].setdefault("ruler", {})["stateless"] = True
+    assert "the global tier has no receive" in problems(raw)["global-view.ruler"]

@@ -240,6 +240,44 @@ def test_a_global_ruler_alert_reaches_alertmanager_with_the_cluster_it_is_about(
     assert alert["labels"].get("tier") == "global" and "rule_replica" not in alert["labels"], alert["labels"]
 
 
+def test_a_stateless_ruler_writes_its_results_through_receive_and_keeps_no_tsdb(dev):
+    """chicago's ruler planned with `thanos.ruler.stateless` (its StatefulSet from that plan, beside dev's Secrets, as a
+    second replica with one recording rule): its series arrive through the real routers with the ruler's labels and
+    receive's, chicago's query answers them, and its data directory holds only the write-ahead log of what it sends
+    (no head, no block to upload)."""
+    from tests.realtools.plan import kubernetes_objects
+
+    namespace = CLUSTERS["chicago"]
+    def is_ruler(cluster: str, obj: dict) -> bool:
+        return (cluster == "chicago" and obj["kind"] == "StatefulSet" and obj["metadata"]["name"] == "thanos-ruler"
+                and obj["metadata"].get("namespace") == namespace)
+    stateless = next(o for c, o in kubernetes_objects("dev", {"thanos": {"ruler": {"stateless": True}}}) if is_ruler(c, o))
+    objects = [(c, stateless if is_ruler(c, o) else o) for c, o in dev.objects]
+    ruler = next(c for c in planned_containers("dev", objects, all_replicas=True)
+                 if c.namespace == namespace and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
+    assert any(a.startswith("--remote-write.config=") for a in ruler.args), ruler.args
+    rules = yaml.safe_dump({"groups": [{"name": "harness", "interval": "5s", "rules": [
+        {"record": "harness:stateless_ruler:one", "expr": "vector(1)"}]}]})
+    probe = dataclasses.replace(ruler, pod="thanos-ruler-1", env={**ruler.env, "POD_NAME": "thanos-ruler-1"},
+                                args=[a.replace("thanos-ruler-0", "thanos-ruler-1") for a in ruler.args],
+                                mounts=[dataclasses.replace(m, volume=dataclasses.replace(
+                                    m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
+                                    if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+    process = dev.harness.start(probe)
+    try:
+        assert process.wait_ready(60) == "ready", process.output()
+        leaf = dev.process("chicago", namespace, "thanos-query-pods")
+        series = eventually(lambda: query(leaf, 'harness:stateless_ruler:one{rule_replica="thanos-ruler-1"}',
+                                          dedup="false"), 120, every=3)
+        labels = series[0]["metric"]
+        assert labels["cluster"] == "chicago" and labels.get("receive_replica"), labels  # written through receive
+        assert metric(process, "prometheus_remote_storage_samples_total") > 0
+        data = dev.harness.sandbox.volume_file(probe, "/var/thanos/rule")
+        assert (data / "wal").is_dir() and not (data / "chunks_head").exists(), sorted(p.name for p in data.iterdir())
+    finally:
+        process.stop()
+
+
 def test_every_connection_the_real_processes_made_is_allowed_by_the_planned_network_policies(dev):
     """Runs last in this module: every connection one started pod opened to another during the tests above that the
     kernel's socket table showed (sampled each second; the shortest may pass unseen) is one the planned

@@ -727,3 +727,22 @@ def test_every_pod_runs_as_a_service_account_the_plan_declares(planned, stack):
             if pod and pod.get("serviceAccountName"):
                 assert (o["metadata"].get("namespace"), pod["serviceAccountName"]) in accounts, \
                     f"{cluster}: {o['kind']} {o['metadata']['name']} runs as {pod['serviceAccountName']}"
+
+
+def test_a_stateless_ruler_remote_writes_to_the_routers_and_has_no_bucket():
+    from components.platform.kube import ClusterContext
+    from components.thanos.ruler import build_ruler
+    from config.thanos import RulerSpec
+
+    ctx = ClusterContext("chicago", "us-central", "thanos-chicago", "quay.io/thanos/thanos:v0.42.4")
+    url = "https://thanos-receive-router.thanos-chicago.svc.cluster.local:19291/api/v1/receive"
+    objects = build_ruler(ctx, RulerSpec(stateless=True), "dnssrv+_http._tcp.q", remote_write=url,
+                          writer_secret="thanos-remote-write-client-tls")
+    ruler = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["spec"]
+    args = ruler["containers"][0]["args"]
+    written = yaml.safe_load(flag_values(args, "remote-write.config")[0])["remote_write"]
+    assert [(w["url"], w["tls_config"]["cert_file"]) for w in written] == [(url, "/etc/thanos/tls/tls.crt")]
+    assert not flag_values(args, "objstore.config-file") and not flag_values(args, "tsdb.retention")
+    assert 'cluster="chicago"' in flag_values(args, "label")  # its series keep the cluster they are about
+    secrets = {v["secret"]["secretName"] for v in ruler["volumes"] if "secret" in v}
+    assert secrets == {"thanos-remote-write-client-tls", "thanos-ca-bundle"}, secrets

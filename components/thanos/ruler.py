@@ -23,7 +23,7 @@ from components.platform.common import (
     thanos_ports,
     volume_claim,
 )
-from components.platform.tls import cert_mounts, cert_volumes, server_tls_flags
+from components.platform.tls import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes, server_tls_flags
 from components.observability.alertmanager import split_url
 from components.platform.names import pod_address
 from components.platform import names
@@ -55,17 +55,27 @@ def ruler_labels(ctx: ClusterContext, *, global_tier: bool = False) -> list[str]
     return [f'cluster="{ctx.cluster}"', f'region="{ctx.region}"', replica]
 
 
+def remote_write_config(url: str) -> dict[str, Any]:
+    """`--remote-write.config` of a stateless ruler: Prometheus' `remote_write` to the routers with the platform's
+    writer certificate (mounted where cert_mounts puts it; the routers' server certificate is from the servers CA)."""
+    return {"remote_write": [{"url": url, "name": "receive", "tls_config": {
+        "cert_file": f"{CERT_MOUNT}/tls.crt", "key_file": f"{CERT_MOUNT}/tls.key", "ca_file": f"{CA_MOUNT}/ca.crt",
+        "min_version": "TLS13"}}]}
+
+
 def ruler_args(ctx: ClusterContext, spec: RulerSpec, query_address: str, *, uploads: bool = True,
-               server_tls: bool = False) -> list[str]:
+               server_tls: bool = False, remote_write: str | None = None) -> list[str]:
     """Ruler flags: labels with the replica label, which is dropped from alerts so Alertmanager deduplicates. Without
-    `uploads` (the global ruler) its blocks stay local and are served over its StoreAPI only."""
+    `uploads` (the global ruler) its blocks stay local and are served over its StoreAPI only. With `remote_write`
+    (a stateless cluster ruler) the results go there with the same labels, and it keeps no TSDB."""
+    storage = ([f"--remote-write.config={inline_config(remote_write_config(remote_write))}"] if remote_write else
+               [f"--tsdb.retention={spec.retention}", "--tsdb.block-duration=2h"])
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              f"--data-dir={DATA_DIR}", *([OBJSTORE_FLAG] if uploads else []),
              *(server_tls_flags("readers") if server_tls else []),
-             *(f"--label={label}" for label in ruler_labels(ctx, global_tier=not uploads)),
+             *(f"--label={label}" for label in ruler_labels(ctx, global_tier=not uploads and not remote_write)),
              f"--alert.label-drop={RULER_REPLICA_LABEL}", f"--rule-file={RULES_DIR}/*.yaml",
-             f"--eval-interval={spec.evaluation_interval}", f"--tsdb.retention={spec.retention}",
-             "--tsdb.block-duration=2h", f"--query={query_address}"]
+             f"--eval-interval={spec.evaluation_interval}", *storage, f"--query={query_address}"]
     if spec.alertmanagers:
         flags.append(f"--alertmanagers.config={inline_config(alertmanagers_config(spec.alertmanagers))}")
     return thanos_args("rule", flags)
@@ -91,18 +101,22 @@ def alertmanagers_config(urls: list[str]) -> dict[str, Any]:
 
 
 def build_ruler(ctx: ClusterContext, spec: RulerSpec, query_address: str, pod_labels: dict[str, str] | None = None,
-                *, tls_secret: str | None = None, trust: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                *, tls_secret: str | None = None, trust: dict[str, str] | None = None,
+                remote_write: str | None = None, writer_secret: str | None = None) -> list[dict[str, Any]]:
     """Rules ConfigMap, StatefulSet with a PVC and the reloader, headless Service, PDB. With `tls_secret` (the global
-    ruler): gRPC behind mTLS and no uploads (it has no bucket)."""
+    ruler): gRPC behind mTLS and no uploads (it has no bucket). With `remote_write` (a stateless cluster ruler): its
+    results go to that URL with the client certificate of `writer_secret`, and it has no bucket either."""
     component = "ruler"
-    uploads = tls_secret is None
+    uploads = tls_secret is None and remote_write is None
     storage_mounts = [objstore_mount()] if uploads else cert_mounts()
     ruler = container("thanos-ruler", ctx.image, ruler_args(ctx, spec, query_address, uploads=uploads,
-                                                            server_tls=not uploads), spec.resources,
+                                                            server_tls=tls_secret is not None,
+                                                            remote_write=remote_write), spec.resources,
                       ports=thanos_ports(), env=downward_env(), probes=http_probes(startup_seconds=300),
                       mounts=[{"name": "data", "mountPath": DATA_DIR}, *storage_mounts,
                               {"name": "rules", "mountPath": RULES_DIR, "readOnly": True}])
-    volumes = [objstore_volume()] if tls_secret is None else cert_volumes(tls_secret)
+    volumes = ([objstore_volume()] if uploads else
+               cert_volumes(tls_secret or writer_secret or ""))
     pod = pod_spec(service_name(component), [ruler, config_reloader("rules", RULES_DIR, HTTP_PORT)], selector=ctx.selector(component),
                    replicas=spec.replicas, zone_spread=ctx.zone_spread, node_spread=ctx.node_spread,
                    volumes=[*volumes, {"name": "rules", "configMap": {"name": f"{NAME}-rules"}}])
