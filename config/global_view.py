@@ -102,7 +102,8 @@ class EntryPointSpec(StrictModel):
     host: str = Field(pattern=_HOST_RE)
     """Host name users and Grafana reach, e.g. thanos.example.com; required."""
     auth: Literal["oauth2-proxy", "basic-auth"] = "oauth2-proxy"
-    """`oauth2-proxy` (OIDC single sign-on) or `basic-auth` (ingress-nginx, bcrypt htpasswd); default oauth2-proxy."""
+    """`oauth2-proxy` (OIDC single sign-on) or `basic-auth` (bcrypt passwords: ingress-nginx checks them on an Ingress,
+    the tenant gate on a Gateway, which has no portable basic auth); default oauth2-proxy."""
     oidc_issuer_url: str | None = Field(default=None, pattern=r"^https://\S+$")
     """OIDC issuer of oauth2-proxy; required with oauth2-proxy. The client secret is the secret config key
     `thanos:oauth2ClientSecret`."""
@@ -126,6 +127,11 @@ class EntryPointSpec(StrictModel):
     controller_namespace: Name | None = None
     """Namespace of the gateway or ingress controller's proxies, the only peers allowed to reach the auth proxy;
     default envoy-gateway-system (gateway) or ingress-nginx (ingress)."""
+
+    def gated(self, tenants: bool) -> bool:
+        """Whether the tenant gate stands behind the entry point: with `tenants` (it sets each reader's tenant), or
+        with basic auth on a Gateway (Gateway API has no portable basic auth: the gate checks the passwords)."""
+        return tenants or (self.auth == "basic-auth" and self.kind == "gateway")
 
     @property
     def controller(self) -> str:
@@ -156,9 +162,6 @@ class EntryPointSpec(StrictModel):
             raise ValueError("set basic-auth-users (one password each) or basic-auth-user (one shared), not both")
         if len(set(self.basic_auth_users)) != len(self.basic_auth_users):
             raise ValueError(f"basic-auth-users lists someone twice: {self.basic_auth_users}")
-        if self.auth == "basic-auth" and self.kind != "ingress":
-            raise ValueError("auth basic-auth is the ingress-nginx mode: set kind: ingress (Gateway API has no "
-                             "portable basic auth)")
         return self
 
 

@@ -257,7 +257,6 @@ def test_distributed_mode_partitions_by_cluster():
      "global-view.partition-labels", "is a replica label"),
     (lambda v: v.pop("dns"), "global-view", "needs dns"),
     (lambda v: v["entry-point"].pop("oidc-client-id"), "global-view.entry-point", "needs oidc-issuer-url and oidc-client-id"),
-    (lambda v: v["entry-point"].update({"auth": "basic-auth"}), "global-view.entry-point", "set kind: ingress"),
 ])
 def test_bad_global_view_config_names_the_key(change, key, message):
     raw = stack_config("prod")
@@ -557,6 +556,46 @@ def test_with_tenants_the_entry_point_goes_through_the_gate_and_only_operators_r
         {"key": "app.kubernetes.io/component", "operator": "In", "values": ["tenant-gate"]}]}}]
     datasource = yaml.safe_load(by_name[("ConfigMap", "thanos-grafana-datasources")]["data"]["thanos.yaml"])
     assert datasource["datasources"][0]["url"] == "http://thanos-query.thanos-global.svc.cluster.local:10902"
+def test_basic_auth_on_a_gateway_goes_through_the_gate_which_checks_the_passwords(tmp_path):
+    """dev without tenants, its entry point a Gateway with basic auth (Gateway API has no portable basic auth): the
+    HTTPRoute sends everything to the tenant gate, which checks each user's bcrypt line and sends them all, as
+    operators, to the global query-frontend (and Grafana); its readiness route is the gate's own; no htpasswd Secret;
+    only the Gateway's controller reaches the gate."""
+    probe = (
+        "def edit(c):\n"
+        "    c['global-view']['entry-point'].update({'kind': 'gateway', 'class': 'cloud-provider-kind',\n"
+        "                                            'basic-auth-users': ['alice', 'bob'],\n"
+        "                                            'controller-namespace': 'kube-system'})\n"
+        "    c.pop('tenancy')\n"
+        "plan = plan_stack('dev', edit=edit)\n"
+        "objects = [r.inputs for r in plan.resources\n"
+        "           if r.custom and r.inputs.get('metadata', {}).get('namespace') == 'thanos-global']\n"
+        "print(json.dumps(objects, default=str))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    objects = json.loads(proc.stdout.splitlines()[-1])
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    routes = {name: o["spec"]["rules"][0] for (kind, name), o in by_name.items() if kind == "HTTPRoute"}
+    assert {name: [b["name"] for b in rule["backendRefs"]] for name, rule in routes.items()} == {
+        "thanos": ["thanos-tenant-gate"], "thanos-ready": ["thanos-tenant-gate"]}
+    assert routes["thanos-ready"]["matches"] == [{"path": {"type": "Exact", "value": "/-/ready"}}]
+    assert ("Secret", "thanos-basic-auth") not in by_name and ("Deployment", "thanos-tenant-gate-pods") in by_name
+    assert ("Deployment", "thanos-query-tenants-pods") not in by_name  # no tenants: nothing enforces
+    gate = json.loads(by_name[("Secret", "thanos-tenant-gate-config")]["stringData"]["caddy.json"])
+    routes_of_gate = gate["apps"]["http"]["servers"]["gate"]["routes"]
+    accounts = routes_of_gate[1]["handle"][1]["providers"]["http_basic"]["accounts"]
+    assert sorted(a["username"] for a in accounts) == ["alice", "bob"]
+    operators = routes_of_gate[2]
+    assert operators["match"] == [{"vars": {"{http.auth.user.id}": ["alice", "bob"]}}]
+    upstreams = json.dumps(operators["handle"])
+    assert "thanos-query-frontend.thanos-global.svc.cluster.local:10902" in upstreams
+    assert "thanos-grafana" in upstreams
+    policy = by_name[("NetworkPolicy", "thanos-entry-point-ingress")]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "thanos-tenant-gate"
+    assert policy["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "kube-system"}}}]
+
+
 def test_with_tenants_the_global_frontend_reads_through_an_enforcing_query(planned):
     """dev has tenants: the global query-frontend's downstream is thanos-query-tenants, which enforces tenant_id from
     THANOS-TENANT and reads only the global query's gRPC; the global query (operators, the global ruler) does not

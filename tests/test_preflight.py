@@ -117,6 +117,7 @@ def test_unknown_stack_exits_2():
 
 # Every stack has a CA (pulumi_tls); the generated cookie secret or password of an entry point needs pulumi_random.
 SDK_OF_STACK = {"dev": {"pulumi_kubernetes", "pulumi_random", "pulumi_tls"},
+                "laptop": {"pulumi_kubernetes", "pulumi_random", "pulumi_tls"},
                 "prod": {"pulumi_kubernetes", "pulumi_aws", "pulumi_tls", "pulumi_random"},
                 "gcp": {"pulumi_kubernetes", "pulumi_gcp", "pulumi_tls", "pulumi_random"},
                 "azure": {"pulumi_kubernetes", "pulumi_azure_native", "pulumi_tls", "pulumi_random"}}

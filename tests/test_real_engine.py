@@ -383,7 +383,7 @@ def api_server(tmp_path_factory):
 
 
 @DRY_RUN
-@pytest.mark.parametrize("stack", ["dev", "prod", "gcp", "azure"])
+@pytest.mark.parametrize("stack", ["dev", "laptop", "prod", "gcp", "azure"])
 def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     objects = [obj for _, obj in kubernetes_objects(stack)]
     for namespace in (o for o in objects if o["kind"] == "Namespace"):
@@ -567,6 +567,54 @@ def test_destroy_under_protect_data_keeps_the_blocks_and_without_it_removes_ever
                 if n["metadata"]["name"].startswith("thanos") and n.get("status", {}).get("phase") != "Terminating"]
 
     assert wait_until(lambda: not active_thanos_namespaces(), 60), active_thanos_namespaces()
+
+
+LAPTOP = pytest.mark.xdist_group("real-engine-laptop")
+
+
+def _quantity(value: str) -> float:
+    """A Kubernetes CPU or memory quantity as a number (cores, bytes)."""
+    units = {"m": 1e-3, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return float(value[:-len(suffix)]) * factor
+    return float(value)
+
+
+@LAPTOP
+def test_the_laptop_stack_comes_up_on_one_laptop_sized_node_with_room_to_spare(tmp_path_factory):
+    """The laptop stack as docs/laptop.md runs it: a preview with the pack and `pulumi up` on one kind node of 4 CPUs
+    and 8 GiB beside kind's own pods and Envoy Gateway (its Gateway gets an address; no ingress-nginx): every pod
+    scheduled and ready, every Job done; what the node's pods request leaves at least a CPU and 2 GiB free."""
+    workdir = tmp_path_factory.mktemp("real-engine-laptop")
+    with Cluster(workdir / "cluster", entry="envoy-gateway") as cluster:
+        project = Project(workdir, cluster.kubeconfig)
+        project.init("laptop")
+        preview = project.run("preview", "-s", "laptop", *project.policy_args("laptop"))
+        print(report(preview))
+        assert preview.returncode == 0, preview.explain()
+        up = project.run("up", "-s", "laptop", "--yes", "--skip-preview", *project.policy_args("laptop"),
+                         timeout=1800)
+        print(report(up))
+        assert up.returncode == 0, up.explain() + "\n" + "\n".join(cluster.pending_pods())
+        assert not cluster.pending_pods()
+        jobs = cluster.items("/apis/batch/v1/jobs")
+        assert jobs and all(j.get("status", {}).get("succeeded") == 1 for j in jobs), [
+            (j["metadata"]["name"], j.get("status")) for j in jobs]
+        gateway = cluster.get("/apis/gateway.networking.k8s.io/v1/namespaces/thanos-global/gateways/thanos")
+        assert gateway["status"]["addresses"], gateway.get("status")
+        requested = {"cpu": 0.0, "memory": 0.0}
+        running = [p for p in cluster.items("/api/v1/pods") if p["status"].get("phase") == "Running"]
+        for pod in running:
+            for container in pod["spec"]["containers"]:
+                for key in requested:
+                    requested[key] += _quantity(((container.get("resources") or {}).get("requests") or {}).get(key, "0"))
+        node = cluster.get(f"/api/v1/nodes/{NODE}")["status"]["allocatable"]
+        free = {key: _quantity(node[key]) - requested[key] for key in requested}
+        print(f"laptop on one node of {node['cpu']} CPU / {node['memory']}: {len(running)} pods request "
+              f"{requested['cpu']:.2f} CPU and {requested['memory'] / 2 ** 30:.2f} GiB, "
+              f"{free['cpu']:.2f} CPU and {free['memory'] / 2 ** 30:.2f} GiB free")
+        assert free["cpu"] >= 1 and free["memory"] >= 2 * 2 ** 30, free
 
 
 def test_the_cli_is_not_older_than_the_python_sdk_it_runs():

@@ -109,3 +109,51 @@ def test_each_signed_in_user_reads_their_own_tenant_and_operators_read_every_one
         rewrite(moved["gate"])
         assert wait_until(lambda: as_user("alice", ["team-a-devs"]) == 200 and to_frontend[-1]["tenant"] == ["team-b"],
                           15)
+
+
+def test_basic_auth_on_a_gateway_is_checked_by_the_gate(tmp_path):
+    """dev's entry point as a Gateway with basic auth and no tenants: the planned gate (the real Caddy) lets in each
+    planned user with their own generated password, as an operator, to the query-frontend (a tenant header the client
+    sends is dropped) and Grafana; a wrong password or none gets 401 and reaches nothing; the readiness path answers
+    without a password (the Gateway's health check)."""
+    import base64
+
+    probe = (
+        "def edit(c):\n"
+        "    c['global-view']['entry-point'].update({'kind': 'gateway', 'class': 'cloud-provider-kind',\n"
+        "                                            'basic-auth-users': ['alice', 'bob']})\n"
+        "    c.pop('tenancy')\n"
+        "plan = plan_stack('dev', edit=edit)\n"
+        "gate = next(r.inputs for r in plan.resources if r.type == 'kubernetes:core/v1:Secret'\n"
+        "            and r.inputs['metadata']['name'] == 'thanos-tenant-gate-config')\n"
+        "users = {r.name.rsplit('-', 1)[-1]: r.outputs['result'] for r in plan.resources\n"
+        "         if r.type == 'random:index/randomPassword:RandomPassword' and '-basic-auth-' in r.name\n"
+        "         and not r.name.endswith('-salt-key')}\n"
+        "print(json.dumps({'gate': gate['stringData']['caddy.json'], 'users': users}))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    planned = json.loads(proc.stdout.splitlines()[-1])
+    passwords = planned["users"]
+    assert sorted(passwords) == ["alice", "bob"]
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(),
+                "THANOS-TENANT": "team-b"}
+
+    with ExitStack() as stack:
+        frontend, to_frontend = stack.enter_context(recording_upstream("query-frontend"))
+        grafana, to_grafana = stack.enter_context(recording_upstream("grafana"))
+        dials = {"thanos-query-frontend.thanos-global.svc.cluster.local:10902": frontend,
+                 "thanos-grafana.thanos-global.svc.cluster.local:3000": grafana}
+        gate, _ = stack.enter_context(caddy(planned["gate"], dials))
+        refused = {"no password": request(gate, QUERY, {})[0],
+                   "wrong password": request(gate, QUERY, {}, basic("alice", "guess"))[0],
+                   "bob's password for alice": request(gate, QUERY, {}, basic("alice", passwords["bob"]))[0]}
+        assert refused == {"no password": 401, "wrong password": 401, "bob's password for alice": 401}
+        assert to_frontend == to_grafana == []
+        assert request(gate, "/-/ready", {})[0] == 200 and to_frontend == []  # answered by the gate itself
+        for user, password in passwords.items():
+            assert request(gate, QUERY, {}, basic(user, password))[0] == 200
+        assert [(r["path"], r["tenant"]) for r in to_frontend] == [(QUERY, None), (QUERY, None)]
+        assert request(gate, "/grafana/d/thanos", {}, basic("alice", passwords["alice"]))[0] == 200
+        assert len(to_grafana) == 1

@@ -1,6 +1,7 @@
 """The authenticated HTTPS entry point of the global query-frontend: a Gateway API Gateway + HTTPRoute (or an
-Ingress) in front of oauth2-proxy (OIDC), or ingress-nginx basic auth with a bcrypt htpasswd that stays the same
-across `pulumi up` runs. Passwords and client secrets only ever travel as Pulumi secrets into Secrets."""
+Ingress) in front of oauth2-proxy (OIDC), or basic auth with bcrypt passwords that stay the same across `pulumi up`
+runs (checked by ingress-nginx on an Ingress, by the tenant gate on a Gateway). Passwords and client secrets only
+ever travel as Pulumi secrets into Secrets."""
 
 from typing import Any
 
@@ -85,10 +86,10 @@ def build_oauth2_proxy(ctx: ClusterContext, spec: EntryPointSpec, grafana: bool 
 
 
 def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, backend: str,
-                    port: int) -> list[dict[str, Any]]:
-    """A Gateway with one HTTPS listener (TLS ends here) and two HTTPRoutes: the host to the auth proxy, and the
-    proxy's ping path on any host name (health checks dial the load balancer's own name). Both drop the client's
-    forwarded headers."""
+                    port: int, ready_path: str = PING_PATH) -> list[dict[str, Any]]:
+    """A Gateway with one HTTPS listener (TLS ends here) and two HTTPRoutes: the host to the authenticating proxy
+    (oauth2-proxy, or the tenant gate with basic auth), and the proxy's unauthenticated `ready_path` on any host name
+    (health checks dial the load balancer's own name). Both drop the client's forwarded headers."""
     ref = [{"name": ENTRY_NAME, "sectionName": "https"}]
     backend_refs = [{"name": backend, "port": port}]
     drop = [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": FORWARDED_HEADERS}}]
@@ -107,7 +108,7 @@ def gateway_objects(ctx: ClusterContext, spec: EntryPointSpec, tls_secret: str, 
                              "backendRefs": backend_refs}]}},
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
          "metadata": ctx.metadata(f"{ENTRY_NAME}-ready", "entry-point"),
-         "spec": {"parentRefs": ref, "rules": [{"matches": [{"path": {"type": "Exact", "value": PING_PATH}}],
+         "spec": {"parentRefs": ref, "rules": [{"matches": [{"path": {"type": "Exact", "value": ready_path}}],
                                                 "filters": drop, "backendRefs": backend_refs}]}},
     ]
 
@@ -178,6 +179,7 @@ class EntryPoint:
         self.validity, self.tls_pair = validity or TlsSpec(), tls_pair
         self.tls_secret = entry_tls_secret(spec)
         self.tenancy = tenancy if tenancy and tenancy.enabled else None
+        self.gated = spec.gated(self.tenancy is not None)
 
     def _htpasswd(self) -> pulumi.Output[str]:
         """`user:bcrypt` lines of every basic-auth user."""
@@ -196,11 +198,16 @@ class EntryPoint:
         return {"apiVersion": "v1", "kind": "Secret", "metadata": self.ctx.metadata(BASIC_AUTH_SECRET, "entry-point"),
                 "type": "Opaque", "stringData": {"auth": self._htpasswd()}}
 
-    def _gate(self, tenancy: TenancySpec) -> list[dict[str, Any]]:
+    def _gate(self) -> list[dict[str, Any]]:
         """The tenant gate: tenants' readers to the query-frontend with their tenant, operators to the global query
-        (and Grafana); with basic auth it checks the passwords (the same bcrypt lines nginx would)."""
+        (and Grafana); with basic auth it checks the passwords (the same bcrypt lines nginx would). Without tenants
+        (basic auth on a Gateway) everyone who signs in is an operator, and reads through the query-frontend."""
         ns = self.ctx.namespace
         tenants, operators = service_address(QUERY_FRONTEND, ns, HTTP_PORT), service_address(QUERY, ns, HTTP_PORT)
+        tenancy = self.tenancy
+        if tenancy is None:
+            users = self.spec.basic_auth_users or [self.spec.basic_auth_user]
+            tenancy, operators = TenancySpec(operators=users), tenants
         grafana = service_address(GRAFANA_NAME, ns, GRAFANA_PORT) if self.grafana else None
         if self.spec.auth == "oauth2-proxy":
             return build_tenant_gate(self.ctx, config_text(gate_config(
@@ -214,16 +221,20 @@ class EntryPoint:
 
     def register(self, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Register the entry point's objects; returns the Gateway or Ingress whose address DNS points at."""
-        spec, ctx, gated = self.spec, self.ctx, self.tenancy is not None
+        spec, ctx, gated = self.spec, self.ctx, self.gated
+        basic = spec.auth == "basic-auth"
         manifests = entry_tls_objects(ctx, spec, self.validity, self.tls_pair)
-        if not (gated and spec.auth == "basic-auth"):  # there the gate holds the password hashes
+        if not (gated and basic):  # there the gate holds the password hashes
             manifests.insert(0, self._secret())
-        if self.tenancy is not None:
-            manifests += self._gate(self.tenancy)
+        if gated:
+            manifests += self._gate()
         if spec.auth == "oauth2-proxy":
             manifests += build_oauth2_proxy(ctx, spec, self.grafana, gated)
         if spec.kind == "gateway":
-            manifests += gateway_objects(ctx, spec, self.tls_secret, service_name("oauth2-proxy"), OAUTH2_PROXY_PORT)
+            manifests += (gateway_objects(ctx, spec, self.tls_secret, service_name("tenant-gate"), HTTP_PORT, READY_PATH)
+                          if basic else
+                          gateway_objects(ctx, spec, self.tls_secret, service_name("oauth2-proxy"), OAUTH2_PROXY_PORT,
+                                          PING_PATH))
         else:
             manifests += ingress_objects(ctx, spec, self.tls_secret, self.grafana, gated)
         created = register(manifests, self.name, parent, depends_on)

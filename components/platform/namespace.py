@@ -325,7 +325,7 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     provider; Grafana too behind basic auth)."""
     entry = view.entry_point
     proxied = entry is not None and entry.auth == "oauth2-proxy"
-    gated = entry is not None and stack.tenancy.enabled
+    gated = entry is not None and entry.gated(stack.tenancy.enabled)
     policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied,
                                                                   stack.tenancy.enabled, gated),
                                  (OAUTH2_PROXY_PORT,))

@@ -3,11 +3,14 @@ cluster`): the real etcd, kube-apiserver, kube-controller-manager and kube-sched
 pod lifecycles (no containers run: kwok marks scheduled pods Running and Ready, and completes Job pods whatever they
 would have done).
 
-Two STAND-INS play the parts of kind's add-ons, following what they do upstream:
+STAND-INS play the parts of kind's add-ons, following what they do upstream:
 - kind's local-path provisioner: a claim the scheduler placed (`volume.kubernetes.io/selected-node`) gets a
   hostPath PersistentVolume on that node, which the real PV controller binds;
 - ingress-nginx as kind's guide installs it (`--publish-status-address=localhost`): every Ingress of class nginx
-  gets `status.loadBalancer.ingress[0].hostname: localhost`.
+  gets `status.loadBalancer.ingress[0].hostname: localhost`;
+- or (`entry="envoy-gateway"`, the laptop stack's) Envoy Gateway with cloud-provider-kind: the Gateway API CRDs and
+  GatewayClass `eg` are real; every Gateway of class eg gets the address cloud-provider-kind would give its Envoy
+  Service (`status.addresses`), and its controller and Envoy pods' requests are on the node.
 
     with Cluster(workdir) as cluster:      # ~20 s to a schedulable node
         cluster.kubeconfig                  # context kind-thanos, a system:masters token
@@ -40,8 +43,18 @@ KIND_SYSTEM_PODS = {
     # deploy): the room the program has is what is left.
     "etcd": ("100m", "100Mi"), "kube-apiserver": ("250m", None), "kube-controller-manager": ("200m", None),
     "kube-scheduler": ("100m", None), "coredns-1": ("100m", "70Mi"), "coredns-2": ("100m", "70Mi"),
-    "kindnet": ("100m", "50Mi"), "ingress-nginx-controller": ("100m", "90Mi"),
+    "kindnet": ("100m", "50Mi"),
 }
+ENTRY_CONTROLLERS = {
+    "ingress-nginx": {"ingress-nginx-controller": ("100m", "90Mi")},
+    # Envoy Gateway v1.9: its chart's controller requests, and one Envoy pod per Gateway (the Envoy container's
+    # default, api/v1alpha1/shared_types.go, plus its shutdown manager's 10m/32Mi).
+    "envoy-gateway": {"envoy-gateway": ("100m", "256Mi"), "envoy-thanos-global": ("110m", "544Mi")},
+}
+"""The entry point's controller pods on the node, by what serves it."""
+GATEWAY_CLASS = "eg"
+GATEWAY_ADDRESS = "172.18.0.3"
+"""What cloud-provider-kind gives a LoadBalancer Service on kind's Docker network (the Envoy Service's address)."""
 TOKEN = "thanos-platform-test-admin"
 
 
@@ -98,11 +111,13 @@ def _certificates(folder: Path) -> dict[str, Path]:
 class Cluster:
     """The control plane, the node and the stand-ins; `close` stops every process it started."""
 
-    def __init__(self, workdir: Path, late_ready: tuple[str, float] | None = None):
+    def __init__(self, workdir: Path, late_ready: tuple[str, float] | None = None, entry: str = "ingress-nginx"):
         """`late_ready`: (a regular expression, seconds): pods whose name matches it become Running and Ready only
-        that long after they are scheduled (kwok's pod-ready stage delayed), so a test sees them pending."""
+        that long after they are scheduled (kwok's pod-ready stage delayed), so a test sees them pending. `entry`:
+        what serves the entry point (ENTRY_CONTROLLERS)."""
         self.workdir = workdir
         self.late_ready = late_ready
+        self.entry = entry
         self.processes: list[tuple[str, subprocess.Popen, Path]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -216,7 +231,8 @@ class Cluster:
             self._wait(f"the {namespace} ServiceAccount", lambda namespace=namespace: self.get(
                 f"/api/v1/namespaces/{namespace}/serviceaccounts/default"), 60)
         self._kind_add_ons()
-        for target in (self._provision_claims, self._publish_ingress_status):
+        publish = self._publish_gateway_status if self.entry == "envoy-gateway" else self._publish_ingress_status
+        for target in (self._provision_claims, publish):
             thread = threading.Thread(target=self._loop, args=(target,), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -306,7 +322,14 @@ class Cluster:
         self.api("POST", "/apis/networking.k8s.io/v1/ingressclasses", {
             "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"},
             "spec": {"controller": "k8s.io/ingress-nginx"}})
-        for name, (cpu, memory) in KIND_SYSTEM_PODS.items():
+        if self.entry == "envoy-gateway":
+            self.install_crds()
+            self.api("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                     "metadata": {"name": "envoy-gateway-system"}})
+            self.api("POST", "/apis/gateway.networking.k8s.io/v1/gatewayclasses", {
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": GATEWAY_CLASS},
+                "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}})
+        for name, (cpu, memory) in {**KIND_SYSTEM_PODS, **ENTRY_CONTROLLERS[self.entry]}.items():
             requests = {"cpu": cpu, **({"memory": memory} if memory else {})}
             self.api("POST", "/api/v1/namespaces/kube-system/pods", {
                 "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"kind-system": name}},
@@ -354,6 +377,23 @@ class Cluster:
             meta = ingress["metadata"]
             self.api("PATCH", f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/ingresses/{meta['name']}/status",
                      {"status": {"loadBalancer": {"ingress": [{"hostname": "localhost"}]}}},
+                     content_type="application/merge-patch+json")
+
+    def _publish_gateway_status(self) -> None:
+        """STAND-IN for Envoy Gateway and cloud-provider-kind: a Gateway of class eg is Accepted and Programmed at the
+        address its Envoy Service gets."""
+        for gateway in self.items("/apis/gateway.networking.k8s.io/v1/gateways"):
+            if gateway["spec"].get("gatewayClassName") != GATEWAY_CLASS or gateway.get("status", {}).get("addresses"):
+                continue
+            meta = gateway["metadata"]
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            conditions = [{"type": kind, "status": "True", "reason": kind, "message": "stand-in",
+                           "lastTransitionTime": now, "observedGeneration": meta.get("generation", 1)}
+                          for kind in ("Accepted", "Programmed")]
+            self.api("PATCH", f"/apis/gateway.networking.k8s.io/v1/namespaces/{meta['namespace']}/gateways/"
+                              f"{meta['name']}/status",
+                     {"status": {"addresses": [{"type": "IPAddress", "value": GATEWAY_ADDRESS}],
+                                 "conditions": conditions}},
                      content_type="application/merge-patch+json")
 
     # ------------------------------------------------------------------------------------------- CRDs
