@@ -23,7 +23,9 @@ from components.cluster import plan_cluster
 from components.observability import rules as jobs
 from components.observability.alertmanager import alertmanager_args, alertmanager_config, render_config
 from components.observability.dashboards import all_dashboards, panel_queries
-from components.observability.rules import all_alerts, platform_rule_groups, ruler_rule_groups
+from components.observability.mixin import RUNBOOK as MIXIN_RUNBOOK
+from components.observability.mixin import mixin_alerts, mixin_version
+from components.observability.rules import PLATFORM_NOTES, all_alerts, platform_rule_groups, ruler_rule_groups
 from components.observability.operator import service_monitor
 from components.observability.replicas import planned_replicas
 from components.platform.kube import ClusterContext
@@ -62,15 +64,34 @@ def every_rule_group() -> list[dict]:
                            ruler_rule_groups("chicago", "docs/runbooks.md"))
 
 
-def render(template: str, labels: dict[str, str]) -> str:
-    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
+def humanize(value: float) -> str:
+    """Prometheus' `humanize` template function: four significant digits and an SI prefix."""
+    if value == 0:
+        return f"{value:.4g}"
+    prefixes, scale = (("k", "M", "G", "T"), 1 / 1000) if abs(value) >= 1 else (("m", "u", "n", "p"), 1000)
+    prefix = ""
+    for candidate in prefixes:
+        if (abs(value) < 1000) if scale < 1 else (abs(value) >= 1):
+            break
+        prefix, value = candidate, value * scale
+    return f"{value:.4g}{prefix}"
+
+
+def render(template: str, labels: dict[str, str], value: float | None = None) -> str:
+    """An annotation as Prometheus renders it: `$labels.<name>`, and `$value` (plain or humanized) when the case
+    gives the alert's value."""
+    def value_of(match: re.Match) -> str:
+        assert value is not None, f"the case of an alert printing $value gives its value: {template}"
+        return humanize(value) if match.group(1) else f"{value:g}"
+    text = re.sub(r"\{\{ ?\$labels\.(\w+) ?\}\}", lambda m: labels[m.group(1)], template)
+    return re.sub(r"\{\{ ?\$value( \| humanize)? ?\}\}", value_of, text)
 
 
 def case_tests(case, rule: dict) -> list[dict]:
     """The promtool test groups of one case: the alert fires with exactly its labels and rendered text, or stays
     silent."""
     labels = {**case.labels, **rule["labels"]}
-    annotations = {k: render(v, labels) for k, v in rule["annotations"].items()}
+    annotations = {k: render(v, labels, case.value) for k, v in rule["annotations"].items()}
     return [{"interval": case.interval,
              "input_series": [{"series": s, "values": v} for s, v in {**case.extra, **series}.items()],
              "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}]}
@@ -126,17 +147,21 @@ def test_a_broken_alert_fails_its_unit_test(tmp_path):
     groups = every_rule_group()
     for group in groups:
         for rule in group["rules"]:
-            if rule.get("alert") == "ThanosReceiveForwardFailures":
-                rule["expr"] = rule["expr"].replace("> 0.2", "> 0.4")
-    files = write_unit_tests(tmp_path, groups, only="ThanosReceiveForwardFailures")
+            if rule.get("alert") == "ThanosReceiveHighForwardRequestFailures":
+                assert "> 20" in rule["expr"]
+                rule["expr"] = rule["expr"].replace("> 20", "> 40")
+    files = write_unit_tests(tmp_path, groups, only="ThanosReceiveHighForwardRequestFailures")
     proc = subprocess.run([tool("promtool"), "test", "rules", *files], capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 1 and "ThanosReceiveForwardFailures" in proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "ThanosReceiveHighForwardRequestFailures" in proc.stdout + proc.stderr
 
 
 def test_every_alert_has_cases_text_and_a_runbook_section():
-    alerts = all_alerts()
-    names = [a.name for a in alerts]
-    assert len(names) == len(set(names)) >= 40
+    """The platform's own alerts link their section of docs/runbooks.md, the mixin's the upstream runbook's; every
+    alert of both has a firing and a quiet unit test."""
+    own = [a.name for a in all_alerts()]
+    upstream = [r["alert"] for rules in mixin_alerts().values() for r in rules]
+    names = own + upstream
+    assert len(names) == len(set(names)) >= 60
     assert sorted(c.alert for c in CASES) == sorted(names), "every alert has a firing and a quiet unit test"
     for case in CASES:
         assert case.fire != case.quiet, case.alert
@@ -145,8 +170,50 @@ def test_every_alert_has_cases_text_and_a_runbook_section():
     for rule in (r for g in every_rule_group() for r in g["rules"] if "alert" in r):
         assert rule["labels"]["severity"] in ("critical", "warning", "info")
         assert rule["annotations"]["summary"] and len(rule["annotations"]["description"]) > 40, rule["alert"]
-        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
-        assert anchor == rule["alert"].lower() and anchor in sections, rule["alert"]
+        url, anchor = rule["annotations"]["runbook_url"].split("#", 1)
+        if rule["alert"] in upstream:
+            assert (url, anchor) == (MIXIN_RUNBOOK, f"alert-name-{rule['alert'].lower()}"), rule["alert"]
+            notes = rule["annotations"].get("platform_runbook_url")
+            assert (notes is not None) is (rule["alert"] in PLATFORM_NOTES), rule["alert"]
+            assert notes is None or notes.split("#", 1)[1] in sections, rule["alert"]
+        else:
+            assert anchor == rule["alert"].lower() and anchor in sections, rule["alert"]
+    # Every section is an alert's (or a procedure the sections link), and every mixin alert with one carries it.
+    assert {s for s in sections if s.lower() in {u.lower() for u in upstream}} == {n.lower() for n in PLATFORM_NOTES}
+
+
+def test_the_vendored_mixin_is_the_pinned_thanos_releases():
+    """components/observability/mixin/ holds what the Thanos release the plan pins renders (its Go module's
+    examples/alerts/alerts.yaml, as ci/vendor-mixin.sh copies it): an upgrade of THANOS_IMAGE without a new copy
+    fails here."""
+    from config.thanos import THANOS_IMAGE
+
+    version = THANOS_IMAGE.rsplit(":", 1)[1]
+    assert mixin_version() == version
+    proc = subprocess.run(["go", "mod", "download", "-json", f"github.com/thanos-io/thanos@{version}"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    module = Path(json.loads(proc.stdout)["Dir"])
+    assert (module / "examples" / "alerts" / "alerts.yaml").read_bytes() == \
+        (ROOT / "components" / "observability" / "mixin" / "alerts.yaml").read_bytes()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_mixin_alert_of_what_a_cluster_runs_is_planned(planned, stack):
+    """Each cluster's planned rule file holds every alert the upstream mixin defines for the Thanos components that
+    cluster's Prometheus watches (the bucket-replicate group aside: not scraped here), by its upstream name."""
+    plan = planned[stack]
+    upstream = {component: {r["alert"] for r in rules} for component, rules in mixin_alerts().items()}
+    checked = 0
+    for cluster in plan.clusters():
+        groups = planned_rule_file(plan, cluster)
+        names = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
+        jobs_here = {g["name"].removesuffix(".mixin") for g in groups if g["name"].endswith(".mixin")}
+        for component in jobs_here:
+            assert upstream[component] <= names, (cluster, component, upstream[component] - names)
+            checked += len(upstream[component])
+        assert {jobs.QUERY, jobs.STORE, jobs.SIDECAR} <= jobs_here, (cluster, jobs_here)
+    assert checked >= 20
 
 
 def test_a_cluster_gets_only_the_alerts_of_what_it_runs():
@@ -162,8 +229,8 @@ def test_a_cluster_gets_only_the_alerts_of_what_it_runs():
     quiet = plan_cluster(stack_config.load(raw), "thanos", compactor_here=False, cluster="chicago").rule_scope
     groups = {g["name"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False, replicas={})}
     for absent in (jobs.RECEIVE, jobs.COMPACTOR, jobs.ALERTMANAGER, jobs.KUBE_STATE_METRICS, jobs.BUCKET_REPLICATE):
-        assert f"{absent}.alerts" not in groups
-    assert {f"{jobs.QUERY}.alerts", f"{jobs.SIDECAR}.alerts", "platform.alerts"} <= groups
+        assert f"{absent}.alerts" not in groups and f"{absent}.mixin" not in groups
+    assert {f"{jobs.QUERY}.mixin", f"{jobs.SIDECAR}.mixin", f"{jobs.SIDECAR}.alerts", "platform.alerts"} <= groups
     assert all("container_" not in r["expr"] for g in platform_rule_groups(set(quiet), runbooks="r", kubernetes=False,
                                                                            replicas={})
                for r in g["rules"]), "no cAdvisor recording rules without Kubernetes collection"

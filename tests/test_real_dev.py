@@ -278,6 +278,36 @@ def test_a_stateless_ruler_writes_its_results_through_receive_and_keeps_no_tsdb(
         process.stop()
 
 
+def test_the_mixin_alerts_load_and_evaluate_on_the_planned_labels(dev):
+    """chicago's real Prometheus loads the planned rule file, the Thanos mixin's groups with it, and evaluates every
+    rule without an error. The mixin's sidecar alert joins a sidecar to a Prometheus that finished replaying its WAL
+    on (namespace, pod): the planned DNS-discovered targets carry no pod label (a sidecar's SRV target under its own
+    Service is its dashed address), so the join matches within the namespace, and finds every running sidecar."""
+    from components.observability.mixin import mixin_alerts
+
+    namespace = CLUSTERS["chicago"]
+    prometheus = dev.process("chicago", namespace, "thanos-prometheus", "prometheus")
+
+    def evaluated() -> list[dict] | None:
+        groups = http_json(prometheus.url("/api/v1/rules"))["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        return groups if rules and all(r.get("lastEvaluation", "").startswith("2") and r["health"] != "unknown"
+                                       for r in rules) else None
+
+    groups = eventually(evaluated, 120, every=5)
+    broken = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] != "ok"]
+    assert not broken, broken
+    loaded = {r["name"] for g in groups for r in g["rules"]}
+    expected = {r["alert"] for component in ("thanos-sidecar", "thanos-query", "thanos-store", "thanos-compactor",
+                                             "thanos-ruler", "thanos-receive") for r in mixin_alerts()[component]}
+    assert expected <= loaded, expected - loaded
+    joined = eventually(lambda: query(prometheus, 'thanos_sidecar_prometheus_up{job="thanos-sidecar"} '
+                                                  "and on (namespace, pod) prometheus_tsdb_data_replay_duration_seconds"),
+                        120, every=5)
+    sidecars = query(prometheus, 'thanos_sidecar_prometheus_up{job="thanos-sidecar"}')
+    assert sidecars and len(joined) == len(sidecars), (joined, sidecars)
+
+
 def test_every_connection_the_real_processes_made_is_allowed_by_the_planned_network_policies(dev):
     """Runs last in this module: every connection one started pod opened to another during the tests above that the
     kernel's socket table showed (sampled each second; the shortest may pass unseen) is one the planned

@@ -1,13 +1,16 @@
 """The platform's alerting and recording rules, evaluated by each cluster's Prometheus (or the PrometheusRule in
-operator mode). A cluster gets only the groups of the components it runs, so no alert fires forever about a
-component that is not there. Every alert names a runbook anchor in docs/runbooks.md.
+operator mode): the Thanos mixin's alerts (components/observability/mixin.py, linked to the upstream runbook) and the
+platform's own, for what the mixin does not watch (each linked to its section in docs/runbooks.md). A cluster gets
+only the groups of the components it runs, so no alert fires forever about a component that is not there.
 
-Annotations template only `$labels` (never `$value`), so a rule's text is predictable and its unit tests exact.
+The platform's own annotations template only `$labels` (never `$value`), so their text is predictable and their unit
+tests exact.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
+from components.observability.mixin import mixin_alerts
 from components.platform import names
 from config.base import duration_seconds
 
@@ -20,7 +23,8 @@ BUCKET_REPLICATE = "bucket-replicate"
 """Not a scrape job: the cluster runs the `thanos-bucket-replicate` CronJob (watched through kube-state-metrics)."""
 TLS_PROBE = "tls-probe"
 """The probes of the mTLS endpoints (blackbox exporter): one series per endpoint, labels namespace, module, instance."""
-BUCKET_USERS = (SIDECAR, STORE, RULER, COMPACTOR, RECEIVE, BUCKET_WEB)
+BUCKET_USERS = (RULER, RECEIVE, BUCKET_WEB)
+"""Bucket users the mixin has no bucket-operations alert for (it has one for the compactor, store and sidecar)."""
 GRPC_ERRORS = "Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded"
 PLANNED = "job_namespace_service:replicas:planned"
 """Recorded from the plan: the pods it runs behind each scraped Service (labels job, namespace, service)."""
@@ -46,12 +50,6 @@ def _ratio(errors: str, total: str, by: str, threshold: float) -> str:
 
 def _rate(metric: str, selector: str) -> str:
     return f"rate({metric}{{{selector}}}[5m])"
-
-
-def _p99(metric: str, selector: str, threshold: float) -> str:
-    """p99 of a histogram above a threshold, only while there is traffic (an idle component is not slow)."""
-    return (f"histogram_quantile(0.99, sum by (job, le) ({_rate(metric + '_bucket', selector)})) > {threshold} "
-            f"and sum by (job) ({_rate(metric + '_count', selector)}) > 0")
 
 
 def _is_down(title: str, job: str) -> Alert:
@@ -106,35 +104,13 @@ def _certificate_alerts(renewal: str) -> list[Alert]:
 
 
 def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str, list[Alert]]:
-    """Alerts by the component (scrape job) they are about."""
+    """The platform's own alerts by the component (scrape job) they are about, beside the Thanos mixin's
+    (components/observability/mixin.py): what the mixin does not watch."""
     compactor = f'job="{COMPACTOR}"'
-    query = f'job="{QUERY}"'
-    receive = f'job=~"{RECEIVE}|{RECEIVE_ROUTER}"'
-    store = f'job="{STORE}"'
     readers = f'job=~"{STORE}|{COMPACTOR}"'  # every reader of the bucket's block metadata
-    ruler = f'job="{RULER}"'
-    sidecar = f'job="{SIDECAR}"'
     alertmanager = f'job="{ALERTMANAGER}"'
     return {
         COMPACTOR: [
-            Alert("ThanosCompactHalted", f"max by (job, instance) (thanos_compact_halted{{{compactor}}}) == 1", "5m",
-                  "critical", "Compactor {{ $labels.instance }} has halted",
-                  "The compactor stopped on an error it will not retry: no compaction, downsampling or retention "
-                  "happens until it is fixed and restarted."),
-            Alert("ThanosCompactMultipleRunning", f"sum by (job) (up{{{compactor}}}) > 1", "5m", "critical",
-                  "More than one compactor runs against one bucket",
-                  "Two compactors on one bucket compact the same blocks: overlapping blocks and halted compaction "
-                  "follow."),
-            Alert("ThanosCompactHighCompactionFailures",
-                  _ratio(_rate("thanos_compact_group_compactions_failures_total", compactor),
-                         _rate("thanos_compact_group_compactions_total", compactor), "job", 0.05),
-                  "15m", "warning", "Compactions are failing",
-                  "More than 5% of the compactor's compactions failed over the last 15 minutes."),
-            Alert("ThanosCompactHasNotRun",
-                  f"(time() - max by (job) (thanos_objstore_bucket_last_successful_upload_time{{{compactor}}})) "
-                  f"> 86400 and on (job) (time() - max by (job) (process_start_time_seconds{{{compactor}}})) > 86400",
-                  "15m", "warning", "The compactor has not uploaded a block for 24 hours",
-                  "The compactor has run for a day without producing a compacted or downsampled block."),
             Alert("ThanosCompactDeletedPartialBlocks",
                   f"sum by (job, instance) (increase(thanos_compact_aborted_partial_uploads_deletion_attempts_total"
                   f"{{{compactor}}}[1h])) > 0", "0m", "warning", "The compactor deleted partially uploaded blocks",
@@ -155,20 +131,9 @@ def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str
                   f"{SOURCES_PER_COMPACTION} per compaction it ran (plus one compaction's worth): a block whose "
                   "meta.json claims their sources hides them from the store gateways now and deletes them after "
                   "delete-delay. Find the block and restore the marked ones (runbook) before then."),
-            _is_down("Compact", COMPACTOR),
         ],
         SIDECAR: [
-            Alert("ThanosSidecarBucketOperationsFailed",
-                  f'sum by (job, instance) ({_rate("thanos_objstore_bucket_operation_failures_total", sidecar)}) > 0',
-                  "5m", "critical", "Sidecar {{ $labels.instance }} fails bucket operations",
-                  "The sidecar cannot write to object storage: blocks stay on the Prometheus disk and are lost "
-                  "when its retention ends."),
-            Alert("ThanosSidecarNoConnectionToPrometheus",
-                  f'max by (job, instance) (thanos_sidecar_prometheus_up{{job="{SIDECAR}"}}) == 0', "5m", "critical",
-                  "Sidecar {{ $labels.instance }} cannot reach its Prometheus",
-                  "The sidecar's Prometheus does not answer: its recent data is missing from queries."),
             _not_uploading("Sidecar", SIDECAR),
-            _is_down("Sidecar", SIDECAR),
         ],
         STORE: [
             Alert("ThanosBlocksCorrupted",
@@ -186,50 +151,6 @@ def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str
                   "Blocks have objects but no meta.json: an upload that died, or a meta.json deleted. "
                   "Nobody serves them, and the compactor deletes them two days after their newest object was "
                   "written: restore meta.json from its previous version (runbook), or let an aborted upload go."),
-            Alert("ThanosStoreGrpcErrorRate",
-                  _ratio(_rate("grpc_server_handled_total", f'{store}, grpc_code=~"{GRPC_ERRORS}"'),
-                         _rate("grpc_server_started_total", store), "job", 0.05),
-                  "5m", "warning", "Store gateways fail gRPC requests",
-                  "More than 5% of the store gateways' gRPC requests fail: queries over older data are incomplete."),
-            Alert("ThanosStoreSeriesGateLatencyHigh",
-                  _p99("thanos_bucket_store_series_gate_duration_seconds", store, 2), "10m", "warning",
-                  "Store gateway requests wait for a series slot",
-                  "The 99th percentile wait for a Series call slot is above 2 seconds: raise "
-                  "store.series-max-concurrency or add shards."),
-            Alert("ThanosStoreObjstoreLatencyHigh",
-                  _p99("thanos_objstore_bucket_operation_duration_seconds", store, 2), "10m", "warning",
-                  "Object storage is slow for the store gateways",
-                  "The 99th percentile of the store gateways' bucket operations is above 2 seconds."),
-            _is_down("Store", STORE),
-        ],
-        QUERY: [
-            Alert("ThanosQueryHttpErrorRate",
-                  _ratio(_rate("http_requests_total", f'{query}, handler=~"query|query_range", code=~"5.."'),
-                         _rate("http_requests_total", f'{query}, handler=~"query|query_range"'), "job", 0.05),
-                  "5m", "critical", "Queries fail", "More than 5% of instant and range queries fail with a 5xx."),
-            Alert("ThanosQueryGrpcServerErrorRate",
-                  _ratio(_rate("grpc_server_handled_total", f'{query}, grpc_code=~"{GRPC_ERRORS}"'),
-                         _rate("grpc_server_started_total", query), "job", 0.05),
-                  "5m", "warning", "Query fails the gRPC requests it serves",
-                  "More than 5% of the gRPC requests the query serves (to the global tier) fail."),
-            Alert("ThanosQueryGrpcClientErrorRate",
-                  _ratio(_rate("grpc_client_handled_total", f'{query}, grpc_code=~"{GRPC_ERRORS}"'),
-                         _rate("grpc_client_started_total", query), "job", 0.05),
-                  "5m", "warning", "Query's requests to StoreAPIs fail",
-                  "More than 5% of the query's requests to sidecars, store gateways, rulers or receivers fail."),
-            Alert("ThanosQueryInstantLatencyHigh",
-                  _p99("http_request_duration_seconds", f'{query}, handler="query"', 40), "10m", "critical",
-                  "Instant queries are slow", "The 99th percentile of instant queries is above 40 seconds."),
-            Alert("ThanosQueryRangeLatencyHigh",
-                  _p99("http_request_duration_seconds", f'{query}, handler="query_range"', 90), "10m", "critical",
-                  "Range queries are slow", "The 99th percentile of range queries is above 90 seconds."),
-            Alert("ThanosQueryOverload",
-                  f"max by (job, instance) (max_over_time(thanos_query_concurrent_gate_queries_max{{{query}}}[5m])) "
-                  f"- max by (job, instance) (avg_over_time(thanos_query_concurrent_gate_queries_in_flight"
-                  f"{{{query}}}[5m])) < 1", "15m", "warning", "Query {{ $labels.instance }} is overloaded",
-                  "Every concurrent query slot has been busy for 15 minutes: queries queue; add replicas or raise "
-                  "query.max-concurrent."),
-            _is_down("Query", QUERY),
         ],
         QUERY_FRONTEND: [
             Alert("ThanosQueryFrontendHttpErrorRate",
@@ -238,69 +159,6 @@ def _component_alerts(replicate_max_age: str, renewal: str = "720h") -> dict[str
                   "5m", "warning", "The query-frontend fails requests",
                   "More than 5% of the query-frontend's requests fail with a 5xx (what Grafana sees)."),
             _is_down("QueryFrontend", QUERY_FRONTEND),
-        ],
-        RECEIVE: [
-            Alert("ThanosReceiveHttpErrorRate",
-                  _ratio(_rate("http_requests_total", f'{receive}, handler="receive", code=~"5.."'),
-                         _rate("http_requests_total", f'{receive}, handler="receive"'), "job", 0.05),
-                  "5m", "critical", "Remote-write requests fail",
-                  "More than 5% of remote-write requests to {{ $labels.job }} fail: writers retry, then drop data."),
-            Alert("ThanosReceiveHttpLatencyHigh",
-                  _p99("http_request_duration_seconds", f'{receive}, handler="receive"', 10), "10m", "critical",
-                  "Remote-write is slow", "The 99th percentile of remote-write requests to {{ $labels.job }} is "
-                                          "above 10 seconds."),
-            Alert("ThanosReceiveReplicationFailures",
-                  _ratio(_rate("thanos_receive_replications_total", f'{receive}, result="error"'),
-                         _rate("thanos_receive_replications_total", receive), "job", 0.05),
-                  "5m", "warning", "Receive replication fails",
-                  "More than 5% of replications to ingestors fail: series are written to fewer replicas than the "
-                  "replication factor."),
-            Alert("ThanosReceiveForwardFailures",
-                  _ratio(_rate("thanos_receive_forward_requests_total", f'{receive}, result="error"'),
-                         _rate("thanos_receive_forward_requests_total", receive), "job", 0.2),
-                  "5m", "warning", "Receive forwards fail",
-                  "More than 20% of the requests {{ $labels.job }} forwards to other receivers fail."),
-            Alert("ThanosReceiveConfigReloadFailure",
-                  f"avg by (job, instance) (thanos_receive_config_last_reload_successful{{{receive}}}) != 1", "5m",
-                  "warning", "Receive {{ $labels.instance }} cannot load its hashring",
-                  "The last hashring reload failed: the receiver routes with an outdated hashring."),
-            Alert("ThanosReceiveTenantLimited",
-                  f"sum by (job, tenant) ({_rate('thanos_receive_head_series_limited_requests_total', receive)}) > 0",
-                  "5m", "warning", "Tenant {{ $labels.tenant }} is over its head-series limit",
-                  "The routers refuse {{ $labels.tenant }}'s remote writes with 429: it holds more active series than "
-                  "its head-series limit (thanos.receive.limits, tenancy.tenants[].limits)."),
-            Alert("ThanosReceiveLimitsNotEnforced",
-                  f"sum by (job, instance) (increase(thanos_receive_metamonitoring_failed_queries_total{{{receive}}}"
-                  "[5m])) > 4", "10m", "warning", "Router {{ $labels.instance }} cannot count tenants' series",
-                  "More than 4 of the router's 20 meta-monitoring queries in 5 minutes fail: it cannot see tenants' "
-                  "head series, so it enforces no head-series limit."),
-            _not_uploading("Receive", RECEIVE),
-            _is_down("Receive", RECEIVE),
-        ],
-        RULER: [
-            Alert("ThanosRuleEvaluationFailures",
-                  _ratio(_rate("prometheus_rule_evaluation_failures_total", ruler),
-                         _rate("prometheus_rule_evaluations_total", ruler), "job, instance", 0.05),
-                  "5m", "critical", "Ruler {{ $labels.instance }} fails rule evaluations",
-                  "More than 5% of rule evaluations fail: alerts and recording rules are missing."),
-            Alert("ThanosRuleSenderIsFailingAlerts",
-                  f"sum by (job, instance) ({_rate('thanos_alert_sender_alerts_dropped_total', ruler)}) > 0", "5m",
-                  "critical", "Ruler {{ $labels.instance }} cannot send alerts to Alertmanager",
-                  "The ruler drops alerts it could not deliver to any Alertmanager: nobody is notified."),
-            Alert("ThanosRuleQueueIsDroppingAlerts",
-                  f"sum by (job, instance) ({_rate('thanos_alert_queue_alerts_dropped_total', ruler)}) > 0", "5m",
-                  "critical", "Ruler {{ $labels.instance }} drops alerts from its queue",
-                  "The ruler's alert queue is full: alerts are dropped before they are sent."),
-            Alert("ThanosRuleNoEvaluations",
-                  f"sum by (job, instance) ({_rate('prometheus_rule_evaluations_total', ruler)}) <= 0 "
-                  f"and sum by (job, instance) (thanos_rule_loaded_rules{{{ruler}}}) > 0", "5m", "critical",
-                  "Ruler {{ $labels.instance }} evaluates nothing",
-                  "The ruler has rules loaded but has not evaluated any for 5 minutes."),
-            Alert("ThanosRuleConfigReloadFailure",
-                  f"avg by (job, instance) (thanos_rule_config_last_reload_successful{{{ruler}}}) != 1", "5m",
-                  "warning", "Ruler {{ $labels.instance }} cannot load its rules",
-                  "The last rule reload failed: the ruler evaluates an outdated rule set."),
-            _is_down("Rule", RULER),
         ],
         PROMETHEUS: [
             Alert("PrometheusReplicaDown", _missing(f'job="{PROMETHEUS}"'), "10m", "critical",
@@ -405,6 +263,29 @@ def alert_rule(alert: Alert, runbooks: str) -> dict[str, Any]:
                             "runbook_url": f"{runbooks}#{alert.name.lower()}"}}
 
 
+PLATFORM_NOTES = frozenset({
+    "ThanosCompactHalted", "ThanosCompactHasNotRun", "ThanosCompactHighCompactionFailures", "ThanosCompactIsDown",
+    "ThanosCompactMultipleRunning", "ThanosNoRuleEvaluations", "ThanosQueryGrpcClientErrorRate",
+    "ThanosQueryGrpcServerErrorRate", "ThanosQueryHttpRequestQueryErrorRateHigh", "ThanosQueryInstantLatencyHigh",
+    "ThanosQueryIsDown", "ThanosQueryOverload", "ThanosQueryRangeLatencyHigh", "ThanosReceiveConfigReloadFailure",
+    "ThanosReceiveHighForwardRequestFailures", "ThanosReceiveHighReplicationFailures",
+    "ThanosReceiveHttpRequestErrorRateHigh", "ThanosReceiveHttpRequestLatencyHigh", "ThanosReceiveIsDown",
+    "ThanosReceiveLimitsHighMetaMonitoringQueriesFailureRate", "ThanosReceiveNoUpload",
+    "ThanosReceiveTenantLimitedByHeadSeries", "ThanosRuleConfigReloadFailure", "ThanosRuleHighRuleEvaluationFailures",
+    "ThanosRuleIsDown", "ThanosRuleQueueIsDroppingAlerts", "ThanosRuleSenderIsFailingAlerts",
+    "ThanosSidecarBucketOperationsFailed", "ThanosSidecarIsDown", "ThanosSidecarNoConnectionToStartedPrometheus",
+    "ThanosStoreGrpcErrorRate", "ThanosStoreIsDown", "ThanosStoreObjstoreOperationLatencyHigh",
+    "ThanosStoreSeriesGateLatencyHigh"})
+"""Mixin alerts that docs/runbooks.md adds platform notes to (a section of the same name)."""
+
+
+def with_platform_notes(rule: dict[str, Any], runbooks: str) -> dict[str, Any]:
+    """A mixin alert with `platform_runbook_url` beside its upstream runbook_url, where the platform has notes."""
+    if rule["alert"] not in PLATFORM_NOTES:
+        return rule
+    return {**rule, "annotations": {**rule["annotations"], "platform_runbook_url": f"{runbooks}#{rule['alert'].lower()}"}}
+
+
 def all_alerts() -> list[Alert]:
     """Every alert the platform can have (what docs/runbooks.md and the rule tests must cover)."""
     return [a for alerts in _component_alerts("1h").values() for a in alerts] + _scrape_health() + [_end_to_end("any")]
@@ -420,11 +301,16 @@ def planned_rules(replicas: dict[tuple[str, str, str], int]) -> list[dict[str, A
 def platform_rule_groups(components: set[str], *, runbooks: str, kubernetes: bool,
                          replicas: dict[tuple[str, str, str], int],
                          replicate_max_age: str = "1h", renewal: str = "720h") -> list[dict[str, Any]]:
-    """The rule groups of a cluster running `components` (scrape job names, plus BUCKET_REPLICATE): one alert group
-    per component present, the scrape-health group, the planned `replicas` behind each scraped Service ((job,
-    namespace, Service) -> pods) and the recording rules. `renewal` is the certificates' early-renewal margin."""
-    groups = [{"name": f"{component}.alerts", "rules": [alert_rule(a, runbooks) for a in alerts]}
-              for component, alerts in _component_alerts(replicate_max_age, renewal).items() if component in components]
+    """The rule groups of a cluster running `components` (scrape job names, plus BUCKET_REPLICATE): the mixin's group
+    and the platform's group of each component present, the scrape-health group, the planned `replicas` behind each
+    scraped Service ((job, namespace, Service) -> pods) and the recording rules. `renewal` is the certificates'
+    early-renewal margin."""
+    mixin = mixin_alerts()
+    groups = [{"name": f"{component}.mixin", "rules": [with_platform_notes(rule, runbooks) for rule in mixin[component]]}
+              for component in mixin if component in components]
+    groups += [{"name": f"{component}.alerts", "rules": [alert_rule(a, runbooks) for a in alerts]}
+               for component, alerts in _component_alerts(replicate_max_age, renewal).items()
+               if component in components and alerts]
     groups.append({"name": "platform.alerts", "rules": [alert_rule(a, runbooks) for a in _scrape_health()]})
     groups.append({"name": "platform.replicas", "rules": planned_rules(replicas)})
     groups.append({"name": "platform.rules", "interval": "1m", "rules": _recording_rules(kubernetes)})
