@@ -9,6 +9,7 @@ from pydantic import Field
 from capacity import Constants, Inputs, Plan, gib, mib, plan
 
 from .base import StrictModel, duration_seconds, memory_bytes
+from .limits import planned_head_series
 
 if TYPE_CHECKING:  # stack.py imports this module
     from .stack import RegionSpec, StackConfig
@@ -56,6 +57,17 @@ def planned_remote_write_series(stack: "StackConfig") -> int:
     return max(stack.capacity.remote_write_series, sum(t.remote_write_series or 0 for t in stack.tenancy.tenants))
 
 
+def ring_loads(stack: "StackConfig") -> list[tuple[int, int]]:
+    """(series, ingestors) each hashring's ingestors hold: the shared ring's remote-write series (what the tenants
+    with ingestors of their own do not write), then what each of those tenants may hold on its own: its head-series
+    limit, by default its remote-write-series and half again (alone on its ingestors, a tenant at its limit would
+    otherwise run them out of memory)."""
+    own = [(t.remote_write_series or 0, t.limits.head_series or planned_head_series(t.remote_write_series or 0),
+            t.dedicated_ingestors) for t in stack.tenancy.dedicated()]
+    return [(max(0, planned_remote_write_series(stack) - sum(series for series, _, _ in own)),
+             stack.thanos.receive.ingestors), *((max(series, limit), count) for series, limit, count in own)]
+
+
 def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
     """The planner inputs of one region's bucket and clusters."""
     spec, thanos = stack.capacity, stack.thanos
@@ -97,8 +109,14 @@ def needed_sizes(stack: "StackConfig") -> dict[str, int]:
     """Bytes each sized key needs (the largest over the regions: one Thanos spec serves every cluster)."""
     needed: dict[str, int] = {}
     caches = stack.thanos.caches
-    for p in plans(stack).values():
-        s = p.sizes
+    for region in (r for r in stack.regions if r.clusters):
+        inputs = inputs_for(stack, region)
+        s = plan(inputs).sizes
+        # One receive.resources and storage-size for every ingestor: the most any hashring's ingestors need.
+        rings = [plan(replace(inputs, remote_write_series=series, receive_ingestors=ingestors)).sizes
+                 for series, ingestors in ring_loads(stack)] if inputs.remote_write_series else [s]
+        s = replace(s, receive_memory=max(r.receive_memory for r in rings),
+                    receive_disk=max(r.receive_disk for r in rings))
         for key, value in (
                 ("prometheus.storage-size", s.prometheus_disk), ("prometheus.resources", s.prometheus_memory),
                 ("receive.storage-size", s.receive_disk), ("receive.resources", s.receive_memory),
