@@ -101,22 +101,27 @@ def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
 
 
 def plans(stack: "StackConfig") -> dict[str, Plan]:
-    """The plan of every region that has clusters."""
-    return {r.name: plan(inputs_for(stack, r)) for r in stack.regions if r.clusters}
+    """The plan of every region that has clusters; its receive sizes those of the fullest hashring's ingestors (one
+    receive.resources and storage-size serves every ingestor)."""
+    return {r.name: _fullest_ring(stack, plan(inputs_for(stack, r))) for r in stack.regions if r.clusters}
+
+
+def _fullest_ring(stack: "StackConfig", planned: Plan) -> Plan:
+    inputs = planned.inputs
+    if not inputs.remote_write_series:
+        return planned
+    rings = [plan(replace(inputs, remote_write_series=series, receive_ingestors=ingestors)).sizes
+             for series, ingestors in ring_loads(stack)]
+    return replace(planned, sizes=replace(planned.sizes, receive_memory=max(r.receive_memory for r in rings),
+                                          receive_disk=max(r.receive_disk for r in rings)))
 
 
 def needed_sizes(stack: "StackConfig") -> dict[str, int]:
     """Bytes each sized key needs (the largest over the regions: one Thanos spec serves every cluster)."""
     needed: dict[str, int] = {}
     caches = stack.thanos.caches
-    for region in (r for r in stack.regions if r.clusters):
-        inputs = inputs_for(stack, region)
-        s = plan(inputs).sizes
-        # One receive.resources and storage-size for every ingestor: the most any hashring's ingestors need.
-        rings = [plan(replace(inputs, remote_write_series=series, receive_ingestors=ingestors)).sizes
-                 for series, ingestors in ring_loads(stack)] if inputs.remote_write_series else [s]
-        s = replace(s, receive_memory=max(r.receive_memory for r in rings),
-                    receive_disk=max(r.receive_disk for r in rings))
+    for p in plans(stack).values():
+        s = p.sizes
         for key, value in (
                 ("prometheus.storage-size", s.prometheus_disk), ("prometheus.resources", s.prometheus_memory),
                 ("receive.storage-size", s.receive_disk), ("receive.resources", s.receive_memory),

@@ -17,7 +17,7 @@ from components.observability import rules as jobs
 from components.observability.replicas import planned_replicas
 from components.platform.kube import ClusterContext
 from components.thanos import receive
-from config.capacity import inputs_for, needed_sizes, ring_loads
+from config.capacity import inputs_for, needed_sizes, plans, ring_loads
 from config.limits import resolved_limits
 from config.tenancy import Tenant
 from config.thanos import ReceiveSpec
@@ -132,6 +132,7 @@ def test_the_tenants_series_size_its_own_ingestors_and_its_head_series_limit():
     fuller = plan(replace(inputs, remote_write_series=225000, receive_ingestors=3)).sizes.receive_memory
     assert fuller > plan(inputs).sizes.receive_memory  # what sizing every series over the shared ring would give
     assert needed_sizes(stack)["receive.resources"] == fuller
+    assert plans(stack)[stack.regions[0].name].sizes.receive_memory == fuller  # `python -m capacity` shows the same
     limits = resolved_limits(stack)
     assert limits.tenants["team-a"].head_series == 225000  # its series and half again
     assert limits.tenants["team-c"].head_series == limits.rings["team-c"] == limits.capacity // 2  # half the ingestors
