@@ -22,6 +22,7 @@ from config.limits import resolved_limits
 from config.tenancy import Tenant
 from config.thanos import ReceiveSpec
 
+from tests.network_policies import reachable
 from tests.support.stacks import ROOT, run_preflight, stack_config
 
 CTX = ClusterContext(cluster="chicago", region="us-east-1", namespace="thanos", image="quay.io/thanos/thanos:v0.42.4")
@@ -179,6 +180,20 @@ def test_a_tenants_ring_is_ordered_like_the_shared_one_and_each_change_explained
     for index in range(1, len(statefulsets)):  # one zone's, then one ring's, after the other
         assert statefulsets[index - 1] in by_urn[statefulsets[index]]["dependsOn"]
     assert ring["urn"] in by_name["chicago-receive-deployment-thanos-receive-router"]["dependsOn"]
+    # The tenant's ingestors are ingestors to the NetworkPolicies: the routers, Query and Prometheus reach them, and
+    # nothing else reaches their gRPC.
+    policies = [r["inputs"] for r in by_name.values() if r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+                and r["name"].startswith("chicago-")]
+
+    def pod(name):
+        template = next(r for r in by_name.values() if r["type"] in ("kubernetes:apps/v1:StatefulSet",
+                                                                      "kubernetes:apps/v1:Deployment")
+                        and r["name"].startswith("chicago-") and r["inputs"]["metadata"]["name"] == name)
+        return {"ns": "thanos", "labels": template["inputs"]["spec"]["template"]["metadata"]["labels"]}
+    own_pod = pod("thanos-receive-team-a-us-east-1a")
+    for client, port in (("thanos-receive-router", 10901), ("thanos-query-pods", 10901), ("thanos-prometheus", 10902)):
+        assert reachable(policies, pod(client), own_pod, port), client
+    assert not reachable(policies, pod("thanos-compactor"), own_pod, 10901)
 
     code, out, plan_path = preflight(tmp_path, "shrunk", [{**six, "dedicated-ingestors": 3}], added)
     assert code == 1, out
