@@ -150,9 +150,9 @@ def receive_endpoints(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] 
                       dedicated: Sequence[Tenant] = ()) -> list[str]:
     """The StoreAPI of every ingestor, shared and dedicated, for Query (the hashrings' addresses, and the draining
     ingestors' until they go: they hold the samples written before the drain)."""
-    ordered = [*rings(spec, dedicated)[-1:], *rings(spec, dedicated)[:-1]]  # the shared ingestors first
-    return [ingestor_endpoint(i, namespace, name) for ring in ordered for name, _, count in ring.statefulsets(spec, zones)
-            for i in range(count)]
+    *own, shared = rings(spec, dedicated)
+    return [ingestor_endpoint(i, namespace, name) for ring in (shared, *own)
+            for name, _, count in ring.statefulsets(spec, zones) for i in range(count)]
 
 
 REMOTE_WRITE_TLS_SECRET = "thanos-remote-write-tls"
