@@ -160,8 +160,9 @@ CURATED = [
                    'f"--store.grpc.series-sample-limit={spec.samples_limit}"')),
              (ARTIFACT_TESTS,)),
     one("hashring-empty", "the receive hashring lists no endpoint",
-        expr("hashring", '{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": endpoints}',
-             '{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": []}'),
+        expr("hashring", '{"hashring": ring.name, "tenants": list(ring.tenants), "algorithm": "ketama", '
+                         '"endpoints": endpoints}',
+             '{"hashring": ring.name, "tenants": list(ring.tenants), "algorithm": "ketama", "endpoints": []}'),
         ARTIFACT_TESTS, WORKLOAD_TESTS),
     one("violation-without-level", "a violation record loses its level",
         returns("Violation.to_json", '{"policy": self.policy, "urn": self.urn, "message": self.message}'),

@@ -91,7 +91,8 @@ def plan_cluster(stack: StackConfig, namespace: str, compactor_here: bool, clust
     labels = cluster_replica_labels(thanos)
     dedup: list[str] = []
     if thanos.receive.enabled:
-        endpoints += receive_endpoints(thanos.receive, namespace, cluster_zones(stack, cluster))
+        endpoints += receive_endpoints(thanos.receive, namespace, cluster_zones(stack, cluster),
+                                       stack.tenancy.dedicated())
         if thanos.receive.replication_factor > 1 and thanos.compactor.deduplicate_receive_replicas:
             dedup.append(RECEIVE_REPLICA_LABEL)
     scraped = scrape_jobs(stack, cluster, compactor_here, receive_compactor=bool(dedup))
@@ -354,7 +355,8 @@ class ThanosCluster(pulumi.ComponentResource):
                  self, self.ready)
         return self.ready + [Receive(f"{name}-receive", ReceiveArgs(
             ctx, receive, self._access.pod_labels, self._trust(), resolved_limits(self._args.stack),
-            tenants=self._args.stack.tenancy.enabled, depends_on=after),
+            tenants=self._args.stack.tenancy.enabled, dedicated=tuple(self._args.stack.tenancy.dedicated()),
+            depends_on=after),
             self._child())]
 
     def _prometheus(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:

@@ -9,6 +9,7 @@ from pydantic import Field
 from capacity import Constants, Inputs, Plan, gib, mib, plan
 
 from .base import StrictModel, duration_seconds, memory_bytes
+from .limits import planned_head_series
 
 if TYPE_CHECKING:  # stack.py imports this module
     from .stack import RegionSpec, StackConfig
@@ -56,6 +57,17 @@ def planned_remote_write_series(stack: "StackConfig") -> int:
     return max(stack.capacity.remote_write_series, sum(t.remote_write_series or 0 for t in stack.tenancy.tenants))
 
 
+def ring_loads(stack: "StackConfig") -> list[tuple[int, int]]:
+    """(series, ingestors) each hashring's ingestors hold: the shared ring's remote-write series (what the tenants
+    with ingestors of their own do not write), then what each of those tenants may hold on its own: its head-series
+    limit, by default its remote-write-series and half again (alone on its ingestors, a tenant at its limit would
+    otherwise run them out of memory)."""
+    own = [(t.remote_write_series or 0, t.limits.head_series or planned_head_series(t.remote_write_series or 0),
+            t.dedicated_ingestors) for t in stack.tenancy.dedicated()]
+    return [(max(0, planned_remote_write_series(stack) - sum(series for series, _, _ in own)),
+             stack.thanos.receive.ingestors), *((max(series, limit), count) for series, limit, count in own)]
+
+
 def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
     """The planner inputs of one region's bucket and clusters."""
     spec, thanos = stack.capacity, stack.thanos
@@ -89,8 +101,19 @@ def inputs_for(stack: "StackConfig", region: "RegionSpec") -> Inputs:
 
 
 def plans(stack: "StackConfig") -> dict[str, Plan]:
-    """The plan of every region that has clusters."""
-    return {r.name: plan(inputs_for(stack, r)) for r in stack.regions if r.clusters}
+    """The plan of every region that has clusters; its receive sizes those of the fullest hashring's ingestors (one
+    receive.resources and storage-size serves every ingestor)."""
+    return {r.name: _fullest_ring(stack, plan(inputs_for(stack, r))) for r in stack.regions if r.clusters}
+
+
+def _fullest_ring(stack: "StackConfig", planned: Plan) -> Plan:
+    inputs = planned.inputs
+    if not inputs.remote_write_series:
+        return planned
+    rings = [plan(replace(inputs, remote_write_series=series, receive_ingestors=ingestors)).sizes
+             for series, ingestors in ring_loads(stack)]
+    return replace(planned, sizes=replace(planned.sizes, receive_memory=max(r.receive_memory for r in rings),
+                                          receive_disk=max(r.receive_disk for r in rings)))
 
 
 def needed_sizes(stack: "StackConfig") -> dict[str, int]:

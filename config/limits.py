@@ -84,7 +84,14 @@ class ResolvedLimits:
     default: Limits
     tenants: dict[str, Limits]
     capacity: int
-    """Distinct series the ingestors' memory holds (the default head-series limit unless one is set)."""
+    """Distinct series the shared ingestors' memory holds (the default head-series limit unless one is set)."""
+    rings: dict[str, int]
+    """Distinct series the memory of each dedicated tenant's own ingestors holds (its head-series limit unless one
+    is set)."""
+
+    def capacity_of(self, tenant: str) -> int:
+        """What the ingestors writing the tenant's series hold: its own, or the shared ones."""
+        return self.rings.get(tenant, self.capacity)
 
     @property
     def head_series_limited(self) -> bool:
@@ -92,12 +99,14 @@ class ResolvedLimits:
         return any(limits.head_series for limits in (self.default, *self.tenants.values()))
 
 
-def head_series_capacity(receive: "ReceiveSpec", head_bytes_per_series: int = _PLANNER.head_bytes_per_series) -> int:
+def head_series_capacity(receive: "ReceiveSpec", head_bytes_per_series: int = _PLANNER.head_bytes_per_series,
+                         ingestors: int | None = None) -> int:
     """Distinct series the ingestors' memory holds: what one ingestor's memory limit holds with the planner's headroom
-    (limit / 1.5, less the process' own 256 MiB), over all ingestors, each series stored replication-factor times;
-    rounded down to a thousand."""
+    (limit / 1.5, less the process' own 256 MiB), over all shared ingestors (or `ingestors`: a dedicated ring's),
+    each series stored replication-factor times; rounded down to a thousand."""
     per_ingestor = memory_bytes(receive.resources.limits.memory) / _PLANNER.memory_limit_factor - _PLANNER.base_memory
-    series = int(max(0.0, per_ingestor) / head_bytes_per_series * receive.ingestors / receive.replication_factor)
+    ingestors = receive.ingestors if ingestors is None else ingestors
+    series = int(max(0.0, per_ingestor) / head_bytes_per_series * ingestors / receive.replication_factor)
     return series // 1000 * 1000
 
 
@@ -113,8 +122,11 @@ def _size(value: str | None) -> int | None:
 
 def resolve(receive: "ReceiveSpec", tenants: "Sequence[Tenant]" = (),
             head_bytes_per_series: int = _PLANNER.head_bytes_per_series) -> ResolvedLimits:
-    """`receive.limits` over its built-in defaults, each tenant's limits over those."""
+    """`receive.limits` over its built-in defaults, each tenant's limits over those; a tenant with ingestors of its own
+    gets what they hold where the shared ingestors' capacity would be its limit."""
     capacity = head_series_capacity(receive, head_bytes_per_series)
+    rings = {t.name: head_series_capacity(receive, head_bytes_per_series, t.dedicated_ingestors)
+             for t in tenants if t.dedicated_ingestors}
     given = receive.limits
     default = Limits(head_series=capacity if given.head_series is None else given.head_series,
                      request_series=given.request_series or 0, request_samples=given.request_samples or 0,
@@ -128,13 +140,15 @@ def resolve(receive: "ReceiveSpec", tenants: "Sequence[Tenant]" = (),
             return tenant.limits.head_series
         if tenant.remote_write_series is not None:
             return planned_head_series(tenant.remote_write_series)
+        if tenant.name in rings and given.head_series is None:
+            return rings[tenant.name]
         return default.head_series
 
     return ResolvedLimits(default, {t.name: Limits(
         head_series=head_series(t),
         request_series=over(t.limits.request_series, default.request_series),
         request_samples=over(t.limits.request_samples, default.request_samples),
-        request_size=over(_size(t.limits.request_size), default.request_size)) for t in tenants}, capacity)
+        request_size=over(_size(t.limits.request_size), default.request_size)) for t in tenants}, capacity, rings)
 
 
 def resolved_limits(stack: "StackConfig") -> ResolvedLimits:
@@ -152,25 +166,35 @@ def limit_problems(stack: "StackConfig") -> list[tuple[str, str]]:
         return []
     resolved = resolved_limits(stack)
     problems = []
-    places: list[tuple[str, WriteLimits, Limits]] = [("thanos.receive.limits", stack.thanos.receive.limits,
-                                                       resolved.default)]
-    places += [(f"tenancy.tenants[{i}].limits", t.limits, resolved.tenants[t.name])
+    places: list[tuple[str, WriteLimits, Limits, int]] = [("thanos.receive.limits", stack.thanos.receive.limits,
+                                                            resolved.default, resolved.capacity)]
+    places += [(f"tenancy.tenants[{i}].limits", t.limits, resolved.tenants[t.name], resolved.capacity_of(t.name))
                for i, t in enumerate(stack.tenancy.tenants)]
     fix = "raise thanos.receive.resources.limits.memory or thanos.receive.ingestors"
+    tenant_at = {f"tenancy.tenants[{i}].limits": t.name for i, t in enumerate(stack.tenancy.tenants)}
+
+    def whose(tenant: str) -> str:
+        return "tenant's own ingestors'" if tenant in resolved.rings else "ingestors'"
+
+    def fix_for(tenant: str) -> str:
+        return ("raise thanos.receive.resources.limits.memory or the tenant's dedicated-ingestors"
+                if tenant in resolved.rings else fix)
+
     if stack.thanos.receive.limits.head_series is None and resolved.capacity == 0:
         problems.append(("thanos.receive.limits.head-series",
                          f"the ingestors' memory limit {stack.thanos.receive.resources.limits.memory} holds no series "
                          f"beside the process itself: {fix}, or set head-series"))
-    for path, given, limits in places:
+    for path, given, limits, capacity in places:
         if limits.head_series and limits.request_series > limits.head_series:
             at = "request-series" if "request_series" in given.model_fields_set else "head-series"
             problems.append((f"{path}.{at}", f"request-series {limits.request_series} is above head-series "
                                              f"{limits.head_series}: one request could carry more series than the "
                                              "tenant may hold"))
-        if given.head_series and given.head_series > resolved.capacity:
-            problems.append((f"{path}.head-series", f"{given.head_series} is above the {resolved.capacity} series the "
-                                                    f"ingestors' memory holds: they would run out of memory before "
-                                                    f"the limit applies; {fix}"))
+        if given.head_series and given.head_series > capacity:
+            problems.append((f"{path}.head-series", f"{given.head_series} is above the {capacity} series the "
+                                                    f"{whose(tenant_at.get(path, ''))} memory holds: they would run "
+                                                    f"out of memory before the limit applies; "
+                                                    f"{fix_for(tenant_at.get(path, ''))}"))
     for i, tenant in enumerate(stack.tenancy.tenants):
         series, own = tenant.remote_write_series, tenant.limits.head_series
         if series is None:
@@ -179,10 +203,11 @@ def limit_problems(stack: "StackConfig") -> list[tuple[str, str]]:
             problems.append((f"tenancy.tenants[{i}].limits.head-series",
                              f"{own} is below the {series} series the tenant writes (remote-write-series): its writes "
                              "would be refused with 429; raise it or leave it out (then it is half again above)"))
-        elif own is None and planned_head_series(series) > resolved.capacity:
+        elif own is None and planned_head_series(series) > resolved.capacity_of(tenant.name):
             problems.append((f"tenancy.tenants[{i}].remote-write-series",
                              f"{series} series and half again for churn ({planned_head_series(series)}) are above "
-                             f"the {resolved.capacity} series the ingestors' memory holds; {fix}"))
+                             f"the {resolved.capacity_of(tenant.name)} series the {whose(tenant.name)} memory holds; "
+                             f"{fix_for(tenant.name)}"))
     planned = sum(t.remote_write_series or 0 for t in stack.tenancy.tenants)
     if stack.capacity and stack.capacity.remote_write_series and planned > stack.capacity.remote_write_series:
         problems.append(("capacity.remote-write-series",

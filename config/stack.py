@@ -161,6 +161,10 @@ class StackConfig(StrictModel):
             found.add(self.observability.collection.node_exporter_namespace)
         return sorted(found)
 
+    def ingestors(self) -> int:
+        """The ingestors of each cluster: the shared ones and every tenant's own."""
+        return self.thanos.receive.ingestors + sum(t.dedicated_ingestors for t in self.tenancy.dedicated())
+
     def cluster_names(self) -> list[str]:
         """Every cluster of the stack, in config order."""
         return [c.name for r in self.regions for c in r.clusters]
@@ -270,8 +274,7 @@ def cross_check(stack: StackConfig) -> list[tuple[str, str]]:
                 problems.append((f"{rat}.destination", f"region {target!r} has no cluster to run the read-only store "
                                                        "gateway on the DR copy"))
     return [*problems, *_global_view_problems(stack), *_alerting_problems(stack), *_ruler_problems(stack),
-            *_tenancy_problems(stack),
-            *_entry_tenancy_problems(stack)]
+            *_tenancy_problems(stack), *_entry_tenancy_problems(stack), *_dedicated_ring_problems(stack)]
 
 
 def _entry_tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
@@ -344,6 +347,54 @@ def _tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
             if namespace in own:
                 problems.append((f"tenancy.tenants[{i}].namespaces[{j}]", f"{namespace!r} is the namespace of "
                                  f"{own[namespace]}: the platform's own series carry {DEFAULT_TENANT!r}"))
+    return problems
+
+
+def _dedicated_ring_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    """A tenant's own hashring must hold the replication factor in every cluster: receive builds each ring with the
+    factor, and a ketama ring with fewer endpoints fails to load ("amount of endpoints needs to be larger than
+    replication factor"), which stops every router, not only this tenant's writes; zoned, each zone needs as many of
+    its ingestors (the zone-aware ring puts a series' copies in distinct zones). Its StatefulSet names must be valid
+    and distinct from the shared ones."""
+    receive, problems = stack.thanos.receive, []
+    zonings = sorted({tuple(c.zones) for r in stack.regions for c in r.clusters})
+    # The names components/thanos/receive.py gives the StatefulSets: thanos-receive[-<tenant>][-<zone>]
+    shared = {"thanos-receive-router", *(f"thanos-receive-{z}" for zones in zonings for z in zones)}
+    for i, tenant in enumerate(stack.tenancy.tenants):
+        at, count, draining = f"tenancy.tenants[{i}]", tenant.dedicated_ingestors, tenant.dedicated_draining
+        if draining and draining >= count:
+            problems.append((f"{at}.dedicated-draining", f"draining {draining} of {count} dedicated ingestors leaves "
+                             "the tenant's ring empty: to give the tenant back to the default ring, set "
+                             "dedicated-ingestors: 0 and dedicated-draining: 0"))
+            continue
+        if not count:
+            continue
+        if not receive.enabled:
+            problems.append((f"{at}.dedicated-ingestors", "thanos.receive is off: there are no ingestors to dedicate"))
+            continue
+        factor = receive.replication_factor
+        if count < factor:
+            problems.append((f"{at}.dedicated-ingestors", f"{count} is below thanos.receive.replication-factor "
+                             f"{factor}: receive refuses a ketama ring with fewer endpoints than the factor, and "
+                             "every router stops on it, not only this tenant's writes"))
+        elif count - draining < factor:
+            problems.append((f"{at}.dedicated-draining", f"draining {draining} of {count} dedicated ingestors leaves "
+                             f"{count - draining} in the tenant's ring, fewer than thanos.receive.replication-factor "
+                             f"{factor}: every router would stop; drain fewer"))
+        for zones in (z for z in zonings if z and count - draining >= factor):
+            if count % len(zones) or (count - draining) % len(zones):
+                key = "dedicated-ingestors" if count % len(zones) else "dedicated-draining"
+                problems.append((f"{at}.{key}", f"{count} dedicated ingestors ({draining} draining) over the "
+                                 f"{len(zones)} zones {', '.join(zones)}: give each zone as many (a multiple of "
+                                 f"{len(zones)}), or the zone-aware ring overloads the smaller zones"))
+                break
+        names = [f"thanos-receive-{tenant.name}" + (f"-{z}" if z else "") for zones in zonings for z in zones or ("",)]
+        if too_long := [n for n in names if len(n) > 52]:
+            problems.append((f"{at}.name", f"{tenant.name!r} makes the StatefulSet name {too_long[0]!r} longer than "
+                             "52 characters: a tenant with dedicated ingestors needs a shorter name"))
+        if clash := [n for n in names if n in shared]:
+            problems.append((f"{at}.name", f"{tenant.name!r} makes the StatefulSet name {clash[0]!r}, which the "
+                             "shared ingestors or the routers already use"))
     return problems
 
 

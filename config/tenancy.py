@@ -35,6 +35,13 @@ class Tenant(StrictModel):
     remote_write_series: int | None = Field(default=None, ge=0)
     """Active series the tenant remote-writes per cluster: the capacity plan sizes the ingestors for the tenants'
     sum, and the tenant's head-series limit defaults to it and half again; default none (receive.limits')."""
+    dedicated_ingestors: int = Field(default=0, ge=0)
+    """Ingestors of the tenant's own hashring (StatefulSet `thanos-receive-<tenant>`, one per zone when zoned): its
+    writes reach only them, and no other tenant's reach them; at least thanos.receive.replication-factor, a multiple
+    of the zones; default 0 (shares the default ring)."""
+    dedicated_draining: int = Field(default=0, ge=0)
+    """Dedicated ingestors kept running but out of the tenant's ring (as thanos.receive.draining: the first step of
+    lowering dedicated-ingestors); default 0."""
 
 
 class TenancySpec(StrictModel):
@@ -52,6 +59,10 @@ class TenancySpec(StrictModel):
     def namespaces(self) -> dict[str, str]:
         """Each tenant namespace and the tenant owning it."""
         return {namespace: tenant.name for tenant in self.tenants for namespace in tenant.namespaces}
+
+    def dedicated(self) -> list[Tenant]:
+        """The tenants with ingestors of their own."""
+        return [tenant for tenant in self.tenants if tenant.dedicated_ingestors]
 
     @property
     def enabled(self) -> bool:

@@ -18,7 +18,8 @@ def planned_replicas(stack: StackConfig, namespace: str, scraped: list[ScrapeJob
     own = {jobs.PROMETHEUS: thanos.prometheus.replicas, jobs.SIDECAR: thanos.prometheus.replicas,
            jobs.QUERY: thanos.query.replicas, jobs.QUERY_FRONTEND: thanos.query_frontend.replicas,
            jobs.STORE: thanos.store.replicas, jobs.RULER: thanos.ruler.replicas,
-           jobs.RECEIVE: thanos.receive.ingestors, jobs.RECEIVE_ROUTER: thanos.receive.router_replicas,
+           jobs.RECEIVE: stack.ingestors(),
+           jobs.RECEIVE_ROUTER: thanos.receive.router_replicas,
            jobs.COMPACTOR: 1, jobs.BUCKET_WEB: 1, jobs.ALERTMANAGER: stack.observability.alertmanager.replicas,
            pool_name("index"): caches.index.replicas, pool_name("bucket"): caches.bucket.replicas,
            pool_name("query-results"): caches.query_results.replicas}

@@ -31,7 +31,7 @@ def cluster_checks(ctx: ClusterContext, stack: StackConfig) -> dict[str, Any]:
     stores = {"sidecar": thanos.prometheus.replicas, "store": thanos.store.replicas * thanos.store.shards * parts,
               "rule": thanos.ruler.replicas}
     if thanos.receive.enabled:
-        stores["receive"] = thanos.receive.ingestors
+        stores["receive"] = stack.ingestors()
     return {"bucket_web": [url(names.BUCKET_WEB, ctx.namespace)] if thanos.bucket_web.enabled else [],
             "queries": [{"url": url(names.QUERY, ctx.namespace), "store_types": stores, "clusters": [ctx.cluster]}],
             "rulers": [url(names.RULER, ctx.namespace)], "attempts": 30, "interval": 10,

@@ -11,11 +11,16 @@ images cannot be had here, and the controller filters unready pods only with `--
 - a shrink takes two steps, since one static order cannot put the ring first when shrinking and last when growing:
   `draining: N` drops the N ingestors a scale-down would remove from the ring (their pods keep running and answer
   queries), then lowering `ingestors` removes pods no router writes to. `preflight --baseline` refuses the one-step
-  shrink (preflight/hashring.py). A ring listing a pod that is gone makes the writes of its share miss quorum."""
+  shrink (preflight/hashring.py). A ring listing a pod that is gone makes the writes of its share miss quorum.
+
+A tenant with ingestors of its own (`tenancy.tenants[].dedicated-ingestors`) gets a ring of its own, listed before the
+default ring, over StatefulSets `thanos-receive-<tenant>[-<zone>]` that follow the same order and drain the same way
+(`dedicated-draining`)."""
 
 import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,7 @@ from components.platform.common import (
     http_probes,
     objstore_mount,
     objstore_volume,
+    pdb_spec,
     pod_spec,
     service_name,
     thanos_ports,
@@ -47,6 +53,7 @@ from components.platform.names import pod_address, pod_host, service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.limits import ResolvedLimits, resolve
+from config.tenancy import Tenant
 from config.thanos import ReceiveSpec
 
 INGESTOR = names.RECEIVE
@@ -71,35 +78,81 @@ def ingestor_endpoint(index: int, namespace: str, statefulset: str = INGESTOR) -
     return pod_address(statefulset, index, INGESTOR, namespace)
 
 
-def zone_statefulsets(spec: ReceiveSpec, zones: tuple[str, ...],
-                      count: int | None = None) -> list[tuple[str, str | None, int]]:
+def zone_statefulsets(spec: ReceiveSpec, zones: tuple[str, ...], count: int | None = None,
+                      name: str = INGESTOR) -> list[tuple[str, str | None, int]]:
     """(StatefulSet name, zone, replicas) of the ingestors: one set without zones, else one per zone, the ingestors
     dealt out as evenly as the count allows (earlier zones get the remainder). `count`: deal that many instead (the
-    ring's members: fewer never gives a zone more)."""
+    ring's members: fewer never gives a zone more); `name`: the sets' name (a dedicated ring's)."""
     count = spec.ingestors if count is None else count
     if not zones:
-        return [(INGESTOR, None, count)]
+        return [(name, None, count)]
     base, extra = divmod(count, len(zones))
-    return [(f"{INGESTOR}-{zone}", zone, base + (1 if i < extra else 0)) for i, zone in enumerate(zones)]
+    return [(f"{name}-{zone}", zone, base + (1 if i < extra else 0)) for i, zone in enumerate(zones)]
 
 
-def hashring(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """hashrings.json: one default ring over every ingestor, ketama (the endpoint count covers the factor); with
-    zones each endpoint carries its `az`, and ketama places a series' copies in distinct zones. Draining ingestors
-    are left out."""
-    endpoints: list[Any] = []
-    for name, zone, count in zone_statefulsets(spec, zones, spec.in_ring):
-        for i in range(count):
-            address = ingestor_endpoint(i, namespace, name)
-            endpoints.append({"address": address, "az": zone} if zone else address)
-    return [{"hashring": "default", "tenants": [], "algorithm": "ketama", "endpoints": endpoints}]
+RING_LABEL = "thanos.io/hashring"
+"""Pod and selector label of a dedicated ring's ingestors: the tenant (the shared ones carry none)."""
 
 
-def receive_endpoints(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = ()) -> list[str]:
-    """The StoreAPI of every ingestor, for Query (the hashring's addresses, and the draining ingestors' until they
-    go: they hold the samples written before the drain)."""
-    return [ingestor_endpoint(i, namespace, name) for name, _, count in zone_statefulsets(spec, zones)
-            for i in range(count)]
+@dataclass(frozen=True)
+class Ring:
+    """One hashring and the ingestor StatefulSet(s) it spreads over."""
+
+    name: str
+    """The ring's name: `default`, or the tenant it is dedicated to."""
+    tenants: tuple[str, ...]
+    """The tenants it takes (none: every tenant no earlier ring takes)."""
+    statefulset: str
+    """The name of its StatefulSet (the prefix of its zones' StatefulSets)."""
+    ingestors: int
+    """Its ingestors."""
+    draining: int
+    """Those kept running out of the ring."""
+
+    @property
+    def in_ring(self) -> int:
+        return self.ingestors - self.draining
+
+    def statefulsets(self, spec: ReceiveSpec, zones: tuple[str, ...], members: bool = False) -> list[tuple[str, str | None, int]]:
+        """(StatefulSet name, zone, replicas) of its ingestors; `members`: of the ring's members only."""
+        return zone_statefulsets(spec, zones, self.in_ring if members else self.ingestors, self.statefulset)
+
+
+def rings(spec: ReceiveSpec, dedicated: Sequence[Tenant] = ()) -> list[Ring]:
+    """Each dedicated tenant's ring, then the default ring: a router takes the first ring whose `tenants` hold the
+    writer's tenant, and a ring without tenants holds every tenant, so the default ring must come last."""
+    return [*(Ring(t.name, (t.name,), f"{INGESTOR}-{t.name}", t.dedicated_ingestors, t.dedicated_draining)
+              for t in dedicated),
+            Ring("default", (), INGESTOR, spec.ingestors, spec.draining)]
+
+
+def hashring(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = (),
+             dedicated: Sequence[Tenant] = ()) -> list[dict[str, Any]]:
+    """hashrings.json: each dedicated tenant's ring (exact match on its name), then the default ring over the shared
+    ingestors, every one ketama (the endpoint count covers the factor); with zones each endpoint carries its `az`,
+    and ketama places a series' copies in distinct zones. Draining ingestors are left out."""
+    configs = []
+    for ring in rings(spec, dedicated):
+        endpoints: list[Any] = []
+        for name, zone, count in ring.statefulsets(spec, zones, members=True):
+            for i in range(count):
+                address = ingestor_endpoint(i, namespace, name)
+                endpoints.append({"address": address, "az": zone} if zone else address)
+        config: dict[str, Any] = {"hashring": ring.name, "tenants": list(ring.tenants), "algorithm": "ketama",
+                                  "endpoints": endpoints}
+        if ring.tenants:
+            config["tenant_matcher_type"] = "exact"
+        configs.append(config)
+    return configs
+
+
+def receive_endpoints(spec: ReceiveSpec, namespace: str, zones: tuple[str, ...] = (),
+                      dedicated: Sequence[Tenant] = ()) -> list[str]:
+    """The StoreAPI of every ingestor, shared and dedicated, for Query (the hashrings' addresses, and the draining
+    ingestors' until they go: they hold the samples written before the drain)."""
+    *own, shared = rings(spec, dedicated)
+    return [ingestor_endpoint(i, namespace, name) for ring in (shared, *own)
+            for name, _, count in ring.statefulsets(spec, zones) for i in range(count)]
 
 
 REMOTE_WRITE_TLS_SECRET = "thanos-remote-write-tls"
@@ -168,12 +221,12 @@ def router_args(ctx: ClusterContext, spec: ReceiveSpec, tenants: bool = False) -
 
 def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, str] | None = None,
                   trust: dict[str, str] | None = None, limits: ResolvedLimits | None = None,
-                  tenants: bool = False) -> list[dict[str, Any]]:
-    """Hashring and limits ConfigMaps, ingestor StatefulSet (PVC, long grace to flush), router Deployment, Services,
-    PDBs; `limits` default to the spec's own, without tenants."""
+                  tenants: bool = False, dedicated: Sequence[Tenant] = ()) -> list[dict[str, Any]]:
+    """Hashring and limits ConfigMaps, ingestor StatefulSets (PVC, long grace to flush; the shared ones, then each
+    `dedicated` tenant's), router Deployment, Services, PDBs; `limits` default to the spec's own, without tenants."""
     limits = limits or resolve(spec)
     ports = thanos_ports(remote_write=True)
-    ring = json.dumps(hashring(spec, ctx.namespace, ctx.zones), indent=2, sort_keys=True)
+    ring = json.dumps(hashring(spec, ctx.namespace, ctx.zones, dedicated), indent=2, sort_keys=True)
     ingestor_pod = pod_spec(service_name("receive"), [container(
         "thanos-receive", ctx.image, ingestor_args(ctx, spec), spec.resources, ports=ports, env=downward_env(),
         mounts=[{"name": "data", "mountPath": DATA_DIR}, objstore_mount()], probes=http_probes(startup_seconds=1800))],
@@ -197,9 +250,16 @@ def build_receive(ctx: ClusterContext, spec: ReceiveSpec, pod_labels: dict[str, 
     objects += workload_objects(ctx, "receive", INGESTOR, kind="StatefulSet", replicas=spec.ingestors,
                                 pod=ingestor_pod, ports=ports, claims=[volume_claim("data", spec.storage_size, None)],
                                 max_unavailable=max(1, spec.replication_factor // 2), pod_labels=pod_labels)
+    *own, shared = rings(spec, dedicated)
     if ctx.zones:
-        objects = [o for o in objects if o["kind"] != "StatefulSet"] + zoned_ingestors(
-            ctx, spec, ingestor_pod, ports, pod_labels)
+        objects = [o for o in objects if o["kind"] != "StatefulSet"] + ring_ingestors(
+            ctx, spec, shared, ingestor_pod, ports, pod_labels)
+    for tenant_ring in own:
+        objects += ring_ingestors(ctx, spec, tenant_ring, ingestor_pod, ports, pod_labels)
+    if own and spec.ingestors == 1:  # the shared ingestors' PDB, which covers every ingestor, needs more than one
+        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                        "metadata": ctx.metadata(INGESTOR, "receive"),
+                        "spec": pdb_spec(ctx.selector("receive"), max(1, spec.replication_factor // 2))})
     objects += workload_objects(ctx, "receive-router", ROUTER, kind="Deployment", replicas=spec.router_replicas,
                                 pod=router_pod, ports=ports, pod_annotations={
                                     **(trust or {}), HEAD_SERIES_LIMITING: "on" if limits.head_series_limited else "off",
@@ -212,17 +272,20 @@ def ring_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def zoned_ingestors(ctx: ClusterContext, spec: ReceiveSpec, pod: dict[str, Any], ports: list[dict[str, Any]],
-                    pod_labels: dict[str, str] | None) -> list[dict[str, Any]]:
-    """One ingestor StatefulSet per zone, pinned to it by node affinity, every pod under the one headless Service
-    (so `--receive.local-endpoint` and the hashring addresses agree); the Service and PDB select all of them."""
+def ring_ingestors(ctx: ClusterContext, spec: ReceiveSpec, ring: Ring, pod: dict[str, Any],
+                   ports: list[dict[str, Any]], pod_labels: dict[str, str] | None) -> list[dict[str, Any]]:
+    """A ring's ingestor StatefulSets: one per zone, pinned to it by node affinity (one without zones), a dedicated
+    ring's carrying its tenant in RING_LABEL; every pod under the one headless Service (so `--receive.local-endpoint`
+    and the hashring addresses agree), and the Service and the PDB select all of them. The pod is the shared
+    ingestors' own: the same args, and anti-affinity with every ingestor."""
     statefulsets = []
-    for name, zone, count in zone_statefulsets(spec, ctx.zones):
-        assert zone is not None  # ctx.zones is not empty here
-        selector = {**ctx.selector("receive"), ZONE_LABEL: zone}
+    for name, zone, count in ring.statefulsets(spec, ctx.zones):
+        selector = {**ctx.selector("receive"), **({RING_LABEL: ring.name} if ring.tenants else {}),
+                    **({ZONE_LABEL: zone} if zone else {})}
         pinned = copy.deepcopy(pod)
-        pinned.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": ZONE_KEY, "operator": "In", "values": [zone]}]}]}}
+        if zone:
+            pinned.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": ZONE_KEY, "operator": "In", "values": [zone]}]}]}}
         workload = next(o for o in workload_objects(
             ctx, "receive", name, kind="StatefulSet", replicas=count, pod=pinned, ports=ports, selector=selector,
             claims=[volume_claim("data", spec.storage_size, None)], pod_labels=pod_labels) if o["kind"] == "StatefulSet")
@@ -247,6 +310,8 @@ class ReceiveArgs:
     """The write limits, every tenant's (default the spec's own, without tenants)."""
     tenants: bool = False
     """Tenants are configured: the routers take the tenant from the writer's certificate (default False)."""
+    dedicated: tuple[Tenant, ...] = ()
+    """Tenants with ingestors and a hashring of their own (default none)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What each of its objects waits for, besides the objects it uses (default nothing)."""
 
@@ -254,12 +319,13 @@ class ReceiveArgs:
 class Receive(ManifestComponent):
     """Thanos Receive router and ingestors, in the order that keeps the hashring on ready pods: the ingestor
     StatefulSets, then the ring ConfigMap (after every ingestor's rollout), then the routers (restarted on a new ring).
-    Zoned ingestor StatefulSets roll out one after another: each depends on the one before, and the provider waits
+    Zoned and dedicated ingestor StatefulSets roll out one after another: each depends on the one before, and the provider waits
     for a StatefulSet's rollout before touching the next, so an update never takes a pod down in two zones at once
     (with replication factor 3 that would lose the write quorum)."""
 
     def __init__(self, name: str, args: ReceiveArgs, opts: pulumi.ResourceOptions | None = None):
-        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust, args.limits, args.tenants)
+        objects = build_receive(args.ctx, args.spec, args.pod_labels, args.trust, args.limits, args.tenants,
+                                args.dedicated)
         ingestors = [o for o in objects if o["kind"] == "StatefulSet"]
         ring = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == HASHRING]
         routers = [o for o in objects if o["kind"] == "Deployment"]

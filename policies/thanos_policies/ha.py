@@ -83,6 +83,9 @@ def _replicas_key(name: str, props) -> str:
     pool = ((props.get("metadata") or {}).get("name") or "").removeprefix("thanos-memcached-")
     if name == "memcached" and pool in ("index", "bucket", "query-results"):
         return f"thanos.caches.{pool}.replicas"
+    selector = ((props.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if name == "receive" and "thanos.io/hashring" in selector:  # this program's ingestors of a tenant's own
+        return "tenancy.tenants[].dedicated-ingestors"
     return REPLICAS_KEY[name]
 
 

@@ -188,29 +188,33 @@ def validate_external_labels(args, report):
 def validate_receive_ring(args, report):
     """Refuses a receive replication factor above the hashring's endpoints or with no spare ingestor: writes fail."""
     spare = int(args.get_config().get("minSpareIngestors", 1))
-    rings: dict[str, int] = {}
+    rings: dict[str, tuple[int, str]] = {}  # per cluster its smallest ring: endpoints, and its name if a tenant's own
     for r in args.resources:
         if r.resource_type == "kubernetes:core/v1:ConfigMap" and "hashrings.json" in (r.props.get("data") or {}):
             try:
                 ring = json.loads(r.props["data"]["hashrings.json"])
             except (TypeError, ValueError):
                 continue
-            rings[cluster_of(r)] = min((len(h.get("endpoints") or []) for h in ring), default=0)
+            rings[cluster_of(r)] = min(((len(h.get("endpoints") or []),
+                                         f" of hashring {h.get('hashring')}" if h.get("tenants") else "")
+                                        for h in ring if isinstance(h, dict)), default=(0, ""))
     for r in args.resources:
         if r.resource_type not in WORKLOAD_TYPES:
             continue
         for _, command, flags in thanos_containers(r.props):
             factor = flag(flags, "receive.replication-factor")
-            endpoints = rings.get(cluster_of(r))
-            if command != "receive" or not factor or endpoints is None:
+            if command != "receive" or not factor or cluster_of(r) not in rings:
                 continue
+            endpoints, which = rings[cluster_of(r)]
+            # A tenant's own ring (this program's tenancy.tenants[].dedicated-ingestors) is sized by its own key.
+            count_key = "tenancy.tenants[].dedicated-ingestors" if which else "thanos.receive.ingestors"
             if int(factor[0]) > endpoints:
-                report(f"receive replication factor {factor[0]} exceeds the {endpoints} hashring endpoints: "
-                       f"every write fails{fix('thanos.receive.replication-factor')}.", r.urn)
+                report(f"receive replication factor {factor[0]} exceeds the {endpoints} hashring endpoints{which}: "
+                       f"every write fails{fix(count_key if which else 'thanos.receive.replication-factor')}.", r.urn)
             elif endpoints < int(factor[0]) + spare:
-                report(f"receive runs {endpoints} ingestor(s) for replication factor {factor[0]}: below "
+                report(f"receive runs {endpoints} ingestor(s){which} for replication factor {factor[0]}: below "
                        f"{int(factor[0]) + spare} every ingestor holds every series, so a rollout leaves no room for "
-                       f"one more failure before writes lose their quorum{fix('thanos.receive.ingestors')}.",
+                       f"one more failure before writes lose their quorum{fix(count_key)}.",
                        r.urn)
 
 

@@ -23,6 +23,12 @@ def test_min_replicas(prod):
     assert check("thanos-ha-min-replicas", STS, store) == [
         "store has 1 replica(s); at least 2 are required (config: thanos.store.replicas)."]
     assert check("thanos-ha-min-replicas", STS, store, {"minReplicas": 1}) == []
+    # A tenant's own ingestors (this program marks them with thanos.io/hashring) name their own key.
+    ingestors = workload(prod, "thanos-receive-us-east-1a")["inputs"]
+    ingestors["spec"]["replicas"] = 1
+    ingestors["spec"]["selector"]["matchLabels"]["thanos.io/hashring"] = "team-a"
+    assert check("thanos-ha-min-replicas", STS, ingestors) == [
+        "receive has 1 replica(s); at least 2 are required (config: tenancy.tenants[].dedicated-ingestors)."]
 
 
 def test_pdb(prod):

@@ -107,6 +107,14 @@ def test_receive_needs_a_spare_ingestor(prod):
         "receive runs 3 ingestor(s) for replication factor 3: below 4 every ingestor holds every series, so a rollout "
         "leaves no room for one more failure before writes lose their quorum (config: thanos.receive.ingestors)."]
     assert check_stack("thanos-producers-receive-ring", cluster, {"minSpareIngestors": 0}) == []
+    # A tenant's own ring, smaller than the default one, is named with its own key.
+    tenant_ring = {**document[0], "hashring": "team-a", "tenants": ["team-a"], "tenant_matcher_type": "exact"}
+    document[0]["endpoints"] = document[0]["endpoints"] * 2
+    ring["inputs"]["data"]["hashrings.json"] = json.dumps([tenant_ring, document[0]])
+    assert check_stack("thanos-producers-receive-ring", cluster) == [
+        "receive runs 3 ingestor(s) of hashring team-a for replication factor 3: below 4 every ingestor holds every "
+        "series, so a rollout leaves no room for one more failure before writes lose their quorum (config: "
+        "tenancy.tenants[].dedicated-ingestors)."]
 
 
 def test_ruler_replicas_need_a_per_pod_label(prod):
