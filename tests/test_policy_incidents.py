@@ -95,7 +95,7 @@ def test_anti_affinity_removed(plan):
     mutate(find(plan, STS, "thanos-store"), lambda p: p["spec"]["template"]["spec"].pop("affinity"))
     assert findings(plan) == [("thanos-ha-anti-affinity", "mandatory", "chicago-store-statefulset-thanos-store",
                                "store runs 2 replicas without hard pod anti-affinity (or a DoNotSchedule spread) on "
-                               "kubernetes.io/hostname: one node failure can take every replica down.")]
+                               "kubernetes.io/hostname: one node failure can take every replica down (config: thanos.node-spread).")]
 
 
 def test_raw_retention_of_one_day(plan):
