@@ -151,7 +151,7 @@ def test_preflight_exits_1_on_a_mandatory_violation_and_reports_each_in_the_cont
     nothing else is."""
     strict = tmp_path / "strict.json"
     strict.write_text("{}")
-    proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"))
+    proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"), "--verbose")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     plan = json.loads((tmp_path / "p.json").read_text())
     urns = {r["urn"] for r in plan["resources"]}
