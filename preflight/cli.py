@@ -3,10 +3,11 @@
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -64,6 +65,57 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ValueError(f"{path}: expected a mapping with a 'config:' mapping")
     return document.get("config") or {}
+
+
+_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def key_lines(path: Path, config_key: str) -> Callable[[str], int | None]:
+    """A function giving the line of the stack file where a key path of `config_key` (`regions[1].storage.bucket`)
+    is, or for a key that is not there (a missing one) the line of the nearest key above it."""
+    try:
+        with path.open() as stream:
+            root = yaml.compose(stream)
+    except (OSError, yaml.YAMLError):
+        return lambda _: None
+
+    def child(node: Any, part: str | int) -> Any:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            return next((value for key, value in node.value if key.value == part), None)
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            return node.value[part]
+        return None
+
+    def line(key_path: str) -> int | None:
+        node = child(child(root, "config"), config_key)
+        if node is None:
+            return None
+        found = node.start_mark.line  # the value's first line; a mapping's key is on the line above its block
+        for index, name in _PART.findall("" if key_path == "(top level)" else key_path):
+            part: str | int = int(index) if index else name
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+                key = next((k for k, _ in node.value if k.value == part), None)
+                if key is None:
+                    break
+                found, node = key.start_mark.line, child(node, part)
+            else:
+                node = child(node, part)
+                if node is None:
+                    break
+                found = node.start_mark.line
+        return found + 1
+
+    return line
+
+
+def config_error_text(err: Any, stack_file: Path, config_key: str) -> str:
+    """The config error with the stack file's line of each problem."""
+    line_of = key_lines(stack_file, config_key)
+    lines = str(err).splitlines()[:1]
+    for key_path, message in err.problems:
+        line = line_of(key_path)
+        lines.append(f"  - {key_path}: {message}" + (f" ({stack_file.name}:{line})" if line else ""))
+    return "\n".join(lines)
 
 
 SECRET_PLACEHOLDER = "preflight-placeholder-secret"
@@ -153,16 +205,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import config as stack_config
 
+    project = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}).get("name", "thanos")
     try:
         raw_config = read_stack_file(stack_file)
-        project = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}).get("name", "thanos")
         warnings: list[str] = []
         settings = stack_config.load(raw_config.get(f"{project}:{stack_config.CONFIG_KEY}"),
                                      source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}", warnings=warnings)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
     except stack_config.ConfigError as err:
-        print(err, file=sys.stderr)
+        print(config_error_text(err, stack_file, f"{project}:{stack_config.CONFIG_KEY}"), file=sys.stderr)
         return EXIT_CONFIG
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"invalid stack file: {err}", file=sys.stderr)

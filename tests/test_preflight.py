@@ -410,3 +410,37 @@ def test_a_copy_of_dev_under_another_name_uses_dev_policies_and_says_why(tmp_pat
     assert proc.returncode == 1
     assert ("Policy config: none (the stack's thanos:config environment is staging and there is no "
             "policies/staging.json)") in proc.stdout.splitlines()
+
+
+def test_config_errors_come_in_one_pass_with_a_suggestion_and_the_line_of_the_stack_file(tmp_path):
+    text = (ROOT / "Pulumi.dev.yaml").read_text()
+    text = text.replace("destination: us-west", "destination: nowhere", 1)
+    text = text.replace("retention: {raw: 7d,", "retention: {raw: 7x,", 1)
+    text = text.replace("    protect-data: false\n", "    protect-data: false\n    globalview: {}\n", 1)
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text(text)
+    lines = text.splitlines()
+
+    def line_of(snippet):
+        return next(i + 1 for i, line in enumerate(lines) if snippet in line)
+
+    proc = run_preflight("--config-file", str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "invalid stack configuration in Pulumi.bad.yaml thanos:config: 3 problem(s)",
+        "  - thanos.compactor.retention.raw: '7x' is not a duration: use a number and a unit (ms, s, m, h, d, w, y), "
+        f"e.g. 30d or 1h30m (Pulumi.bad.yaml:{line_of('raw: 7x')})",
+        f"  - globalview: unknown key: did you mean global-view? (Pulumi.bad.yaml:{line_of('globalview')})",
+        "  - regions[0].storage.replication.destination: region 'nowhere' is not defined in regions (us-central, "
+        f"us-west) (Pulumi.bad.yaml:{line_of('destination: nowhere')})"]
+
+
+def test_a_missing_key_points_at_the_line_of_the_key_above_it(tmp_path):
+    from preflight.cli import key_lines
+
+    stack = tmp_path / "Pulumi.x.yaml"
+    stack.write_text("config:\n  thanos:config:\n    environment: dev\n    regions:\n      - name: a\n"
+                     "        storage: {provider: aws}\n")
+    line = key_lines(stack, "thanos:config")
+    assert line("regions[0].storage.bucket") == 6 and line("regions[0].name") == 5
+    assert line("(top level)") == 3 and line("thanos.query") == 3
