@@ -444,3 +444,28 @@ def test_a_missing_key_points_at_the_line_of_the_key_above_it(tmp_path):
     line = key_lines(stack, "thanos:config")
     assert line("regions[0].storage.bucket") == 6 and line("regions[0].name") == 5
     assert line("(top level)") == 3 and line("thanos.query") == 3
+
+
+def test_the_workflows_give_the_pack_the_policy_config_of_each_stacks_environment():
+    """`pulumi up`/`preview` in CI use the file the preflight chose (policies/<environment>.json, or none)."""
+    import re
+
+    from preflight.policy import environment_policy_config
+
+    from tests.support.stacks import stack_config
+
+    checked = 0
+    for workflow in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        text = workflow.read_text().replace("\\\n", " ")
+        matrix = re.search(r"stack: \[([^\]]+)\]", text)
+        for line in text.splitlines():
+            if "--policy-pack policies" not in line or not re.search(r"pulumi (up|preview)", line):
+                continue
+            named = re.search(r"--stack (.+?)(?: --|$)", line).group(1).strip('"').rsplit("/", 1)[-1]
+            stacks = [s.strip() for s in matrix.group(1).split(",")] if "matrix.stack" in named else [named]
+            given = re.search(r"--policy-pack-config (\S+)", line)
+            for stack in stacks:
+                path, _ = environment_policy_config(stack_config(stack)["environment"])
+                assert (given.group(1) if given else None) == (str(path.relative_to(ROOT)) if path else None), line
+                checked += 1
+    assert checked >= 5
