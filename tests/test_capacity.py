@@ -211,6 +211,12 @@ def test_the_command_prints_a_table_json_and_a_plot(tmp_path):
     assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 20_000
 
 
+def test_the_command_without_a_stack_prints_its_usage():
+    proc = run_capacity()
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: python -m capacity")
+    assert "give a STACK" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_the_command_refuses_a_stack_without_capacity_inputs():
     proc = run_capacity("dev")
     assert proc.returncode == 2
