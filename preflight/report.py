@@ -217,9 +217,9 @@ def findings(violations: list[Any] | None, verbose: bool) -> list[str]:
             continue
         names = [_resource(v.urn) for v in found]
         more = f" and {len(names) - FIRST} more" if len(names) > FIRST else ""
-        others = len({v.message for v in found}) - 1
-        lines.append(f"  [{level}] {policy}: {len(found)} findings, e.g. {found[0].message}"
-                     f"{f' ({others} other messages)' if others else ''} On {', '.join(names[:FIRST])}{more}.")
+        messages = len({v.message for v in found})
+        lines.append(f"  [{level}] {policy}: {len(found)} findings{f' ({messages} messages)' if messages > 1 else ''} "
+                     f"on {', '.join(names[:FIRST])}{more}; the first: {found[0].message}")
     if len(groups) < len(violations):
         lines.append("  (--verbose lists every finding)")
     return lines

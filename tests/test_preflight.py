@@ -384,8 +384,8 @@ def test_findings_are_grouped_by_policy_with_a_count_and_the_first_resources():
     lines = findings(violations, verbose=False)
     assert lines == [
         "Policies: 5 mandatory, 1 advisory",
-        "  [mandatory] thanos-ha-min-replicas: 5 findings, e.g. store has 1 replica(s) 0 (1 other messages) On c0, "
-        "c1, c2 and 2 more.",
+        "  [mandatory] thanos-ha-min-replicas: 5 findings (2 messages) on c0, c1, c2 and 2 more; the first: store has "
+        "1 replica(s) 0",
         "  [advisory] thanos-ha-pdb: x: no budget",
         "  (--verbose lists every finding)"]
     assert len(findings(violations, verbose=True)) == 7
