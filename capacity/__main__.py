@@ -123,12 +123,14 @@ def plot(plans, path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m capacity", description="Plan a stack's capacity.")
-    parser.add_argument("stack", nargs="?", default="dev", help="stack name: reads Pulumi.STACK.yaml (default dev)")
+    parser.add_argument("stack", nargs="?", help="stack name: reads Pulumi.STACK.yaml")
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead")
     parser.add_argument("--series", type=int, help="active series per cluster (replaces capacity.active-series)")
     parser.add_argument("--json", dest="json_path", help="write the plan as JSON to this file, or - for stdout")
     parser.add_argument("--plot", type=Path, help="draw bucket size by resolution over time into this PNG")
     args = parser.parse_args(argv)
+    if not args.stack and not args.config_file:
+        parser.error("give a STACK (a stack with a capacity: section, e.g. prod) or --config-file")
     import config
 
     for option, path in (("--json", Path(args.json_path) if args.json_path not in (None, "-") else None),

@@ -1,5 +1,8 @@
 """Stack configuration: the `thanos:config` key, validated in one call, every problem reported with its key path."""
 
+import copy
+import difflib
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,6 +40,35 @@ def key_path(loc: tuple[Any, ...]) -> str:
     return path or "(top level)"
 
 
+def _reference_path(loc: tuple[Any, ...]) -> str:
+    """`('regions', 1, 'storage', 'aws')` -> `regions[].storage(aws)`, the way the config reference names keys."""
+    path = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path += "[]"
+        elif part in STORAGE_PROVIDERS and i > 0 and loc[i - 1] == "storage":
+            path += f"({part})"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _kebab(key: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", key).replace("_", "-").lower()
+
+
+def suggestion(loc: tuple[Any, ...]) -> str:
+    """For an unknown key: the key allowed at that place it most resembles (`storageSize` -> `storage-size`)."""
+    from .reference import rows  # the reference walks the whole model: only an unknown key pays for it
+
+    parent, key = _reference_path(loc[:-1]), str(loc[-1])
+    prefix = f"{parent}." if parent else ""
+    allowed = sorted({row[0][len(prefix):].split(".")[0].split("[")[0].split("(")[0]
+                      for row in rows() if row[0].startswith(prefix)})
+    close = difflib.get_close_matches(_kebab(key), allowed, n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
 def _message(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
@@ -45,7 +77,8 @@ def _message(error: ErrorDetails) -> str:
         if isinstance(error.get("input"), list):
             return f"{message}, not a list"
     if error["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; keys are kebab-case)"
+        close = suggestion(tuple(error["loc"]))
+        return f"unknown key: did you mean {close}?" if close else "unknown key (check the spelling; keys are kebab-case)"
     if error["type"] == "union_tag_invalid":
         return f"provider must be one of {', '.join(STORAGE_PROVIDERS)}, got {error['input'].get('provider')!r}" \
             if isinstance(error.get("input"), dict) else message
@@ -63,7 +96,11 @@ def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = N
     try:
         stack = StackConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError([(key_path(e["loc"]), _message(e)) for e in err.errors()], source) from None
+        problems = [(key_path(e["loc"]), _message(e)) for e in err.errors()]
+        bad = [path for path, _ in problems]
+        problems += [(path, message) for path, message in _cross_check_without(raw, err.errors())
+                     if not any(path == b or path.startswith((f"{b}.", f"{b}[")) for b in bad)]
+        raise ConfigError(problems, source) from None
     problems = cross_check(stack)
     if problems:
         raise ConfigError(problems, source)
@@ -79,6 +116,44 @@ def load(raw: Any, source: str = "thanos:config", warnings: list[str] | None = N
         warnings.extend(f"capacity: {note}" for note in notes)
         warnings.extend(shared_bucket_notes(stack))
     return stack
+
+
+def _drop(raw: Any, error: ErrorDetails) -> bool:
+    """Remove the value an error is about from `raw` (its default takes its place); False when that cannot be done
+    without changing what the rest of the stack means: a missing key, a list item, a whole mapping refused by a rule of
+    its own."""
+    loc = [part for i, part in enumerate(error["loc"])
+           if not (part in STORAGE_PROVIDERS and i > 0 and error["loc"][i - 1] == "storage")]
+    if not loc or error["type"] == "missing" or isinstance(loc[-1], int):
+        return False
+    parent = raw
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if not isinstance(parent, dict) or loc[-1] not in parent:
+        return False
+    if isinstance(parent[loc[-1]], (dict, list)) and error["type"] != "extra_forbidden":
+        return False
+    del parent[loc[-1]]
+    return True
+
+
+def _cross_check_without(raw: Any, errors: list[ErrorDetails]) -> list[tuple[str, str]]:
+    """The cross-field problems of the stack with its bad values dropped, when it then builds: a bad duration must not
+    hide a bad replication destination until the next run. None found when it does not build (see `_drop`)."""
+    trimmed = copy.deepcopy(raw)
+    for _ in range(3):  # dropping a value can reveal another error (a sibling rule that read it)
+        if not all(_drop(trimmed, e) for e in errors):
+            return []
+        try:
+            return cross_check(StackConfig.model_validate(trimmed))
+        except ValidationError as err:
+            errors = err.errors()
+        except ValueError:
+            return []
+    return []
 
 
 def shared_bucket_notes(stack: StackConfig) -> list[str]:

@@ -3,11 +3,11 @@
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
-from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -34,7 +34,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "deleting or replacing a stateful resource, or a hashring that loses endpoints in the "
                              "step their pods go (exit 1) unless the stack allows it; explain each hashring change")
     parser.add_argument("--policy-config", type=Path,
-                        help="policy pack config JSON (default policies/STACK.json when it exists)")
+                        help="policy pack config JSON (default policies/ENVIRONMENT.json when it exists, ENVIRONMENT "
+                             "being the stack's thanos:config environment: dev, prod...)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also print the resources by type and every policy finding on its own line")
     args = parser.parse_args(argv)
     if not args.stack and not args.config_file:
         parser.error("give a STACK or --config-file")
@@ -64,32 +67,78 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return document.get("config") or {}
 
 
+_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def key_lines(path: Path, config_key: str) -> Callable[[str], int | None]:
+    """A function giving the line of the stack file where a key path of `config_key` (`regions[1].storage.bucket`)
+    is, or for a key that is not there (a missing one) the line of the nearest key above it."""
+    try:
+        with path.open() as stream:
+            root = yaml.compose(stream)
+    except (OSError, yaml.YAMLError):
+        return lambda _: None
+
+    def child(node: Any, part: str | int) -> Any:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            return next((value for key, value in node.value if key.value == part), None)
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            return node.value[part]
+        return None
+
+    def line(key_path: str) -> int | None:
+        node = child(child(root, "config"), config_key)
+        if node is None:
+            return None
+        found = node.start_mark.line  # the value's first line; a mapping's key is on the line above its block
+        for index, name in _PART.findall("" if key_path == "(top level)" else key_path):
+            part: str | int = int(index) if index else name
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+                key = next((k for k, _ in node.value if k.value == part), None)
+                if key is None:
+                    break
+                found, node = key.start_mark.line, child(node, part)
+            else:
+                node = child(node, part)
+                if node is None:
+                    break
+                found = node.start_mark.line
+        return found + 1
+
+    return line
+
+
+def config_error_text(err: Any, stack_file: Path, config_key: str) -> str:
+    """The config error with the stack file's line of each problem."""
+    line_of = key_lines(stack_file, config_key)
+    lines = str(err).splitlines()[:1]
+    for key_path, message in err.problems:
+        line = line_of(key_path)
+        lines.append(f"  - {key_path}: {message}" + (f" ({stack_file.name}:{line})" if line else ""))
+    return "\n".join(lines)
+
+
 SECRET_PLACEHOLDER = "preflight-placeholder-secret"
 URL_PLACEHOLDER = "https://alerts.invalid/preflight-placeholder-secret"
 """A secret that is a URL (a Slack or webhook URL) gets a placeholder of that shape: Alertmanager parses it."""
 
 
-def offline_config(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
+def offline_config(raw: dict[str, Any], settings: Any, project: str = "thanos") -> dict[str, Any]:
     """The stack file's config with what cannot be read offline replaced: `secure:` values (encrypted with a key
     preflight does not have) and the secret keys the stack needs but keeps out of the file (set with
     `pulumi config set --secret`) become placeholders; they are secrets, so they only ever show as "[secret]"."""
+    from .report import secrets_to_set
+
     config = {key: SECRET_PLACEHOLDER if isinstance(value, dict) and set(value) == {"secure"} else value
               for key, value in raw.items()}
-    entry = settings.global_view.entry_point if settings.global_view else None
-    if entry and entry.auth == "oauth2-proxy":
-        config.setdefault("thanos:oauth2ClientSecret", SECRET_PLACEHOLDER)
-    for receiver in settings.observability.alertmanager.receivers:
-        integration = getattr(receiver, receiver.kind)
-        for field in type(integration).model_fields:
-            if field.endswith("_secret"):
-                placeholder = URL_PLACEHOLDER if "url" in field else SECRET_PLACEHOLDER
-                config.setdefault(f"thanos:{getattr(integration, field)}", placeholder)
+    for secret in secrets_to_set(raw, settings, project):
+        config[f"{project}:{secret.key}"] = URL_PLACEHOLDER if secret.url else SECRET_PLACEHOLDER
     return config
 
 
-def check_options(args: argparse.Namespace, stack: str) -> dict[str, Any] | None:
+def check_options(args: argparse.Namespace, environment: str) -> tuple[dict[str, Any] | None, Path | None, str]:
     """Refuse unusable options before anything runs or is written; return the policy config to use (None with
-    --no-policy)."""
+    --no-policy), its file and why that one."""
     if not args.program.is_file():
         raise OptionError(f"--program {args.program}: no such file")
     if args.json_path:
@@ -104,21 +153,20 @@ def check_options(args: argparse.Namespace, stack: str) -> dict[str, Any] | None
             check_manifest_dir(args.manifests)
         except ManifestDirError as err:
             raise OptionError(f"--manifests {args.manifests}: {err}") from None
-    path = args.policy_config
+    from . import policy
+
+    path, why = args.policy_config, "--policy-config"
     if path is None:
-        default = ROOT / "policies" / f"{stack}.json"
-        path = default if default.is_file() else None
+        path, why = policy.environment_policy_config(environment)
     elif not path.is_file():
         raise OptionError(f"--policy-config {path}: no such file")
     if path is None:
-        return None if args.no_policy else {}
-    from . import policy
-
+        return (None if args.no_policy else {}), None, why
     try:
         config = policy.load_policy_config(path)
     except policy.PolicyConfigError as err:
         raise OptionError(f"--policy-config {path}: {err}") from None
-    return None if args.no_policy else config
+    return (None if args.no_policy else config), path, why
 
 
 def placeholder_stack_outputs(references: dict[str, list[str]]) -> dict[str, dict[str, str]]:
@@ -134,26 +182,20 @@ def placeholder_stack_outputs(references: dict[str, list[str]]) -> dict[str, dic
     return outputs
 
 
-def summary(plan: Any, violations: list[Any] | None) -> str:
-    """A preview-like text: resources by component and type, then findings by level."""
+def summary(plan: Any, verbose: bool = False, settings: Any = None) -> str:
+    """The plan's size (with `verbose`, its resources by component and type), then what runs in each cluster."""
+    from .report import reached_through, type_counts, what_runs, workloads
+
     lines = [f"Plan of {plan.project}/{plan.stack}: {len(plan.resources)} resources "
-             f"({sum(r.custom for r in plan.resources)} custom, {sum(not r.custom for r in plan.resources)} components)"]
-    components = Counter(r.type for r in plan.resources if not r.custom)
-    if components:
-        lines.append("  components:")
-        lines += [f"    {count:4d}  {typ}" for typ, count in sorted(components.items())]
-    types = Counter(r.type for r in plan.resources if r.custom)
-    lines.append("  resources:")
-    lines += [f"    {count:4d}  {typ}" for typ, count in sorted(types.items())]
-    lines.append(f"  outputs: {', '.join(sorted(plan.outputs)) or 'none'}")
-    if violations is None:
-        lines.append("Policies: skipped (--no-policy)")
-        return "\n".join(lines)
-    levels = Counter(v.level for v in violations)
-    lines.append(f"Policies: {levels.get('mandatory', 0)} mandatory, {levels.get('advisory', 0)} advisory")
-    for v in sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
-        lines.append(f"  [{v.level}] {v.policy}: {v.urn.rsplit('::', 1)[-1] or '(stack)'}: {v.message}")
-    return "\n".join(lines)
+             f"({sum(r.custom for r in plan.resources)} custom, {sum(not r.custom for r in plan.resources)} components)"
+             + ("" if verbose else "; --verbose lists them by type")]
+    if verbose:
+        lines += type_counts(plan)
+    return "\n".join(lines + what_runs(workloads(plan), reached_through(settings) if settings else None))
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,22 +205,22 @@ def main(argv: list[str] | None = None) -> int:
 
     import config as stack_config
 
+    project = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}).get("name", "thanos")
     try:
         raw_config = read_stack_file(stack_file)
-        project = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}).get("name", "thanos")
         warnings: list[str] = []
         settings = stack_config.load(raw_config.get(f"{project}:{stack_config.CONFIG_KEY}"),
                                      source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}", warnings=warnings)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
     except stack_config.ConfigError as err:
-        print(err, file=sys.stderr)
+        print(config_error_text(err, stack_file, f"{project}:{stack_config.CONFIG_KEY}"), file=sys.stderr)
         return EXIT_CONFIG
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"invalid stack file: {err}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        policy_config = check_options(args, stack)
+        policy_config, policy_path, policy_why = check_options(args, settings.environment)
         baseline = None
         if args.baseline:
             from .destructive import BaselineError, load_baseline
@@ -197,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import engine
 
     try:
-        plan = engine.run_program(args.program, project, stack, offline_config(raw_config, settings),
+        plan = engine.run_program(args.program, project, stack, offline_config(raw_config, settings, project),
                                   placeholder_stack_outputs(settings.stack_references()),
                                   first_preview=args.first_preview)
     except Exception:  # the program raised: show where, the way `pulumi preview` would
@@ -211,7 +253,13 @@ def main(argv: list[str] | None = None) -> int:
 
         violations = policy.run_policies(plan, policy_config)
 
-    print(summary(plan, violations))
+    from . import report
+
+    print(summary(plan, args.verbose, settings))
+    print("\n".join(report.endpoints(plan.outputs, stack)))
+    if violations is not None:
+        print(f"Policy config: {_shown(policy_path) if policy_path else 'none'} ({policy_why})")
+    print("\n".join(report.findings(violations, args.verbose)))
     edits = []
     if baseline is not None:
         from .destructive import destructive_edits
@@ -223,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         refused = sum(not e.allowed for e in edits)
         print(f"Destructive edits against {args.baseline.name}: {refused} refused, {len(edits) - refused} allowed "
               f"(of {len(baseline)} resources)")
-        for edit in edits:
-            print(edit.line())
+        from .destructive import grouped_lines
+
+        for line in grouped_lines(edits, args.verbose):
+            print(line)
         if refused:
             print("  To go ahead with one, add its name to allow-destructive in the stack's thanos:config.")
         if rings:
@@ -235,11 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.conformance:
         from .conformance import check_plan
 
-        report = check_plan(plan)
-        nonconforming = bool(report.problems)
-        print(f"Conformance: {report.resources} resources, {report.properties} property names and {report.invokes} "
-              f"invokes checked against the installed provider SDKs: {len(report.problems) or 'no'} problem(s)")
-        for problem in report.problems:
+        checked = check_plan(plan)
+        nonconforming = bool(checked.problems)
+        print(f"Conformance: {checked.resources} resources, {checked.properties} property names and {checked.invokes} "
+              f"invokes checked against the installed provider SDKs: {len(checked.problems) or 'no'} problem(s)")
+        for problem in checked.problems:
             print(f"  [conformance] {problem}")
     # Manifests first: their writer checks every path before writing any, so a refusal leaves nothing behind.
     if args.manifests:
@@ -256,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
 
     needed = prerequisites(plan)
     print(text(needed))
+    secrets = report.secrets_to_set(raw_config, settings, project)
+    print("\n".join(report.secrets_text(secrets, project, stack)))
+    policy_args = "--policy-pack policies" + (f" --policy-pack-config {_shown(policy_path)}" if policy_path else "")
     if args.json_path:
         document = {"project": plan.project, "stack": plan.stack,
                     "resources": [r.to_json() for r in plan.resources], "outputs": plan.outputs,
@@ -265,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     mandatory = any(v.level == "mandatory" for v in violations or [])
     destructive = any(not e.allowed for e in edits)
+    print(report.next_command(stack, policy_args, mandatory or nonconforming, bool(secrets), destructive))
     return EXIT_MANDATORY if mandatory or nonconforming or destructive else EXIT_OK
 
 

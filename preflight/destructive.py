@@ -61,12 +61,38 @@ class DestructiveEdit:
     """The config key behind it and the safe way."""
     allowed: bool
     """The stack lists it in `allow-destructive`."""
+    cause: str = ""
+    """`change` without what is this resource's own (its namespace/name): edits of one cause share it; default
+    `change` itself."""
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "urn": self.urn, "change": self.change, "fix": self.fix, "allowed": self.allowed}
 
     def line(self) -> str:
         return f"  [{'allowed' if self.allowed else 'refused'}] {self.name}: {self.change}. {self.fix}"
+
+
+SHOWN = 4
+"""How many names a grouped refusal lists before "and N more"."""
+
+
+def grouped_lines(edits: list[DestructiveEdit], verbose: bool = False) -> list[str]:
+    """One entry per cause (a namespace change refuses every StatefulSet in it for the same reason): the cause and its
+    fix once, then the resources' names (the first few; every one with `verbose`)."""
+    groups: dict[tuple[bool, str, str], list[DestructiveEdit]] = {}
+    for edit in edits:
+        groups.setdefault((edit.allowed, edit.cause or edit.change, edit.fix), []).append(edit)
+    lines = []
+    for (allowed, cause, fix), members in groups.items():
+        if len(members) == 1:
+            lines.append(members[0].line())
+            continue
+        names = [m.name for m in members]
+        shown = names if verbose else names[:SHOWN]
+        more = f" and {len(names) - len(shown)} more (--verbose lists them)" if len(shown) < len(names) else ""
+        lines.append(f"  [{'allowed' if allowed else 'refused'}] {len(members)} resources: {cause}. {fix}")
+        lines.append(f"      {', '.join(shown)}{more}")
+    return lines
 
 
 def load_baseline(path: Path) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -124,9 +150,9 @@ def destructive_edits(plan: Plan, baseline: dict[str, tuple[str, dict[str, Any]]
             current.setdefault(alias, resource)
     found: list[DestructiveEdit] = []
 
-    def add(urn: str, change: str, fix: str) -> None:
+    def add(urn: str, change: str, fix: str, cause: str = "") -> None:
         name = urn.rsplit("::", 1)[-1]
-        found.append(DestructiveEdit(name, urn, change, fix, name in allowed))
+        found.append(DestructiveEdit(name, urn, change, fix, name in allowed, cause))
 
     for urn, (kind, old) in sorted(baseline.items()):
         if kind not in REPLACED_BY:
@@ -138,7 +164,7 @@ def destructive_edits(plan: Plan, baseline: dict[str, tuple[str, dict[str, Any]]
             add(urn, f"{kind.rsplit(':', 1)[-1]} {_where(old) or urn.rsplit('::', 1)[-1]} would be deleted: {loses}",
                 "If its cluster was renamed, list the old name in the cluster's `renamed-from` (a region cannot be "
                 "renamed: add the new one and move the data); if it was removed on purpose, let its last blocks "
-                "upload first (every 2h)")
+                "upload first (every 2h)", f"{kind.rsplit(':', 1)[-1]}s would be deleted: {loses}")
             continue
         for path in REPLACED_BY[kind]:
             before, after = _at(old, path), _at(new.inputs, path)
@@ -154,5 +180,7 @@ def destructive_edits(plan: Plan, baseline: dict[str, tuple[str, dict[str, Any]]
                         add(urn, f"claims {template}-{old['metadata']['name']}-* of {_where(old)}: "
                                  f"{json.dumps(before[template])} -> {json.dumps(after[template])} would apply to no "
                                  "existing claim",
-                            _fix(kind, "volumeClaimTemplates"))
+                            _fix(kind, "volumeClaimTemplates"),
+                            f"claim template {template}: {json.dumps(before[template])} -> "
+                            f"{json.dumps(after[template])} would apply to no existing claim")
     return found

@@ -46,6 +46,16 @@ class PolicyConfigError(ValueError):
     """A policy pack config file is unreadable or names what the pack does not have."""
 
 
+def environment_policy_config(environment: str) -> tuple[Path | None, str]:
+    """The policy config a stack of this environment (`thanos:config` `environment`) uses by default, and why:
+    `policies/<environment>.json` when it exists (dev's relaxations for every dev stack, whatever its name), else none
+    (every policy at the pack's own level). `pulumi preview` gets the same file through `--policy-pack-config`."""
+    path = POLICIES_DIR / f"{environment}.json"
+    if path.is_file():
+        return path, f"the stack's thanos:config environment is {environment}"
+    return None, f"the stack's thanos:config environment is {environment} and there is no policies/{environment}.json"
+
+
 def load_policy_config(path: Path | None) -> dict[str, Any]:
     """A `--policy-pack-config` JSON file (checked against the pack: policy names, levels, properties), or {}."""
     if path is None:

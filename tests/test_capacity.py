@@ -169,11 +169,15 @@ def test_an_explicit_size_below_the_plan_is_refused_with_the_number_needed(tmp_p
     path.write_text(yaml.safe_dump(raw))
     proc = run_preflight("--config-file", str(path), "--no-policy")
     assert proc.returncode == 2
+    from preflight.cli import key_lines
+
+    line = key_lines(path, "thanos:config")
     assert proc.stderr.splitlines()[1:] == [
         "  - thanos.prometheus.resources.requests.memory: 2Gi is below the 8069Mi the capacity plan needs "
-        "(1000000 active series per cluster)",
+        f"(1000000 active series per cluster) (Pulumi.small.yaml:{line('thanos.prometheus.resources.requests.memory')})",
         "  - thanos.compactor.storage-size: 150Gi is below the 211Gi the capacity plan needs "
-        "(1000000 active series per cluster)"]
+        f"(1000000 active series per cluster) (Pulumi.small.yaml:{line('thanos.compactor.storage-size')})"]
+    assert yaml.safe_dump(raw).splitlines()[line("thanos.compactor.storage-size") - 1].strip() == "storage-size: 150Gi"
     raw["config"]["thanos:config"]["capacity"]["enforce"] = "warn"
     path.write_text(yaml.safe_dump(raw))
     proc = run_preflight("--config-file", str(path), "--no-policy")
@@ -205,6 +209,12 @@ def test_the_command_prints_a_table_json_and_a_plot(tmp_path):
     assert east["monthlyCost"]["prices_dated"] == "2026-03" and east["monthlyCost"]["totalUsd"] > 0
     image = (tmp_path / "bucket.png").read_bytes()
     assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 20_000
+
+
+def test_the_command_without_a_stack_prints_its_usage():
+    proc = run_capacity()
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: python -m capacity")
+    assert "give a STACK" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_the_command_refuses_a_stack_without_capacity_inputs():

@@ -339,3 +339,55 @@ def test_each_lock_pins_and_hashes_every_package_within_the_ranges(requirements)
             if dependency.marker is None or dependency.marker.evaluate(environment):
                 assert canonicalize_name(dependency.name) in pinned, (name, str(dependency))
     assert closed >= len(pinned) // 2
+
+
+def _run_project(tmp_path):
+    """A copy of `./run` with the requirements files, and an installed virtualenv for them in a cache of its own
+    whose python only says how it was called."""
+    import hashlib
+    import shutil
+
+    project = tmp_path / "project"
+    (project / "policies").mkdir(parents=True)
+    for name in ("run", "requirements.txt", "policies/requirements.txt", "requirements-dev.txt"):
+        shutil.copy2(ROOT / name, project / name)
+    stamp = hashlib.sha256(b"".join((ROOT / n).read_bytes() for n in
+                                    ("requirements.txt", "policies/requirements.txt", "requirements-dev.txt"))).hexdigest()
+    venv = tmp_path / "cache" / "thanos-platform" / "venvs" / stamp[:16]
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text('#!/bin/sh\necho "ran $*"\n')
+    (venv / "bin" / "python").chmod(0o755)
+    (venv / ".requirements-stamp").write_text(stamp + "\n")
+    return project, venv
+
+
+def test_run_needs_no_gnu_only_tool(tmp_path):
+    """macOS has neither sha256sum nor flock(1): ./run hashes and locks with Python."""
+    import shutil
+
+    project, venv = _run_project(tmp_path)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("bash", "cat", "dirname", "mkdir", "readlink", "rm", "ln", "sh"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    (tools / "python3").symlink_to(os.path.realpath(sys.executable))  # not a version manager's shim (it runs sed)
+    env = {"PATH": str(tools), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run([str(tools / "bash"), "./run", "capacity", "prod"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "ran -m capacity prod\n", proc.stderr
+    assert os.readlink(project / ".venv") == str(venv)
+
+
+def test_run_waits_for_another_installer(tmp_path):
+    import fcntl
+    import time
+
+    project, venv = _run_project(tmp_path)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with open(f"{venv}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.Popen(["./run", "capacity", "prod"], cwd=project, env=env, stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert proc.poll() is None  # waiting for the lock
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        assert proc.wait(timeout=30) == 0 and proc.stdout.read() == "ran -m capacity prod\n"

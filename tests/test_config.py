@@ -50,6 +50,41 @@ def test_unknown_key_is_named():
     assert "unknown key" in problems(raw)["regions[0].clusters[0].kubernetess"]
 
 
+def test_an_unknown_key_gets_the_allowed_key_it_resembles():
+    raw = prod()
+    raw["thanos"]["compactor"]["storageSize"] = "200Gi"
+    raw["regions"][1]["storage"]["bucketName"] = "b"
+    raw["globalView"] = {}
+    raw["thanos"].setdefault("query", {})["zzz"] = 1
+    found = problems(raw)
+    assert found["thanos.compactor.storageSize"] == "unknown key: did you mean storage-size?"
+    assert found["regions[1].storage.bucketName"] == "unknown key: did you mean bucket?"  # among aws storage's keys
+    assert found["globalView"] == "unknown key: did you mean global-view?"
+    assert found["thanos.query.zzz"] == "unknown key (check the spelling; keys are kebab-case)"
+
+
+def test_a_bad_value_does_not_hide_the_cross_field_problems():
+    """One pass names every problem it can: a bad duration and an unknown key beside a replication destination that
+    names no region (a cross-field rule, checked on the stack with the bad values dropped)."""
+    raw = prod()
+    raw["thanos"]["compactor"]["retention"]["raw"] = "30x"
+    raw["thanos"]["compactor"]["storageSize"] = "5Gi"
+    raw["regions"][0]["storage"]["replication"]["destination"] = "nowhere"
+    found = problems(raw)
+    assert set(found) == {"thanos.compactor.retention.raw", "thanos.compactor.storageSize",
+                          "regions[0].storage.replication.destination"}
+    assert "'nowhere' is not defined in regions" in found["regions[0].storage.replication.destination"]
+    # A cross-field problem about a dropped value itself is not reported (the default stood in for it).
+    raw = prod()
+    raw["regions"][0]["storage"]["replication"]["destination"] = 5
+    assert set(problems(raw)) == {"regions[0].storage.replication.destination"}
+    # What cannot be dropped (a missing required key) leaves the cross-field rules for the next run.
+    raw = prod()
+    del raw["regions"][0]["storage"]["bucket"]
+    raw["regions"][1]["storage"]["replication"]["destination"] = "nowhere"
+    assert set(problems(raw)) == {"regions[0].storage.bucket"}
+
+
 def test_non_number_where_a_number_goes():
     raw = prod()
     raw["thanos"]["query"] = {"replicas": "two"}

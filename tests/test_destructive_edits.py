@@ -201,3 +201,26 @@ def test_a_hashring_change_is_explained_and_a_one_step_shrink_refused(baseline, 
     (tmp_path / "drained.json").write_text(json.dumps(drained))
     code, out, plan = step("lowered", ingestors(6), tmp_path / "drained.json")
     assert code == 0 and "0 refused" in out and "Hashring changes" not in out, out
+
+
+def test_refusals_of_one_cause_are_one_entry_naming_the_resources(baseline, tmp_path):
+    """A namespace change refuses every StatefulSet in it for the same reason: one entry says the cause and the fix
+    once, with how many and the first names; each one's own refusal stays in the JSON."""
+    def edit(c):
+        c["namespace"] = "obs"
+
+    code, out, plan = plan_edited(tmp_path, edit, baseline)
+    assert code == 1, out
+    statefulsets = [e for e in plan["destructive"] if "-statefulset-" in e["name"]]
+    namespaces = [e for e in plan["destructive"] if "-namespace-" in e["name"]]
+    assert len(statefulsets) == 26 and len(namespaces) == 2 and len(plan["destructive"]) == 28
+    lines = out.splitlines()
+    entries = [i for i, line in enumerate(lines) if line.startswith("  [refused] ")]
+    assert len(entries) == 2
+    moved, deleted = lines[entries[0]], lines[entries[1]]
+    assert moved == f"  [refused] 26 resources: {statefulsets[0]['change']}. {statefulsets[0]['fix']}"
+    assert moved.startswith('  [refused] 26 resources: changing metadata.namespace ("thanos" -> "obs") replaces it')
+    assert lines[entries[0] + 1].endswith(" and 22 more (--verbose lists them)")
+    assert lines[entries[0] + 1].strip().split(", ")[:3] == [e["name"] for e in statefulsets[:3]]
+    assert deleted.startswith("  [refused] 2 resources: Namespaces would be deleted: deleting a namespace deletes")
+    assert lines[entries[1] + 1] == "      chicago-namespace-namespace-thanos, seattle-namespace-namespace-thanos"

@@ -2,6 +2,7 @@
 and how every rule meets values computed at apply. Each domain's rules are tested in tests/policies/test_<prefix>.py
 (a passing case from the real prod plan and a failing case: one change, one exact message)."""
 
+import re
 import ast
 import copy
 import importlib
@@ -163,3 +164,16 @@ def test_thanos_is_read_from_any_image_command_and_flag_form():
     assert [image_version(i) for i in ("quay.io/thanos/thanos:v0.42.4", "bitnami/thanos:0.34.1-debian-12-r0",
                                        "thanos/thanos@sha256:abc", "thanos/thanos:latest")] == [
         (0, 42, 4), (0, 34, 1), None, None]
+
+
+def test_every_policy_the_docs_cite_exists():
+    """A policy named in the docs (`the policy thanos-...`, a rule `thanos-...`, a policy table's row) is one the pack
+    has: a renamed or imagined rule would send a reader looking for nothing."""
+    cited = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        named = re.findall(r"(?<!Network)(?:[Pp]olic(?:y|ies)|rules?)\s+`(thanos-[a-z0-9-]+)`", text)
+        named += re.findall(r"^\| `(thanos-[a-z0-9-]+)` \|", text, re.M)
+        cited += [(doc.name, n) for n in named]
+    assert len(cited) > 40
+    assert [c for c in cited if c[1] not in POLICIES] == []

@@ -95,7 +95,7 @@ def test_anti_affinity_removed(plan):
     mutate(find(plan, STS, "thanos-store"), lambda p: p["spec"]["template"]["spec"].pop("affinity"))
     assert findings(plan) == [("thanos-ha-anti-affinity", "mandatory", "chicago-store-statefulset-thanos-store",
                                "store runs 2 replicas without hard pod anti-affinity (or a DoNotSchedule spread) on "
-                               "kubernetes.io/hostname: one node failure can take every replica down.")]
+                               "kubernetes.io/hostname: one node failure can take every replica down (config: thanos.node-spread).")]
 
 
 def test_raw_retention_of_one_day(plan):
@@ -151,7 +151,7 @@ def test_preflight_exits_1_on_a_mandatory_violation_and_reports_each_in_the_cont
     nothing else is."""
     strict = tmp_path / "strict.json"
     strict.write_text("{}")
-    proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"))
+    proc = run_preflight("dev", "--policy-config", str(strict), "--json", str(tmp_path / "p.json"), "--verbose")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     plan = json.loads((tmp_path / "p.json").read_text())
     urns = {r["urn"] for r in plan["resources"]}

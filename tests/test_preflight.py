@@ -197,7 +197,7 @@ def test_manifests_directory_keeps_the_users_files_and_drops_only_stale_ones(tmp
     written = (out / ".preflight-manifests").read_text().splitlines()[1:]
     inner = [w for w in written if "/files/" in w]
     assert len(written) - len(inner) == int(proc.stdout.split("wrote ")[1].split()[0])
-    assert len(inner) == int(proc.stdout.split(" and ")[1].split()[0]) > 0
+    assert len(inner) == int(proc.stdout.split("wrote ")[1].split(" and ")[1].split()[0]) > 0
     assert sorted(written) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                                      if p.is_file() and p.name not in (".preflight-manifests", "notes.md", "README"))
 
@@ -288,3 +288,185 @@ def test_a_prerequisite_follows_the_planned_object_that_needs_it(planned):
             (r["inputs"].get("metadata") or {}).get("annotations", {}).pop(
                 "service.beta.kubernetes.io/aws-load-balancer-type", None)
     assert not any(p.what.startswith("AWS Load Balancer Controller") for p in prerequisites(plan_of(unannotated)))
+
+
+# --- the text for people: what runs, endpoints, secrets to set, findings grouped, the next command ---
+
+def test_the_text_says_what_runs_where_what_to_set_and_what_to_run_next(planned):
+    out = planned["prod"].stdout
+    lines = out.splitlines()
+    # What runs, per cluster, with replicas and requests; the per-type counts only with --verbose.
+    chicago = next(line for line in lines if line.startswith("Cluster chicago"))
+    assert chicago.startswith("Cluster chicago (stack acme/eks/chicago): 27 workloads, 47 pods, requesting ")
+    assert chicago.endswith(" GiB")
+    assert any(line.startswith("  thanos-global (") and "query x2-6 (HPA)" in line and "ruler x2" in line
+               for line in lines)
+    assert "tls:index/certRequest:CertRequest" not in out and "--verbose lists them by type" in out
+    # Endpoints and outputs (which were only in --json).
+    assert "  global view: https://thanos.obs.acme.internal (sign in through the identity provider)" in lines
+    assert any(line.startswith("  chicago (us-east-1): remote write https://") for line in lines)
+    assert "Stack outputs (`pulumi stack output NAME -s prod`): caCertificate, global, us-east-1, us-west-2" in lines
+    # The secrets preflight filled with placeholders, each with its command.
+    assert "Secrets to set before `pulumi up` (4; preflight planned with placeholders for them):" in lines
+    for key in ("oauth2ClientSecret", "pagerdutyUsEastKey", "pagerdutyUsWestKey", "slackWebhookUrl"):
+        assert any(line.startswith(f"  pulumi config set --secret thanos:{key} '<") and line.endswith("' -s prod")
+                   for line in lines), key
+    assert "Policy config: none (the stack's thanos:config environment is prod and there is no policies/prod.json)" \
+        in lines
+    assert lines[-1] == ("Next: set the secrets above, then pulumi preview -s prod --policy-pack policies; if it shows "
+                         "what you expect, pulumi up -s prod --policy-pack policies")
+    dev = planned["dev"].stdout.splitlines()
+    assert "Secrets to set before `pulumi up`: none" in dev
+    assert any("(sign in with `pulumi stack output globalBasicAuth --show-secrets -s dev`)" in line for line in dev)
+    assert dev[-1].startswith("Next: pulumi preview -s dev --policy-pack policies --policy-pack-config policies/dev.json")
+
+
+def test_verbose_lists_resources_by_type(tmp_path):
+    proc = run_preflight("dev", "--verbose", "--no-policy")
+    assert proc.returncode == 0, proc.stderr
+    assert "      12  tls:index/certRequest:CertRequest" in proc.stdout.splitlines()
+
+
+def test_secrets_set_in_the_stack_file_are_not_asked_for(tmp_path):
+    from preflight.report import secrets_to_set
+
+    import config as stack_config
+
+    raw = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    settings = stack_config.load(raw["thanos:config"])
+    assert [s.key for s in secrets_to_set(raw, settings)] == [
+        "oauth2ClientSecret", "pagerdutyUsEastKey", "pagerdutyUsWestKey", "slackWebhookUrl"]
+    raw["thanos:slackWebhookUrl"] = {"secure": "v1:abc"}
+    raw["thanos:oauth2ClientSecret"] = {"secure": "v1:def"}
+    needed = secrets_to_set(raw, settings)
+    assert [s.key for s in needed] == ["pagerdutyUsEastKey", "pagerdutyUsWestKey"]
+    assert needed[0].command("thanos", "prod") == (
+        "pulumi config set --secret thanos:pagerdutyUsEastKey '<pagerduty routing key of receiver oncall-us-east>' "
+        "-s prod")
+
+
+def test_requests_count_replicas_the_hpa_minimum_and_the_larger_init_container():
+    from preflight.engine import Plan, Resource
+    from preflight.report import what_runs, workloads
+
+    def resource(urn, typ, inputs, provider="k8s"):
+        return Resource(urn, typ, urn, True, None, provider, False, False, [], inputs, {})
+
+    def pod(cpu, memory, init_cpu="0"):
+        return {"template": {"spec": {
+            "containers": [{"resources": {"requests": {"cpu": cpu, "memory": memory}}},
+                           {"resources": {"requests": {"cpu": "50m"}}}],
+            "initContainers": [{"resources": {"requests": {"cpu": init_cpu}}}]}}}
+
+    plan = Plan("thanos", "t", [
+        resource("k8s", "pulumi:providers:kubernetes", {}, None),
+        resource("store", "kubernetes:apps/v1:StatefulSet",
+                 {"metadata": {"name": "thanos-store", "namespace": "mon"}, "spec": {"replicas": 3, **pod("1", "1Gi")}}),
+        resource("query", "kubernetes:apps/v1:Deployment",
+                 {"metadata": {"name": "thanos-query-pods", "namespace": "mon"}, "spec": pod("100m", "256Mi", "2")}),
+        resource("hpa", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+                 {"metadata": {"namespace": "mon"},
+                  "spec": {"scaleTargetRef": {"name": "thanos-query-pods"}, "minReplicas": 2, "maxReplicas": 5}}),
+    ])
+    plan.resources[0].name = "k8s-east"
+    lines = what_runs(workloads(plan))
+    # store: 3 x (1 + 0.05) CPU, 3 GiB; query: 2 (the HPA's minimum) x 2 CPU (its init container), 512 MiB.
+    assert lines == ["Cluster east: 2 workloads, 5 pods, requesting 7.15 CPU and 3.50 GiB",
+                     "  mon (7.15 CPU, 3.50 GiB): query x2-5 (HPA), store x3"]
+
+
+def test_findings_are_grouped_by_policy_with_a_count_and_the_first_resources():
+    from preflight.policy import Violation
+    from preflight.report import findings
+
+    urn = "urn:pulumi:dev::thanos::kubernetes:apps/v1:StatefulSet::"
+    violations = [Violation("thanos-ha-min-replicas", "mandatory", urn + f"c{i}", f"store has 1 replica(s) {i % 2}")
+                  for i in range(5)] + [Violation("thanos-ha-pdb", "advisory", urn + "x", "no budget")]
+    lines = findings(violations, verbose=False)
+    assert lines == [
+        "Policies: 5 mandatory, 1 advisory",
+        "  [mandatory] thanos-ha-min-replicas: 5 findings (2 messages) on c0, c1, c2 and 2 more; the first: store has "
+        "1 replica(s) 0",
+        "  [advisory] thanos-ha-pdb: x: no budget",
+        "  (--verbose lists every finding)"]
+    assert len(findings(violations, verbose=True)) == 7
+
+
+def test_a_copy_of_dev_under_another_name_uses_dev_policies_and_says_why(tmp_path):
+    """The policy config follows the stack's `environment`, not its file name."""
+    copy_of_dev = tmp_path / "Pulumi.mydev.yaml"
+    copy_of_dev.write_text((ROOT / "Pulumi.dev.yaml").read_text())
+    proc = run_preflight("--config-file", str(copy_of_dev))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "Policy config: policies/dev.json (the stack's thanos:config environment is dev)" in lines
+    assert "Policies: 0 mandatory, 0 advisory" in lines
+    assert lines[-1].startswith("Next: pulumi preview -s mydev --policy-pack policies --policy-pack-config "
+                                "policies/dev.json")
+    staging = tmp_path / "Pulumi.dev-like.yaml"
+    raw = yaml.safe_load(copy_of_dev.read_text())
+    raw["config"]["thanos:config"]["environment"] = "staging"
+    staging.write_text(yaml.safe_dump(raw))
+    proc = run_preflight("--config-file", str(staging))
+    assert proc.returncode == 1
+    assert ("Policy config: none (the stack's thanos:config environment is staging and there is no "
+            "policies/staging.json)") in proc.stdout.splitlines()
+
+
+def test_config_errors_come_in_one_pass_with_a_suggestion_and_the_line_of_the_stack_file(tmp_path):
+    text = (ROOT / "Pulumi.dev.yaml").read_text()
+    text = text.replace("destination: us-west", "destination: nowhere", 1)
+    text = text.replace("retention: {raw: 7d,", "retention: {raw: 7x,", 1)
+    text = text.replace("    protect-data: false\n", "    protect-data: false\n    globalview: {}\n", 1)
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text(text)
+    lines = text.splitlines()
+
+    def line_of(snippet):
+        return next(i + 1 for i, line in enumerate(lines) if snippet in line)
+
+    proc = run_preflight("--config-file", str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "invalid stack configuration in Pulumi.bad.yaml thanos:config: 3 problem(s)",
+        "  - thanos.compactor.retention.raw: '7x' is not a duration: use a number and a unit (ms, s, m, h, d, w, y), "
+        f"e.g. 30d or 1h30m (Pulumi.bad.yaml:{line_of('raw: 7x')})",
+        f"  - globalview: unknown key: did you mean global-view? (Pulumi.bad.yaml:{line_of('globalview')})",
+        "  - regions[0].storage.replication.destination: region 'nowhere' is not defined in regions (us-central, "
+        f"us-west) (Pulumi.bad.yaml:{line_of('destination: nowhere')})"]
+
+
+def test_a_missing_key_points_at_the_line_of_the_key_above_it(tmp_path):
+    from preflight.cli import key_lines
+
+    stack = tmp_path / "Pulumi.x.yaml"
+    stack.write_text("config:\n  thanos:config:\n    environment: dev\n    regions:\n      - name: a\n"
+                     "        storage: {provider: aws}\n")
+    line = key_lines(stack, "thanos:config")
+    assert line("regions[0].storage.bucket") == 6 and line("regions[0].name") == 5
+    assert line("(top level)") == 3 and line("thanos.query") == 3
+
+
+def test_the_workflows_give_the_pack_the_policy_config_of_each_stacks_environment():
+    """`pulumi up`/`preview` in CI use the file the preflight chose (policies/<environment>.json, or none)."""
+    import re
+
+    from preflight.policy import environment_policy_config
+
+    from tests.support.stacks import stack_config
+
+    checked = 0
+    for workflow in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        text = workflow.read_text().replace("\\\n", " ")
+        matrix = re.search(r"stack: \[([^\]]+)\]", text)
+        for line in text.splitlines():
+            if "--policy-pack policies" not in line or not re.search(r"pulumi (up|preview)", line):
+                continue
+            named = re.search(r"--stack (.+?)(?: --|$)", line).group(1).strip('"').rsplit("/", 1)[-1]
+            stacks = [s.strip() for s in matrix.group(1).split(",")] if "matrix.stack" in named else [named]
+            given = re.search(r"--policy-pack-config (\S+)", line)
+            for stack in stacks:
+                path, _ = environment_policy_config(stack_config(stack)["environment"])
+                assert (given.group(1) if given else None) == (str(path.relative_to(ROOT)) if path else None), line
+                checked += 1
+    assert checked >= 5

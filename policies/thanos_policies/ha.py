@@ -13,6 +13,13 @@ REPLICAS_KEY = {"query": "thanos.query.replicas", "query-frontend": "thanos.quer
 
 
 HA_TYPES = (*WORKLOAD_TYPES, PROMETHEUS_CR, THANOS_RULER_CR)
+GLOBAL_INSTANCE = "global"
+"""The `app.kubernetes.io/instance` label of this project's global tier (the objects in the global view's namespace):
+its replica counts are keys under global-view, not thanos."""
+GLOBAL_REPLICAS_KEY = {"thanos.query.replicas": "global-view.query.replicas",
+                       "thanos.query-frontend.replicas": "global-view.query-frontend.replicas",
+                       "thanos.ruler.replicas": "global-view.ruler.replicas",
+                       "thanos.caches.query-results.replicas": "global-view.cache.replicas"}
 
 
 def _is_ha_candidate(props, resource_type: str = "") -> str:
@@ -59,9 +66,10 @@ def validate_anti_affinity(args, report):
     pod = _pod(args.resource_type, args.props)
     if not _spreads_hosts(pod):
         report(f"{name} runs {replicas(args.props, args.resource_type)} replicas without hard pod anti-affinity (or a DoNotSchedule "
-               f"spread) on {HOST}: one node failure can take every replica down.")
+               f"spread) on {HOST}: one node failure can take every replica down{fix('thanos.node-spread')}.")
     if not _spreads_zones(pod):
-        report(f"{name} runs {replicas(args.props, args.resource_type)} replicas without a spread over {ZONE}.")
+        report(f"{name} runs {replicas(args.props, args.resource_type)} replicas without a spread over {ZONE}"
+               f"{fix('thanos.zone-spread')}.")
 
 
 def validate_min_replicas(args, report):
@@ -76,7 +84,16 @@ def validate_min_replicas(args, report):
 
 
 def _replicas_key(name: str, props) -> str:
-    """The config key of a component's replica count (receive routers and memcached pools have their own)."""
+    """The config key of a component's replica count (receive routers and memcached pools have their own; the global
+    tier's are under global-view, its enforcing query's under tenancy)."""
+    labels = (props.get("metadata") or {}).get("labels") or {}
+    if labels.get("app.kubernetes.io/component") == "query-tenants":
+        return "tenancy.query.replicas"
+    key = _leaf_replicas_key(name, props)
+    return GLOBAL_REPLICAS_KEY.get(key, key) if labels.get("app.kubernetes.io/instance") == GLOBAL_INSTANCE else key
+
+
+def _leaf_replicas_key(name: str, props) -> str:
     flags = [f for _, _, fl in thanos_containers(props) for f in fl]
     if name == "receive" and flag(flags, "receive.hashrings-file") and not flag(flags, "receive.local-endpoint"):
         return "thanos.receive.router-replicas"

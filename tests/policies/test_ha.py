@@ -11,7 +11,7 @@ def test_anti_affinity(prod):
     del query["spec"]["template"]["spec"]["affinity"]
     assert check("thanos-ha-anti-affinity", DEPLOYMENT, query) == [
         "query runs 2 replicas without hard pod anti-affinity (or a DoNotSchedule spread) on kubernetes.io/hostname: "
-        "one node failure can take every replica down."]
+        "one node failure can take every replica down (config: thanos.node-spread)."]
     del query["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert "without a spread over topology.kubernetes.io/zone" in check("thanos-ha-anti-affinity", DEPLOYMENT, query)[1]
 
@@ -65,3 +65,40 @@ def test_replicas_sharing_one_read_write_once_claim_are_refused():
         "store: 3 replicas share the ReadWriteOnce claim data: it attaches to one node, so the other replicas never "
         "start (or, on one node, open the same data directory); give each replica its own claim (a StatefulSet's "
         "volumeClaimTemplates)."]
+
+
+def test_the_global_tier_findings_name_its_own_keys(planned):
+    """The global tier's workloads (in the global view's namespace) have their replica counts under global-view, its
+    enforcing query under tenancy: a finding names that key, not the leaf clusters' thanos.* one."""
+    dev = planned["dev"].plan["resources"]
+    hints = {}
+    for r in dev:
+        metadata = r["inputs"].get("metadata") or {}
+        if r["type"] in (DEPLOYMENT, STS) and metadata.get("namespace") == "thanos-global":
+            for message in check("thanos-ha-min-replicas", r["type"], r["inputs"]):
+                hints[metadata["name"]] = message.rsplit("(config: ", 1)[1].rstrip(").")
+    assert hints == {"thanos-query-pods": "global-view.query.replicas",
+                     "thanos-query-frontend-pods": "global-view.query-frontend.replicas",
+                     "thanos-query-tenants-pods": "tenancy.query.replicas",
+                     "thanos-ruler": "global-view.ruler.replicas",
+                     "thanos-memcached-query-results": "global-view.cache.replicas"}
+    leaf = workload(dev, "thanos-query-pods", namespace="thanos-chicago")
+    assert leaf["inputs"]["metadata"]["namespace"] != "thanos-global"
+    assert check("thanos-ha-min-replicas", DEPLOYMENT, leaf["inputs"]) == [
+        "query has 1 replica(s); at least 2 are required (config: thanos.query.replicas)."]
+
+
+def test_every_key_the_pack_names_is_a_key_of_the_stack_config():
+    import re
+    from pathlib import Path
+
+    from config.reference import rows
+    from policies.thanos_policies import ha
+
+    pack = Path(ha.__file__).parent
+    named = {m for path in pack.glob("*.py") for m in re.findall(r"fix\('([^']+)'\)", path.read_text())}
+    named |= {key.replace("<pool>", "index") for key in ha.REPLICAS_KEY.values()} | set(ha.GLOBAL_REPLICAS_KEY.values())
+    named |= {"tenancy.query.replicas", "thanos.receive.router-replicas"}
+    keys = {re.sub(r"\(\S+?\)", "", row[0]) for row in rows()}  # regions[].storage(aws).x -> regions[].storage.x
+    unknown = sorted(k for k in named if k not in keys and not any(key.startswith(k + ".") for key in keys))
+    assert len(named) > 25 and unknown == []

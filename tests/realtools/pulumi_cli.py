@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .build import tool
 from .standin_providers import shims
 
@@ -141,6 +143,9 @@ class Project:
         return bool(last and last.args[0] == "up" and last.returncode == 0 and last.stack_files == current)
 
     def policy_args(self, stack: str) -> list[str]:
-        """The pack through the CLI, with the stack's policy config when it has one (policies/<stack>.json)."""
-        config = self.dir / "policies" / f"{stack}.json"
+        """The pack through the CLI, with the policy config of the stack's environment when there is one
+        (policies/<environment>.json, as the preflight chooses it)."""
+        stack_file = yaml.safe_load((self.dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+        environment = ((stack_file.get("config") or {}).get("thanos:config") or {}).get("environment", stack)
+        config = self.dir / "policies" / f"{environment}.json"
         return ["--policy-pack", str(self.policy_pack)] + (["--policy-pack-config", str(config)] if config.exists() else [])
