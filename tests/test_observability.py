@@ -209,6 +209,7 @@ def test_every_mixin_alert_of_what_a_cluster_runs_is_planned(planned, stack):
         groups = planned_rule_file(plan, cluster)
         names = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
         jobs_here = {g["name"].removesuffix(".mixin") for g in groups if g["name"].endswith(".mixin")}
+        assert not [r["alert"] for g in groups for r in g["rules"] if 'job=~".*' in r.get("expr", "")], cluster
         for component in jobs_here:
             assert upstream[component] <= names, (cluster, component, upstream[component] - names)
             checked += len(upstream[component])
