@@ -11,6 +11,7 @@ from .global_view import GlobalViewSpec, TlsSpec
 from .observability import ObservabilitySpec
 from .tenancy import DEFAULT_TENANT, TenancySpec
 from .thanos import REPLICA_LABELS, ThanosSpec
+from .tracing import TracingSpec
 
 
 class KubernetesAccess(StrictModel):
@@ -118,6 +119,9 @@ class StackConfig(StrictModel):
     scraping the cluster, 3 Alertmanagers discarding alerts until receivers are set, Grafana on."""
     tenancy: TenancySpec = Field(default_factory=TenancySpec)
     """Tenants (teams) on the write and read paths, and their limits; default none (one tenant every reader sees)."""
+    tracing: TracingSpec | None = None
+    """OTLP tracing of every Thanos component (sidecars, queries, query-frontends, stores, compactors, rulers,
+    receive, bucket web) to one collector; default none (no component traces)."""
     capacity: CapacitySpec | None = None
     """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
     size below the plan's is refused (or warned about); default none (the sizes as configured)."""
