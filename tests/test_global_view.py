@@ -246,7 +246,8 @@ def test_distributed_mode_partitions_by_cluster_on_the_thanos_engine_over_leaves
     assert sd["endpoints"] == [{"address": "query.chicago.obs.acme.internal:10901", "strict": True}]
     assert global_replica_labels(view, ["prometheus_replica"]) == ["prometheus_replica"]
     args = query_args(view.query, sd, ["prometheus_replica"], extra_flags=global_query_flags(view))
-    assert {"--query.mode=distributed", "--query.partition-label=cluster", "--query.promql-engine=thanos"} <= set(args)
+    assert {"--query.mode=distributed", "--query.partition-label=cluster", "--query.promql-engine=thanos",
+            "--query.distributed-with-overlapping-interval"} <= set(args)
 
 
 def test_the_prometheus_engine_is_the_default_and_left_unrendered_the_thanos_one_is_a_choice_per_tier():
