@@ -6,11 +6,13 @@ taken to hold nothing. Started beside dev's global query, from the plan's args w
 the test."""
 
 import dataclasses
+import json
 import math
 import time
 import urllib.request
 
 import pytest
+import yaml
 
 from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json, query
 from tests.realtools.pods import planned_containers
@@ -118,3 +120,48 @@ def test_the_distributed_global_query_answers_as_the_local_one_with_the_leaves_e
               f"queries ({points} points) answered as the local one (local/distributed s: "
               f"{', '.join(f'{a:.2f}/{b:.2f}' for a, b in timings)}); Query API calls on the leaves: "
               f"{dict(zip(CLUSTERS, fragments, strict=True))}")
+
+
+def test_a_distributed_query_leaves_out_the_global_rulers_series(dev, capsys):
+    """Why the config refuses distributed mode with the global ruler on: the global query lists the ruler's StoreAPI
+    directly, and a distributed query reads only endpoints serving the Query API. A replica of the planned global
+    ruler recording one series, and two queries with dev's global query's endpoints plus that replica: the local one
+    answers the series, the distributed one (the plan's distributed flags) answers both clusters but not it."""
+    ruler = next(c for c in planned_containers("dev", dev.objects, all_replicas=True)
+                 if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
+    rules = yaml.safe_dump({"groups": [{"name": "harness-distributed", "interval": "5s", "rules": [
+        {"record": "harness_global_recorded", "expr": "vector(1)"}]}]})
+    replica = "thanos-ruler-3"
+    recording = dataclasses.replace(ruler, pod=replica, env={**ruler.env, "POD_NAME": replica},
+                                    args=[a.replace("thanos-ruler-0", replica) for a in ruler.args],
+                                    mounts=[dataclasses.replace(m, volume=dataclasses.replace(
+                                        m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
+                                        if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+    local = dev.process(HOST, GLOBAL_NAMESPACE, "thanos-query-pods")
+    i = next(i for i, a in enumerate(local.container.args) if a.startswith("--endpoint.sd-config="))
+    sd = json.loads(local.container.args[i].split("=", 1)[1])
+    ruler_address = next(e["address"] for e in sd["endpoints"] if "thanos-ruler-0" in e["address"])
+    sd["endpoints"].append({"address": ruler_address.replace("thanos-ruler-0", replica), "strict": True})
+    args = [*local.container.args[:i], f"--endpoint.sd-config={json.dumps(sd)}", *local.container.args[i + 1:]]
+    distributed_flags = ["--query.mode=distributed", OVERLAPPING, "--query.partition-label=cluster",
+                         "--query.promql-engine=thanos"]
+    processes = [dev.harness.start(recording)]
+    try:
+        assert processes[0].wait_ready(60) == "ready", processes[0].output()
+        for pod, extra in (("thanos-query-ruler-local", []), ("thanos-query-ruler-distributed", distributed_flags)):
+            processes.append(dev.harness.start(dataclasses.replace(local.container, pod=pod, labels={}, subdomain=None,
+                                                                   args=[*args, *extra])))
+            assert processes[-1].wait_ready(60) == "ready", processes[-1].output()
+        with_ruler, distributed = processes[1:]
+        recorded = eventually(lambda: query(with_ruler, "harness_global_recorded"), 60)
+        clusters = eventually(lambda: {r["metric"].get("cluster") for r in query(distributed, CLUSTERS_UP)} >= set(CLUSTERS),
+                              60)
+        missing = query(distributed, "harness_global_recorded")
+    finally:
+        for process in processes:
+            process.stop()
+    assert [r["metric"].get("tier") for r in recorded] == ["global"], recorded
+    assert clusters and missing == [], missing
+    with capsys.disabled():
+        print(f"\nthe global ruler's recorded series: local mode {len(recorded)} series, distributed mode {len(missing)} "
+              "(both clusters answered)")
