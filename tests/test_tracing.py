@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 import config
 from components.thanos.flags import flag_problem
@@ -59,6 +60,22 @@ def test_every_thanos_container_of_every_workload_traces_under_its_own_name():
         "ports": [{"protocol": "TCP", "port": 4317}]}]
     untraced = kubernetes_objects("prod")
     assert not any(_tracing_configs(untraced).values())
+
+
+def test_an_operator_run_sidecar_traces_through_its_prometheus_resource():
+    """prometheus-operator runs the sidecar: its Prometheus resource names a Secret holding the same config."""
+    objects = kubernetes_objects("azure", {"tracing": TRACING})
+    resources = [o for _, o in objects if o["kind"] == "Prometheus"]
+    assert resources and all(r["spec"]["thanos"]["tracingConfig"] == {"name": "thanos-sidecar-tracing",
+                                                                      "key": "tracing.yaml"} for r in resources)
+    secrets = [o for _, o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-sidecar-tracing"]
+    assert {s["metadata"]["namespace"] for s in secrets} == {r["metadata"]["namespace"] for r in resources}
+    document = yaml.safe_load(secrets[0]["stringData"]["tracing.yaml"])
+    assert document["type"] == "OTLP" and document["config"]["service_name"] == "thanos-sidecar"
+    assert document["config"]["endpoint"] == TRACING["endpoint"]
+    untraced = kubernetes_objects("azure")
+    assert not [o for _, o in untraced if o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-sidecar-tracing"]
+    assert all("tracingConfig" not in o["spec"]["thanos"] for _, o in untraced if o["kind"] == "Prometheus")
 
 
 @pytest.mark.parametrize(("tracing", "key", "message"), [
