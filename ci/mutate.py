@@ -74,6 +74,8 @@ REAL_DEV_TESTS = group("REAL_DEV_TESTS", "tests/test_real_dev.py")
 REAL_ADMIN_API_TESTS = group("REAL_ADMIN_API_TESTS", "tests/test_real_admin_api.py")
 REAL_NODE_EXPORTER_TESTS = group("REAL_NODE_EXPORTER_TESTS", "tests/test_real_node_exporter.py")
 REAL_TENANCY_TESTS = group("REAL_TENANCY_TESTS", "tests/test_real_tenancy.py")
+TRACING_TESTS = group("TRACING_TESTS", "tests/test_tracing.py")
+REAL_DISTRIBUTED_TESTS = group("REAL_DISTRIBUTED_TESTS", "tests/test_real_distributed.py")
 
 
 class MutationError(Exception):
@@ -370,6 +372,23 @@ CURATED = [
         expr("GlobalTier.__init__", 'service_url("http", QUERY_TENANTS, ns, HTTP_PORT)', "None"), GLOBAL_VIEW_TESTS),
     one("scraped-tenant-default", "a workload's scraped series carry the default tenant whatever its namespace",
         expr("tenant_relabelling", "job_name in WORKLOAD_JOBS", "False"), OBSERVABILITY_TESTS, REAL_TENANCY_TESTS),
+    # Issue 35: the query engine, distributed mode, tracing.
+    one("distributed-on-prometheus-engine", "distributed mode is accepted with the Prometheus engine configured",
+        expr("_global_view_problems", 'view.query.promql_engine != "thanos"', "False"), GLOBAL_VIEW_TESTS),
+    one("distributed-drops-ruler", "distributed mode is accepted with the global ruler on (its series vanish)",
+        expr("_global_view_problems", "view.ruler.enabled", "False"), GLOBAL_VIEW_TESTS),
+    one("distributed-highest-mint", "distributed mode takes a leaf's highest MinTime (an empty TSDB empties answers)",
+        drop("global_query_flags", '"--query.distributed-with-overlapping-interval"'), GLOBAL_VIEW_TESTS,
+        REAL_DISTRIBUTED_TESTS),
+    one("engine-unrendered", "query.promql-engine thanos is not rendered",
+        expr("query_args", 'spec.promql_engine != "prometheus"', "False"), GLOBAL_VIEW_TESTS),
+    one("untraced", "no container gets --tracing.config", returns("traced", "pod"), TRACING_TESTS),
+    one("tracing-egress-missing", "the Thanos pods may not reach the collector",
+        expr("baseline_policies", "ctx.tracing is not None", "False"), TRACING_TESTS),
+    one("tracing-endpoint-scheme", "an endpoint with a scheme is refused for another reason than its scheme",
+        expr("TracingSpec._host_port", '"://" in value', "False"), TRACING_TESTS),
+    one("distributed-store-only-endpoints", "a distributed query listing a ruler directly passes",
+        expr("validate_distributed_endpoints", 'served and "query" not in served', "False"), POLICY_TESTS),
 ]
 
 

@@ -105,7 +105,7 @@ class ThanosRegion(pulumi.ComponentResource):
             ctx = ClusterContext(cluster=cluster.name, region=region.name, namespace=namespace, instance=cluster.created_as,
                                  cloud=region.storage.provider,
                                  image=thanos.image, zones=tuple(cluster.zones), zone_spread=thanos.zone_spread,
-                                 node_spread=thanos.node_spread)
+                                 node_spread=thanos.node_spread, tracing=stack.tracing)
             provider = kubernetes_provider(cluster, namespace, stack_output)
             in_cluster = region.storage if region.storage.provider == "in-cluster" else None
             if store is not None and store.access[cluster.name].copy and region.storage.replication:

@@ -200,8 +200,10 @@ class GlobalViewSpec(StrictModel):
     warning); default dns-srv when dns is set, else static."""
     mode: Literal["local", "distributed"] = "local"
     """`--query.mode`: `distributed` pushes query execution to the leaves (opt-in; upgrade the global tier before
-    the leaves; in Thanos v0.42.4 an instant query of a bare range selector answers empty, thanos-io/thanos#8078);
-    default local."""
+    the leaves; in Thanos v0.42.4 an instant query of a bare range selector answers empty, thanos-io/thanos#8078).
+    It needs `query.promql-engine: thanos` (the only engine that distributes) and the global ruler off (a
+    distributed query reads only endpoints serving the Query API, and the ruler serves only the StoreAPI, so its
+    series would vanish); default local."""
     partition_labels: list[str] = Field(default_factory=lambda: ["cluster"])
     """`--query.partition-label` in distributed mode; default ["cluster"]."""
     extra_replica_labels: list[str] = Field(default_factory=list)

@@ -11,6 +11,7 @@ from .global_view import GlobalViewSpec, TlsSpec
 from .observability import ObservabilitySpec
 from .tenancy import DEFAULT_TENANT, TenancySpec
 from .thanos import REPLICA_LABELS, ThanosSpec
+from .tracing import TracingSpec
 
 
 class KubernetesAccess(StrictModel):
@@ -118,6 +119,9 @@ class StackConfig(StrictModel):
     scraping the cluster, 3 Alertmanagers discarding alerts until receivers are set, Grafana on."""
     tenancy: TenancySpec = Field(default_factory=TenancySpec)
     """Tenants (teams) on the write and read paths, and their limits; default none (one tenant every reader sees)."""
+    tracing: TracingSpec | None = None
+    """OTLP tracing of every Thanos component (sidecars, queries, query-frontends, stores, compactors, rulers,
+    receive, bucket web) to one collector; default none (no component traces)."""
     capacity: CapacitySpec | None = None
     """Capacity plan inputs: when present, every size not set explicitly comes from the planner and an explicit
     size below the plan's is refused (or warned about); default none (the sizes as configured)."""
@@ -424,6 +428,20 @@ def _global_view_problems(stack: StackConfig) -> list[tuple[str, str]]:
         if overlap:
             problems.append(("global-view.partition-labels", f"{', '.join(overlap)} is a replica label: partition "
                                                               "labels must be disjoint from replica labels"))
+        # Thanos v0.42.4 runs distributed mode on its own engine whatever --query.promql-engine says (query.go):
+        # refused rather than set for the user, so the config states the engine that runs.
+        if view.query.promql_engine != "thanos":
+            problems.append(("global-view.query.promql-engine", f"mode distributed runs only on the Thanos engine: "
+                                                                 f"set promql-engine: thanos (not "
+                                                                 f"{view.query.promql_engine})"))
+        # Remote engines are only the endpoints serving the Query API (EndpointSet.GetQueryAPIClients); the ruler
+        # serves the StoreAPI alone, so a distributed global query would answer without its series.
+        if view.ruler.enabled:
+            problems.append(("global-view.ruler.enabled", "mode distributed leaves out the global ruler: a distributed "
+                                                           "query reads only endpoints serving the Query API (leaf "
+                                                           "queries), and the ruler serves the StoreAPI alone, so its "
+                                                           "alerts and recorded series would vanish from the global "
+                                                           "view; set enabled: false or keep mode local"))
     if view.dns and view.host_cluster in clusters:
         provider = clusters[view.host_cluster][0].storage.provider
         if provider == "in-cluster":

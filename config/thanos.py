@@ -108,6 +108,12 @@ class QuerySpec(StrictModel):
     """`--query.max-concurrent`; default 20."""
     lookback_delta: Duration = "5m"
     """`--query.lookback-delta`; default 5m."""
+    promql_engine: Literal["prometheus", "thanos"] = "prometheus"
+    """`--query.promql-engine`: `thanos` (the new engine: parallel, distributed mode needs it) or `prometheus`;
+    default prometheus: in Thanos v0.42.4 the new engine still has open panics (thanos-io/thanos#7328), is slow with
+    many external labels (#8597), and falls back to the Prometheus engine for what it does not implement on every
+    range query whatever --query.disable-fallback says, so a query's engine is not what the plan states; opt in per
+    query tier (a request's `engine=` parameter overrides it either way)."""
     series_limit: int = Field(default=500_000, ge=0)
     """`--store.limits.request-series`: series one select may gather from every StoreAPI together (beyond it the
     query fails instead of the querier running out of memory); default 500000 (about 1 GiB decoded, the planner's

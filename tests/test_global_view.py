@@ -13,7 +13,8 @@ import yaml
 import config
 from components.global_view.entry_point import htpasswd_line
 from components.global_view.leaves import LEAF_SERVICE
-from components.global_view.tier import global_replica_labels, global_rule_groups, global_sd_config
+from components.global_view.tier import global_query_flags, global_replica_labels, global_rule_groups, global_sd_config
+from components.thanos.query import query_args
 
 from tests.support.stacks import run_probe, stack_config
 
@@ -237,13 +238,27 @@ def test_the_global_ruler_warns_on_its_missing_cluster_alert_and_aborts_on_confi
     assert [g["partial_response_strategy"] for g in global_rule_groups(view, ["chicago"])] == ["abort"]
 
 
-def test_distributed_mode_partitions_by_cluster():
+def test_distributed_mode_partitions_by_cluster_on_the_thanos_engine_over_leaves_only():
     raw = stack_config("prod")
-    raw["global-view"]["mode"] = "distributed"
+    raw["global-view"].update({"mode": "distributed", "query": {"promql-engine": "thanos"}, "ruler": {"enabled": False}})
     view = config.load(raw).global_view
     sd = global_sd_config(view, ["query.chicago.obs.acme.internal:10901"], "thanos-global")
-    assert sd["endpoints"][0] == {"address": "query.chicago.obs.acme.internal:10901", "strict": True}
+    assert sd["endpoints"] == [{"address": "query.chicago.obs.acme.internal:10901", "strict": True}]
     assert global_replica_labels(view, ["prometheus_replica"]) == ["prometheus_replica"]
+    args = query_args(view.query, sd, ["prometheus_replica"], extra_flags=global_query_flags(view))
+    assert {"--query.mode=distributed", "--query.partition-label=cluster", "--query.promql-engine=thanos",
+            "--query.distributed-with-overlapping-interval"} <= set(args)
+
+
+def test_the_prometheus_engine_is_the_default_and_left_unrendered_the_thanos_one_is_a_choice_per_tier():
+    raw = stack_config("prod")
+    stack = config.load(raw)
+    assert stack.thanos.query.promql_engine == stack.global_view.query.promql_engine == "prometheus"
+    assert not [a for a in query_args(stack.thanos.query, {}, []) if a.startswith("--query.promql-engine")]
+    raw["thanos"].setdefault("query", {})["promql-engine"] = "thanos"
+    stack = config.load(raw)
+    assert "--query.promql-engine=thanos" in query_args(stack.thanos.query, {}, [])
+    assert stack.global_view.query.promql_engine == "prometheus"
 
 
 @pytest.mark.parametrize(("change", "key", "message"), [
@@ -255,6 +270,11 @@ def test_distributed_mode_partitions_by_cluster():
     (lambda v: v.update({"store-response-timeout": "30s"}), "global-view", "must be above the leaves'"),
     (lambda v: v.update({"mode": "distributed", "partition-labels": ["prometheus_replica"]}),
      "global-view.partition-labels", "is a replica label"),
+    (lambda v: v.update({"mode": "distributed", "ruler": {"enabled": False}}),
+     "global-view.query.promql-engine", "runs only on the Thanos engine: set promql-engine: thanos (not prometheus)"),
+    (lambda v: v.update({"mode": "distributed", "query": {"promql-engine": "thanos"}}),
+     "global-view.ruler.enabled", "mode distributed leaves out the global ruler"),
+    (lambda v: v.update({"query": {"promql-engine": "v8"}}), "global-view.query.promql-engine", "'prometheus' or 'thanos'"),
     (lambda v: v.pop("dns"), "global-view", "needs dns"),
     (lambda v: v["entry-point"].pop("oidc-client-id"), "global-view.entry-point", "needs oidc-issuer-url and oidc-client-id"),
 ])

@@ -3,10 +3,14 @@ files (rewritten only by tests/realtools/loopback.py) and gets ready, and the pl
 
 Each stack is started whole, as `pulumi up` would leave it: the real Thanos (built from its Go module by
 ci/tools.sh, the version the plan pins), Prometheus and Alertmanager, and Debian's memcached, each pod on its own
-loopback address with the stand-in cluster DNS. Then every planned job runs against it and must exit 0."""
+loopback address with the stand-in cluster DNS. Then every planned job runs against it and must exit 0. dev is also
+started with tracing on, exporting to a stand-in OTLP collector."""
 
 import subprocess
 import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
 
 import pytest
 import yaml
@@ -130,3 +134,85 @@ def test_every_planned_bucket_config_parses_in_thanos(plans, tmp_path):
                 not any(marker in output.lower() for marker in PAST_PARSING):
             failures.append(f"{stack} {kind} {name}: {last_lines(output, 2)}")
     assert not failures, "Thanos refused planned bucket configs (or stopped before using them):\n" + "\n".join(failures)
+
+
+class _OtlpStandIn(BaseHTTPRequestHandler):
+    """A stand-in for an OpenTelemetry collector's OTLP/HTTP receiver (test-only): records each export and answers
+    it as a collector does, 200 with an empty ExportTraceServiceResponse."""
+
+    exports: list[tuple[str, bytes]]
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.exports.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _service_names(bodies: list[bytes], candidates: set[str]) -> set[str]:
+    """The candidates some export names as a string value (protobuf AnyValue.string_value: tag 0x0a, length, text)."""
+    return {name for name in candidates for body in bodies if b"\x0a" + bytes([len(name)]) + name.encode() in body}
+
+
+def test_every_planned_thanos_server_of_dev_starts_with_tracing_and_a_forced_trace_arrives(tmp_path, capsys):
+    """dev planned with `tracing` (OTLP over HTTP to a stand-in collector on loopback, sampler parentbasedneversample:
+    nothing is traced unless asked): every Thanos server starts and gets ready with its --tracing.config, nothing is
+    exported until a request to a leaf query carries X-Thanos-Force-Tracing, and then its trace arrives, with spans of
+    the query and of the StoreAPIs it asked (they follow the caller's sampling decision)."""
+    receiver = ThreadingHTTPServer(("127.0.0.2", 0), type("Recorder", (_OtlpStandIn,), {"exports": []}))
+    exports = receiver.RequestHandlerClass.exports
+    Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    try:
+        tracing = {"endpoint": f"127.0.0.2:{receiver.server_address[1]}", "client-type": "http", "insecure": True,
+                   "sampler-type": "parentbasedneversample"}
+        objects = kubernetes_objects("dev", {"tracing": tracing})
+        containers = runnable(planned_containers("dev", objects))
+        servers = [c for c in containers if not c.runs_to_completion]
+        traced = [c for c in servers if c.is_thanos]
+        assert traced and all(any(a.startswith("--tracing.config=") for a in c.args) for c in traced)
+        started = time.monotonic()
+        with Harness(tmp_path, objects) as harness:
+            caches = [c for c in servers if c.image.startswith("docker.io/library/memcached")]
+            processes = [harness.start(c) for c in caches]
+            assert all(harness.wait_published(p, READY_SECONDS) for p in processes)
+            processes += [harness.start(c) for c in servers if c not in caches]
+            states = wait_all_ready(processes, READY_SECONDS)
+            for i, process in enumerate(processes):
+                if states[process.container.id] == "exited":
+                    processes[i] = harness.until_ready(process, READY_SECONDS)
+                    states[process.container.id] = "ready"
+            not_ready = [f"{p.container.id} ({states[p.container.id]}): {last_lines(p.output())}" for p in processes
+                         if p.container.is_thanos and states[p.container.id] != "ready"]
+            assert not not_ready, "\n".join(not_ready)
+            ready = time.monotonic() - started
+            time.sleep(6)  # one batch interval (5 s): anything sampled so far would be exported by now
+            unforced = list(exports)
+            leaf = next(p for p in processes if p.container.workload == "thanos-query-pods"
+                        and p.container.namespace == "thanos-chicago")
+            request = urllib.request.Request(leaf.url("/api/v1/query?query=count%28up%29"),
+                                             headers={"X-Thanos-Force-Tracing": "true"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                trace_id = response.headers["X-Thanos-Trace-Id"]
+            assert trace_id and len(trace_id) == 32, trace_id
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(bytes.fromhex(trace_id) in b for _, b in exports):
+                time.sleep(0.5)
+            arrived = time.monotonic() - deadline + 30
+            kinds = {c.name for c in traced}
+            names = _service_names([b for _, b in exports if bytes.fromhex(trace_id) in b], kinds)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert not harness.leftovers(), harness.leftovers()
+    assert unforced == [], f"exported before any request was forced: {len(unforced)} exports"
+    assert {path for path, _ in exports} == {"/v1/traces"}
+    assert "thanos-query" in names and names & {"thanos-sidecar", "thanos-store", "thanos-receive", "thanos-ruler"}, names
+    with capsys.disabled():
+        print(f"\ndev with tracing: {len(traced)} Thanos servers ready in {ready:.0f} s with --tracing.config "
+              f"({', '.join(sorted(kinds))}); nothing exported unforced; the forced trace {trace_id} arrived "
+              f"{arrived:.1f} s after the request in {len(exports)} export(s), with spans of {', '.join(sorted(names))}")

@@ -53,10 +53,18 @@ def global_replica_labels(view: GlobalViewSpec, stack_labels: list[str]) -> list
 
 
 def global_query_flags(view: GlobalViewSpec) -> tuple[str, ...]:
-    """Partial responses (a dead region is a warning), a longer info timeout for cross-region leaves, the mode."""
+    """Partial responses (a dead region is a warning), a longer info timeout for cross-region leaves, the mode.
+
+    Distributed mode also takes each leaf's lowest MinTime (`--query.distributed-with-overlapping-interval`).
+    Thanos v0.42.4 by default pushes a query down to a leaf only after the highest MinTime among the leaf's TSDBs
+    that share a partition label, and an empty TSDB (a ruler with no alert firing, an ingestor nothing wrote to yet)
+    reports MaxInt64: the leaf then counts as holding nothing, and every answer is an empty success (measured on
+    dev's data path). The default guards remote engines that are replicas with different retention
+    (thanos-io/promql-engine#187); a leaf here is a whole cluster and answers any range from its own stores."""
     flags = ["--query.partial-response", f"--endpoint.info-timeout={view.info_timeout}"]
     if view.mode == "distributed":
-        flags += ["--query.mode=distributed", *(f"--query.partition-label={label}" for label in view.partition_labels)]
+        flags += ["--query.mode=distributed", "--query.distributed-with-overlapping-interval",
+                  *(f"--query.partition-label={label}" for label in view.partition_labels)]
     return tuple(flags)
 
 

@@ -56,7 +56,7 @@ class GlobalView(pulumi.ComponentResource):
             region = where[cluster]
             ctx = ClusterContext(cluster=GLOBAL_CLUSTER_LABEL, region=region.name, namespace=view.namespace,
                                  image=stack.thanos.image, zone_spread=stack.thanos.zone_spread,
-                                 node_spread=stack.thanos.node_spread)
+                                 node_spread=stack.thanos.node_spread, tracing=stack.tracing)
             tiers.append((cluster, GlobalTier(f"{name}-{cluster}", GlobalTierArgs(
                 ctx, stack, args.authority, leaves, stack_labels, credentials, regions[region.name].kubernetes[cluster],
                 stack.namespace_of(specs[cluster]), entry_tls), pulumi.ResourceOptions(parent=self))))

@@ -38,6 +38,9 @@ MONITORING = "monitoring.coreos.com/v1"
 OPERATOR_NAME_LABEL = "operator.prometheus.io/name"
 ADDITIONAL_SCRAPE_SECRET = "thanos-prometheus-kubernetes-jobs"
 RULE_NAME = "thanos-platform-rules"
+TRACING_SECRET = "thanos-sidecar-tracing"
+"""The sidecar's `--tracing.config` when the stack traces: the Prometheus resource takes it only from a Secret."""
+TRACING_KEY = "tracing.yaml"
 
 
 def _selected_by(ctx: ClusterContext) -> dict[str, str]:
@@ -97,7 +100,8 @@ def prometheus_resource(ctx: ClusterContext, spec: PrometheusSpec, observed: Obs
         "scrapeConfigNamespaceSelector": own_namespace, "arbitraryFSAccessThroughSMs": {"deny": True},
         "ruleSelector": selected, "ruleNamespaceSelector": own_namespace,
         "thanos": {"image": ctx.image, "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
-                   "resources": resource_requirements(spec.sidecar_resources)},
+                   "resources": resource_requirements(spec.sidecar_resources),
+                   **({"tracingConfig": {"name": TRACING_SECRET, "key": TRACING_KEY}} if ctx.tracing else {})},
         "containers": [{"name": "thanos-sidecar", "securityContext": container_security_context()}],
         **spreading({OPERATOR_NAME_LABEL: NAME}, spec.replicas, ctx.zone_spread, ctx.node_spread),
     }
@@ -117,6 +121,12 @@ def build_operator_prometheus(ctx: ClusterContext, spec: PrometheusSpec, observe
     and the Kubernetes jobs (as additional scrape configs) with their read-only ClusterRole."""
     operated = {OPERATOR_NAME_LABEL: NAME}
     objects = [prometheus_resource(ctx, spec, observed, pod_labels)]
+    if ctx.tracing:
+        attributes = {"cluster": ctx.cluster, "k8s.namespace.name": ctx.namespace,
+                      "k8s.statefulset.name": f"prometheus-{NAME}"}  # the operator's name for the StatefulSet
+        objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": ctx.metadata(TRACING_SECRET, "prometheus"),
+                        "type": "Opaque", "stringData": {
+                            TRACING_KEY: yaml.safe_dump(ctx.tracing.thanos_config("thanos-sidecar", attributes))}})
     web = {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(NAME, "prometheus"),
            "spec": {"clusterIP": "None", "selector": operated,
                     "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": "web", "protocol": "TCP"}]}}

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.common import image_version, labels, selector_labels
+from config.tracing import TracingSpec
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class ClusterContext:
     copy: str = ""
     """The bucket copy in use (primary or DR) when it can change: pods carry it, so a switch restarts them (Thanos
     reads the objstore config only at start)."""
+    tracing: TracingSpec | None = None
+    """Where every Thanos container sends its spans (`--tracing.config`); default none (no tracing)."""
 
     @property
     def version(self) -> str:

@@ -238,11 +238,23 @@ def baseline_policies(ctx: ClusterContext, alertmanager_urls: list[str], flows: 
                        egress=[{"to": [{"podSelector": {}}], "ports": internal}]),
         *flow_policies(ctx, flows),
     ]
+    if ctx.tracing is not None:
+        policies.append(tracing_egress(ctx, ctx.tracing.endpoint))
     namespaces = alertmanager_namespaces(alertmanager_urls)
     if namespaces:
         policies.append(network_policy(ctx, "thanos-alertmanager-egress", {"matchLabels": ctx.selector("ruler")},
                                 egress=[{"to": [namespace_peer(ns) for ns in namespaces], "ports": tcp_ports(9093)}]))
     return policies
+
+
+def tracing_egress(ctx: ClusterContext, endpoint: str) -> dict[str, Any]:
+    """The Thanos pods' spans to the OTLP collector's port: into its namespace when the endpoint is an in-cluster
+    Service name (`<service>.<namespace>.svc`), else to any address but link-local (NetworkPolicy has no host names)."""
+    host, port = endpoint.rsplit(":", 1)
+    labels = host.split(".")
+    peer = namespace_peer(labels[1]) if len(labels) >= 3 and labels[2] == "svc" else anywhere()
+    return network_policy(ctx, "thanos-tracing-egress", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
+                          egress=[{"to": [peer], "ports": tcp_ports(int(port))}])
 
 
 def object_storage_egress(ctx: ClusterContext, name: str, selector: dict[str, Any]) -> dict[str, Any]:

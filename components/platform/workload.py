@@ -2,8 +2,20 @@
 
 from typing import Any
 
-from components.platform.common import hpa_spec, pdb_spec, service_spec
+from components.platform.common import hpa_spec, inline_config, pdb_spec, service_spec
 from components.platform.kube import ClusterContext
+
+
+def traced(ctx: ClusterContext, kind: str, name: str, pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod with `--tracing.config` on each Thanos container (the stack's Thanos image) when the stack traces:
+    one place, so every Thanos workload, present or added later, sends its spans. The service name is the
+    container's (thanos-query, thanos-sidecar, ...); the cluster, namespace and workload are resource attributes."""
+    if ctx.tracing is None:
+        return pod
+    attributes = {"cluster": ctx.cluster, "k8s.namespace.name": ctx.namespace, f"k8s.{kind.lower()}.name": name}
+    containers = [{**c, "args": [*c["args"], f"--tracing.config={inline_config(ctx.tracing.thanos_config(c['name'], attributes))}"]}
+                  if c.get("image") == ctx.image and c.get("args") else c for c in pod["containers"]]
+    return {**pod, "containers": containers}
 
 
 def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: str, replicas: int,
@@ -24,7 +36,7 @@ def workload_objects(ctx: ClusterContext, component: str, name: str, *, kind: st
     if annotations:
         template_metadata["annotations"] = annotations
     spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector},
-                            "template": {"metadata": template_metadata, "spec": pod}}
+                            "template": {"metadata": template_metadata, "spec": traced(ctx, kind, name, pod)}}
     if kind == "StatefulSet":
         # Parallel at every replica count: podManagementPolicy is immutable, so one that followed the count would
         # make scaling 1 -> 2 replace the StatefulSet.

@@ -50,13 +50,15 @@ def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:
 
 def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
                response_timeout: str = LEAF_STORE_RESPONSE_TIMEOUT, extra_flags: tuple[str, ...] = ()) -> list[str]:
-    """Query flags: one --query.replica-label per replica label in use, endpoints through SD config, the series and
-    samples one select may gather."""
+    """Query flags: one --query.replica-label per replica label in use, endpoints through SD config, the engine, the
+    series and samples one select may gather."""
     flags = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.format=logfmt",
              *(f"--query.replica-label={label}" for label in replica_labels),
              f"--endpoint.sd-config={inline_config(sd_config)}",
              f"--query.timeout={spec.timeout}", f"--query.max-concurrent={spec.max_concurrent}",
              f"--query.lookback-delta={spec.lookback_delta}", "--query.auto-downsampling",
+             # prometheus is Thanos' own default: left out, a stack that keeps it plans the same args as before.
+             *([f"--query.promql-engine={spec.promql_engine}"] if spec.promql_engine != "prometheus" else []),
              f"--store.limits.request-series={spec.series_limit}",
              f"--store.limits.request-samples={spec.samples_limit}",
              f"--store.response-timeout={response_timeout}", *extra_flags]

@@ -226,6 +226,53 @@ def validate_dedup_func(args, report):
                    "of their own if they need chain.", r.urn)
 
 
+def _distributed(flags: list[str]) -> bool:
+    return (flag(flags, "query.mode") or ["local"])[-1] == "distributed"
+
+
+def validate_distributed_engine(args, report):
+    """Refuses a query with --query.mode=distributed and --query.promql-engine=prometheus: Thanos v0.42.4 runs
+    distributed mode on its own engine whatever the flag says (cmd/thanos/query.go), so the workload states an engine
+    that is not the one answering; whoever reads it to judge a wrong answer or a panic looks at the wrong engine."""
+    for r, name, _, command, flags in workload_containers(args.resources):
+        if command == "query" and _distributed(flags) and (flag(flags, "query.promql-engine") or [""])[-1] == "prometheus":
+            report(f"{name}: query runs --query.mode=distributed with --query.promql-engine=prometheus, but distributed "
+                   "mode runs only on the Thanos engine and Thanos switches to it silently: set "
+                   "--query.promql-engine=thanos.", r.urn)
+
+
+def _endpoint_addresses(stack: Stack, query, container: dict, flags: list[str]) -> list[str]:
+    """Every StoreAPI address a query dials: sd-config entries (inline or mounted), --endpoint, --endpoint-strict and
+    --store."""
+    addresses = [a for name in ("endpoint", "endpoint-strict", "store") for value in flag(flags, name)
+                 for a in value.split(",")]
+    for document in _configs(stack, query, container, flags, "endpoint.sd-config"):
+        entries = document.get("endpoints") if isinstance(document, dict) else None
+        addresses += [e.get("address") or "" for e in entries or [] if isinstance(e, dict)]
+    return [a.strip() for a in addresses if a.strip()]
+
+
+def validate_distributed_endpoints(args, report):
+    """Refuses a distributed query connected directly to a workload of the stack that serves no Query API (a ruler,
+    store, sidecar or receiver): distributed mode sends its fragments only to endpoints serving the Query API, which
+    only `thanos query` does (pkg/query/endpointset.go, GetQueryAPIClients), so that workload's series are missing
+    from every answer, with no warning. Only addresses naming a Service the stack declares are judged."""
+    stack = Stack(args.resources)
+    for query, name, c, command, flags in workload_containers(args.resources):
+        if command != "query" or not _distributed(flags):
+            continue
+        skipped = []
+        for address in _endpoint_addresses(stack, query, c, flags):
+            served = {what for w in _behind(stack, query, address) for _, what, _ in thanos_containers(w.props)}
+            if served and "query" not in served:
+                skipped.append(f"{address} ({', '.join(sorted(served))})")
+        if skipped:
+            report(f"{name}: query runs --query.mode=distributed but lists endpoint(s) that serve no Query API: "
+                   f"{_shown(skipped, 5)}. Distributed mode queries only endpoints serving the Query API (thanos "
+                   "query), so their series are missing from every answer without a warning; put a query in front of "
+                   "them and list that, or use --query.mode=local.", query.urn)
+
+
 POLICIES = [
     stack_policy("thanos-query-dedup-labels", "Every query deduplicates on every replica label it can see, never on an "
                  "identity label.", validate_query_dedup),
@@ -234,4 +281,9 @@ POLICIES = [
                  validate_strict_endpoints),
     stack_policy("thanos-query-dedup-func", "A query deduplicates receive replicas alone with --deduplication.func=chain, "
                  "and Prometheus or ruler replicas with penalty.", validate_dedup_func),
+    stack_policy("thanos-query-distributed-engine", "A query in distributed mode does not claim the Prometheus engine: "
+                 "Thanos runs it on its own engine.", validate_distributed_engine),
+    stack_policy("thanos-query-distributed-endpoints", "A query in distributed mode lists no store-only endpoint of the "
+                 "stack directly: distributed mode reads only endpoints serving the Query API.",
+                 validate_distributed_endpoints),
 ]

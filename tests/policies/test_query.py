@@ -125,3 +125,44 @@ def test_every_query_dedups_on_every_replica_label_never_on_identity(prod):
         "merged into one. Remove it from --query.replica-label.",
         "query over other clusters does not deduplicate on receive_replica: a stacked query does not deduplicate for "
         "the one above it, so the global view shows every replica. Add --query.replica-label for each."]
+
+
+DISTRIBUTED = ["query", "--query.mode=distributed", "--query.partition-label=cluster"]
+
+
+def test_a_distributed_query_does_not_claim_the_prometheus_engine(prod):
+    policy = "thanos-query-distributed-engine"
+    assert check_stack(policy, prod) == []
+    claimed = thanos_workload("Deployment", "query", [*DISTRIBUTED, "--query.promql-engine=prometheus"], replicas=2)
+    assert check_stack(policy, [claimed]) == [
+        "query: query runs --query.mode=distributed with --query.promql-engine=prometheus, but distributed mode runs "
+        "only on the Thanos engine and Thanos switches to it silently: set --query.promql-engine=thanos."]
+    for args in ([*DISTRIBUTED, "--query.promql-engine=thanos"], DISTRIBUTED,
+                 ["query", "--query.mode=local", "--query.promql-engine=prometheus"]):
+        assert check_stack(policy, [thanos_workload("Deployment", "query", args, replicas=2)]) == []
+
+
+def test_a_distributed_query_lists_no_store_only_endpoint_of_the_stack(prod):
+    policy = "thanos-query-distributed-endpoints"
+    assert check_stack(policy, prod) == []
+    ruler = thanos_workload("StatefulSet", "ruler", ["rule", "--query=query.mon.svc:10902"], replicas=2)
+    leaf = thanos_workload("Deployment", "leaf", ["query", "--endpoint-strict=store-0.store.mon.svc:10901"])
+    services = [_service("ruler", "ruler", headless=True), _service("leaf", "leaf")]
+    sd = {"endpoints": [{"address": "leaf.mon.svc:10901", "strict": True},
+                        {"address": "ruler-0.ruler.mon.svc:10901", "strict": True},
+                        {"address": "query.other-region.example:10901", "strict": True}]}
+    root = thanos_workload("Deployment", "root", [*DISTRIBUTED, "--query.promql-engine=thanos",
+                                                  f"--endpoint.sd-config={json.dumps(sd)}"], replicas=2)
+    assert check_stack(policy, [*services, ruler, leaf, root]) == [
+        "root: query runs --query.mode=distributed but lists endpoint(s) that serve no Query API: "
+        "ruler-0.ruler.mon.svc:10901 (rule). Distributed mode queries only endpoints serving the Query API (thanos "
+        "query), so their series are missing from every answer without a warning; put a query in front of them and "
+        "list that, or use --query.mode=local."]
+    # The same query in local mode reads the ruler's StoreAPI; an address the stack does not declare is not judged.
+    local = copy.deepcopy(root)
+    container(local["inputs"], "root")["args"][1] = "--query.mode=local"
+    assert check_stack(policy, [*services, ruler, leaf, local]) == []
+    by_flag = thanos_workload("Deployment", "root", [*DISTRIBUTED, "--endpoint=dnssrv+_grpc._tcp.ruler.mon.svc"])
+    assert check_stack(policy, [*services, ruler, by_flag])[0].startswith(
+        "root: query runs --query.mode=distributed but lists endpoint(s) that serve no Query API: "
+        "dnssrv+_grpc._tcp.ruler.mon.svc (rule).")
