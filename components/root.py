@@ -72,6 +72,11 @@ def in_cluster_copy(stack: StackConfig, region: RegionSpec,
         [r for key, r in user.items() if key.startswith("Job/")]
 
 
+STABLE_OUTPUTS = ("regions", "global", "globalBasicAuth", "caCertificate")
+"""The stack outputs by name, a contract for StackReferences: `regions` (region name -> its buckets, identities and
+clusters), `global` (the global view's endpoint and leaves), `globalBasicAuth` (secret), `caCertificate`."""
+
+
 def deploy(stack: StackConfig) -> dict[str, Any]:
     """Every region of the stack, then the global view over their clusters; returns the stack outputs."""
     keep_state_across_renames(stack)
@@ -87,7 +92,10 @@ def deploy(stack: StackConfig) -> dict[str, Any]:
         regions[region.name] = ThanosRegion(region.name, ThanosRegionArgs(
             region=region, stack=stack, stack_output=refs.output, provider=providers[region.name],
             dr_provider=providers[replication.destination] if replication else None, authority=authority))
-    outputs: dict[str, Any] = {name: region.outputs for name, region in regions.items()}
+    outputs: dict[str, Any] = {"regions": {name: region.outputs for name, region in regions.items()}}
+    # Until the next release, each region's outputs also stay at the top level under its name (what StackReferences
+    # read before `regions`), unless the name is one of the stable outputs.
+    outputs.update({name: region.outputs for name, region in regions.items() if name not in STABLE_OUTPUTS})
     for region in stack.regions:  # the DR read path: a store gateway on each DR copy, in a cluster of its region
         store, maintenance = regions[region.name].store, None
         dr_access = store.dr_access if store is not None else None

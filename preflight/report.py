@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from components.root import STABLE_OUTPUTS
 from config.base import cpu_millicores, memory_bytes
 
 from .engine import Plan, Resource
@@ -151,7 +152,12 @@ def endpoints(outputs: dict[str, Any], stack: str) -> list[str]:
                 lines.append(f"  {cluster} ({region}): {', '.join(parts)}")
     if lines:
         lines.insert(0, "Endpoints:")
-    lines.append(f"Stack outputs (`pulumi stack output NAME -s {stack}`): {', '.join(sorted(outputs)) or 'none'}")
+    stable = sorted(name for name in outputs if name in STABLE_OUTPUTS)
+    lines.append(f"Stack outputs (`pulumi stack output NAME -s {stack}`): {', '.join(stable) or 'none'}")
+    old = sorted(name for name in outputs if name not in STABLE_OUTPUTS)
+    if old:
+        lines.append(f"  also {', '.join(old)}: each region's outputs at the top level, as before `regions`; they go in "
+                     "the next release: read `regions.<name>`")
     return lines
 
 

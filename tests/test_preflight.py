@@ -305,7 +305,7 @@ def test_the_text_says_what_runs_where_what_to_set_and_what_to_run_next(planned)
     # Endpoints and outputs (which were only in --json).
     assert "  global view: https://thanos.obs.acme.internal (sign in through the identity provider)" in lines
     assert any(line.startswith("  chicago (us-east-1): remote write https://") for line in lines)
-    assert "Stack outputs (`pulumi stack output NAME -s prod`): caCertificate, global, us-east-1, us-west-2" in lines
+    assert "Stack outputs (`pulumi stack output NAME -s prod`): caCertificate, global, regions" in lines
     # The secrets preflight filled with placeholders, each with its command.
     assert "Secrets to set before `pulumi up` (4; preflight planned with placeholders for them):" in lines
     for key in ("oauth2ClientSecret", "pagerdutyUsEastKey", "pagerdutyUsWestKey", "slackWebhookUrl"):
@@ -470,3 +470,15 @@ def test_the_workflows_give_the_pack_the_policy_config_of_each_stacks_environmen
                 assert (given.group(1) if given else None) == (str(path.relative_to(ROOT)) if path else None), line
                 checked += 1
     assert checked >= 5
+
+
+def test_the_stack_outputs_are_stable_names_and_the_region_keys_stay_one_release(planned):
+    """`regions` holds every region's outputs by name (a contract for StackReferences, whatever regions a stack has);
+    the top-level region keys of earlier releases stay beside it, with the same values, until the next release."""
+    from components.root import STABLE_OUTPUTS
+
+    outputs = planned["prod"].plan["outputs"]
+    regions = outputs["regions"]
+    assert sorted(regions) == ["us-east-1", "us-west-2"]
+    assert all(outputs[name] == regions[name] for name in regions)
+    assert set(outputs) - set(regions) <= set(STABLE_OUTPUTS)
