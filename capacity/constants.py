@@ -2,7 +2,7 @@
 
 Sources are the public measurements and docs summarised in the project's capacity notes (Thanos v0.42.4 docs,
 Prometheus docs and issues, Robust Perception, Grafana Mimir's capacity guide). Marked [heuristic] where no public
-source gives the number: measure your own and override it (see README, "Capacity planning").
+source gives the number: measure your own and override it (see docs/capacity.md).
 """
 
 from dataclasses import dataclass, field

@@ -1,7 +1,7 @@
-"""The configuration reference, generated from the models so it cannot drift: the README's table of every key and a
-JSON Schema of the stack file (editor completion through a yaml-language-server modeline).
+"""The configuration reference, generated from the models so it cannot drift: docs/configuration.md's table of every
+key and a JSON Schema of the stack file (editor completion through a yaml-language-server modeline).
 
-    python -m config.reference          write README.md's table and config/stack.schema.json
+    python -m config.reference          write docs/configuration.md's table and config/stack.schema.json
     python -m config.reference --check  exit 1 when either differs from the models
 """
 
@@ -22,7 +22,7 @@ COLLAPSED = {Resources: "resources: requests/limits of cpu and memory"}
 """Sections shown as one row: they repeat under every component and mean the same everywhere."""
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+REFERENCE_DOC = ROOT / "docs" / "configuration.md"
 SCHEMA = Path(__file__).resolve().parent / "stack.schema.json"
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 
@@ -112,7 +112,7 @@ def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[tuple[s
 
 
 def markdown_table() -> str:
-    """The README's configuration table."""
+    """The configuration table of docs/configuration.md."""
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -149,8 +149,8 @@ def json_schema() -> dict[str, Any]:
     }
 
 
-def readme_with_table(text: str) -> str:
-    """README text with the generated table between its markers."""
+def with_table(text: str) -> str:
+    """The reference page's text with the generated table between its markers."""
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{markdown_table()}\n{END}{tail}"
@@ -162,17 +162,17 @@ def schema_text() -> str:
 
 
 def main(argv: list[str]) -> int:
-    readme = README.read_text()
+    page = REFERENCE_DOC.read_text()
     if "--check" in argv:
-        stale = [p.name for p, want in ((README, readme_with_table(readme)), (SCHEMA, schema_text()))
+        stale = [p.name for p, want in ((REFERENCE_DOC, with_table(page)), (SCHEMA, schema_text()))
                  if not p.is_file() or p.read_text() != want]
         if stale:
             print(f"out of date with config/*.py: {', '.join(stale)}; run python -m config.reference", file=sys.stderr)
             return 1
         return 0
-    README.write_text(readme_with_table(readme))
+    REFERENCE_DOC.write_text(with_table(page))
     SCHEMA.write_text(schema_text())
-    print(f"wrote the configuration table of {README.name} ({len(rows())} keys) and {SCHEMA.relative_to(ROOT)}")
+    print(f"wrote the configuration table of {REFERENCE_DOC.relative_to(ROOT)} ({len(rows())} keys) and {SCHEMA.relative_to(ROOT)}")
     return 0
 
 

@@ -156,7 +156,7 @@ def test_every_third_party_action_is_pinned_to_a_commit():
 
 
 def test_cloud_stacks_follow_the_pulumi_cloud_model_and_dev_the_passphrase_one():
-    """One state and secrets model per path (README "State and secrets"): every workflow run of prod, gcp or azure
+    """One state and secrets model per path (docs/state-and-ci.md, "State and secrets"): every workflow run of prod, gcp or azure
     names its stack `<org>/thanos/<stack>` on Pulumi Cloud with a Pulumi token and never a passphrase or another
     backend; dev logs in locally with a passphrase. A stack created the other way could not decrypt its config."""
     cloud_stacks = 0
@@ -179,9 +179,9 @@ def test_cloud_stacks_follow_the_pulumi_cloud_model_and_dev_the_passphrase_one()
                 assert {"PULUMI_ACCESS_TOKEN"} & set(env), (path.name, name)
                 cloud_stacks += 1
     assert cloud_stacks >= 4
-    readme = (ROOT / "README.md").read_text()
-    assert "pulumi stack init prod --secrets-provider passphrase" not in readme
-    assert "pulumi stack init acme/thanos/prod " in readme
+    docs = "".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    assert "pulumi stack init prod --secrets-provider passphrase" not in docs
+    assert "pulumi stack init acme/thanos/prod " in (ROOT / "docs" / "state-and-ci.md").read_text()
 
 
 def test_workflows_run_the_pulumi_cli_the_tests_prove_and_production_only_from_main():
@@ -216,16 +216,16 @@ ENVIRONMENTS = {"production": {"reviewers": True, "branches": "main", "secrets":
                 "preview": {"reviewers": True, "branches": None, "secrets": {"PULUMI_PREVIEW_TOKEN"}},
                 "drift": {"reviewers": False, "branches": "main", "secrets": {"PULUMI_PREVIEW_TOKEN"}},
                 "dev": {"reviewers": False, "branches": None, "secrets": set()}}
-"""The repository's environments as README "Who can see which credential" tells to set them up: whether a reviewer
+"""The repository's environments as docs/state-and-ci.md, "Who can see which credential", tells to set them up: whether a reviewer
 must approve each job, the only branch a job in it may run from (None: any), and the secrets it holds. No
 repository-level secret decrypts state: a repository secret reaches every workflow run, and a pull request from a
 branch of the repository runs its own, possibly edited, workflow files."""
 
 
 def readme_credential_rows() -> dict[str, str]:
-    """README's credential table: credential name -> the "where it lives" cell."""
+    """The credential table of docs/state-and-ci.md: credential name -> the "where it lives" cell."""
     rows = {}
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in (ROOT / "docs" / "state-and-ci.md").read_text().splitlines():
         match = re.match(r"\| `([A-Z_]+)`[^|]*\| ([^|]+) \|", line)
         if match:
             rows[match.group(1)] = match.group(2)
@@ -234,7 +234,7 @@ def readme_credential_rows() -> dict[str, str]:
 
 def test_no_token_that_decrypts_state_is_a_repository_secret_and_its_environments_are_guarded():
     """Whatever a branch writes into a workflow, it reaches a Pulumi token only through an environment; each
-    environment holding one either waits for a reviewer or runs main only. The README tells the same settings."""
+    environment holding one either waits for a reviewer or runs main only. docs/state-and-ci.md tells the same settings."""
     rows = readme_credential_rows()
     for token in STATE_TOKENS:
         homes = {name for name, env in ENVIRONMENTS.items() if token in env["secrets"]}
@@ -243,7 +243,7 @@ def test_no_token_that_decrypts_state_is_a_repository_secret_and_its_environment
             assert ENVIRONMENTS[name]["reviewers"] or ENVIRONMENTS[name]["branches"] == "main", (token, name)
         assert "repository secret" not in rows[token], (token, rows[token])
         assert all(f"`{name}` environment" in rows[token] for name in homes), (token, rows[token], homes)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "state-and-ci.md").read_text()
     for name, env in ENVIRONMENTS.items():
         if env["secrets"]:
             setting = re.search(rf"^- `{name}`: (.*)$", readme, re.M).group(1)

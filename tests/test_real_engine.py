@@ -1,7 +1,7 @@
 """The real Pulumi CLI and engine, the real Kubernetes provider and a real API server judge the program (see
 tests/realtools/pulumi_cli.py and tests/realtools/kubernetes.py for what is real and what stands in).
 
-dev, as the README runs it, on a cluster shaped like the documented one (one kind node, 4 CPUs, 8 GiB):
+dev, as docs/deploying.md runs it, on a cluster shaped like the documented one (one kind node, 4 CPUs, 8 GiB):
 preview with the policy pack, up, a second preview and a refresh without changes, realistic edits, destroy.
 Then every object of prod, gcp and azure admitted by the API server in a server-side dry run."""
 

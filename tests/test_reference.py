@@ -1,4 +1,4 @@
-"""The configuration reference cannot drift: the README table and the JSON Schema are what the models generate, the
+"""The configuration reference cannot drift: the table of docs/configuration.md and the JSON Schema are what the models generate, the
 schema accepts every shipped stack and refuses what the models refuse, and each documented default is the real one."""
 
 import json
@@ -12,18 +12,18 @@ from config import reference
 from tests.support.stacks import ROOT, STACKS
 
 
-def test_readme_table_and_schema_are_generated_from_the_models():
+def test_reference_table_and_schema_are_generated_from_the_models():
     assert reference.main(["--check"]) == 0
-    readme = (ROOT / "README.md").read_text()
-    assert reference.markdown_table() in readme
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert reference.markdown_table() in page
     assert (ROOT / "config" / "stack.schema.json").read_text() == reference.schema_text()
 
 
-def test_the_check_fails_when_the_readme_drifts(tmp_path, monkeypatch):
-    stale = tmp_path / "README.md"
-    stale.write_text((ROOT / "README.md").read_text().replace("| `thanos.receive.ingestors` | integer | 4 |",
+def test_the_check_fails_when_the_reference_drifts(tmp_path, monkeypatch):
+    stale = tmp_path / "configuration.md"
+    stale.write_text((ROOT / "docs" / "configuration.md").read_text().replace("| `thanos.receive.ingestors` | integer | 4 |",
                                                              "| `thanos.receive.ingestors` | integer | 3 |"))
-    monkeypatch.setattr(reference, "README", stale)
+    monkeypatch.setattr(reference, "REFERENCE_DOC", stale)
     assert reference.main(["--check"]) == 1
 
 
@@ -63,10 +63,10 @@ def test_the_schema_refuses_unknown_keys_and_bad_values():
         jsonschema.validate(document, schema)
 
 
-def test_readme_lists_every_policy_with_its_description():
+def test_the_policy_docs_list_every_policy_with_its_description():
     from preflight.policy import load_policies
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "policies.md").read_text()
     for policy in load_policies():
         kind = "stack" if type(policy).__name__.startswith("Stack") else "resource"
         assert f"| `{policy.name}` | {kind} | {policy.description} |" in readme

@@ -1,4 +1,4 @@
-"""A real Kubernetes control plane on loopback, shaped like the dev cluster the README documents (`kind create
+"""A real Kubernetes control plane on loopback, shaped like the dev cluster docs/deploying.md documents (`kind create
 cluster`): the real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, and kwok for the node and the
 pod lifecycles (no containers run: kwok marks scheduled pods Running and Ready, and completes Job pods whatever they
 would have done).

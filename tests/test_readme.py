@@ -1,0 +1,140 @@
+"""The README stays a few screens long and true: its word budget, its first two commands, every `./run` subcommand and
+`python -m` module it names, and every relative link (and `#anchor`) of the README, CONTRIBUTING.md and docs/."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support.stacks import ROOT
+
+README = ROOT / "README.md"
+WORD_BUDGET = 2500
+PAGES = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.M | re.S)
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def code_blocks(text: str) -> list[str]:
+    """The contents of the fenced code blocks, in order."""
+    return [block.split("\n", 1)[1].rsplit("\n", 1)[0] for block in (m.group(0) for m in FENCE.finditer(text))]
+
+
+def commands(block: str) -> list[str]:
+    """The shell commands of a code block: its lines without comments, blank lines or continuation lines."""
+    found = []
+    for line in block.splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if line:
+            found.append(line)
+    return found
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: the text without markup, lower-cased, punctuation but `-` and `_` dropped,
+    spaces made hyphens."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"[`*]", "", text).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """Every anchor the page's headings give (a repeated heading gets -1, -2, ... as on GitHub)."""
+    seen: dict[str, int] = {}
+    found = set()
+    for line in FENCE.sub("", page.read_text()).splitlines():
+        match = re.match(r"#{1,6} +(.*?) *#* *$", line)
+        if not match:
+            continue
+        base = slug(match.group(1))
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def links(page: Path) -> list[str]:
+    """The link targets of a page outside code (fenced blocks and inline code spans)."""
+    text = re.sub(r"`[^`\n]*`", "code", FENCE.sub("", page.read_text()))
+    return LINK.findall(text)
+
+
+def run_subcommands() -> set[str]:
+    """The subcommands `./run` has: the branches of its case statement."""
+    return set(re.findall(r"^  ([a-z][a-z-]*)\)$", (ROOT / "run").read_text(), re.M))
+
+
+def test_the_readme_keeps_to_its_word_budget():
+    words = len(README.read_text().split())
+    assert words <= WORD_BUDGET, f"README.md has {words} words; move depth to docs/ (budget {WORD_BUDGET})"
+
+
+def test_the_readme_starts_with_the_preflight_and_the_tests_and_ci_runs_that_test_command():
+    first = commands(code_blocks(README.read_text())[0])
+    assert first[:2] == ["./run preflight dev", "./run tests"]
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("./run tests")]
+    assert ci and all(line.split()[:2] == ["./run", "tests"] for line in ci)
+
+
+def test_every_command_in_the_readme_names_a_real_subcommand_or_module():
+    subcommands = run_subcommands()
+    assert {"preflight", "tests", "capacity"} <= subcommands
+    named_runs, named_modules = 0, 0
+    for block in code_blocks(README.read_text()):
+        for line in commands(block):
+            for sub in re.findall(r"(?:^|[\s;&|(])\./run\s+([\w-]+)", line):
+                named_runs += 1
+                assert sub in subcommands, line
+            for module in re.findall(r"python3?\s+-m\s+([\w.]+)", line):
+                named_modules += 1
+                path = ROOT.joinpath(*module.split("."))
+                assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), line
+    assert named_runs >= 4
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves_to_a_file_and_heading(page):
+    broken = []
+    for target in links(page):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+            broken.append(f"{target}: no heading with that anchor")
+    assert broken == []
+
+
+def test_the_anchor_rules_are_githubs():
+    assert slug("Destroy, renames and edits that lose data") == "destroy-renames-and-edits-that-lose-data"
+    assert slug("Load on the dev data path: `./run bench-load`") == "load-on-the-dev-data-path-run-bench-load"
+    assert slug("Switching a region to its DR copy (AWS; Azure below)") == "switching-a-region-to-its-dr-copy-aws-azure-below"
+    assert links(README).count("docs/architecture.svg") == 1
+
+
+def test_every_stack_example_in_the_docs_is_a_valid_stack_file():
+    """A `Pulumi.<stack>.yaml` example in the README or docs/ passes the stack file's schema and the config models'
+    own checks (the cross-field ones too), so a reader who copies it gets no config error."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    import config
+
+    schema = json.loads((ROOT / "config" / "stack.schema.json").read_text())
+    examples = 0
+    for page in PAGES:
+        for block in (match.group(0) for match in FENCE.finditer(page.read_text())):
+            if not block.startswith("```yaml") or "thanos:config:" not in block:
+                continue
+            document = yaml.safe_load(block.split("\n", 1)[1].rsplit("\n", 1)[0])
+            if not isinstance(document, dict) or "config" not in document:
+                continue  # a fragment of a stack file
+            examples += 1
+            jsonschema.validate(document, schema)
+            config.load(document["config"]["thanos:config"], source=page.name)
+    assert examples >= 3
