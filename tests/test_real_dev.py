@@ -2,7 +2,6 @@
 the plan's own args and files, against the planned MinIO servers: tests/realtools/devstack.py starts it (the `dev`
 fixture, shared with the fault runs in tests/test_real_faults.py)."""
 
-import dataclasses
 import json
 import socket
 import ssl
@@ -17,7 +16,7 @@ import yaml
 from botocore.config import Config
 
 from tests.realtools.devstack import (CLUSTERS, GLOBAL_NAMESPACE, REPLICA_LABEL, eventually, http_json, metric,
-                                      planned_external_labels, query, s3_client)
+                                      planned_external_labels, query, ruler_replica, s3_client)
 from tests.realtools.pods import Objects, planned_containers
 from tests.realtools.remote_write import label_fields, write_request
 
@@ -219,14 +218,10 @@ def test_a_global_ruler_alert_reaches_alertmanager_with_the_cluster_it_is_about(
     sets external labels over alert labels, so the global ruler must carry no `cluster` of its own."""
     ruler = next(c for c in planned_containers("dev", dev.objects, all_replicas=True)
                  if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
-    rules = yaml.safe_dump({"groups": [{"name": "harness", "interval": "5s", "partial_response_strategy": "abort",
-                                        "rules": [{"alert": "HarnessClusterAlert", "expr": "vector(1)",
-                                                   "labels": {"severity": "critical", "cluster": "seattle"}}]}]})
-    probe = dataclasses.replace(ruler, pod="thanos-ruler-1", env={**ruler.env, "POD_NAME": "thanos-ruler-1"},
-                                args=[a.replace("thanos-ruler-0", "thanos-ruler-1") for a in ruler.args],
-                                mounts=[dataclasses.replace(m, volume=dataclasses.replace(
-                                    m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
-                                    if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+    probe = ruler_replica(ruler, "thanos-ruler-1", [
+        {"name": "harness", "interval": "5s", "partial_response_strategy": "abort",
+         "rules": [{"alert": "HarnessClusterAlert", "expr": "vector(1)",
+                    "labels": {"severity": "critical", "cluster": "seattle"}}]}])
     dev.harness.start(probe)
     alertmanager = dev.process("chicago", CLUSTERS["chicago"], "thanos-alertmanager")
 
@@ -256,13 +251,8 @@ def test_a_stateless_ruler_writes_its_results_through_receive_and_keeps_no_tsdb(
     ruler = next(c for c in planned_containers("dev", objects, all_replicas=True)
                  if c.namespace == namespace and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
     assert any(a.startswith("--remote-write.config=") for a in ruler.args), ruler.args
-    rules = yaml.safe_dump({"groups": [{"name": "harness", "interval": "5s", "rules": [
-        {"record": "harness:stateless_ruler:one", "expr": "vector(1)"}]}]})
-    probe = dataclasses.replace(ruler, pod="thanos-ruler-1", env={**ruler.env, "POD_NAME": "thanos-ruler-1"},
-                                args=[a.replace("thanos-ruler-0", "thanos-ruler-1") for a in ruler.args],
-                                mounts=[dataclasses.replace(m, volume=dataclasses.replace(
-                                    m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
-                                    if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+    probe = ruler_replica(ruler, "thanos-ruler-1", [{"name": "harness", "interval": "5s", "rules": [
+        {"record": "harness:stateless_ruler:one", "expr": "vector(1)"}]}])
     process = dev.harness.start(probe)
     try:
         assert process.wait_ready(60) == "ready", process.output()

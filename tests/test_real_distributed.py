@@ -12,9 +12,8 @@ import time
 import urllib.request
 
 import pytest
-import yaml
 
-from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json, query
+from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json, query, ruler_replica
 from tests.realtools.pods import planned_containers
 from tests.realtools.plan import kubernetes_objects
 
@@ -129,14 +128,9 @@ def test_a_distributed_query_leaves_out_the_global_rulers_series(dev, capsys):
     answers the series, the distributed one (the plan's distributed flags) answers both clusters but not it."""
     ruler = next(c for c in planned_containers("dev", dev.objects, all_replicas=True)
                  if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
-    rules = yaml.safe_dump({"groups": [{"name": "harness-distributed", "interval": "5s", "rules": [
-        {"record": "harness_global_recorded", "expr": "vector(1)"}]}]})
     replica = "thanos-ruler-3"
-    recording = dataclasses.replace(ruler, pod=replica, env={**ruler.env, "POD_NAME": replica},
-                                    args=[a.replace("thanos-ruler-0", replica) for a in ruler.args],
-                                    mounts=[dataclasses.replace(m, volume=dataclasses.replace(
-                                        m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
-                                        if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+    recording = ruler_replica(ruler, replica, [{"name": "harness-distributed", "interval": "5s", "rules": [
+        {"record": "harness_global_recorded", "expr": "vector(1)"}]}])
     local = dev.process(HOST, GLOBAL_NAMESPACE, "thanos-query-pods")
     i = next(i for i, a in enumerate(local.container.args) if a.startswith("--endpoint.sd-config="))
     sd = json.loads(local.container.args[i].split("=", 1)[1])

@@ -4,7 +4,6 @@ see only the tenant the THANOS-TENANT header names, the operators' path (the glo
 every tenant; and the real Prometheus, with the planned workload job's relabelling, labels a scraped series with the
 tenant owning the target's namespace, whatever the target exposes."""
 
-import dataclasses
 import json
 import ssl
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from tests.realtools.build import tool
-from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json, query
+from tests.realtools.devstack import CLUSTERS, GLOBAL_NAMESPACE, eventually, http_json, query, ruler_replica
 from tests.realtools.kubernetes import free_port
 from tests.realtools.pods import Objects, planned_containers
 from tests.realtools.plan import kubernetes_objects
@@ -153,14 +152,9 @@ def test_the_global_ruler_reads_every_tenant(dev, tmp_path):
                                                              stamp) == 200, 60)
     ruler = next(c for c in planned_containers("dev", dev.objects, all_replicas=True)
                  if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-ruler" and c.name == "thanos-ruler")
-    rules = yaml.safe_dump({"groups": [{"name": "harness-tenants", "interval": "5s", "rules": [
+    probe = ruler_replica(ruler, "thanos-ruler-2", [{"name": "harness-tenants", "interval": "5s", "rules": [
         {"alert": "HarnessBothTenants", "expr": "count(count by (tenant_id) (harness_ruler_input)) == 2",
-         "labels": {"severity": "none"}}]}]})
-    probe = dataclasses.replace(ruler, pod="thanos-ruler-2", env={**ruler.env, "POD_NAME": "thanos-ruler-2"},
-                                args=[a.replace("thanos-ruler-0", "thanos-ruler-2") for a in ruler.args],
-                                mounts=[dataclasses.replace(m, volume=dataclasses.replace(
-                                    m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
-                                    if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+         "labels": {"severity": "none"}}]}])
     process = dev.harness.start(probe)
     try:
         assert process.wait_ready(60) == "ready", process.output()

@@ -125,6 +125,18 @@ def eventually(check, seconds: float, every: float = 2.0):
     raise AssertionError(f"not within {seconds}s: {last!r}")
 
 
+def ruler_replica(ruler, pod: str, groups: list[dict]):
+    """Another replica of a planned ruler container (`pod`, e.g. thanos-ruler-1: its own replica label, its own data)
+    whose rule file holds only `groups`: what a test starts beside the planned ruler to judge one rule."""
+    first = ruler.pod
+    rules = yaml.safe_dump({"groups": groups})
+    return dataclasses.replace(ruler, pod=pod, env={**ruler.env, "POD_NAME": pod},
+                               args=[a.replace(first, pod) for a in ruler.args],
+                               mounts=[dataclasses.replace(m, volume=dataclasses.replace(
+                                   m.volume, files={"thanos.yaml": (rules.encode(), 0o644)}))
+                                   if m.path == "/etc/thanos/rules" else m for m in ruler.mounts])
+
+
 def planned_external_labels(objects, cluster: str, namespace: str) -> dict[str, str]:
     """The external labels the planned Prometheus of a cluster writes into its blocks (its replica label aside)."""
     config = Objects([o for c, o in objects if c == cluster]).data("ConfigMap", namespace, "thanos-prometheus")
