@@ -318,6 +318,19 @@ def stateful_steps(run) -> dict[str, str]:
             if op not in ("same", "update", "create") and urn.split("::")[2].rsplit("$", 1)[-1] in kinds}
 
 
+def refusal_of(stdout: str, name: str) -> str:
+    """What the preflight's `--baseline --verbose` says of refusing `name`: its own line, or the cause of the group
+    of refusals it is listed in (one line with the cause, the next with every name)."""
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"  [refused] {name}: "):
+            return line.split(": ", 1)[1]
+        names = lines[i + 1].strip().split(", ") if i + 1 < len(lines) else []
+        if line.startswith("  [refused] ") and " resources: " in line and name in names:
+            return line.split(" resources: ", 1)[1]
+    raise AssertionError(f"the preflight does not refuse {name}:\n{stdout}")
+
+
 @SEQUENCE
 def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_keeps_everything(dev, tmp_path):
     project, cluster = dev
@@ -332,13 +345,14 @@ def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_ke
     stack_file = str(project.dir / "Pulumi.dev.yaml")
 
     def preflight():
-        return run_preflight("--config-file", stack_file, "--baseline", str(state), "--no-policy")
+        return run_preflight("--config-file", stack_file, "--baseline", str(state), "--no-policy", "--verbose")
 
     # A new namespace: the real provider replaces every StatefulSet of the cluster; the preflight refuses first.
     edit_cluster(project, namespace="thanos-illinois")
     refused = preflight()
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "[refused] chicago-store-statefulset-thanos-store: changing metadata.namespace" in refused.stdout
+    assert refusal_of(refused.stdout, "chicago-store-statefulset-thanos-store").startswith(
+        "changing metadata.namespace"), refused.stdout
     assert "regions[].clusters[].namespace" in refused.stdout
     preview = project.run("preview", "-s", "dev")
     assert preview.returncode == 0, preview.explain()
@@ -349,8 +363,8 @@ def test_a_destructive_edit_is_refused_by_the_preflight_and_a_renamed_cluster_ke
     # each; the real preview fails on the first StatefulSet whose selector (the cluster's name) cannot change.
     edit_cluster(project, name="illinois")
     refused = preflight()
-    assert refused.returncode == 1 and "[refused] chicago-store-statefulset-thanos-store: StatefulSet " \
-        "thanos-chicago/thanos-store would be deleted" in refused.stdout, refused.stdout + refused.stderr
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "would be deleted" in refusal_of(refused.stdout, "chicago-store-statefulset-thanos-store"), refused.stdout
     assert "renamed-from" in refused.stdout
     preview = project.run("preview", "-s", "dev")
     assert preview.returncode != 0 and any("StatefulSet.apps" in e and "Forbidden: updates to statefulset spec" in e
@@ -401,7 +415,7 @@ def test_every_object_is_admitted_in_a_server_side_dry_run(api_server, stack):
     print(f"{stack}: {len(objects)} objects, {len(rejected)} rejected, {len(warned)} warnings")
     assert not rejected, rejected
     assert not warned, warned
-    assert len(objects) > 200
+    assert len(objects) > 150  # a whole platform each (the one-cluster laptop: 173)
 
 
 DATA_NAMESPACES = ("thanos-chicago", "thanos-seattle", "thanos-global")
