@@ -539,23 +539,26 @@ def test_bad_tenant_readers_name_the_key(stack, change, key, message):
     assert any(path == key and message in text for path, text in err.value.problems), err.value.problems
 
 
+def global_tier_of_dev(tmp_path, edit_body: str) -> dict[tuple[str, str], dict]:
+    """(kind, name) -> inputs of every object in dev's global namespace, dev planned with `edit_body` (the indented
+    body of `def edit(c):`, which changes the config mapping `c`)."""
+    probe = ("def edit(c):\n" + edit_body + "plan = plan_stack('dev', edit=edit)\n"
+             "objects = [r.inputs for r in plan.resources\n"
+             "           if r.custom and r.inputs.get('metadata', {}).get('namespace') == 'thanos-global']\n"
+             "print(json.dumps(objects, default=str))\n")
+    proc = run_probe(tmp_path, probe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {(o["kind"], o["metadata"]["name"]): o for o in json.loads(proc.stdout.splitlines()[-1])}
+
+
 def test_with_tenants_the_entry_point_goes_through_the_gate_and_only_operators_reach_grafana(tmp_path):
     """dev (basic auth) with tenants: the ingress sends everything to the gate, which checks the passwords itself
     (nginx's htpasswd Secret and auth annotations are gone); NetworkPolicies let only the ingress controller reach the
     gate and only the gate reach Grafana; Grafana reads the global query (operators only reach it)."""
-    probe = (
-        "def edit(c):\n"
+    by_name = global_tier_of_dev(tmp_path, (
         "    c['global-view']['entry-point']['basic-auth-users'] = ['alice', 'bob', 'ops']\n"
         "    c['tenancy'] = {'tenants': [{'name': 'team-a', 'readers': ['alice']}, {'name': 'team-b', 'readers': ['bob']}],\n"
-        "                    'operators': ['ops']}\n"
-        "plan = plan_stack('dev', edit=edit)\n"
-        "objects = [r.inputs for r in plan.resources\n"
-        "           if r.custom and r.inputs.get('metadata', {}).get('namespace') == 'thanos-global']\n"
-        "print(json.dumps(objects, default=str))\n")
-    proc = run_probe(tmp_path, probe)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    objects = json.loads(proc.stdout.splitlines()[-1])
-    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+        "                    'operators': ['ops']}\n"))
     ingress = by_name[("Ingress", "thanos")]
     assert "annotations" not in ingress["metadata"]  # no nginx basic auth: the gate checks
     backends = {p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
@@ -581,20 +584,11 @@ def test_basic_auth_on_a_gateway_goes_through_the_gate_which_checks_the_password
     HTTPRoute sends everything to the tenant gate, which checks each user's bcrypt line and sends them all, as
     operators, to the global query-frontend (and Grafana); its readiness route is the gate's own; no htpasswd Secret;
     only the Gateway's controller reaches the gate."""
-    probe = (
-        "def edit(c):\n"
+    by_name = global_tier_of_dev(tmp_path, (
         "    c['global-view']['entry-point'].update({'kind': 'gateway', 'class': 'cloud-provider-kind',\n"
         "                                            'basic-auth-users': ['alice', 'bob'],\n"
         "                                            'controller-namespace': 'kube-system'})\n"
-        "    c.pop('tenancy')\n"
-        "plan = plan_stack('dev', edit=edit)\n"
-        "objects = [r.inputs for r in plan.resources\n"
-        "           if r.custom and r.inputs.get('metadata', {}).get('namespace') == 'thanos-global']\n"
-        "print(json.dumps(objects, default=str))\n")
-    proc = run_probe(tmp_path, probe)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    objects = json.loads(proc.stdout.splitlines()[-1])
-    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+        "    c.pop('tenancy')\n"))
     routes = {name: o["spec"]["rules"][0] for (kind, name), o in by_name.items() if kind == "HTTPRoute"}
     assert {name: [b["name"] for b in rule["backendRefs"]] for name, rule in routes.items()} == {
         "thanos": ["thanos-tenant-gate"], "thanos-ready": ["thanos-tenant-gate"]}
