@@ -54,6 +54,22 @@ def _empty_tsdbs(leaf) -> list[str]:
     return [e["name"] for entries in stores.values() for e in entries if e.get("minTime") == EMPTY_MIN_TIME]
 
 
+LIVE_SECONDS = 180
+"""Until both clusters' live series reach the global query: on a fresh dev fixture, each Prometheus' first scrapes,
+its sidecar and the leaves' endpoint refresh come first (under a loaded CI more than a minute)."""
+
+
+def both_clusters_live(dev, global_query) -> None:
+    """Both leaf queries running (a fault run before may have left one stopped) and both clusters' `up` answered by
+    `global_query`."""
+    for cluster, namespace in CLUSTERS.items():
+        leaf = dev.process(cluster, namespace, "thanos-query-pods")
+        if not leaf.alive():
+            assert (restarted := dev.restart(leaf)).wait_ready(60) == "ready", restarted.output()
+    eventually(lambda: {r["metric"].get("cluster") for r in query(global_query, CLUSTERS_UP)} >= set(CLUSTERS),
+               LIVE_SECONDS, every=3)
+
+
 def test_the_distributed_global_query_answers_as_the_local_one_with_the_leaves_evaluating(dev, capsys):
     planned = next(c for c in planned_containers("dev", kubernetes_objects("dev", DISTRIBUTED))
                    if c.namespace == GLOBAL_NAMESPACE and c.workload == "thanos-query-pods")
@@ -62,7 +78,7 @@ def test_the_distributed_global_query_answers_as_the_local_one_with_the_leaves_e
     local = dev.process(HOST, GLOBAL_NAMESPACE, "thanos-query-pods")
     assert not [a for a in local.container.args if a.startswith(("--query.mode", "--query.promql-engine"))]
     leaves = [dev.process(cluster, namespace, "thanos-query-pods") for cluster, namespace in CLUSTERS.items()]
-    eventually(lambda: {r["metric"].get("cluster") for r in query(local, CLUSTERS_UP)} >= set(CLUSTERS), 60)
+    both_clusters_live(dev, local)
 
     def started(pod: str, args: list[str]):
         # dev's pod with other args: its mounts (the client certificate the leaves trust) come from the running
@@ -132,6 +148,7 @@ def test_a_distributed_query_leaves_out_the_global_rulers_series(dev, capsys):
     recording = ruler_replica(ruler, replica, [{"name": "harness-distributed", "interval": "5s", "rules": [
         {"record": "harness_global_recorded", "expr": "vector(1)"}]}])
     local = dev.process(HOST, GLOBAL_NAMESPACE, "thanos-query-pods")
+    both_clusters_live(dev, local)
     i = next(i for i, a in enumerate(local.container.args) if a.startswith("--endpoint.sd-config="))
     sd = json.loads(local.container.args[i].split("=", 1)[1])
     ruler_address = next(e["address"] for e in sd["endpoints"] if "thanos-ruler-0" in e["address"])
@@ -149,7 +166,7 @@ def test_a_distributed_query_leaves_out_the_global_rulers_series(dev, capsys):
         with_ruler, distributed = processes[1:]
         recorded = eventually(lambda: query(with_ruler, "harness_global_recorded"), 60)
         clusters = eventually(lambda: {r["metric"].get("cluster") for r in query(distributed, CLUSTERS_UP)} >= set(CLUSTERS),
-                              60)
+                              LIVE_SECONDS)
         missing = query(distributed, "harness_global_recorded")
     finally:
         for process in processes:

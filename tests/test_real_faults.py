@@ -93,13 +93,6 @@ def complete_or_warned(answer: Answer, complete: Answer) -> bool:
     return answer.status != "success" or bool(answer.warnings) or answer.series == complete.series
 
 
-def restart(dev: DevStack, process: Process) -> Process:
-    """Start a killed or stopped container again on its claims, and track the new process."""
-    new = dev.harness.restart(process)
-    dev.processes[process.container.id] = new
-    return new
-
-
 def report(run: str, lines: list[str]) -> None:
     """Print a fault run's numbers."""
     print(f"\n[fault run] {run}", *(f"  {line}" for line in lines), sep="\n")
@@ -170,7 +163,7 @@ def test_a_dead_store_gateway_is_a_warning_and_no_incomplete_answer_is_cached(de
     time.sleep(ENDPOINT_REFRESH_SECONDS)
     after_refresh = ask(leaf, HISTORY, start, end)
     through_frontend = ask(frontend, HISTORY, start, end)
-    store = restart(dev, store)
+    store = dev.restart(store)
     recovered_leaf = eventually(lambda: (a := ask(leaf, HISTORY, start, end)).series == complete.series and a, 120)
     recovered_frontend = ask(frontend, HISTORY, start, end)
     with capsys.disabled():
@@ -202,7 +195,7 @@ def test_a_dead_leaf_is_a_warning_in_the_global_view(dev, capsys):
     for cluster, namespace in CLUSTERS.items():  # a run before this one may have left a leaf stopped
         other = dev.process(cluster, namespace, "thanos-query-pods")
         if not other.alive():
-            assert restart(dev, other).wait_ready(60) == "ready"
+            assert dev.restart(other).wait_ready(60) == "ready"
     frontend = dev.process("chicago", GLOBAL_NAMESPACE, "thanos-query-frontend-pods")
     start, end = history_range(dev)
     expr = f"count by (cluster) ({HISTORY})"
@@ -213,7 +206,7 @@ def test_a_dead_leaf_is_a_warning_in_the_global_view(dev, capsys):
     at_once = ask(frontend, expr, start, end, step=310)
     time.sleep(ENDPOINT_REFRESH_SECONDS)
     after_refresh = ask(frontend, expr, start, end, step=320)
-    leaf = restart(dev, leaf)
+    leaf = dev.restart(leaf)
     assert leaf.wait_ready(60) == "ready", leaf.output()
     recovered = eventually(lambda: len((a := ask(frontend, expr, start, end, step=330)).series) == 2 and
                            not a.warnings and a, 120)
@@ -255,7 +248,7 @@ def test_store_gateways_and_query_frontends_start_and_answer_with_every_cache_st
         assert dev.harness.wait_unpublished(cache, 10), cache.container.id
     store.stop()
     frontend.stop()
-    store, frontend = restart(dev, store), restart(dev, frontend)
+    store, frontend = dev.restart(store), dev.restart(frontend)
     states = {p.container.workload: p.wait_ready(120) for p in (store, frontend)}
     uncached = eventually(lambda: (a := ask(leaf, HISTORY, start, end)).series == cached.series and a, 120) \
         if states["thanos-store"] == "ready" else None
@@ -263,7 +256,7 @@ def test_store_gateways_and_query_frontends_start_and_answer_with_every_cache_st
     expected = ask(leaf, HISTORY, start - 300, end)
     through_frontend = ask(frontend, HISTORY, start - 300, end) if states["thanos-query-frontend-pods"] == "ready" else None
     for cache in caches:
-        restart(dev, cache)
+        dev.restart(cache)
     with capsys.disabled():
         report("every cache stopped (chicago), store gateway and query-frontend restarted", [
             f"store gateway: {states['thanos-store']}, query-frontend: {states['thanos-query-frontend-pods']}",
@@ -919,7 +912,7 @@ def test_dev_ingestor_killed_and_restarted_under_load_loses_no_acknowledged_samp
     query = dev.process("chicago", namespace, "thanos-query-pods")
     restarted: list[Process] = []
     load = write_through_faults([router], writer_context(dev.objects, tmp_path), "fault_run_dev", [
-        (KILL_AT, ingestor.kill), (RESTART_AT, lambda: restarted.append(restart(dev, ingestor)))])
+        (KILL_AT, ingestor.kill), (RESTART_AT, lambda: restarted.append(dev.restart(ingestor)))])
     dev.processes[ingestor.container.id] = dev.harness.until_ready(restarted[0], READY_SECONDS)
     counted = eventually(lambda: not (c := count(load, query)).warnings and c, 60, every=1)
     with capsys.disabled():

@@ -58,6 +58,12 @@ class DevStack:
     before the setup Jobs run: the sampler adds to this set under `flows_lock`)."""
     flows_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
+    def restart(self, process: Process) -> Process:
+        """Start a killed or stopped container again on its claims, and track the new process."""
+        new = self.harness.restart(process)
+        self.processes[process.container.id] = new
+        return new
+
     def process(self, cluster: str, namespace: str, workload: str, container: str | None = None) -> Process:
         for process in self.processes.values():
             c = process.container
