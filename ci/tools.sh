@@ -65,7 +65,7 @@ if [ "${1:-}" = "--version" ]; then   # ci/tools.sh --version NAME: the version 
     node-exporter) echo "$NODE_EXPORTER_VERSION" ;;
     blackbox-exporter) echo "$BLACKBOX_EXPORTER_VERSION" ;;
     mc) echo "$MC_VERSION" ;;
-    prometheus-operator) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
+    prometheus-operator|prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     crds) echo "gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
@@ -243,6 +243,11 @@ build() {
         "v$PROMETHEUS_OPERATOR_VERSION" github.com/prometheus-operator/prometheus-operator/cmd/operator \
         prometheus-operator "" "-X github.com/prometheus/common/version.Version=$PROMETHEUS_OPERATOR_VERSION"
       ;;
+    prometheus-config-reloader)   # the operator's reloader container (a ThanosRuler's, for team rules)
+      build_go prometheus-config-reloader "$PROMETHEUS_OPERATOR_VERSION" github.com/prometheus-operator/prometheus-operator \
+        "v$PROMETHEUS_OPERATOR_VERSION" github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader \
+        prometheus-config-reloader "" "-X github.com/prometheus/common/version.Version=$PROMETHEUS_OPERATOR_VERSION"
+      ;;
     crds)
       local out="$CACHE/crds-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" gw po
       [ -f "$out/crds/RECIPE" ] && return 0
@@ -263,7 +268,7 @@ build() {
     *)
       echo "tools: unknown tool '$1' (thanos, prometheus, alertmanager, minio, memcached, pulumi," \
         "pulumi-language-python, pulumi-resource-kubernetes, kube-apiserver, kube-controller-manager, kube-scheduler," \
-        "etcd, kwok, oauth2-proxy, caddy, node-exporter, blackbox-exporter, mc, prometheus-operator, crds)" >&2
+        "etcd, kwok, oauth2-proxy, caddy, node-exporter, blackbox-exporter, mc, prometheus-operator, prometheus-config-reloader, crds)" >&2
       exit 2
       ;;
   esac
@@ -271,7 +276,7 @@ build() {
 
 if [ $# -eq 0 ]; then
   set -- thanos prometheus alertmanager minio memcached pulumi pulumi-language-python pulumi-resource-kubernetes \
-    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy caddy node-exporter blackbox-exporter mc prometheus-operator crds
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok oauth2-proxy caddy node-exporter blackbox-exporter mc prometheus-operator prometheus-config-reloader crds
 fi
 for tool in "$@"; do
   build "$tool"

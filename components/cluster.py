@@ -46,6 +46,7 @@ from components.thanos.receive import (
 )
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
+from components.thanos.team_rules import TeamRules, TeamRulesArgs, build_team_rules
 from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
 from config.limits import resolved_limits
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
@@ -326,10 +327,18 @@ class ThanosCluster(pulumi.ComponentResource):
             "rule_groups": spec.rule_groups if spec.rule_groups is not None else
             jobs.ruler_rule_groups(ctx.cluster, stack.observability.runbooks)})
         stateless = spec.stateless and stack.thanos.receive.enabled
-        return self.ready + [Ruler(f"{self._prefix}-ruler", RulerArgs(build_ruler(
-            ctx, ruler, dns_srv("http", names.QUERY_PODS, ctx.namespace), self._access.pod_labels,
+        query = dns_srv("http", names.QUERY_PODS, ctx.namespace)
+        rulers: list[pulumi.Resource] = [Ruler(f"{self._prefix}-ruler", RulerArgs(build_ruler(
+            ctx, ruler, query, self._access.pod_labels,
             remote_write=remote_write_url(ctx.namespace) if stateless else None,
             writer_secret=REMOTE_WRITE_CLIENT_SECRET if stateless else None), depends_on=after), self._child())]
+        if spec.team_rules.enabled and stack.thanos.receive.enabled:
+            rulers.append(TeamRules(f"{self._prefix}-team-rules", TeamRulesArgs(build_team_rules(
+                ctx, spec.team_rules, stack.tenancy, query_address=query,
+                alertmanagers=cluster_alertmanagers(stack, ctx.namespace), remote_write_url=remote_write_url(ctx.namespace),
+                writer_secret=REMOTE_WRITE_CLIENT_SECRET, tenant_secret=tenant_client_secret,
+                evaluation_interval=spec.evaluation_interval), depends_on=after), self._child()))
+        return self.ready + rulers
 
     def _query_path(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Query over the planned StoreAPIs, query-frontend, and with a global view the leaf Service the global tier

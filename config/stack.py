@@ -307,10 +307,42 @@ def _entry_tenancy_problems(stack: StackConfig) -> list[tuple[str, str]]:
 
 def _ruler_problems(stack: StackConfig) -> list[tuple[str, str]]:
     """A stateless ruler writes its results to the cluster's receive."""
+    problems = []
     if stack.thanos.ruler.stateless and not stack.thanos.receive.enabled:
-        return [("thanos.ruler.stateless", "a stateless ruler remote-writes its results to the cluster's receive: "
-                                           "set thanos.receive.enabled, or keep the ruler's own TSDB")]
-    return []
+        problems.append(("thanos.ruler.stateless", "a stateless ruler remote-writes its results to the cluster's "
+                                                   "receive: set thanos.receive.enabled, or keep the ruler's own TSDB"))
+    return problems + _team_rules_problems(stack)
+
+
+def _team_rules_problems(stack: StackConfig) -> list[tuple[str, str]]:
+    """Team rulers write to receive, and each namespace's rules are evaluated once, never the platform's own."""
+    team = stack.thanos.ruler.team_rules
+    if not team.enabled:
+        return []
+    at = "thanos.ruler.team-rules"
+    problems = []
+    if not stack.thanos.receive.enabled:
+        problems.append((f"{at}.enabled", "team rulers are stateless: they remote-write their results to the "
+                                          "cluster's receive; set thanos.receive.enabled"))
+    if not team.namespaces and not stack.tenancy.tenants:
+        problems.append((f"{at}.namespaces", "selects no namespace (and there are no tenants): list the namespaces "
+                                             "whose PrometheusRules are evaluated"))
+    platform = {stack.namespace_of(c) for r in stack.regions for c in r.clusters}
+    if stack.global_view:
+        platform.add(stack.global_view.namespace)
+    owners = {ns: tenant.name for tenant in stack.tenancy.tenants for ns in tenant.namespaces}
+    seen: set[str] = set()
+    for i, namespace in enumerate(team.namespaces):
+        if namespace in platform:
+            problems.append((f"{at}.namespaces[{i}]", f"{namespace!r} is the platform's own namespace: its rules are "
+                                                      "the platform's (thanos.ruler.rule-groups)"))
+        elif namespace in owners:
+            problems.append((f"{at}.namespaces[{i}]", f"{namespace!r} belongs to tenant {owners[namespace]!r}, whose "
+                                                      "ruler already evaluates its rules"))
+        elif namespace in seen:
+            problems.append((f"{at}.namespaces[{i}]", f"{namespace!r} is listed twice"))
+        seen.add(namespace)
+    return problems
 
 
 def _alerting_problems(stack: StackConfig) -> list[tuple[str, str]]:

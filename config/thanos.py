@@ -16,6 +16,8 @@ RELOADER_IMAGE = "ghcr.io/jimmidyson/configmap-reload:v0.15.0"
 PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
 RULER_REPLICA_LABEL = "rule_replica"
 RECEIVE_REPLICA_LABEL = "receive_replica"
+TEAM_RULER_REPLICA_LABEL = "thanos_ruler_replica"
+"""prometheus-operator puts it on every ThanosRuler's results (team rules); the name is the operator's, not ours."""
 REPLICA_LABELS = (PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, RECEIVE_REPLICA_LABEL)
 
 # Thanos refuses to start a compactor whose retention is shorter than the next downsampling pass needs.
@@ -275,6 +277,29 @@ class CompactorSpec(StrictModel):
         return self
 
 
+class TeamRulesSpec(StrictModel):
+    """Rules from teams: the `PrometheusRule` objects of the selected namespaces, evaluated in each cluster by a
+    prometheus-operator `ThanosRuler` (the operator and its CRDs must be installed there, in either collection
+    mode). The operator validates each PrometheusRule on its own: an invalid one is skipped with an
+    `InvalidConfiguration` Event and the others still load. Every selector of a team's rule is scoped to the
+    series of its own namespace (`enforcedNamespaceLabel: namespace`), and its alerts carry that namespace.
+    Stateless: results are remote-written to the cluster's receive (needs thanos.receive), with the tenant's
+    certificate for a tenant's namespaces."""
+
+    enabled: bool = False
+    """Evaluate teams' PrometheusRules; default false."""
+    namespaces: list[Name] = Field(default_factory=list)
+    """Namespaces whose PrometheusRules are evaluated, besides every tenant's own (tenancy.tenants[].namespaces,
+    evaluated by that tenant's ruler); default none."""
+    rule_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels a PrometheusRule must carry to be evaluated (`ruleSelector.matchLabels`); default none (every
+    PrometheusRule of the selected namespaces)."""
+    replicas: int = Field(default=2, ge=1)
+    """Replicas of each team ruler (its alerts deduplicated by Alertmanager, its series by query); default 2."""
+    resources: Resources = sized("100m", "256Mi", "512Mi")
+    """The thanos-ruler container of each replica; default 100m/256Mi requests, 512Mi limit."""
+
+
 class RulerSpec(StrictModel):
     """Thanos Ruler: evaluates recording and alerting rules against Query, HA by replica label."""
 
@@ -298,6 +323,8 @@ class RulerSpec(StrictModel):
     """Remote-write the rules' results to the cluster's receive routers (the platform's writer certificate) and keep
     no blocks: no TSDB, no uploads, the volume holds only the write-ahead log of what is not yet sent (needs
     thanos.receive); default false (a local TSDB whose blocks are uploaded to the bucket)."""
+    team_rules: TeamRulesSpec = Field(default_factory=TeamRulesSpec)
+    """Teams' PrometheusRules, evaluated by prometheus-operator ThanosRulers; default off."""
 
 
 class ReceiveSpec(StrictModel):

@@ -85,7 +85,7 @@ _KINDS = {
 CUSTOM_KINDS = {("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate"),
                 ("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
                 ("monitoring.coreos.com/v1", "Prometheus"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
-                ("monitoring.coreos.com/v1", "PrometheusRule")}
+                ("monitoring.coreos.com/v1", "PrometheusRule"), ("monitoring.coreos.com/v1", "ThanosRuler")}
 
 
 class CustomObject(pulumi.CustomResource):

@@ -162,22 +162,24 @@ BUCKET_CLIENTS = ("prometheus", "store", "compactor", "ruler", "receive", "bucke
 """Roles that reach the in-cluster object store."""
 
 
-def cluster_flows(writers: bool, grafana: bool = False) -> list[Flow]:
+def cluster_flows(writers: bool, grafana: bool = False, team_rules: bool = False) -> list[Flow]:
     """A cluster namespace's data path, server by server (`grafana`: Grafana runs here, beside the query-frontend it
-    reads, as it does without a global view). What no flow names is closed even inside the namespace: Prometheus'
-    lifecycle, the ingestors' remote-write and gRPC (only the routers forward), the caches (only their own
-    clients), Alertmanager (only what sends alerts); Prometheus' API only to the routers (their head-series limits)."""
+    reads, as it does without a global view; `team_rules`: the team rulers read the query and send alerts). What no
+    flow names is closed even inside the namespace: Prometheus' lifecycle, the ingestors' remote-write and gRPC (only
+    the routers forward), the caches (only their own clients), Alertmanager (only what sends alerts); Prometheus' API
+    only to the routers (their head-series limits)."""
+    rulers = ("ruler", *(("team-ruler",) * team_rules))
     flows = [
         Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query",), (GRPC_PORT,)),
         Flow("receive-forward", roles("receive"), ("receive-router",), (GRPC_PORT,)),
-        Flow("query-http", roles("query"), ("query-frontend", "ruler", "validate"), (HTTP_PORT,)),
+        Flow("query-http", roles("query"), ("query-frontend", *rulers, "validate"), (HTTP_PORT,)),
         Flow("validated", roles("ruler", "bucket-web"), ("validate",), (HTTP_PORT,)),
         Flow("store-caches", {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
                                                     "values": ["thanos-memcached-bucket", "thanos-memcached-index"]}]},
              ("store",), (MEMCACHED_PORT,)),
         Flow("results-cache", {"matchLabels": {"app.kubernetes.io/name": "thanos-memcached-query-results"}},
              ("query-frontend",), (MEMCACHED_PORT,)),
-        Flow("alerts", roles("alertmanager"), ("prometheus", "ruler", "validate"), (ALERTMANAGER_PORT,)),
+        Flow("alerts", roles("alertmanager"), ("prometheus", *rulers, "validate"), (ALERTMANAGER_PORT,)),
         Flow("object-store", roles("minio"), BUCKET_CLIENTS, (9000,)),
         Flow("scraped", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}}, ("prometheus",), SCRAPED_PORTS),
     ]
@@ -307,9 +309,14 @@ def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: lis
     """A cluster's namespace: the baseline (with egress to the Alertmanagers its rulers send to), object storage for
     the components that use it, remote-write from the namespaces allowed to write (mTLS on top), the leaf query's gRPC
     from the global tier only, and what observing the cluster needs."""
+    team_rules = stack.thanos.ruler.team_rules.enabled and stack.thanos.receive.enabled
     policies = baseline_policies(ctx, alertmanagers,
                                  cluster_flows(stack.thanos.receive.enabled,
-                                               grafana=stack.observability.grafana.enabled and stack.global_view is None))
+                                               grafana=stack.observability.grafana.enabled and stack.global_view is None,
+                                               team_rules=team_rules))
+    if team_rules and alertmanager_namespaces(alertmanagers):
+        policies.append(network_policy(ctx, "thanos-team-ruler-alertmanager-egress", roles("team-ruler"), egress=[
+            {"to": [namespace_peer(ns) for ns in alertmanager_namespaces(alertmanagers)], "ports": tcp_ports(9093)}]))
     policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = [*stack.thanos.receive.remote_write_namespaces,

@@ -1,0 +1,84 @@
+"""Rules from teams as planned: what the config refuses, and the ThanosRulers, NetworkPolicies and replica labels a
+stack with team rules gets (the real operator and ruler judge them in tests/test_real_team_rules.py)."""
+
+import copy
+import json
+
+import jsonschema
+import pytest
+
+import config
+from tests.realtools.plan import kubernetes_objects
+from tests.support.stacks import ROOT, stack_config
+
+TEAM = {"enabled": True, "namespaces": ["apps"]}
+
+
+def problems(raw) -> dict[str, str]:
+    with pytest.raises(config.ConfigError) as err:
+        config.load(raw)
+    return dict(err.value.problems)
+
+
+def dev_with(team: dict) -> dict:
+    raw = copy.deepcopy(stack_config("dev"))
+    raw["thanos"].setdefault("ruler", {})["team-rules"] = team
+    return raw
+
+
+def test_team_rules_refuse_what_would_evaluate_nothing_twice_or_the_platforms_own_rules():
+    at = "thanos.ruler.team-rules"
+    raw = dev_with({"enabled": True, "namespaces": ["team-a", "thanos-chicago", "apps", "apps"]})
+    found = problems(raw)
+    assert "belongs to tenant 'team-a'" in found[f"{at}.namespaces[0]"]
+    assert "the platform's own namespace" in found[f"{at}.namespaces[1]"]
+    assert "listed twice" in found[f"{at}.namespaces[3]"]
+    assert f"{at}.namespaces[2]" not in found
+    raw = dev_with(TEAM)
+    raw["thanos"]["receive"] = {"enabled": False}
+    assert "set thanos.receive.enabled" in problems(raw)[f"{at}.enabled"]
+    raw = dev_with({"enabled": True})
+    raw.pop("tenancy")
+    assert "selects no namespace" in problems(raw)[f"{at}.namespaces"]
+    config.load(dev_with(TEAM))  # the same with a namespace of no tenant loads
+
+
+@pytest.fixture(scope="module")
+def planned():
+    return [o for c, o in kubernetes_objects("dev", {"thanos": {"ruler": {"team-rules": TEAM}}}) if c == "chicago"]
+
+
+def test_each_team_ruler_is_a_valid_thanosruler_scoped_to_its_namespaces_without_bucket_or_api_access(planned):
+    schema = json.loads((ROOT / "reference" / "schemas" / "thanosruler-v1.json").read_text())
+    rulers = {o["metadata"]["name"]: o for o in planned if o["kind"] == "ThanosRuler"}
+    assert set(rulers) == {"thanos-team-rules", "thanos-team-rules-team-a", "thanos-team-rules-team-b"}
+    for name, ruler in rulers.items():
+        assert list(jsonschema.Draft7Validator(schema).iter_errors(ruler)) == [], name
+        spec = ruler["spec"]
+        assert spec["enforcedNamespaceLabel"] == "namespace"
+        assert spec["remoteWrite"][0]["url"].startswith("https://thanos-receive-router.")
+        assert "objectStorageConfig" not in spec and spec["serviceAccountName"] == "thanos-team-ruler"
+        assert not [k for k in spec["podMetadata"]["labels"] if "identity" in k or "workload" in k]
+    values = {n: r["spec"]["ruleNamespaceSelector"]["matchExpressions"][0]["values"] for n, r in rulers.items()}
+    assert values == {"thanos-team-rules": ["apps"], "thanos-team-rules-team-a": ["team-a"],
+                      "thanos-team-rules-team-b": ["team-b"]}
+    account = next(o for o in planned if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "thanos-team-ruler")
+    assert account["automountServiceAccountToken"] is False
+    budgets = {o["metadata"]["name"] for o in planned if o["kind"] == "PodDisruptionBudget"}
+    assert set(rulers) <= budgets
+
+
+def test_team_rulers_may_read_the_query_and_alert_and_their_series_are_deduplicated(planned):
+    here = [o for o in planned if o["metadata"].get("namespace") == "thanos-chicago"]
+    policies = {o["metadata"]["name"]: o for o in here if o["kind"] == "NetworkPolicy"}
+    for name in ("thanos-query-http-ingress", "thanos-alerts-ingress"):
+        clients = policies[name]["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0]["values"]
+        assert "team-ruler" in clients, (name, clients)
+    query = next(o for o in here if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == "thanos-query-pods")
+    args = query["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--query.replica-label=thanos_ruler_replica" in args
+
+
+def test_without_team_rules_nothing_changes():
+    raw = copy.deepcopy(stack_config("dev"))
+    assert config.load(raw).thanos.ruler.team_rules.enabled is False
