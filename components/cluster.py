@@ -46,7 +46,7 @@ from components.thanos.receive import (
 )
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
-from components.thanos.team_rules import TeamRules, TeamRulesArgs, build_team_rules
+from components.thanos.team_rules import TeamRules, TeamRulesArgs, build_team_rules, team_ruler_names
 from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
 from config.limits import resolved_limits
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
@@ -134,6 +134,8 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_
         scraped.append(ScrapeJob(jobs.BUCKET_WEB, (names.BUCKET_WEB,)))
     if stack.observability.alertmanager.enabled:
         scraped.append(ScrapeJob(jobs.ALERTMANAGER, (ALERTMANAGER_NAME,), "web"))
+    if team_ruler_names(thanos.ruler.team_rules, stack.tenancy) and thanos.receive.enabled:
+        scraped.append(ScrapeJob(jobs.TEAM_RULER, (names.TEAM_RULER,)))
     view = stack.global_view
     if view and cluster in (view.host_cluster, view.standby_cluster):
         tier = {jobs.QUERY, jobs.QUERY_FRONTEND, pool_name("query-results"), *([jobs.RULER] if view.ruler.enabled else [])}

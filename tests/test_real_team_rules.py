@@ -37,7 +37,9 @@ CLUSTER = "chicago"
 RULER = "thanos-team-rules"
 SELECTED, UNSELECTED = "apps", "other"
 OVERRIDES = {"thanos": {"ruler": {"evaluation-interval": "5s",
-                                  "team-rules": {"enabled": True, "namespaces": [SELECTED]}}}}
+                                  "team-rules": {"enabled": True, "namespaces": [SELECTED]}}},
+             "tracing": {"endpoint": "otel-collector.observability.svc:4317"}}
+"""dev with team rules, evaluated every 5 s, and tracing (nothing listens: the ruler starts with it all the same)."""
 MONITORING = "monitoring.coreos.com/v1"
 
 
@@ -237,6 +239,7 @@ def test_a_teams_prometheusrule_reaches_alertmanager_scoped_to_its_namespace_and
     # The rendered ruler is the stateless one this program asked for, scoped and labelled as planned.
     args = team_rules["rule_args"]
     assert any(a.startswith("--remote-write.config-file=") for a in args), args
+    assert any(a.startswith("--tracing.config-file=") for a in args), args
     assert {'--label=cluster="chicago"', '--label=region="us-central"', "--eval-interval=5s",
             "--alert.label-drop=thanos_ruler_replica"} <= set(args), args
 

@@ -5,6 +5,7 @@ import copy
 import json
 
 import jsonschema
+import yaml
 import pytest
 
 import config
@@ -82,3 +83,19 @@ def test_team_rulers_may_read_the_query_and_alert_and_their_series_are_deduplica
 def test_without_team_rules_nothing_changes():
     raw = copy.deepcopy(stack_config("dev"))
     assert config.load(raw).thanos.ruler.team_rules.enabled is False
+
+
+def test_the_clusters_prometheus_scrapes_the_team_rulers_and_the_mixins_ruler_alerts_watch_them(planned):
+    here = [o for o in planned if o["metadata"].get("namespace") == "thanos-chicago"]
+    service = next(o for o in here if o["kind"] == "Service" and o["metadata"]["name"] == "thanos-team-ruler")
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["ports"][0]["targetPort"] == "web"
+    # Not the operator's thanos-ruler-operated, which selects the platform's ruler pods as well.
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "team-ruler"
+    maps = {o["metadata"]["name"]: o["data"] for o in here if o["kind"] == "ConfigMap"}
+    config = yaml.safe_load(maps["thanos-prometheus"]["prometheus.yml"])
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "thanos-team-ruler")
+    assert job["dns_sd_configs"][0]["names"] == ["_http._tcp.thanos-team-ruler.thanos-chicago.svc.cluster.local"]
+    rules = maps["thanos-prometheus-rules"]["platform.yaml"]
+    # Three team rulers (apps, team-a, team-b) of two replicas each behind the Service.
+    assert 'job: thanos-team-ruler\n' in rules and "vector(6)" in rules
+    assert 'job=~"thanos-ruler|thanos-team-ruler"' in rules

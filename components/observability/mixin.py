@@ -22,7 +22,8 @@ SELECTORS = {
     names.COMPACTOR: ('job=~".*thanos-compact.*"', f'job="{names.COMPACTOR}"'),
     names.QUERY: ('job=~".*thanos-query.*"', f'job="{names.QUERY}"'),
     names.RECEIVE: ('job=~".*thanos-receive.*"', f'job=~"{names.RECEIVE}|{names.RECEIVE_ROUTER}"'),
-    names.RULER: ('job=~".*thanos-rule.*"', f'job="{names.RULER}"'),
+    # The team rulers (team rules) are rulers too: the mixin's ruler alerts watch them under their own job.
+    names.RULER: ('job=~".*thanos-rule.*"', f'job=~"{names.RULER}|{names.TEAM_RULER}"'),
     names.SIDECAR: ('job=~".*thanos-sidecar.*"', f'job="{names.SIDECAR}"'),
     names.STORE: ('job=~".*thanos-store.*"', f'job="{names.STORE}"'),
 }

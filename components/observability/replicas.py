@@ -7,6 +7,7 @@ from components.platform.names import QUERY_TENANTS_PODS
 from components.thanos.memcached import pool_name
 from components.thanos.prometheus import NAME as PROMETHEUS_NAME
 from components.thanos.prometheus import ScrapeJob
+from components.thanos.team_rules import team_ruler_names
 from config.stack import StackConfig
 
 
@@ -22,7 +23,8 @@ def planned_replicas(stack: StackConfig, namespace: str, scraped: list[ScrapeJob
            jobs.RECEIVE_ROUTER: thanos.receive.router_replicas,
            jobs.COMPACTOR: 1, jobs.BUCKET_WEB: 1, jobs.ALERTMANAGER: stack.observability.alertmanager.replicas,
            pool_name("index"): caches.index.replicas, pool_name("bucket"): caches.bucket.replicas,
-           pool_name("query-results"): caches.query_results.replicas}
+           pool_name("query-results"): caches.query_results.replicas,
+           jobs.TEAM_RULER: thanos.ruler.team_rules.replicas * len(team_ruler_names(thanos.ruler.team_rules, stack.tenancy))}
     tier = {jobs.QUERY: view.query.replicas, jobs.QUERY_FRONTEND: view.query_frontend.replicas,
             jobs.RULER: view.ruler.replicas, pool_name("query-results"): view.cache.replicas} if view else {}
     tier_only = {QUERY_TENANTS_PODS: stack.tenancy.query.replicas}

@@ -18,6 +18,7 @@ from config.base import duration_seconds
 SIDECAR, QUERY, QUERY_FRONTEND, STORE = names.SIDECAR, names.QUERY, names.QUERY_FRONTEND, names.STORE
 RULER, COMPACTOR, RECEIVE, RECEIVE_ROUTER = names.RULER, names.COMPACTOR, names.RECEIVE, names.RECEIVE_ROUTER
 BUCKET_WEB, PROMETHEUS, ALERTMANAGER = names.BUCKET_WEB, "prometheus", "alertmanager"
+TEAM_RULER = names.TEAM_RULER
 MEMCACHED, KUBE_STATE_METRICS, NODE_EXPORTER = "memcached", "kube-state-metrics", "node-exporter"
 BUCKET_REPLICATE = "bucket-replicate"
 """Not a scrape job: the cluster runs the `thanos-bucket-replicate` CronJob (watched through kube-state-metrics)."""

@@ -17,7 +17,9 @@ from typing import Any
 
 import pulumi
 
+from components.platform import names
 from components.platform.common import (
+    HTTP_PORT,
     container_security_context,
     inline_config,
     pod_security_context,
@@ -46,6 +48,11 @@ def team_ruler_name(tenant: str | None) -> str:
     return f"{NAME}-{tenant}" if tenant else NAME
 
 
+def team_ruler_names(team: TeamRulesSpec, tenancy: TenancySpec) -> list[str]:
+    """The ThanosRulers a cluster with `team` rules runs (none when they are off)."""
+    return [name for name, _, _ in team_rulers(team, tenancy, "", str)] if team.enabled else []
+
+
 def team_rulers(team: TeamRulesSpec, tenancy: TenancySpec, writer_secret: str,
                 tenant_secret: Any) -> list[tuple[str, list[str], str]]:
     """(ThanosRuler name, the namespaces it selects, the Secret of its remote-write client certificate) for every
@@ -63,12 +70,24 @@ def query_config(query_address: str) -> list[dict[str, Any]]:
     return [{"static_configs": [query_address], "scheme": "http"}]
 
 
-def config_secret(ctx: ClusterContext, query_address: str, alertmanagers: list[str]) -> dict[str, Any]:
-    """The query and Alertmanager configuration every team ruler of the cluster reads (the ThanosRuler takes both
-    only from a Secret)."""
+def tracing_key(name: str) -> str:
+    """The key of a team ruler's `--tracing.config` in the configuration Secret."""
+    return f"tracing-{name}.yaml"
+
+
+def config_secret(ctx: ClusterContext, query_address: str, alertmanagers: list[str],
+                  rulers: list[str]) -> dict[str, Any]:
+    """The query and Alertmanager configuration every team ruler of the cluster reads, and when the stack traces
+    each ruler's tracing configuration (the ThanosRuler takes them only from a Secret)."""
+    data = {"query.yaml": inline_config(query_config(query_address)),
+            "alertmanagers.yaml": inline_config(alertmanagers_config(alertmanagers))}
+    if ctx.tracing is not None:
+        for name in rulers:
+            attributes = {"cluster": ctx.cluster, "k8s.namespace.name": ctx.namespace,
+                          "k8s.statefulset.name": f"thanos-ruler-{name}"}
+            data[tracing_key(name)] = inline_config(ctx.tracing.thanos_config("thanos-ruler", attributes))
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": ctx.metadata(CONFIG_SECRET, COMPONENT),
-            "stringData": {"query.yaml": inline_config(query_config(query_address)),
-                           "alertmanagers.yaml": inline_config(alertmanagers_config(alertmanagers))}}
+            "stringData": data}
 
 
 def remote_write(url: str) -> dict[str, Any]:
@@ -100,6 +119,7 @@ def thanos_ruler(ctx: ClusterContext, team: TeamRulesSpec, name: str, namespaces
         "remoteWrite": [remote_write(remote_write_url)],
         "volumes": cert_volumes(client_secret), "volumeMounts": cert_mounts(),
         "serviceAccountName": SERVICE_ACCOUNT,
+        **({"tracingConfig": {"name": CONFIG_SECRET, "key": tracing_key(name)}} if ctx.tracing else {}),
         # The operator sets app.kubernetes.io/name and instance itself; the role and part-of labels are what the
         # namespace's NetworkPolicies select on. No workload identity label: a team ruler never reaches the bucket.
         "podMetadata": {"labels": {"app.kubernetes.io/component": labels["app.kubernetes.io/component"],
@@ -112,6 +132,15 @@ def thanos_ruler(ctx: ClusterContext, team: TeamRulesSpec, name: str, namespaces
     return {"apiVersion": MONITORING, "kind": "ThanosRuler", "metadata": ctx.metadata(name, COMPONENT), "spec": spec}
 
 
+def scrape_service(ctx: ClusterContext) -> dict[str, Any]:
+    """The team rulers' own headless Service, which the cluster's Prometheus scrapes (job thanos-team-ruler). The
+    operator's `thanos-ruler-operated` selects every pod named thanos-ruler, the platform's ruler too."""
+    selector = {"app.kubernetes.io/name": "thanos-ruler", "app.kubernetes.io/component": COMPONENT}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": ctx.metadata(names.TEAM_RULER, COMPONENT),
+            "spec": {"clusterIP": "None", "publishNotReadyAddresses": False, "selector": selector,
+                     "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "web", "protocol": "TCP"}]}}
+
+
 def disruption_budget(ctx: ClusterContext, name: str, replicas: int) -> dict[str, Any]:
     """At most one replica of a team ruler down at a time (the operator makes no PodDisruptionBudget)."""
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": ctx.metadata(name, COMPONENT),
@@ -121,12 +150,14 @@ def disruption_budget(ctx: ClusterContext, name: str, replicas: int) -> dict[str
 def build_team_rules(ctx: ClusterContext, team: TeamRulesSpec, tenancy: TenancySpec, *, query_address: str,
                      alertmanagers: list[str], remote_write_url: str, writer_secret: str, tenant_secret: Any,
                      evaluation_interval: str) -> list[dict[str, Any]]:
-    """A cluster's team rulers: their shared configuration Secret, a ServiceAccount without a token, and per
+    """A cluster's team rulers: their shared configuration Secret, a ServiceAccount without a token, the headless
+    Service Prometheus scrapes, and per
     ruler the ThanosRuler and (replicated) its PodDisruptionBudget."""
-    objects = [config_secret(ctx, query_address, alertmanagers),
+    rulers = team_rulers(team, tenancy, writer_secret, tenant_secret)
+    objects = [config_secret(ctx, query_address, alertmanagers, [name for name, _, _ in rulers]),
                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ctx.metadata(SERVICE_ACCOUNT, COMPONENT),
-                "automountServiceAccountToken": False}]
-    for name, namespaces, secret in team_rulers(team, tenancy, writer_secret, tenant_secret):
+                "automountServiceAccountToken": False}, scrape_service(ctx)]
+    for name, namespaces, secret in rulers:
         objects.append(thanos_ruler(ctx, team, name, namespaces, secret, remote_write_url, evaluation_interval))
         if team.replicas > 1:
             objects.append(disruption_budget(ctx, name, team.replicas))
