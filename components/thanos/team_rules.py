@@ -151,8 +151,7 @@ def build_team_rules(ctx: ClusterContext, team: TeamRulesSpec, tenancy: TenancyS
                      alertmanagers: list[str], remote_write_url: str, writer_secret: str, tenant_secret: Any,
                      evaluation_interval: str) -> list[dict[str, Any]]:
     """A cluster's team rulers: their shared configuration Secret, a ServiceAccount without a token, the headless
-    Service Prometheus scrapes, and per
-    ruler the ThanosRuler and (replicated) its PodDisruptionBudget."""
+    Service Prometheus scrapes, and per ruler the ThanosRuler and (replicated) its PodDisruptionBudget."""
     rulers = team_rulers(team, tenancy, writer_secret, tenant_secret)
     objects = [config_secret(ctx, query_address, alertmanagers, [name for name, _, _ in rulers]),
                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ctx.metadata(SERVICE_ACCOUNT, COMPONENT),
