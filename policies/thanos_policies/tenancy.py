@@ -4,8 +4,9 @@ THANOS-TENANT header unless `--receive.tenant-certificate-field` is set (then th
 scopes a request to its tenant with `--query.enforce-tenancy` (without it the header labels metrics only)."""
 
 from ._addresses import declared_service
-from ._register import stack_policy
-from ._workloads import (WORKLOAD_TYPES, Stack, _pod_labels, _selects, flag, namespace_of, parsed,
+from ._register import resource_policy, stack_policy
+from ._workloads import (PROMETHEUS_CR, THANOS_RULER_CR, WORKLOAD_TYPES, Stack, _pod_labels, _selects, flag,
+                         namespace_of, parsed,
                          provider_of, secret_text, switch_on, thanos_containers, workload_containers)
 
 FRONTEND_TENANT_FLAGS = ("query-frontend.tenant-header", "query-frontend.tenant-certificate-field")
@@ -88,10 +89,54 @@ def validate_enforced_query(args, report):
                        "the label the tenant's series carry).", query.urn)
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""The label the API server puts on every Namespace: its name."""
+
+
+def _only_own_namespace(selector, own: str) -> bool:
+    """Whether a namespace selector can select no namespace but `own` (by its name label)."""
+    labels, expressions = selector.get("matchLabels") or {}, selector.get("matchExpressions") or []
+    if labels.get(NAMESPACE_NAME_LABEL) == own:
+        return True
+    return any(e.get("key") == NAMESPACE_NAME_LABEL and e.get("operator") == "In" and list(e.get("values") or []) == [own]
+               for e in expressions)
+
+
+def validate_team_rules_scoped(args, report):
+    """Refuses a prometheus-operator ThanosRuler or Prometheus that evaluates PrometheusRules of other namespaces
+    (ruleNamespaceSelector set, not to its own namespace only) without enforcedNamespaceLabel, or that exempts another
+    namespace's rules from it: a team that may create a PrometheusRule in one selected namespace then reads every
+    namespace's series, other teams' and tenants' included, and can record them into its own."""
+    if args.resource_type not in (THANOS_RULER_CR, PROMETHEUS_CR):
+        return
+    spec, metadata = args.props.get("spec") or {}, args.props.get("metadata") or {}
+    own, kind = metadata.get("namespace") or "", "ThanosRuler" if args.resource_type == THANOS_RULER_CR else "Prometheus"
+    selector = spec.get("ruleNamespaceSelector")
+    if selector is None or _only_own_namespace(selector, own):
+        return
+    where = "every namespace" if not selector else "other namespaces"
+    if not spec.get("enforcedNamespaceLabel"):
+        report(f"{metadata.get('name')}: {kind} evaluates the PrometheusRules of {where} (ruleNamespaceSelector) "
+               "without spec.enforcedNamespaceLabel: a rule written in any of them reads every namespace's series. Set "
+               "enforcedNamespaceLabel: namespace, so each rule sees its own namespace's series only.")
+        return
+    exempt = [f"{e.get('namespace')}/{e.get('name') or '*'}" for e in spec.get("excludedFromEnforcement") or []
+              if e.get("namespace") != own] + [
+        f"{e.get('ruleNamespace')}/{e.get('ruleName')}" for e in spec.get("prometheusRulesExcludedFromEnforce") or []
+        if e.get("ruleNamespace") != own]
+    if exempt:
+        report(f"{metadata.get('name')}: {kind} exempts PrometheusRules of other namespaces from its enforced namespace "
+               f"label ({', '.join(sorted(exempt)[:3])}): they read every namespace's series. Exempt only rules of its "
+               "own namespace.")
+
+
 POLICIES = [
     stack_policy("thanos-tenancy-writer-identity", "Where the stack keeps tenants, a receiver that checks client "
                  "certificates takes the tenant from them (--receive.tenant-certificate-field), never from a header "
                  "the writer chooses.", validate_writer_identity),
     stack_policy("thanos-tenancy-enforced-query", "A query a query-frontend forwards tenants to enforces them "
                  "(--query.enforce-tenancy).", validate_enforced_query),
+    resource_policy("thanos-tenancy-team-rules-scoped", "A ThanosRuler or Prometheus evaluating other namespaces' "
+                    "PrometheusRules scopes each rule to its own namespace's series (enforcedNamespaceLabel).",
+                    validate_team_rules_scoped),
 ]

@@ -3,7 +3,7 @@ tenants, and an enforcing query behind a query-frontend that forwards tenants.""
 
 import json
 
-from ..support.policies import (_config_map, _mounting, _service, check_stack, chicago, container, named,
+from ..support.policies import (_config_map, _mounting, _service, check, check_stack, chicago, container, named,
                                 thanos_workload)
 from tests.support.stacks import STACKS
 
@@ -79,3 +79,48 @@ def test_a_frontend_without_tenant_flags_is_not_judged():
         "query: query-frontend frontend forwards each request's tenant to it (--query-frontend.tenant-certificate-field), "
         "but it does not enforce tenancy: every tenant's series answer every request. Set --query.enforce-tenancy "
         "(and --query.tenant-label-name to the label the tenant's series carry)."]
+
+
+SCOPED = "thanos-tenancy-team-rules-scoped"
+THANOS_RULER = "kubernetes:monitoring.coreos.com/v1:ThanosRuler"
+PROMETHEUS = "kubernetes:monitoring.coreos.com/v1:Prometheus"
+EVERY = ("team-rules: ThanosRuler evaluates the PrometheusRules of every namespace (ruleNamespaceSelector) without "
+         "spec.enforcedNamespaceLabel: a rule written in any of them reads every namespace's series. Set "
+         "enforcedNamespaceLabel: namespace, so each rule sees its own namespace's series only.")
+
+
+def _rules_cr(selector, **spec) -> dict:
+    body = {"ruleSelector": {}, **spec}
+    if selector is not None:
+        body["ruleNamespaceSelector"] = selector
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ThanosRuler",
+            "metadata": {"name": "team-rules", "namespace": "monitoring"}, "spec": body}
+
+
+def test_a_ruler_reading_other_namespaces_rules_scopes_each_to_its_own_namespace():
+    assert check(SCOPED, THANOS_RULER, _rules_cr(None)) == []  # its own namespace only (the operator's default)
+    own = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["monitoring"]}]}
+    assert check(SCOPED, THANOS_RULER, _rules_cr(own)) == []
+    assert check(SCOPED, THANOS_RULER, _rules_cr({})) == [EVERY]
+    teams = {"matchLabels": {"team": "yes"}}
+    assert check(SCOPED, THANOS_RULER, _rules_cr(teams)) == [EVERY.replace("every namespace (", "other namespaces (")]
+    assert check(SCOPED, THANOS_RULER, _rules_cr(teams, enforcedNamespaceLabel="namespace")) == []
+    exempt = _rules_cr({}, enforcedNamespaceLabel="namespace",
+                       excludedFromEnforcement=[{"namespace": "team-b", "resource": "prometheusrules", "name": "all"}])
+    assert check(SCOPED, THANOS_RULER, exempt) == [
+        "team-rules: ThanosRuler exempts PrometheusRules of other namespaces from its enforced namespace label "
+        "(team-b/all): they read every namespace's series. Exempt only rules of its own namespace."]
+    prometheus = {**_rules_cr({}), "kind": "Prometheus"}
+    assert check(SCOPED, PROMETHEUS, prometheus) == [EVERY.replace("ThanosRuler", "Prometheus")]
+
+
+def test_the_planned_team_rulers_are_scoped(tmp_path):
+    """dev with team rules: each planned ThanosRuler passes; without its enforced label it would not."""
+    from tests.realtools.plan import kubernetes_objects
+    rulers = [o for _, o in kubernetes_objects("dev", {"thanos": {"ruler": {"team-rules": {
+        "enabled": True, "namespaces": ["apps"]}}}}) if o["kind"] == "ThanosRuler"]
+    assert len(rulers) == 6  # three per cluster: apps, team-a, team-b
+    for ruler in rulers:
+        assert check(SCOPED, THANOS_RULER, ruler) == []
+        bare = {**ruler, "spec": {k: v for k, v in ruler["spec"].items() if k != "enforcedNamespaceLabel"}}
+        assert len(check(SCOPED, THANOS_RULER, bare)) == 1
