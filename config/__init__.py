@@ -164,17 +164,78 @@ def shared_bucket_notes(stack: StackConfig) -> list[str]:
             for i, region in enumerate(stack.regions) if len(region.clusters) > 1]
 
 
-def from_pulumi() -> StackConfig:
-    """Read and validate `thanos:config` of the current Pulumi stack."""
-    import pulumi
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+_MISFIT = "does not fit thanos:config there (below a value that is no mapping or list, or past a list's end)"
 
+
+def _set_at(raw: Any, parts: list[str | int], value: Any) -> str:
+    """Set `value` at the key path `parts` of `raw`, creating the mappings and lists on the way (a list index may be
+    its length: a new item); return why it cannot, or ""."""
+    node = raw
+    for part, following in zip(parts[:-1], parts[1:], strict=True):
+        empty: Any = [] if isinstance(following, int) else {}
+        if isinstance(part, str) and isinstance(node, dict):
+            node = node.setdefault(part, empty)
+        elif isinstance(part, int) and isinstance(node, list) and part <= len(node):
+            if part == len(node):
+                node.append(empty)
+            node = node[part]
+        else:
+            return _MISFIT
+    last = parts[-1]
+    if isinstance(last, str) and isinstance(node, dict) and last not in node:
+        node[last] = value
+    elif isinstance(last, int) and isinstance(node, list) and last == len(node):
+        node.append(value)
+    elif (isinstance(last, str) and isinstance(node, dict)) or (isinstance(last, int) and isinstance(node, list)
+                                                                 and last < len(node)):
+        return "is set twice: in thanos:config and as its own key"
+    else:
+        return _MISFIT
+    return ""
+
+
+def fold_path_keys(stack_config: dict[str, Any], project: str = "thanos") -> Any:
+    """The raw `thanos:config` of a stack's config map, with each `thanos:config.<path>` key set at that path as
+    `pulumi config set --path` would have set it: `pulumi new` writes the template's answers that way (a template can
+    only prompt for top-level keys with string values). None when the stack has neither. A path that `thanos:config`
+    already sets, or that does not fit its shape, is a ConfigError naming the key."""
+    root_key = f"{project}:{CONFIG_KEY}"
+    raw = copy.deepcopy(stack_config.get(root_key))
+    problems: list[tuple[str, str]] = []
+    for key in sorted(k for k in stack_config if k.startswith(f"{root_key}.")):
+        path = key.removeprefix(f"{root_key}.")
+        parts: list[str | int] = [int(index) if index else name for index, name in _PATH_PART.findall(path)]
+        if "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") != path or not parts:
+            problems.append((path, f"{key} is not a key path (like regions[0].clusters[0].name)"))
+            continue
+        raw = {} if raw is None else raw
+        problem = _set_at(raw, parts, stack_config[key])
+        if problem:
+            problems.append((path, f"{key} {problem}; keep one (pulumi config rm '{key}')"
+                             if "twice" in problem else f"{key} {problem}"))
+    if problems:
+        raise ConfigError(problems, root_key)
+    return raw
+
+
+def from_pulumi() -> StackConfig:
+    """Read and validate `thanos:config` of the current Pulumi stack (and its `thanos:config.<path>` keys)."""
+    import pulumi
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    settings = pulumi.Config()
+    prefix = f"{pulumi.get_project()}:{CONFIG_KEY}."
+    path_keys = {key: settings.get(key.split(":", 1)[1]) for key in {*CONFIG.get(), *get_config_env()}
+                 if key.startswith(prefix)}
+    raw = fold_path_keys({f"{pulumi.get_project()}:{CONFIG_KEY}": settings.get_object(CONFIG_KEY), **path_keys},
+                         pulumi.get_project())
     warnings: list[str] = []
-    stack = load(pulumi.Config().get_object(CONFIG_KEY), source=f"Pulumi.{pulumi.get_stack()}.yaml thanos:config",
-                 warnings=warnings)
+    stack = load(raw, source=f"Pulumi.{pulumi.get_stack()}.yaml thanos:config", warnings=warnings)
     for warning in warnings:
         pulumi.log.warn(warning)
     return stack
 
 
-__all__ = ["ConfigError", "StackConfig", "RegionSpec", "ClusterSpec", "load", "from_pulumi", "replica_bucket_name",
-           "key_path"]
+__all__ = ["ConfigError", "StackConfig", "RegionSpec", "ClusterSpec", "load", "from_pulumi", "fold_path_keys",
+           "replica_bucket_name", "key_path"]

@@ -209,12 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw_config = read_stack_file(stack_file)
         warnings: list[str] = []
-        settings = stack_config.load(raw_config.get(f"{project}:{stack_config.CONFIG_KEY}"),
+        settings = stack_config.load(stack_config.fold_path_keys(raw_config, project),
                                      source=f"{stack_file.name} {project}:{stack_config.CONFIG_KEY}", warnings=warnings)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
     except stack_config.ConfigError as err:
         print(config_error_text(err, stack_file, f"{project}:{stack_config.CONFIG_KEY}"), file=sys.stderr)
+        if any(key.startswith(f"{project}:{stack_config.CONFIG_KEY}.") for key in raw_config):  # made by `pulumi new`
+            print(f"  Set a key with: pulumi config set --path '{project}:{stack_config.CONFIG_KEY}.<key>' VALUE "
+                  f"-s {stack}", file=sys.stderr)
         return EXIT_CONFIG
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"invalid stack file: {err}", file=sys.stderr)

@@ -12,7 +12,7 @@ from .cli import ROOT, read_stack_file
 def contexts(stack_file: Path) -> list[str]:
     """Every `kubernetes.context` of the stack, in config order."""
     raw = read_stack_file(stack_file)
-    settings = stack_config.load(raw.get("thanos:config"), source=f"{stack_file.name} thanos:config")
+    settings = stack_config.load(stack_config.fold_path_keys(raw), source=f"{stack_file.name} thanos:config")
     return [c.kubernetes.context for r in settings.regions for c in r.clusters if c.kubernetes.context]
 
 

@@ -485,3 +485,30 @@ def test_a_stateless_ruler_needs_receive_and_the_global_ruler_keeps_its_blocks()
     raw = prod()
     raw["global-view"].setdefault("ruler", {})["stateless"] = True
     assert "the global tier has no receive" in problems(raw)["global-view.ruler"]
+
+
+def test_the_pulumi_new_answers_are_read_at_their_path_in_thanos_config():
+    """`pulumi new` writes the template's answers as `thanos:config.<path>` keys (Pulumi.yaml `template:`); they fold
+    into thanos:config beside what `pulumi config set --path` put there, and the template's answers alone load."""
+    template = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["template"]["config"]
+    answers = {key: value["default"] for key, value in template.items()}
+    loaded = config.load(config.fold_path_keys(answers))
+    assert loaded.cluster_names() == ["main"] and loaded.regions[0].storage.provider == "in-cluster"
+    merged = config.fold_path_keys({"thanos:config": {"regions": [{"clusters": [{"zones": ["a"]}]}]},
+                                    "thanos:config.regions[0].clusters[0].name": "main"})
+    assert merged == {"regions": [{"clusters": [{"zones": ["a"], "name": "main"}]}]}
+    assert config.fold_path_keys({"thanos:other": 1}) is None
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"thanos:config": {"environment": "dev"}, "thanos:config.environment": "prod"},
+     "environment: thanos:config.environment is set twice: in thanos:config and as its own key; keep one "
+     "(pulumi config rm 'thanos:config.environment')"),
+    ({"thanos:config.regions[1].name": "b"}, "regions[1].name: thanos:config.regions[1].name does not fit"),
+    ({"thanos:config": {"namespace": "a"}, "thanos:config.namespace.x": "b"}, "namespace.x: thanos:config.namespace.x does not fit"),
+    ({"thanos:config.regions..name": "b"}, "thanos:config.regions..name is not a key path"),
+])
+def test_a_pulumi_new_answer_that_does_not_fit_names_its_key(keys, message):
+    with pytest.raises(config.ConfigError) as refused:
+        config.fold_path_keys(keys)
+    assert message in str(refused.value)

@@ -138,3 +138,63 @@ def test_every_stack_example_in_the_docs_is_a_valid_stack_file():
             jsonschema.validate(document, schema)
             config.load(document["config"]["thanos:config"], source=page.name)
     assert examples >= 3
+
+
+def table(page: Path, header: str) -> list[list[str]]:
+    """The rows (cells stripped) of the page's table whose header row starts with `header`."""
+    lines = page.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def shipped_secrets() -> dict[str, list[str]]:
+    """Per shipped stack, the secrets the preflight lists under "Secrets to set before `pulumi up`" (a shipped stack
+    file holds none of them)."""
+    import yaml
+
+    import config
+    from preflight.report import secrets_to_set
+
+    found = {}
+    for page in sorted(ROOT.glob("Pulumi.*.yaml")):
+        raw = yaml.safe_load(page.read_text())["config"]
+        found[page.name.split(".")[1]] = sorted(s.key for s in secrets_to_set(raw, config.load(config.fold_path_keys(raw))))
+    return found
+
+
+def test_the_secrets_tables_list_what_the_preflight_asks_each_shipped_stack_for():
+    """The README's and docs/outputs-and-secrets.md's per-stack secrets are what the code asks for: the preflight's
+    list, from the entry point's auth and each Alertmanager receiver's `*-secret` keys."""
+    expected = shipped_secrets()
+    documented: dict[str, list[str]] = {}
+    for stacks, secrets in table(ROOT / "docs" / "outputs-and-secrets.md", "| stack | secrets |"):
+        for stack in stacks.split(", "):
+            documented[stack] = sorted(re.findall(r"`([^`]+)`", secrets))
+    assert documented == expected
+    readme = {stack: sorted(re.findall(r"`([^`]+)`", row[-1]))
+              for row in table(README, "| cloud |") for stack in re.findall(r"\(`(\w+)`\)", row[0])}
+    assert readme == {stack: expected[stack] for stack in readme} and set(readme) == {"prod", "gcp", "azure"}
+
+
+def test_the_secrets_reference_names_every_secret_key_the_code_reads():
+    """docs/outputs-and-secrets.md's key table names each receiver integration's `*-secret` key and the entry point's
+    secrets (`require_secret` and `get_secret` in components/)."""
+    import typing
+
+    from config.observability import ReceiverSpec
+
+    keys = " ".join(row[0] for row in table(ROOT / "docs" / "outputs-and-secrets.md", "| key |"))
+    for kind, field in ReceiverSpec.model_fields.items():
+        integration = next((a for a in typing.get_args(field.annotation) if a is not type(None)), None)
+        for name, secret in (integration.model_fields.items() if integration else ()):
+            if name.endswith("_secret"):
+                assert f"`{kind}.{secret.alias}`" in keys, (kind, secret.alias)
+    read = set()
+    for path in (ROOT / "components").rglob("*.py"):
+        read |= set(re.findall(r"config\.(?:require|get)_secret\(\"(\w+)\"\)", path.read_text()))
+    assert read and all(f"`thanos:{key}`" in keys for key in read), (read, keys)

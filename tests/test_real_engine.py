@@ -603,8 +603,8 @@ def test_the_laptop_stack_comes_up_on_one_laptop_sized_node_with_room_to_spare(t
     workdir = tmp_path_factory.mktemp("real-engine-laptop")
     with Cluster(workdir / "cluster", entry="envoy-gateway") as cluster:
         project = Project(workdir, cluster.kubeconfig)
-        # Pulumi.yaml declares thanos:config a mapping: the CLI refuses a stack without it, or with a string, before
-        # the program runs.
+        # Pulumi.yaml declares thanos:config a mapping (default empty, for `pulumi new`'s answers): the CLI refuses a
+        # string before the program runs.
         (project.dir / "Pulumi.typo.yaml").write_text("config:\n  thanos:config: laptop\n")
         project.init("typo")
         refused = project.run("preview", "-s", "typo")
