@@ -7,8 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform import names
-from components.platform.common import RECEIVE_REPLICA_LABEL, stable_bcrypt
-from components.platform.names import dns_srv, pod_address
+from components.platform.common import HTTP_PORT, RECEIVE_REPLICA_LABEL, stable_bcrypt
+from components.platform.names import dns_srv, pod_address, service_address
 from components.global_view.certificates import Certificate, StackAuthority
 from components.platform.tls import service_names
 from components.global_view.leaves import LEAF_SERVICE, LEAF_TLS_SECRET, leaf_address, leaf_certificate, leaf_flags, leaf_service
@@ -46,7 +46,7 @@ from components.thanos.receive import (
 )
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
-from components.thanos.team_rules import TeamRules, TeamRulesArgs, build_team_rules, team_ruler_names
+from components.thanos.team_rules import TeamRuler, TeamRules, TeamRulesArgs, build_team_rules, team_rulers
 from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
 from config.limits import resolved_limits
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
@@ -116,6 +116,16 @@ def probe_groups(stack: StackConfig, cluster: str, namespace: str) -> tuple[tupl
     return tuple(groups)
 
 
+def cluster_team_rulers(stack: StackConfig, cluster: str) -> list[TeamRuler]:
+    """The team rulers a cluster runs (team rules on, receive on to take their results): its own, and where the global
+    tier runs beside it the global-scope ones."""
+    if not stack.thanos.receive.enabled:
+        return []
+    view = stack.global_view
+    return team_rulers(stack.thanos.ruler.team_rules, stack.tenancy, REMOTE_WRITE_CLIENT_SECRET, tenant_client_secret,
+                       global_scope=bool(view and cluster in (view.host_cluster, view.standby_cluster)))
+
+
 def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_compactor: bool = False) -> list[ScrapeJob]:
     """The DNS SRV jobs of a cluster's Prometheus: each Thanos component it runs (DR store gateways with the
     stores, the receive compactor shard with the compactor), the cache exporters, Alertmanager, and the global tier
@@ -134,7 +144,7 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_
         scraped.append(ScrapeJob(jobs.BUCKET_WEB, (names.BUCKET_WEB,)))
     if stack.observability.alertmanager.enabled:
         scraped.append(ScrapeJob(jobs.ALERTMANAGER, (ALERTMANAGER_NAME,), "web"))
-    if team_ruler_names(thanos.ruler.team_rules, stack.tenancy) and thanos.receive.enabled:
+    if cluster_team_rulers(stack, cluster):
         scraped.append(ScrapeJob(jobs.TEAM_RULER, (names.TEAM_RULER,)))
     view = stack.global_view
     if view and cluster in (view.host_cluster, view.standby_cluster):
@@ -334,11 +344,14 @@ class ThanosCluster(pulumi.ComponentResource):
             ctx, ruler, query, self._access.pod_labels,
             remote_write=remote_write_url(ctx.namespace) if stateless else None,
             writer_secret=REMOTE_WRITE_CLIENT_SECRET if stateless else None), depends_on=after), self._child())]
-        if spec.team_rules.enabled and stack.thanos.receive.enabled:
+        team = cluster_team_rulers(stack, ctx.cluster)
+        if team:
+            view = stack.global_view
+            global_query = (service_address(names.QUERY, view.namespace, HTTP_PORT)
+                            if view and any(r.global_scope for r in team) else None)
             rulers.append(TeamRules(f"{self._prefix}-team-rules", TeamRulesArgs(build_team_rules(
-                ctx, spec.team_rules, stack.tenancy, query_address=query,
+                ctx, spec.team_rules, team, query_address=query, global_query_address=global_query,
                 alertmanagers=cluster_alertmanagers(stack, ctx.namespace), remote_write_url=remote_write_url(ctx.namespace),
-                writer_secret=REMOTE_WRITE_CLIENT_SECRET, tenant_secret=tenant_client_secret,
                 evaluation_interval=spec.evaluation_interval), depends_on=after), self._child()))
         return self.ready + rulers
 
@@ -431,7 +444,8 @@ class ThanosCluster(pulumi.ComponentResource):
         collection = observability.collection
         groups = jobs.platform_rule_groups(set(plan.rule_scope), runbooks=observability.runbooks,
                                            kubernetes=collection.kubernetes, renewal=stack.tls.early_renewal,
-                                           replicas=planned_replicas(stack, ctx.namespace, plan.scraped))
+                                           replicas=planned_replicas(stack, ctx.namespace, plan.scraped,
+                                                                     len(cluster_team_rulers(stack, ctx.cluster))))
         observed = Observed(plan.scraped, kubernetes=collection.kubernetes,
                             alertmanagers=tuple(cluster_alertmanagers(stack, ctx.namespace)),
                             own_alertmanager=observability.alertmanager.enabled, rule_groups=tuple(groups),

@@ -18,6 +18,8 @@ RULER_REPLICA_LABEL = "rule_replica"
 RECEIVE_REPLICA_LABEL = "receive_replica"
 TEAM_RULER_REPLICA_LABEL = "thanos_ruler_replica"
 """prometheus-operator puts it on every ThanosRuler's results (team rules); the name is the operator's, not ours."""
+TEAM_RULES_COPY_LABEL = "team_rules_cluster"
+"""The global team rulers' external label naming the cluster that evaluated (host and standby both do)."""
 REPLICA_LABELS = (PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, RECEIVE_REPLICA_LABEL)
 
 # Thanos refuses to start a compactor whose retention is shorter than the next downsampling pass needs.
@@ -284,7 +286,9 @@ class TeamRulesSpec(StrictModel):
     `InvalidConfiguration` Event and the others still load. Every selector of a team's rule is scoped to the
     series of its own namespace (`enforcedNamespaceLabel: namespace`), and its alerts carry that namespace.
     Stateless: results are remote-written to the cluster's receive (needs thanos.receive), with the tenant's
-    certificate for a tenant's namespaces."""
+    certificate for a tenant's namespaces. With a global view, a PrometheusRule labelled `thanos.io/rule-scope:
+    global` is evaluated over the global query instead, by the global team rulers beside the global tier (host and
+    standby cluster), still scoped to its namespace (in every cluster)."""
 
     enabled: bool = False
     """Evaluate teams' PrometheusRules; default false."""

@@ -12,7 +12,8 @@ the config-reloader's, their Secret and ConfigMap volumes as files. Four things 
   `namespace="other"` (the planned query would answer the same selectors);
 - Alertmanager is a real one on loopback, in place of the planned Service name;
 - the remote-write target (the routers) is left as rendered and unreachable here: samples queue, alerts do not wait.
-The evaluation interval is 5 s (dev's is 1 m) so the first evaluation after a reload is seconds away."""
+The evaluation interval is 5 s (dev's is 1 m) so the first evaluation after a reload is seconds away. A rule labelled
+for the global scope is judged by where the operator renders it (the global team ruler's rule files)."""
 
 import base64
 import json
@@ -310,6 +311,20 @@ def test_a_teams_prometheusrule_reaches_alertmanager_scoped_to_its_namespace_and
         'prometheus_operator_managed_resources{controller="thanos",resource="PrometheusRule",state="rejected"}')]
     assert rejected and float(rejected[0].split()[-1]) == 1, [m for m in metrics.splitlines() if "managed_resources" in m]
 
+    # A rule of the same team labelled for the global scope goes to the global team ruler (over the global query)
+    # beside the global tier, and not to the cluster's; the cluster-scope rule stays out of the global one.
+    fleet = prometheus_rule(SELECTED, "fleet", "TeamFleetDown", "sum(up) == 0")
+    fleet["metadata"]["labels"] = {"thanos.io/rule-scope": "global"}
+    create(fleet)
+    global_path = f"/api/v1/namespaces/{namespace}/configmaps/thanos-ruler-thanos-global-team-rules-rulefiles-0"
+
+    def global_rules() -> list[str]:
+        return sorted((cluster.get(global_path) or {}).get("data") or {})
+    assert wait_until(lambda: [f for f in global_rules() if f.startswith(f"{SELECTED}-fleet-")], 60, 0.5), (
+        global_rules(), cluster.log("prometheus-operator"))
+    assert not [f for f in global_rules() if f.startswith(f"{SELECTED}-web-")], global_rules()
+    assert not [f for f in rendered() if f.startswith(f"{SELECTED}-fleet-")], rendered()
+
     # A change to the team's rule is picked up by a reload, without a restart.
     reloaded_before = last_reload(team_rules["ruler"])
     cluster.api("DELETE", f"{cluster.resource_path(MONITORING, 'PrometheusRule', SELECTED)}/web")
@@ -333,7 +348,8 @@ def test_each_tenant_gets_its_own_ruler_writing_with_its_own_certificate(team_ru
     (the routers file its results under the tenant); the operator rendered each pod with that certificate only."""
     cluster, namespace = team_rules["cluster"], team_rules["namespace"]
     rulers = {o["metadata"]["name"]: o for o in team_rules["planned"] if o["kind"] == "ThanosRuler"}
-    assert set(rulers) == {RULER, f"{RULER}-team-a", f"{RULER}-team-b"}
+    assert set(rulers) == {f"{prefix}{tenant}" for prefix in (RULER, "thanos-global-team-rules")
+                           for tenant in ("", "-team-a", "-team-b")}
     expected = {RULER: "thanos-remote-write-client-tls", f"{RULER}-team-a": "thanos-remote-write-client-team-a",
                 f"{RULER}-team-b": "thanos-remote-write-client-team-b"}
     for name, secret in expected.items():

@@ -52,7 +52,9 @@ def planned():
 def test_each_team_ruler_is_a_valid_thanosruler_scoped_to_its_namespaces_without_bucket_or_api_access(planned):
     schema = json.loads((ROOT / "reference" / "schemas" / "thanosruler-v1.json").read_text())
     rulers = {o["metadata"]["name"]: o for o in planned if o["kind"] == "ThanosRuler"}
-    assert set(rulers) == {"thanos-team-rules", "thanos-team-rules-team-a", "thanos-team-rules-team-b"}
+    # chicago hosts dev's global tier: the global-scope rulers run here too.
+    assert set(rulers) == {f"{prefix}{tenant}" for prefix in ("thanos-team-rules", "thanos-global-team-rules")
+                           for tenant in ("", "-team-a", "-team-b")}
     for name, ruler in rulers.items():
         assert list(jsonschema.Draft7Validator(schema).iter_errors(ruler)) == [], name
         spec = ruler["spec"]
@@ -61,8 +63,20 @@ def test_each_team_ruler_is_a_valid_thanosruler_scoped_to_its_namespaces_without
         assert "objectStorageConfig" not in spec and spec["serviceAccountName"] == "thanos-team-ruler"
         assert not [k for k in spec["podMetadata"]["labels"] if "identity" in k or "workload" in k]
     values = {n: r["spec"]["ruleNamespaceSelector"]["matchExpressions"][0]["values"] for n, r in rulers.items()}
-    assert values == {"thanos-team-rules": ["apps"], "thanos-team-rules-team-a": ["team-a"],
-                      "thanos-team-rules-team-b": ["team-b"]}
+    assert values == {f"{prefix}{tenant}": [namespace] for prefix in ("thanos-team-rules", "thanos-global-team-rules")
+                      for tenant, namespace in (("", "apps"), ("-team-a", "team-a"), ("-team-b", "team-b"))}
+    for name, ruler in rulers.items():
+        scope = ruler["spec"]["ruleSelector"]["matchExpressions"]
+        is_global = name.startswith("thanos-global-")
+        assert scope == [{"key": "thanos.io/rule-scope", "operator": "In" if is_global else "NotIn",
+                          "values": ["global"]}]
+        assert ruler["spec"]["queryConfig"]["key"] == ("global-query.yaml" if is_global else "query.yaml")
+        assert ruler["spec"]["labels"] == ({"tier": "global", "team_rules_cluster": "chicago"} if is_global else
+                                           {"cluster": "chicago", "region": "us-central"})
+        assert ruler["spec"].get("alertDropLabels") == (["team_rules_cluster"] if is_global else None)
+    config = next(o for o in planned if o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-team-rules-config")
+    assert yaml.safe_load(config["stringData"]["global-query.yaml"]) == [
+        {"scheme": "http", "static_configs": ["thanos-query.thanos-global.svc.cluster.local:10902"]}]
     account = next(o for o in planned if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "thanos-team-ruler")
     assert account["automountServiceAccountToken"] is False
     budgets = {o["metadata"]["name"] for o in planned if o["kind"] == "PodDisruptionBudget"}
@@ -78,6 +92,15 @@ def test_team_rulers_may_read_the_query_and_alert_and_their_series_are_deduplica
     query = next(o for o in here if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == "thanos-query-pods")
     args = query["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--query.replica-label=thanos_ruler_replica" in args
+    # The global query dedups the host's and the standby's copies of the global-scope results.
+    tier = [o for o in planned if o["metadata"].get("namespace") == "thanos-global"]
+    global_query = next(o for o in tier if o["kind"] == "Deployment" and o["metadata"]["name"] == "thanos-query-pods")
+    global_args = global_query["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--query.replica-label=thanos_ruler_replica", "--query.replica-label=team_rules_cluster"} <= set(global_args)
+    # And lets the global-scope rulers beside it read it, and they may.
+    ingress = next(o for o in tier if o["metadata"]["name"] == "thanos-team-ruler-query-ingress")["spec"]["ingress"]
+    assert ingress[0]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "thanos-chicago"}
+    assert "thanos-team-ruler-global-query-egress" in policies
 
 
 def test_without_team_rules_nothing_changes():
@@ -96,6 +119,6 @@ def test_the_clusters_prometheus_scrapes_the_team_rulers_and_the_mixins_ruler_al
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "thanos-team-ruler")
     assert job["dns_sd_configs"][0]["names"] == ["_http._tcp.thanos-team-ruler.thanos-chicago.svc.cluster.local"]
     rules = maps["thanos-prometheus-rules"]["platform.yaml"]
-    # Three team rulers (apps, team-a, team-b) of two replicas each behind the Service.
-    assert 'job: thanos-team-ruler\n' in rules and "vector(6)" in rules
+    # Six team rulers (apps, team-a, team-b; the cluster's and the global-scope ones) of two replicas each.
+    assert "job: thanos-team-ruler\n" in rules and "vector(12)" in rules
     assert 'job=~"thanos-ruler|thanos-team-ruler"' in rules

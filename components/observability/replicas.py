@@ -7,14 +7,14 @@ from components.platform.names import QUERY_TENANTS_PODS
 from components.thanos.memcached import pool_name
 from components.thanos.prometheus import NAME as PROMETHEUS_NAME
 from components.thanos.prometheus import ScrapeJob
-from components.thanos.team_rules import team_ruler_names
 from config.stack import StackConfig
 
 
-def planned_replicas(stack: StackConfig, namespace: str, scraped: list[ScrapeJob]) -> dict[tuple[str, str, str], int]:
+def planned_replicas(stack: StackConfig, namespace: str, scraped: list[ScrapeJob],
+                     team_rulers: int = 0) -> dict[tuple[str, str, str], int]:
     """(job, namespace, Service) -> the pods planned behind that Service, for the Prometheus pair and every scraped
-    job, the global tier's beside the cluster included. An autoscaled Deployment counts its HPA minimum (the
-    `replicas` of its spec)."""
+    job, the global tier's beside the cluster included (`team_rulers`: the cluster's ThanosRulers of team rules). An
+    autoscaled Deployment counts its HPA minimum (the `replicas` of its spec)."""
     thanos, caches, view = stack.thanos, stack.thanos.caches, stack.global_view
     own = {jobs.PROMETHEUS: thanos.prometheus.replicas, jobs.SIDECAR: thanos.prometheus.replicas,
            jobs.QUERY: thanos.query.replicas, jobs.QUERY_FRONTEND: thanos.query_frontend.replicas,
@@ -24,7 +24,7 @@ def planned_replicas(stack: StackConfig, namespace: str, scraped: list[ScrapeJob
            jobs.COMPACTOR: 1, jobs.BUCKET_WEB: 1, jobs.ALERTMANAGER: stack.observability.alertmanager.replicas,
            pool_name("index"): caches.index.replicas, pool_name("bucket"): caches.bucket.replicas,
            pool_name("query-results"): caches.query_results.replicas,
-           jobs.TEAM_RULER: thanos.ruler.team_rules.replicas * len(team_ruler_names(thanos.ruler.team_rules, stack.tenancy))}
+           jobs.TEAM_RULER: thanos.ruler.team_rules.replicas * team_rulers}
     tier = {jobs.QUERY: view.query.replicas, jobs.QUERY_FRONTEND: view.query_frontend.replicas,
             jobs.RULER: view.ruler.replicas, pool_name("query-results"): view.cache.replicas} if view else {}
     tier_only = {QUERY_TENANTS_PODS: stack.tenancy.query.replicas}

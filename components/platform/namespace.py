@@ -317,6 +317,11 @@ def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: lis
     if team_rules and alertmanager_namespaces(alertmanagers):
         policies.append(network_policy(ctx, "thanos-team-ruler-alertmanager-egress", roles("team-ruler"), egress=[
             {"to": [namespace_peer(ns) for ns in alertmanager_namespaces(alertmanagers)], "ports": tcp_ports(9093)}]))
+    view = stack.global_view
+    if team_rules and view and ctx.cluster in (view.host_cluster, view.standby_cluster):
+        # The global-scope team rulers read the global query beside them.
+        policies.append(network_policy(ctx, "thanos-team-ruler-global-query-egress", roles("team-ruler"), egress=[
+            {"to": [{**namespace_peer(view.namespace), "podSelector": roles("query")}], "ports": tcp_ports(HTTP_PORT)}]))
     policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = [*stack.thanos.receive.remote_write_namespaces,
@@ -348,6 +353,11 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied,
                                                                   stack.tenancy.enabled, gated),
                                  (OAUTH2_PROXY_PORT,))
+    if stack.thanos.ruler.team_rules.enabled and stack.thanos.receive.enabled:
+        # The global-scope team rulers run in the cluster's namespace and read the global query.
+        policies.append(network_policy(ctx, "thanos-team-ruler-query-ingress", {"matchLabels": ctx.selector("query")},
+                                       ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": roles("team-ruler")}],
+                                                 "ports": tcp_ports(HTTP_PORT)}]))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                                    ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name(names.PROMETHEUS)}],
                                              "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT, TLS_PROBE_PORT)}]))

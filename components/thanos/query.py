@@ -24,7 +24,7 @@ from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.names import service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
-from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, TEAM_RULER_REPLICA_LABEL, QuerySpec, ThanosSpec
+from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, TEAM_RULER_REPLICA_LABEL, TEAM_RULES_COPY_LABEL, QuerySpec, ThanosSpec
 
 NAME = names.QUERY
 
@@ -38,7 +38,8 @@ def cluster_replica_labels(thanos: ThanosSpec) -> list[str]:
     """Every replica label a producer of a cluster uses (its Prometheus pair, ruler pair and, when on, receive's
     copies, the team rulers'): the cluster's query deduplicates on each, and the global query on each too."""
     return [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, *([RECEIVE_REPLICA_LABEL] if thanos.receive.enabled else []),
-            *([TEAM_RULER_REPLICA_LABEL] if thanos.ruler.team_rules.enabled and thanos.receive.enabled else [])]
+            *([TEAM_RULER_REPLICA_LABEL, TEAM_RULES_COPY_LABEL] if thanos.ruler.team_rules.enabled and thanos.receive.enabled
+              else [])]
 
 
 def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:

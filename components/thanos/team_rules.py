@@ -13,7 +13,7 @@ certificate of its tenant (so they land in that tenant), send alerts to the clus
 no Kubernetes API token."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pulumi
 
@@ -30,11 +30,12 @@ from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.tls import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
 from components.thanos.ruler import alertmanagers_config
 from config.tenancy import TenancySpec
-from config.thanos import TeamRulesSpec
+from config.thanos import TEAM_RULES_COPY_LABEL, TeamRulesSpec
 
 MONITORING = "monitoring.coreos.com/v1"
 COMPONENT = "team-ruler"
 NAME = "thanos-team-rules"
+GLOBAL_NAME = "thanos-global-team-rules"
 CONFIG_SECRET = "thanos-team-rules-config"
 SERVICE_ACCOUNT = "thanos-team-ruler"
 NAMESPACE_LABEL = "namespace"
@@ -43,30 +44,48 @@ OPERATOR_NAME_LABEL = "thanos-ruler"
 """The label prometheus-operator sets on a ThanosRuler's pods: its name."""
 
 
-def team_ruler_name(tenant: str | None) -> str:
-    """The ThanosRuler of a tenant's namespaces, or (None) of team-rules.namespaces."""
-    return f"{NAME}-{tenant}" if tenant else NAME
+SCOPE_LABEL = "thanos.io/rule-scope"
+"""A PrometheusRule labelled `thanos.io/rule-scope: global` is evaluated over the global query (global view on), by
+the global team rulers in the host (and standby) cluster; every other one by its own cluster's team rulers."""
+GLOBAL_SCOPE = "global"
+COPY_LABEL = TEAM_RULES_COPY_LABEL
+"""On the global team rulers' results, the cluster that evaluated (host or standby both do): the global query
+deduplicates on it, and it is dropped from alerts so Alertmanager merges the two copies."""
 
 
-def team_ruler_names(team: TeamRulesSpec, tenancy: TenancySpec) -> list[str]:
-    """The ThanosRulers a cluster with `team` rules runs (none when they are off)."""
-    return [name for name, _, _ in team_rulers(team, tenancy, "", str)] if team.enabled else []
+@dataclass(frozen=True)
+class TeamRuler:
+    """One ThanosRuler of team rules."""
+
+    name: str
+    """The ThanosRuler's name."""
+    namespaces: list[str]
+    """The namespaces whose PrometheusRules it evaluates."""
+    client_secret: str
+    """The Secret of its remote-write client certificate (its tenant's, or the platform's writer)."""
+    global_scope: bool = False
+    """Evaluates the global-scope rules over the global query (default: its cluster's, over the cluster's query)."""
 
 
-def team_rulers(team: TeamRulesSpec, tenancy: TenancySpec, writer_secret: str,
-                tenant_secret: Any) -> list[tuple[str, list[str], str]]:
-    """(ThanosRuler name, the namespaces it selects, the Secret of its remote-write client certificate) for every
-    team ruler: one per tenant that has namespaces (its own certificate), one for team-rules.namespaces (the
-    platform's writer certificate)."""
-    rulers = [(team_ruler_name(t.name), sorted(t.namespaces), tenant_secret(t.name)) for t in tenancy.tenants
-              if t.namespaces]
+def team_rulers(team: TeamRulesSpec, tenancy: TenancySpec, writer_secret: str, tenant_secret: Callable[[str], str],
+                *, global_scope: bool = False) -> list[TeamRuler]:
+    """The team rulers of a cluster (none when team rules are off): one per tenant that has namespaces (its own
+    certificate), one for team-rules.namespaces (the platform's writer certificate); with `global_scope` (the cluster
+    runs the global tier) the same again for the global-scope rules."""
+    if not team.enabled:
+        return []
+    owners = [(t.name, sorted(t.namespaces), tenant_secret(t.name)) for t in tenancy.tenants if t.namespaces]
     if team.namespaces:
-        rulers.append((team_ruler_name(None), sorted(team.namespaces), writer_secret))
+        owners.append(("", sorted(team.namespaces), writer_secret))
+    rulers = []
+    for scope, prefix in ((False, NAME), *(((True, GLOBAL_NAME),) if global_scope else ())):
+        rulers += [TeamRuler(f"{prefix}-{tenant}" if tenant else prefix, namespaces, secret, scope)
+                   for tenant, namespaces, secret in owners]
     return rulers
 
 
 def query_config(query_address: str) -> list[dict[str, Any]]:
-    """`--query.config` entries: the cluster's query over HTTP (the address may be a `dnssrv+` name)."""
+    """`--query.config` entries: a query over HTTP (the address may be a `dnssrv+` name)."""
     return [{"static_configs": [query_address], "scheme": "http"}]
 
 
@@ -75,17 +94,19 @@ def tracing_key(name: str) -> str:
     return f"tracing-{name}.yaml"
 
 
-def config_secret(ctx: ClusterContext, query_address: str, alertmanagers: list[str],
-                  rulers: list[str]) -> dict[str, Any]:
-    """The query and Alertmanager configuration every team ruler of the cluster reads, and when the stack traces
-    each ruler's tracing configuration (the ThanosRuler takes them only from a Secret)."""
+def config_secret(ctx: ClusterContext, query_address: str, global_query_address: str | None, alertmanagers: list[str],
+                  rulers: list[TeamRuler]) -> dict[str, Any]:
+    """The query (and global query) and Alertmanager configuration the cluster's team rulers read, and when the stack
+    traces each ruler's tracing configuration (the ThanosRuler takes them only from a Secret)."""
     data = {"query.yaml": inline_config(query_config(query_address)),
             "alertmanagers.yaml": inline_config(alertmanagers_config(alertmanagers))}
+    if global_query_address:
+        data["global-query.yaml"] = inline_config(query_config(global_query_address))
     if ctx.tracing is not None:
-        for name in rulers:
+        for ruler in rulers:
             attributes = {"cluster": ctx.cluster, "k8s.namespace.name": ctx.namespace,
-                          "k8s.statefulset.name": f"thanos-ruler-{name}"}
-            data[tracing_key(name)] = inline_config(ctx.tracing.thanos_config("thanos-ruler", attributes))
+                          "k8s.statefulset.name": f"thanos-ruler-{ruler.name}"}
+            data[tracing_key(ruler.name)] = inline_config(ctx.tracing.thanos_config("thanos-ruler", attributes))
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": ctx.metadata(CONFIG_SECRET, COMPONENT),
             "stringData": data}
 
@@ -103,23 +124,28 @@ def remote_write(url: str) -> dict[str, Any]:
         "minVersion": "TLS13"}}
 
 
-def thanos_ruler(ctx: ClusterContext, team: TeamRulesSpec, name: str, namespaces: list[str], client_secret: str,
-                 remote_write_url: str, evaluation_interval: str) -> dict[str, Any]:
-    """A ThanosRuler evaluating the PrometheusRules of `namespaces` (those carrying team-rules.rule-labels)."""
+def thanos_ruler(ctx: ClusterContext, team: TeamRulesSpec, ruler: TeamRuler, remote_write_url: str,
+                 evaluation_interval: str) -> dict[str, Any]:
+    """A ThanosRuler evaluating the PrometheusRules of its namespaces that carry team-rules.rule-labels: those of
+    its scope (global or its cluster's)."""
     labels = ctx.labels(COMPONENT)
+    scope = {"key": SCOPE_LABEL, "operator": "In" if ruler.global_scope else "NotIn", "values": [GLOBAL_SCOPE]}
+    external = {"tier": "global", COPY_LABEL: ctx.cluster} if ruler.global_scope else {"cluster": ctx.cluster,
+                                                                                          "region": ctx.region}
     spec: dict[str, Any] = {
         "image": ctx.image, "replicas": team.replicas, "resources": resource_requirements(team.resources),
-        "evaluationInterval": evaluation_interval, "labels": {"cluster": ctx.cluster, "region": ctx.region},
+        "evaluationInterval": evaluation_interval, "labels": external,
+        **({"alertDropLabels": [COPY_LABEL]} if ruler.global_scope else {}),
         "enforcedNamespaceLabel": NAMESPACE_LABEL,
-        "ruleSelector": {"matchLabels": dict(team.rule_labels)},
+        "ruleSelector": {"matchLabels": dict(team.rule_labels), "matchExpressions": [scope]},
         "ruleNamespaceSelector": {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]},
-        "queryConfig": {"name": CONFIG_SECRET, "key": "query.yaml"},
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ruler.namespaces}]},
+        "queryConfig": {"name": CONFIG_SECRET, "key": "global-query.yaml" if ruler.global_scope else "query.yaml"},
         "alertmanagersConfig": {"name": CONFIG_SECRET, "key": "alertmanagers.yaml"},
         "remoteWrite": [remote_write(remote_write_url)],
-        "volumes": cert_volumes(client_secret), "volumeMounts": cert_mounts(),
+        "volumes": cert_volumes(ruler.client_secret), "volumeMounts": cert_mounts(),
         "serviceAccountName": SERVICE_ACCOUNT,
-        **({"tracingConfig": {"name": CONFIG_SECRET, "key": tracing_key(name)}} if ctx.tracing else {}),
+        **({"tracingConfig": {"name": CONFIG_SECRET, "key": tracing_key(ruler.name)}} if ctx.tracing else {}),
         # The operator sets app.kubernetes.io/name and instance itself; the role and part-of labels are what the
         # namespace's NetworkPolicies select on. No workload identity label: a team ruler never reaches the bucket.
         "podMetadata": {"labels": {"app.kubernetes.io/component": labels["app.kubernetes.io/component"],
@@ -127,9 +153,10 @@ def thanos_ruler(ctx: ClusterContext, team: TeamRulesSpec, name: str, namespaces
         "securityContext": pod_security_context(),
         "containers": [{"name": "thanos-ruler", "securityContext": container_security_context()},
                        {"name": "config-reloader", "securityContext": container_security_context()}],
-        **spreading({OPERATOR_NAME_LABEL: name}, team.replicas, ctx.zone_spread, ctx.node_spread),
+        **spreading({OPERATOR_NAME_LABEL: ruler.name}, team.replicas, ctx.zone_spread, ctx.node_spread),
     }
-    return {"apiVersion": MONITORING, "kind": "ThanosRuler", "metadata": ctx.metadata(name, COMPONENT), "spec": spec}
+    return {"apiVersion": MONITORING, "kind": "ThanosRuler", "metadata": ctx.metadata(ruler.name, COMPONENT),
+            "spec": spec}
 
 
 def scrape_service(ctx: ClusterContext) -> dict[str, Any]:
@@ -147,19 +174,19 @@ def disruption_budget(ctx: ClusterContext, name: str, replicas: int) -> dict[str
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {OPERATOR_NAME_LABEL: name}}}}
 
 
-def build_team_rules(ctx: ClusterContext, team: TeamRulesSpec, tenancy: TenancySpec, *, query_address: str,
-                     alertmanagers: list[str], remote_write_url: str, writer_secret: str, tenant_secret: Any,
+def build_team_rules(ctx: ClusterContext, team: TeamRulesSpec, rulers: list[TeamRuler], *, query_address: str,
+                     global_query_address: str | None, alertmanagers: list[str], remote_write_url: str,
                      evaluation_interval: str) -> list[dict[str, Any]]:
-    """A cluster's team rulers: their shared configuration Secret, a ServiceAccount without a token, the headless
-    Service Prometheus scrapes, and per ruler the ThanosRuler and (replicated) its PodDisruptionBudget."""
-    rulers = team_rulers(team, tenancy, writer_secret, tenant_secret)
-    objects = [config_secret(ctx, query_address, alertmanagers, [name for name, _, _ in rulers]),
+    """A cluster's team rulers (`team_rulers`): their shared configuration Secret, a ServiceAccount without a token,
+    the headless Service Prometheus scrapes, and per ruler the ThanosRuler and (replicated) its
+    PodDisruptionBudget."""
+    objects = [config_secret(ctx, query_address, global_query_address, alertmanagers, rulers),
                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ctx.metadata(SERVICE_ACCOUNT, COMPONENT),
                 "automountServiceAccountToken": False}, scrape_service(ctx)]
-    for name, namespaces, secret in rulers:
-        objects.append(thanos_ruler(ctx, team, name, namespaces, secret, remote_write_url, evaluation_interval))
+    for ruler in rulers:
+        objects.append(thanos_ruler(ctx, team, ruler, remote_write_url, evaluation_interval))
         if team.replicas > 1:
-            objects.append(disruption_budget(ctx, name, team.replicas))
+            objects.append(disruption_budget(ctx, ruler.name, team.replicas))
     return objects
 
 
