@@ -184,8 +184,8 @@ def test_every_alert_has_cases_text_and_a_runbook_section():
 
 def test_the_vendored_mixin_is_the_pinned_thanos_releases():
     """components/observability/mixin/ holds what the Thanos release the plan pins renders (its Go module's
-    examples/alerts/alerts.yaml, as ci/vendor-mixin.sh copies it): an upgrade of THANOS_IMAGE without a new copy
-    fails here."""
+    examples/alerts/alerts.yaml and examples/dashboards/*.json, as ci/vendor-mixin.sh copies them): an upgrade of
+    THANOS_IMAGE without a new copy fails here."""
     from config.thanos import THANOS_IMAGE
 
     version = THANOS_IMAGE.rsplit(":", 1)[1]
@@ -194,8 +194,11 @@ def test_the_vendored_mixin_is_the_pinned_thanos_releases():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     module = Path(json.loads(proc.stdout)["Dir"])
-    assert (module / "examples" / "alerts" / "alerts.yaml").read_bytes() == \
-        (ROOT / "components" / "observability" / "mixin" / "alerts.yaml").read_bytes()
+    vendored = ROOT / "components" / "observability" / "mixin"
+    assert (module / "examples" / "alerts" / "alerts.yaml").read_bytes() == (vendored / "alerts.yaml").read_bytes()
+    upstream = {p.name: p.read_bytes() for p in (module / "examples" / "dashboards").glob("*.json")}
+    assert len(upstream) >= 9
+    assert {p.name: p.read_bytes() for p in (vendored / "dashboards").iterdir()} == upstream
 
 
 @pytest.mark.parametrize("stack", STACKS)
