@@ -403,7 +403,8 @@ class ThanosCluster(pulumi.ComponentResource):
         if stack.observability.grafana.enabled and not stack.global_view:
             Grafana(f"{self._prefix}-grafana", GrafanaArgs(
                 self._args.ctx, stack.observability.grafana, scrape_interval=stack.thanos.prometheus.scrape_interval,
-                query_timeout=stack.thanos.query.timeout, depends_on=self.ready), self._child())
+                query_timeout=stack.thanos.query.timeout, components=frozenset(s.job for s in self._plan.scraped),
+                depends_on=self.ready), self._child())
 
     def _validation(self, after: list[pulumi.Resource]) -> None:
         """The validation Job, once every workload is up."""

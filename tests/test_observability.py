@@ -184,8 +184,8 @@ def test_every_alert_has_cases_text_and_a_runbook_section():
 
 def test_the_vendored_mixin_is_the_pinned_thanos_releases():
     """components/observability/mixin/ holds what the Thanos release the plan pins renders (its Go module's
-    examples/alerts/alerts.yaml, as ci/vendor-mixin.sh copies it): an upgrade of THANOS_IMAGE without a new copy
-    fails here."""
+    examples/alerts/alerts.yaml and examples/dashboards/*.json, as ci/vendor-mixin.sh copies them): an upgrade of
+    THANOS_IMAGE without a new copy fails here."""
     from config.thanos import THANOS_IMAGE
 
     version = THANOS_IMAGE.rsplit(":", 1)[1]
@@ -194,8 +194,11 @@ def test_the_vendored_mixin_is_the_pinned_thanos_releases():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     module = Path(json.loads(proc.stdout)["Dir"])
-    assert (module / "examples" / "alerts" / "alerts.yaml").read_bytes() == \
-        (ROOT / "components" / "observability" / "mixin" / "alerts.yaml").read_bytes()
+    vendored = ROOT / "components" / "observability" / "mixin"
+    assert (module / "examples" / "alerts" / "alerts.yaml").read_bytes() == (vendored / "alerts.yaml").read_bytes()
+    upstream = {p.name: p.read_bytes() for p in (module / "examples" / "dashboards").glob("*.json")}
+    assert len(upstream) >= 9
+    assert {p.name: p.read_bytes() for p in (vendored / "dashboards").iterdir()} == upstream
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -553,18 +556,26 @@ def test_a_real_alertmanager_routes_groups_and_inhibits_as_configured(tmp_path):
 
 
 def _validator(name: str) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(json.loads((GRAFANA_SCHEMAS / f"{name}.jsonschema.json").read_text()))
+    schema = json.loads((GRAFANA_SCHEMAS / f"{name}.jsonschema.json").read_text())
+    if name == "dashboard":
+        # Where the SDK's JSON Schema export is narrower than its own model and Grafana's: a matcher's options and
+        # an override's value are `any` (typing.Optional[object]; a series name, a unit, a number), a threshold's
+        # value is a number or null (-Infinity, the base step, serialised).
+        definitions = schema["definitions"]
+        definitions["MatcherConfig"]["properties"]["options"] = {}
+        definitions["DynamicConfigValue"]["properties"]["value"] = {}
+        definitions["Threshold"]["properties"]["value"] = {"type": ["number", "null"]}
+    return jsonschema.Draft7Validator(schema)
 
 
 def dashboard_problems(board: dict) -> list[str]:
-    """The dashboard against Grafana's schema, then each panel's options and field config against its kind's, and
-    each target against the Prometheus query schema."""
+    """The dashboard against Grafana's schema, then each panel's (a collapsed row's too) options and field config
+    against its kind's, and each target against the Prometheus query schema."""
     problems = [e.message for e in _validator("dashboard").iter_errors(board)]
-    kinds = {name: json.loads((GRAFANA_SCHEMAS / f"{name}.jsonschema.json").read_text()) for name in ("timeseries", "stat")}
+    kinds = {name: json.loads((GRAFANA_SCHEMAS / f"{name}.jsonschema.json").read_text())
+             for name in ("timeseries", "stat", "table")}
     query = json.loads((GRAFANA_SCHEMAS / "prometheus.jsonschema.json").read_text())
-    for panel in board["panels"]:
-        if panel["type"] == "row":
-            continue
+    for panel in (p for top in board["panels"] for p in (top.get("panels", []) if top["type"] == "row" else [top])):
         schema = kinds[panel["type"]]
         for part, definition in ((panel.get("options"), "Options"),
                                  ((panel.get("fieldConfig") or {}).get("defaults", {}).get("custom"), "FieldConfig")):
@@ -624,7 +635,8 @@ def known_metrics(recorded: set[str]) -> set[str]:
     names = set(recorded)
     for exporter in METRICS.values():
         for name, kind in exporter["metrics"].items():
-            names |= {name} | ({f"{name}_bucket", f"{name}_count", f"{name}_sum"} if kind == "histogram" else set())
+            names |= {name} | {"histogram": {f"{name}_bucket", f"{name}_count", f"{name}_sum"},
+                                "summary": {f"{name}_count", f"{name}_sum"}}.get(kind, set())
     return names
 
 

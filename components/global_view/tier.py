@@ -12,6 +12,7 @@ from components.platform.tls import client_tls_config, service_names
 from components.global_view.entry_point import EntryPoint
 from components.observability.alertmanager import cluster_alertmanagers
 from components.observability.grafana import Grafana, GrafanaArgs
+from components.observability.mixin_dashboards import stack_components
 from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import GRPC_PORT, HTTP_PORT
 from components.platform.names import QUERY, QUERY_PODS, QUERY_TENANTS, dns_srv, service_address, service_url
@@ -193,7 +194,8 @@ class GlobalTier(pulumi.ComponentResource):
                 auth=view.entry_point.auth if view.entry_point else None,
                 host=view.entry_point.host if view.entry_point else None,
                 # Only operators reach it (the tenant gate): it reads every tenant, past the enforcing query.
-                datasource_url=query_url(ns) if stack.tenancy.enabled else None, depends_on=ready), child))
+                datasource_url=query_url(ns) if stack.tenancy.enabled else None,
+                components=stack_components(receive=stack.thanos.receive.enabled), depends_on=ready), child))
         register(build_tls_probe(ctx, READERS, GLOBAL_CLIENT_SECRET), f"{name}-tls-probe", self, ready)
         self.entry = entry.register(self, ready) if entry else None
         self._validation = (validation_objects(ctx, global_checks(ctx, stack)), f"{name}-validate", ready + parts)

@@ -1,8 +1,10 @@
-"""Grafana beside a query-frontend: the Thanos datasource and the generated dashboards provisioned from ConfigMaps,
-the admin password a generated Pulumi secret. Behind the entry point it serves `/grafana/`: signed in by
-oauth2-proxy's user header, or by its own login behind basic auth (which it then ignores)."""
+"""Grafana beside a query-frontend: the Thanos datasource, the generated dashboards and the Thanos mixin's (folder
+"Thanos mixin") provisioned from ConfigMaps, the admin password a generated Pulumi secret. Behind the entry point it
+serves `/grafana/`: signed in by oauth2-proxy's user header, or by its own login behind basic auth (which it then
+ignores)."""
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,8 @@ import pulumi_random as random
 import yaml
 
 from components.observability.dashboards import DATASOURCE_UID, all_dashboards
+from components.observability.mixin_dashboards import JOBS as MIXIN_COMPONENTS
+from components.observability.mixin_dashboards import mixin_dashboards
 from components.platform.common import GRAFANA_PORT, container, pod_spec, service_name
 from components.platform.kube import ClusterContext, register
 from components.platform.names import service_url
@@ -23,6 +27,9 @@ SUB_PATH = "/grafana/"
 ADMIN_SECRET = "thanos-grafana-admin"
 PROVISIONING = "/etc/grafana/provisioning"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
+MIXIN_DASHBOARDS_DIR = "/etc/grafana/dashboards-mixin"
+MIXIN_FOLDER = "Thanos mixin"
+"""Where the mixin's dashboards show: their titles are the project's own dashboards' too."""
 
 
 def grafana_url(namespace: str) -> str:
@@ -42,10 +49,14 @@ def datasource_config(namespace: str, scrape_interval: str, query_timeout: str, 
 
 
 def dashboard_provider() -> dict[str, Any]:
-    """Load every dashboard JSON file of the dashboards ConfigMap, read-only in the UI."""
-    return {"apiVersion": 1, "providers": [{"name": "thanos", "type": "file", "disableDeletion": True,
-                                            "allowUiUpdates": False, "updateIntervalSeconds": 60,
-                                            "options": {"path": DASHBOARDS_DIR}}]}
+    """Load every dashboard JSON file of the dashboards ConfigMap, and of the mixin's into their own folder,
+    read-only in the UI."""
+    def provider(name: str, path: str, folder: str | None = None) -> dict[str, Any]:
+        return {"name": name, "type": "file", **({"folder": folder} if folder else {}), "disableDeletion": True,
+                "allowUiUpdates": False, "updateIntervalSeconds": 60, "options": {"path": path}}
+
+    return {"apiVersion": 1, "providers": [provider("thanos", DASHBOARDS_DIR),
+                                           provider("thanos-mixin", MIXIN_DASHBOARDS_DIR, MIXIN_FOLDER)]}
 
 
 def grafana_env(auth: str | None, host: str | None) -> list[dict[str, Any]]:
@@ -73,9 +84,11 @@ def grafana_env(auth: str | None, host: str | None) -> list[dict[str, Any]]:
 
 
 def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: str, query_timeout: str,
-                  auth: str | None = None, host: str | None = None,
-                  admin_password: Any = "", datasource_url: str | None = None) -> list[dict[str, Any]]:
-    """The admin Secret, the datasource, provider and dashboards ConfigMaps, the Deployment and its Service."""
+                  auth: str | None = None, host: str | None = None, admin_password: Any = "",
+                  datasource_url: str | None = None,
+                  components: Collection[str] = tuple(MIXIN_COMPONENTS)) -> list[dict[str, Any]]:
+    """The admin Secret, the datasource, provider and dashboards ConfigMaps (the mixin's of `components` in a second
+    one, compact JSON: a ConfigMap holds 1 MiB), the Deployment and its Service."""
     component = "grafana"
     port = {"name": "http", "containerPort": GRAFANA_PORT, "protocol": "TCP"}
     # /healthz answers from the process (liveness); /api/health also needs the database (readiness).
@@ -84,16 +97,20 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
     mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": "/var/lib/grafana"}, {"name": "tmp", "mountPath": "/tmp"},
               {"name": "datasources", "mountPath": f"{PROVISIONING}/datasources", "readOnly": True},
               {"name": "providers", "mountPath": f"{PROVISIONING}/dashboards", "readOnly": True},
-              {"name": "dashboards", "mountPath": DASHBOARDS_DIR, "readOnly": True}]
+              {"name": "dashboards", "mountPath": DASHBOARDS_DIR, "readOnly": True},
+              {"name": "mixin-dashboards", "mountPath": MIXIN_DASHBOARDS_DIR, "readOnly": True}]
     main = container("grafana", spec.image, [], spec.resources, ports=[port], mounts=mounts,
                      env=grafana_env(auth, host), probes=probes, go=False)
     volumes = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}},
                {"name": "datasources", "configMap": {"name": f"{NAME}-datasources"}},
                {"name": "providers", "configMap": {"name": f"{NAME}-providers"}},
-               {"name": "dashboards", "configMap": {"name": f"{NAME}-dashboards"}}]
+               {"name": "dashboards", "configMap": {"name": f"{NAME}-dashboards"}},
+               {"name": "mixin-dashboards", "configMap": {"name": f"{NAME}-mixin-dashboards"}}]
     pod = pod_spec(service_name(component), [main], selector=ctx.selector(component), replicas=spec.replicas,
                    zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=volumes, grace_seconds=30)
     dashboards = {f"{uid}.json": json.dumps(board, indent=1, sort_keys=True) for uid, board in all_dashboards().items()}
+    mixin = {name: json.dumps(board, separators=(",", ":"), sort_keys=True)
+             for name, board in mixin_dashboards(components).items()}
 
     def config_map(suffix: str, data: dict[str, str]) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(f"{NAME}-{suffix}", component),
@@ -106,6 +123,7 @@ def build_grafana(ctx: ClusterContext, spec: GrafanaSpec, *, scrape_interval: st
                                                                                    query_timeout, datasource_url), sort_keys=False)}),
         config_map("providers", {"thanos.yaml": yaml.safe_dump(dashboard_provider(), sort_keys=False)}),
         config_map("dashboards", dashboards),
+        config_map("mixin-dashboards", mixin),
         *workload_objects(ctx, component, NAME, kind="Deployment", replicas=spec.replicas, pod=pod, ports=[port]),
     ]
 
@@ -128,6 +146,9 @@ class GrafanaArgs:
     """The entry point's host name, served under a sub-path there (default none: no entry point)."""
     datasource_url: str | None = None
     """What its datasource reads (default the namespace's query-frontend)."""
+    components: frozenset[str] = frozenset(MIXIN_COMPONENTS)
+    """The Thanos components (scrape jobs) its datasource sees: the mixin's dashboards of these are provisioned
+    (default every one)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What each of its objects waits for, besides the objects it uses (default nothing)."""
 
@@ -143,6 +164,6 @@ class Grafana(pulumi.ComponentResource):
         self.admin_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         register(build_grafana(args.ctx, args.spec, scrape_interval=args.scrape_interval, query_timeout=args.query_timeout,
                                auth=args.auth, host=args.host, admin_password=self.admin_password,
-                               datasource_url=args.datasource_url), name, self,
+                               datasource_url=args.datasource_url, components=args.components), name, self,
                  args.depends_on)
         self.register_outputs({})
