@@ -375,8 +375,11 @@ CURATED = [
     # Issue 35: the query engine, distributed mode, tracing.
     one("distributed-on-prometheus-engine", "distributed mode is accepted with the Prometheus engine configured",
         expr("_global_view_problems", 'view.query.promql_engine != "thanos"', "False"), GLOBAL_VIEW_TESTS),
-    one("distributed-drops-ruler", "distributed mode is accepted with the global ruler on (its series vanish)",
-        expr("_global_view_problems", "view.ruler.enabled", "False"), GLOBAL_VIEW_TESTS),
+    one("distributed-ruler-as-store", "distributed mode lists the global ruler's StoreAPI directly (its series vanish)",
+        expr("global_sd_config", 'view.ruler.enabled and view.mode == "distributed"', "False"), GLOBAL_VIEW_TESTS),
+    one("distributed-ruler-unpartitioned", "with the global ruler on, distributed mode partitions by cluster alone",
+        expr("GlobalViewSpec.query_partition_labels", "self.ruler.enabled", "False"), GLOBAL_VIEW_TESTS,
+        REAL_DISTRIBUTED_TESTS),
     one("distributed-highest-mint", "distributed mode takes a leaf's highest MinTime (an empty TSDB empties answers)",
         drop("global_query_flags", '"--query.distributed-with-overlapping-interval"'), GLOBAL_VIEW_TESTS,
         REAL_DISTRIBUTED_TESTS),
@@ -389,6 +392,8 @@ CURATED = [
         expr("TracingSpec._host_port", '"://" in value', "False"), TRACING_TESTS),
     one("distributed-store-only-endpoints", "a distributed query listing a ruler directly passes",
         expr("validate_distributed_endpoints", 'served and "query" not in served', "False"), POLICY_TESTS),
+    one("distributed-unpartitioned-producers", "a distributed query whose leaf reads a ruler outside every partition passes",
+        expr("validate_distributed_partitions", "labels and not labels & partition", "False"), POLICY_TESTS),
 ]
 
 

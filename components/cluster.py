@@ -150,9 +150,12 @@ def scrape_jobs(stack: StackConfig, cluster: str, compactor_here: bool, receive_
     if view and cluster in (view.host_cluster, view.standby_cluster):
         tier = {jobs.QUERY, jobs.QUERY_FRONTEND, pool_name("query-results"), *([jobs.RULER] if view.ruler.enabled else [])}
         scraped = [replace(s, namespaces=(view.namespace,)) if s.job in tier else s for s in scraped]
-        if stack.tenancy.enabled:  # the enforcing query is a query of the tier: the query's alerts watch it too
-            scraped = [replace(s, tier_services=(names.QUERY_TENANTS_PODS,)) if s.job == jobs.QUERY else s
-                       for s in scraped]
+        # The enforcing query and the query in front of the ruler are queries of the tier: the query's alerts watch
+        # them too.
+        queries = ((names.QUERY_TENANTS_PODS,) * stack.tenancy.enabled +
+                   (names.QUERY_RULES_PODS,) * (view.ruler.enabled and view.mode == "distributed"))
+        if queries:
+            scraped = [replace(s, tier_services=queries) if s.job == jobs.QUERY else s for s in scraped]
     return scraped
 
 

@@ -466,14 +466,6 @@ def _global_view_problems(stack: StackConfig) -> list[tuple[str, str]]:
             problems.append(("global-view.query.promql-engine", f"mode distributed runs only on the Thanos engine: "
                                                                  f"set promql-engine: thanos (not "
                                                                  f"{view.query.promql_engine})"))
-        # Remote engines are only the endpoints serving the Query API (EndpointSet.GetQueryAPIClients); the ruler
-        # serves the StoreAPI alone, so a distributed global query would answer without its series.
-        if view.ruler.enabled:
-            problems.append(("global-view.ruler.enabled", "mode distributed leaves out the global ruler: a distributed "
-                                                           "query reads only endpoints serving the Query API (leaf "
-                                                           "queries), and the ruler serves the StoreAPI alone, so its "
-                                                           "alerts and recorded series would vanish from the global "
-                                                           "view; set enabled: false or keep mode local"))
     if view.dns and view.host_cluster in clusters:
         provider = clusters[view.host_cluster][0].storage.provider
         if provider == "in-cluster":

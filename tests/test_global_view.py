@@ -13,7 +13,8 @@ import yaml
 import config
 from components.global_view.entry_point import htpasswd_line
 from components.global_view.leaves import LEAF_SERVICE
-from components.global_view.tier import global_query_flags, global_replica_labels, global_rule_groups, global_sd_config
+from components.global_view.tier import (global_query_flags, global_replica_labels, global_rule_groups, global_sd_config,
+                                         rules_query_sd_config)
 from components.thanos.query import query_args
 
 from tests.support.stacks import run_probe, stack_config
@@ -250,6 +251,60 @@ def test_distributed_mode_partitions_by_cluster_on_the_thanos_engine_over_leaves
             "--query.distributed-with-overlapping-interval"} <= set(args)
 
 
+def test_distributed_mode_reads_the_global_ruler_through_a_query_partitioned_by_tier():
+    """With the ruler on, the distributed global query lists the query in front of the ruler (in the clear, inside
+    the namespace) instead of the ruler's StoreAPI, and partitions by `tier` beside `cluster`; that query lists every
+    ruler replica over mTLS. In local mode the global query still lists the ruler replicas themselves."""
+    raw = stack_config("prod")
+    raw["global-view"].update({"mode": "distributed", "query": {"promql-engine": "thanos"}})
+    view = config.load(raw).global_view
+    leaf = {"address": "query.chicago.obs.acme.internal:10901", "strict": True}
+    sd = global_sd_config(view, [leaf["address"]], "thanos-global")
+    assert sd["endpoints"] == [leaf, {"address": "thanos-query-rules.thanos-global.svc.cluster.local:10901",
+                                      "strict": True, "client_config": {"tls_config": {"enabled": False}}}]
+    assert [f for f in global_query_flags(view) if f.startswith("--query.partition-label")] == [
+        "--query.partition-label=cluster", "--query.partition-label=tier"]
+    rules = rules_query_sd_config(view, "thanos-global")
+    assert rules["default_client_config"] == sd["default_client_config"]
+    assert [e["address"] for e in rules["endpoints"]] == [
+        f"thanos-ruler-{i}.thanos-ruler.thanos-global.svc.cluster.local:10901" for i in range(view.ruler.replicas)]
+    assert view.ruler.query.replicas == 2 and not view.ruler.query.autoscaling.enabled
+    assert (view.ruler.query.resources.requests.memory, view.ruler.query.resources.limits.memory) == ("64Mi", "256Mi")
+    raw["global-view"]["mode"] = "local"
+    local = config.load(raw).global_view
+    assert [e["address"] for e in global_sd_config(local, [leaf["address"]], "thanos-global")["endpoints"]] == [
+        leaf["address"], *(e["address"] for e in rules["endpoints"])]
+
+
+def test_in_distributed_mode_only_the_rules_query_reads_the_ruler_and_only_the_global_query_reads_it(tmp_path):
+    """dev planned in distributed mode (the rules query with one replica, as dev runs one of everything): the rules
+    query is a Deployment of the global namespace with the small default size; NetworkPolicies let the global query
+    reach it and it reach the ruler, and no longer let the global query reach the ruler directly."""
+    from tests.network_policies import reachable
+
+    by_name = global_tier_of_dev(tmp_path, (
+        "    c['global-view']['mode'] = 'distributed'\n"
+        "    c['global-view']['query']['promql-engine'] = 'thanos'\n"
+        "    c['global-view']['ruler']['query'] = {'replicas': 1}\n"))
+    rules = by_name[("Deployment", "thanos-query-rules-pods")]["spec"]
+    assert rules["replicas"] == 1
+    container = rules["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"]["memory"] == "64Mi"
+    assert ("HorizontalPodAutoscaler", "thanos-query-rules-pods") not in by_name
+
+    def pod(component: str) -> dict:
+        return {"ns": "thanos-global", "labels": {"app.kubernetes.io/name": f"thanos-{component}",
+                                                  "app.kubernetes.io/instance": "chicago",
+                                                  "app.kubernetes.io/component": component,
+                                                  "app.kubernetes.io/part-of": "thanos"}}
+
+    policies = [o for (kind, _), o in by_name.items() if kind == "NetworkPolicy"]
+    assert reachable(policies, pod("query"), pod("query-rules"), 10901)
+    assert reachable(policies, pod("query-rules"), pod("ruler"), 10901)
+    assert not reachable(policies, pod("query"), pod("ruler"), 10901)
+    assert not reachable(policies, pod("query-frontend"), pod("query-rules"), 10901)
+
+
 def test_the_prometheus_engine_is_the_default_and_left_unrendered_the_thanos_one_is_a_choice_per_tier():
     raw = stack_config("prod")
     stack = config.load(raw)
@@ -272,8 +327,8 @@ def test_the_prometheus_engine_is_the_default_and_left_unrendered_the_thanos_one
      "global-view.partition-labels", "is a replica label"),
     (lambda v: v.update({"mode": "distributed", "ruler": {"enabled": False}}),
      "global-view.query.promql-engine", "runs only on the Thanos engine: set promql-engine: thanos (not prometheus)"),
-    (lambda v: v.update({"mode": "distributed", "query": {"promql-engine": "thanos"}}),
-     "global-view.ruler.enabled", "mode distributed leaves out the global ruler"),
+    (lambda v: v.update({"mode": "distributed", "query": {"promql-engine": "thanos"}, "extra-replica-labels": ["tier"]}),
+     "global-view", "partition-labels and replica labels must be disjoint (tier)"),
     (lambda v: v.update({"query": {"promql-engine": "v8"}}), "global-view.query.promql-engine", "'prometheus' or 'thanos'"),
     (lambda v: v.pop("dns"), "global-view", "needs dns"),
     (lambda v: v["entry-point"].pop("oidc-client-id"), "global-view.entry-point", "needs oidc-issuer-url and oidc-client-id"),

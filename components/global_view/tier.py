@@ -15,7 +15,8 @@ from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.mixin_dashboards import stack_components
 from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import GRPC_PORT, HTTP_PORT
-from components.platform.names import QUERY, QUERY_PODS, QUERY_TENANTS, dns_srv, service_address, service_url
+from components.platform.names import (QUERY, QUERY_PODS, QUERY_RULES, QUERY_TENANTS, dns_srv, service_address,
+                                      service_url)
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, NamespaceArgs, global_network_policies, service_account_objects
@@ -40,11 +41,31 @@ def global_sd_config(view: GlobalViewSpec, leaves: list[str], namespace: str) ->
     naming it instead of silently leaving its cluster out. `discovery: dns-srv` publishes the SRV record for other
     consumers; the global query does not follow it (Thanos refuses `strict` for a discovered name, and a discovered
     leaf that dies is dropped without a warning)."""
-    endpoints = list(leaves)
-    if view.ruler.enabled:
-        endpoints += ruler_endpoints(view.ruler.replicas, namespace)
+    endpoints: list[dict[str, Any]] = [{"address": address, "strict": True} for address in leaves]
+    if view.ruler.enabled and view.mode == "distributed":
+        endpoints.append(rules_query_endpoint(namespace))
+    elif view.ruler.enabled:
+        endpoints += [{"address": address, "strict": True} for address in ruler_endpoints(view.ruler.replicas, namespace)]
+    return {"default_client_config": {"tls_config": client_tls_config()}, "endpoints": endpoints}
+
+
+def rules_query_endpoint(namespace: str) -> dict[str, Any]:
+    """In distributed mode, the global query reads the global ruler through the query in front of it: Thanos v0.42.4
+    sends a distributed query's fragments only to endpoints serving the Query API (cmd/thanos/query.go passes
+    `EndpointSet.GetQueryAPIClients` to `query.NewRemoteEndpointsCreator`, and `GetQueryAPIClients` keeps only the
+    endpoints whose `endpointRef.HasQueryAPI`), and a ruler serves the StoreAPI alone; listed directly, its series
+    would be missing from every answer without a warning. Inside the namespace and in the clear, as the enforcing
+    query reads the global query (its client certificate is the one that reads the ruler)."""
+    return {"address": service_address(QUERY_RULES, namespace, GRPC_PORT), "strict": True,
+            "client_config": {"tls_config": {"enabled": False}}}
+
+
+def rules_query_sd_config(view: GlobalViewSpec, namespace: str) -> dict[str, Any]:
+    """The query in front of the global ruler: every ruler replica, strict, over mTLS with the global client
+    certificate (what the ruler accepts)."""
     return {"default_client_config": {"tls_config": client_tls_config()},
-            "endpoints": [{"address": address, "strict": True} for address in endpoints]}
+            "endpoints": [{"address": address, "strict": True}
+                          for address in ruler_endpoints(view.ruler.replicas, namespace)]}
 
 
 def global_replica_labels(view: GlobalViewSpec, stack_labels: list[str]) -> list[str]:
@@ -65,7 +86,7 @@ def global_query_flags(view: GlobalViewSpec) -> tuple[str, ...]:
     flags = ["--query.partial-response", f"--endpoint.info-timeout={view.info_timeout}"]
     if view.mode == "distributed":
         flags += ["--query.mode=distributed", "--query.distributed-with-overlapping-interval",
-                  *(f"--query.partition-label={label}" for label in view.partition_labels)]
+                  *(f"--query.partition-label={label}" for label in view.query_partition_labels)]
     return tuple(flags)
 
 
@@ -181,6 +202,11 @@ class GlobalTier(pulumi.ComponentResource):
             downstream = service_url("http", QUERY_TENANTS, ns, HTTP_PORT)
         parts.append(QueryFrontend(f"{name}-query-frontend", QueryFrontendArgs(
             ctx, view.query_frontend, view.cache, downstream, depends_on=after_ns), child))
+        if view.ruler.enabled and view.mode == "distributed":
+            parts.append(Query(f"{name}-query-rules", QueryArgs(build_query(
+                ctx, view.ruler.query, rules_query_sd_config(view, ns), labels,
+                extra_flags=("--query.partial-response",), tls_secret=GLOBAL_CLIENT_SECRET,
+                pod_annotations=authority.trust_annotation, component="query-rules"), depends_on=ready), child))
         if view.ruler.enabled:
             spec = view.ruler.model_copy(update={"rule_groups": global_rule_groups(view, stack.cluster_names()),
                                                  "alertmanagers": alertmanagers})

@@ -3,7 +3,7 @@ the targets that are up against. Prometheus discovers its targets through the SR
 which list only ready pods, so a dead or crash-looping replica leaves the targets instead of showing `up == 0`."""
 
 from components.observability import rules as jobs
-from components.platform.names import QUERY_TENANTS_PODS
+from components.platform.names import QUERY_RULES_PODS, QUERY_TENANTS_PODS
 from components.thanos.memcached import pool_name
 from components.thanos.prometheus import NAME as PROMETHEUS_NAME
 from components.thanos.prometheus import ScrapeJob
@@ -27,7 +27,8 @@ def planned_replicas(stack: StackConfig, namespace: str, scraped: list[ScrapeJob
            jobs.TEAM_RULER: thanos.ruler.team_rules.replicas * team_rulers}
     tier = {jobs.QUERY: view.query.replicas, jobs.QUERY_FRONTEND: view.query_frontend.replicas,
             jobs.RULER: view.ruler.replicas, pool_name("query-results"): view.cache.replicas} if view else {}
-    tier_only = {QUERY_TENANTS_PODS: stack.tenancy.query.replicas}
+    tier_only = {QUERY_TENANTS_PODS: stack.tenancy.query.replicas,
+                 QUERY_RULES_PODS: view.ruler.query.replicas if view else 0}
     planned = {}
     for scrape in [ScrapeJob(jobs.PROMETHEUS, (PROMETHEUS_NAME,), "web"), *scraped]:
         for where, replicas in ((namespace, own), *((other, tier) for other in scrape.namespaces)):

@@ -192,20 +192,24 @@ def cluster_flows(writers: bool, grafana: bool = False, team_rules: bool = False
     return flows
 
 
-def global_flows(grafana: bool, oauth2_proxy: bool, tenants: bool = False, gated: bool = False) -> list[Flow]:
+def global_flows(grafana: bool, oauth2_proxy: bool, tenants: bool = False, gated: bool = False,
+                 rules_query: bool = False) -> list[Flow]:
     """The global tier's data path: the global query reads the global ruler, the front-end and the ruler read the
     query, the front-end its cache, Grafana (and the oauth2-proxy) the front-end; Grafana only from the proxy. With
     `tenants` the front-end reads the enforcing query instead, and only that reads the global query's gRPC; Grafana
     (operators only) reads the global query. With an entry point too (`gated`) the tenant gate stands where the proxy
     stood and reads the global query (the operators' path); the gate alone is reached from the proxy, and trusts its
-    X-Forwarded-Groups."""
+    X-Forwarded-Groups. With `rules_query` (distributed mode) the global query reads the ruler through the query in
+    front of it, and only that query reads the ruler's StoreAPI."""
     readers = ("grafana",) * (grafana and not tenants) + (("tenant-gate",) if gated else ("oauth2-proxy",) * oauth2_proxy)
     query_readers = (("ruler", "validate", *(("tenant-gate",) * gated), *(("grafana",) * grafana)) if tenants
                      else ("query-frontend", "ruler", "validate"))
-    flows = [Flow("storeapi", roles("ruler"), ("query", "tls-probe"), (GRPC_PORT,)),
+    flows = [Flow("storeapi", roles("ruler"), ("query-rules" if rules_query else "query", "tls-probe"), (GRPC_PORT,)),
              Flow("query-http", roles("query"), query_readers, (HTTP_PORT,)),
              Flow("validated", roles("ruler"), ("validate",), (HTTP_PORT,)),
              Flow("results-cache", roles("memcached"), ("query-frontend",), (MEMCACHED_PORT,))]
+    if rules_query:
+        flows.append(Flow("rules-queryapi", roles("query-rules"), ("query",), (GRPC_PORT,)))
     if tenants:
         flows += [Flow("tenants-http", roles("query-tenants"), ("query-frontend",), (HTTP_PORT,)),
                   Flow("tenants-storeapi", roles("query"), ("query-tenants",), (GRPC_PORT,))]
@@ -351,7 +355,8 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
     proxied = entry is not None and entry.auth == "oauth2-proxy"
     gated = entry is not None and entry.gated(stack.tenancy.enabled)
     policies = baseline_policies(ctx, alertmanagers, global_flows(stack.observability.grafana.enabled, proxied,
-                                                                  stack.tenancy.enabled, gated),
+                                                                  stack.tenancy.enabled, gated,
+                                                                  view.ruler.enabled and view.mode == "distributed"),
                                  (OAUTH2_PROXY_PORT,))
     if stack.thanos.ruler.team_rules.enabled and stack.thanos.receive.enabled:
         # The global-scope team rulers run in the cluster's namespace and read the global query.

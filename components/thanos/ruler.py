@@ -30,6 +30,7 @@ from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
+from config.global_view import GLOBAL_RULER_LABEL
 from config.thanos import RulerSpec
 
 NAME = names.RULER
@@ -37,7 +38,7 @@ DATA_DIR = "/var/thanos/rule"
 RULES_DIR = "/etc/thanos/rules"
 
 
-GLOBAL_TIER_LABEL = 'tier="global"'
+GLOBAL_TIER_LABEL = f'{GLOBAL_RULER_LABEL}="global"'
 """The global ruler's one external label besides the replica label."""
 
 

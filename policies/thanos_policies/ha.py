@@ -85,10 +85,13 @@ def validate_min_replicas(args, report):
 
 def _replicas_key(name: str, props) -> str:
     """The config key of a component's replica count (receive routers and memcached pools have their own; the global
-    tier's are under global-view, its enforcing query's under tenancy)."""
+    tier's are under global-view, its enforcing query's under tenancy, the query in front of its ruler under
+    global-view.ruler)."""
     labels = (props.get("metadata") or {}).get("labels") or {}
     if labels.get("app.kubernetes.io/component") == "query-tenants":
         return "tenancy.query.replicas"
+    if labels.get("app.kubernetes.io/component") == "query-rules":
+        return "global-view.ruler.query.replicas"
     key = _leaf_replicas_key(name, props)
     return GLOBAL_REPLICAS_KEY.get(key, key) if labels.get("app.kubernetes.io/instance") == GLOBAL_INSTANCE else key
 

@@ -273,6 +273,37 @@ def validate_distributed_endpoints(args, report):
                    "them and list that, or use --query.mode=local.", query.urn)
 
 
+def _constant_label_names(flags: list[str]) -> set[str]:
+    """The names of a ruler's or receiver's constant external labels (`--label`; a per-pod replica label aside)."""
+    return {v.split("=", 1)[0] for v in flag(flags, "label") if "$(" not in v}
+
+
+def validate_distributed_partitions(args, report):
+    """Refuses a distributed query whose leaf query reads a ruler or receiver carrying none of its partition labels:
+    that producer's series sit in no partition (promql-engine's DistributedExecutionOptimizer builds each remote
+    engine's partition from these labels alone), so a join on the partition labels (`on (cluster)`) is pushed down
+    whole to every leaf, each answers it over its own half, and the answer misses every match across them."""
+    stack = Stack(args.resources)
+    for query, name, c, command, flags in workload_containers(args.resources):
+        partition = set(flag(flags, "query.partition-label"))
+        if command != "query" or not _distributed(flags) or not partition:  # none: Thanos partitions on every label
+            continue
+        outside = []
+        for address in _endpoint_addresses(stack, query, c, flags):
+            for leaf, leaf_container, leaf_flags in _queries(stack, query, address, through_frontends=False):
+                for inner in _endpoint_addresses(stack, leaf, leaf_container, leaf_flags):
+                    for producer in _behind(stack, leaf, inner):
+                        labels = set().union(*(_constant_label_names(f) for _, what, f in thanos_containers(producer.props)
+                                               if what in ("rule", "receive")))
+                        if labels and not labels & partition:
+                            outside.append(f"{inner} through {address} (labels {', '.join(sorted(labels))})")
+        if outside:
+            report(f"{name}: query runs --query.mode=distributed with --query.partition-label "
+                   f"{', '.join(sorted(partition))}, but reads producers that carry none of them: {_shown(outside, 3)}. "
+                   "Their series sit in no partition, so a join on the partition labels is answered by each leaf "
+                   "alone and misses them; add a --query.partition-label those producers carry.", query.urn)
+
+
 POLICIES = [
     stack_policy("thanos-query-dedup-labels", "Every query deduplicates on every replica label it can see, never on an "
                  "identity label.", validate_query_dedup),
@@ -286,4 +317,7 @@ POLICIES = [
     stack_policy("thanos-query-distributed-endpoints", "A query in distributed mode lists no store-only endpoint of the "
                  "stack directly: distributed mode reads only endpoints serving the Query API.",
                  validate_distributed_endpoints),
+    stack_policy("thanos-query-distributed-partitions", "A query in distributed mode has a partition label on every "
+                 "ruler and receiver its leaves read: a producer outside every partition is missed by joins.",
+                 validate_distributed_partitions),
 ]

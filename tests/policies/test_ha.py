@@ -87,6 +87,12 @@ def test_the_global_tier_findings_name_its_own_keys(planned):
     assert check("thanos-ha-min-replicas", DEPLOYMENT, leaf["inputs"]) == [
         "query has 1 replica(s); at least 2 are required (config: thanos.query.replicas)."]
 
+    # In distributed mode the global tier's query in front of its ruler has its own key.
+    rules = thanos_workload("Deployment", "thanos-query-rules-pods", ["query"], replicas=1)
+    rules["inputs"]["metadata"]["labels"] = {"app.kubernetes.io/component": "query-rules"}
+    assert check("thanos-ha-min-replicas", DEPLOYMENT, rules["inputs"]) == [
+        "query has 1 replica(s); at least 2 are required (config: global-view.ruler.query.replicas)."]
+
 
 def test_every_key_the_pack_names_is_a_key_of_the_stack_config():
     import re
@@ -98,7 +104,7 @@ def test_every_key_the_pack_names_is_a_key_of_the_stack_config():
     pack = Path(ha.__file__).parent
     named = {m for path in pack.glob("*.py") for m in re.findall(r"fix\('([^']+)'\)", path.read_text())}
     named |= {key.replace("<pool>", "index") for key in ha.REPLICAS_KEY.values()} | set(ha.GLOBAL_REPLICAS_KEY.values())
-    named |= {"tenancy.query.replicas", "thanos.receive.router-replicas"}
+    named |= {"tenancy.query.replicas", "global-view.ruler.query.replicas", "thanos.receive.router-replicas"}
     keys = {re.sub(r"\(\S+?\)", "", row[0]) for row in rows()}  # regions[].storage(aws).x -> regions[].storage.x
     unknown = sorted(k for k in named if k not in keys and not any(key.startswith(k + ".") for key in keys))
     assert len(named) > 25 and unknown == []

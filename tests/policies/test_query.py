@@ -166,3 +166,32 @@ def test_a_distributed_query_lists_no_store_only_endpoint_of_the_stack(prod):
     assert check_stack(policy, [*services, ruler, by_flag])[0].startswith(
         "root: query runs --query.mode=distributed but lists endpoint(s) that serve no Query API: "
         "dnssrv+_grpc._tcp.ruler.mon.svc (rule).")
+
+
+def test_a_distributed_query_reads_the_global_ruler_through_a_leaf_query_partitioned_by_its_label(prod):
+    """The wiring the plan uses with the global ruler on: a query in front of the ruler, listed by the distributed
+    root; with `cluster` alone as partition label the ruler's series sit in no partition and are refused, with its
+    `tier` added they pass; so does the store-only policy, which judges the leaf query and not the ruler behind it."""
+    policy = "thanos-query-distributed-partitions"
+    assert check_stack(policy, prod) == []
+    ruler = thanos_workload("StatefulSet", "ruler", ["rule", "--query=query.mon.svc:10902", '--label=tier="global"',
+                                                     '--label=rule_replica="$(POD_NAME)"'], replicas=2)
+    rules = thanos_workload("Deployment", "rules", ["query", "--endpoint-strict=ruler-0.ruler.mon.svc:10901"], replicas=2)
+    services = [_service("ruler", "ruler", headless=True), _service("rules", "rules")]
+    sd = {"endpoints": [{"address": "query.chicago.example:10901", "strict": True},
+                        {"address": "rules.mon.svc:10901", "strict": True}]}
+    root = thanos_workload("Deployment", "root", [*DISTRIBUTED, "--query.promql-engine=thanos",
+                                                  f"--endpoint.sd-config={json.dumps(sd)}"], replicas=2)
+    assert check_stack(policy, [*services, ruler, rules, root]) == [
+        "root: query runs --query.mode=distributed with --query.partition-label cluster, but reads producers that "
+        "carry none of them: ruler-0.ruler.mon.svc:10901 through rules.mon.svc:10901 (labels tier). Their series sit "
+        "in no partition, so a join on the partition labels is answered by each leaf alone and misses them; add a "
+        "--query.partition-label those producers carry."]
+    assert check_stack("thanos-query-distributed-endpoints", [*services, ruler, rules, root]) == []
+    partitioned = copy.deepcopy(root)
+    container(partitioned["inputs"], "root")["args"].append("--query.partition-label=tier")
+    assert check_stack(policy, [*services, ruler, rules, partitioned]) == []
+    # Without partition labels Thanos partitions on every external label: nothing to judge; nor in local mode.
+    for args in (["query", "--query.mode=distributed", f"--endpoint.sd-config={json.dumps(sd)}"],
+                 ["query", "--query.partition-label=cluster", f"--endpoint.sd-config={json.dumps(sd)}"]):
+        assert check_stack(policy, [*services, ruler, rules, thanos_workload("Deployment", "root", args, 2)]) == []
