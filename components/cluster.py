@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform import names
-from components.platform.common import HTTP_PORT, RECEIVE_REPLICA_LABEL, stable_bcrypt
+from components.platform.common import HTTP_PORT, RECEIVE_REPLICA_LABEL, service_name, stable_bcrypt
 from components.platform.names import dns_srv, pod_address, service_address
 from components.global_view.certificates import Certificate, StackAuthority
 from components.platform.tls import service_names
@@ -46,7 +46,18 @@ from components.thanos.receive import (
 )
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
-from components.thanos.team_rules import TeamRuler, TeamRules, TeamRulesArgs, build_team_rules, team_rulers
+from components.thanos.team_rules import (
+    GLOBAL_TEAM_QUERY,
+    TEAM_QUERY,
+    TEAM_QUERY_TLS_SECRET,
+    TeamRuler,
+    TeamRules,
+    TeamRulesArgs,
+    build_team_rules,
+    global_query_sd_config,
+    team_query_address,
+    team_rulers,
+)
 from components.thanos.store import Store, StoreArgs, shard_names, store_endpoints
 from config.limits import resolved_limits
 from config.stack import StackConfig, dr_cluster_of, dr_store_endpoints, replica_bucket_name
@@ -185,6 +196,10 @@ def cluster_certificates(stack: StackConfig, ctx: ClusterContext) -> list[Certif
                               DEFAULT_TENANT if tenancy.enabled else "")]
         certs += [Certificate(tenant_client_secret(tenant.name), f"remote-write-client.{tenant.name}.{ctx.cluster}", (),
                               "client", "writers", tenant.name) for tenant in tenancy.tenants]
+        if tenancy.enabled and cluster_team_rulers(stack, ctx.cluster):
+            certs.append(Certificate(TEAM_QUERY_TLS_SECRET, f"thanos-query-team-rules.{ctx.cluster}", tuple(
+                name for component in (TEAM_QUERY, GLOBAL_TEAM_QUERY)
+                for name in service_names(service_name(component), ctx.namespace)), "server"))
     if stack.global_view:
         certs.append(leaf_certificate(stack.global_view, ctx.cluster, ctx.namespace))
     return certs
@@ -350,12 +365,20 @@ class ThanosCluster(pulumi.ComponentResource):
         team = cluster_team_rulers(stack, ctx.cluster)
         if team:
             view = stack.global_view
-            global_query = (service_address(names.QUERY, view.namespace, HTTP_PORT)
-                            if view and any(r.global_scope for r in team) else None)
+            scoped = view is not None and any(r.global_scope for r in team)
+            global_query = service_address(names.QUERY, view.namespace, HTTP_PORT) if view and scoped else None
+            enforcing: list[tuple[str, dict[str, Any]]] = []
+            if stack.tenancy.enabled:  # read through the queries that scope each ruler to its tenant
+                query = team_query_address(TEAM_QUERY, ctx.namespace)
+                enforcing.append((TEAM_QUERY, endpoint_sd_config(self._plan.endpoints)))
+                if view and scoped:
+                    global_query = team_query_address(GLOBAL_TEAM_QUERY, ctx.namespace)
+                    enforcing.append((GLOBAL_TEAM_QUERY, global_query_sd_config(view.namespace)))
             rulers.append(TeamRules(f"{self._prefix}-team-rules", TeamRulesArgs(build_team_rules(
                 ctx, spec.team_rules, team, query_address=query, global_query_address=global_query,
                 alertmanagers=cluster_alertmanagers(stack, ctx.namespace), remote_write_url=remote_write_url(ctx.namespace),
-                evaluation_interval=spec.evaluation_interval), depends_on=after), self._child()))
+                evaluation_interval=spec.evaluation_interval, enforcing=enforcing,
+                replica_labels=self._plan.replica_labels), depends_on=after), self._child()))
         return self.ready + rulers
 
     def _query_path(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:

@@ -286,7 +286,8 @@ class TeamRulesSpec(StrictModel):
     `InvalidConfiguration` Event and the others still load. Every selector of a team's rule is scoped to the
     series of its own namespace (`enforcedNamespaceLabel: namespace`), and its alerts carry that namespace.
     Stateless: results are remote-written to the cluster's receive (needs thanos.receive), with the tenant's
-    certificate for a tenant's namespaces. With a global view, a PrometheusRule labelled `thanos.io/rule-scope:
+    certificate for a tenant's namespaces; with tenants, the rulers read through a query that scopes each to the
+    tenant of that certificate (`query`). With a global view, a PrometheusRule labelled `thanos.io/rule-scope:
     global` is evaluated over the global query instead, by the global team rulers beside the global tier (host and
     standby cluster), still scoped to its namespace (in every cluster)."""
 
@@ -302,6 +303,12 @@ class TeamRulesSpec(StrictModel):
     """Replicas of each team ruler (its alerts deduplicated by Alertmanager, its series by query); default 2."""
     resources: Resources = sized("100m", "256Mi", "512Mi")
     """The thanos-ruler container of each replica; default 100m/256Mi requests, 512Mi limit."""
+    query: QuerySpec = Field(default_factory=lambda: QuerySpec(
+        resources=Resources(requests=Compute(cpu="100m", memory="256Mi"), limits=Compute(memory="1Gi")),
+        autoscaling=Autoscaling(enabled=False)))
+    """With tenants, the query the team rulers read through (`thanos-query-team-rules`, and
+    `thanos-query-global-team-rules` beside the global tier): it scopes every query to the tenant of the ruler's client
+    certificate; default 2 replicas of 100m/256Mi requests, 1Gi limit, no autoscaling."""
 
 
 class RulerSpec(StrictModel):

@@ -1,15 +1,19 @@
-"""Rules from teams (issue 35) under the real prometheus-operator v0.85.0, the real Thanos ruler v0.42.4, its real
-config-reloader, a real Prometheus 3.5.0 and a real Alertmanager: a team's PrometheusRule goes from the API server to
-an alert at Alertmanager, with its team's labels, scoped to its own namespace's series.
+"""Rules from teams (issue 35) under the real prometheus-operator v0.85.0, the real Thanos ruler v0.42.4 and query, the
+operator's real config-reloader, a real Prometheus 3.5.0 with its Thanos sidecar and a real Alertmanager: a team's
+PrometheusRule goes from the API server to an alert at Alertmanager, with its team's labels, scoped to its own
+namespace's series of its own tenant.
 
 dev is planned with `thanos.ruler.team-rules` on (namespace `apps`; dev's tenants team-a and team-b get their own
 rulers) and its ThanosRulers, Secrets and Namespaces go to a real API server, where the real operator renders them.
-The rendered `thanos-team-rules` pod then runs here as the operator wrote it: the thanos-ruler container's args and
-the config-reloader's, their Secret and ConfigMap volumes as files. Four things stand in for the cluster:
+The rendered pod of tenant team-a's ruler then runs here as the operator wrote it: the thanos-ruler container's args
+and the config-reloader's, their Secret and ConfigMap volumes as files (its client certificate is team-a's, from the
+plan). It reads through the planned enforcing query (`thanos-query-team-rules`: its args, server certificate, CA
+bundle and web config from the plan), which scopes every query to the tenant of the certificate presented. What
+stands in for the cluster:
 - the kubelet's volume sync is a loop that copies the rules ConfigMap into the watched folder each second (a real
   kubelet takes up to its sync period, 1 min by default, plus its ConfigMap cache TTL: not part of what is timed);
-- the query the ruler reads is a real Prometheus scraping itself twice, once labelled `namespace="apps"` and once
-  `namespace="other"` (the planned query would answer the same selectors);
+- the enforcing query's StoreAPIs are one sidecar of a real Prometheus scraping itself three times (TARGETS), in
+  place of the cluster's sidecars, stores and receivers; addresses are loopback ports in place of Service names;
 - Alertmanager is a real one on loopback, in place of the planned Service name;
 - the remote-write target (the routers) is left as rendered and unreachable here: samples queue, alerts do not wait.
 The evaluation interval is 5 s (dev's is 1 m) so the first evaluation after a reload is seconds away. A rule labelled
@@ -18,9 +22,11 @@ for the global scope is judged by where the operator renders it (the global team
 import base64
 import json
 import os
+import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,10 +41,12 @@ from tests.realtools.plan import kubernetes_objects
 pytestmark = pytest.mark.real
 
 CLUSTER = "chicago"
-RULER = "thanos-team-rules"
-SELECTED, UNSELECTED = "apps", "other"
+SELECTED, UNSELECTED = "team-a", "other"
+"""The namespace of dev's tenant team-a, whose team ruler runs here; a namespace nobody selects."""
+RULER = "thanos-team-rules-team-a"
+TENANT, FORGER = "team-a", "team-b"
 OVERRIDES = {"thanos": {"ruler": {"evaluation-interval": "5s",
-                                  "team-rules": {"enabled": True, "namespaces": [SELECTED]}}},
+                                  "team-rules": {"enabled": True, "namespaces": ["apps"]}}},
              "tracing": {"endpoint": "otel-collector.observability.svc:4317"}}
 """dev with team rules, evaluated every 5 s, and tracing (nothing listens: the ruler starts with it all the same)."""
 MONITORING = "monitoring.coreos.com/v1"
@@ -126,6 +134,7 @@ def team_rules(tmp_path_factory):
         assert sts, cluster.log("prometheus-operator")
         try:
             servers = start_servers(work, processes)
+            enforcing = start_enforcing_query(work, planned, servers["sidecar"], processes)
             pod = sts["spec"]["template"]["spec"]
             mounts: dict[str, Path] = {}
             for volume in pod["volumes"]:
@@ -146,9 +155,15 @@ def team_rules(tmp_path_factory):
             (work / "volumes" / rules_volume).rename(work / "rules" / rules_volume)
             mounts = {m: p for m, p in mounts.items() if not m.endswith(f"/{rules_volume}")}
             mounts[rules_root] = work / "rules"
-            # The query and Alertmanager this test runs, in the Secret the rendered ruler reads them from.
-            (mounts["/etc/thanos/config/query-config"] / "query.yaml").write_text(yaml.safe_dump(
-                [{"static_configs": [f"127.0.0.1:{servers['prometheus']}"], "scheme": "http"}]))
+            # The enforcing query and Alertmanager this test runs, at the addresses the rendered ruler reads them from
+            # (the server name is the one its certificate names, which the cluster DNS would have given).
+            query_config = mounts["/etc/thanos/config/query-config"] / "query.yaml"
+            rendered_query = yaml.safe_load(query_config.read_text())
+            assert rendered_query[0]["scheme"] == "https", rendered_query
+            host = rendered_query[0]["static_configs"][0].rsplit(":", 1)[0]
+            rendered_query[0]["static_configs"] = [f"127.0.0.1:{enforcing}"]
+            rendered_query[0]["http_config"]["tls_config"]["server_name"] = host
+            query_config.write_text(yaml.safe_dump(rendered_query))
             (mounts["/etc/thanos/config/alertmanager-config"] / "alertmanagers.yaml").write_text(yaml.safe_dump(
                 {"alertmanagers": [{"static_configs": [f"127.0.0.1:{servers['alertmanager']}"], "scheme": "http",
                                     "api_version": "v2"}]}))
@@ -172,7 +187,8 @@ def team_rules(tmp_path_factory):
             assert wait_until(lambda: ready(f"http://127.0.0.1:{http}/-/ready"), 60, 0.5), log(work, "thanos-ruler")
             yield {"cluster": cluster, "namespace": namespace, "rules_volume": rules_volume, "ruler": f"http://127.0.0.1:{http}",
                    "alertmanager": f"http://127.0.0.1:{servers['alertmanager']}", "work": work, "rule_args": rule_args,
-                   "planned": planned, "operator": f"http://127.0.0.1:{operator_port}"}
+                   "planned": planned, "operator": f"http://127.0.0.1:{operator_port}",
+                   "prometheus": f"http://127.0.0.1:{servers['prometheus']}"}
         finally:
             if sync:
                 sync.stop()
@@ -205,13 +221,21 @@ def ready(url: str) -> bool:
         return False
 
 
+TARGETS = ((SELECTED, TENANT), (SELECTED, FORGER), (UNSELECTED, "default-tenant"))
+"""(namespace, tenant_id) of the test Prometheus' three targets: the team's own, the same namespace label written by
+another tenant (what a tenant's remote-write may carry), and an unselected namespace."""
+
+
 def start_servers(work: Path, processes: list[subprocess.Popen]) -> dict[str, int]:
-    """A Prometheus scraping itself as two namespaces' targets, and an Alertmanager; their ports once ready."""
+    """A Prometheus scraping itself as the TARGETS, its Thanos sidecar (the StoreAPI the enforcing query reads) and an
+    Alertmanager; their ports once ready."""
     prometheus, alertmanager, mesh = free_port(), free_port(), free_port()
+    sidecar_grpc, sidecar_http = free_port(), free_port()
     (work / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [{"job_name": f"web-{ns}", "static_configs": [
-            {"targets": [f"127.0.0.1:{prometheus}"], "labels": {"namespace": ns}}]} for ns in (SELECTED, UNSELECTED)]}))
+        "global": {"scrape_interval": "1s", "external_labels": {"cluster": CLUSTER}},
+        "scrape_configs": [{"job_name": f"web-{ns}-{tenant}", "static_configs": [
+            {"targets": [f"127.0.0.1:{prometheus}"], "labels": {"namespace": ns, "tenant_id": tenant}}]}
+            for ns, tenant in TARGETS]}))
     spawn(work, "prometheus", [str(tool("prometheus")), f"--config.file={work / 'prometheus.yml'}",
                                f"--storage.tsdb.path={work / 'prometheus-data'}",
                                f"--web.listen-address=127.0.0.1:{prometheus}"], processes)
@@ -223,7 +247,70 @@ def start_servers(work: Path, processes: list[subprocess.Popen]) -> dict[str, in
                                  f"--cluster.listen-address=127.0.0.1:{mesh}"], processes)
     for name, port in (("prometheus", prometheus), ("alertmanager", alertmanager)):
         assert wait_until(lambda port=port: ready(f"http://127.0.0.1:{port}/-/ready"), 60, 0.5), log(work, name)
-    return {"prometheus": prometheus, "alertmanager": alertmanager}
+    spawn(work, "sidecar", [str(tool("thanos")), "sidecar", f"--prometheus.url=http://127.0.0.1:{prometheus}",
+                            f"--tsdb.path={work / 'prometheus-data'}", f"--grpc-address=127.0.0.1:{sidecar_grpc}",
+                            f"--http-address=127.0.0.1:{sidecar_http}"], processes)
+    assert wait_until(lambda: ready(f"http://127.0.0.1:{sidecar_http}/-/ready"), 60, 0.5), log(work, "sidecar")
+    return {"prometheus": prometheus, "alertmanager": alertmanager, "sidecar": sidecar_grpc}
+
+
+def planned_files(planned: list[dict[str, Any]], volume: dict[str, Any], into: Path) -> Path:
+    """A planned Secret or ConfigMap volume as files, from the plan (the kubelet's part)."""
+    into.mkdir(parents=True, exist_ok=True)
+    source = volume.get("secret") or volume.get("configMap")
+    name = source.get("secretName") or source.get("name")
+    obj = next(o for o in planned if o["kind"] in ("Secret", "ConfigMap") and o["metadata"]["name"] == name
+               and o["metadata"].get("namespace") == f"thanos-{CLUSTER}")
+    raw = obj.get("data") or {}
+    data = {**({k: base64.b64decode(v).decode() for k, v in raw.items()} if obj["kind"] == "Secret" else raw),
+            **(obj.get("stringData") or {})}
+    items = {i["key"]: i["path"] for i in source.get("items") or []} or {k: k for k in data}
+    for key, path in items.items():
+        (into / path).write_text(data[key])
+    return into
+
+
+def start_enforcing_query(work: Path, planned: list[dict[str, Any]], sidecar: int,
+                          processes: list[subprocess.Popen]) -> int:
+    """The planned thanos-query-team-rules, as planned (its args, certificate, CA bundle and web config), reading the
+    test's sidecar instead of the cluster's StoreAPIs; its HTTPS port once ready."""
+    deployment = next(o for o in planned if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "thanos-query-team-rules-pods" and o["metadata"]["namespace"] == f"thanos-{CLUSTER}")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    paths = {m["mountPath"]: planned_files(planned, volumes[m["name"]], work / "query" / m["name"])
+             for m in container["volumeMounts"]}
+
+    def local(text: str) -> str:
+        for path in sorted(paths, key=len, reverse=True):
+            text = text.replace(path, str(paths[path]))
+        return text
+
+    web = paths["/etc/thanos/web"] / "web.yaml"
+    web.write_text(local(web.read_text()))
+    http, grpc = free_port(), free_port()
+    args = []
+    for arg in container["args"]:
+        if arg.startswith("--endpoint.sd-config="):
+            arg = "--endpoint.sd-config=" + json.dumps({"endpoints": [{"address": f"127.0.0.1:{sidecar}", "strict": True}]})
+        elif arg.startswith("--http-address="):
+            arg = f"--http-address=127.0.0.1:{http}"
+        elif arg.startswith("--grpc-address="):
+            arg = f"--grpc-address=127.0.0.1:{grpc}"
+        args.append(local(arg))
+    spawn(work, "enforcing-query", [str(tool("thanos")), *args], processes)
+
+    def up() -> bool:
+        try:
+            context = ssl.create_default_context(cafile=str(paths["/etc/thanos/ca"] / "ca.crt"))
+            context.check_hostname = False
+            with urllib.request.urlopen(f"https://127.0.0.1:{http}/-/ready", timeout=2, context=context) as response:
+                return response.status == 200
+        except OSError:
+            return False
+    assert wait_until(up, 60, 0.5), log(work, "enforcing-query")
+    return http
 
 
 def alerts(url: str) -> list[dict[str, Any]]:
@@ -276,10 +363,15 @@ def test_a_teams_prometheusrule_reaches_alertmanager_scoped_to_its_namespace_and
     at_alertmanager = time.monotonic() - created
     print(f"PrometheusRule created -> in the rules ConfigMap {in_configmap:.1f} s, first evaluation "
           f"{first_evaluation:.1f} s, alert at Alertmanager {at_alertmanager:.1f} s (kubelet sync not included)")
-    # Only the team's own namespace's series: the same `up` of the other namespace is not seen (enforcedNamespaceLabel).
+    # Only the team's own namespace's series of its own tenant: the same `up` of the other namespace is not seen
+    # (enforcedNamespaceLabel), nor the one another tenant labelled with this namespace (the enforcing query, by the
+    # tenant of the ruler's certificate). Prometheus itself holds both of the namespace's.
+    direct = http_json(f"{team_rules['prometheus']}/api/v1/query?query=" + urllib.parse.quote(
+        f'up{{namespace="{SELECTED}"}}'))["data"]["result"]
+    assert sorted(r["metric"]["tenant_id"] for r in direct) == [TENANT, FORGER], direct
     assert len(fired) == 1, fired
     labels = fired[0]["labels"]
-    assert {"team": SELECTED, "namespace": SELECTED, "cluster": "chicago", "region": "us-central",
+    assert {"team": SELECTED, "namespace": SELECTED, "tenant_id": TENANT, "cluster": "chicago", "region": "us-central",
             "severity": "warning"}.items() <= labels.items(), labels
     assert "thanos_ruler_replica" not in labels
     rule = next(r for r in group["rules"] if r["name"] == "TeamWebUp")
@@ -316,7 +408,7 @@ def test_a_teams_prometheusrule_reaches_alertmanager_scoped_to_its_namespace_and
     fleet = prometheus_rule(SELECTED, "fleet", "TeamFleetDown", "sum(up) == 0")
     fleet["metadata"]["labels"] = {"thanos.io/rule-scope": "global"}
     create(fleet)
-    global_path = f"/api/v1/namespaces/{namespace}/configmaps/thanos-ruler-thanos-global-team-rules-rulefiles-0"
+    global_path = f"/api/v1/namespaces/{namespace}/configmaps/thanos-ruler-thanos-global-team-rules-team-a-rulefiles-0"
 
     def global_rules() -> list[str]:
         return sorted((cluster.get(global_path) or {}).get("data") or {})
@@ -343,18 +435,21 @@ def last_reload(ruler: str) -> float:
                if line.startswith("thanos_rule_config_last_reload_success_timestamp_seconds"))
 
 
+BASE = "thanos-team-rules"
+
+
 def test_each_tenant_gets_its_own_ruler_writing_with_its_own_certificate(team_rules):
     """dev's tenants: a ThanosRuler per tenant over its namespaces, remote-writing with that tenant's certificate
     (the routers file its results under the tenant); the operator rendered each pod with that certificate only."""
     cluster, namespace = team_rules["cluster"], team_rules["namespace"]
     rulers = {o["metadata"]["name"]: o for o in team_rules["planned"] if o["kind"] == "ThanosRuler"}
-    assert set(rulers) == {f"{prefix}{tenant}" for prefix in (RULER, "thanos-global-team-rules")
+    assert set(rulers) == {f"{prefix}{tenant}" for prefix in (BASE, "thanos-global-team-rules")
                            for tenant in ("", "-team-a", "-team-b")}
-    expected = {RULER: "thanos-remote-write-client-tls", f"{RULER}-team-a": "thanos-remote-write-client-team-a",
-                f"{RULER}-team-b": "thanos-remote-write-client-team-b"}
+    expected = {BASE: "thanos-remote-write-client-tls", f"{BASE}-team-a": "thanos-remote-write-client-team-a",
+                f"{BASE}-team-b": "thanos-remote-write-client-team-b"}
     for name, secret in expected.items():
-        if name != RULER:
-            tenant = name.removeprefix(f"{RULER}-")
+        if name != BASE:
+            tenant = name.removeprefix(f"{BASE}-")
             assert rulers[name]["spec"]["ruleNamespaceSelector"]["matchExpressions"][0]["values"] == [tenant]
         sts = cluster.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/thanos-ruler-{name}")
         secrets = {v["secret"]["secretName"] for v in sts["spec"]["template"]["spec"]["volumes"] if "secret" in v}

@@ -74,9 +74,13 @@ def test_each_team_ruler_is_a_valid_thanosruler_scoped_to_its_namespaces_without
         assert ruler["spec"]["labels"] == ({"tier": "global", "team_rules_cluster": "chicago"} if is_global else
                                            {"cluster": "chicago", "region": "us-central"})
         assert ruler["spec"].get("alertDropLabels") == (["team_rules_cluster"] if is_global else None)
+    # dev keeps tenants: every team ruler reads through an enforcing query beside it, with its certificate.
     config = next(o for o in planned if o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-team-rules-config")
-    assert yaml.safe_load(config["stringData"]["global-query.yaml"]) == [
-        {"scheme": "http", "static_configs": ["thanos-query.thanos-global.svc.cluster.local:10902"]}]
+    tls = {"tls_config": {"ca_file": "/etc/thanos/ca/ca.crt", "cert_file": "/etc/thanos/tls/tls.crt",
+                          "key_file": "/etc/thanos/tls/tls.key"}}
+    for key, component in (("query.yaml", "team-rules"), ("global-query.yaml", "global-team-rules")):
+        assert yaml.safe_load(config["stringData"][key]) == [{"scheme": "https", "http_config": tls, "static_configs": [
+            f"thanos-query-{component}.thanos-chicago.svc.cluster.local:10902"]}]
     account = next(o for o in planned if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "thanos-team-ruler")
     assert account["automountServiceAccountToken"] is False
     budgets = {o["metadata"]["name"] for o in planned if o["kind"] == "PodDisruptionBudget"}
@@ -97,10 +101,11 @@ def test_team_rulers_may_read_the_query_and_alert_and_their_series_are_deduplica
     global_query = next(o for o in tier if o["kind"] == "Deployment" and o["metadata"]["name"] == "thanos-query-pods")
     global_args = global_query["spec"]["template"]["spec"]["containers"][0]["args"]
     assert {"--query.replica-label=thanos_ruler_replica", "--query.replica-label=team_rules_cluster"} <= set(global_args)
-    # And lets the global-scope rulers beside it read it, and they may.
+    # And lets the global-scope enforcing query beside the rulers read its gRPC, and it may.
     ingress = next(o for o in tier if o["metadata"]["name"] == "thanos-team-ruler-query-ingress")["spec"]["ingress"]
     assert ingress[0]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "thanos-chicago"}
-    assert "thanos-team-ruler-global-query-egress" in policies
+    assert ingress[0]["ports"] == [{"protocol": "TCP", "port": 10901}]
+    assert "thanos-team-query-global-query-egress" in policies
 
 
 def test_without_team_rules_nothing_changes():
@@ -122,3 +127,32 @@ def test_the_clusters_prometheus_scrapes_the_team_rulers_and_the_mixins_ruler_al
     # Six team rulers (apps, team-a, team-b; the cluster's and the global-scope ones) of two replicas each.
     assert "job: thanos-team-ruler\n" in rules and "vector(12)" in rules
     assert 'job=~"thanos-ruler|thanos-team-ruler"' in rules
+
+
+def test_with_tenants_the_rulers_read_through_queries_that_scope_them_to_their_certificates_tenant(planned):
+    here = [o for o in planned if o["metadata"].get("namespace") == "thanos-chicago"]
+    for name in ("thanos-query-team-rules-pods", "thanos-query-global-team-rules-pods"):
+        deployment = next(o for o in here if o["kind"] == "Deployment" and o["metadata"]["name"] == name)
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert {"--query.enforce-tenancy", "--query.tenant-certificate-field=organization",
+                "--query.tenant-label-name=tenant_id", "--http.config=/etc/thanos/web/web.yaml"} <= set(container["args"])
+        assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+        sd = json.loads(next(a for a in container["args"] if a.startswith("--endpoint.sd-config="))
+                        .split("=", 1)[1])["endpoints"]
+        if "global" in name:
+            assert sd == [{"address": "thanos-query.thanos-global.svc.cluster.local:10901", "strict": True}]
+        else:
+            assert len(sd) > 1 and all(e["strict"] for e in sd)
+    web = yaml.safe_load(next(o for o in here if o["kind"] == "ConfigMap" and o["metadata"]["name"] ==
+                              "thanos-query-team-rules-web")["data"]["web.yaml"])["tls_server_config"]
+    assert web["client_ca_file"] == "/etc/thanos/ca/writers.crt" and web["client_auth_type"] == "VerifyClientCertIfGiven"
+    assert any(o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-query-team-rules-tls" for o in here)
+
+
+def test_without_tenants_the_rulers_read_the_clusters_query():
+    objects = [o for c, o in kubernetes_objects("dev", {"thanos": {"ruler": {"team-rules": TEAM}}, "tenancy": {
+        "tenants": [], "operators": []}}) if c == "chicago" and o["metadata"].get("namespace") == "thanos-chicago"]
+    config = next(o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "thanos-team-rules-config")
+    assert yaml.safe_load(config["stringData"]["query.yaml"]) == [
+        {"scheme": "http", "static_configs": ["dnssrv+_http._tcp.thanos-query-pods.thanos-chicago.svc.cluster.local"]}]
+    assert not [o for o in objects if "query-team-rules" in o["metadata"]["name"]]

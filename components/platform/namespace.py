@@ -162,15 +162,17 @@ BUCKET_CLIENTS = ("prometheus", "store", "compactor", "ruler", "receive", "bucke
 """Roles that reach the in-cluster object store."""
 
 
-def cluster_flows(writers: bool, grafana: bool = False, team_rules: bool = False) -> list[Flow]:
+def cluster_flows(writers: bool, grafana: bool = False, team_rules: bool = False, tenants: bool = False) -> list[Flow]:
     """A cluster namespace's data path, server by server (`grafana`: Grafana runs here, beside the query-frontend it
-    reads, as it does without a global view; `team_rules`: the team rulers read the query and send alerts). What no
-    flow names is closed even inside the namespace: Prometheus' lifecycle, the ingestors' remote-write and gRPC (only
-    the routers forward), the caches (only their own clients), Alertmanager (only what sends alerts); Prometheus' API
-    only to the routers (their head-series limits)."""
+    reads, as it does without a global view; `team_rules`: the team rulers read the query and send alerts, and with
+    `tenants` read through the enforcing queries instead, which read the StoreAPIs). What no flow names is closed
+    even inside the namespace: Prometheus' lifecycle, the ingestors' remote-write and gRPC (only the routers forward),
+    the caches (only their own clients), Alertmanager (only what sends alerts); Prometheus' API only to the routers
+    (their head-series limits)."""
     rulers = ("ruler", *(("team-ruler",) * team_rules))
+    team_queries = ("query-team-rules", "query-global-team-rules") if team_rules and tenants else ()
     flows = [
-        Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query",), (GRPC_PORT,)),
+        Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query", *team_queries[:1]), (GRPC_PORT,)),
         Flow("receive-forward", roles("receive"), ("receive-router",), (GRPC_PORT,)),
         Flow("query-http", roles("query"), ("query-frontend", *rulers, "validate"), (HTTP_PORT,)),
         Flow("validated", roles("ruler", "bucket-web"), ("validate",), (HTTP_PORT,)),
@@ -189,6 +191,8 @@ def cluster_flows(writers: bool, grafana: bool = False, team_rules: bool = False
         flows.append(Flow("meta-monitoring", roles("prometheus"), ("receive-router",), (PROMETHEUS_PORT,)))
     if grafana:
         flows.append(Flow("query-frontend-http", roles("query-frontend"), ("grafana",), (HTTP_PORT,)))
+    if team_queries:
+        flows.append(Flow("team-query-http", roles(*team_queries), ("team-ruler",), (HTTP_PORT,)))
     return flows
 
 
@@ -317,15 +321,21 @@ def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: lis
     policies = baseline_policies(ctx, alertmanagers,
                                  cluster_flows(stack.thanos.receive.enabled,
                                                grafana=stack.observability.grafana.enabled and stack.global_view is None,
-                                               team_rules=team_rules))
+                                               team_rules=team_rules, tenants=stack.tenancy.enabled))
     if team_rules and alertmanager_namespaces(alertmanagers):
         policies.append(network_policy(ctx, "thanos-team-ruler-alertmanager-egress", roles("team-ruler"), egress=[
             {"to": [namespace_peer(ns) for ns in alertmanager_namespaces(alertmanagers)], "ports": tcp_ports(9093)}]))
     view = stack.global_view
     if team_rules and view and ctx.cluster in (view.host_cluster, view.standby_cluster):
-        # The global-scope team rulers read the global query beside them.
-        policies.append(network_policy(ctx, "thanos-team-ruler-global-query-egress", roles("team-ruler"), egress=[
-            {"to": [{**namespace_peer(view.namespace), "podSelector": roles("query")}], "ports": tcp_ports(HTTP_PORT)}]))
+        # The global-scope team rulers read the global query beside them (with tenants, through the enforcing query
+        # here, which reads its gRPC).
+        if stack.tenancy.enabled:
+            policies.append(network_policy(ctx, "thanos-team-query-global-query-egress", roles("query-global-team-rules"),
+                                           egress=[{"to": [{**namespace_peer(view.namespace), "podSelector": roles("query")}],
+                                                    "ports": tcp_ports(GRPC_PORT)}]))
+        else:
+            policies.append(network_policy(ctx, "thanos-team-ruler-global-query-egress", roles("team-ruler"), egress=[
+                {"to": [{**namespace_peer(view.namespace), "podSelector": roles("query")}], "ports": tcp_ports(HTTP_PORT)}]))
     policies += observability_policies(ctx, stack)
     policies.append(object_storage_egress(ctx, "thanos-object-storage-egress", _components(BUCKET_USERS)))
     writers = [*stack.thanos.receive.remote_write_namespaces,
@@ -359,10 +369,12 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
                                                                   view.ruler.enabled and view.mode == "distributed"),
                                  (OAUTH2_PROXY_PORT,))
     if stack.thanos.ruler.team_rules.enabled and stack.thanos.receive.enabled:
-        # The global-scope team rulers run in the cluster's namespace and read the global query.
+        # The global-scope team rulers run in the cluster's namespace and read the global query (with tenants, through
+        # the enforcing query beside them, over gRPC).
+        client, port = ("query-global-team-rules", GRPC_PORT) if stack.tenancy.enabled else ("team-ruler", HTTP_PORT)
         policies.append(network_policy(ctx, "thanos-team-ruler-query-ingress", {"matchLabels": ctx.selector("query")},
-                                       ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": roles("team-ruler")}],
-                                                 "ports": tcp_ports(HTTP_PORT)}]))
+                                       ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": roles(client)}],
+                                                 "ports": tcp_ports(port)}]))
     policies.append(network_policy(ctx, "thanos-scraped-by-prometheus", {"matchLabels": {"app.kubernetes.io/part-of": "thanos"}},
                                    ingress=[{"from": [{**namespace_peer(home_namespace), "podSelector": _name(names.PROMETHEUS)}],
                                              "ports": tcp_ports(HTTP_PORT, MEMCACHED_EXPORTER_PORT, TLS_PROBE_PORT)}]))

@@ -34,6 +34,10 @@ def query_url(namespace: str) -> str:
     return service_url("http", NAME, namespace, HTTP_PORT)
 
 
+WEB_CONFIG_DIR = "/etc/thanos/web"
+"""Where a query's `--http.config` file is mounted."""
+
+
 def cluster_replica_labels(thanos: ThanosSpec) -> list[str]:
     """Every replica label a producer of a cluster uses (its Prometheus pair, ruler pair and, when on, receive's
     copies, the team rulers'): the cluster's query deduplicates on each, and the global query on each too."""
@@ -69,17 +73,28 @@ def query_args(spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[
 
 def build_query(ctx: ClusterContext, spec: QuerySpec, sd_config: dict[str, Any], replica_labels: list[str], *,
                 response_timeout: str = LEAF_STORE_RESPONSE_TIMEOUT, extra_flags: tuple[str, ...] = (), tls_secret: str | None = None,
-                pod_annotations: dict[str, str] | None = None, component: str = "query") -> list[dict[str, Any]]:
+                pod_annotations: dict[str, str] | None = None, component: str = "query",
+                web_config: str | None = None) -> list[dict[str, Any]]:
     """Deployment, headless Service, ClusterIP Service for clients, PDB, HPA; with `tls_secret`, the certificate
-    and CA bundle mounted (the flags that use them come in `extra_flags`). `component` names it (`thanos-<component>`;
-    default query); every query runs as the namespace's `thanos-query` ServiceAccount."""
+    and CA bundle mounted (the flags that use them come in `extra_flags`); with `web_config` (a ConfigMap holding
+    `web.yaml`), its HTTP served as that file says (`--http.config`: TLS), and probed over HTTPS. `component` names it
+    (`thanos-<component>`; default query); every query runs as the namespace's `thanos-query` ServiceAccount."""
     name = service_name(component)
     selector = ctx.selector(component)
-    args = query_args(spec, sd_config, replica_labels, response_timeout=response_timeout, extra_flags=extra_flags)
+    web_flags = (f"--http.config={WEB_CONFIG_DIR}/web.yaml",) if web_config else ()
+    args = query_args(spec, sd_config, replica_labels, response_timeout=response_timeout,
+                      extra_flags=(*extra_flags, *web_flags))
+    probes = http_probes()
+    if web_config:
+        probes = {kind: {**probe, "httpGet": {**probe["httpGet"], "scheme": "HTTPS"}} for kind, probe in probes.items()}
+    mounts = [*(cert_mounts() if tls_secret else []),
+              *([{"name": "web", "mountPath": WEB_CONFIG_DIR, "readOnly": True}] if web_config else [])]
+    volumes = [*(cert_volumes(tls_secret) if tls_secret else []),
+               *([{"name": "web", "configMap": {"name": web_config}}] if web_config else [])]
     pod = pod_spec(service_name("query"), [container(
-        "thanos-query", ctx.image, args, spec.resources, ports=thanos_ports(), probes=http_probes(),
-        mounts=cert_mounts() if tls_secret else None)], selector=selector, replicas=spec.replicas,
-        zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=cert_volumes(tls_secret) if tls_secret else None)
+        "thanos-query", ctx.image, args, spec.resources, ports=thanos_ports(), probes=probes,
+        mounts=mounts or None)], selector=selector, replicas=spec.replicas,
+        zone_spread=ctx.zone_spread, node_spread=ctx.node_spread, volumes=volumes or None)
     autoscale = (spec.autoscaling.max_replicas, spec.autoscaling.cpu_utilization) if spec.autoscaling.enabled else None
     objects = workload_objects(ctx, component, f"{name}-pods", kind="Deployment", replicas=spec.replicas, pod=pod,
                                ports=thanos_ports(), autoscale=autoscale, pod_annotations=pod_annotations)

@@ -16,21 +16,27 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pulumi
+import yaml
 
 from components.platform import names
 from components.platform.common import (
+    GRPC_PORT,
     HTTP_PORT,
     container_security_context,
     inline_config,
     pod_security_context,
     resource_requirements,
+    service_name,
     spreading,
 )
 from components.platform.kube import ClusterContext, ManifestComponent
-from components.platform.tls import CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
+from components.platform.names import service_address
+from components.platform.tls import BUNDLE_FILES, CA_MOUNT, CERT_MOUNT, cert_mounts, cert_volumes
+from components.thanos.query import build_query
+from components.thanos.receive import TENANT_CERTIFICATE_FIELD
 from components.thanos.ruler import alertmanagers_config
-from config.tenancy import TenancySpec
-from config.thanos import TEAM_RULES_COPY_LABEL, TeamRulesSpec
+from config.tenancy import TENANT_LABEL, TenancySpec
+from config.thanos import TEAM_RULES_COPY_LABEL, QuerySpec, TeamRulesSpec
 
 MONITORING = "monitoring.coreos.com/v1"
 COMPONENT = "team-ruler"
@@ -84,9 +90,60 @@ def team_rulers(team: TeamRulesSpec, tenancy: TenancySpec, writer_secret: str, t
     return rulers
 
 
-def query_config(query_address: str) -> list[dict[str, Any]]:
-    """`--query.config` entries: a query over HTTP (the address may be a `dnssrv+` name)."""
-    return [{"static_configs": [query_address], "scheme": "http"}]
+TEAM_QUERY = "query-team-rules"
+"""With tenants, the query a cluster's team rulers read through (component; `thanos-query-team-rules`)."""
+GLOBAL_TEAM_QUERY = "query-global-team-rules"
+"""With tenants, the query the global-scope team rulers read through, over the global query's gRPC."""
+TEAM_QUERY_TLS_SECRET = "thanos-query-team-rules-tls"
+TEAM_QUERY_WEB_CONFIG = "thanos-query-team-rules-web"
+
+
+def team_query_flags() -> tuple[str, ...]:
+    """The enforcing query's tenancy: the tenant is the Subject O of the client certificate the ruler presents (the
+    one it writes with; the platform's own is `default-tenant`), never a header, and every selector gets
+    `tenant_id="<it>"`; a request without a certificate is refused."""
+    return ("--query.enforce-tenancy", f"--query.tenant-certificate-field={TENANT_CERTIFICATE_FIELD}",
+            f"--query.tenant-label-name={TENANT_LABEL}")
+
+
+def team_query_web_config() -> dict[str, Any]:
+    """The enforcing query's HTTP: TLS with its server certificate, a client certificate of this cluster's writers CA
+    verified when given (the kubelet's probes give none; every query API call needs one, or tenancy refuses it)."""
+    return {"tls_server_config": {"cert_file": f"{CERT_MOUNT}/tls.crt", "key_file": f"{CERT_MOUNT}/tls.key",
+                                  "client_ca_file": f"{CA_MOUNT}/{BUNDLE_FILES['writers']}",
+                                  "client_auth_type": "VerifyClientCertIfGiven", "min_version": "TLS13"}}
+
+
+def team_query_objects(ctx: ClusterContext, spec: QuerySpec, component: str, sd_config: dict[str, Any],
+                       replica_labels: list[str]) -> list[dict[str, Any]]:
+    """One enforcing query (`component`): the cluster's StoreAPIs, or the global query's gRPC for the global scope."""
+    return build_query(ctx, spec, sd_config, replica_labels, extra_flags=team_query_flags(),
+                       tls_secret=TEAM_QUERY_TLS_SECRET, component=component, web_config=TEAM_QUERY_WEB_CONFIG)
+
+
+def team_query_web_config_map(ctx: ClusterContext) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(TEAM_QUERY_WEB_CONFIG, TEAM_QUERY),
+            "data": {"web.yaml": yaml.safe_dump(team_query_web_config(), sort_keys=True)}}
+
+
+def global_query_sd_config(global_namespace: str) -> dict[str, Any]:
+    """The global-scope enforcing query's one StoreAPI, strict: the global query's gRPC (in the clear, as the global
+    tier's own enforcing query reads it)."""
+    return {"endpoints": [{"address": service_address(names.QUERY, global_namespace, GRPC_PORT), "strict": True}]}
+
+
+def team_query_address(component: str, namespace: str) -> str:
+    """host:port of an enforcing query's HTTPS."""
+    return service_address(service_name(component), namespace, HTTP_PORT)
+
+
+def query_config(query_address: str, tenancy: bool = False) -> list[dict[str, Any]]:
+    """`--query.config` entries: a query over HTTP (the address may be a `dnssrv+` name); with `tenancy`, an
+    enforcing query over HTTPS with the ruler's client certificate (mounted where cert_mounts puts it)."""
+    if not tenancy:
+        return [{"static_configs": [query_address], "scheme": "http"}]
+    return [{"static_configs": [query_address], "scheme": "https", "http_config": {"tls_config": {
+        "cert_file": f"{CERT_MOUNT}/tls.crt", "key_file": f"{CERT_MOUNT}/tls.key", "ca_file": f"{CA_MOUNT}/ca.crt"}}}]
 
 
 def tracing_key(name: str) -> str:
@@ -95,13 +152,13 @@ def tracing_key(name: str) -> str:
 
 
 def config_secret(ctx: ClusterContext, query_address: str, global_query_address: str | None, alertmanagers: list[str],
-                  rulers: list[TeamRuler]) -> dict[str, Any]:
+                  rulers: list[TeamRuler], tenancy: bool = False) -> dict[str, Any]:
     """The query (and global query) and Alertmanager configuration the cluster's team rulers read, and when the stack
     traces each ruler's tracing configuration (the ThanosRuler takes them only from a Secret)."""
-    data = {"query.yaml": inline_config(query_config(query_address)),
+    data = {"query.yaml": inline_config(query_config(query_address, tenancy)),
             "alertmanagers.yaml": inline_config(alertmanagers_config(alertmanagers))}
     if global_query_address:
-        data["global-query.yaml"] = inline_config(query_config(global_query_address))
+        data["global-query.yaml"] = inline_config(query_config(global_query_address, tenancy))
     if ctx.tracing is not None:
         for ruler in rulers:
             attributes = {"cluster": ctx.cluster, "k8s.namespace.name": ctx.namespace,
@@ -176,17 +233,24 @@ def disruption_budget(ctx: ClusterContext, name: str, replicas: int) -> dict[str
 
 def build_team_rules(ctx: ClusterContext, team: TeamRulesSpec, rulers: list[TeamRuler], *, query_address: str,
                      global_query_address: str | None, alertmanagers: list[str], remote_write_url: str,
-                     evaluation_interval: str) -> list[dict[str, Any]]:
+                     evaluation_interval: str, enforcing: list[tuple[str, dict[str, Any]]] | None = None,
+                     replica_labels: list[str] | None = None) -> list[dict[str, Any]]:
     """A cluster's team rulers (`team_rulers`): their shared configuration Secret, a ServiceAccount without a token,
-    the headless Service Prometheus scrapes, and per ruler the ThanosRuler and (replicated) its
-    PodDisruptionBudget."""
-    objects = [config_secret(ctx, query_address, global_query_address, alertmanagers, rulers),
+    the headless Service Prometheus scrapes, and per ruler the ThanosRuler and (replicated) its PodDisruptionBudget.
+    With tenants (`enforcing`: (component, StoreAPI SD config) of each enforcing query), the rulers read through
+    those queries, each scoping every query to the ruler's tenant; `query_address` and `global_query_address` are
+    then theirs."""
+    objects = [config_secret(ctx, query_address, global_query_address, alertmanagers, rulers, bool(enforcing)),
                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": ctx.metadata(SERVICE_ACCOUNT, COMPONENT),
                 "automountServiceAccountToken": False}, scrape_service(ctx)]
     for ruler in rulers:
         objects.append(thanos_ruler(ctx, team, ruler, remote_write_url, evaluation_interval))
         if team.replicas > 1:
             objects.append(disruption_budget(ctx, ruler.name, team.replicas))
+    if enforcing:
+        objects.append(team_query_web_config_map(ctx))
+        for component, sd_config in enforcing:
+            objects += team_query_objects(ctx, team.query, component, sd_config, replica_labels or [])
     return objects
 
 
