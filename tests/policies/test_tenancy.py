@@ -119,7 +119,7 @@ def test_the_planned_team_rulers_are_scoped(tmp_path):
     from tests.realtools.plan import kubernetes_objects
     rulers = [o for _, o in kubernetes_objects("dev", {"thanos": {"ruler": {"team-rules": {
         "enabled": True, "namespaces": ["apps"]}}}}) if o["kind"] == "ThanosRuler"]
-    assert len(rulers) == 6  # three per cluster: apps, team-a, team-b
+    assert len(rulers) == 9  # three per cluster (apps, team-a, team-b), and three global-scope ones beside the global tier
     for ruler in rulers:
         assert check(SCOPED, THANOS_RULER, ruler) == []
         bare = {**ruler, "spec": {k: v for k, v in ruler["spec"].items() if k != "enforcedNamespaceLabel"}}
