@@ -32,7 +32,8 @@ from components.thanos.compactor import RECEIVE_SHARD as COMPACTOR_RECEIVE_SHARD
 from components.thanos.compactor import Compactor, CompactorArgs
 from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs, pool_name
 from components.thanos.prometheus import Observed, Prometheus, PrometheusArgs, ScrapeJob, build_prometheus, sidecar_endpoints
-from components.thanos.query import Query, QueryArgs, build_query, endpoint_sd_config, cluster_replica_labels
+from components.thanos.query import (Query, QueryArgs, build_query, cluster_replica_labels, endpoint_sd_config,
+                                     global_query_sd_config)
 from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.receive import (
     REMOTE_WRITE_CLIENT_SECRET,
@@ -54,7 +55,6 @@ from components.thanos.team_rules import (
     TeamRules,
     TeamRulesArgs,
     build_team_rules,
-    global_query_sd_config,
     team_query_address,
     team_rulers,
 )
@@ -128,10 +128,8 @@ def probe_groups(stack: StackConfig, cluster: str, namespace: str) -> tuple[tupl
 
 
 def cluster_team_rulers(stack: StackConfig, cluster: str) -> list[TeamRuler]:
-    """The team rulers a cluster runs (team rules on, receive on to take their results): its own, and where the global
-    tier runs beside it the global-scope ones."""
-    if not stack.thanos.receive.enabled:
-        return []
+    """The team rulers a cluster runs (team rules on; config makes sure receive is there to take their results): its
+    own, and where the global tier runs beside it the global-scope ones."""
     view = stack.global_view
     return team_rulers(stack.thanos.ruler.team_rules, stack.tenancy, REMOTE_WRITE_CLIENT_SECRET, tenant_client_secret,
                        global_scope=bool(view and cluster in (view.host_cluster, view.standby_cluster)))
@@ -364,14 +362,13 @@ class ThanosCluster(pulumi.ComponentResource):
             writer_secret=REMOTE_WRITE_CLIENT_SECRET if stateless else None), depends_on=after), self._child())]
         team = cluster_team_rulers(stack, ctx.cluster)
         if team:
-            view = stack.global_view
-            scoped = view is not None and any(r.global_scope for r in team)
-            global_query = service_address(names.QUERY, view.namespace, HTTP_PORT) if view and scoped else None
+            view = stack.global_view if any(r.global_scope for r in team) else None
+            global_query = service_address(names.QUERY, view.namespace, HTTP_PORT) if view else None
             enforcing: list[tuple[str, dict[str, Any]]] = []
             if stack.tenancy.enabled:  # read through the queries that scope each ruler to its tenant
                 query = team_query_address(TEAM_QUERY, ctx.namespace)
                 enforcing.append((TEAM_QUERY, endpoint_sd_config(self._plan.endpoints)))
-                if view and scoped:
+                if view:
                     global_query = team_query_address(GLOBAL_TEAM_QUERY, ctx.namespace)
                     enforcing.append((GLOBAL_TEAM_QUERY, global_query_sd_config(view.namespace)))
             rulers.append(TeamRules(f"{self._prefix}-team-rules", TeamRulesArgs(build_team_rules(

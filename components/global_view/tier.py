@@ -15,13 +15,13 @@ from components.observability.grafana import Grafana, GrafanaArgs
 from components.observability.mixin_dashboards import stack_components
 from components.observability.tls_probe import READERS, build_tls_probe
 from components.platform.common import GRPC_PORT, HTTP_PORT
-from components.platform.names import (QUERY, QUERY_PODS, QUERY_RULES, QUERY_TENANTS, dns_srv, service_address,
+from components.platform.names import (QUERY_PODS, QUERY_RULES, QUERY_TENANTS, dns_srv, service_address,
                                       service_url)
 from components.operations.validation import global_checks, validation_objects
 from components.platform.kube import ClusterContext, register
 from components.platform.namespace import Namespace, NamespaceArgs, global_network_policies, service_account_objects
 from components.thanos.memcached import MemcachedPool, MemcachedPoolArgs
-from components.thanos.query import Query, QueryArgs, build_query, query_url
+from components.thanos.query import Query, QueryArgs, build_query, global_query_sd_config, query_url
 from components.thanos.query_frontend import QueryFrontend, QueryFrontendArgs, query_frontend_url
 from components.thanos.ruler import NAME as RULER_NAME
 from components.thanos.ruler import Ruler, RulerArgs, build_ruler, ruler_endpoints
@@ -95,12 +95,6 @@ def tenants_query_flags() -> tuple[str, ...]:
     replaced), no header reads `default-tenant` only; partial responses as the global query's."""
     return ("--query.partial-response", "--query.enforce-tenancy", f"--query.tenant-header={TENANT_HEADER}",
             f"--query.tenant-label-name={TENANT_LABEL}", f"--query.default-tenant-id={DEFAULT_TENANT}")
-
-
-def tenants_sd_config(namespace: str) -> dict[str, Any]:
-    """The enforcing query's one StoreAPI, strict: the global query's gRPC (inside the namespace). Only the first
-    query of a stack enforces, so the global query below it stays as it is for the ruler and operators."""
-    return {"endpoints": [{"address": service_address(QUERY, namespace, GRPC_PORT), "strict": True}]}
 
 
 def global_rule_groups(view: GlobalViewSpec, clusters: list[str]) -> list[dict[str, Any]]:
@@ -195,9 +189,10 @@ class GlobalTier(pulumi.ComponentResource):
             pod_annotations=authority.trust_annotation), depends_on=ready), child))
         downstream = None
         if stack.tenancy.enabled:
-            # The global query's StoreAPI does not deduplicate: the enforcing query names every replica label too.
+            # Only this query enforces, so the global query below it stays whole for the ruler and operators. Its StoreAPI
+            # does not deduplicate: the enforcing query names every replica label too.
             parts.append(Query(f"{name}-query-tenants", QueryArgs(build_query(
-                ctx, stack.tenancy.query, tenants_sd_config(ns), labels, response_timeout=view.store_response_timeout,
+                ctx, stack.tenancy.query, global_query_sd_config(ns), labels, response_timeout=view.store_response_timeout,
                 extra_flags=tenants_query_flags(), component="query-tenants"), depends_on=ready), child))
             downstream = service_url("http", QUERY_TENANTS, ns, HTTP_PORT)
         parts.append(QueryFrontend(f"{name}-query-frontend", QueryFrontendArgs(

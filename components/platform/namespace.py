@@ -170,9 +170,11 @@ def cluster_flows(writers: bool, grafana: bool = False, team_rules: bool = False
     the caches (only their own clients), Alertmanager (only what sends alerts); Prometheus' API only to the routers
     (their head-series limits)."""
     rulers = ("ruler", *(("team-ruler",) * team_rules))
-    team_queries = ("query-team-rules", "query-global-team-rules") if team_rules and tenants else ()
+    enforcing = team_rules and tenants
+    team_queries = ("query-team-rules", "query-global-team-rules") if enforcing else ()
     flows = [
-        Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query", *team_queries[:1]), (GRPC_PORT,)),
+        Flow("storeapi", roles("store", "prometheus", "receive", "ruler"), ("query", *("query-team-rules",) * enforcing),
+             (GRPC_PORT,)),
         Flow("receive-forward", roles("receive"), ("receive-router",), (GRPC_PORT,)),
         Flow("query-http", roles("query"), ("query-frontend", *rulers, "validate"), (HTTP_PORT,)),
         Flow("validated", roles("ruler", "bucket-web"), ("validate",), (HTTP_PORT,)),
@@ -317,7 +319,7 @@ def network_policies(ctx: ClusterContext, stack: StackConfig, alertmanagers: lis
     """A cluster's namespace: the baseline (with egress to the Alertmanagers its rulers send to), object storage for
     the components that use it, remote-write from the namespaces allowed to write (mTLS on top), the leaf query's gRPC
     from the global tier only, and what observing the cluster needs."""
-    team_rules = stack.thanos.ruler.team_rules.enabled and stack.thanos.receive.enabled
+    team_rules = stack.thanos.ruler.team_rules.enabled
     policies = baseline_policies(ctx, alertmanagers,
                                  cluster_flows(stack.thanos.receive.enabled,
                                                grafana=stack.observability.grafana.enabled and stack.global_view is None,
@@ -368,7 +370,7 @@ def global_network_policies(ctx: ClusterContext, view: GlobalViewSpec, stack: St
                                                                   stack.tenancy.enabled, gated,
                                                                   view.ruler.enabled and view.mode == "distributed"),
                                  (OAUTH2_PROXY_PORT,))
-    if stack.thanos.ruler.team_rules.enabled and stack.thanos.receive.enabled:
+    if stack.thanos.ruler.team_rules.enabled:
         # The global-scope team rulers run in the cluster's namespace and read the global query (with tenants, through
         # the enforcing query beside them, over gRPC).
         client, port = ("query-global-team-rules", GRPC_PORT) if stack.tenancy.enabled else ("team-ruler", HTTP_PORT)

@@ -21,7 +21,7 @@ from components.platform.common import (
 from components.platform.tls import cert_mounts, cert_volumes
 from components.platform import names
 from components.platform.kube import ClusterContext, ManifestComponent
-from components.platform.names import service_url
+from components.platform.names import service_address, service_url
 from components.platform.workload import workload_objects
 from components.thanos.flags import thanos_args
 from config.thanos import LEAF_STORE_RESPONSE_TIMEOUT, TEAM_RULER_REPLICA_LABEL, TEAM_RULES_COPY_LABEL, QuerySpec, ThanosSpec
@@ -34,6 +34,12 @@ def query_url(namespace: str) -> str:
     return service_url("http", NAME, namespace, HTTP_PORT)
 
 
+def global_query_sd_config(global_namespace: str) -> dict[str, Any]:
+    """A query stacked on the global query: its one StoreAPI, strict, the global query's gRPC in the clear (the global
+    tier's enforcing query, and with tenants the global-scope team rules' one)."""
+    return {"endpoints": [{"address": service_address(NAME, global_namespace, GRPC_PORT), "strict": True}]}
+
+
 WEB_CONFIG_DIR = "/etc/thanos/web"
 """Where a query's `--http.config` file is mounted."""
 
@@ -42,8 +48,7 @@ def cluster_replica_labels(thanos: ThanosSpec) -> list[str]:
     """Every replica label a producer of a cluster uses (its Prometheus pair, ruler pair and, when on, receive's
     copies, the team rulers'): the cluster's query deduplicates on each, and the global query on each too."""
     return [PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, *([RECEIVE_REPLICA_LABEL] if thanos.receive.enabled else []),
-            *([TEAM_RULER_REPLICA_LABEL, TEAM_RULES_COPY_LABEL] if thanos.ruler.team_rules.enabled and thanos.receive.enabled
-              else [])]
+            *([TEAM_RULER_REPLICA_LABEL, TEAM_RULES_COPY_LABEL] if thanos.ruler.team_rules.enabled else [])]
 
 
 def endpoint_sd_config(endpoints: list[str]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import yaml
 
 from components.platform import names
 from components.platform.common import (
-    GRPC_PORT,
     HTTP_PORT,
     container_security_context,
     inline_config,
@@ -124,12 +123,6 @@ def team_query_objects(ctx: ClusterContext, spec: QuerySpec, component: str, sd_
 def team_query_web_config_map(ctx: ClusterContext) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.metadata(TEAM_QUERY_WEB_CONFIG, TEAM_QUERY),
             "data": {"web.yaml": yaml.safe_dump(team_query_web_config(), sort_keys=True)}}
-
-
-def global_query_sd_config(global_namespace: str) -> dict[str, Any]:
-    """The global-scope enforcing query's one StoreAPI, strict: the global query's gRPC (in the clear, as the global
-    tier's own enforcing query reads it)."""
-    return {"endpoints": [{"address": service_address(names.QUERY, global_namespace, GRPC_PORT), "strict": True}]}
 
 
 def team_query_address(component: str, namespace: str) -> str:
