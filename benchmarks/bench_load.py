@@ -423,13 +423,15 @@ def start_stack(harness, objects, workdir: Path, history_series: int, history_ho
     return processes, (start, end)
 
 
-def writer_context(objects, workdir: Path, cluster: str = CLUSTER, namespace: str = NAMESPACE) -> ssl.SSLContext:
-    """mTLS as a planned remote writer: the cluster's writer certificate, the router verified against its CA."""
+def writer_context(objects, workdir: Path, cluster: str = CLUSTER, namespace: str = NAMESPACE,
+                   secret: str = "thanos-remote-write-client-tls") -> ssl.SSLContext:
+    """mTLS as a planned remote writer: the certificate of `secret` (default the cluster's writer; a tenant's writes
+    as that tenant), the router verified against its CA."""
     from tests.realtools.pods import Objects
 
     planned = Objects([o for c, o in objects if c == cluster])
-    pair = planned.data("Secret", namespace, "thanos-remote-write-client-tls")
-    cert, key = workdir / "writer.crt", workdir / "writer.key"
+    pair = planned.data("Secret", namespace, secret)
+    cert, key = workdir / f"{secret}.crt", workdir / f"{secret}.key"
     cert.write_bytes(pair["tls.crt"])
     key.write_bytes(pair["tls.key"])
     context = ssl.create_default_context(cadata=planned.data("Secret", namespace, "thanos-ca-bundle")["ca.crt"].decode())

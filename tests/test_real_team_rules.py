@@ -37,6 +37,7 @@ import yaml
 from tests.realtools.build import tool
 from tests.realtools.kubernetes import Cluster, free_port, wait_until
 from tests.realtools.plan import kubernetes_objects
+from tests.realtools.pods import Objects
 
 pytestmark = pytest.mark.real
 
@@ -257,16 +258,10 @@ def start_servers(work: Path, processes: list[subprocess.Popen]) -> dict[str, in
 def planned_files(planned: list[dict[str, Any]], volume: dict[str, Any], into: Path) -> Path:
     """A planned Secret or ConfigMap volume as files, from the plan (the kubelet's part)."""
     into.mkdir(parents=True, exist_ok=True)
-    source = volume.get("secret") or volume.get("configMap")
-    name = source.get("secretName") or source.get("name")
-    obj = next(o for o in planned if o["kind"] in ("Secret", "ConfigMap") and o["metadata"]["name"] == name
-               and o["metadata"].get("namespace") == f"thanos-{CLUSTER}")
-    raw = obj.get("data") or {}
-    data = {**({k: base64.b64decode(v).decode() for k, v in raw.items()} if obj["kind"] == "Secret" else raw),
-            **(obj.get("stringData") or {})}
-    items = {i["key"]: i["path"] for i in source.get("items") or []} or {k: k for k in data}
-    for key, path in items.items():
-        (into / path).write_text(data[key])
+    kind, source = ("Secret", volume["secret"]) if "secret" in volume else ("ConfigMap", volume["configMap"])
+    data = Objects(planned).data(kind, f"thanos-{CLUSTER}", source.get("secretName") or source["name"])
+    for key, path in ({i["key"]: i["path"] for i in source.get("items") or []} or {k: k for k in data}).items():
+        (into / path).write_bytes(data[key])
     return into
 
 

@@ -10,12 +10,12 @@ import time
 import urllib.request
 
 
-from benchmarks.bench_load import Writer
+from benchmarks.bench_load import Writer, writer_context
 from components.thanos import receive
 from tests.realtools import Harness
 from tests.realtools.devstack import CLUSTERS, READY_SECONDS
 from tests.realtools.plan import kubernetes_objects
-from tests.realtools.pods import Objects, planned_containers
+from tests.realtools.pods import planned_containers
 from tests.realtools.remote_write import label_fields, write_request
 from tests.realtools.sandbox import Process
 from tests.support.stacks import stack_config
@@ -27,17 +27,9 @@ SERIES = {"team-a": 40, "team-b": 25}
 REQUESTS = 3
 
 
-def tenant_context(objects: Objects, tenant: str, workdir) -> ssl.SSLContext:
-    """mTLS as the tenant's planned writer: its client certificate (Subject O = the tenant), the router verified
-    against the stack CA."""
-    pair = objects.data("Secret", NAMESPACE, receive.tenant_client_secret(tenant))
-    cert, key = workdir / f"{tenant}.crt", workdir / f"{tenant}.key"
-    cert.write_bytes(pair["tls.crt"])
-    key.write_bytes(pair["tls.key"])
-    context = ssl.create_default_context(cadata=objects.data("Secret", NAMESPACE, "thanos-ca-bundle")["ca.crt"].decode())
-    context.check_hostname = False  # dialled by address: the router's certificate names its Services
-    context.load_cert_chain(cert, key)
-    return context
+def tenant_context(objects, tenant: str, workdir) -> ssl.SSLContext:
+    """mTLS as the tenant's planned writer: its client certificate (Subject O = the tenant)."""
+    return writer_context(objects, workdir, CLUSTER, NAMESPACE, receive.tenant_client_secret(tenant))
 
 
 def appended_by_tenant(ingestor: Process) -> dict[str, float]:
@@ -58,7 +50,6 @@ def test_each_tenant_lands_only_on_its_own_ring(tmp_path, capsys):
     assert [t["name"] for t in tenants] == list(SERIES)
     tenants[0]["dedicated-ingestors"] = 1
     objects = kubernetes_objects("dev", {"tenancy": {"tenants": tenants}})
-    planned = Objects([o for c, o in objects if c == CLUSTER])
     containers = [c for c in planned_containers("dev", objects, all_replicas=True)
                   if (c.cluster, c.namespace) == (CLUSTER, NAMESPACE)]
     shared = [c for c in containers if c.workload == receive.INGESTOR]
@@ -79,7 +70,7 @@ def test_each_tenant_lands_only_on_its_own_ring(tmp_path, capsys):
 
         statuses: dict[str, list[int]] = {}
         for tenant, count in SERIES.items():
-            writer = Writer(router.ip, router.ports["--remote-write.address"], tenant_context(planned, tenant, tmp_path))
+            writer = Writer(router.ip, router.ports["--remote-write.address"], tenant_context(objects, tenant, tmp_path))
             fields = [label_fields({"__name__": "harness_ring", "series": str(i)}) for i in range(count)]
             for n in range(REQUESTS):
                 statuses.setdefault(tenant, []).append(
@@ -91,7 +82,7 @@ def test_each_tenant_lands_only_on_its_own_ring(tmp_path, capsys):
             data=write_request([label_fields({"__name__": "harness_ring_forged"})], 1.0, int(time.time() * 1000)),
             headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf", "THANOS-TENANT": "team-b",
                      "X-Prometheus-Remote-Write-Version": "0.1.0"})
-        with urllib.request.urlopen(forged, context=tenant_context(planned, "team-a", tmp_path), timeout=20) as answer:
+        with urllib.request.urlopen(forged, context=tenant_context(objects, "team-a", tmp_path), timeout=20) as answer:
             statuses["team-a (THANOS-TENANT: team-b)"] = [answer.status]
         counts = {name: appended_by_tenant(process) for name, process in ingestors.items()}
     assert not harness.leftovers(), harness.leftovers()
