@@ -1,8 +1,9 @@
 """Specs of the Thanos workloads: one model per component, every default documented and sized in one place."""
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Cpu, Cron, Duration, Memory, Name, StrictModel, cpu_millicores, duration_seconds, memory_bytes
 from .limits import ReceiveWriteLimits
@@ -279,6 +280,12 @@ class CompactorSpec(StrictModel):
         return self
 
 
+RULE_SCOPE_LABEL = "thanos.io/rule-scope"
+"""A PrometheusRule labelled `thanos.io/rule-scope: global` is evaluated over the global query (team rules)."""
+_LABEL_NAME_RE = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_PREFIX_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
 class TeamRulesSpec(StrictModel):
     """Rules from teams: the `PrometheusRule` objects of the selected namespaces, evaluated in each cluster by a
     prometheus-operator `ThanosRuler` (the operator and its CRDs must be installed there, in either collection
@@ -299,6 +306,23 @@ class TeamRulesSpec(StrictModel):
     rule_labels: dict[str, str] = Field(default_factory=dict)
     """Labels a PrometheusRule must carry to be evaluated (`ruleSelector.matchLabels`); default none (every
     PrometheusRule of the selected namespaces)."""
+
+    @field_validator("rule_labels")
+    @classmethod
+    def _selectable(cls, labels: dict[str, str]) -> dict[str, str]:
+        """Kubernetes label syntax (the operator cannot build a selector of anything else, and stops reconciling);
+        the scope label is the platform's."""
+        for key, value in labels.items():
+            prefix, _, name = key.rpartition("/")
+            if not _LABEL_NAME_RE.match(name) or (prefix and not _LABEL_PREFIX_RE.match(prefix)):
+                raise ValueError(f"{key!r} is not a Kubernetes label key ([prefix/]name, name at most 63 letters, "
+                                 "digits, '-', '_', '.')")
+            if value and not _LABEL_NAME_RE.match(value):
+                raise ValueError(f"{key}: {value!r} is not a Kubernetes label value (at most 63 letters, digits, '-', "
+                                 "'_', '.')")
+            if key == RULE_SCOPE_LABEL:
+                raise ValueError(f"{key} is the platform's: it sends a rule to the global team rulers")
+        return labels
     replicas: int = Field(default=2, ge=1)
     """Replicas of each team ruler (its alerts deduplicated by Alertmanager, its series by query); default 2."""
     resources: Resources = sized("100m", "256Mi", "512Mi")

@@ -156,3 +156,15 @@ def test_without_tenants_the_rulers_read_the_clusters_query():
     assert yaml.safe_load(config["stringData"]["query.yaml"]) == [
         {"scheme": "http", "static_configs": ["dnssrv+_http._tcp.thanos-query-pods.thanos-chicago.svc.cluster.local"]}]
     assert not [o for o in objects if "query-team-rules" in o["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("labels, problem", [
+    ({"bad key!": "x"}, "'bad key!' is not a Kubernetes label key"),
+    ({"team": "no way"}, "team: 'no way' is not a Kubernetes label value"),
+    ({"Example.COM/team": "a"}, "'Example.COM/team' is not a Kubernetes label key"),
+    ({"thanos.io/rule-scope": "global"}, "thanos.io/rule-scope is the platform's"),
+])
+def test_rule_labels_are_ones_a_selector_can_hold(labels, problem):
+    """The operator stops reconciling a ThanosRuler whose selector it cannot build: refused at the key instead."""
+    assert problem in problems(dev_with({**TEAM, "rule-labels": labels}))["thanos.ruler.team-rules.rule-labels"]
+    config.load(dev_with({**TEAM, "rule-labels": {"example.com/team": "a.b", "alerting": ""}}))

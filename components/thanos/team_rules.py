@@ -35,7 +35,7 @@ from components.thanos.query import build_query
 from components.thanos.receive import TENANT_CERTIFICATE_FIELD
 from components.thanos.ruler import alertmanagers_config
 from config.tenancy import TENANT_LABEL, TenancySpec
-from config.thanos import TEAM_RULES_COPY_LABEL, QuerySpec, TeamRulesSpec
+from config.thanos import RULE_SCOPE_LABEL, TEAM_RULES_COPY_LABEL, QuerySpec, TeamRulesSpec
 
 MONITORING = "monitoring.coreos.com/v1"
 COMPONENT = "team-ruler"
@@ -49,7 +49,7 @@ OPERATOR_NAME_LABEL = "thanos-ruler"
 """The label prometheus-operator sets on a ThanosRuler's pods: its name."""
 
 
-SCOPE_LABEL = "thanos.io/rule-scope"
+SCOPE_LABEL = RULE_SCOPE_LABEL
 """A PrometheusRule labelled `thanos.io/rule-scope: global` is evaluated over the global query (global view on), by
 the global team rulers in the host (and standby) cluster; every other one by its own cluster's team rulers."""
 GLOBAL_SCOPE = "global"
