@@ -27,7 +27,7 @@ def load_stack(args: argparse.Namespace):
     if not path.is_file():
         raise ValueError(f"no stack file {path}")
     with path.open() as stream:
-        raw = (yaml.safe_load(stream) or {}).get("config", {}).get("thanos:config")
+        raw = config.fold_path_keys((yaml.safe_load(stream) or {}).get("config") or {})
     if isinstance(raw, dict) and args.series:
         raw = {**raw, "capacity": {**(raw.get("capacity") or {}), "active-series": args.series}}
     if not isinstance(raw, dict) or not isinstance(raw.get("capacity"), dict):

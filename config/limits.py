@@ -180,7 +180,15 @@ def limit_problems(stack: "StackConfig") -> list[tuple[str, str]]:
         return ("raise thanos.receive.resources.limits.memory or the tenant's dedicated-ingestors"
                 if tenant in resolved.rings else fix)
 
-    if stack.thanos.receive.limits.head_series is None and resolved.capacity == 0:
+    arriving = stack.capacity and max(stack.capacity.remote_write_series,
+                                      sum(t.remote_write_series or 0 for t in stack.tenancy.tenants))
+    if stack.thanos.receive.limits.head_series is None and resolved.capacity == 0 and arriving == 0:
+        problems.append(("capacity.remote-write-series",
+                         "is 0 while thanos.receive is enabled: the capacity plan sizes the ingestors to hold no "
+                         "series, and their default head-series limit would refuse every write; set the series per "
+                         "cluster that arrive through receive (remote write, stateless rulers), or "
+                         "thanos.receive.limits.head-series, or thanos.receive.enabled: false"))
+    elif stack.thanos.receive.limits.head_series is None and resolved.capacity == 0:
         problems.append(("thanos.receive.limits.head-series",
                          f"the ingestors' memory limit {stack.thanos.receive.resources.limits.memory} holds no series "
                          f"beside the process itself: {fix}, or set head-series"))

@@ -233,3 +233,26 @@ def test_a_storage_class_the_cloud_does_not_price_is_named():
         config.load(raw)
     assert err.value.problems == [("capacity.storage-class", "storage class of aws must be one of STANDARD, "
                                                              "STANDARD_IA, GLACIER_IR, not 'DEEP_ARCHIVE'")]
+
+
+def test_a_stack_made_by_pulumi_new_gets_its_plan(tmp_path):
+    """`pulumi new` writes the template's answers as `thanos:config.<path>` keys; the command reads them as the
+    program does, and `thanos:config.capacity.active-series` counts as a capacity section."""
+    answers = {"thanos:config.environment": "dev", "thanos:config.regions[0].name": "local",
+               "thanos:config.regions[0].storage.provider": "in-cluster",
+               "thanos:config.regions[0].storage.bucket": "thanos",
+               "thanos:config.regions[0].clusters[0].name": "main",
+               "thanos:config.regions[0].clusters[0].kubernetes.context": "kind-mine"}
+    stack_file = tmp_path / "Pulumi.mine.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": answers}))
+    proc = run_capacity("mine", "--config-file", str(stack_file), "--series", "20000")
+    assert proc.returncode == 2  # receive is on by default, and nothing says what arrives through it
+    assert "capacity.remote-write-series: is 0 while thanos.receive is enabled" in proc.stderr, proc.stderr
+    stack_file.write_text(yaml.safe_dump({"config": {**answers, "thanos:config.capacity.remote-write-series": 50000}}))
+    proc = run_capacity("mine", "--config-file", str(stack_file), "--series", "20000")
+    assert proc.returncode == 0, proc.stderr
+    assert "bucket of local" in proc.stdout and "20,000 active series each" in proc.stdout
+    stack_file.write_text(yaml.safe_dump({"config": {**answers, "thanos:config.capacity.active-series": 30000,
+                                                     "thanos:config.capacity.remote-write-series": 50000}}))
+    proc = run_capacity("mine", "--config-file", str(stack_file))
+    assert proc.returncode == 0 and "30,000 active series each" in proc.stdout, proc.stderr
