@@ -20,7 +20,8 @@ RECEIVE_REPLICA_LABEL = "receive_replica"
 TEAM_RULER_REPLICA_LABEL = "thanos_ruler_replica"
 """prometheus-operator puts it on every ThanosRuler's results (team rules); the name is the operator's, not ours."""
 TEAM_RULES_COPY_LABEL = "team_rules_cluster"
-"""The global team rulers' external label naming the cluster that evaluated (host and standby both do)."""
+"""The global team rulers' external label naming the cluster that evaluated (host and standby both do): the global
+query deduplicates on it, and it is dropped from alerts so Alertmanager merges the two copies."""
 REPLICA_LABELS = (PROMETHEUS_REPLICA_LABEL, RULER_REPLICA_LABEL, RECEIVE_REPLICA_LABEL)
 
 # Thanos refuses to start a compactor whose retention is shorter than the next downsampling pass needs.
@@ -306,6 +307,16 @@ class TeamRulesSpec(StrictModel):
     rule_labels: dict[str, str] = Field(default_factory=dict)
     """Labels a PrometheusRule must carry to be evaluated (`ruleSelector.matchLabels`); default none (every
     PrometheusRule of the selected namespaces)."""
+    replicas: int = Field(default=2, ge=1)
+    """Replicas of each team ruler (its alerts deduplicated by Alertmanager, its series by query); default 2."""
+    resources: Resources = sized("100m", "256Mi", "512Mi")
+    """The thanos-ruler container of each replica; default 100m/256Mi requests, 512Mi limit."""
+    query: QuerySpec = Field(default_factory=lambda: QuerySpec(
+        resources=Resources(requests=Compute(cpu="100m", memory="256Mi"), limits=Compute(memory="1Gi")),
+        autoscaling=Autoscaling(enabled=False)))
+    """With tenants, the query the team rulers read through (`thanos-query-team-rules`, and
+    `thanos-query-global-team-rules` beside the global tier): it scopes every query to the tenant of the ruler's client
+    certificate; default 2 replicas of 100m/256Mi requests, 1Gi limit, no autoscaling."""
 
     @field_validator("rule_labels")
     @classmethod
@@ -323,16 +334,6 @@ class TeamRulesSpec(StrictModel):
             if key == RULE_SCOPE_LABEL:
                 raise ValueError(f"{key} is the platform's: it sends a rule to the global team rulers")
         return labels
-    replicas: int = Field(default=2, ge=1)
-    """Replicas of each team ruler (its alerts deduplicated by Alertmanager, its series by query); default 2."""
-    resources: Resources = sized("100m", "256Mi", "512Mi")
-    """The thanos-ruler container of each replica; default 100m/256Mi requests, 512Mi limit."""
-    query: QuerySpec = Field(default_factory=lambda: QuerySpec(
-        resources=Resources(requests=Compute(cpu="100m", memory="256Mi"), limits=Compute(memory="1Gi")),
-        autoscaling=Autoscaling(enabled=False)))
-    """With tenants, the query the team rulers read through (`thanos-query-team-rules`, and
-    `thanos-query-global-team-rules` beside the global tier): it scopes every query to the tenant of the ruler's client
-    certificate; default 2 replicas of 100m/256Mi requests, 1Gi limit, no autoscaling."""
 
 
 class RulerSpec(StrictModel):

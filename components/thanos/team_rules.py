@@ -34,6 +34,7 @@ from components.platform.tls import BUNDLE_FILES, CA_MOUNT, CERT_MOUNT, cert_mou
 from components.thanos.query import build_query
 from components.thanos.receive import TENANT_CERTIFICATE_FIELD
 from components.thanos.ruler import alertmanagers_config
+from config.global_view import GLOBAL_RULER_LABEL
 from config.tenancy import TENANT_LABEL, TenancySpec
 from config.thanos import RULE_SCOPE_LABEL, TEAM_RULES_COPY_LABEL, QuerySpec, TeamRulesSpec
 
@@ -47,15 +48,9 @@ NAMESPACE_LABEL = "namespace"
 """The label the operator enforces on a team's rules: the PrometheusRule's own namespace."""
 OPERATOR_NAME_LABEL = "thanos-ruler"
 """The label prometheus-operator sets on a ThanosRuler's pods: its name."""
-
-
-SCOPE_LABEL = RULE_SCOPE_LABEL
-"""A PrometheusRule labelled `thanos.io/rule-scope: global` is evaluated over the global query (global view on), by
-the global team rulers in the host (and standby) cluster; every other one by its own cluster's team rulers."""
 GLOBAL_SCOPE = "global"
-COPY_LABEL = TEAM_RULES_COPY_LABEL
-"""On the global team rulers' results, the cluster that evaluated (host or standby both do): the global query
-deduplicates on it, and it is dropped from alerts so Alertmanager merges the two copies."""
+"""The value of RULE_SCOPE_LABEL that sends a PrometheusRule to the global team rulers in the host (and standby)
+cluster, over the global query (global view on); every other one goes to its own cluster's team rulers."""
 
 
 @dataclass(frozen=True)
@@ -179,13 +174,13 @@ def thanos_ruler(ctx: ClusterContext, team: TeamRulesSpec, ruler: TeamRuler, rem
     """A ThanosRuler evaluating the PrometheusRules of its namespaces that carry team-rules.rule-labels: those of
     its scope (global or its cluster's)."""
     labels = ctx.labels(COMPONENT)
-    scope = {"key": SCOPE_LABEL, "operator": "In" if ruler.global_scope else "NotIn", "values": [GLOBAL_SCOPE]}
-    external = {"tier": "global", COPY_LABEL: ctx.cluster} if ruler.global_scope else {"cluster": ctx.cluster,
-                                                                                          "region": ctx.region}
+    scope = {"key": RULE_SCOPE_LABEL, "operator": "In" if ruler.global_scope else "NotIn", "values": [GLOBAL_SCOPE]}
+    external = ({GLOBAL_RULER_LABEL: "global", TEAM_RULES_COPY_LABEL: ctx.cluster} if ruler.global_scope
+                else {"cluster": ctx.cluster, "region": ctx.region})
     spec: dict[str, Any] = {
         "image": ctx.image, "replicas": team.replicas, "resources": resource_requirements(team.resources),
         "evaluationInterval": evaluation_interval, "labels": external,
-        **({"alertDropLabels": [COPY_LABEL]} if ruler.global_scope else {}),
+        **({"alertDropLabels": [TEAM_RULES_COPY_LABEL]} if ruler.global_scope else {}),
         "enforcedNamespaceLabel": NAMESPACE_LABEL,
         "ruleSelector": {"matchLabels": dict(team.rule_labels), "matchExpressions": [scope]},
         "ruleNamespaceSelector": {"matchExpressions": [
