@@ -26,8 +26,12 @@ def load_stack(args: argparse.Namespace):
     path = args.config_file or ROOT / f"Pulumi.{args.stack}.yaml"
     if not path.is_file():
         raise ValueError(f"no stack file {path}")
+    source = f"{path.name} thanos:config"
     with path.open() as stream:
-        raw = config.fold_path_keys((yaml.safe_load(stream) or {}).get("config") or {})
+        try:
+            raw = config.fold_path_keys((yaml.safe_load(stream) or {}).get("config") or {})
+        except config.ConfigError as err:
+            raise config.ConfigError(err.problems, source) from None
     if isinstance(raw, dict) and args.series:
         raw = {**raw, "capacity": {**(raw.get("capacity") or {}), "active-series": args.series}}
     if not isinstance(raw, dict) or not isinstance(raw.get("capacity"), dict):
@@ -36,7 +40,7 @@ def load_stack(args: argparse.Namespace):
     # Here the plan is the answer: sizes set below it are listed, not refused.
     raw = {**raw, "capacity": {**raw["capacity"], "enforce": "warn"}}
     warnings: list[str] = []
-    stack = config.load(raw, source=f"{path.name} thanos:config", warnings=warnings)
+    stack = config.load(raw, source=source, warnings=warnings)
     return stack, warnings
 
 

@@ -256,3 +256,7 @@ def test_a_stack_made_by_pulumi_new_gets_its_plan(tmp_path):
                                                      "thanos:config.capacity.remote-write-series": 50000}}))
     proc = run_capacity("mine", "--config-file", str(stack_file))
     assert proc.returncode == 0 and "30,000 active series each" in proc.stdout, proc.stderr
+    stack_file.write_text(yaml.safe_dump({"config": {**answers, "thanos:config.regions[2].name": "far"}}))
+    proc = run_capacity("mine", "--config-file", str(stack_file), "--series", "20000")
+    assert proc.returncode == 2 and proc.stderr.startswith("invalid stack configuration in Pulumi.mine.yaml"), proc.stderr
+    assert "regions[2].name: thanos:config.regions[2].name does not fit thanos:config there" in proc.stderr
